@@ -1,0 +1,3 @@
+from gradviz.app import main
+
+main()
