@@ -1,0 +1,196 @@
+"""Watch the autograd engine run backward, Node by Node.
+
+:func:`trace_backward` runs ``backward()`` with a post-hook on every autograd
+Node of a graph made by :func:`gradviz.autograd_graph` and records the order
+the engine executed them in and the size of the gradients flowing through
+each one. The UI replays that order to animate backpropagation.
+
+Naming follows autograd's hook signature ``hook(grad_inputs, grad_outputs)``:
+*grad inputs* are the gradients a Node produces, one per entry of its
+``next_functions`` (w.r.t. its forward inputs); *grad outputs* are the
+gradients it receives (w.r.t. its forward outputs).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import networkx as nx
+import torch
+
+from gradviz.core.graph import _gc_paused
+
+__all__ = ["BackwardTrace", "trace_backward"]
+
+
+@dataclass
+class BackwardTrace:
+    """What one backward pass did.
+
+    Attributes:
+        order: graph node keys in the order the engine executed them. The
+            output node(s) come first (the engine seeds them); after that a
+            node always comes after every node that consumed its output in the
+            forward pass. Nodes the engine did not run are absent.
+        grad_in_norms: key -> L2 norm of each gradient the node produced, one
+            per ``next_functions`` slot (None where it produced none).
+        grad_out_norms: key -> L2 norm of each gradient the node received
+            (None for an undefined gradient). For output nodes both lists hold
+            the norm of the seed gradient.
+        nonfinite: keys (in execution order) whose gradients contain NaN or
+            Inf; the first one is where the bad values appeared.
+        elapsed_s: wall time of the backward call, hooks included.
+    """
+
+    order: list[str] = field(default_factory=list)
+    grad_in_norms: dict[str, list[float | None]] = field(default_factory=dict)
+    grad_out_norms: dict[str, list[float | None]] = field(default_factory=dict)
+    nonfinite: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    def norm(self, key: str) -> float | None:
+        """One gradient norm per node: the norm of all gradients it received.
+
+        For a parameter that is the norm of its ``.grad`` contribution. None
+        when the node did not run or received no defined gradient.
+        """
+        norms = [n for n in self.grad_out_norms.get(key, ()) if n is not None]
+        if not norms:
+            return None
+        if len(norms) == 1:
+            return norms[0]
+        return math.sqrt(sum(n * n for n in norms))
+
+    def edge_norm(self, consumer: str, slot: int) -> float | None:
+        """Norm of the gradient sent back along one edge of the graph.
+
+        For a graph edge ``u -> v`` call ``edge_norm(v, graph.edges[u, v]["slot"])``.
+        """
+        norms = self.grad_in_norms.get(consumer)
+        if norms is None or not 0 <= slot < len(norms):
+            return None
+        return norms[slot]
+
+
+def _norm_tensor(grad: torch.Tensor | None) -> torch.Tensor | None:
+    if grad is None:
+        return None
+    if grad.is_sparse:
+        grad = grad.coalesce().values()
+    # Half precision overflows while summing squares long before its values
+    # are infinite; accumulate in float32 so only real Inf/NaN show up as such.
+    if grad.dtype in (torch.float16, torch.bfloat16):
+        return torch.linalg.vector_norm(grad, dtype=torch.float32)
+    return torch.linalg.vector_norm(grad)
+
+
+def _to_floats(norm_lists: list[list[torch.Tensor | None]]) -> list[list[float | None]]:
+    """Convert the recorded 0-dim norm tensors with one transfer per device and dtype.
+
+    The hooks keep norms as tensors so CUDA backward is not synchronised once
+    per Node by ``.item()``.
+    """
+    groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
+    for norms in norm_lists:
+        for n in norms:
+            if n is not None:
+                groups.setdefault((n.device, n.dtype), []).append(n)
+    value_of: dict[int, float] = {}
+    for tensors in groups.values():
+        value_of.update(zip(map(id, tensors), torch.stack(tensors).tolist()))
+    return [[None if n is None else value_of[id(n)] for n in norms] for norms in norm_lists]
+
+
+def _roots_and_seeds(root: Any, gradient: Any) -> tuple[list[torch.Tensor], list[Any]]:
+    roots = list(root) if isinstance(root, (list, tuple)) else [root]
+    if gradient is None:
+        seeds = [None] * len(roots)
+    else:
+        seeds = list(gradient) if isinstance(gradient, (list, tuple)) else [gradient]
+    if len(seeds) != len(roots):
+        raise ValueError(f"{len(roots)} root tensors but {len(seeds)} gradients")
+    return roots, seeds
+
+
+def _output_keys(graph: nx.DiGraph, roots: Sequence[torch.Tensor], fns: dict) -> list[str]:
+    out_keys = list(graph.graph.get("roots", ()))
+    if len(out_keys) != len(roots):
+        raise ValueError(
+            f"the graph has {len(out_keys)} output nodes but {len(roots)} roots were given"
+        )
+    for out_key, tensor in zip(out_keys, roots):
+        producers = list(graph.predecessors(out_key))
+        if not producers or fns.get(producers[0]) is not tensor.grad_fn:
+            raise ValueError("the graph was not built from these root tensors")
+    return out_keys
+
+
+def trace_backward(
+    root: torch.Tensor | Sequence[torch.Tensor],
+    graph: nx.DiGraph,
+    gradient: torch.Tensor | Sequence[torch.Tensor | None] | None = None,
+    *,
+    retain_graph: bool = False,
+) -> BackwardTrace:
+    """Run ``root.backward(gradient)`` and record what each autograd Node did.
+
+    Args:
+        root: the tensor (or list of tensors) ``graph`` was built from.
+        graph: from :func:`gradviz.autograd_graph`, not yet passed through
+            :func:`gradviz.core.graph.detach_graph` (``graph.graph["fn"]`` holds
+            the Nodes to hook).
+        gradient: seed gradient(s), as for :meth:`torch.Tensor.backward`;
+            None for scalar roots.
+        retain_graph: keep saved tensors so backward can run again.
+
+    Gradients accumulate into ``.grad`` exactly as with a plain ``backward()``.
+    The hooks are removed before returning, also when backward raises, so a
+    later backward is untouched. NaN/Inf gradients are recorded, not raised.
+    """
+    fns = graph.graph.get("fn")
+    if fns is None:
+        raise ValueError("graph has no autograd Nodes (was it detached with detach_graph?)")
+    roots, seeds = _roots_and_seeds(root, gradient)
+    out_keys = _output_keys(graph, roots, fns)
+
+    # Hooks fire on the engine's thread(s); list.append is atomic under the GIL.
+    records: list[tuple[str, list, list]] = []
+
+    def hook_for(key: str):
+        def hook(grad_inputs, grad_outputs):
+            records.append(
+                (key, [_norm_tensor(g) for g in grad_inputs], [_norm_tensor(g) for g in grad_outputs])
+            )
+
+        return hook
+
+    # The hooks allocate a few objects per Node; with the collector running,
+    # its passes over the large autograd graph doubled the traced time.
+    with _gc_paused():
+        handles = []
+        try:
+            for key, fn in fns.items():
+                handles.append(fn.register_hook(hook_for(key)))
+            start = time.perf_counter()
+            torch.autograd.backward(roots, seeds, retain_graph=retain_graph)
+            elapsed = time.perf_counter() - start
+        finally:
+            for handle in handles:
+                handle.remove()
+
+        seed_norms = []
+        for tensor, seed in zip(roots, seeds):
+            seed_norms.append([_norm_tensor(seed if seed is not None else torch.ones_like(tensor))])
+        keys = out_keys + [key for key, _, _ in records]
+        grad_in = _to_floats(seed_norms + [r[1] for r in records])
+        grad_out = _to_floats(seed_norms + [r[2] for r in records])
+
+    trace = BackwardTrace(order=keys, elapsed_s=elapsed)
+    for key, ins, outs in zip(keys, grad_in, grad_out):
+        trace.grad_in_norms[key] = ins
+        trace.grad_out_norms[key] = outs
+        if any(n is not None and not math.isfinite(n) for n in ins + outs):
+            trace.nonfinite.append(key)
+    return trace
