@@ -1,0 +1,205 @@
+"""The ``gradviz`` command: the GUI without arguments, headless subcommands otherwise.
+
+    gradviz                                   open the GUI
+    gradviz info --preset lenet               layer table: shapes, derivations, parameters
+    gradviz export --preset lenet -o g.svg    autograd graph of one forward + loss
+
+Every problem the user can fix (unknown preset, missing or corrupt project
+file, shapes that do not fit, unknown format, unwritable output) is one line
+on stderr, ``gradviz: error: ...``, and exit code 2; never a traceback. Set
+``GRADVIZ_DEBUG=1`` to get the traceback of an unexpected error.
+
+Adding a subcommand is one function that registers its parser and sets
+``handler`` (see ``_COMMANDS`` at the bottom).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable, Sequence
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+PROG = "gradviz"
+
+
+class _UsageError(Exception):
+    """A problem with what the user asked for: reported on one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors as one line instead of usage + exit."""
+
+    def error(self, message):  # argparse's hook for every argument error
+        raise _UsageError(message)
+
+
+# ---------------------------------------------------------------------------
+# shared options
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--preset", metavar="NAME", help="a built-in network, e.g. lenet (see: gradviz info --list)")
+    source.add_argument("--project", metavar="FILE", help="a gradviz project file (.gvz.json)")
+
+
+def _load_spec(args):
+    """The NetworkSpec chosen by --preset/--project, or _UsageError saying why not."""
+    from gradviz.core import presets
+    from gradviz.core.project import ProjectError, load_project
+    from gradviz.core.spec import ShapeError, SpecError
+
+    try:
+        spec = presets.load(args.preset) if args.preset else load_project(args.project).spec
+        from gradviz.core.shapes import infer_shapes
+
+        infer_shapes(spec)  # shape problems are the user's to fix: report them by layer
+    except (SpecError, ShapeError, ProjectError) as exc:
+        raise _UsageError(str(exc)) from None
+    return spec
+
+
+# ---------------------------------------------------------------------------
+# gradviz info
+
+
+def _add_info(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "info", help="print the layer table of a network", description="Layer table: output shapes, how they come about, parameter counts."
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--preset", metavar="NAME", help="a built-in network, e.g. lenet")
+    source.add_argument("--project", metavar="FILE", help="a gradviz project file (.gvz.json)")
+    source.add_argument("--list", action="store_true", help="list the built-in networks")
+    parser.set_defaults(handler=_run_info)
+
+
+def _run_info(args) -> int:
+    if args.list:
+        from gradviz.core import presets
+
+        for name in presets.names():
+            print(f"{name:12}  {presets.DESCRIPTIONS[name]}")
+        return EXIT_OK
+    from gradviz.core.summary import format_summary
+
+    print(format_summary(_load_spec(args)))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# gradviz export
+
+
+def _add_export(subparsers) -> None:
+    from gradviz.core.export import FORMATS
+    from gradviz.core.session import LOSSES
+
+    parser = subparsers.add_parser(
+        "export",
+        help="write the autograd graph of one forward pass and loss to a file",
+        description="Build the network, run one forward pass and the loss on random data, and write the autograd graph.",
+    )
+    _add_model_options(parser)
+    parser.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
+    parser.add_argument("-f", "--format", choices=FORMATS, help="default: from the file suffix")
+    parser.add_argument("--loss", default="mse", choices=LOSSES, help="loss function (default: mse)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the weights and the random batch (default: 0)")
+    parser.set_defaults(handler=_run_export)
+
+
+def _run_export(args) -> int:
+    from gradviz.core.export import export_graph, format_for_path
+    from gradviz.core.session import TrainingError, TrainingSession
+
+    try:
+        fmt = format_for_path(args.output, args.format)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+    spec = _load_spec(args)
+    try:
+        graph = TrainingSession(spec, loss=args.loss, seed=args.seed).preview_graph()
+    except (TrainingError, ValueError) as exc:
+        raise _UsageError(str(exc)) from None
+    try:
+        path = export_graph(graph, args.output, fmt)
+    except OSError as exc:
+        raise _UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    except ImportError as exc:
+        raise _UsageError(f"{fmt} export needs PySide6 ({exc})") from None
+    print(f"wrote {path} ({fmt}, {graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges)")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# gradviz (no subcommand)
+
+
+def _open_gui() -> int:
+    try:
+        from gradviz.app import main as app_main
+    except ImportError as exc:
+        print(f"{PROG}: error: cannot start the GUI: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    result = app_main()
+    return result if isinstance(result, int) else EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+
+# Each entry registers one subcommand on the subparsers object.
+_COMMANDS: list[Callable] = [_add_info, _add_export]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from gradviz import __version__
+
+    parser = _Parser(
+        prog=PROG,
+        description="Make PyTorch autograd visible. Without a command, opens the GUI.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in _COMMANDS:
+        add(subparsers)
+    return parser
+
+
+def _utf8_safe_streams() -> None:
+    # Derivations use "·", "−" and "→"; a legacy console encoding must not
+    # turn the table into a UnicodeEncodeError.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="replace")
+        except (AttributeError, ValueError):
+            pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    _utf8_safe_streams()
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            return _open_gui()
+        return args.handler(args)
+    except _UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if os.environ.get("GRADVIZ_DEBUG"):
+            raise
+        print(f"{PROG}: error: unexpected {type(exc).__name__}: {exc} (set GRADVIZ_DEBUG=1 for details)", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

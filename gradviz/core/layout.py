@@ -1,0 +1,835 @@
+"""Layered (Sugiyama-style) layout for autograd graphs.
+
+Autograd graphs are deep, narrow DAGs whose edges run the way data flows:
+parameters and inputs -> ops -> ... -> the output (loss). They read best drawn
+top to bottom, like torchviz does, so :func:`layered_layout` puts sources at the
+top and the output at the bottom.
+
+Coordinate convention: positions are node CENTRES in pixels, with **y growing
+downward** (the convention of Qt's graphics scene and of SVG). Every edge of an
+acyclic graph therefore has ``y(target) > y(source)``. The bounding box of the
+layout starts at (0, 0).
+
+The pipeline (each step is one function below):
+
+1. break cycles: autograd graphs have none, but a graph from elsewhere might;
+   back edges found by an iterative DFS are reversed for the layout only.
+2. layers: every node as low as possible (right above its first consumer, so
+   a parameter sits right above the op that uses it), then a greedy pass that
+   shortens edges further.
+3. dummy nodes split edges longer than one layer, so that crossing reduction
+   and spacing also account for the edges passing through a layer.
+4. ordering within layers: a DFS start order, then median sweeps down and up
+   with an adjacent-exchange ("transpose") step, keeping the order with the
+   fewest crossings (counted exactly, vectorised with numpy).
+5. x coordinates: a quadratic "edges as short and straight as possible"
+   objective under the no-overlap constraints, minimised by block coordinate
+   descent; each block (all even or all odd layers) is solved exactly by one
+   isotonic regression.
+6. y coordinates: one row per layer; the gap between rows scales with the
+   tallest node.
+
+Everything is deterministic: ties are always broken by the graph's node (and
+edge) insertion order, never by hashing, and nothing is random.
+
+This module must not import Qt.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Hashable, Mapping
+
+import numpy as np
+
+__all__ = [
+    "LayoutCancelled",
+    "count_crossings",
+    "default_node_size",
+    "layered_layout",
+]
+
+NodeSize = Callable[[Hashable, Mapping[str, Any]], "tuple[float, float]"]
+Progress = Callable[[float, str], Any]
+
+# Text metrics of the default node box (px). They match the UI's default font
+# closely enough that boxes neither clip their text nor look empty.
+CHAR_WIDTH = 7.5
+LINE_HEIGHT = 16.0
+H_PADDING = 20.0
+V_PADDING = 12.0  # one text line -> 28 px tall, two lines -> 44 px
+MIN_NODE_WIDTH = 40.0
+
+# Width reserved for an edge passing through a layer (a dummy node).
+DUMMY_WIDTH = 8.0
+
+# Weights of the x-coordinate objective. Edges of the main computation (op ->
+# op) weigh more than the short edges that feed a parameter in, so the chain
+# of ops stays straight and parameters move aside instead.
+WEIGHT_EDGE = 1.0
+WEIGHT_SOURCE_EDGE = 0.5
+# Every segment of a long edge (split by dummies) weighs the same so that at
+# the optimum the dummies sit on the straight line between the real endpoints:
+# the space reserved for the edge is where a straight edge is really drawn.
+WEIGHT_LONG_EDGE = 8.0
+SPAN_POWER = 2.0
+
+# Crossing reduction: sweeps are capped, and we stop early after this many
+# sweeps without improvement (the same numbers Graphviz dot uses).
+MAX_SWEEPS = 24
+PATIENCE = 2
+
+
+class LayoutCancelled(Exception):
+    """Raised by :func:`layered_layout` when its ``cancel`` callable returns true."""
+
+
+def default_node_size(node: Hashable, attrs: Mapping[str, Any]) -> tuple[float, float]:
+    """Estimate the ``(width, height)`` in px of the box that shows ``node``.
+
+    The width follows the longest text line (``CHAR_WIDTH`` px per character
+    plus padding); the height follows the number of lines. Parameter and leaf
+    nodes show two lines (name and shape), other nodes their ``label``.
+    """
+    lines = _label_lines(node, attrs)
+    longest = max(len(line) for line in lines)
+    width = max(MIN_NODE_WIDTH, CHAR_WIDTH * longest + H_PADDING)
+    height = V_PADDING + LINE_HEIGHT * len(lines)
+    return width, height
+
+
+def _label_lines(node: Hashable, attrs: Mapping[str, Any]) -> list[str]:
+    kind = attrs.get("kind")
+    if kind in ("param", "leaf"):
+        title = attrs.get("name") or attrs.get("label") or str(node)
+        lines = [str(title)]
+        shape = attrs.get("shape")
+        if shape is not None:
+            lines.append(str(tuple(shape)))
+    else:
+        lines = str(attrs.get("label") or node).split("\n")
+    return lines
+
+
+class _Reporter:
+    """Forwards progress and polls ``cancel`` at every step."""
+
+    def __init__(self, progress: Progress | None, cancel: Callable[[], Any] | None):
+        self._progress = progress
+        self._cancel = cancel
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if self._cancel is not None and self._cancel():
+            raise LayoutCancelled(f"layout cancelled while {message}")
+        if self._progress is not None:
+            self._progress(min(1.0, max(0.0, fraction)), message)
+
+
+def layered_layout(
+    graph,
+    *,
+    node_size: NodeSize | None = None,
+    progress: Progress | None = None,
+    cancel: Callable[[], Any] | None = None,
+    node_gap: float = 24.0,
+    layer_gap: float | None = None,
+    max_sweeps: int = MAX_SWEEPS,
+) -> dict[Hashable, tuple[float, float]]:
+    """Lay ``graph`` out in layers, data flowing from top to bottom.
+
+    Args:
+        graph: a networkx (Di)Graph; edges point the way data flows (sources,
+            e.g. parameters, end up at the top, the output at the bottom).
+        node_size: ``node_size(node, attrs) -> (width, height)`` in px; the
+            default is :func:`default_node_size`. No two boxes overlap.
+        progress: called as ``progress(fraction, message)`` between steps (the
+            GUI runs the layout off-thread and shows a progress bar).
+        cancel: polled as often as ``progress``; when it returns true the
+            layout stops with :class:`LayoutCancelled`.
+        node_gap: minimal horizontal space between two boxes in a layer.
+        layer_gap: vertical space between layers; default: the height of the
+            tallest node (at least 24 px).
+        max_sweeps: cap on crossing-reduction sweeps (fewer: faster, messier).
+
+    Returns:
+        ``{node: (x, y)}`` of box centres for every node, y growing downward:
+        for every edge ``u -> v`` (cycles aside) ``y[v] > y[u]``. Self-loops are
+        ignored; in a cycle one edge per cycle points upward.
+
+    The result depends only on the graph's structure, attributes and node
+    insertion order, never on hashing or randomness.
+    """
+    report = _Reporter(progress, cancel)
+    report(0.0, "preparing layout")
+    nodes = list(graph.nodes)
+    if not nodes:
+        report(1.0, "layout done")
+        return {}
+    size_of = node_size or default_node_size
+    node_attrs = graph.nodes
+    sizes = [size_of(v, node_attrs[v]) for v in nodes]
+    widths = [float(w) for w, _ in sizes]
+    heights = [float(h) for _, h in sizes]
+
+    n = len(nodes)
+    edges = _edge_list(graph, nodes)
+    report(0.02, "breaking cycles")
+    edges = _break_cycles(n, edges)
+    report(0.05, "assigning layers")
+    layer = _assign_layers(n, edges)
+    report(0.1, "inserting dummy nodes")
+    layered = _LayeredGraph.build(layer, edges)
+
+    def ordering_progress(fraction: float, message: str) -> None:
+        report(0.12 + 0.6 * fraction, message)
+
+    rows = _order_layers(layered, max_sweeps, ordering_progress)
+
+    def x_progress(fraction: float, message: str) -> None:
+        report(0.72 + 0.25 * fraction, message)
+
+    all_widths = widths + [DUMMY_WIDTH] * (layered.size - n)
+    x = _assign_x(layered, rows, all_widths, node_gap, x_progress)
+    gap = layer_gap if layer_gap is not None else max(24.0, max(heights))
+    y_of_layer = _layer_centres(layer, heights, layered.n_layers, gap)
+
+    left = min(xi - wi / 2 for xi, wi in zip(x, all_widths))
+    pos = {v: (x[i] - left, y_of_layer[layer[i]]) for i, v in enumerate(nodes)}
+    report(1.0, "layout done")
+    return pos
+
+
+# ---------------------------------------------------------------------------
+# 1. edges and cycles
+
+
+def _edge_list(graph, nodes: list) -> list[tuple[int, int]]:
+    """Edges as index pairs, without self-loops or repeats.
+
+    Listed target by target, each target's in-edges in the order they were
+    added: for autograd graphs that is the order of an op's inputs, which the
+    initial ordering then keeps left to right (bias, input, weight for addmm).
+    """
+    index = {v: i for i, v in enumerate(nodes)}
+    pred = getattr(graph, "pred", None)  # an undirected graph has none
+    pairs = ((u, v) for v in nodes for u in pred[v]) if pred is not None else graph.edges()
+    seen: set[tuple[int, int]] = set()
+    edges = []
+    for u, v in pairs:
+        pair = (index[u], index[v])
+        if pair[0] == pair[1] or pair in seen:  # a self-loop cannot point downward
+            continue
+        seen.add(pair)
+        edges.append(pair)
+    return edges
+
+
+def _break_cycles(n: int, edges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Reverse the back edges of a DFS so that the edges form a DAG.
+
+    The DFS is iterative (graphs have tens of thousands of nodes) and starts
+    from the sources first, so in a graph with a few cycles the reversed edges
+    are the ones that really point "back" against the data flow.
+    """
+    out_edges: list[list[int]] = [[] for _ in range(n)]
+    has_pred = bytearray(n)
+    for e, (u, v) in enumerate(edges):
+        out_edges[u].append(e)
+        has_pred[v] = 1
+    roots = [v for v in range(n) if not has_pred[v]] + [v for v in range(n) if has_pred[v]]
+
+    NEW, ON_STACK, DONE = 0, 1, 2
+    state = bytearray(n)
+    back: list[int] = []
+    for root in roots:
+        if state[root] != NEW:
+            continue
+        state[root] = ON_STACK
+        stack = [(root, iter(out_edges[root]))]
+        while stack:
+            node, todo = stack[-1]
+            for e in todo:
+                target = edges[e][1]
+                if state[target] == NEW:
+                    state[target] = ON_STACK
+                    stack.append((target, iter(out_edges[target])))
+                    break
+                if state[target] == ON_STACK:
+                    back.append(e)
+            else:
+                state[node] = DONE
+                stack.pop()
+    if not back:
+        return edges
+    reverse = set(back)
+    present = set(edges)
+    acyclic = []
+    for e, (u, v) in enumerate(edges):
+        if e in reverse:
+            if (v, u) in present:  # a 2-cycle: the other direction already exists
+                continue
+            present.add((v, u))
+            u, v = v, u
+        acyclic.append((u, v))
+    return acyclic
+
+
+# ---------------------------------------------------------------------------
+# 2. layers
+
+
+def _topological_order(n: int, succ: list[list[int]], pred: list[list[int]]) -> list[int]:
+    """Kahn's algorithm; ready nodes are taken in insertion order (FIFO)."""
+    missing = [len(p) for p in pred]
+    order = [v for v in range(n) if missing[v] == 0]
+    head = 0
+    while head < len(order):
+        v = order[head]
+        head += 1
+        for w in succ[v]:
+            missing[w] -= 1
+            if missing[w] == 0:
+                order.append(w)
+    return order
+
+
+def _assign_layers(n: int, edges: list[tuple[int, int]]) -> list[int]:
+    """Layer index per node (0 = top); every edge goes at least one layer down.
+
+    Start from "as late as possible": each node right above its first
+    consumer. For autograd graphs that puts a parameter next to the op that
+    uses it instead of in one long top row with edges running down the whole
+    graph. Then nodes with more inputs than outputs move up (and vice versa)
+    while that shortens the total edge length, e.g. a side output that is not
+    the loss moves up next to its producer. Empty layers are squeezed out.
+    """
+    succ: list[list[int]] = [[] for _ in range(n)]
+    pred: list[list[int]] = [[] for _ in range(n)]
+    for u, v in edges:
+        succ[u].append(v)
+        pred[v].append(u)
+    topo = _topological_order(n, succ, pred)
+
+    height = [0] * n  # longest path to a sink
+    for v in reversed(topo):
+        if succ[v]:
+            height[v] = 1 + max([height[w] for w in succ[v]])
+    top = max(height)
+    layer = [top - h for h in height]
+    for v in range(n):
+        if not succ[v] and not pred[v]:
+            layer[v] = 0  # isolated nodes: top row, not the bottom one
+
+    # Greedy edge shortening: moving v by one layer changes the total edge
+    # length by (#in - #out), so move it as far as its neighbours allow in the
+    # direction that helps. Every move strictly shortens the total: it ends.
+    for _ in range(8):
+        moved = False
+        for v in topo:
+            n_in, n_out = len(pred[v]), len(succ[v])
+            if n_out > n_in:
+                best = min([layer[w] for w in succ[v]]) - 1
+            elif n_in > n_out:
+                best = max([layer[u] for u in pred[v]]) + 1
+            else:
+                continue
+            if best != layer[v]:
+                layer[v] = best
+                moved = True
+        if not moved:
+            break
+
+    used = sorted(set(layer))
+    squeeze = {old: new for new, old in enumerate(used)}
+    return [squeeze[k] for k in layer]
+
+
+# ---------------------------------------------------------------------------
+# 3. dummy nodes
+
+
+class _LayeredGraph:
+    """The "proper" layered graph: real nodes 0..n-1, then dummy nodes.
+
+    Every segment joins two consecutive layers; an edge spanning k layers
+    becomes a chain of k segments through k-1 dummies. ``up[v]``/``down[v]``
+    list v's neighbours in the layer above/below, with the matching segment
+    weights of the x-coordinate objective in ``up_weight``/``down_weight``.
+    """
+
+    def __init__(self, n_real: int, layer_of: list[int], n_layers: int):
+        self.n_real = n_real
+        self.layer_of = layer_of  # real nodes, then dummies
+        self.n_layers = n_layers
+        self.seg_upper: list[int] = []
+        self.seg_lower: list[int] = []
+        size = len(layer_of)
+        self.up: list[list[int]] = [[] for _ in range(size)]
+        self.down: list[list[int]] = [[] for _ in range(size)]
+        self.up_weight: list[list[float]] = [[] for _ in range(size)]
+        self.down_weight: list[list[float]] = [[] for _ in range(size)]
+
+    @property
+    def size(self) -> int:
+        return len(self.layer_of)
+
+    def _add_node(self, layer: int) -> int:
+        self.layer_of.append(layer)
+        for lists in (self.up, self.down, self.up_weight, self.down_weight):
+            lists.append([])
+        return len(self.layer_of) - 1
+
+    def _add_segment(self, upper: int, lower: int, weight: float) -> None:
+        self.seg_upper.append(upper)
+        self.seg_lower.append(lower)
+        self.down[upper].append(lower)
+        self.down_weight[upper].append(weight)
+        self.up[lower].append(upper)
+        self.up_weight[lower].append(weight)
+
+    @classmethod
+    def build(cls, layer: list[int], edges: list[tuple[int, int]]) -> "_LayeredGraph":
+        n = len(layer)
+        graph = cls(n, list(layer), max(layer) + 1)
+        has_pred = bytearray(n)
+        for _, v in edges:
+            has_pred[v] = 1
+        for u, v in edges:
+            if layer[v] - layer[u] > 1:
+                long_weight = WEIGHT_LONG_EDGE * (layer[v] - layer[u]) ** SPAN_POWER
+                prev = u
+                for k in range(layer[u] + 1, layer[v]):
+                    dummy = graph._add_node(k)
+                    graph._add_segment(prev, dummy, long_weight)
+                    prev = dummy
+                graph._add_segment(prev, v, long_weight)
+            else:
+                weight = WEIGHT_EDGE if has_pred[u] else WEIGHT_SOURCE_EDGE
+                graph._add_segment(u, v, weight)
+        return graph
+
+
+# ---------------------------------------------------------------------------
+# 4. ordering within layers
+
+
+def _order_layers(layered: _LayeredGraph, max_sweeps: int, report: Progress) -> list[list[int]]:
+    """Order each layer to reduce crossings; returns the rows, top layer first."""
+    size, up, down = layered.size, layered.up, layered.down
+    layer_of = layered.layer_of
+    counter = _CrossingCounter(layered)
+
+    # Two start orders, as dot tries: DFS up from the bottom (from the loss:
+    # an op's inputs then appear in argument order), and DFS down from the
+    # top. Sorting is stable, so nodes of a layer stay in insertion order.
+    # Each is tidied by transposition; the sweeps then refine the better one.
+    bottom_up = sorted(range(size), key=lambda v: -layer_of[v])
+    top_down = sorted(range(size), key=layer_of.__getitem__)
+    best_rows, best_crossings = None, None
+    for start_nodes, neighbours in ((bottom_up, up), (top_down, down)):
+        rows = _dfs_rows(start_nodes, neighbours, layer_of, layered.n_layers)
+        pos = _positions(rows, size)
+        _transpose(rows, pos, up, down)
+        crossings = counter.count(pos)
+        if best_crossings is None or crossings < best_crossings:  # ties: the first
+            best_rows, best_crossings = rows, crossings
+        report(0.1, "ordering layers")
+        if best_crossings == 0:
+            break  # (an autograd graph of a plain feed-forward net often is a tree)
+    return _reduce_crossings(best_rows, best_crossings, layered, counter, max_sweeps, report)
+
+
+def _positions(rows: list[list[int]], size: int) -> list[int]:
+    """Index of every node within its row."""
+    pos = [0] * size
+    for row in rows:
+        for i, v in enumerate(row):
+            pos[v] = i
+    return pos
+
+
+def _dfs_rows(start_nodes, neighbours, layer_of, n_layers) -> list[list[int]]:
+    """Initial order: nodes in the order an iterative DFS first reaches them.
+
+    For a tree (an autograd graph nearly is one, seen from the loss) the DFS
+    order is already free of crossings.
+    """
+    rows: list[list[int]] = [[] for _ in range(n_layers)]
+    seen = bytearray(len(layer_of))
+    for start in start_nodes:
+        if seen[start]:
+            continue
+        seen[start] = 1
+        rows[layer_of[start]].append(start)
+        stack = [iter(neighbours[start])]
+        while stack:
+            for w in stack[-1]:
+                if not seen[w]:
+                    seen[w] = 1
+                    rows[layer_of[w]].append(w)
+                    stack.append(iter(neighbours[w]))
+                    break
+            else:
+                stack.pop()
+    return rows
+
+
+def _reduce_crossings(rows, crossings, layered, counter, max_sweeps, report):
+    """Median sweeps, alternately down and up, each followed by transposition.
+
+    Stops after ``PATIENCE`` sweeps without improvement; returns the best rows.
+    """
+    up, down = layered.up, layered.down
+    pos = _positions(rows, layered.size)
+    best, best_rows = crossings, [row[:] for row in rows]
+    n_layers = len(rows)
+    since_best = 0
+    for sweep in range(max_sweeps):
+        if best == 0:
+            break
+        report(0.1 + 0.9 * sweep / max_sweeps, f"reducing crossings (sweep {sweep + 1})")
+        if sweep % 2 == 0:
+            _median_sweep(rows, pos, up, range(1, n_layers))
+        else:
+            _median_sweep(rows, pos, down, range(n_layers - 2, -1, -1))
+        _transpose(rows, pos, up, down)
+        crossings = counter.count(pos)
+        if crossings < best:
+            best, since_best = crossings, 0
+            best_rows = [row[:] for row in rows]
+        else:
+            since_best += 1
+            if since_best >= PATIENCE:
+                break
+    report(1.0, "crossings reduced")
+    return best_rows
+
+
+def _median(values: list[int]) -> float:
+    """Graphviz's weighted median: for an even count lean toward the denser side."""
+    values.sort()
+    m = len(values)
+    half = m // 2
+    if m & 1:
+        return float(values[half])
+    if m == 2:
+        return (values[0] + values[1]) / 2
+    left = values[half - 1] - values[0]
+    right = values[-1] - values[half]
+    if left + right == 0:
+        return (values[half - 1] + values[half]) / 2
+    return (values[half - 1] * right + values[half] * left) / (left + right)
+
+
+def _median_sweep(rows, pos, neighbours, layer_sequence) -> None:
+    """Sort each layer by the median position of its neighbours in the layer before.
+
+    Nodes without such neighbours keep their slot; ties keep the current order.
+    """
+    for k in layer_sequence:
+        row = rows[k]
+        if len(row) < 2:
+            continue
+        slots, keyed = [], []
+        for i, v in enumerate(row):
+            ns = neighbours[v]
+            if not ns:
+                continue
+            slots.append(i)
+            if len(ns) == 1:
+                keyed.append((pos[ns[0]], i, v))
+            else:
+                keyed.append((_median([pos[u] for u in ns]), i, v))
+        keyed.sort()
+        for slot, (_, _, v) in zip(slots, keyed):
+            row[slot] = v
+        for i, v in enumerate(row):
+            pos[v] = i
+
+
+def _pair_crossings(left: list[int], right: list[int], pos: list[int]) -> int:
+    """Crossings among the edges of two neighbouring nodes toward one layer."""
+    if not left or not right:
+        return 0
+    count = 0
+    for a in left:
+        pa = pos[a]
+        for b in right:
+            if pos[b] < pa:
+                count += 1
+    return count
+
+
+def _transpose(rows, pos, up, down, max_rounds: int = 4) -> None:
+    """Swap neighbours in a layer while that removes crossings (dot's "transpose")."""
+    for _ in range(max_rounds):
+        improved = False
+        for row in rows:
+            for i in range(len(row) - 1):
+                v, w = row[i], row[i + 1]
+                uv, uw, dv, dw = up[v], up[w], down[v], down[w]
+                if not ((uv and uw) or (dv and dw)):
+                    continue  # no edge of v can cross one of w: swapping changes nothing
+                now = _pair_crossings(uv, uw, pos) + _pair_crossings(dv, dw, pos)
+                if now == 0:
+                    continue
+                swapped = _pair_crossings(uw, uv, pos) + _pair_crossings(dw, dv, pos)
+                if swapped < now:
+                    row[i], row[i + 1] = w, v
+                    pos[v], pos[w] = i + 1, i
+                    improved = True
+        if not improved:
+            break
+
+
+class _CrossingCounter:
+    """Counts the crossings of a layered graph for a given order, vectorised.
+
+    Two segments between the same pair of layers cross exactly when their
+    order at the top and at the bottom disagree, so the crossings are the
+    inversions of the bottom positions listed in top order; all layer pairs are
+    done at once by offsetting each pair's positions.
+    """
+
+    def __init__(self, layered: _LayeredGraph):
+        self.upper = np.asarray(layered.seg_upper, dtype=np.int64)
+        self.lower = np.asarray(layered.seg_lower, dtype=np.int64)
+        layer_of = np.asarray(layered.layer_of, dtype=np.int64)
+        self.upper_layer = layer_of[self.upper]
+
+    def count(self, pos: list[int]) -> int:
+        if len(self.upper) < 2:
+            return 0
+        position = np.asarray(pos, dtype=np.int64)
+        top, bottom = position[self.upper], position[self.lower]
+        order = np.lexsort((bottom, top, self.upper_layer))
+        stride = int(position.max()) + 1
+        sequence = self.upper_layer[order] * stride + bottom[order]
+        return _count_inversions(sequence)
+
+
+def _count_inversions(values: np.ndarray) -> int:
+    """Number of pairs i < j with values[i] > values[j] (non-negative ints).
+
+    A bottom-up merge sort done level by level with numpy: at each level the
+    two sorted halves of every block are compared with one global
+    ``searchsorted`` (blocks are kept apart by adding a per-block offset).
+    """
+    n = len(values)
+    if n < 2:
+        return 0
+    size = 1 << (n - 1).bit_length()
+    pad = int(values.max()) + 1  # padding at the end never forms an inversion
+    a = np.full(size, pad, dtype=np.int64)
+    a[:n] = values
+    span = pad + 1
+    total = 0
+    half = 1
+    while half < size:
+        blocks = a.reshape(-1, 2 * half)
+        n_blocks = blocks.shape[0]
+        offsets = np.arange(n_blocks, dtype=np.int64)[:, None] * span
+        left = (blocks[:, :half] + offsets).ravel()
+        right = (blocks[:, half:] + offsets).ravel()
+        at = np.searchsorted(left, right, side="right")
+        not_greater = at - np.repeat(np.arange(n_blocks, dtype=np.int64) * half, half)
+        total += int((half - not_greater).sum())
+        a = np.sort(blocks, axis=1).ravel()
+        half *= 2
+    return total
+
+
+# ---------------------------------------------------------------------------
+# 5. x coordinates
+
+# Pull of a node toward where it already is. Tiny: it only keeps a node with
+# no neighbour on the side being looked at in place.
+ANCHOR = 1e-3
+X_SWEEPS = 2  # balancing sweeps at most; they stop once nothing moves
+X_TOLERANCE = 0.5  # px: "nothing moves"
+
+
+def _assign_x(layered: _LayeredGraph, rows, widths, node_gap: float, report: Progress) -> list[float]:
+    """x of every node (real and dummy) for the given order of the rows.
+
+    The aim: every segment as short (as vertical) as possible, weighted
+    (``sum weight * (x_upper - x_lower)^2``), while each row keeps its order
+    and neighbours in a row stay far enough apart not to overlap. Rows are
+    placed one at a time, each exactly optimal given its neighbouring rows:
+    first a sweep down aligning every row with the row above and one up
+    aligning it with the row below (this straightens chains all the way
+    through), then sweeps balancing each row between both sides.
+    """
+    offset = _packed_offsets(layered, rows, widths, node_gap)
+    x = [0.0] * layered.size
+    for row in rows:  # start: every row packed and centred on 0
+        half = offset[row[-1]] / 2 if row else 0.0
+        for v in row:
+            x[v] = offset[v] - half
+    up, down = layered.up, layered.down
+    up_weight, down_weight = layered.up_weight, layered.down_weight
+    both = [a + b for a, b in zip(up, down)]
+    both_weight = [a + b for a, b in zip(up_weight, down_weight)]
+    last = layered.n_layers - 1
+    _place_rows(rows, x, offset, up, up_weight, range(1, last + 1))
+    _place_rows(rows, x, offset, down, down_weight, range(last - 1, -1, -1))
+    for sweep in range(X_SWEEPS):
+        report(sweep / X_SWEEPS, "placing nodes")
+        layers = range(last + 1) if sweep % 2 == 0 else range(last, -1, -1)
+        if _place_rows(rows, x, offset, both, both_weight, layers) < X_TOLERANCE:
+            break
+    report(1.0, "nodes placed")
+    return x
+
+
+def _packed_offsets(layered: _LayeredGraph, rows, widths, node_gap: float) -> list[float]:
+    """Centre of each node when its row is packed as tightly as allowed from 0.
+
+    Two nodes of a row may not come closer than these offsets are apart.
+    Edges passing through (dummies) need less room than boxes.
+    """
+    n_real = layered.n_real
+    offset = [0.0] * layered.size
+    for row in rows:
+        at = 0.0
+        for left, right in zip(row, row[1:]):
+            gap = node_gap if (left < n_real and right < n_real) else node_gap / 2
+            at += (widths[left] + widths[right]) / 2 + gap
+            offset[right] = at
+    return offset
+
+
+def _place_rows(rows, x, offset, neighbours, weights, layer_sequence) -> float:
+    """Place each row optimally given its ``neighbours``; returns the biggest move.
+
+    Node v wants to sit at the weighted mean of its neighbours; with
+    ``y = x - offset`` the no-overlap constraints say "y non-decreasing along
+    the row", so the best row is a weighted isotonic regression.
+    """
+    biggest = 0.0
+    for k in layer_sequence:
+        row = rows[k]
+        wanted, pulls = [], []
+        for v in row:
+            pull = ANCHOR
+            total = ANCHOR * x[v]
+            for u, weight in zip(neighbours[v], weights[v]):
+                total += weight * x[u]
+                pull += weight
+            wanted.append(total / pull - offset[v])
+            pulls.append(pull)
+        if any(a > b for a, b in zip(wanted, wanted[1:])):  # else: no overlap anyway
+            wanted = _isotonic(wanted, pulls)
+        for v, y in zip(row, wanted):
+            new = y + offset[v]
+            move = abs(new - x[v])
+            if move > biggest:
+                biggest = move
+            x[v] = new
+    return biggest
+
+
+def _isotonic(values: list[float], weights: list[float]) -> list[float]:
+    """Weighted least-squares non-decreasing fit (pool adjacent violators)."""
+    means: list[float] = []
+    totals: list[float] = []
+    counts: list[int] = []
+    for value, weight in zip(values, weights):
+        count = 1
+        while means and means[-1] > value:  # merge with the block before
+            prev_weight = totals.pop()
+            value = (means.pop() * prev_weight + value * weight) / (prev_weight + weight)
+            weight += prev_weight
+            count += counts.pop()
+        means.append(value)
+        totals.append(weight)
+        counts.append(count)
+    fitted: list[float] = []
+    for mean, count in zip(means, counts):
+        fitted.extend([mean] * count)
+    return fitted
+
+
+# ---------------------------------------------------------------------------
+# 6. y coordinates
+
+
+def _layer_centres(layer: list[int], heights: list[float], n_layers: int, gap: float) -> list[float]:
+    """y of each layer's centre line: rows as tall as their tallest node, ``gap`` apart."""
+    tallest = [0.0] * n_layers
+    for k, height in zip(layer, heights):
+        if height > tallest[k]:
+            tallest[k] = height
+    centres, top = [], 0.0
+    for height in tallest:
+        centres.append(top + height / 2)
+        top += height + gap
+    return centres
+
+
+# ---------------------------------------------------------------------------
+# crossings of any drawing
+
+
+def count_crossings(graph, pos: Mapping[Hashable, tuple[float, float]], *, chunk: int = 2_000_000) -> int:
+    """Count the pairs of edges whose straight segments properly cross.
+
+    Each edge is drawn as the straight segment between its endpoints' positions
+    in ``pos`` (whatever made the layout: ours, or Graphviz's node positions),
+    so any two layouts of a graph are counted the same way. A pair counts when
+    the two segments meet in exactly one point inside both; touching, sharing
+    an endpoint or overlapping collinearly does not count. Self-loops are
+    ignored. ``pos`` must hold every node.
+
+    Only pairs that overlap vertically are tested: edges are sorted by their
+    top y, and for each edge the candidates are the following edges that start
+    above its bottom. The tests run vectorised in chunks of at most ``chunk``
+    pairs, so memory stays bounded on big graphs.
+    """
+    index = {v: i for i, v in enumerate(graph.nodes)}
+    ends = [(index[u], index[v]) for u, v in graph.edges() if u != v]
+    if len(ends) < 2:
+        return 0
+    xy = np.array([pos[v] for v in graph.nodes], dtype=float)
+    a = np.array([e[0] for e in ends], dtype=np.int64)
+    b = np.array([e[1] for e in ends], dtype=np.int64)
+    y_top = np.minimum(xy[a, 1], xy[b, 1])
+    y_bottom = np.maximum(xy[a, 1], xy[b, 1])
+    order = np.argsort(y_top, kind="stable")
+    a, b, y_top, y_bottom = a[order], b[order], y_top[order], y_bottom[order]
+    m = len(a)
+    # edges i+1 .. stop[i]-1 start strictly above the bottom of edge i
+    stop = np.searchsorted(y_top, y_bottom, side="left")
+    n_candidates = np.maximum(stop - np.arange(m) - 1, 0)
+    cumulative = np.cumsum(n_candidates)
+    total = 0
+    first = 0
+    while first < m:
+        base = cumulative[first - 1] if first else 0
+        last = int(np.searchsorted(cumulative, base + chunk, side="right"))
+        last = max(last, first + 1)
+        counts = n_candidates[first:last]
+        n_pairs = int(counts.sum())
+        if n_pairs:
+            i = np.repeat(np.arange(first, last, dtype=np.int64), counts)
+            run_start = np.repeat(np.cumsum(counts) - counts, counts)
+            j = i + 1 + (np.arange(n_pairs, dtype=np.int64) - run_start)
+            total += _count_proper_crossings(xy, a[i], b[i], a[j], b[j])
+        first = last
+    return total
+
+
+def _count_proper_crossings(xy, a1, b1, a2, b2) -> int:
+    disjoint = (a1 != a2) & (a1 != b2) & (b1 != a2) & (b1 != b2)
+    a1, b1, a2, b2 = a1[disjoint], b1[disjoint], a2[disjoint], b2[disjoint]
+    p, q, r, s = xy[a1], xy[b1], xy[a2], xy[b2]
+    side_r = _orientation(p, q, r)
+    side_s = _orientation(p, q, s)
+    side_p = _orientation(r, s, p)
+    side_q = _orientation(r, s, q)
+    crosses = (side_r * side_s < 0) & (side_p * side_q < 0)
+    return int(np.count_nonzero(crosses))
+
+
+def _orientation(p, q, r) -> np.ndarray:
+    """Sign of the turn p -> q -> r (+1 left, -1 right, 0 collinear)."""
+    cross = (q[:, 0] - p[:, 0]) * (r[:, 1] - p[:, 1]) - (q[:, 1] - p[:, 1]) * (r[:, 0] - p[:, 0])
+    return np.sign(cross)
