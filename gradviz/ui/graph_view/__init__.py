@@ -1,0 +1,17 @@
+"""The autograd graph as an interactive diagram: :class:`GraphView`.
+
+Modules: ``view`` (the widget and its public API), ``canvas`` (zoom, pan,
+clicks), ``items`` (painting with level of detail), ``model`` (geometry and
+visual state as numpy arrays), ``state`` (highlights kept in original node
+keys), ``layout_job`` (collapse + box sizes + layout, off the GUI thread),
+``transition`` (collapse/expand morphs), ``details``, ``minimap``,
+``legend``, ``toolbar``, ``overlays``, ``search``, ``style`` and ``export``.
+The collapse logic itself is Qt-free: :mod:`gradviz.core.collapse`.
+"""
+from ._pyside_guard import ensure_none_is_safe
+
+ensure_none_is_safe()
+
+from .view import GraphView  # noqa: E402
+
+__all__ = ["GraphView"]

@@ -1,0 +1,96 @@
+"""The background part of showing a graph: collapse it, size its boxes, lay it out.
+
+:func:`compute_layout` runs in a worker thread (see :mod:`gradviz.ui.worker`),
+so it touches no Qt object: box sizes come from :class:`~.style.TextMetrics`
+measured beforehand on the GUI thread.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Hashable, Iterable, Mapping
+
+import networkx as nx
+import numpy as np
+
+from gradviz.core.collapse import CollapsedGraph, collapse_graph
+from gradviz.core.layout import layered_layout
+
+from .style import TextMetrics, node_lines, node_size
+
+
+@dataclass
+class SceneLayout:
+    """Everything the scene needs to draw one state of the graph.
+
+    ``state`` identifies what was laid out (collapsed set, saved-tensor toggle)
+    so results can be cached and stale ones recognised.
+    """
+
+    state: tuple
+    collapsed: CollapsedGraph
+    positions: dict[Hashable, tuple[float, float]]
+    sizes: dict[Hashable, tuple[float, float]]
+    lines: dict[Hashable, list[tuple[str, str]]]
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        return self.collapsed.graph
+
+    def node_bounds(self) -> tuple[float, float, float, float]:
+        """``(left, top, right, bottom)`` of all boxes."""
+        if not self.positions:
+            return (0.0, 0.0, 1.0, 1.0)
+        keys = list(self.positions)
+        xy = np.array([self.positions[k] for k in keys], dtype=float)
+        wh = np.array([self.sizes[k] for k in keys], dtype=float)
+        low, high = xy - wh / 2, xy + wh / 2
+        return (float(low[:, 0].min()), float(low[:, 1].min()), float(high[:, 0].max()), float(high[:, 1].max()))
+
+
+def layout_state(collapsed: Iterable[str], show_saved: bool) -> tuple:
+    """A hashable description of one way to show the graph."""
+    return (frozenset(collapsed), bool(show_saved))
+
+
+def compute_layout(
+    graph: nx.DiGraph,
+    collapsed: Iterable[str],
+    *,
+    metrics: TextMetrics,
+    show_saved: bool = False,
+    positions: Mapping[Hashable, tuple[float, float]] | None = None,
+    progress: Callable[[float, str], Any] | None = None,
+    cancel: Callable[[], Any] | None = None,
+) -> SceneLayout:
+    """Collapse ``graph``, size every box and lay the result out.
+
+    ``positions`` (box centres for the original graph's nodes) replaces the
+    layout step when nothing is collapsed and it covers every node.
+    Raises :class:`gradviz.core.layout.LayoutCancelled` when ``cancel()``
+    becomes true.
+    """
+    state = layout_state(collapsed, show_saved)
+    report = progress or (lambda fraction, message: None)
+    report(0.0, "grouping modules" if state[0] else "measuring nodes")
+    shown = collapse_graph(graph, state[0])
+    shown_graph = shown.graph
+
+    width_cache: dict[tuple[str, str], float] = {}
+    lines: dict[Hashable, list[tuple[str, str]]] = {}
+    sizes: dict[Hashable, tuple[float, float]] = {}
+    for key, attrs in shown_graph.nodes(data=True):
+        node_text = node_lines(key, attrs, show_saved)
+        lines[key] = node_text
+        sizes[key] = node_size(node_text, metrics, width_cache)
+
+    if positions is not None and not state[0] and all(k in positions for k in shown_graph):
+        pos = {k: (float(positions[k][0]), float(positions[k][1])) for k in shown_graph}
+    else:
+        pos = layered_layout(
+            shown_graph,
+            node_size=lambda key, attrs: sizes[key],
+            progress=lambda f, m: report(0.05 + 0.95 * f, m),
+            cancel=cancel,
+        )
+    report(1.0, "layout done")
+    return SceneLayout(state=state, collapsed=shown, positions=pos, sizes=sizes, lines=lines)
