@@ -3,6 +3,7 @@
     gradviz                                   open the GUI
     gradviz info --preset lenet               layer table: shapes, derivations, parameters
     gradviz export --preset lenet -o g.svg    autograd graph of one forward + loss
+    gradviz open-model model.py --name Net    open your own model, train N steps, summarise
 
 Every problem the user can fix (unknown preset, missing or corrupt project
 file, shapes that do not fit, unknown format, unwritable output) is one line
@@ -26,7 +27,14 @@ PROG = "gradviz"
 
 
 class _UsageError(Exception):
-    """A problem with what the user asked for: reported on one line, exit code 2."""
+    """A problem with what the user asked for: reported on one line, exit code 2.
+
+    ``details`` (e.g. the traceback lines of the user's own model file) follow
+    that line on stderr."""
+
+    def __init__(self, message: str, details: str = ""):
+        super().__init__(message)
+        self.details = details
 
 
 class _Parser(argparse.ArgumentParser):
@@ -135,6 +143,102 @@ def _run_export(args) -> int:
 
 
 # ---------------------------------------------------------------------------
+# gradviz open-model
+
+
+def _add_open_model(subparsers) -> None:
+    from gradviz.core.session import LOSSES, OPTIMIZERS
+
+    parser = subparsers.add_parser(
+        "open-model",
+        help="open your own PyTorch model, run training steps and summarise them",
+        description=(
+            "Open a model you wrote (a Python file plus a class or factory name, a torch.export .pt2 "
+            "program, or a TorchScript file), run N training iterations on your example inputs with "
+            "random targets, and print a summary. A Python file is executed: only open files you trust."
+        ),
+    )
+    parser.add_argument("file", metavar="FILE", help="a .py file, a torch.export .pt2 program or a TorchScript file")
+    parser.add_argument("--name", metavar="CLS", help="class or factory function in a .py file (default: its last nn.Module class)")
+    parser.add_argument("--args", default="", metavar="TEXT", help='constructor arguments as Python literals, e.g. "n_layers=4, d_model=64"')
+    parser.add_argument("--weights", metavar="W", help="a state_dict file (read with torch.load(weights_only=True))")
+    inputs = parser.add_mutually_exclusive_group()
+    inputs.add_argument("--inputs", default="", metavar="SHAPES",
+                        help='input shape(s), batch first, one per forward argument: "1,3,32,32; 1,10"')
+    inputs.add_argument("--input-expr", default="", metavar="EXPR",
+                        help='a Python expression (sees torch) giving the input tensor(s), e.g. "torch.randint(0, 100, (2, 16))"')
+    parser.add_argument("--dtype", default="float32", help="dtype of --inputs tensors, e.g. int64 for token ids (default: float32)")
+    parser.add_argument("--loss", default="mse", choices=LOSSES, help="loss function (default: mse)")
+    parser.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS, help="optimizer (default: sgd)")
+    parser.add_argument("--lr", type=float, default=0.01, help="learning rate (default: 0.01)")
+    parser.add_argument("--steps", type=int, default=1, metavar="N", help="training iterations to run (default: 1; 0: graph only)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the weights and the random targets (default: 0)")
+    parser.add_argument("--export-graph", metavar="OUT", help="write the autograd graph of the last step (.svg, .dot, .png, .graphml, .json)")
+    parser.set_defaults(handler=_run_open_model)
+
+
+def _run_open_model(args) -> int:
+    from gradviz.core.loader import ModelLoadError
+    from gradviz.core.model_io import describe_inputs
+    from gradviz.core.user_session import ModelRequest, open_user_model, parameter_counts
+
+    if args.steps < 0:
+        raise _UsageError(f"--steps must be 0 or more, got {args.steps}")
+    export_format = None
+    if args.export_graph:
+        from gradviz.core.export import format_for_path
+
+        try:
+            export_format = format_for_path(args.export_graph)
+        except ValueError as exc:
+            raise _UsageError(str(exc)) from None
+    request = ModelRequest(
+        path=args.file, name=args.name, args=args.args, weights=args.weights, input_shapes=args.inputs, dtype=args.dtype,
+        input_expression=args.input_expr, loss=args.loss, optimizer=args.optimizer, lr=args.lr, seed=args.seed,
+    )
+    try:
+        opened = open_user_model(request)
+    except ModelLoadError as exc:
+        raise _UsageError(str(exc), exc.user_traceback) from None
+    loaded, session = opened.loaded, opened.session
+    print(f"model       {loaded.name} from {loaded.path} ({loaded.kind})")
+    print(f"inputs      {describe_inputs(loaded.example_inputs)}")
+    returned = session.output_description or f"tensor {session.output_shape}"
+    print(f"output      {returned}; loss {session.loss_name} on {session.loss_output} {session.output_shape}")
+    graph, record = opened.graph, None
+    for step in range(args.steps):
+        try:
+            record = session.run_iteration()
+        except Exception as exc:  # noqa: BLE001 - their forward on a later step: say where, with their lines
+            from gradviz.core.user_session import _their_lines
+
+            raise _UsageError(f"step {step + 1}: {exc}", _their_lines(exc, loaded)) from None
+        print(f"step {step + 1:<6} loss {record.loss:.6g}")
+        graph = record.graph if record.graph is not None else graph
+    status = opened.parameter_status()
+    print(f"parameters  {parameter_counts(session, status).describe()}")
+    for kind in ("frozen", "no gradient"):
+        names = [name for name, s in status.items() if s == kind]
+        if names:
+            print(f"  {kind + ':':13} {', '.join(names[:8])}{' …' if len(names) > 8 else ''}")
+    print(f"graph       {graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges "
+          f"({'last step' if record is not None else 'one forward pass and the loss'})")
+    for note in opened.notes:
+        print(f"note        {note}")
+    if export_format is not None:
+        from gradviz.core.export import export_graph
+
+        try:
+            path = export_graph(graph, args.export_graph, export_format)
+        except OSError as exc:
+            raise _UsageError(f"cannot write {args.export_graph}: {exc.strerror or exc}") from None
+        except ImportError as exc:
+            raise _UsageError(f"{export_format} export needs PySide6 ({exc})") from None
+        print(f"wrote       {path} ({export_format})")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
 # gradviz (no subcommand)
 
 
@@ -151,7 +255,7 @@ def _open_gui() -> int:
 # ---------------------------------------------------------------------------
 
 # Each entry registers one subcommand on the subparsers object.
-_COMMANDS: list[Callable] = [_add_info, _add_export]
+_COMMANDS: list[Callable] = [_add_info, _add_export, _add_open_model]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,6 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     except _UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
+        if exc.details:
+            print(exc.details.rstrip("\n"), file=sys.stderr)
         return EXIT_USAGE
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else EXIT_OK

@@ -25,9 +25,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-PYTHON_SUFFIXES = (".py",)
-EXPORT_SUFFIXES = (".pt2",)
-SCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript", ".jit")
+from gradviz.core.model_files import EXPORT_SUFFIXES, PYTHON_SUFFIXES, SCRIPT_SUFFIXES, model_file_kind  # noqa: F401
 
 # A model file may define ``example_inputs()`` returning a tensor or a tuple of
 # tensors: gradviz then needs no input shapes from the user.
@@ -141,6 +139,24 @@ def make_example_inputs(shapes: str | list | None = None, dtype: str = "float32"
     return tuple(torch.randint(0, 10, s, generator=generator, dtype=torch_dtype) for s in parsed)
 
 
+@dataclass
+class FileScan:
+    """What a Python model file offers: the names that can make a model, the one
+    opened by default, and whether it defines ``example_inputs()``."""
+
+    candidates: list[str]
+    default: str | None
+    has_example_inputs: bool
+
+
+def scan_python_file(path: str | Path) -> FileScan:
+    """Run a user's file (it executes!) and list what it can build; see :class:`FileScan`."""
+    module = import_user_file(path)
+    candidates = model_candidates(module)
+    classes = [c for c in candidates if inspect.isclass(getattr(module, c))]
+    return FileScan(candidates, classes[-1] if classes else None, callable(getattr(module, EXAMPLE_INPUTS_HOOK, None)))
+
+
 # -- python files -----------------------------------------------------------------
 
 def import_user_file(path: str | Path):
@@ -191,7 +207,8 @@ def _from_python(path: Path, name: str | None, args: tuple, kwargs: dict) -> tup
     module = import_user_file(path)
     candidates = model_candidates(module)
     if name is None:
-        # Files usually define the building blocks first and the whole model last.
+        # Files usually define the building blocks first and the whole model last
+        # (scan_python_file makes the same choice for the dialog).
         classes = [c for c in candidates if inspect.isclass(getattr(module, c))]
         if not classes:
             listed = ", ".join(candidates) or "none"
@@ -241,6 +258,7 @@ def load_user_model(
     kwargs = kwargs or {}
     suffix = path.suffix.lower()
     inputs_hook = None
+    notes: list[str] = []
     if not path.exists():
         raise ModelLoadError(f"{path}: no such file", path=path)
     if suffix in PYTHON_SUFFIXES:
@@ -248,13 +266,14 @@ def load_user_model(
         kind = "python"
     elif suffix in EXPORT_SUFFIXES:
         model, kind, name = _from_export(path), "export", path.name
+        notes.append("a torch.export program runs as it was exported: dropout and BatchNorm behave as in the mode it was exported in")
     elif suffix in SCRIPT_SUFFIXES:
         model, kind, name = _from_torchscript(path), "torchscript", path.name
     else:
         raise ModelLoadError(
             f"{path.name}: unknown model file type {suffix!r}; use a .py file, a torch.export .pt2, or a TorchScript file", path=path
         )
-    loaded = LoadedModel(module=model, kind=kind, path=path, name=name)
+    loaded = LoadedModel(module=model, kind=kind, path=path, name=name, notes=notes)
     if weights is not None:
         loaded.notes.append(load_weights(model, weights))
     frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
@@ -278,7 +297,12 @@ def load_user_model(
 
 
 def check_runs(loaded: LoadedModel) -> Any:
-    """Run one forward on the example inputs; a failure names the user's lines."""
+    """Run one forward on the example inputs; a failure names the user's lines.
+
+    Buffers (BatchNorm running statistics, step counters) are put back
+    afterwards: checking a model must not change it, least of all loaded weights.
+    """
+    buffers = {name: b.detach().clone() for name, b in loaded.module.named_buffers()}
     try:
         with torch.no_grad():
             return loaded.module(*loaded.example_inputs)
@@ -288,6 +312,11 @@ def check_runs(loaded: LoadedModel) -> Any:
             f"{loaded.name}.forward failed on inputs of shape {shapes}: {type(exc).__name__}: {exc}",
             path=loaded.path, user_traceback=user_traceback(exc, loaded.path) if loaded.kind == "python" else "",
         ) from None
+    finally:
+        with torch.no_grad():
+            for name, buffer in loaded.module.named_buffers():
+                if name in buffers:
+                    buffer.copy_(buffers[name])
 
 
 def _from_export(path: Path) -> nn.Module:
@@ -301,6 +330,12 @@ def _from_export(path: Path) -> nn.Module:
     for parameter in module.parameters():
         if parameter.is_floating_point():
             parameter.requires_grad_(True)
+    # torch.export makes train()/eval() raise: the program's behaviour (dropout,
+    # BatchNorm) is fixed at export time. Training sessions switch modes around
+    # every forward, so fall back to nn.Module's, which only set the flags.
+    for name in ("train", "eval"):
+        if name in vars(module):
+            delattr(module, name)
     return module
 
 

@@ -48,6 +48,8 @@ import torch.nn.functional as F
 
 from gradviz.core.data import CLASSES, VALUES, DataSource, RandomData, make_data
 from gradviz.core.devices import resolve_device
+from gradviz.core.model_io import ExampleInputs, as_call_args, class_view, describe_value, loss_output
+from gradviz.core.model_io import floating_tensors as _floating
 from gradviz.core.spec import NetworkSpec
 
 __all__ = [
@@ -107,10 +109,15 @@ class IterationRecord:
     Always recorded (both levels):
         index: the iteration number (0 for the first).
         lr, loss_name, optimizer_name, record_level: the settings it ran with.
-        output_shape: shape of the model's output.
+        output_shape: shape of the model's output (of the tensor the loss
+            used, when the model returns several: see
+            ``TrainingSession.loss_output``).
         loss: the loss as a float (may be nan or inf).
         grad_norms: parameter name -> L2 norm of its gradient (parameters that
             received no gradient are absent).
+        no_grad: names of the parameters that received no gradient in this
+            backward: frozen ones (``requires_grad=False``) and ones the
+            forward did not use. Not an error; they are simply not updated.
         nonfinite: names holding NaN or Inf, in the order found: ``"output"``,
             ``"loss"``, autograd node keys (full level), parameter names (their
             gradient or their value after the step).
@@ -139,6 +146,7 @@ class IterationRecord:
     grads: dict[str, torch.Tensor] = field(default_factory=dict)
     params_after: dict[str, torch.Tensor] = field(default_factory=dict)
     grad_norms: dict[str, float] = field(default_factory=dict)
+    no_grad: list[str] = field(default_factory=list)
     node_grad_norms: dict[str, float | None] = field(default_factory=dict)
     graph: nx.DiGraph | None = None
     creation_order: list[str] = field(default_factory=list)
@@ -327,6 +335,20 @@ class TrainingSession:
             light 1.5 ms, a bare PyTorch loop 0.8 ms per iteration.
         input_shape: the input shape, batch included, for an ``nn.Module``
             that is not built from a spec (specs know theirs).
+        inputs: example inputs for a module someone wrote: a tensor, or a
+            tuple of tensors for a ``forward`` with several arguments, in any
+            dtype (e.g. int64 token ids). They are the batch of every
+            iteration (instead of ``data``, which must then be None), with
+            fixed random targets (see :mod:`gradviz.core.model_io`).
+
+    Models that return a tuple, list, dict or namedtuple: the loss uses the
+    first floating-point tensor in it (``loss_output`` says which,
+    ``output_description`` what the whole output was). With ``inputs``,
+    class losses (cross entropy, NLL) take classes on the output's *last*
+    dimension: ``(B, T, V)`` logits are flattened to ``(B·T, V)``.
+    Parameters that get no gradient (frozen, or unused by ``forward``) are
+    listed in ``IterationRecord.no_grad``; tied parameters appear once, under
+    their first name in ``named_parameters()``.
     """
 
     def __init__(
@@ -342,6 +364,7 @@ class TrainingSession:
         max_history: int = DEFAULT_MAX_HISTORY,
         record: str = "full",
         input_shape: tuple | None = None,
+        inputs: Sequence[torch.Tensor] | torch.Tensor | None = None,
     ):
         if record not in RECORD_LEVELS:
             raise ValueError(f"unknown record level {record!r}; use one of: {', '.join(RECORD_LEVELS)}")
@@ -350,6 +373,14 @@ class TrainingSession:
         self.device = resolve_device(device)
         self.seed = int(seed)
         self.record_level = record
+        if inputs is not None:
+            if data is not None:
+                raise ValueError("give either inputs= (your example tensors) or data=, not both")
+            data = ExampleInputs(inputs, seed=self.seed)  # a DataError names a bad input
+        # Which output the loss uses and what the model returned: set by the probe below.
+        self.loss_output = "output"
+        self.output_description = ""
+        self._output_dtype: torch.dtype | None = None
 
         if isinstance(model_or_spec, NetworkSpec):
             from gradviz.core.build import build_model
@@ -362,15 +393,20 @@ class TrainingSession:
         elif isinstance(model_or_spec, nn.Module):
             self.spec = None
             model = model_or_spec
-            self._input_shape = _module_input_shape(model, input_shape)
+            if isinstance(data, ExampleInputs):
+                self._input_shape = tuple(data.inputs[0].shape)
+            else:
+                self._input_shape = _module_input_shape(model, input_shape)
             self._output_shape = ()  # probed below, once the model is on its device
         else:
             raise TypeError(
                 f"TrainingSession needs a NetworkSpec or a torch.nn.Module, got {type(model_or_spec).__name__}"
             )
         self.model = model.to(self.device)
+        # Users' example inputs: classes on the last dimension (see the class docstring).
+        self._classes_last = isinstance(data, ExampleInputs)
         if not self._output_shape:
-            self._output_shape = self._probe_output_shape()
+            self._output_shape = self._probe_output_shape(data if self._classes_last else None)
         # For reset(): the starting weights, on the CPU so they cost no GPU memory.
         self._initial_state = _snapshot(dict(self.model.state_dict()))
 
@@ -424,8 +460,32 @@ class TrainingSession:
 
     @property
     def output_shape(self) -> tuple:
-        """The model's output shape for its default input shape."""
+        """The model's output shape for its default input shape (or example inputs);
+        for a model returning several outputs, the shape of the one the loss uses."""
         return self._output_shape
+
+    @property
+    def example_inputs(self) -> tuple | None:
+        """The user's example inputs (CPU tensors) when the session was given ``inputs``, else None."""
+        return self.data.inputs if isinstance(self.data, ExampleInputs) else None
+
+    @property
+    def frozen_parameters(self) -> list[str]:
+        """Names of the parameters with ``requires_grad=False``: never trained, shown as frozen."""
+        return [name for name, p in self.model.named_parameters() if not p.requires_grad]
+
+    def parameter_status(self, record: IterationRecord | None = None) -> dict[str, str]:
+        """``{name: "trainable" | "frozen" | "no gradient"}`` after ``record``'s backward
+        (default: the latest record that has run backward). Before any backward,
+        every parameter that requires grad counts as trainable."""
+        if record is None:
+            candidates = ([self._current] if self._current is not None else []) + list(reversed(self.history))
+            record = next((r for r in candidates if "backward" in r.phase_times), None)
+        missing = set(record.no_grad) if record is not None else set()
+        status = {}
+        for name, p in self.model.named_parameters():
+            status[name] = "frozen" if not p.requires_grad else ("no gradient" if name in missing else "trainable")
+        return status
 
     @property
     def next_phase(self) -> str:
@@ -530,7 +590,12 @@ class TrainingSession:
             try:
                 self.model.train()
                 with torch.random.fork_rng(devices=devices), torch.enable_grad():
-                    traced = trace_model(self.model, inputs, loss_fn=self._checked_loss(loss_fn), target=targets)
+                    checked = self._checked_loss(loss_fn)
+
+                    def loss_on_output(output, target):
+                        return checked(self._loss_input(loss_output(output)[0], target_kind), target)
+
+                    traced = trace_model(self.model, *as_call_args(inputs), loss_fn=loss_on_output, target=targets)
             except (RuntimeError, ValueError, TypeError) as exc:
                 raise TrainingError(f"cannot build the graph: {exc}", phase="preview", iteration=self.iteration) from exc
             finally:
@@ -555,7 +620,8 @@ class TrainingSession:
     def _clear_transient(self) -> None:
         # Live tensors of the running iteration; never stored in a record, so
         # finished records pin no autograd graph and no device memory.
-        self._batch: tuple[str, torch.Tensor, torch.Tensor] | None = None
+        # (target kind, inputs, targets); inputs is a tuple for a model with several arguments
+        self._batch: tuple[str, Any, torch.Tensor] | None = None
         self._output: torch.Tensor | None = None
         self._loss_tensor: torch.Tensor | None = None
         self._recorder = None
@@ -608,12 +674,26 @@ class TrainingSession:
             record_level=self.record_level,
         )
 
-    def _current_batch(self, target_kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """The batch of the running (or next) iteration, fetched once and reused."""
+    def _current_batch(self, target_kind: str) -> tuple[Any, torch.Tensor]:
+        """The batch of the running (or next) iteration, fetched once and reused.
+
+        The inputs are one tensor, or a tuple of them (``model(*inputs)``)."""
         if self._batch is None or self._batch[0] != target_kind:
             inputs, targets = self.data.batch(self._input_shape, self._output_shape, target_kind)
-            self._batch = (target_kind, inputs.to(self.device), targets.to(self.device))
+            if isinstance(inputs, tuple):
+                inputs = tuple(t.to(self.device) for t in inputs)
+            else:
+                inputs = inputs.to(self.device)
+            if target_kind == VALUES and self._output_dtype is not None and targets.dtype != self._output_dtype:
+                targets = targets.to(self._output_dtype)  # a float64 model gets float64 targets
+            self._batch = (target_kind, inputs, targets.to(self.device))
         return self._batch[1], self._batch[2]
+
+    def _loss_input(self, output: torch.Tensor, target_kind: str) -> torch.Tensor:
+        """What the loss compares with the targets: users' class outputs with classes last, flattened."""
+        if self._classes_last and target_kind == CLASSES:
+            return class_view(output)
+        return output
 
     def _note_nonfinite(self, record: IterationRecord, result: PhaseResult, phase: str, names: list[str]) -> None:
         graph = self._live_graph
@@ -639,6 +719,7 @@ class TrainingSession:
 
     def _phase_forward(self, record: IterationRecord, result: PhaseResult) -> None:
         inputs, _ = self._current_batch(self._active["target_kind"])
+        args = as_call_args(inputs)
         self.model.train()
         with torch.enable_grad():
             if self.record_level == "full":
@@ -646,12 +727,11 @@ class TrainingSession:
 
                 recorder = ForwardRecorder(self.model)
                 with recorder:
-                    output = self.model(inputs)
+                    returned = self.model(*args)
                 self._recorder = recorder
             else:
-                output = self.model(inputs)
-        if not isinstance(output, torch.Tensor):
-            raise TypeError(f"the model must return one tensor, but it returned a {type(output).__name__}")
+                returned = self.model(*args)
+        output, _ = loss_output(returned)  # a TypeError when there is nothing to compute a loss on
         self._output = output
         record.output_shape = result.output_shape = tuple(output.shape)
         if not _all_finite([output])[0]:
@@ -660,7 +740,8 @@ class TrainingSession:
     def _phase_loss(self, record: IterationRecord, result: PhaseResult) -> None:
         _, targets = self._current_batch(self._active["target_kind"])
         with torch.enable_grad():
-            loss = self._checked_loss(self._active["loss_fn"])(self._output, targets)
+            output = self._loss_input(self._output, self._active["target_kind"])
+            loss = self._checked_loss(self._active["loss_fn"])(output, targets)
         if loss.grad_fn is None:
             raise ValueError("the loss does not depend on any parameter that requires grad: there is nothing to train")
         self._loss_tensor = loss
@@ -731,7 +812,12 @@ class TrainingSession:
             detach_graph(graph)
         else:
             loss.backward()
-        named = [(name, p) for name, p in self.model.named_parameters() if p.grad is not None]
+        named, record.no_grad = [], []
+        for name, p in self.model.named_parameters():
+            if p.grad is not None:
+                named.append((name, p))
+            else:  # frozen, or unused by forward: not an error, shown as "no gradient"
+                record.no_grad.append(name)
         grads = [p.grad for _, p in named]
         if grads:
             norms = torch.stack([torch.linalg.vector_norm(g.detach()).float() for g in grads]).tolist()
@@ -770,24 +856,41 @@ class TrainingSession:
         self._current = None
         self._clear_transient()
 
-    def _probe_output_shape(self) -> tuple:
-        """Run the module once on zeros to learn its output shape.
+    def _probe_output_shape(self, examples: ExampleInputs | None = None) -> tuple:
+        """Run the module once to learn the shape of the output the loss uses.
 
-        Eval mode and no_grad: BatchNorm statistics stay untouched, dropout is
-        off, and no graph is built.
+        On the example inputs when there are some, else on zeros of the input
+        shape. Eval mode: BatchNorm statistics stay untouched, dropout is off.
+        Also sets ``loss_output`` and ``output_description``.
         """
+        if examples is not None:
+            args = tuple(t.to(self.device) for t in examples.inputs)
+            what = f"the example inputs {', '.join(str(tuple(t.shape)) for t in args)}"
+        else:
+            args = (torch.zeros(self._input_shape, device=self.device),)
+            what = f"an input of shape {self._input_shape}"
         was_training = self.model.training
         self.model.eval()
         try:
             with torch.no_grad():
-                output = self.model(torch.zeros(self._input_shape, device=self.device))
+                output = self.model(*args)
+            if not isinstance(output, torch.Tensor) and len(list(_floating(output))) > 1:
+                # Which output the loss takes depends on what requires grad:
+                # only a pass with autograd on can tell (the graph is dropped).
+                with torch.enable_grad():
+                    output = self.model(*args)
         except Exception as exc:  # any failure here means "wrong input shape" to the user
-            raise ValueError(f"the model cannot take an input of shape {self._input_shape}: {exc}") from None
+            raise ValueError(f"the model cannot take {what}: {type(exc).__name__}: {exc}") from None
         finally:
             self.model.train(was_training)
+        try:
+            tensor, self.loss_output = loss_output(output)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+        self._output_dtype = tensor.dtype
         if not isinstance(output, torch.Tensor):
-            raise ValueError(f"the model must return one tensor, but it returned a {type(output).__name__}")
-        return tuple(output.shape)
+            self.output_description = describe_value(output)
+        return tuple(tensor.shape)
 
     def __repr__(self) -> str:
         return (
@@ -811,5 +914,6 @@ def _module_input_shape(model: nn.Module, input_shape: tuple | None) -> tuple:
         return tuple(spec_from_module(model).input_shape)
     except Exception:
         raise ValueError(
-            f"cannot tell what input {type(model).__name__} takes; pass input_shape=(N, ...), batch first"
+            f"cannot tell what input {type(model).__name__} takes; pass input_shape=(N, ...), batch first, "
+            "or inputs= (example tensors)"
         ) from None

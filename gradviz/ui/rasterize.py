@@ -1,8 +1,10 @@
 """SVG text -> PNG file with Qt, offscreen. Used by PNG export (``gradviz export -f png``).
 
-Rendering text needs a ``QGuiApplication`` (fonts). Outside the GUI none
+Rendering text needs a Qt application object (fonts). Outside the GUI none
 exists, so one is created; on Linux without a display it runs on Qt's
-``offscreen`` platform, which makes the CLI work over SSH and in CI.
+``offscreen`` platform, which makes the CLI work over SSH and in CI. It is a
+full ``QApplication``, not a ``QGuiApplication``: a process can hold only one,
+and any widget created later (the GUI, tests) aborts under a bare QGuiApplication.
 """
 from __future__ import annotations
 
@@ -18,14 +20,14 @@ MAX_SIDE = 16384
 
 
 def _ensure_gui_application():
-    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
 
-    app = QGuiApplication.instance()
+    app = QApplication.instance()
     if app is None:
         headless = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
         if headless:
             os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        app = QGuiApplication(["gradviz"])
+        app = QApplication(["gradviz"])
     return app
 
 

@@ -1,0 +1,119 @@
+"""`gradviz open-model`: open a model file headlessly, train N steps, summarise, export the graph;
+errors are one line plus the user's own traceback lines, exit code 2."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from gradviz.cli import main
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    # Tiny models: torch's intra-op threads only fight other jobs for a shared CPU.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_opens_an_example_trains_and_summarises(capsys):
+    code, out, err = run(capsys, "open-model", EXAMPLES / "lstm_tagger.py", "--loss", "cross_entropy", "--steps", "3",
+                         "--optimizer", "adam")
+    assert code == 0, err
+    assert "model       LSTMTagger from" in out and "(python)" in out
+    assert "inputs      (2, 12) int64" in out  # from the file's example_inputs()
+    assert "loss cross_entropy on output[0] (2, 12, 5)" in out
+    losses = [float(line.split()[-1]) for line in out.splitlines() if line.startswith("step ")]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    assert "7 tensors: 7 trainable, 0 frozen, 0 without gradient" in out
+    assert "graph       22 nodes" in out
+    assert "flattened to (24, 5)" in out
+
+
+def test_inputs_args_and_graph_export(capsys, tmp_path):
+    target = tmp_path / "resnet.svg"
+    code, out, err = run(capsys, "open-model", EXAMPLES / "small_resnet.py", "--name", "SmallResNet",
+                         "--args", "num_classes=4, width=8", "--inputs", "2, 3, 16, 16", "--steps", "1",
+                         "--export-graph", target)
+    assert code == 0, err
+    assert "inputs      (2, 3, 16, 16) float32" in out and "output      tensor (2, 4)" in out
+    assert target.read_text().startswith("<?xml") or "<svg" in target.read_text()[:300]
+    assert f"wrote       {target}" in out
+
+
+def test_frozen_and_unused_parameters_are_listed(capsys, tmp_path):
+    path = tmp_path / "partly_frozen.py"
+    path.write_text(
+        "import torch, torch.nn as nn\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.body = nn.Linear(3, 3).requires_grad_(False)\n"
+        "        self.head = nn.Linear(3, 1)\n"
+        "        self.spare = nn.Linear(3, 1)\n"
+        "    def forward(self, x, y):\n"
+        "        return self.head(self.body(x) + y)\n"
+    )
+    code, out, err = run(capsys, "open-model", path, "--inputs", "4, 3; 4, 3", "--steps", "2")
+    assert code == 0, err
+    assert "6 tensors: 2 trainable, 2 frozen, 2 without gradient" in out
+    assert "frozen:       body.weight, body.bias" in out
+    assert "no gradient:  spare.weight, spare.bias" in out
+
+
+def test_steps_zero_shows_the_graph_of_one_forward_and_loss(capsys):
+    code, out, err = run(capsys, "open-model", EXAMPLES / "transformer_block.py", "--input-expr",
+                         "torch.randint(0, 100, (1, 8))", "--loss", "cross_entropy", "--steps", "0")
+    assert code == 0, err
+    assert "step " not in out and "(one forward pass and the loss)" in out
+    assert "inputs      (1, 8) int64" in out
+
+
+def _assert_error(code, err, *fragments):
+    assert code == 2
+    first, *rest = err.splitlines()
+    assert first.startswith("gradviz: error: ")
+    for fragment in fragments:
+        assert fragment in err
+    return rest
+
+
+def test_wrong_input_shape_is_one_line_plus_the_users_lines(capsys):
+    code, out, err = run(capsys, "open-model", EXAMPLES / "small_resnet.py", "--inputs", "2, 3, 32")
+    rest = _assert_error(code, err, "SmallResNet.forward failed on inputs of shape (2, 3, 32)")
+    assert rest and rest[0] == "Traceback (your code):"
+    assert any("small_resnet.py" in line and "in forward" in line for line in rest)
+    assert not any("gradviz/core" in line for line in rest)  # gradviz's own frames are left out
+    assert out == ""
+
+
+def test_bad_files_and_arguments(capsys, tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("import torch\nraise RuntimeError('boom at import')\n")
+    code, _, err = run(capsys, "open-model", broken)
+    rest = _assert_error(code, err, "broken.py failed while running: RuntimeError: boom at import")
+    assert any("line 2" in line for line in rest)
+
+    code, _, err = run(capsys, "open-model", EXAMPLES / "small_resnet.py", "--name", "ResNet50")
+    assert _assert_error(code, err, "has no class or function named 'ResNet50' (found: BasicBlock, SmallResNet)") == []
+
+    code, _, err = run(capsys, "open-model", tmp_path / "missing.py")
+    _assert_error(code, err, "missing.py: no such file")
+
+    code, _, err = run(capsys, "open-model", EXAMPLES / "small_resnet.py", "--loss", "hinge")
+    _assert_error(code, err, "invalid choice: 'hinge'")
+
+    code, _, err = run(capsys, "open-model", EXAMPLES / "small_resnet.py", "--inputs", "1,3,32,32", "--input-expr", "x")
+    _assert_error(code, err, "not allowed with argument")
+
+    code, _, err = run(capsys, "open-model", EXAMPLES / "small_resnet.py", "--export-graph", tmp_path / "g.xyz")
+    _assert_error(code, err, "g.xyz")
