@@ -471,3 +471,32 @@ def test_dot_layout_positions_are_read_back_y_down_and_comparable():
         assert pos[v][1] > pos[u][1]  # flipped to y-down like ours
     assert overlapping_pairs(graph, pos) == []  # same box sizes as ours, fixedsize
     assert count_crossings(graph, pos) >= 0
+
+
+def test_overlapping_gc_pauses_from_two_threads_restore_the_collector():
+    """Extraction and layout pause the collector on different threads; the last one out re-enables it."""
+    import gc
+    import threading
+
+    from gradviz.core.gcpause import gc_paused
+
+    assert gc.isenabled()
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with gc_paused():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second():
+        first_in.wait(5)
+        with gc_paused():
+            second_in.set()
+            first_out.wait(5)
+            assert not gc.isenabled()  # still paused: the first pause ending must not re-enable it
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    [t.start() for t in threads]
+    [t.join(10) for t in threads]
+    assert gc.isenabled()

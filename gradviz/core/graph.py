@@ -26,10 +26,8 @@ This module must not import Qt: it is used from scripts and tests too.
 """
 from __future__ import annotations
 
-import gc
 import threading
 from bisect import bisect_right
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -41,6 +39,8 @@ from torch.nn.modules.module import (
     register_module_forward_pre_hook,
 )
 from torch.overrides import TorchFunctionMode
+
+from gradviz.core.gcpause import gc_paused
 
 __all__ = [
     "autograd_graph",
@@ -173,7 +173,7 @@ def autograd_graph(
     The walk is iterative, so graphs of any depth work (no recursion limit).
     """
     roots = _root_tensors(root)
-    with _gc_paused():
+    with gc_paused():
         key_of, edges = _walk(roots)
         nodes = _node_entries(key_of, _param_names(params), saved_tensors)
         if module_of is not None:
@@ -190,25 +190,6 @@ def autograd_graph(
         graph.graph["roots"] = out_keys
         graph.graph["fn"] = {key: fn for fn, key in key_of.items()}
     return graph
-
-
-@contextmanager
-def _gc_paused():
-    """Hold off the cyclic garbage collector while building a big graph.
-
-    Building allocates a few containers per Node; every so many allocations
-    the collector runs and, in its full passes, traverses all live objects,
-    including the (large) autograd graph's Python wrappers. That alone was
-    about a third of the build time on 10^5 Nodes. Nothing built here forms
-    garbage cycles, so pausing is safe; the previous state is restored.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _walk(roots: list[torch.Tensor]) -> tuple[dict[Any, str], list[tuple[str, str, dict]]]:
@@ -524,7 +505,7 @@ class ForwardRecorder:
         seen: set[Any] = set()
         stack = self._found
         self._found = []
-        with _gc_paused():
+        with gc_paused():
             while stack:
                 fn = stack.pop()
                 if fn in seen:

@@ -37,12 +37,12 @@ This module must not import Qt.
 """
 from __future__ import annotations
 
-import gc
 from bisect import bisect_left
-from contextlib import contextmanager
 from typing import Any, Callable, Hashable, Mapping
 
 import numpy as np
+
+from gradviz.core.gcpause import gc_paused
 
 __all__ = [
     "LayoutCancelled",
@@ -179,26 +179,8 @@ def layered_layout(
     The result depends only on the graph's structure, attributes and node
     insertion order, never on hashing or randomness.
     """
-    with _gc_paused():
+    with gc_paused():
         return _layered_layout(graph, node_size, _Reporter(progress, cancel), node_gap, layer_gap, max_sweeps)
-
-
-@contextmanager
-def _gc_paused():
-    """Pause Python's cyclic garbage collector for the duration.
-
-    The layout allocates a few small lists per node, none of them cyclic
-    garbage, yet the allocations trigger full collections that walk every
-    object in the process; with torch loaded that cost ~40% of the layout
-    time of a 20k-node graph. Garbage from other threads just waits a moment.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _layered_layout(graph, node_size, report, node_gap, layer_gap, max_sweeps):

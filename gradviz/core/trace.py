@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import networkx as nx
 import torch
 
-from gradviz.core.graph import _gc_paused
+from gradviz.core.gcpause import gc_paused
 
 __all__ = ["BackwardTrace", "trace_backward"]
 
@@ -168,7 +168,7 @@ def trace_backward(
 
     # The hooks allocate a few objects per Node; with the collector running,
     # its passes over the large autograd graph doubled the traced time.
-    with _gc_paused():
+    with gc_paused():
         handles = []
         try:
             for key, fn in fns.items():
