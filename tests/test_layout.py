@@ -482,6 +482,7 @@ def test_overlapping_gc_pauses_from_two_threads_restore_the_collector():
 
     assert gc.isenabled()
     first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    paused_while_second_ran = []
 
     def first():
         with gc_paused():
@@ -494,9 +495,11 @@ def test_overlapping_gc_pauses_from_two_threads_restore_the_collector():
         with gc_paused():
             second_in.set()
             first_out.wait(5)
-            assert not gc.isenabled()  # still paused: the first pause ending must not re-enable it
+            # still paused: the first pause ending must not re-enable the collector
+            paused_while_second_ran.append(not gc.isenabled())
 
     threads = [threading.Thread(target=first), threading.Thread(target=second)]
     [t.start() for t in threads]
     [t.join(10) for t in threads]
+    assert paused_while_second_ran == [True]
     assert gc.isenabled()
