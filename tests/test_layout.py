@@ -387,7 +387,19 @@ def test_cancel_that_never_fires_changes_nothing():
     assert layered_layout(graph, cancel=lambda: False) == layered_layout(graph)
 
 
-def test_garbage_collector_is_left_as_it_was():
+@pytest.fixture
+def gc_enabled():
+    """Start with automatic collection on (GUI tests may have handed it to a GUI-thread timer)."""
+    import gc
+
+    was_enabled = gc.isenabled()
+    gc.enable()
+    yield
+    if not was_enabled:
+        gc.disable()
+
+
+def test_garbage_collector_is_left_as_it_was(gc_enabled):
     import gc
 
     graph = tiny_model_graph()
@@ -473,7 +485,7 @@ def test_dot_layout_positions_are_read_back_y_down_and_comparable():
     assert count_crossings(graph, pos) >= 0
 
 
-def test_overlapping_gc_pauses_from_two_threads_restore_the_collector():
+def test_overlapping_gc_pauses_from_two_threads_restore_the_collector(gc_enabled):
     """Extraction and layout pause the collector on different threads; the last one out re-enables it."""
     import gc
     import threading

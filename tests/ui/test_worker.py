@@ -43,3 +43,17 @@ def test_cancel_flag_reaches_worker(qtbot):
     task = run_task(work, on_done=results.append)
     task.cancel()
     qtbot.waitUntil(lambda: results == ["stopped"], timeout=5000)
+
+
+def test_tasks_are_released_and_garbage_is_collected_on_the_gui_thread(qtbot):
+    import gc
+
+    from gradviz.ui import worker
+
+    results = []
+    task = run_task(lambda task: "ok", on_done=results.append)
+    qtbot.waitUntil(lambda: results == ["ok"], timeout=5000)
+    qtbot.waitUntil(lambda: task not in worker.Task._alive, timeout=5000)
+    # automatic collection is off; the GUI-thread timer collects instead
+    assert not gc.isenabled()
+    assert worker._gc_timer is not None and worker._gc_timer.isActive()
