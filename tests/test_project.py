@@ -71,3 +71,16 @@ def test_crash_mid_save_keeps_old_file(tmp_path, lenet_spec, monkeypatch):
 def test_unserialisable_extra_is_a_project_error(tmp_path, lenet_spec):
     with pytest.raises(ProjectError, match="JSON"):
         gradviz.save_project(tmp_path / "x.gvz.json", lenet_spec, thing=object())
+
+
+def test_saved_files_get_normal_permissions_and_keep_existing_ones(tmp_path, lenet_spec):
+    path = tmp_path / "net.gvz.json"
+    umask = os.umask(0o022)
+    try:
+        gradviz.save_project(path, lenet_spec)
+        assert path.stat().st_mode & 0o777 == 0o644
+        path.chmod(0o640)
+        gradviz.save_project(path, lenet_spec)
+        assert path.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(umask)

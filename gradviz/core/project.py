@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,8 +56,13 @@ def save_project(path: str | os.PathLike, spec: NetworkSpec, **extra) -> Path:
 
 def _atomic_write(path: Path, text: str) -> None:
     folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    tmp = folder / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+    # os.open with 0o666 lets the umask decide, like a plain open(): mkstemp would make it private.
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o666
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
+        if path.exists():
+            os.chmod(tmp, mode)  # keep the permissions the user gave the file
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

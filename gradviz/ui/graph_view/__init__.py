@@ -8,10 +8,6 @@ keys), ``layout_job`` (collapse + box sizes + layout, off the GUI thread),
 ``legend``, ``toolbar``, ``overlays``, ``search``, ``style`` and ``export``.
 The collapse logic itself is Qt-free: :mod:`gradviz.core.collapse`.
 """
-from ._pyside_guard import ensure_none_is_safe
-
-ensure_none_is_safe()
-
-from .view import GraphView  # noqa: E402
+from .view import GraphView
 
 __all__ = ["GraphView"]

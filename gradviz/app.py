@@ -1,0 +1,44 @@
+"""Start the desktop app: ``python main.py [project.gvz.json]`` or ``gradviz``.
+
+The window appears before torch is imported: nothing on the way to ``show()``
+needs it (shape inference is pure Python), and torch then loads in the
+background while the user looks at the window.
+"""
+from __future__ import annotations
+
+import sys
+
+from gradviz.ui import settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv if argv is None else argv)
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(argv)
+    app.setOrganizationName(settings.ORGANISATION)
+    app.setApplicationName(settings.APPLICATION)
+    app.setApplicationDisplayName("gradviz")
+    app.setDesktopFileName("gradviz")
+
+    from gradviz.ui.errors import install_excepthook
+
+    from gradviz.ui.main_window import MainWindow
+
+    window = MainWindow()
+    install_excepthook(lambda: window, on_error=window.autosave_now)
+    window.show()
+    project = next((arg for arg in argv[1:] if not arg.startswith("-")), None)
+
+    def after_show() -> None:
+        window.start()
+        if project:
+            window.open_project(project)
+
+    QTimer.singleShot(0, after_show)
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

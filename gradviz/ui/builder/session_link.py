@@ -1,0 +1,85 @@
+"""Keeps a core ``TrainingSession`` in step with the document.
+
+``session`` is None while there is no valid network (or the session module is
+not installed); otherwise a session built from the current spec and training
+settings. Edits mark it stale and a short debounce rebuilds it, so typing
+256 into a field builds one session, not three; reading ``session`` while stale
+rebuilds immediately, so callers never see an outdated one.
+
+torch loads on the first build: the app warms it up in the background first.
+"""
+from __future__ import annotations
+
+import importlib
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from gradviz.ui.builder.document import NetworkDocument
+
+DEBOUNCE_MS = 400
+
+
+def training_session_class():
+    """``gradviz.TrainingSession``, or None while ``gradviz.core.session`` does not exist."""
+    try:
+        module = importlib.import_module("gradviz.core.session")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("gradviz.core.session",):
+            return None
+        raise
+    return getattr(module, "TrainingSession", None)
+
+
+class SessionLink(QObject):
+    sessionChanged = Signal(object)  # the new session, or None
+
+    def __init__(self, document: NetworkDocument, parent: QObject | None = None, debounce_ms: int = DEBOUNCE_MS):
+        super().__init__(parent)
+        self.document = document
+        self._session = None
+        self._stale = True
+        self.problem = "No network yet"  # why session is None, for the status bar
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(debounce_ms)
+        self.timer.timeout.connect(self.rebuild)
+        document.changed.connect(self._mark_stale)
+
+    @property
+    def session(self):
+        if self._stale:
+            self.rebuild()
+        return self._session
+
+    def _mark_stale(self) -> None:
+        self._stale = True
+        self.timer.start()
+
+    def rebuild(self) -> None:
+        self.timer.stop()
+        self._stale = False
+        previous = self._session
+        self._session, self.problem = self._build()
+        if self._session is not previous:
+            self.sessionChanged.emit(self._session)
+
+    def _build(self):
+        document = self.document
+        if not document.spec.layers:
+            return None, "Add layers (or pick a preset) first"
+        if not document.analysis.valid:
+            return None, f"The network is invalid: {document.analysis.error}"
+        try:
+            factory = training_session_class()
+        except Exception as exc:  # noqa: BLE001 - a broken session module must not break the builder
+            return None, f"Training sessions failed to load: {type(exc).__name__}: {exc}"
+        if factory is None:
+            return None, "Training sessions are not available in this version"
+        settings = document.settings
+        kwargs = dict(loss=settings["loss"], optimizer=settings["optimizer"], lr=float(settings["lr"]), device=settings["device"])
+        if settings.get("data") is not None:
+            kwargs["data"] = settings["data"]
+        try:
+            return factory(document.spec.copy(), **kwargs), ""
+        except Exception as exc:  # noqa: BLE001 - e.g. a device that is not available: say so, keep running
+            return None, f"Cannot set up training: {type(exc).__name__}: {exc}"

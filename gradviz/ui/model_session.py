@@ -1,0 +1,367 @@
+"""Open a model from a file as the main window's session.
+
+:func:`open_model_in_window` is the one path File → Open Model takes (the
+dialog calls it on Open; tests call it too): it runs
+:func:`gradviz.core.user_session.open_user_model` in a worker thread (the
+user's code, the first forward pass and the graph extraction never block the
+GUI), then :class:`ModelOpener` makes the result the window's session:
+
+* ``window.session`` returns the opened model's ``TrainingSession``, and
+  ``window.sessionChanged`` announces it, so the step-through controls,
+  animation and gradient panels work on it unchanged;
+* the Network dock shows the :class:`ExternalModelPanel` instead of layer
+  cards (read-only, apart from loss, optimizer and learning rate); the layer
+  palette, the builder's model summary and the builder's training toolbar are
+  hidden, since they describe the built network;
+* the graph view gets the graph; big graphs open with modules collapsed to a
+  readable depth (the graph view decides the depth, in its worker).
+
+Back to building: the panel's button, or anything that changes the builder's
+network (New, Open, a preset, Undo).
+"""
+from __future__ import annotations
+
+import gc
+from typing import Callable
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+
+from gradviz.core.loader import ModelLoadError
+from gradviz.core.user_session import ModelRequest, OpenedModel, open_user_model
+from gradviz.ui.errors import show_error, summary_of
+from gradviz.ui.external_model_panel import ExternalModelPanel
+from gradviz.ui.worker import Task, run_task
+
+__all__ = ["ModelOpener", "model_opener", "open_model_in_window"]
+
+# How often the panel looks for finished training steps (the step controller
+# belongs to the training UI; polling a counter keeps the two independent).
+REFRESH_MS = 700
+PANEL_WIDTH = 480  # px: the model panel's width in place of the (wider) layer builder
+
+
+def model_opener(window) -> "ModelOpener":
+    """The window's opener, made on first use (``install_open_model`` makes it at start-up)."""
+    opener = getattr(window, "model_opener", None)
+    if opener is None:
+        opener = window.model_opener = ModelOpener(window)
+    return opener
+
+
+def open_model_in_window(
+    window,
+    request: ModelRequest,
+    *,
+    on_opened: Callable[[OpenedModel], None] | None = None,
+    on_failed: Callable[[BaseException, str], None] | None = None,
+) -> Task:
+    """Open ``request`` in the background and show it in ``window``; see the module docstring.
+
+    ``on_failed(exc, details)`` gets a ``ModelLoadError`` with the user's own
+    traceback lines in ``details``; without it an error dialog shows them.
+    """
+    return model_opener(window).open(request, on_opened=on_opened, on_failed=on_failed)
+
+
+class ModelOpener(QObject):
+    """Holds the model opened from a file (if any) and swaps it in and out of the window."""
+
+    modelChanged = Signal(object)  # the OpenedModel, or None when back to the builder
+    busyChanged = Signal(bool)
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.opened: OpenedModel | None = None
+        self._task: Task | None = None
+        self._panel: ExternalModelPanel | None = None
+        self._builder_widget = None
+        self._builder_title = ""
+        self._builder_width = 0
+        self._hidden_bars: list = []
+        self._spec_at_open: dict | None = None
+        self._relay_cut = False
+        self._steps_seen = -1
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setInterval(REFRESH_MS)
+        self._refresh_timer.timeout.connect(self._refresh_if_stepped)
+        window.document.changed.connect(self._on_document_changed)
+        window.installEventFilter(self)
+
+    # -- state ---------------------------------------------------------------------------
+    @property
+    def session(self):
+        """The opened model's ``TrainingSession``, or None while the builder's network is in use."""
+        return self.opened.session if self.opened is not None else None
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None
+
+    @property
+    def panel(self) -> ExternalModelPanel | None:
+        return self._panel
+
+    # -- opening -------------------------------------------------------------------------
+    def open(self, request: ModelRequest, *, on_opened=None, on_failed=None) -> Task:
+        """Load, build the session and its graph in the worker; show the result on the GUI thread."""
+        if self._task is not None:
+            self._task.cancel()  # user code cannot be interrupted; its result is ignored instead
+        window = self.window
+
+        def work(task):
+            opened = open_user_model(request, progress=task.report)
+            _preload_graph_view()
+            return opened
+
+        def done(opened):
+            if task is not self._task:
+                return  # a newer request replaced this one
+            # On the GUI thread: a collection may free Qt objects, which must
+            # never happen on the worker (see gradviz.ui.worker).
+            _freeze_long_lived_objects()
+            self._finish_task()
+            self.show(opened)
+            if on_opened is not None:
+                on_opened(opened)
+
+        def failed(exc, details):
+            if task is not self._task:
+                return
+            self._finish_task()
+            window.show_message(f"Cannot open {request.display_name}: {summary_of(exc)}", 10_000)
+            if not isinstance(exc, ModelLoadError):  # a bug of gradviz, not of the user's model
+                exc = ModelLoadError(f"unexpected {summary_of(exc)}", path=request.path, user_traceback=details)
+            if on_failed is not None:
+                on_failed(exc, exc.user_traceback)
+            else:
+                show_error(window, "Cannot open the model", str(exc), exc.user_traceback)
+
+        def progress(fraction, message):
+            if task is self._task and message:
+                window.show_message(f"Opening {request.display_name}: {message}…", 0)
+
+        self._set_busy(True)
+        window.show_message(f"Opening {request.display_name}…", 0)
+        task = self._task = run_task(work, on_done=done, on_error=failed, on_progress=progress)
+        return task
+
+    def _finish_task(self) -> None:
+        self._task = None
+        self._set_busy(False)
+
+    def _set_busy(self, busy: bool) -> None:
+        progress = getattr(self.window, "progress", None)
+        if progress is not None:
+            progress.setRange(0, 0)  # indeterminate: loading user code has no meaningful percentage
+            progress.setVisible(busy)
+        self.busyChanged.emit(busy)
+
+    # -- showing ----------------------------------------------------------------------------
+    def show(self, opened: OpenedModel) -> None:
+        """Make ``opened`` the window's session and show its graph (GUI thread)."""
+        window = self.window
+        first = self.opened is None
+        self.opened = opened
+        if first:
+            self._spec_at_open = window.document.spec.to_dict()
+            self._swap_in_panel()
+            self._cut_builder_relay()
+        self._panel.set_model(opened)
+        self._announce_valid()
+        self._steps_seen = opened.session.iteration
+        self._refresh_timer.start()
+        window.setWindowTitle(f"gradviz — {opened.name} ({opened.loaded.path.name})")
+        nodes = opened.graph.number_of_nodes()
+        window.show_message(f"Opened {opened.name}: {nodes:,} autograd nodes — step through it with the Run menu", 8000)
+        # The graph view and the session's listeners (training panels) each take
+        # a while for a big model: give each its own turn of the event loop, so
+        # the window repaints in between instead of freezing for the sum.
+        QTimer.singleShot(0, lambda: self._if_current(opened, self.show_graph))
+        QTimer.singleShot(0, lambda: self._if_current(opened, lambda: self._announce_session(opened)))
+
+    def _if_current(self, opened: OpenedModel, step: Callable[[], None]) -> None:
+        if self.opened is opened:  # not closed or replaced in the meantime
+            step()
+
+    def _announce_session(self, opened: OpenedModel) -> None:
+        self.window.sessionChanged.emit(opened.session)
+        self.modelChanged.emit(opened)
+
+    def show_graph(self) -> None:
+        """The graph of the latest finished step, else of one forward pass and the loss."""
+        if self.opened is None:
+            return
+        latest = self.opened.session.history[-1] if len(self.opened.session.history) else None
+        graph = latest.graph if latest is not None and latest.graph is not None else self.opened.graph
+        ensure = getattr(self.window, "_ensure_graph_view", None)
+        view = ensure() if ensure is not None else getattr(self.window, "graph_view", None)
+        if view is None:
+            self.window.show_message(f"Graph ready ({graph.number_of_nodes():,} nodes); the graph view is not available")
+            return
+        view.set_graph(graph)  # lays out in its worker; over 2000 nodes it opens collapsed by module
+        self.window.central.setCurrentWidget(view)
+
+    def close(self) -> None:
+        """Back to the builder's network and session."""
+        if self.opened is None:
+            return
+        window = self.window
+        self.opened = None
+        gc.unfreeze()  # the model's objects may become garbage now: let the collector see them again
+        self._refresh_timer.stop()
+        self._swap_out_panel()
+        self._restore_builder_relay()
+        # The title and status bar describe the builder's network again.
+        for refresh in ("_update_title", "_update_validity"):
+            method = getattr(window, refresh, None)
+            if method is not None:
+                method()
+        view = getattr(window, "graph_view", None)
+        if view is not None:
+            view.set_graph(None)  # the opened model's graph is not the builder's network
+        window.sessionChanged.emit(window.session)
+        self.modelChanged.emit(None)
+
+    # -- the window while a model is open ---------------------------------------------------------
+    def _swap_in_panel(self) -> None:
+        window = self.window
+        if self._panel is None:
+            self._panel = ExternalModelPanel()
+            self._panel.closeRequested.connect(self.close)
+            self._panel.showGraphRequested.connect(self.show_graph)
+            self._panel.settingChosen.connect(self.apply_setting)
+        # The Network dock keeps its place (and the saved layout stays valid): only its content changes.
+        dock = window.builder_dock
+        self._builder_widget, self._builder_title = dock.widget(), dock.windowTitle()
+        self._builder_widget.hide()
+        dock.setWidget(self._panel)
+        self._panel.show()
+        dock.setWindowTitle("Model")
+        dock.show()
+        # The builder is wide for its layer cards; the panel needs less, the graph more.
+        self._builder_width = dock.width()
+        window.resizeDocks([dock], [min(dock.width(), PANEL_WIDTH)], Qt.Orientation.Horizontal)
+        # The palette adds layers, the summary and the training toolbar describe the
+        # built network (its data source and device included): none applies here.
+        bars = [getattr(window, name, None) for name in ("palette_dock", "summary_dock", "training_toolbar")]
+        self._hidden_bars = [bar for bar in bars if bar is not None and bar.isVisible()]
+        for bar in self._hidden_bars:
+            bar.hide()
+
+    def _swap_out_panel(self) -> None:
+        window = self.window
+        dock = window.builder_dock
+        if self._builder_widget is not None:
+            panel, self._panel = self._panel, None
+            panel.hide()
+            dock.setWidget(self._builder_widget)
+            panel.deleteLater()  # a fresh one for the next model
+            window.resizeDocks([dock], [self._builder_width], Qt.Orientation.Horizontal)
+            self._builder_widget.show()
+            dock.setWindowTitle(self._builder_title)
+            self._builder_widget = None
+        self._show_hidden_bars()
+
+    def _show_hidden_bars(self) -> None:
+        for bar in self._hidden_bars:
+            bar.show()
+        self._hidden_bars = []
+
+    def _cut_builder_relay(self) -> None:
+        """While a model is open, sessions the builder rebuilds must not replace it in the window."""
+        try:
+            self.window.session_link.sessionChanged.disconnect(self.window.sessionChanged)
+            self._relay_cut = True
+        except (RuntimeError, TypeError):  # not connected that way: nothing to cut
+            self._relay_cut = False
+
+    def _restore_builder_relay(self) -> None:
+        if self._relay_cut:
+            self.window.session_link.sessionChanged.connect(self.window.sessionChanged)
+            self._relay_cut = False
+
+    def apply_setting(self, key: str, value) -> None:
+        """Loss, optimizer or learning rate chosen in the panel: from the opened model's next step on."""
+        if self.opened is None or value is None:
+            return
+        session = self.opened.session
+        setters = {"loss": session.set_loss, "optimizer": session.set_optimizer, "lr": session.set_lr}
+        try:
+            setters[key](value)
+        except (KeyError, ValueError) as exc:
+            self.window.show_message(f"{self.opened.name}: {exc}")
+            return
+        self._panel.refresh()
+        self.window.show_message(f"{self.opened.name}: {key} set to {value:g}" if key == "lr" else
+                                 f"{self.opened.name}: {key} set to {value}; applies from the next step")
+
+    def _announce_valid(self) -> None:
+        """The builder's validity gates the training actions: an opened model is always runnable."""
+        window = self.window
+        label = getattr(window, "network_status", None)
+        if label is not None and self.opened is not None:
+            counts = sum(p.numel() for p in self.opened.session.model.parameters())
+            label.setText(f"✓ {self.opened.name} (from a file) · {counts:,} parameters · "
+                          f"loss on {self.opened.session.loss_output} {self.opened.session.output_shape}")
+            label.setProperty("ok", "true")
+            label.style().unpolish(label)
+            label.style().polish(label)
+        signal = getattr(window, "networkValidityChanged", None)
+        if signal is not None:
+            signal.emit(True, "")
+
+    def _on_document_changed(self) -> None:
+        if self.opened is None:
+            return
+        if self.window.document.spec.to_dict() != self._spec_at_open:
+            self.close()  # New, Open, a preset, Undo: the user is building again
+        else:
+            self._announce_valid()  # the window just announced the builder's validity
+
+    def _refresh_if_stepped(self) -> None:
+        if self.opened is None or self._panel is None:
+            return
+        steps = self.opened.session.iteration
+        if steps != self._steps_seen:
+            self._steps_seen = steps
+            self._panel.refresh()
+
+    def eventFilter(self, watched, event):  # noqa: N802 - Qt override
+        # The window saves its dock layout while closing: save the builder's,
+        # not the one with the palette and summary hidden for an opened model.
+        if watched is self.window and event.type() == QEvent.Type.Close and self._hidden_bars:
+            hidden = list(self._hidden_bars)
+            self._show_hidden_bars()
+            QTimer.singleShot(0, lambda: self._rehide_if_still_open(hidden))
+        return False
+
+    def _rehide_if_still_open(self, bars: list) -> None:
+        if self.opened is not None and self.window.isVisible():  # the close was cancelled
+            for bar in bars:
+                bar.hide()
+            self._hidden_bars = bars
+
+
+def _freeze_long_lived_objects() -> None:
+    """Exempt everything alive now (the model, its session, its graph) from future garbage collections.
+
+    A big model is hundreds of thousands of long-lived Python objects. Every
+    full collection walks all of them while holding the GIL: 0.2 to over 1 s
+    here for a 20k-node transformer, a visible freeze of the GUI whenever it
+    happens, for as long as the model is open. Freezing skips them (they are
+    alive anyway); closing the model unfreezes, so its garbage is collected.
+    The young generations are collected first so fresh garbage is not kept.
+    """
+    gc.collect(1)
+    gc.freeze()
+
+
+def _preload_graph_view() -> None:
+    """Import the graph view's modules in the worker: the GUI thread then only builds the widget."""
+    import importlib
+
+    try:
+        importlib.import_module("gradviz.ui.graph_view")
+    except ImportError:  # a version without the graph view: the window says so
+        pass

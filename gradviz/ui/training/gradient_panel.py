@@ -1,0 +1,395 @@
+"""GradientPanel: one parameter's weights, gradient, update and new weights as heatmaps.
+
+Four pictures side by side, all from the iteration's record (the panel
+computes nothing but the difference of two recorded tensors):
+
+    weights before step │ gradient ∂L/∂w │ update (= −lr·grad for SGD) │ weights after step
+
+Conv kernels are a grid of small images, biases a 1×N strip (see
+``tensor_images``). Before and after share one colour scale so the change is
+visible as a change of colour; gradient and update each have their own. All
+scales are symmetric around zero with a diverging colour map (blue negative,
+white zero, red positive) and a colour bar. Hovering names the element and its
+value. When ``step`` runs the "after" picture morphs from before to after.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEasingCurve, Qt, QVariantAnimation, Signal
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gradviz.ui import theme
+from gradviz.ui.training import tensor_images
+
+PANELS = ("before", "grad", "update", "after")
+TITLES = {
+    "before": "weights before",
+    "grad": "gradient ∂loss/∂w",
+    "update": "update",
+    "after": "weights after",
+}
+HOVER_NAMES = {"before": "weight before", "grad": "gradient", "update": "update", "after": "weight after"}
+# Strong ends and a white middle survive a projector's washed-out colours.
+DIVERGING = ["#08306b", "#2171b5", "#9ecae1", "#f7f7f7", "#fc9272", "#cb181d", "#67000d"]
+MORPH_MS = 1400
+PHASES = ("zero_grad", "forward", "loss", "backward", "step")
+
+
+def diverging_colormap() -> pg.ColorMap:
+    return pg.ColorMap(np.linspace(0.0, 1.0, len(DIVERGING)), [QColor(c) for c in DIVERGING])
+
+
+class GradientPanel(QWidget):
+    """Heatmaps of one parameter (objectName ``gradientPanel``; combo ``paramCombo``).
+
+    Call :meth:`show_record` with an iteration record and the last phase that
+    ran in it. ``image(name)`` gives the array a picture shows (its final
+    value, not a mid-morph frame), ``describe(name, row, col)`` its hover text.
+    """
+
+    morphFinished = Signal()
+    paramChanged = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("gradientPanel")
+        self._record = None
+        self._phase: str | None = None
+        self._shapes: dict[str, tuple] = {}
+        self._nonfinite: set[str] = set()
+        self._images: dict[str, np.ndarray | None] = dict.fromkeys(PANELS)
+        self._index: np.ndarray | None = None
+        self._shape: tuple = ()
+        self._speed = 1.0
+        self._morph_from = self._morph_to = None
+
+        c = theme.colours()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        top = QHBoxLayout()
+        label = QLabel("Parameter")
+        self.combo = QComboBox()
+        self.combo.setObjectName("paramCombo")
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.combo.currentIndexChanged.connect(self._on_param_changed)
+        label.setBuddy(self.combo)
+        self.caption = QLabel()
+        self.caption.setObjectName("gradientCaption")
+        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        top.addWidget(label)
+        top.addWidget(self.combo)
+        top.addSpacing(12)
+        top.addWidget(self.caption, 1)
+        # Hover text shares the top row: a row of its own would take height
+        # from the pictures.
+        self.hover_label = QLabel(" ")
+        self.hover_label.setObjectName("hoverLabel")
+        self.hover_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        top.addWidget(self.hover_label)
+        layout.addLayout(top)
+
+        self.nonfinite_label = QLabel()
+        self.nonfinite_label.setObjectName("gradientNonfinite")
+        self.nonfinite_label.hide()
+        layout.addWidget(self.nonfinite_label)
+
+        self.plots_widget = pg.GraphicsLayoutWidget()
+        self.plots_widget.setObjectName("gradientPlots")
+        self.plots_widget.setBackground(c["base"])
+        self.plots_widget.ci.setSpacing(10)
+        self.plots_widget.ci.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.plots_widget, 1)
+
+
+        cmap = diverging_colormap()
+        self.plots: dict[str, pg.PlotItem] = {}
+        self.items: dict[str, pg.ImageItem] = {}
+        self.bars: dict[str, pg.ColorBarItem] = {}
+        for col, name in enumerate(PANELS):
+            plot = self.plots_widget.addPlot(row=0, col=col)
+            plot.hideAxis("left")
+            plot.hideAxis("bottom")
+            plot.setMenuEnabled(False)
+            plot.setMouseEnabled(False, False)
+            plot.hideButtons()
+            plot.setAspectLocked(True)
+            plot.invertY(True)  # row 0 (first output channel) at the top, like the tensor prints
+            item = pg.ImageItem(axisOrder="row-major")
+            item.setColorMap(cmap)
+            plot.addItem(item)
+            bar = pg.ColorBarItem(values=(-1, 1), colorMap=cmap, interactive=False, orientation="horizontal",
+                                  width=11, colorMapMenu=False)
+            bar.setImageItem(item, insert_in=plot)
+            self.plots[name], self.items[name], self.bars[name] = plot, item, bar
+            self._set_title(name, "")
+        self.plots_widget.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.apply_theme()
+
+        self._morph = QVariantAnimation(self)
+        self._morph.setStartValue(0.0)
+        self._morph.setEndValue(1.0)
+        self._morph.setEasingCurve(QEasingCurve.Type.InOutCubic)
+        self._morph.valueChanged.connect(self._morph_step)
+        self._morph.finished.connect(self._morph_done)
+        self._show_placeholder("No iteration yet: run zero_grad to start")
+
+    def apply_theme(self) -> None:
+        """Colours and text sizes from the current theme and zoom (after a change)."""
+        c = theme.colours()
+        pt = self.font().pointSizeF()
+        self.plots_widget.setBackground(c["base"])
+        for bar in self.bars.values():
+            axis = bar.getAxis("bottom")
+            axis.setTextPen(c["text"])
+            axis.setPen(c["text"])
+            font = QFont(self.font())
+            font.setPointSizeF(pt * 0.95)
+            axis.setStyle(tickFont=font)
+        self.nonfinite_label.setStyleSheet(
+            f"QLabel {{ color: white; background: {c['error']}; font-weight: 700; padding: 4px 8px; border-radius: 4px; }}"
+        )
+        self.hover_label.setStyleSheet(
+            f"font-family: 'DejaVu Sans Mono', 'Menlo', 'Consolas', monospace; font-size: {pt * 1.1:.1f}pt;"
+        )
+        if self._record is not None:
+            self._redraw()
+        else:
+            for key in PANELS:
+                self._set_title(key, "")
+        self._mark_nonfinite()
+        self._update_nonfinite_label()
+
+    # -- parameters --------------------------------------------------------------------
+    def set_parameters(self, shapes: list[tuple[str, tuple]]) -> None:
+        """The parameters to choose from, ``[(name, shape), ...]`` in model order."""
+        current = self.current_param()
+        self._shapes = {name: tuple(shape) for name, shape in shapes}
+        self.combo.blockSignals(True)
+        self.combo.clear()
+        for name, shape in shapes:
+            self.combo.addItem(name, name)
+            self.combo.setItemData(self.combo.count() - 1, f"{name}: shape {tuple(shape)}", Qt.ItemDataRole.ToolTipRole)
+        index = self.combo.findData(current) if current else -1
+        self.combo.setCurrentIndex(max(0, index))
+        self.combo.blockSignals(False)
+        self._mark_nonfinite()
+        self._redraw()
+
+    def current_param(self) -> str | None:
+        return self.combo.currentData()
+
+    def set_param(self, name: str) -> None:
+        index = self.combo.findData(name)
+        if index >= 0:
+            self.combo.setCurrentIndex(index)
+
+    def set_speed(self, factor: float) -> None:
+        self._speed = max(1e-3, float(factor))
+
+    # -- records -------------------------------------------------------------------------
+    def show_record(self, record, phase: str | None, *, animate: bool = False) -> None:
+        """Show ``record`` as it was right after ``phase`` (None: nothing ran yet).
+        ``animate`` morphs "after" from the old weights when ``phase`` is step."""
+        self._record, self._phase = record, phase
+        self._nonfinite = set(getattr(record, "nonfinite", None) or []) if record is not None else set()
+        self._mark_nonfinite()
+        self._redraw(animate=animate and phase == "step")
+
+    def clear(self, message: str = "No iteration yet: run zero_grad to start") -> None:
+        self._record = self._phase = None
+        self._nonfinite = set()
+        self._mark_nonfinite()
+        self._show_placeholder(message)
+
+    def set_nonfinite(self, names) -> None:
+        """Parameters holding NaN/Inf: red in the combo, a red banner when shown."""
+        self._nonfinite = set(names)
+        self._mark_nonfinite()
+        self._update_nonfinite_label()
+
+    @property
+    def morphing(self) -> bool:
+        return self._morph.state() == QVariantAnimation.State.Running
+
+    def image(self, name: str) -> np.ndarray | None:
+        """The 2-D array picture ``name`` shows once any morph ends (NaN in gaps)."""
+        return self._images.get(name)
+
+    def levels(self, name: str) -> tuple[float, float]:
+        return tuple(self.items[name].getLevels())
+
+    def describe(self, name: str, row: int, col: int) -> str | None:
+        """Hover text for a pixel: ``gradient · conv1.weight[2, 0, 3, 1] = -0.0123``."""
+        image, index = self._images.get(name), self._index
+        if image is None or index is None or not (0 <= row < image.shape[0] and 0 <= col < image.shape[1]):
+            return None
+        flat = int(index[row, col])
+        if flat < 0:
+            return None
+        where = ", ".join(map(str, tensor_images.element_index(self._shape, flat)))
+        value = image[row, col]
+        return f"{HOVER_NAMES[name]} · {self.current_param()}[{where}] = {value:+.5g}"
+
+    # -- drawing ---------------------------------------------------------------------------
+    def _on_param_changed(self, _index: int) -> None:
+        self._morph.stop()
+        self._update_nonfinite_label()
+        self._redraw()
+        name = self.current_param()
+        if name:
+            self.paramChanged.emit(name)
+
+    def _tensor(self, group: str, name: str):
+        record = self._record
+        values = getattr(record, group, None) or {}
+        tensor = values.get(name)
+        if tensor is None:
+            return None
+        return tensor.detach().cpu().double().numpy() if hasattr(tensor, "detach") else np.asarray(tensor, dtype=np.float64)
+
+    def _redraw(self, animate: bool = False) -> None:
+        self._morph.stop()
+        name, record, phase = self.current_param(), self._record, self._phase
+        if record is None or phase is None or name is None:
+            self._show_placeholder("No iteration yet: run zero_grad to start" if name else "No parameters")
+            return
+        if getattr(record, "record_level", "full") != "full":
+            self._show_placeholder("Not recorded: this session keeps light records (loss and norms only)")
+            return
+        before = self._tensor("params_before", name)
+        if before is None:
+            self._show_placeholder(f"{name} was not recorded in this iteration")
+            return
+        done = PHASES.index(phase) if phase in PHASES else -1
+        grad_note = ""
+        grad = self._tensor("grads", name) if done >= PHASES.index("backward") else None
+        if grad is None:
+            # Zeroed (or None, never computed): drawn as zeros, and said so.
+            grad_note = "no gradient yet (zeros)" if done < PHASES.index("backward") else "no gradient (frozen or unused)"
+            grad = np.zeros_like(before)
+        after = self._tensor("params_after", name) if done >= PHASES.index("step") else None
+        update = after - before if after is not None else None  # the recorded change, whatever the optimizer
+
+        self._shape = tuple(before.shape)
+        image_before, self._index = tensor_images.layout(before)
+        images = {
+            "before": image_before,
+            "grad": tensor_images.layout(grad)[0],
+            "update": tensor_images.layout(update)[0] if update is not None else None,
+            "after": tensor_images.layout(after)[0] if after is not None else None,
+        }
+        self._images = images
+        weights_limit = tensor_images.symmetric_limit(images["before"], images["after"])
+        limits = {
+            "before": weights_limit,
+            "after": weights_limit,
+            "grad": tensor_images.symmetric_limit(images["grad"]),
+            "update": tensor_images.symmetric_limit(images["update"]),
+        }
+        optimizer = getattr(record, "optimizer_name", "sgd")
+        update_title = "update −lr·grad" if optimizer in ("sgd", "manual_sgd") else "update (after − before)"
+        notes = {
+            "before": "",
+            "grad": grad_note,
+            "update": "" if update is not None else "at optimizer.step()",
+            "after": "" if after is not None else "at optimizer.step()",
+        }
+        for key in PANELS:
+            image = images[key]
+            item = self.items[key]
+            if image is None:
+                item.clear()
+            else:
+                item.setImage(image, autoLevels=False)
+            self.bars[key].setLevels(values=(-limits[key], limits[key]))
+            # A scale for nothing (no picture yet, or all zeros) would only
+            # show a meaningless ±1e-12: hide it.
+            self.bars[key].setVisible(not notes[key] and tensor_images.largest_finite(image) is not None)
+            self._set_title(key, notes[key], update_title if key == "update" else None)
+            self.plots[key].autoRange(padding=0.02)
+        iteration = getattr(record, "index", "?")
+        lr = getattr(record, "lr", None)
+        self.caption.setText(
+            f"<b>{name}</b> · shape {tuple(before.shape)} · iteration {iteration} · after <b>{phase}</b>"
+            + (f" · lr {lr:g}" if lr is not None else "")
+        )
+        self._update_nonfinite_label()
+        if animate and after is not None:
+            self._morph_from, self._morph_to = images["before"], images["after"]
+            self.items["after"].setImage(images["before"], autoLevels=False)
+            self._morph.setDuration(max(1, round(MORPH_MS / self._speed)))
+            self._morph.start()
+
+    def _morph_step(self, t) -> None:
+        if self._morph_from is None:
+            return
+        t = float(t)
+        self.items["after"].setImage(self._morph_from + t * (self._morph_to - self._morph_from), autoLevels=False)
+
+    def _morph_done(self) -> None:
+        if self._morph_to is not None:
+            self.items["after"].setImage(self._morph_to, autoLevels=False)
+        self._morph_from = self._morph_to = None
+        self.morphFinished.emit()
+
+    def finish_morph(self) -> None:
+        """Jump to the end of a running morph."""
+        if self.morphing:
+            self._morph.stop()
+            self._morph_done()
+
+    def _show_placeholder(self, message: str) -> None:
+        self._morph.stop()
+        self._images = dict.fromkeys(PANELS)
+        self._index = None
+        for key in PANELS:
+            self.items[key].clear()
+            self.bars[key].setVisible(False)
+            self._set_title(key, "")
+        self.caption.setText(message)
+        self._update_nonfinite_label()
+
+    def _set_title(self, key: str, note: str, title: str | None = None) -> None:
+        c = theme.colours()
+        size = self.font().pointSizeF() * 1.05
+        # Always two lines (the second may be blank) so the four pictures line up.
+        text = f"<b>{title or TITLES[key]}</b><br><span style='font-size:{size * 0.8:.0f}pt; color:{c['muted']}'>{note or '&nbsp;'}</span>"
+        self.plots[key].setTitle(text, color=c["text"], size=f"{size:.0f}pt")
+
+    def _mark_nonfinite(self) -> None:
+        c = theme.colours()
+        for i in range(self.combo.count()):
+            name = self.combo.itemData(i)
+            bad = name in self._nonfinite
+            self.combo.setItemText(i, f"⚠ {name}" if bad else name)
+            self.combo.setItemData(i, QColor(c["error"]) if bad else None, Qt.ItemDataRole.ForegroundRole)
+
+    def _update_nonfinite_label(self) -> None:
+        name = self.current_param()
+        bad = name is not None and name in self._nonfinite
+        self.nonfinite_label.setVisible(bad)
+        if bad:
+            self.nonfinite_label.setText(f"⚠ {name} holds NaN or Inf (drawn as holes)")
+        c = theme.colours()
+        self.plots_widget.setStyleSheet(f"border: 3px solid {c['error']};" if bad else "")
+
+    def _on_mouse_moved(self, pos) -> None:
+        for key in PANELS:
+            plot, item = self.plots[key], self.items[key]
+            if self._images.get(key) is None or not plot.vb.sceneBoundingRect().contains(pos):
+                continue
+            point = item.mapFromScene(pos)
+            text = self.describe(key, int(np.floor(point.y())), int(np.floor(point.x())))
+            self.hover_label.setText(text or " ")
+            self.plots_widget.setToolTip(text or "")
+            return
+        self.hover_label.setText(" ")

@@ -1,0 +1,564 @@
+"""Put step-through training into the main window: actions, docks, controller.
+
+``install_training_ui(window)`` is the one call MainWindow makes. It adds
+
+* actions (Run menu, a "Step" toolbar, shortcuts): ``actionZeroGrad``,
+  ``actionForward``, ``actionLoss``, ``actionBackward``, ``actionStep`` (each
+  enabled only when its phase is next), ``actionNextPhase`` (F10, whichever is
+  next), ``actionRunIteration``, ``actionPlay`` (checkable, Space),
+  ``actionSkipAnimation``, ``actionResetTraining``; the ``speedSlider``;
+* docks: ``trainingDock`` (phase indicator + history), ``gradientDock``
+  (gradient panel), ``normsDock`` (norms, loss, histograms);
+* the :class:`StepController` that steps ``window.session`` off the GUI
+  thread, and the :class:`GraphAnimator` that plays each phase on the graph.
+
+This module only wires; what is shown comes from the session's records.
+"""
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QFrame,
+    QLabel,
+    QScrollArea,
+    QSlider,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gradviz.ui import theme
+from gradviz.ui.training.animator import GraphAnimator
+from gradviz.ui.training.banner import Banner
+from gradviz.ui.training.controller import PHASES, StepController
+from gradviz.ui.training.gradient_panel import GradientPanel
+from gradviz.ui.training.history import HistoryBar
+from gradviz.ui.training.norms import NormsPanel
+from gradviz.ui.training.phase_indicator import PhaseIndicator
+
+PHASE_ACTIONS = {
+    "zero_grad": ("actionZeroGrad", "Ctrl+1"),
+    "forward": ("actionForward", "Ctrl+2"),
+    "loss": ("actionLoss", "Ctrl+3"),
+    "backward": ("actionBackward", "Ctrl+4"),
+    "step": ("actionStep", "Ctrl+5"),
+}
+SPEED_DEFAULT = 50
+
+
+def speed_factor(value: int) -> float:
+    """Speed slider 0…100 → factor 1/16…16, 1 (classroom pace) in the middle."""
+    return 2.0 ** ((value - SPEED_DEFAULT) / 12.5)
+
+
+def last_done_phase(session) -> str | None:
+    """The phase the session ran last (None before the first one)."""
+    if session is None or session.current is None:
+        return None
+    if session.in_iteration:
+        return PHASES[session.phase_index - 1]
+    return PHASES[-1]
+
+
+def describe_nonfinite(first) -> str:
+    """Where NaN/Inf first appeared, in words (from ``session.first_nonfinite``)."""
+    if first is None:
+        return "NaN or Inf appeared"
+    where = f"<b>{html.escape(str(first.where))}</b>"
+    if first.key is not None and first.key != first.where:
+        where += f" (graph node {html.escape(str(first.key))})"
+    return f"NaN/Inf first appeared in iteration {first.iteration}, {first.phase}: {where}"
+
+
+class TrainingUI(QObject):
+    """Everything :func:`install_training_ui` added; kept on ``window.training_ui``."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.controller = StepController(parent=self, session_source=lambda: window.session)
+        self.animator = GraphAnimator(self._graph_view, parent=self, existing_view_source=lambda: window.graph_view)
+        self.controller.set_pacer(self.animator)
+        self.actions: dict[str, QAction] = {}
+        self._phase_buttons: list = []
+        self._graph_view_failed = False
+        self._pending_gradients = None
+        self._valid = bool(window.validity()[0]) if hasattr(window, "validity") else True
+
+        self._build_widgets()
+        self._build_actions()
+        self._build_docks()
+        self.banner = Banner(window, anchor_source=window.centralWidget)
+        self._connect()
+        self._refresh_actions()
+        # Theme, zoom and lecture mode restyle the app; our hand-coloured
+        # widgets follow once per change (the timer merges the burst of events).
+        self._theme_timer = QTimer(self)
+        self._theme_timer.setSingleShot(True)
+        self._theme_timer.setInterval(0)
+        self._theme_timer.timeout.connect(self.apply_theme)
+        window.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() in (QEvent.Type.StyleChange, QEvent.Type.PaletteChange, QEvent.Type.FontChange):
+            self._theme_timer.start()
+        return False
+
+    def apply_theme(self) -> None:
+        self.indicator.apply_theme()
+        self.gradients.apply_theme()
+        self.norms.apply_theme()
+        self._style_phase_buttons()
+
+    # -- construction -----------------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        self.indicator = PhaseIndicator()
+        self.history = HistoryBar()
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.indicator)
+        layout.addWidget(self.history)
+        # Big lecture fonts on a small projector: scroll rather than clip the
+        # code or push the window past the screen's bottom edge.
+        self.training_panel = _VerticalScrollArea()
+        self.training_panel.setObjectName("trainingPanel")
+        self.training_panel.setWidgetResizable(True)
+        self.training_panel.setFrameShape(QFrame.Shape.NoFrame)
+        self.training_panel.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.training_panel.setWidget(content)
+        self.gradients = GradientPanel()
+        self.norms = NormsPanel()
+
+    def _action(self, name: str, text: str, slot, shortcut=None, icon: str | None = None, tip: str = "",
+                checkable: bool = False) -> QAction:
+        action = QAction(text, self.window)
+        action.setObjectName(name)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        if icon:
+            theme.bind_icon(action, icon)
+        hint = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        action.setToolTip(f"{tip or text}" + (f" ({hint})" if hint else ""))
+        action.setStatusTip(tip)
+        action.setCheckable(checkable)
+        action.triggered.connect(slot)
+        self.actions[name] = action
+        self.window.actions[name] = action  # listed in Help → Keyboard shortcuts
+        self.window.addAction(action)  # shortcuts work with the menu bar hidden (lecture mode)
+        return action
+
+    def _build_actions(self) -> None:
+        from gradviz.ui.training.phase_indicator import code_for
+
+        for phase, (name, shortcut) in PHASE_ACTIONS.items():
+            self._action(name, phase, lambda _=False, p=phase: self.run_phase(p), shortcut,
+                         tip=f"Run {phase}: {code_for(phase).splitlines()[0]}")
+        self._action("actionNextPhase", "Next phase", lambda: self.run_phase(None), "F10", "training-next",
+                     "Run whichever phase comes next")
+        self._action("actionRunIteration", "Run iteration", self.run_iteration, "F8", "training-run",
+                     "Run the rest of this iteration, phase by phase")
+        self._action("actionPlay", "Play", self.set_playing, "Space", "training-play",
+                     "Train continuously; press again to pause", checkable=True)
+        self._action("actionSkipAnimation", "Skip animation", self.skip_animation, "F9", None,
+                     "Jump to the end of the running animation")
+        self._action("actionResetTraining", "Reset weights", self.reset, None, "training-reset",
+                     "Back to the starting weights; clears the history")
+        self._action("actionTrainingLayout", "Training layout", self.arrange_for_training, None, None,
+                     "Arrange the panels for watching training: a large graph, the code and the gradients")
+
+        self.speed_slider = QSlider(Qt.Orientation.Horizontal)
+        self.speed_slider.setObjectName("speedSlider")
+        self.speed_slider.setRange(0, 100)
+        self.speed_slider.setValue(SPEED_DEFAULT)
+        self.speed_slider.setFixedWidth(140)
+        self.speed_slider.setToolTip("Animation and play speed")
+        self.speed_label = QLabel()
+        self.speed_label.setObjectName("speedLabel")
+        self.speed_slider.valueChanged.connect(self._on_speed)
+
+        window = self.window
+        run_menu = window.menus.get("run") if hasattr(window, "menus") else None
+        if run_menu is not None:
+            run_menu.addSeparator()
+            for phase in PHASES:
+                run_menu.addAction(self.actions[PHASE_ACTIONS[phase][0]])
+            run_menu.addSeparator()
+            for name in ("actionNextPhase", "actionRunIteration", "actionPlay", "actionSkipAnimation",
+                         "actionResetTraining"):
+                run_menu.addAction(self.actions[name])
+        view_menu = window.menus.get("view") if hasattr(window, "menus") else None
+        if view_menu is not None:
+            view_menu.addAction(self.actions["actionTrainingLayout"])
+
+        self.toolbar = QToolBar("Step")
+        self.toolbar.setObjectName("stepToolBar")
+        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for phase in PHASES:
+            action = self.actions[PHASE_ACTIONS[phase][0]]
+            self.toolbar.addAction(action)
+            button = self.toolbar.widgetForAction(action)
+            button.setObjectName(f"{PHASE_ACTIONS[phase][0]}Button")
+            self._phase_buttons.append(button)
+        self.toolbar.addSeparator()
+        for name in ("actionNextPhase", "actionRunIteration", "actionPlay"):
+            self.toolbar.addAction(self.actions[name])
+        speed_title = QLabel("Speed")
+        speed_title.setBuddy(self.speed_slider)
+        self.toolbar.addWidget(speed_title)
+        self.toolbar.addWidget(self.speed_slider)
+        self.toolbar.addWidget(self.speed_label)
+        self.toolbar.addSeparator()
+        self.toolbar.addAction(self.actions["actionResetTraining"])
+        window.addToolBarBreak(Qt.ToolBarArea.TopToolBarArea)
+        window.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.toolbar)
+        self._on_speed(self.speed_slider.value())
+        self._style_phase_buttons()
+
+    def _style_phase_buttons(self) -> None:
+        # Disabled phase buttons look like plain text; the one phase that may
+        # run is a filled accent button a class can see from the back row.
+        c = theme.colours()
+        style = (
+            f"QToolButton {{ font-family: 'DejaVu Sans Mono', monospace; font-weight: 600; padding: 3px 9px;"
+            f" border: 1px solid {c['border']}; border-radius: 5px; }}"
+            f"QToolButton:enabled {{ background: {c['accent']}; color: {c['accent_text']}; border-color: {c['accent']}; }}"
+            f"QToolButton:disabled {{ color: {c['muted']}; background: transparent; }}"
+        )
+        for button in self._phase_buttons:
+            button.setStyleSheet(style)
+
+    def _build_docks(self) -> None:
+        window, area = self.window, Qt.DockWidgetArea
+        # Right: the code being run on top, the norms under it. Bottom: the
+        # gradient heatmaps, full width (four pictures side by side need it).
+        # The right column runs the full height (the bottom dock stays under
+        # the graph): the code and the per-layer norms are tall, narrow lists.
+        window.setCorner(Qt.Corner.BottomRightCorner, area.RightDockWidgetArea)
+        self.training_dock = window.add_panel(self.training_panel, "Training step", "trainingDock", area.RightDockWidgetArea)
+        self.norms_dock = window.add_panel(self.norms, "Norms and loss", "normsDock", area.RightDockWidgetArea)
+        self.gradient_dock = window.add_panel(self.gradients, "Gradients", "gradientDock", area.BottomDockWidgetArea)
+        window.splitDockWidget(self.training_dock, self.norms_dock, Qt.Orientation.Vertical)
+
+    def arrange_for_training(self) -> None:
+        """A layout for watching training on a projector: the graph as large as
+        possible with the code beside it, the gradients full width below (the
+        norms as a tab behind them); the builder docks are put away (View →
+        Panels, or View → Reset layout, bring them back)."""
+        window, area = self.window, Qt.DockWidgetArea
+        for name in ("palette_dock", "builder_dock", "summary_dock"):
+            dock = getattr(window, name, None)
+            if dock is not None:
+                dock.hide()
+        window.setCorner(Qt.Corner.BottomRightCorner, area.BottomDockWidgetArea)
+        for dock, where in ((self.training_dock, area.RightDockWidgetArea), (self.gradient_dock, area.BottomDockWidgetArea),
+                            (self.norms_dock, area.BottomDockWidgetArea)):
+            dock.setFloating(False)
+            window.removeDockWidget(dock)
+            window.addDockWidget(where, dock)
+            dock.show()
+        window.tabifyDockWidget(self.gradient_dock, self.norms_dock)
+        self.gradient_dock.raise_()
+        # The graph view's node-details side panel halves the graph on a
+        # projector; its own toggle brings it back.
+        view = window.graph_view
+        toggle = view.findChild(QAbstractButton, "graphDetailsToggle") if view is not None else None
+        if toggle is not None and toggle.isChecked():
+            toggle.setChecked(False)
+        window.resizeDocks([self.training_dock], [round(window.width() * 0.3)], Qt.Orientation.Horizontal)
+        window.resizeDocks([self.gradient_dock], [round(window.height() * 0.35)], Qt.Orientation.Vertical)
+
+    def _connect(self) -> None:
+        c, w = self.controller, self.window
+        c.phaseStarted.connect(self._on_phase_started)
+        c.phaseFinished.connect(self._on_phase_finished)
+        c.iterationFinished.connect(self._on_iteration_finished)
+        c.nonfiniteFound.connect(self._on_nonfinite)
+        c.failed.connect(self._on_failed)
+        c.busyChanged.connect(self._on_busy)
+        c.playingChanged.connect(self._on_playing)
+        c.stateChanged.connect(self._refresh_actions)
+        c.sessionChanged.connect(self._on_session)
+        c.resetDone.connect(self._on_reset)
+        self.animator.started.connect(lambda _phase: self._refresh_actions())
+        self.animator.finished.connect(self._on_animation_finished)
+        self.history.selectionChanged.connect(self._on_history)
+        self.gradients.paramChanged.connect(self.norms.set_histogram_param)
+        if hasattr(w, "sessionChanged"):
+            w.sessionChanged.connect(c.set_session)
+        if hasattr(w, "networkValidityChanged"):
+            w.networkValidityChanged.connect(self._on_validity)
+
+    # -- commands ------------------------------------------------------------------------------
+    def run_phase(self, phase: str | None) -> bool:
+        if not self._can_step():
+            return False
+        ok = self.controller.run_phase(phase)
+        if not ok:
+            self._explain_refusal(phase)
+        return ok
+
+    def run_iteration(self) -> bool:
+        if not self._can_step():
+            return False
+        ok = self.controller.run_iteration()
+        if not ok:
+            self._explain_refusal(None)
+        return ok
+
+    def set_playing(self, playing: bool) -> None:
+        if playing and not self._can_step():
+            self.actions["actionPlay"].setChecked(False)
+            return
+        if playing:
+            if not self.controller.play():
+                self._explain_refusal(None)
+        else:
+            self.controller.pause()
+        self._refresh_actions()
+
+    def skip_animation(self) -> None:
+        self.animator.skip()
+        self.gradients.finish_morph()
+
+    def reset(self) -> None:
+        if self._can_step():
+            self.controller.reset()
+
+    def _can_step(self) -> bool:
+        if not self._valid:
+            reason = self.window.validity()[1] if hasattr(self.window, "validity") else "the network is invalid"
+            self.window.show_message(f"Cannot train: {reason}")
+            return False
+        if not self.history.is_live:
+            self.history.go_live()
+        self.controller.sync_session()
+        return True
+
+    def _explain_refusal(self, phase: str | None) -> None:
+        controller = self.controller
+        if controller.session is None:
+            problem = getattr(getattr(self.window, "session_link", None), "problem", "") or "no session"
+            self.window.show_message(f"Cannot train: {problem}")
+        elif controller.busy:
+            self.window.show_message("Wait: a phase is running")
+        elif phase is not None and phase != controller.next_phase:
+            self.window.show_message(f"{phase} is not next: run {controller.next_phase} first")
+
+    # -- state -> widgets --------------------------------------------------------------------------
+    def _refresh_actions(self) -> None:
+        c = self.controller
+        valid = self._valid
+        for phase, (name, _) in PHASE_ACTIONS.items():
+            self.actions[name].setEnabled(valid and c.can_run(phase))
+        self.actions["actionNextPhase"].setEnabled(valid and c.can_run())
+        self.actions["actionRunIteration"].setEnabled(valid and c.can_run())
+        play = self.actions["actionPlay"]
+        play.setEnabled(valid and (c.playing or not c.busy))
+        if play.isChecked() != c.playing:
+            play.blockSignals(True)
+            play.setChecked(c.playing)
+            play.blockSignals(False)
+        if play.text() != ("Pause" if c.playing else "Play"):  # icons are rendered: only on change
+            play.setText("Pause" if c.playing else "Play")
+            theme.bind_icon(play, "training-pause" if c.playing else "training-play")
+        self.actions["actionSkipAnimation"].setEnabled(self.animator.animating or self.gradients.morphing)
+        self.actions["actionResetTraining"].setEnabled(valid and not c.busy)
+        if not c.busy and self.history.is_live and not self.animator.animating:
+            session = c._session
+            if session is not None:
+                self.indicator.set_state(session.iteration, session.next_phase)
+
+    def _on_validity(self, valid: bool, _reason: str = "") -> None:
+        self._valid = bool(valid)
+        if not valid:
+            self.controller.pause()
+        self._refresh_actions()
+
+    def _on_speed(self, value: int) -> None:
+        factor = speed_factor(value)
+        self.controller.set_speed(factor)
+        self.gradients.set_speed(factor)
+        self.speed_label.setText(f"{factor:.2g}×")
+
+    def set_speed(self, factor: float) -> None:
+        """Speed without the slider (tests, scripts): any factor > 0."""
+        self.controller.set_speed(factor)
+        self.gradients.set_speed(factor)
+
+    def _on_session(self, session) -> None:
+        self.animator.set_session(session)
+        self.banner.hide()
+        self.history.set_records([])
+        if session is None:
+            self.gradients.set_parameters([])
+            self.norms.set_parameters([])
+            self.gradients.clear("No network")
+        else:
+            shapes = [(name, tuple(p.shape)) for name, p in session.model.named_parameters()]
+            self.gradients.set_parameters(shapes)
+            self.norms.set_parameters([name for name, _ in shapes])
+            self.indicator.set_optimizer(session.optimizer_name)
+            self.gradients.clear()
+            self.norms.set_records([])
+            self.indicator.set_state(session.iteration, session.next_phase)
+        self._refresh_actions()
+
+    def _on_reset(self) -> None:
+        session = self.controller.session
+        self._on_session(session)
+        self.window.show_message("Weights reset to their starting values")
+
+    def _on_phase_started(self, phase: str, iteration: int) -> None:
+        self.indicator.set_state(iteration, phase, running=phase)
+        if phase == PHASES[0]:
+            session = self.controller.session
+            if session is not None:
+                self.indicator.set_optimizer(session.optimizer_name)
+        self.animator.on_phase_started(phase, iteration)
+        self.gradients.finish_morph()
+        self._refresh_actions()
+
+    def _on_phase_finished(self, result) -> None:
+        session = self.controller.session
+        self.animator.on_phase_finished(result)
+        if self.animator.animating:
+            # torch has finished the phase, the class is still watching it:
+            # its line stays highlighted until the replay ends.
+            self.indicator.set_state(result.iteration, result.phase, running=result.phase)
+        elif session is not None:
+            self.indicator.set_state(session.iteration, session.next_phase)
+        if result.phase == "backward" and self.animator.animating:
+            # The gradients arrive in the panel when the animation has carried
+            # them back to the parameters, not before.
+            self._pending_gradients = result
+        else:
+            self._pending_gradients = None
+            self.gradients.show_record(result.record, result.phase, animate=result.phase == "step")
+        if result.phase in ("zero_grad", "step") or (result.phase == "backward" and self._pending_gradients is None):
+            self._refresh_norms()
+        self.window.show_message(f"Iteration {result.iteration}: {result.phase} done"
+                                 + (f" · loss {result.loss:.4g}" if result.loss is not None else ""), 4000)
+
+    def _on_animation_finished(self) -> None:
+        result, self._pending_gradients = self._pending_gradients, None
+        if result is not None and result.record is getattr(self.controller.session, "current", None):
+            self.gradients.show_record(result.record, result.phase)
+            self._refresh_norms()
+        session = self.controller.session
+        if session is not None and self.history.is_live:
+            running = self.controller.running_phase
+            self.indicator.set_state(session.iteration, running or session.next_phase, running=running)
+        self._refresh_actions()
+
+    def _on_iteration_finished(self, _record) -> None:
+        session = self.controller.session
+        if session is not None:
+            self.history.set_records(list(session.history))
+        self._refresh_norms()
+
+    def _refresh_norms(self, selected=None) -> None:
+        session = self.controller.session
+        if session is None:
+            return
+        records = list(session.history)
+        current = session.current
+        if current is not None and (not records or records[-1] is not current):
+            records.append(current)
+        self.norms.set_records(records, selected)
+
+    def _on_nonfinite(self, first, result) -> None:
+        self.animator.flag_result(result)
+        names = list(getattr(result.record, "nonfinite", []) or [])
+        self.gradients.set_nonfinite(names)
+        message = describe_nonfinite(first)
+        paused = "" if self.controller.playing else " · play paused"
+        self.banner.show_message(f"{message}{paused}. Lower the learning rate and reset the weights to go on.")
+        self.window.show_message(_plain(message), 15000)
+
+    def _on_failed(self, message: str) -> None:
+        self.banner.show_message(f"The phase failed: {html.escape(message)}")
+        self.window.show_message(f"Training failed: {message}", 15000)
+
+    def _on_busy(self, busy: bool) -> None:
+        self.history.set_navigation_enabled(not busy)
+        self._refresh_actions()
+
+    def _on_playing(self, _playing: bool) -> None:
+        self._refresh_actions()
+
+    def _on_history(self, record, phase: str) -> None:
+        session = self.controller.session
+        if record is None:  # live again
+            phase_done = last_done_phase(session)
+            current = session.current if session is not None else None
+            if current is not None and phase_done is not None:
+                self.animator.show_state(current, phase_done)
+                self.gradients.show_record(current, phase_done)
+            if session is not None:
+                self.indicator.set_state(session.iteration, session.next_phase)
+            self._refresh_norms()
+            return
+        self.animator.show_state(record, phase)
+        self.gradients.show_record(record, phase)
+        self.indicator.show_history(record.index, phase)
+        self._refresh_norms(selected=record)
+
+    def _graph_view(self):
+        window = self.window
+        view = window.graph_view
+        if view is None:
+            # MainWindow creates its GraphView lazily; there is no public creator yet.
+            try:
+                view = window._ensure_graph_view()
+            except Exception as exc:  # noqa: BLE001 - a broken graph view must not stop training
+                if not self._graph_view_failed:
+                    self._graph_view_failed = True
+                    window.show_message(f"The graph view is not available: {type(exc).__name__}: {exc}", 10000)
+                return None
+        if view is not None and window.central.currentWidget() is not view:
+            window.central.setCurrentWidget(view)
+        return view
+
+
+class _VerticalScrollArea(QScrollArea):
+    """Scrolls up and down only: as wide as its content needs (code must not be cut).
+
+    The content's minimum width changes with the font (zoom, lecture mode) and
+    the optimizer (manual_sgd's longer line); every relayout of the content
+    updates the area's own minimum width, which the dock respects.
+    """
+
+    def setWidget(self, widget: QWidget) -> None:
+        super().setWidget(widget)
+        widget.installEventFilter(self)
+        self._follow_content()
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self._follow_content()
+        return False
+
+    def _follow_content(self) -> None:
+        content = self.widget()
+        if content is not None:
+            width = content.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width()
+            if width != self.minimumWidth():
+                self.setMinimumWidth(width)
+
+
+def _plain(text: str) -> str:
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
+
+
+def install_training_ui(window) -> TrainingUI:
+    """Add step-through training to ``window`` (a MainWindow); returns what was added."""
+    ui = TrainingUI(window)
+    window.training_ui = ui
+    return ui

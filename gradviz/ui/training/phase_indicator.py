@@ -1,0 +1,265 @@
+"""The five phases of one training iteration as the tutorial's code, like a debugger.
+
+Each phase is a row: a marker (✓ done, ▶ next, ● running), the phase name and
+the PyTorch line it stands for. The row that runs is filled with the accent
+colour; below the rows one sentence says what the phase does. On a projector
+the class reads the code it is watching.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QFontMetrics
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gradviz.ui import theme
+
+PHASES = ("zero_grad", "forward", "loss", "backward", "step")
+
+# The tutorial's loop, line by line (the PyTorch "Neural Networks" tutorial).
+CODE = {
+    "zero_grad": "optimizer.zero_grad()",
+    "forward": "out = net(input)",
+    "loss": "loss = criterion(out, target)",
+    "backward": "loss.backward()",
+    "step": "optimizer.step()",
+}
+# manual_sgd is the tutorial's hand-written update; it zeroes through the net.
+MANUAL_CODE = {
+    "zero_grad": "net.zero_grad()",
+    "step": "for f in net.parameters():\n    f.data.sub_(f.grad.data * learning_rate)",
+}
+
+EXPLAIN = {
+    "zero_grad": "Clear every parameter's .grad — gradients add up, so last iteration's must go.",
+    "forward": "Run the network on the input. Autograd records each operation: the graph is built now.",
+    "loss": "Compare the output with the target: one number, the root of the graph.",
+    "backward": "Walk the graph from the loss back to the parameters: each .grad receives ∂loss/∂w.",
+    "step": "Update every parameter from its gradient. The graph was freed by backward.",
+}
+STEP_EXPLAIN = {
+    "sgd": "Update every parameter: w ← w − lr·grad. The graph was freed by backward.",
+    "manual_sgd": "Update every parameter by hand: w ← w − lr·grad. The graph was freed by backward.",
+    "sgd_momentum": "Update with momentum: v ← 0.9·v + grad, w ← w − lr·v.",
+    "adam": "Adam update: each weight moves by lr scaled by its running gradient statistics.",
+}
+
+# Text sizes relative to the app font (so zoom and lecture mode scale them).
+NAME_SCALE, CODE_SCALE = 1.05, 1.12
+MARKER_EM, NAME_EM = 1.3, 5.6
+
+MARKERS = {"done": "✓", "next": "▶", "running": "●", "pending": " ", "viewing": "◆"}
+
+
+def code_for(phase: str, optimizer: str = "sgd") -> str:
+    """The PyTorch line(s) a phase stands for with ``optimizer``."""
+    if optimizer == "manual_sgd" and phase in MANUAL_CODE:
+        return MANUAL_CODE[phase]
+    return CODE[phase]
+
+
+class _PhaseRow(QFrame):
+    def __init__(self, phase: str, parent=None):
+        super().__init__(parent)
+        self.phase = phase
+        self.setObjectName(f"phaseRow_{phase}")
+        self.state = "pending"
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.setSpacing(10)
+        self.marker = QLabel(" ")
+        self.marker.setProperty("role", "phaseMarker")
+        self.marker.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.name = QLabel(phase)
+        self.name.setProperty("role", "phaseName")
+        self.code = QLabel(CODE[phase])
+        self.code.setObjectName(f"phaseCode_{phase}")
+        self.code.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Fonts come from the row's stylesheet (``_row_style``) so that they
+        # follow the app's zoom and lecture mode.
+        layout.addWidget(self.marker)
+        layout.addWidget(self.name)
+        layout.addWidget(self.code, 1)
+
+
+class PhaseIndicator(QWidget):
+    """Shows which phase ran, runs and comes next (objectName ``phaseIndicator``)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("phaseIndicator")
+        self._optimizer = "sgd"
+        self._iteration = 0
+        self._next: str | None = "zero_grad"
+        self._running: str | None = None
+        self._viewing: str | None = None  # time travel: the phase looked at
+        self._styled: dict[str, str] = {}
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setSpacing(3)
+        header = QHBoxLayout()
+        self.iteration_label = QLabel()
+        self.iteration_label.setObjectName("iterationLabel")
+        self.status_label = QLabel()
+        self.status_label.setObjectName("phaseStatus")
+        self.status_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        header.addWidget(self.iteration_label)
+        header.addStretch(1)
+        header.addWidget(self.status_label)
+        layout.addLayout(header)
+
+        self.rows = {phase: _PhaseRow(phase, self) for phase in PHASES}
+        for row in self.rows.values():
+            layout.addWidget(row)
+        self.explanation = QLabel()
+        self.explanation.setObjectName("phaseExplanation")
+        self.explanation.setWordWrap(True)
+        self.explanation.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        layout.addSpacing(4)
+        layout.addWidget(self.explanation)
+        layout.addStretch(1)
+        self._refresh()
+
+    # -- API ------------------------------------------------------------------------
+    def set_optimizer(self, name: str) -> None:
+        """Show the step (and zero_grad) line for ``name`` (``manual_sgd``: the tutorial's loop)."""
+        self._optimizer = name or "sgd"
+        self._refresh()
+
+    def set_state(self, iteration: int, next_phase: str | None, running: str | None = None) -> None:
+        """Live: ``running`` is in the worker now; ``next_phase`` runs after it."""
+        self._iteration, self._next, self._running, self._viewing = iteration, next_phase, running, None
+        self._refresh()
+
+    def show_history(self, iteration: int, phase: str) -> None:
+        """Time travel: the iteration as it was right after ``phase``."""
+        self._iteration, self._viewing, self._running = iteration, phase, None
+        self._refresh()
+
+    def highlighted_phase(self) -> str | None:
+        """The row drawn as current: running, looked at in history, or next."""
+        return self._running or self._viewing or self._next
+
+    def code_line(self, phase: str) -> str:
+        return self.rows[phase].code.text()
+
+    def row_state(self, phase: str) -> str:
+        return self.rows[phase].state
+
+    # -- drawing ----------------------------------------------------------------------
+    def _states(self) -> dict[str, str]:
+        if self._viewing is not None:
+            upto = PHASES.index(self._viewing)
+            return {p: ("viewing" if i == upto else "done" if i < upto else "pending") for i, p in enumerate(PHASES)}
+        current = self._running or self._next
+        index = PHASES.index(current) if current in PHASES else 0
+        states = {}
+        for i, phase in enumerate(PHASES):
+            if i < index:
+                states[phase] = "done"
+            elif i == index:
+                states[phase] = "running" if self._running else "next"
+            else:
+                states[phase] = "pending"
+        return states
+
+    def apply_theme(self) -> None:
+        """Colours and sizes from the current theme and zoom (after a change)."""
+        self._styled.clear()
+        self._refresh()
+
+    def _refresh(self) -> None:
+        c = theme.colours()
+        pt = QApplication.font().pointSizeF()
+        title_style = f"font-size: {pt * 1.3:.1f}pt; font-weight: 700;"
+        if self.iteration_label.styleSheet() != title_style:
+            self.iteration_label.setStyleSheet(title_style)
+        states = self._states()
+        for phase, row in self.rows.items():
+            state = states[phase]
+            row.state = state
+            row.marker.setText(MARKERS[state])
+            row.code.setText(code_for(phase, self._optimizer))
+            row.setProperty("state", state)
+            style = _row_style(row.objectName(), state, c, pt)
+            if self._styled.get(phase) != style:  # restyling is slow; rows change rarely
+                self._styled[phase] = style
+                row.setStyleSheet(style)
+                row.ensurePolished()
+                # A squeezed dock must not clip the code (underscores vanish first).
+                row.setMinimumHeight(row.sizeHint().height())
+        # Nor cut a line short. Measured with the stylesheet's fonts directly:
+        # the labels only pick those up once shown, too late for the dock.
+        self.setMinimumWidth(_needed_width([code_for(p, self._optimizer) for p in PHASES], pt))
+        # Two lines of explanation always fit; the longest ones need two.
+        self.explanation.setMinimumHeight(self.explanation.fontMetrics().lineSpacing() * 2 + 6)
+        if self._viewing is not None:
+            self.iteration_label.setText(f"Iteration {self._iteration}  (history)")
+            self.status_label.setText(f"as it was after {self._viewing}")
+            shown = self._viewing
+        else:
+            self.iteration_label.setText(f"Iteration {self._iteration}")
+            if self._running:
+                self.status_label.setText(f"running {self._running}…")
+            elif self._next:
+                self.status_label.setText(f"next: {self._next}")
+            else:
+                self.status_label.setText("no network")
+            shown = self._running or self._next
+        text = EXPLAIN.get(shown, "")
+        if shown == "step":
+            text = STEP_EXPLAIN.get(self._optimizer, text)
+        self.explanation.setText(text)
+
+
+def _mono_font(pt: float) -> QFont:
+    font = QFont("DejaVu Sans Mono")
+    font.setStyleHint(QFont.StyleHint.Monospace)
+    font.setPointSizeF(pt * CODE_SCALE)
+    return font
+
+
+def _needed_width(code: list[str], pt: float) -> int:
+    """Width of the widest row: marker, phase name and the longest code line."""
+    bold = QFont(QApplication.font())
+    bold.setPointSizeF(pt * NAME_SCALE)
+    bold.setBold(True)
+    em = QFontMetrics(bold).horizontalAdvance("M")
+    mono = QFontMetrics(_mono_font(pt))
+    longest = max(mono.horizontalAdvance(line) for text in code for line in text.splitlines())
+    # marker + name (their min-widths in em), two gaps, row margins, border, widget margins, slack
+    return round(em * (MARKER_EM + NAME_EM) + longest + 2 * 10 + 16 + 6 + 12 + 20)
+
+
+def _row_style(name: str, state: str, c: dict, pt: float) -> str:
+    # Projectors wash out pale tints: the running row is a solid accent fill
+    # with white text, the next one gets a thick accent outline.
+    selector = f"QFrame#{name}"
+    fonts = (f"{selector} QLabel {{ font-size: {pt * NAME_SCALE:.1f}pt; font-weight: 700; }}"
+             f"{selector} QLabel[role=\"phaseMarker\"] {{ min-width: {MARKER_EM}em; }}"
+             f"{selector} QLabel[role=\"phaseName\"] {{ min-width: {NAME_EM}em; }}"
+             f"{selector} QLabel#phaseCode_{name.removeprefix('phaseRow_')} {{"
+             f" font-family: 'DejaVu Sans Mono', 'Menlo', 'Consolas', monospace; font-size: {pt * CODE_SCALE:.1f}pt;"
+             f" font-weight: 400; }}")
+    return fonts + _row_colours(selector, state, c)
+
+
+def _row_colours(selector: str, state: str, c: dict) -> str:
+    if state == "running":
+        return (f"{selector} {{ background: {c['accent']}; border: 2px solid {c['accent']}; border-radius: 6px; }}"
+                f"{selector} QLabel {{ color: {c['accent_text']}; }}")
+    if state in ("next", "viewing"):
+        return (f"{selector} {{ background: {c['accent_soft']}; border: 3px solid {c['accent']}; border-radius: 6px; }}"
+                f"{selector} QLabel {{ color: {c['text']}; }}")
+    if state == "done":
+        return (f"{selector} {{ background: transparent; border: 2px solid transparent; }}"
+                f"{selector} QLabel {{ color: {c['ok']}; }}")
+    return (f"{selector} {{ background: transparent; border: 2px solid transparent; }}"
+            f"{selector} QLabel {{ color: {c['muted']}; }}")

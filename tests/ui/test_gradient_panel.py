@@ -1,0 +1,76 @@
+"""GradientPanel on its own, fed hand-made records: scales, hover text, the morph, placeholders."""
+import gc
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from gradviz.ui.training.gradient_panel import GradientPanel
+
+
+def record(**overrides):
+    before = torch.tensor([[0.5, -1.0, 0.25], [2.0, 0.0, -0.5]])
+    grad = torch.tensor([[1.0, -4.0, 0.5], [0.0, 2.0, -1.0]])
+    fields = {
+        "index": 3, "lr": 0.1, "optimizer_name": "sgd", "record_level": "full", "nonfinite": [],
+        "params_before": {"w": before}, "grads": {"w": grad}, "params_after": {"w": before - 0.1 * grad},
+    }
+    fields.update(overrides)
+    return SimpleNamespace(**fields)
+
+
+@pytest.fixture
+def panel(qtbot):
+    gc.collect()  # on the GUI thread: see the window fixture in test_training_ui.py
+    widget = GradientPanel()
+    qtbot.addWidget(widget)
+    widget.resize(900, 320)
+    widget.show()
+    widget.set_parameters([("w", (2, 3))])
+    return widget
+
+
+def test_scales_are_symmetric_and_before_after_share_one(panel):
+    panel.show_record(record(), "step")
+    assert panel.levels("grad") == (-4.0, 4.0)
+    assert panel.levels("before") == panel.levels("after") == (-2.0, 2.0)
+    lo, hi = panel.levels("update")
+    assert hi == pytest.approx(0.4) and lo == -hi
+    assert np.allclose(panel.image("update"), -0.1 * record().grads["w"].numpy())
+
+
+def test_before_backward_the_gradient_is_drawn_as_zeros_and_said_so(panel):
+    panel.show_record(record(grads={}), "loss")
+    assert np.array_equal(panel.image("grad"), np.zeros((2, 3)))
+    assert "no gradient yet" in panel.plots["grad"].titleLabel.text
+    assert panel.image("after") is None and panel.image("update") is None
+    assert not panel.bars["grad"].isVisible()
+
+
+def test_hover_names_element_and_value(panel, qtbot):
+    panel.show_record(record(), "step")
+    qtbot.wait(50)  # let the plots get their geometry
+    item = panel.items["grad"]
+    scene_pos = item.mapToScene(1.5, 0.5)  # pixel row 0, column 1
+    panel._on_mouse_moved(scene_pos)
+    assert panel.hover_label.text() == "gradient · w[0, 1] = -4"
+
+
+def test_step_morphs_from_before_to_after(panel, qtbot):
+    panel.set_speed(1.0)
+    panel.show_record(record(), "step", animate=True)
+    assert panel.morphing
+    first = panel.items["after"].image.copy()
+    assert np.allclose(first, record().params_before["w"].numpy())  # starts at the old weights
+    qtbot.waitUntil(lambda: not panel.morphing, timeout=5000)
+    assert np.allclose(panel.items["after"].image, record().params_after["w"].numpy())
+
+
+def test_light_records_and_nonfinite(panel):
+    panel.show_record(record(record_level="light"), "step")
+    assert panel.image("before") is None and "light" in panel.caption.text()
+    bad = record(nonfinite=["w"])
+    panel.show_record(bad, "step")
+    assert not panel.nonfinite_label.isHidden() and panel.combo.itemText(0) == "⚠ w"

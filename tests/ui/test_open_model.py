@@ -1,0 +1,348 @@
+"""File → Open Model in the main window: the consent to run code, each example opened
+through the menu and stepped, errors with the user's own lines, back to the builder,
+and a 20k-node model that opens collapsed while the GUI keeps responding."""
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from PySide6.QtCore import QTimer
+
+import gradviz
+from gradviz.core.model_io import class_view, loss_output
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    # Tiny models: torch's intra-op threads only fight other jobs for a shared CPU.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def window(qtbot):
+    from gradviz.ui import MainWindow
+    from gradviz.ui.open_model import install_open_model
+
+    win = MainWindow()
+    if "actionOpenModel" not in win.actions:  # the window installs it itself once integrated
+        install_open_model(win)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    from gradviz.ui.worker import wait_for_idle
+
+    wait_for_idle(30_000)  # no background task may outlive its window's test
+    import gc
+
+    gc.unfreeze()  # opening a model freezes long-lived objects (see model_session); the window is gone now
+
+
+def open_dialog(window):
+    from PySide6.QtWidgets import QDialog
+
+    window.actions["actionOpenModel"].trigger()
+    dialog = window.findChild(QDialog, "openModelDialog")
+    assert dialog is not None and dialog.isVisible()
+    return dialog
+
+
+def qtbot_left():
+    from PySide6.QtCore import Qt
+
+    return Qt.MouseButton.LeftButton
+
+
+def choose_file(qtbot, dialog, path):
+    """Type the path; agree to run it when asked; wait until its classes are listed."""
+    dialog.path_edit.setText(str(path))
+    if dialog.warning.isVisible():
+        qtbot.mouseClick(dialog.trust_button, qtbot_left())
+    qtbot.waitUntil(lambda: dialog._scan_task is None and dialog.class_combo.count() > 0, timeout=20_000)
+
+
+def reference_signature(module, inputs, loss_name):
+    """gradviz.autograd_graph of the same model on the same inputs, without any session."""
+    output = module(*inputs)
+    tensor = output if isinstance(output, torch.Tensor) else loss_output(output)[0]
+    if loss_name == "cross_entropy":
+        logits = class_view(tensor)
+        loss = F.cross_entropy(logits, torch.zeros(logits.shape[:-1], dtype=torch.long))
+    else:
+        loss = F.mse_loss(tensor, torch.zeros_like(tensor))
+    return signature(gradviz.autograd_graph(loss, module))
+
+
+def signature(graph):
+    ops = Counter(a["label"] for _, a in graph.nodes(data=True) if a["kind"] == "op")
+    params = sorted(a["name"] for _, a in graph.nodes(data=True) if a["kind"] == "param")
+    return ops, params, graph.number_of_nodes(), graph.number_of_edges()
+
+
+def step_one_iteration(qtbot, window, session):
+    """With the training UI: its Run-iteration action, as a user would; else the session directly."""
+    action = window.actions.get("actionRunIteration")
+    training = getattr(window, "training_ui", None)
+    if action is None or training is None:
+        return session.run_iteration()
+    if hasattr(training, "set_speed"):
+        training.set_speed(10_000)  # no slow animation in tests
+    assert action.isEnabled(), window.statusBar().currentMessage()
+    action.trigger()
+    qtbot.waitUntil(lambda: session.iteration == 1 and not training.controller.busy, timeout=60_000)
+    return session.history[-1]
+
+
+# -- menu, names, consent ---------------------------------------------------------------------------------
+
+def test_menu_entry_shortcut_and_dialog_names(window):
+    action = window.actions["actionOpenModel"]
+    assert action.objectName() == "actionOpenModel" and action.shortcut().toString() == "Ctrl+Shift+O"
+    assert action in window.menus["file"].actions()
+    dialog = open_dialog(window)
+    for name in ("openModelDialog", "modelPathEdit", "modelClassCombo", "modelArgsEdit", "weightsPathEdit",
+                 "inputShapesEdit", "inputDtypeCombo", "inputExprEdit", "modelLossCombo", "modelOptimizerCombo",
+                 "checkModelButton", "openModelButton", "modelCheckStatus", "modelErrorDetails", "codeWarning",
+                 "trustFileButton"):
+        assert dialog.findChild(object, name) is not None or dialog.objectName() == name, name
+    assert not dialog.open_button.isEnabled()  # no file yet
+
+
+def test_python_file_runs_only_after_consent_remembered_per_version(qtbot, window, tmp_path):
+    marker = tmp_path / "ran.txt"
+    path = tmp_path / "model.py"
+    path.write_text(
+        "import pathlib, torch.nn as nn\n"
+        f"pathlib.Path({str(marker)!r}).write_text('ran')\n"
+        "class Block(nn.Module):\n    pass\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self, width=4):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(width, 2)\n"
+        "    def forward(self, x):\n"
+        "        return self.fc(x)\n"
+        "def make_net():\n    return Net(3)\n"
+    )
+    dialog = open_dialog(window)
+    dialog.path_edit.setText(str(path))
+    assert dialog.warning.isVisible() and "runs its code" in dialog.warning_text.text()
+    assert not dialog.class_combo.isEnabled() and not dialog.open_button.isEnabled()
+    assert not dialog.check_button.isEnabled()
+    qtbot.wait(200)
+    assert not marker.exists()  # nothing ran, not even to list the classes
+
+    qtbot.mouseClick(dialog.trust_button, qtbot_left())
+    qtbot.waitUntil(lambda: dialog.class_combo.count() == 3, timeout=20_000)
+    assert marker.exists() and not dialog.warning.isVisible()
+    assert [dialog.class_combo.itemText(i) for i in range(3)] == ["Block", "Net", "make_net"]
+    assert dialog.class_combo.currentText() == "Net"  # the last nn.Module class
+    assert dialog.open_button.isEnabled()
+
+    dialog.path_edit.setText("")
+    dialog.path_edit.setText(str(path))
+    assert not dialog.warning.isVisible()  # remembered for this path and version
+    path.write_text(path.read_text() + "\n# edited\n")
+    import os
+
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10_000_000))
+    dialog.path_edit.setText("")
+    dialog.path_edit.setText(str(path))
+    assert dialog.warning.isVisible()  # an edited file asks again
+    dialog.close()
+
+
+# -- each example through the menu, one step, checked against autograd_graph ----------------------------------
+
+@pytest.mark.parametrize("file, cls, loss", [
+    ("small_resnet.py", "SmallResNet", "cross_entropy"),
+    ("transformer_block.py", "TinyTransformer", "cross_entropy"),
+    ("lstm_tagger.py", "LSTMTagger", "mse"),
+])
+def test_each_example_opens_through_the_menu_and_steps(qtbot, window, file, cls, loss):
+    changed = []
+    window.sessionChanged.connect(changed.append)
+    dialog = open_dialog(window)
+    choose_file(qtbot, dialog, EXAMPLES / file)
+    assert dialog.class_combo.currentText() == cls
+    assert "example_inputs() from the file" in dialog.inputs_hint.text()
+    dialog.loss_combo.setCurrentText(loss)
+    qtbot.mouseClick(dialog.open_button, qtbot_left())
+    qtbot.waitUntil(lambda: getattr(window, "model_opener", None) is not None and window.model_opener.session is not None,
+                    timeout=30_000)
+    session = window.model_opener.session
+    assert window.session is session  # what the step-through actions work on
+    qtbot.waitUntil(lambda: bool(changed) and changed[-1] is session, timeout=5_000)  # announced to listeners
+    assert not dialog.isVisible()
+
+    panel = window.builder_dock.widget()
+    assert panel.objectName() == "externalModelPanel"
+    assert panel.title.text() == f"External model: {cls}"
+    assert not window.palette_dock.isVisible()
+
+    view = window.graph_view
+    assert view is not None and view.wait_until_ready(30_000)
+    inputs = window.model_opener.opened.loaded.example_inputs
+    expected = reference_signature(session.model, inputs, loss)
+    assert signature(view.graph()) == expected
+
+    record = step_one_iteration(qtbot, window, session)
+    assert record.complete and record.index == 0
+    assert signature(record.graph) == expected
+    assert set(record.grad_norms) == {n for n, _ in session.model.named_parameters()}
+    qtbot.waitUntil(lambda: "1 step done" in panel.training.text(), timeout=5_000)
+
+
+def test_check_then_open_reuses_the_checked_model(qtbot, window):
+    dialog = open_dialog(window)
+    choose_file(qtbot, dialog, EXAMPLES / "lstm_tagger.py")
+    qtbot.mouseClick(dialog.check_button, qtbot_left())
+    qtbot.waitUntil(lambda: dialog.status.text().startswith("✓"), timeout=30_000)
+    assert "LSTMTagger" in dialog.status.text() and "output[0]" in dialog.status.text()
+    qtbot.mouseClick(dialog.open_button, qtbot_left())
+    assert window.model_opener.session is not None  # no second load: the checked model is shown at once
+    assert window.session is window.model_opener.session
+
+
+# -- errors: a bad file, a wrong shape, the app keeps running ---------------------------------------------------
+
+def test_bad_file_shows_the_users_traceback_and_the_app_keeps_running(qtbot, window, tmp_path):
+    path = tmp_path / "typo.py"
+    path.write_text("import torch.nn as nn\nimport torchvisionn\n")
+    dialog = open_dialog(window)
+    dialog.path_edit.setText(str(path))
+    qtbot.mouseClick(dialog.trust_button, qtbot_left())
+    qtbot.waitUntil(lambda: bool(dialog.error_text()), timeout=20_000)
+    assert "typo.py failed while running: ModuleNotFoundError: No module named 'torchvisionn'" in dialog.error_text()
+    assert dialog.details.isVisible()
+    details = dialog.details.toPlainText()
+    assert str(path) in details and "line 2" in details and "gradviz" not in details.replace(str(path), "")
+
+    qtbot.mouseClick(dialog.open_button, qtbot_left())
+    qtbot.waitUntil(lambda: dialog.isVisible() and "torchvisionn" in dialog.error_text() and not window.model_opener.busy,
+                    timeout=20_000)
+    assert window.model_opener.session is None and dialog.isVisible()
+    window.load_preset("mlp")  # the app keeps working
+    assert window.session is not None
+
+
+def test_wrong_input_shape_names_forward_and_the_shape(qtbot, window):
+    dialog = open_dialog(window)
+    choose_file(qtbot, dialog, EXAMPLES / "small_resnet.py")
+    dialog.shapes_edit.setText("2, 3, 32")
+    assert dialog.inputs_hint.text() == "Inputs: (2, 3, 32) float32"
+    qtbot.mouseClick(dialog.open_button, qtbot_left())
+    qtbot.waitUntil(lambda: bool(dialog.error_text()), timeout=30_000)
+    assert "SmallResNet.forward failed on inputs of shape (2, 3, 32)" in dialog.error_text()
+    assert "small_resnet.py" in dialog.details.toPlainText() and "in forward" in dialog.details.toPlainText()
+    assert getattr(window, "model_opener").session is None
+
+    dialog.shapes_edit.setText("2, three")
+    assert "must be integers" in dialog.inputs_hint.text()
+
+
+def test_programmatic_open_errors_in_a_dialog(qtbot, window, tmp_path):
+    from gradviz.core.user_session import ModelRequest
+    from gradviz.ui import errors
+    from gradviz.ui.model_session import open_model_in_window
+
+    path = tmp_path / "shape_bug.py"
+    path.write_text(
+        "import torch.nn as nn\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(4, 2)\n"
+        "    def forward(self, x):\n"
+        "        return self.fc(x.flatten())\n"
+    )
+    open_model_in_window(window, ModelRequest(path, input_shapes="3, 4"))
+    qtbot.waitUntil(lambda: errors.last_dialog() is not None, timeout=20_000)
+    shown = errors.last_dialog()
+    assert "Net.forward failed on inputs of shape (3, 4)" in shown.summary()
+    assert "line 7" in shown.details.toPlainText()
+    shown.close()
+
+
+# -- back to the builder ------------------------------------------------------------------------------------------
+
+def test_back_to_the_builder_and_settings_apply_to_the_opened_model(qtbot, window):
+    from gradviz.core.user_session import ModelRequest
+    from gradviz.ui.model_session import open_model_in_window
+
+    window.load_preset("mlp")
+    builder_session = window.session
+    builder_widget = window.builder_dock.widget()
+    open_model_in_window(window, ModelRequest(EXAMPLES / "lstm_tagger.py", loss="mse"))
+    qtbot.waitUntil(lambda: window.model_opener.session is not None, timeout=30_000)
+    opened = window.model_opener.session
+    assert window.session is opened
+
+    panel = window.model_opener.panel
+    assert not window.training_toolbar.isVisible()  # the builder's data and device do not apply here
+    panel.optimizer_combo.setCurrentIndex(panel.optimizer_combo.findData("adam"))
+    panel.lr_spin.setValue(0.05)
+    assert opened.optimizer_name == "adam" and opened.lr == 0.05
+    window.document.set_setting("lr", 0.2)  # a settings-only change of the builder's document ...
+    qtbot.wait(600)  # ... and its debounced session rebuild must not take the window's session back
+    assert window.session is opened and opened.lr == 0.05
+
+    changed = []
+    window.sessionChanged.connect(changed.append)
+    qtbot.mouseClick(window.model_opener.panel.findChild(object, "closeExternalModelButton"), qtbot_left())
+    assert window.model_opener.session is None
+    assert window.builder_dock.widget() is builder_widget and window.palette_dock.isVisible()
+    assert window.session is not None and window.session is not opened
+    assert changed and changed[-1] is window.session
+    assert builder_session is not None
+
+    open_model_in_window(window, ModelRequest(EXAMPLES / "lstm_tagger.py"))
+    qtbot.waitUntil(lambda: window.model_opener.session is not None, timeout=30_000)
+    window.load_preset("lenet")  # building again closes the opened model
+    assert window.model_opener.session is None and window.builder_dock.widget() is builder_widget
+
+
+# -- a big model ----------------------------------------------------------------------------------------------------
+
+def test_a_20k_node_model_opens_collapsed_and_the_gui_keeps_responding(qtbot, window):
+    from gradviz.core.user_session import ModelRequest
+    from gradviz.ui.model_session import open_model_in_window
+
+    request = ModelRequest(
+        EXAMPLES / "transformer_block.py", name="TinyTransformer",
+        args="n_layers=340, d_model=8, n_heads=2, vocab=20, max_len=16", input_shapes="1, 8", dtype="int64",
+        loss="cross_entropy",
+    )
+    ticks = []
+    heartbeat = QTimer()
+    heartbeat.setInterval(20)
+    heartbeat.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    heartbeat.start()
+    start = time.perf_counter()
+    open_model_in_window(window, request)
+    qtbot.waitUntil(lambda: window.model_opener.session is not None, timeout=60_000)
+    opened_at = time.perf_counter()
+    # The graph goes to the view on the next turn of the event loop; then it lays out in its worker.
+    qtbot.waitUntil(lambda: window.graph_view is not None and window.graph_view.graph() is not None, timeout=10_000)
+    view = window.graph_view
+    assert view.wait_until_ready(60_000)
+    laid_out_at = time.perf_counter()
+    heartbeat.stop()
+
+    graph = view.graph()
+    assert graph.number_of_nodes() >= 20_000
+    assert view.collapsed_modules() and view.node_count() <= 1_000  # modules collapsed to a readable depth
+    # Extraction and layout run in workers: the GUI thread keeps ticking throughout.
+    # (Done on the GUI thread, extraction alone would stop it for its whole 1-2 s.)
+    during_extraction = [t for t in ticks if start <= t <= opened_at]
+    assert len(during_extraction) >= 10, f"only {len(during_extraction)} GUI ticks in {opened_at - start:.1f} s"
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert max(gaps) < 1.5, f"the GUI froze for {max(gaps):.2f} s"
+    print(f"\n20k nodes ({graph.number_of_nodes():,}): extraction {opened_at - start:.1f} s, "
+          f"layout {laid_out_at - opened_at:.1f} s, {view.node_count()} boxes shown, longest GUI pause {max(gaps) * 1000:.0f} ms")
