@@ -258,7 +258,7 @@ class MainWindow(QMainWindow):
         a("actionOpen", "&Open…", files.open_dialog, QKeySequence.StandardKey.Open, "open", "Open a project file")
         a("actionSave", "&Save", files.save, QKeySequence.StandardKey.Save, "save", "Save the project")
         a("actionSaveAs", "Save &As…", files.save_as_dialog, "Ctrl+Shift+S", None, "Save the project under a new name")
-        a("actionExportPython", "&Export as Python…", files.export_dialog, "Ctrl+E", "export",
+        a("actionExportPython", "&Export as Python…", files.export_dialog, "Ctrl+Shift+E", "export",
           "Write the network as a standalone nn.Module class")
         a("actionQuit", "&Quit", self.close, QKeySequence.StandardKey.Quit)
 

@@ -41,7 +41,7 @@ def test_names_title_menus_and_shortcuts(window):
         "actionNew": "Ctrl+N", "actionOpen": "Ctrl+O", "actionSave": "Ctrl+S", "actionSaveAs": "Ctrl+Shift+S",
         "actionUndo": "Ctrl+Z", "actionRedo": "Ctrl+Shift+Z", "actionShowGraph": "F5", "actionLectureMode": "F11",
         "actionZoomIn": "Ctrl++", "actionZoomOut": "Ctrl+-", "actionZoomReset": "Ctrl+0", "actionDeleteLayer": "Del",
-        "actionMoveLayerUp": "Alt+Up", "actionExportPython": "Ctrl+E",
+        "actionMoveLayerUp": "Alt+Up", "actionExportPython": "Ctrl+Shift+E",
     }
     for name, keys in expected.items():
         action = window.actions[name]
@@ -209,3 +209,19 @@ def test_help_dialogs_do_not_block(window):
     assert box is not None and box.isVisible() and not box.isModal()
     assert "F11" in box.text()
     box.close()
+
+
+def test_no_two_actions_share_a_shortcut(window):
+    """Qt treats a shortcut held by two window actions as ambiguous: neither fires."""
+    from collections import defaultdict
+
+    from PySide6.QtGui import QAction
+
+    window._ensure_graph_view()  # its actions (Export graph, Find) join the window's
+    owners = defaultdict(list)
+    for action in window.findChildren(QAction):
+        for shortcut in action.shortcuts():
+            if not shortcut.isEmpty():
+                owners[shortcut.toString()].append(action.objectName())
+    clashes = {key: names for key, names in owners.items() if len(set(names)) > 1}
+    assert clashes == {}
