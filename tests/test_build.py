@@ -4,10 +4,10 @@ from collections import OrderedDict
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 import gradviz
 from gradviz import SpecError, presets
+from tutorial_net import TutorialNet
 
 TUTORIAL_REPR = """Net(
   (conv1): Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1))
@@ -16,27 +16,6 @@ TUTORIAL_REPR = """Net(
   (fc2): Linear(in_features=120, out_features=84, bias=True)
   (fc3): Linear(in_features=84, out_features=10, bias=True)
 )"""
-
-
-class TutorialNet(nn.Module):
-    """The tutorial's class Net, verbatim in structure."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, 5)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), (2, 2))
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = torch.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        x = self.fc3(x)
-        return x
 
 
 def test_lenet_matches_tutorial(lenet_spec):

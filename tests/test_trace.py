@@ -5,33 +5,13 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import gradviz
 import gradviz.core.trace as trace_module
 from gradviz.core.graph import autograd_graph, detach_graph
 from gradviz.core.trace import BackwardTrace, trace_backward
-
-
-class LeNet(nn.Module):
-    """The PyTorch tutorial's LeNet, defined here so the tests stand alone."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, 5)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = torch.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        return self.fc3(x)
+from tutorial_net import TutorialNet as LeNet
 
 
 class Residual(nn.Module):
