@@ -10,7 +10,8 @@ from PySide6.QtWidgets import QComboBox, QLineEdit, QSpinBox
 from gradviz.core import presets
 from gradviz.core.layers import GROUPS, layer_kinds
 from gradviz.core.spec import LayerSpec, NetworkSpec
-from gradviz.ui.builder import edits, text_values
+from gradviz.core import edits
+from gradviz.ui.builder import text_values
 from gradviz.ui.builder.layer_card import PATH_MIME
 from gradviz.ui.builder.palette import KIND_MIME
 

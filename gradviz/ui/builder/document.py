@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from gradviz.core.spec import NetworkSpec
-from gradviz.ui.builder.analysis import Analysis, analyse
+from gradviz.core.analysis import Analysis, analyse
 from gradviz.ui.builder.commands import SnapshotCommand
 
 LOSSES = ("mse", "l1", "cross_entropy", "nll")

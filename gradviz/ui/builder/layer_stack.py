@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from gradviz.core.spec import NetworkSpec, SpecError
-from gradviz.ui.builder import edits
+from gradviz.core import edits
 from gradviz.ui.builder.document import NetworkDocument
 from gradviz.ui.builder.layer_card import PATH_MIME, LayerCard
 from gradviz.ui.builder.palette import KIND_MIME
