@@ -14,8 +14,8 @@ import importlib.util
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox, QProgressBar, QStackedWidget,
-    QToolBar, QToolButton, QVBoxLayout, QWidget,
+    QAbstractButton, QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox, QProgressBar,
+    QStackedWidget, QToolBar, QToolButton, QVBoxLayout, QWidget,
 )
 
 from gradviz.ui import settings, theme
@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self._run_actions: list[QAction] = []
         self._lecture_saved: dict | None = None
         self._lecture_hidden: list[QDockWidget] = []
+        self._default_layout_steps: list = []  # extensions' parts of the default layout
 
         self._build_central()
         self._build_docks()
@@ -167,6 +168,12 @@ class MainWindow(QMainWindow):
             self.menus["panels"].addAction(dock.toggleViewAction())
         self.restoreDockWidget(dock)  # a saved layout may already know where it goes
         return dock
+
+    def add_default_layout_step(self, step) -> None:
+        """Run ``step()`` whenever the default layout is applied (a first start with no
+        remembered layout, View → Reset layout), after the window has placed its own
+        docks: it puts an extension's panels (``add_panel``) in their default places."""
+        self._default_layout_steps.append(step)
 
     def requires_valid_network(self, action: QAction) -> QAction:
         """Keep ``action`` disabled while the network is empty or invalid."""
@@ -548,6 +555,12 @@ class MainWindow(QMainWindow):
             layout_failed.connect(lambda message: self.show_message(f"Graph layout failed: {message}"))
         self.graph_view = view
         self.central.addWidget(view)
+        # Beside the builder and the training code (windows up to ~1600 px), the
+        # node-details side panel would take half the graph's width: start it
+        # closed there; the graph toolbar's Details toggle opens it.
+        toggle = view.findChild(QAbstractButton, "graphDetailsToggle")
+        if toggle is not None and toggle.isChecked() and self.central.width() < 640:
+            toggle.setChecked(False)
         return view
 
     def _set_busy(self, message: str | None) -> None:
@@ -653,13 +666,24 @@ class MainWindow(QMainWindow):
 
     # -- layout ---------------------------------------------------------------------------------------------
     def _default_layout(self) -> None:
+        """Left: the palette beside the builder, full height (the cards are tall).
+        Bottom: one tabbed area, under the graph and the right column, for the wide
+        panels (summary table; extensions add the gradients and charts). Right: what
+        extensions put there (the training code). The graph keeps the centre."""
         for dock in (self.palette_dock, self.builder_dock, self.summary_dock):
             dock.setFloating(False)
-            dock.show()
+            self.removeDockWidget(dock)  # re-added below: Reset layout starts from scratch
+        # The bottom area runs under the right column: side by side, its pictures and
+        # charts need the width more than the right column's short code list needs height.
+        self.setCorner(Qt.Corner.BottomRightCorner, Area.BottomDockWidgetArea)
         self.addDockWidget(Area.LeftDockWidgetArea, self.palette_dock)
         self.addDockWidget(Area.LeftDockWidgetArea, self.builder_dock)
         self.splitDockWidget(self.palette_dock, self.builder_dock, Qt.Orientation.Horizontal)
         self.addDockWidget(Area.BottomDockWidgetArea, self.summary_dock)
+        for dock in (self.palette_dock, self.builder_dock, self.summary_dock):
+            dock.show()
+        for step in self._default_layout_steps:
+            step()
         self._default_sizes_pending = True
         if self.isVisible():
             QTimer.singleShot(0, self._apply_default_sizes)
@@ -669,15 +693,24 @@ class MainWindow(QMainWindow):
         if not self._default_sizes_pending:
             return
         self._default_sizes_pending = False
-        width = max(self.width(), 1000)
-        # The cards need room (~460 px at normal text size); the palette is a list of
-        # names; panels added on the right (training …) get a quarter; the graph the rest.
-        right = [d for d in self.panels.values() if d.isVisible() and not d.isFloating()
-                 and self.dockWidgetArea(d) == Area.RightDockWidgetArea]
+        width, height = max(self.width(), 1000), max(self.height(), 600)
+
+        def docked(area):
+            return [d for d in self.panels.values() if d.isVisible() and not d.isFloating() and self.dockWidgetArea(d) == area]
+
+        # The palette is a list of names; the cards need ~420 px at normal text size
+        # (narrower and their formulas wrap line by line); panels on the right (the
+        # training code) a quarter, never less than their content's minimum; the
+        # graph the rest, which makes it the largest area from 1280 px up.
+        right = docked(Area.RightDockWidgetArea)
         docks = [self.palette_dock, self.builder_dock, *right]
-        sizes = [max(150, width // 10), max(440, int(width * 0.29)), *[width // 4] * len(right)]
+        sizes = [min(190, max(150, width // 10)), max(400, int(width * 0.27)), *[width // 4] * len(right)]
         self.resizeDocks(docks, sizes, Qt.Orientation.Horizontal)
-        self.resizeDocks([self.summary_dock], [max(200, self.height() // 4)], Qt.Orientation.Vertical)
+        # One tab of the bottom area sizes it: tall enough for the gradient heatmaps
+        # and the charts' axes, short enough to leave the graph most of the height.
+        bottom = docked(Area.BottomDockWidgetArea)
+        if bottom:
+            self.resizeDocks(bottom[:1], [max(230, int(height * 0.3))], Qt.Orientation.Vertical)
 
     def showEvent(self, event):  # noqa: N802 - Qt override
         super().showEvent(event)

@@ -225,3 +225,47 @@ def test_no_two_actions_share_a_shortcut(window):
                 owners[shortcut.toString()].append(action.objectName())
     clashes = {key: names for key, names in owners.items() if len(set(names)) > 1}
     assert clashes == {}
+
+
+def test_first_run_layout_tabs_the_bottom_panels_and_gives_each_room(qtbot):
+    """No remembered layout (the tests' config dir is fresh): the wide bottom panels
+    share one tabbed area, gradients in front, instead of thin strips side by side."""
+    from gradviz.ui import MainWindow
+
+    # Earlier tests' windows remembered their layout and text size on closing.
+    store = settings.settings()
+    for key in (settings.WINDOW_STATE, settings.WINDOW_GEOMETRY, settings.FONT_SCALE, settings.THEME):
+        store.remove(key)
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(1600, 1000)
+    win.show()
+    qtbot.waitUntil(lambda: not win._default_sizes_pending, timeout=3000)
+    QApplication.processEvents()
+    ui = win.training_ui
+    bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+
+    def check():
+        tabbed = win.tabifiedDockWidgets(ui.gradient_dock)
+        assert win.summary_dock in tabbed and ui.norms_dock in tabbed
+        assert all(win.dockWidgetArea(d) == bottom for d in (ui.gradient_dock, ui.norms_dock, win.summary_dock))
+        assert not ui.gradient_dock.visibleRegion().isEmpty()  # the tab in front
+        assert win.dockWidgetArea(ui.training_dock) == Qt.DockWidgetArea.RightDockWidgetArea
+
+    check()
+    assert win.palette_dock.width() >= 140  # a list of layer names
+    for dock in (win.builder_dock, ui.training_dock, ui.gradient_dock):
+        assert dock.width() >= 250 and dock.height() >= 200, dock.objectName()
+    assert ui.gradient_dock.height() <= win.height() * 0.4  # the graph keeps most of the height
+    central = win.centralWidget()
+    assert central.width() >= 400 and central.height() >= 400
+
+    # View → Reset layout brings the same arrangement back after the training layout.
+    win.actions["actionTrainingLayout"].trigger()
+    assert not win.summary_dock.isVisible() and not win.builder_dock.isVisible()
+    win.actions["actionResetLayout"].trigger()
+    qtbot.waitUntil(lambda: not win._default_sizes_pending, timeout=3000)
+    QApplication.processEvents()
+    check()
+    assert win.builder_dock.isVisible() and win.palette_dock.isVisible()
+    assert win.builder_dock.width() >= 250

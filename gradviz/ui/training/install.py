@@ -234,15 +234,35 @@ class TrainingUI(QObject):
 
     def _build_docks(self) -> None:
         window, area = self.window, Qt.DockWidgetArea
-        # Right: the code being run on top, the norms under it. Bottom: the
-        # gradient heatmaps, full width (four pictures side by side need it).
-        # The right column runs the full height (the bottom dock stays under
-        # the graph): the code and the per-layer norms are tall, narrow lists.
-        window.setCorner(Qt.Corner.BottomRightCorner, area.RightDockWidgetArea)
         self.training_dock = window.add_panel(self.training_panel, "Training step", "trainingDock", area.RightDockWidgetArea)
-        self.norms_dock = window.add_panel(self.norms, "Norms and loss", "normsDock", area.RightDockWidgetArea)
         self.gradient_dock = window.add_panel(self.gradients, "Gradients", "gradientDock", area.BottomDockWidgetArea)
-        window.splitDockWidget(self.training_dock, self.norms_dock, Qt.Orientation.Vertical)
+        self.norms_dock = window.add_panel(self.norms, "Norms and loss", "normsDock", area.BottomDockWidgetArea)
+        if hasattr(window, "add_default_layout_step"):
+            window.add_default_layout_step(self.default_layout)
+        self.default_layout()  # a window without the hook still starts sensibly; a saved layout is restored later
+
+    def default_layout(self) -> None:
+        """Our part of the window's default layout (first start, View → Reset layout).
+
+        Right: the code being run, a short list beside the graph. Bottom: the
+        gradients in front, the norms and loss and the model summary as tabs
+        behind them. Side by side under the graph, each of them got a strip
+        too narrow to read (four heatmaps, three charts, a table); as tabs, each
+        gets the area's full width.
+        """
+        window, area = self.window, Qt.DockWidgetArea
+        summary = getattr(window, "summary_dock", None)
+        bottom = [self.gradient_dock, self.norms_dock] + ([summary] if summary is not None else [])
+        for dock in (self.training_dock, *bottom):
+            dock.setFloating(False)
+            window.removeDockWidget(dock)
+        window.addDockWidget(area.RightDockWidgetArea, self.training_dock)
+        window.addDockWidget(area.BottomDockWidgetArea, self.gradient_dock)
+        for before, dock in zip(bottom, bottom[1:]):
+            window.tabifyDockWidget(before, dock)  # tabs in this order
+        for dock in (self.training_dock, *bottom):
+            dock.show()
+        self.gradient_dock.raise_()
 
     def arrange_for_training(self) -> None:
         """A layout for watching training on a projector: the graph as large as
