@@ -120,7 +120,7 @@ def _add_export(subparsers) -> None:
 
 
 def _run_export(args) -> int:
-    from gradviz.core.export import export_graph, format_for_path
+    from gradviz.core.export import format_for_path
     from gradviz.core.session import TrainingError, TrainingSession
 
     try:
@@ -132,14 +132,21 @@ def _run_export(args) -> int:
         graph = TrainingSession(spec, loss=args.loss, seed=args.seed).preview_graph()
     except (TrainingError, ValueError) as exc:
         raise _UsageError(str(exc)) from None
-    try:
-        path = export_graph(graph, args.output, fmt)
-    except OSError as exc:
-        raise _UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-    except ImportError as exc:
-        raise _UsageError(f"{fmt} export needs PySide6 ({exc})") from None
+    path = _write_graph(graph, args.output, fmt)
     print(f"wrote {path} ({fmt}, {graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges)")
     return EXIT_OK
+
+
+def _write_graph(graph, path, fmt: str):
+    """Export ``graph``; a file that cannot be written is a one-line usage error."""
+    from gradviz.core.export import export_graph
+
+    try:
+        return export_graph(graph, path, fmt)
+    except OSError as exc:
+        raise _UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except ImportError as exc:
+        raise _UsageError(f"{fmt} export needs PySide6 ({exc})") from None
 
 
 # ---------------------------------------------------------------------------
@@ -226,14 +233,7 @@ def _run_open_model(args) -> int:
     for note in opened.notes:
         print(f"note        {note}")
     if export_format is not None:
-        from gradviz.core.export import export_graph
-
-        try:
-            path = export_graph(graph, args.export_graph, export_format)
-        except OSError as exc:
-            raise _UsageError(f"cannot write {args.export_graph}: {exc.strerror or exc}") from None
-        except ImportError as exc:
-            raise _UsageError(f"{export_format} export needs PySide6 ({exc})") from None
+        path = _write_graph(graph, args.export_graph, export_format)
         print(f"wrote       {path} ({export_format})")
     return EXIT_OK
 
