@@ -17,3 +17,15 @@ def lenet_spec():
     from gradviz import presets
 
     return presets.load("lenet")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models: on a loaded 2-core machine torch's spinning intra-op threads
+    make each small op ~20x slower, which only measures the machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -3,20 +3,13 @@ errors are one line plus the user's own traceback lines, exit code 2."""
 from pathlib import Path
 
 import pytest
-import torch
 
 from gradviz.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    # Tiny models: torch's intra-op threads only fight other jobs for a shared CPU.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def run(capsys, *argv):

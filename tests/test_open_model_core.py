@@ -3,52 +3,22 @@ weights, in-place ops, buffers, frozen and unused parameters, exported and scrip
 files, and a 20k-node transformer; each checked against gradviz.autograd_graph."""
 import time
 from collections import Counter, namedtuple
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-import gradviz
 from gradviz.core.loader import ModelLoadError
-from gradviz.core.model_io import class_view, loss_output
 from gradviz.core.session import TrainingSession
 from gradviz.core.user_session import ModelRequest, open_user_model, parameter_counts
+from model_reference import EXAMPLES, graph_signature, reference_graph
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """These models are tiny: on a loaded 2-core machine torch's spinning intra-op
-    threads make each small op ~20x slower, which only measures the machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- the reference: plain PyTorch + gradviz.autograd_graph, no session --------------------------------
-
-def reference_graph(module, inputs, loss_name):
-    """The graph the session should record: forward, the loss on the first float output, autograd_graph."""
-    output = module(*inputs)
-    tensor = output if isinstance(output, torch.Tensor) else loss_output(output)[0]
-    if loss_name == "cross_entropy":
-        logits = class_view(tensor)
-        loss = F.cross_entropy(logits, torch.zeros(logits.shape[:-1], dtype=torch.long))
-    else:
-        loss = F.mse_loss(tensor, torch.zeros_like(tensor))
-    return gradviz.autograd_graph(loss, module)
-
-
-def graph_signature(graph):
-    """What must match: op labels with their counts, parameter names, node and edge counts."""
-    ops = Counter(a["label"] for _, a in graph.nodes(data=True) if a["kind"] == "op")
-    params = sorted(a["name"] for _, a in graph.nodes(data=True) if a["kind"] == "param")
-    return ops, params, graph.number_of_nodes(), graph.number_of_edges()
-
 
 def assert_same_graph(recorded, module, inputs, loss_name):
     expected = graph_signature(reference_graph(module, inputs, loss_name))

@@ -2,27 +2,15 @@
 through the menu and stepped, errors with the user's own lines, back to the builder,
 and a 20k-node model that opens collapsed while the GUI keeps responding."""
 import time
-from collections import Counter
-from pathlib import Path
 
 import pytest
-import torch
-import torch.nn.functional as F
 from PySide6.QtCore import QTimer
 
-import gradviz
-from gradviz.core.model_io import class_view, loss_output
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+from model_reference import EXAMPLES, graph_signature, reference_graph
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    # Tiny models: torch's intra-op threads only fight other jobs for a shared CPU.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
@@ -65,24 +53,6 @@ def choose_file(qtbot, dialog, path):
     if dialog.warning.isVisible():
         qtbot.mouseClick(dialog.trust_button, qtbot_left())
     qtbot.waitUntil(lambda: dialog._scan_task is None and dialog.class_combo.count() > 0, timeout=20_000)
-
-
-def reference_signature(module, inputs, loss_name):
-    """gradviz.autograd_graph of the same model on the same inputs, without any session."""
-    output = module(*inputs)
-    tensor = output if isinstance(output, torch.Tensor) else loss_output(output)[0]
-    if loss_name == "cross_entropy":
-        logits = class_view(tensor)
-        loss = F.cross_entropy(logits, torch.zeros(logits.shape[:-1], dtype=torch.long))
-    else:
-        loss = F.mse_loss(tensor, torch.zeros_like(tensor))
-    return signature(gradviz.autograd_graph(loss, module))
-
-
-def signature(graph):
-    ops = Counter(a["label"] for _, a in graph.nodes(data=True) if a["kind"] == "op")
-    params = sorted(a["name"] for _, a in graph.nodes(data=True) if a["kind"] == "param")
-    return ops, params, graph.number_of_nodes(), graph.number_of_edges()
 
 
 def step_one_iteration(qtbot, window, session):
@@ -189,12 +159,12 @@ def test_each_example_opens_through_the_menu_and_steps(qtbot, window, file, cls,
     view = window.graph_view
     assert view is not None and view.wait_until_ready(30_000)
     inputs = window.model_opener.opened.loaded.example_inputs
-    expected = reference_signature(session.model, inputs, loss)
-    assert signature(view.graph()) == expected
+    expected = graph_signature(reference_graph(session.model, inputs, loss))
+    assert graph_signature(view.graph()) == expected
 
     record = step_one_iteration(qtbot, window, session)
     assert record.complete and record.index == 0
-    assert signature(record.graph) == expected
+    assert graph_signature(record.graph) == expected
     assert set(record.grad_norms) == {n for n, _ in session.model.named_parameters()}
     qtbot.waitUntil(lambda: "1 step done" in panel.training.text(), timeout=5_000)
 
