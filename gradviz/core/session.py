@@ -130,18 +130,9 @@ class IterationRecord:
             holds no autograd Nodes or tensors.
         creation_order: op node keys in the order the forward pass and the
             loss created them.
-        forward_order: the op node keys the forward pass created, in
-            creation order: ``creation_order`` without the loss's ops, which
-            follow them there.
         backward_order: node keys in the order the autograd engine ran them.
         node_grad_norms: node key -> norm of the gradient it received (None
             where none was defined).
-        edge_grad_norms: ``(producer, consumer)`` graph edge -> norm of the
-            gradient backward sent along it (what the consumer produced for
-            that input). An input the consumer took several times (``x * x``)
-            gets the root of the summed squares of those gradients' norms, as
-            ``node_grad_norms`` combines several gradients. Edges along which
-            no gradient was defined are absent.
     """
 
     index: int
@@ -157,10 +148,8 @@ class IterationRecord:
     grad_norms: dict[str, float] = field(default_factory=dict)
     no_grad: list[str] = field(default_factory=list)
     node_grad_norms: dict[str, float | None] = field(default_factory=dict)
-    edge_grad_norms: dict[tuple[str, str], float] = field(default_factory=dict)
     graph: nx.DiGraph | None = None
     creation_order: list[str] = field(default_factory=list)
-    forward_order: list[str] = field(default_factory=list)
     backward_order: list[str] = field(default_factory=list)
     nonfinite: list[str] = field(default_factory=list)
     phase_times: dict[str, float] = field(default_factory=dict)
@@ -320,23 +309,6 @@ def _finite_given_norms(tensors: list[torch.Tensor], norms: list[float]) -> list
 def _all_finite(tensors: list[torch.Tensor]) -> list[bool]:
     """Per tensor: no NaN/Inf. One fused norm and one device sync for all of them."""
     return _finite_given_norms(tensors, _norms(tensors))
-
-
-def _edge_grad_norms(graph: nx.DiGraph, trace) -> dict[tuple[str, str], float]:
-    """``(producer, consumer)`` -> norm of the gradient sent along that edge.
-
-    Read off the trace's per-slot norms of what each consumer produced: a
-    producer with several consumers receives their gradients summed, so its
-    own norm cannot tell how much came along each edge.
-    """
-    norms: dict[tuple[str, str], float] = {}
-    for producer, consumer, data in graph.edges(data=True):
-        parts = [trace.edge_norm(consumer, slot) for slot in data.get("slots", (data["slot"],))]
-        parts = [n for n in parts if n is not None]
-        if not parts:
-            continue  # the consumer did not run, or sent no gradient this way
-        norms[producer, consumer] = parts[0] if len(parts) == 1 else math.sqrt(sum(n * n for n in parts))
-    return norms
 
 
 # ---------------------------------------------------------------------------
@@ -837,7 +809,6 @@ class TrainingSession:
         ]
         loss_keys.sort(key=lambda key: fns[key]._sequence_nr())
         record.graph = self._live_graph = graph
-        record.forward_order = forward_keys
         record.creation_order = forward_keys + loss_keys
         self._recorder = None  # the graph now keeps the Nodes alive until backward
 
@@ -851,7 +822,6 @@ class TrainingSession:
             trace = trace_backward(loss, graph)
             record.backward_order = result.backward_order = list(trace.order)
             record.node_grad_norms = {key: trace.norm(key) for key in trace.order}
-            record.edge_grad_norms = _edge_grad_norms(graph, trace)
             if trace.nonfinite:
                 self._note_nonfinite(record, result, "backward", list(trace.nonfinite))
             detach_graph(graph)
