@@ -23,6 +23,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from gradviz.core.shapes import format_shape
+
 __all__ = [
     "CLASSES",
     "DATA_SOURCES",
@@ -81,10 +83,6 @@ def _check_target(target: str) -> None:
         raise DataError(f"unknown target kind {target!r}; use one of: {', '.join(TARGET_KINDS)}")
 
 
-def _fmt(shape: Sequence[int]) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ")"
-
-
 # ---------------------------------------------------------------------------
 # Random tensors, as in the tutorial
 
@@ -125,7 +123,7 @@ class RandomData(DataSource):
         if target == CLASSES:
             if len(output_shape) < 2:
                 raise DataError(
-                    f"class targets need an output of shape (N, classes), but the model gives {_fmt(output_shape)}"
+                    f"class targets need an output of shape (N, classes), but the model gives {format_shape(output_shape)}"
                 )
             classes = output_shape[1]
             targets = torch.randint(0, classes, (n, *output_shape[2:]), generator=generator)
@@ -163,7 +161,7 @@ def _image_layout(sample_shape: Shape, source: str) -> tuple[int, int, int, bool
             )
         return 1, side, side, True
     raise DataError(
-        f"{source}: the model's input {_fmt(sample_shape)} per sample is neither an image (C, H, W) "
+        f"{source}: the model's input {format_shape(sample_shape)} per sample is neither an image (C, H, W) "
         "nor a flat feature vector (F,)"
     )
 
@@ -182,7 +180,7 @@ def _fit_images(images: torch.Tensor, sample_shape: Shape, source: str) -> torch
 def _class_targets(labels: torch.Tensor, num_classes: int, output_shape: Shape, target: str, source: str) -> torch.Tensor:
     if len(output_shape) != 2 or output_shape[1] != num_classes:
         raise DataError(
-            f"{source} has {num_classes} classes, but the model's output is {_fmt(output_shape)}; "
+            f"{source} has {num_classes} classes, but the model's output is {format_shape(output_shape)}; "
             f"its last layer must give {num_classes} values per sample, shape (N, {num_classes})"
         )
     if target == CLASSES:
@@ -268,7 +266,9 @@ class DigitsData(_LabelledImages):
 
     def _images(self):
         if self._data is None:
-            from sklearn.datasets import load_digits  # sklearn is slow to import; only when used
+            from sklearn.datasets import (
+                load_digits,  # sklearn is slow to import; only when used
+            )
 
             digits = load_digits()
             images = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0

@@ -31,6 +31,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 import networkx as nx
 
+from gradviz.core.shapes import format_shape
+
 __all__ = [
     "FORMATS",
     "KIND_COLOURS",
@@ -72,14 +74,11 @@ def node_label(key: Hashable, attrs: Mapping[str, Any]) -> str:
     kind = attrs.get("kind")
     if kind in ("param", "leaf"):
         shape = attrs.get("shape")
-        shape_text = _shape_text(shape) if shape is not None else ""
+        shape_text = format_shape(shape) if shape is not None else ""
         name = attrs.get("name") or ""
         return f"{name}\n{shape_text}" if name and shape_text else (name or shape_text or str(attrs.get("label", key)))
     return str(attrs.get("label") or key)
 
-
-def _shape_text(shape) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ")"
 
 
 def _colour(attrs: Mapping[str, Any]) -> str:
@@ -257,7 +256,7 @@ def _graphml_value(value: Any) -> Any:
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy/torch scalars
         return value.item()
     if isinstance(value, (tuple, list)):
-        return _shape_text(value)
+        return format_shape(value)
     if isinstance(value, dict):
         return json.dumps(value, default=str, sort_keys=True)
     return str(value)

@@ -57,11 +57,11 @@ def _infer_block(layers: list[LayerSpec], shape: Shape, path: tuple[int, ...]) -
             children, inner_out = _infer_block(layer.layers, shape, here)
             if inner_out != shape:
                 raise ShapeError(
-                    f"{layer.name}: x + f(x) needs f(x) to keep the shape {_fmt(shape)}, but the inner layers give {_fmt(inner_out)}",
+                    f"{layer.name}: x + f(x) needs f(x) to keep the shape {format_shape(shape)}, but the inner layers give {format_shape(inner_out)}",
                     layer_index=here[0], layer_name=layer.name, path=here,
                 )
             total = sum(child.num_params for child in children)
-            result.append(LayerShape(layer.name, layer.kind, shape, shape, total, f"x + f(x): {_fmt(shape)}", _thousands(total), children))
+            result.append(LayerShape(layer.name, layer.kind, shape, shape, total, f"x + f(x): {format_shape(shape)}", _thousands(total), children))
             continue
         try:
             out, derivation, num_params, params_derivation = _RULES[layer.kind](shape, resolved_params(layer), layer.name)
@@ -74,7 +74,8 @@ def _infer_block(layers: list[LayerSpec], shape: Shape, path: tuple[int, ...]) -
 
 # -- formatting ---------------------------------------------------------------
 
-def _fmt(shape: Shape) -> str:
+def format_shape(shape: Shape) -> str:
+    """``(1, 6, 28, 28)`` -> ``"(1, 6, 28, 28)"``, the way every panel and table writes shapes."""
     return "(" + ", ".join(str(d) for d in shape) + ")"
 
 
@@ -106,7 +107,7 @@ def _window_size(name: str, what: str, size: int, kernel: int, stride: int, padd
 
 def _expect_rank(name: str, shape: Shape, ranks: tuple[int, ...], layout: str) -> None:
     if len(shape) not in ranks:
-        raise _Fail(f"{name} expects a {'- or '.join(str(r) for r in ranks)}-D input {layout}, receives {_fmt(shape)}")
+        raise _Fail(f"{name} expects a {'- or '.join(str(r) for r in ranks)}-D input {layout}, receives {format_shape(shape)}")
 
 
 def _expect_channels(name: str, shape: Shape, expected: int, what: str = "input channels") -> None:
@@ -167,7 +168,7 @@ def _adaptive_pool(shape: Shape, p: dict, name: str):
 
 def _linear(shape: Shape, p: dict, name: str):
     if len(shape) < 2:
-        raise _Fail(f"{name} expects a batched input (N, features), receives {_fmt(shape)}")
+        raise _Fail(f"{name} expects a batched input (N, features), receives {format_shape(shape)}")
     if shape[-1] != p["in_features"]:
         hint = " (add a Flatten before it?)" if len(shape) > 2 else ""
         raise _Fail(f"{name} expects {p['in_features']} input features, receives {shape[-1]}{hint}")
@@ -178,12 +179,12 @@ def _linear(shape: Shape, p: dict, name: str):
 
 
 def _same(shape: Shape, p: dict, name: str):
-    return shape, f"unchanged {_fmt(shape)}", 0, ""
+    return shape, f"unchanged {format_shape(shape)}", 0, ""
 
 
 def _softmax(shape: Shape, p: dict, name: str):
     if not -len(shape) <= p["dim"] < len(shape):
-        raise _Fail(f"{name}: dim {p['dim']} is out of range for a {len(shape)}-D input {_fmt(shape)}")
+        raise _Fail(f"{name}: dim {p['dim']} is out of range for a {len(shape)}-D input {format_shape(shape)}")
     return _same(shape, p, name)
 
 
@@ -192,7 +193,7 @@ def _batchnorm(ranks: tuple[int, ...], layout: str):
         _expect_rank(name, shape, ranks, layout)
         _expect_channels(name, shape, p["num_features"], "features (channels)")
         c = p["num_features"]
-        return shape, f"unchanged {_fmt(shape)}", 2 * c, f"γ {c} + β {c} = {_thousands(2 * c)}"
+        return shape, f"unchanged {format_shape(shape)}", 2 * c, f"γ {c} + β {c} = {_thousands(2 * c)}"
 
     return rule
 
@@ -200,9 +201,9 @@ def _batchnorm(ranks: tuple[int, ...], layout: str):
 def _layernorm(shape: Shape, p: dict, name: str):
     normalized = tuple(p["normalized_shape"])
     if tuple(shape[len(shape) - len(normalized):]) != normalized or len(normalized) > len(shape):
-        raise _Fail(f"{name} expects trailing dimensions {_fmt(normalized)}, receives {_fmt(shape)}")
+        raise _Fail(f"{name} expects trailing dimensions {format_shape(normalized)}, receives {format_shape(shape)}")
     n = math.prod(normalized)
-    return shape, f"unchanged {_fmt(shape)}", 2 * n, f"γ {n} + β {n} = {_thousands(2 * n)}"
+    return shape, f"unchanged {format_shape(shape)}", 2 * n, f"γ {n} + β {n} = {_thousands(2 * n)}"
 
 
 def _flatten(shape: Shape, p: dict, name: str):
@@ -210,7 +211,7 @@ def _flatten(shape: Shape, p: dict, name: str):
     start, end = p["start_dim"], p["end_dim"]
     start_n, end_n = start % rank if -rank <= start < rank else None, end % rank if -rank <= end < rank else None
     if start_n is None or end_n is None:
-        raise _Fail(f"{name}: dims {start}..{end} are out of range for a {rank}-D input {_fmt(shape)}")
+        raise _Fail(f"{name}: dims {start}..{end} are out of range for a {rank}-D input {format_shape(shape)}")
     if start_n > end_n:
         raise _Fail(f"{name}: start_dim {start} comes after end_dim {end} for a {rank}-D input")
     joined = shape[start_n: end_n + 1]

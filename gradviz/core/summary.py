@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gradviz.core.shapes import LayerShape, infer_shapes
+from gradviz.core.shapes import LayerShape, format_shape, infer_shapes
 from gradviz.core.spec import NetworkSpec
 
 __all__ = ["SummaryRow", "format_summary", "summary_table", "total_params"]
@@ -70,9 +70,6 @@ def total_params(rows: list[SummaryRow]) -> int:
     return sum(row.num_params for row in rows if row.depth == 0)
 
 
-def _shape_text(shape: tuple) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ")"
-
 
 def _size_text(num_bytes: int) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -94,7 +91,7 @@ def format_summary(spec: NetworkSpec) -> str:
                 row.position,
                 indent + row.name,
                 row.kind,
-                _shape_text(row.output_shape),
+                format_shape(row.output_shape),
                 row.derivation,
                 f"{row.num_params:,}",
                 row.params_derivation,
@@ -113,7 +110,7 @@ def format_summary(spec: NetworkSpec) -> str:
     total = total_params(rows)
     out_shape = rows[-1].output_shape if rows else tuple(spec.input_shape)
     lines = [
-        f"{spec.name}: input {_shape_text(spec.input_shape)} -> output {_shape_text(out_shape)}",
+        f"{spec.name}: input {format_shape(spec.input_shape)} -> output {format_shape(out_shape)}",
         render(table[0]),
         "  ".join("-" * w for w in widths),
     ]

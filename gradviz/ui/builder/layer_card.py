@@ -18,10 +18,10 @@ from PySide6.QtWidgets import (
 )
 
 from gradviz.core.layers import BOOL, get_kind, resolved_params
-from gradviz.core.shapes import LayerShape
+from gradviz.core.shapes import LayerShape, format_shape
 from gradviz.core.spec import LayerSpec
-from gradviz.ui.builder.param_editors import make_editor, set_error_state
 from gradviz.ui.builder.palette import kinds_menu
+from gradviz.ui.builder.param_editors import make_editor, set_error_state
 from gradviz.ui.theme import bind_icon, repolish
 
 if TYPE_CHECKING:
@@ -29,10 +29,6 @@ if TYPE_CHECKING:
 
 PATH_MIME = "application/x-gradviz-layer-path"
 _PAIRS_PER_ROW = 2  # label+editor pairs per grid row: compact, still readable at lecture sizes
-
-
-def format_shape(shape) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ")"
 
 
 class _NameLabel(QLabel):
