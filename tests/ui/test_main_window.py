@@ -187,20 +187,35 @@ def test_show_graph_is_disabled_with_a_reason_while_invalid(window):
 
 
 def test_window_shows_before_torch_is_imported():
+    """The window is on screen before torch is imported (torch takes seconds to load).
+
+    What is checked is the order of two events, not a time: an event filter notes
+    whether torch is loaded when the window's first Show event arrives. Timers that
+    start afterwards (the builder's debounced rebuild imports torch) may fire at any
+    point on a loaded machine without changing the answer. How long start-up takes is
+    measured against a bare torch + Qt window in ``bench/startup.py``."""
     code = (
-        "import sys, time; t = time.perf_counter()\n"
+        "import sys\n"
+        "from PySide6.QtCore import QEvent, QObject\n"
         "from PySide6.QtWidgets import QApplication\n"
         "app = QApplication([])\n"
         "from gradviz.ui import MainWindow\n"
-        "w = MainWindow(); w.load_preset('lenet'); w.show(); app.processEvents()\n"
-        "print('torch' in sys.modules, round(time.perf_counter() - t, 3))\n"
+        "seen = []\n"
+        "class OnShow(QObject):\n"
+        "    def eventFilter(self, obj, event):\n"
+        "        if event.type() == QEvent.Type.Show and not seen:\n"
+        "            seen.append('torch' in sys.modules)\n"
+        "        return False\n"
+        "w = MainWindow(); w.load_preset('lenet')\n"
+        "hook = OnShow(); w.installEventFilter(hook)\n"
+        "w.show(); app.processEvents()\n"
+        "print('shown' if seen else 'not-shown', 'torch-before-show' if seen and seen[0] else 'torch-after-show')\n"
     )
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60,
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,
                             cwd=Path(__file__).resolve().parents[2])
-    torch_loaded, seconds = result.stdout.split()
-    assert torch_loaded == "False", result.stderr
-    assert float(seconds) < 5.0  # typically ~0.35 s; generous for a loaded CI machine
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["shown", "torch-after-show"], result.stdout + result.stderr
 
 
 def test_help_dialogs_do_not_block(window):
