@@ -41,7 +41,7 @@ _EXPORTS = {
     "available_devices": "gradviz.core.devices",
     "DeviceError": "gradviz.core.devices",
     "layered_layout": "gradviz.core.layout",
-    "export_graph": "gradviz.core.export",
+    "export_graph": "gradviz.graph_export",
     "load_user_model": "gradviz.core.loader",
     "ModelLoadError": "gradviz.core.loader",
 }

@@ -139,7 +139,7 @@ def _run_export(args) -> int:
 
 def _write_graph(graph, path, fmt: str):
     """Export ``graph``; a file that cannot be written is a one-line usage error."""
-    from gradviz.core.export import export_graph
+    from gradviz.graph_export import export_graph
 
     try:
         return export_graph(graph, path, fmt)

@@ -101,7 +101,9 @@ def test_svg_of_any_networkx_graph():
 
 @pytest.mark.gui
 def test_png_is_a_valid_image(lenet_graph, tmp_path):
-    path = export_graph(lenet_graph, tmp_path / "graph.png")
+    import gradviz
+
+    path = gradviz.export_graph(lenet_graph, tmp_path / "graph.png")  # the public one rasterises with Qt
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])  # IHDR
@@ -118,6 +120,19 @@ def test_png_of_a_huge_canvas_is_scaled_down(tmp_path):
     assert struct.unpack(">II", data[16:24]) == (1000, 2)
     with pytest.raises(ValueError, match="could not be parsed"):
         svg_to_png("<not svg", tmp_path / "bad.png")
+
+
+def test_core_png_export_takes_the_rasterizer_it_is_given(lenet_graph, tmp_path):
+    """The core draws no pixels: PNG goes through the caller's rasterizer, and without one
+    the error says where to get one (the core must not fall back to importing Qt)."""
+    calls = []
+    path = export_graph(lenet_graph, tmp_path / "graph.png", rasterize=lambda svg, out: calls.append((svg, out)))
+    assert path == tmp_path / "graph.png"
+    assert len(calls) == 1 and calls[0][1] == path
+    assert calls[0][0] == graph_to_svg(lenet_graph)
+    with pytest.raises(ValueError, match="PNG export needs a rasterizer: use gradviz.export_graph"):
+        export_graph(lenet_graph, tmp_path / "other.png")
+    assert not (tmp_path / "other.png").exists()
 
 
 def test_graphml_loads_back(lenet_graph, tmp_path):

@@ -9,9 +9,10 @@ Everything is written by gradviz itself, so no Graphviz binary is needed:
   you pass, e.g. the GUI's): rounded boxes coloured by kind, labels, straight
   edges with arrowheads. Plain SVG 1.1 (no markers, filters or CSS) so that
   every renderer, Qt's included, draws it the same.
-* ``png``: that SVG rasterised by Qt (:mod:`gradviz.ui.rasterize`). Qt is
-  imported only when a PNG is written, so this module stays importable
-  without a display or Qt; PNG export itself needs PySide6.
+* ``png``: that SVG turned into pixels by a *rasterizer* the caller passes
+  (``rasterize=``). The core draws no pixels and never imports Qt; the public
+  :func:`gradviz.export_graph` (:mod:`gradviz.graph_export`) passes Qt's
+  (:func:`gradviz.ui.rasterize.svg_to_png`), so scripts get PNGs as before.
 * ``graphml``: :func:`networkx.write_graphml`; tuple and dict attributes are
   written as strings (GraphML has only scalar types).
 * ``json``: networkx node-link data (``nodes``/``edges``), each node with its
@@ -26,7 +27,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Hashable, Mapping
+from typing import Any, Callable, Hashable, Mapping
 from xml.sax.saxutils import escape, quoteattr
 
 import networkx as nx
@@ -324,25 +325,33 @@ def format_for_path(path: str | os.PathLike, format: str | None = None) -> str:
     return key
 
 
-def export_graph(graph: nx.DiGraph, path: str | os.PathLike, format: str | None = None, *, positions: Positions | None = None) -> Path:
+Rasterizer = Callable[[str, Path], Any]
+"""Writes SVG text (first argument) as a PNG file at the path (second argument)."""
+
+
+def export_graph(graph: nx.DiGraph, path: str | os.PathLike, format: str | None = None, *, positions: Positions | None = None,
+                 rasterize: Rasterizer | None = None) -> Path:
     """Write ``graph`` to ``path`` as ``format`` (default: from the suffix) and return the path.
 
     ``format`` is one of :data:`FORMATS`; anything else is a ``ValueError``
     naming them. ``positions`` (box centres, y down) are used by svg, png,
     json and graphml (as ``x``/``y`` attributes); svg, png and json compute
-    :func:`gradviz.layered_layout` when none are given. PNG needs PySide6
-    (imported only here). Errors writing the file are ``OSError``.
+    :func:`gradviz.layered_layout` when none are given. ``png`` needs
+    ``rasterize`` (see :data:`Rasterizer`); without one it is a ``ValueError``
+    that says to use :func:`gradviz.export_graph`. Errors writing the file are
+    ``OSError``.
     """
     key = format_for_path(path, format)
     path = Path(path)
+    if key == "png" and rasterize is None:
+        raise ValueError("PNG export needs a rasterizer: use gradviz.export_graph (it draws with Qt) "
+                         "or pass rasterize=, e.g. gradviz.ui.rasterize.svg_to_png")
     if key == "dot":
         path.write_text(graph_to_dot(graph), encoding="utf-8")
     elif key == "svg":
         path.write_text(graph_to_svg(graph, positions), encoding="utf-8")
     elif key == "png":
-        from gradviz.ui.rasterize import svg_to_png  # Qt loads here, not at import time
-
-        svg_to_png(graph_to_svg(graph, positions), path)
+        rasterize(graph_to_svg(graph, positions), path)
     elif key == "graphml":
         checked = _checked_positions(graph, positions) if positions is not None else None
         nx.write_graphml(_plain_graph(graph, _graphml_value, checked), path)
