@@ -187,3 +187,19 @@ def test_make_data_factory(image_folder):
         make_data("folder")
     with pytest.raises(DataError, match="data source 'random'"):
         make_data("random", colour=True)
+
+
+def test_the_fixed_batch_is_a_fresh_copy_each_time():
+    """Models change their input in place (``nn.ReLU(inplace=True)`` on the input, as the
+    examples do): that must not change the batch the next step gets."""
+    from gradviz.core.data import make_data
+
+    source = make_data("random")
+    for _ in range(2):  # the first batch is made, later ones come from the cache
+        inputs, targets = source.batch((4, 3), (4, 2), VALUES)
+        expected_inputs, expected_targets = inputs.clone(), targets.clone()
+        inputs.relu_()
+        targets.zero_()
+        again_inputs, again_targets = source.batch((4, 3), (4, 2), VALUES)
+        assert torch.equal(again_inputs, expected_inputs)
+        assert torch.equal(again_targets, expected_targets)

@@ -193,3 +193,29 @@ def test_core_export_does_not_import_qt():
         "sys.exit(any(m.startswith(('PySide6', 'pyqtgraph')) for m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_every_node_kind_is_exported_leaf_included(tmp_path):
+    """An input with requires_grad=True is a ``leaf`` (neither parameter nor op): every format
+    must keep it, with its own colour in SVG, like the other kinds."""
+    import torch
+
+    import gradviz
+
+    x = torch.randn(3, requires_grad=True)
+    w = torch.nn.Parameter(torch.randn(3))
+    graph = gradviz.autograd_graph((x * w).sum(), params={"w": w})
+    kinds = {attrs["kind"] for _, attrs in graph.nodes(data=True)}
+    assert kinds == {"op", "param", "leaf", "output"}
+    leaf = next(k for k, a in graph.nodes(data=True) if a["kind"] == "leaf")
+
+    root = ET.fromstring(graph_to_svg(graph).encode("utf-8"))
+    node_groups = [g for g in root.findall(f".//{SVG_NS}g[@class]") if g.get("class").startswith("node ")]
+    assert sorted(g.get("class") for g in node_groups) == sorted(f"node {a['kind']}" for _, a in graph.nodes(data=True))
+    colours = {g.get("class"): g.find(SVG_NS + "rect").get("fill") for g in node_groups}
+    assert len(set(colours.values())) == 4, colours
+    assert "(3)" in [t.text for g in node_groups if g.get("class") == "node leaf" for t in g.iter(SVG_NS + "text")]
+
+    assert f'"{leaf}"' in graph_to_dot(graph)
+    back = nx.read_graphml(export_graph(graph, tmp_path / "g.graphml"))
+    assert back.nodes[str(leaf)]["kind"] == "leaf"

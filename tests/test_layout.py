@@ -515,3 +515,54 @@ def test_overlapping_gc_pauses_from_two_threads_restore_the_collector(gc_enabled
     [t.join(10) for t in threads]
     assert paused_while_second_ran == [True]
     assert gc.isenabled()
+
+
+# ---------------------------------------------------------------------------
+# crossing reduction keeps the best order it saw, not the last one
+
+
+def _dense_dag(seed: int, n: int = 60, p: float = 0.12) -> nx.DiGraph:
+    rng = np.random.default_rng(seed)
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(n))
+    for u in range(n):
+        for v in range(u + 1, min(n, u + 12)):
+            if rng.random() < p * 3:
+                graph.add_edge(u, v)
+    return graph
+
+
+def test_crossing_reduction_returns_the_best_order_seen(monkeypatch):
+    """The sweeps are not monotone: a later sweep can cross more than an earlier one.
+    ``_reduce_crossings`` must hand back the best rows it saw, so the order it returns
+    crosses exactly as often as the least-crossing order counted during the sweeps.
+    On these dense graphs the last order and the best one differ (checked below), so
+    returning the last order fails this test."""
+    from gradviz.core import layout
+
+    counts: list[int] = []
+    returned: list[int] = []
+    last_differs: list[bool] = []
+    original_count = layout._CrossingCounter.count
+    original_reduce = layout._reduce_crossings
+
+    def counting(self, pos):
+        value = original_count(self, pos)
+        counts.append(value)
+        return value
+
+    def reduce_and_check(rows, crossings, layered, counter, max_sweeps, report):
+        counts.clear()
+        counts.append(crossings)
+        best_rows = original_reduce(rows, crossings, layered, counter, max_sweeps, report)
+        seen = list(counts)
+        returned.append((original_count(counter, layout._positions(best_rows, layered.size)), min(seen)))
+        last_differs.append(seen[-1] != min(seen))
+        return best_rows
+
+    monkeypatch.setattr(layout._CrossingCounter, "count", counting)
+    monkeypatch.setattr(layout, "_reduce_crossings", reduce_and_check)
+    for seed in range(8):
+        layered_layout(_dense_dag(seed))
+    assert returned and all(got == best for got, best in returned), returned
+    assert any(last_differs), "no graph here tells the best order from the last: pick denser graphs"

@@ -440,3 +440,18 @@ def test_reset_restores_the_starting_weights(lenet_spec):
     assert session.iteration == 0 and len(session.history) == 0 and session.next_phase == "zero_grad"
     assert all(torch.equal(p, start[n]) for n, p in _params(session.model).items())
     assert session.run_iteration().loss == TrainingSession(lenet_spec).run_iteration().loss
+
+
+def test_lr_zero_is_allowed_as_its_message_says_and_leaves_the_weights_alone():
+    """"learning rate must be zero or positive": zero is the boundary and is accepted,
+    at construction and through set_lr; an SGD step with lr 0 changes nothing."""
+    session = TrainingSession(presets.load("mlp"), optimizer="sgd", lr=0)
+    assert session.lr == 0.0
+    record = session.run_iteration()
+    assert record.lr == 0.0
+    for name, before in record.params_before.items():
+        assert torch.equal(record.params_after[name], before), name
+    session.set_lr(0.0)
+    assert session.lr == 0.0
+    with pytest.raises(ValueError, match="learning rate must be zero or positive"):
+        session.set_lr(-1e-12)

@@ -211,3 +211,18 @@ def test_norm_of_unknown_key_is_none():
     trace = BackwardTrace()
     assert trace.norm("nope") is None
     assert trace.edge_norm("nope", 0) is None
+
+
+def test_norm_of_a_node_that_receives_several_gradients_is_their_joint_l2_norm():
+    """``chunk`` makes one SplitBackward0 node that receives one gradient per piece.
+    Its norm is the L2 norm of all of them together: sqrt(|g1|² + |g2|²), not |g1| + |g2|.
+    By hand: the pieces are used as 3·sum(a) and 4·sum(b), so g1 = 3 (4 times), g2 = 4
+    (4 times): sqrt(4·9 + 4·16) = 10, where an L1 sum would give 6 + 8 = 14."""
+    w = nn.Parameter(torch.randn(8))
+    a, b = w.chunk(2)
+    loss = (a * 3).sum() + (b * 4).sum()
+    graph = autograd_graph(loss, params={"w": w})
+    trace = trace_backward(loss, graph)
+    split = next(k for k, attrs in graph.nodes(data=True) if attrs.get("label") == "SplitBackward0")
+    assert sorted(trace.grad_out_norms[split]) == pytest.approx([6.0, 8.0])
+    assert trace.norm(split) == pytest.approx(10.0)
