@@ -20,6 +20,20 @@ Conventions:
 * The box of module ``m`` has the key ``box_key(m) == "module:" + m`` and the
   attributes ``kind="module"``, ``label=m``, ``module=m`` and ``count`` (how
   many original nodes it stands for), ``ops`` and ``params``.
+* A module *called* more than once in the forward (ResNet's BasicBlock applies
+  one ``relu`` twice; T5 one ``dropout`` before and after its blocks) is one box
+  per call, ``box_key(m, k)`` labelled ``"m (call k)"`` with ``call=k``, going by
+  the op nodes' ``calls`` attribute (:attr:`gradviz.core.graph.ForwardRecorder.call_of`).
+  One box for both calls would merge two places of the data flow: the drawing
+  would get cycles and show flows that do not exist. A call is a contiguous run
+  of autograd's creation order, so boxes of calls keep an acyclic graph acyclic.
+  Its parameters go into the box of the first call that uses them (they only
+  feed forward from there); a parameter no call of its module uses stays a node.
+* A box that would still sit on a cycle is opened one level (its submodules
+  become the boxes) until none does. That happens to containers that are never
+  called themselves: a ``ModuleList`` of blocks whose residual adds run in the
+  parent's ``forward`` between the blocks. A collapsed graph of an acyclic
+  graph is therefore always acyclic.
 * Edges between two boxes, or a box and a node, are merged: one edge per pair
   with ``count`` = how many original edges it stands for. Edges inside a box
   disappear. Edges between two shown original nodes keep their attributes.
@@ -28,6 +42,7 @@ No Qt here: this runs in worker threads and in tests.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -37,6 +52,7 @@ __all__ = [
     "BOX_PREFIX",
     "CollapsedGraph",
     "ancestor_modules",
+    "box_call",
     "box_key",
     "box_module",
     "choose_depth",
@@ -45,6 +61,7 @@ __all__ = [
     "has_modules",
     "max_depth",
     "module_depth",
+    "module_calls",
     "module_sizes",
     "modules_at_depth",
     "node_module",
@@ -63,15 +80,31 @@ READABLE_NODES = 120
 EXPAND_FULLY_MAX = 150
 
 
-def box_key(module: str) -> str:
-    """The key of the box that stands for ``module`` in a collapsed graph."""
-    return BOX_PREFIX + module
+_CALL_SUFFIX = re.compile(r" \(call (\d+)\)$")
+
+
+def call_label(module: str, call: int) -> str:
+    """``"layer1.0.relu (call 2)"``: how one call of a module called several times is named."""
+    return f"{module} (call {call})"
+
+
+def box_key(module: str, call: int | None = None) -> str:
+    """The key of the box that stands for ``module`` (or its ``call``-th call) in a collapsed graph."""
+    return BOX_PREFIX + (module if call is None else call_label(module, call))
 
 
 def box_module(key: Any) -> str | None:
     """The module a box key stands for, or None when ``key`` is not a box."""
     if isinstance(key, str) and key.startswith(BOX_PREFIX):
-        return key[len(BOX_PREFIX):]
+        return _CALL_SUFFIX.sub("", key[len(BOX_PREFIX):])
+    return None
+
+
+def box_call(key: Any) -> int | None:
+    """Which call of its module a box stands for; None for a whole module (or not a box)."""
+    if isinstance(key, str) and key.startswith(BOX_PREFIX):
+        match = _CALL_SUFFIX.search(key)
+        return int(match.group(1)) if match else None
     return None
 
 
@@ -119,6 +152,19 @@ def module_sizes(graph: nx.DiGraph) -> dict[str, int]:
         for prefix in prefixes:
             sizes[prefix] = sizes.get(prefix, 0) + 1
     return sizes
+
+
+def module_calls(graph: nx.DiGraph) -> dict[str, int]:
+    """``{module: how many of its calls made op nodes}`` from the op nodes' ``calls``."""
+    seen: dict[str, set[int]] = {}
+    paths: set[tuple] = set()  # many nodes share one call path
+    for _, attrs in graph.nodes(data=True):
+        calls = attrs.get("calls")
+        if calls and calls not in paths:
+            paths.add(calls)
+            for module, number in calls:
+                seen.setdefault(module, set()).add(number)
+    return {module: len(numbers) for module, numbers in seen.items()}
 
 
 def has_modules(graph: nx.DiGraph) -> bool:
@@ -185,6 +231,32 @@ def _box_of_module(collapsed: frozenset[str]):
     return box_of
 
 
+def _box_assigner(graph: nx.DiGraph, wanted: frozenset[str]):
+    """A ``(key, attrs) -> box key or None`` function for collapsing ``wanted``."""
+    box_of = _box_of_module(wanted)
+    split = {m for m, n in module_calls(graph).items() if n > 1 and m in wanted}
+    nodes = graph.nodes
+
+    def call_in(attrs: Mapping[str, Any], module: str) -> int | None:
+        for name, number in attrs.get("calls") or ():
+            if name == module:
+                return number
+        return None
+
+    def assign(key: Any, attrs: Mapping[str, Any]) -> str | None:
+        module = box_of(node_module(attrs))
+        if module is None or module not in split:
+            return None if module is None else box_key(module)
+        if attrs.get("kind") == "param":
+            used_in = [call_in(nodes[c], module) for c in graph.successors(key)]
+            used_in = [number for number in used_in if number is not None]
+            return box_key(module, min(used_in)) if used_in else None
+        number = call_in(attrs, module)
+        return box_key(module) if number is None else box_key(module, number)
+
+    return assign
+
+
 @dataclass
 class CollapsedGraph:
     """A graph with some modules drawn as boxes.
@@ -209,30 +281,58 @@ class CollapsedGraph:
 
 
 def collapse_graph(graph: nx.DiGraph, collapsed: Iterable[str]) -> CollapsedGraph:
-    """Draw every module in ``collapsed`` (outermost wins) as one box.
+    """Draw every module in ``collapsed`` (outermost wins) as one box (one per call).
 
     Node order is deterministic: original order, each box inserted where its
-    first member was. Boxes carry ``count``, ``ops`` and ``params``.
+    first member was. Boxes carry ``count``, ``ops`` and ``params``. Boxes that
+    would close a cycle are opened one level, so that what is drawn is a
+    true picture of the data flow (see the module docstring).
     """
     wanted = outermost(collapsed)
     if not wanted:
         return CollapsedGraph(graph=graph)
-    box_of = _box_of_module(wanted)
+    children = None
+    while True:
+        result = _collapse_once(graph, wanted)
+        cyclic = _boxes_on_cycles(result.graph)
+        if not cyclic:
+            return result
+        if children is None:
+            children = _children(module_sizes(graph))
+        for module in {box_module(box) for box in cyclic}:
+            wanted = (wanted - {module}) | frozenset(children.get(module, ()))
+        wanted = outermost(wanted)
+        if not wanted:
+            return CollapsedGraph(graph=graph)
+
+
+def _boxes_on_cycles(shown: nx.DiGraph) -> list[str]:
+    """The boxes that lie on a cycle of ``shown`` (none for an honest collapse)."""
+    if nx.is_directed_acyclic_graph(shown):
+        return []
+    return [key for component in nx.strongly_connected_components(shown) if len(component) > 1
+            for key in component if box_module(key) is not None]
+
+
+def _collapse_once(graph: nx.DiGraph, wanted: frozenset[str]) -> CollapsedGraph:
+    assign = _box_assigner(graph, wanted)
 
     group_of: dict[str, str] = {}
     members: dict[str, list[str]] = {}
     shown = nx.DiGraph()
     shown.graph.update({k: v for k, v in graph.graph.items() if k != "fn"})
     for key, attrs in graph.nodes(data=True):
-        module = box_of(node_module(attrs))
-        if module is None:
+        box = assign(key, attrs)
+        if box is None:
             shown.add_node(key, **attrs)
             continue
-        box = box_key(module)
         group_of[key] = box
         if box not in members:
             members[box] = []
-            shown.add_node(box, kind="module", label=module, module=module, count=0, ops=0, params=0)
+            module, call = box_module(box), box_call(box)
+            extra = {} if call is None else {"call": call}
+            shown.add_node(box, kind="module", label=box[len(BOX_PREFIX):], module=module, count=0, ops=0, params=0,
+                           **extra)
         members[box].append(key)
         box_attrs = shown.nodes[box]
         box_attrs["count"] += 1
@@ -263,20 +363,36 @@ def collapse_graph(graph: nx.DiGraph, collapsed: Iterable[str]) -> CollapsedGrap
 
 
 def shown_count(graph: nx.DiGraph, collapsed: Iterable[str]) -> int:
-    """How many nodes :func:`collapse_graph` would show, without building the graph."""
+    """How many nodes :func:`collapse_graph` shows for ``collapsed``.
+
+    Counted without building the graph when no box can close a cycle (the
+    common case); otherwise the graph is built, since opening such boxes
+    changes the count."""
     wanted = outermost(collapsed)
     if not wanted:
         return graph.number_of_nodes()
-    box_of = _box_of_module(wanted)
-    boxes: set[str] = set()
+    assign = _box_assigner(graph, wanted)
+    group_of: dict[Any, str] = {}
     plain = 0
-    for _, attrs in graph.nodes(data=True):
-        module = box_of(node_module(attrs))
-        if module is None:
+    for key, attrs in graph.nodes(data=True):
+        box = assign(key, attrs)
+        if box is None:
             plain += 1
         else:
-            boxes.add(module)
-    return plain + len(boxes)
+            group_of[key] = box
+    if _may_close_a_cycle(graph, group_of):
+        return collapse_graph(graph, wanted).graph.number_of_nodes()
+    return plain + len(set(group_of.values()))
+
+
+def _may_close_a_cycle(graph: nx.DiGraph, group_of: Mapping[Any, str]) -> bool:
+    """Whether merging ``group_of``'s boxes makes a cycle (checked on box-level reachability)."""
+    quotient = nx.DiGraph()
+    for u, v in graph.edges():
+        gu, gv = group_of.get(u, u), group_of.get(v, v)
+        if gu != gv:
+            quotient.add_edge(gu, gv)
+    return not nx.is_directed_acyclic_graph(quotient)
 
 
 def choose_depth(graph: nx.DiGraph, max_nodes: int = READABLE_NODES) -> int:

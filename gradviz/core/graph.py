@@ -133,6 +133,7 @@ def autograd_graph(
     *,
     saved_tensors: bool = False,
     module_of: Mapping[Any, str] | None = None,
+    calls_of: Mapping[Any, tuple[tuple[str, int], ...]] | None = None,
 ) -> nx.DiGraph:
     """Return the autograd graph behind ``root`` as a :class:`networkx.DiGraph`.
 
@@ -152,6 +153,13 @@ def autograd_graph(
             :attr:`ForwardRecorder.module_of`. When given, every op node gets a
             ``module`` attribute (``""`` for ops outside any submodule and for
             Nodes the mapping does not know).
+        calls_of: ``{Node or id(Node): module calls}``, e.g.
+            :attr:`ForwardRecorder.call_of`: for each op, the module calls that
+            were running when it was created, outermost first, as
+            ``(module, call number)`` pairs (``("layer1.0.relu", 2)``: the
+            second call of that module in this forward). Stored as the op node's
+            ``calls`` attribute (ops outside every module get none). A module
+            called twice (ResNet's shared ``relu``) is two boxes when collapsed.
 
     Nodes: one per distinct autograd Node reachable from the roots (keys
     ``"n0"``, ``"n1"``, ... in walk order), plus one ``"output"`` node per root
@@ -178,6 +186,8 @@ def autograd_graph(
         nodes = _node_entries(key_of, _param_names(params), saved_tensors)
         if module_of is not None:
             _add_module_names(nodes, key_of, module_of)
+        if calls_of:
+            _add_module_calls(nodes, key_of, calls_of)
         out_keys = []
         for i, tensor in enumerate(roots):
             key = f"out{i}"
@@ -256,6 +266,15 @@ def _add_module_names(nodes: list, key_of: dict, module_of: Mapping[Any, str]) -
     for (_, attrs), fn in zip(nodes, key_of):
         if attrs["kind"] == "op":
             attrs["module"] = module_of.get(id(fn) if by_id else fn, "")
+
+
+def _add_module_calls(nodes: list, key_of: dict, calls_of: Mapping[Any, tuple]) -> None:
+    by_id = isinstance(next(iter(calls_of)), int)
+    for (_, attrs), fn in zip(nodes, key_of):
+        if attrs["kind"] == "op":
+            calls = calls_of.get(id(fn) if by_id else fn)
+            if calls:
+                attrs["calls"] = calls
 
 
 def _digraph(nodes: list[tuple[str, dict]], edges: list[tuple[str, str, dict]]) -> nx.DiGraph:
@@ -404,19 +423,29 @@ class ForwardRecorder:
         module_of: ``{id(Node): qualified module name}``. The recorder keeps
             the Nodes alive, so the ids stay valid for its lifetime; note that
             this also keeps tensors saved for backward alive.
+        call_of: ``{id(Node): ((module, call number), ...)}``: the module
+            *calls* running when the Node was created, outermost first. A
+            module's calls are numbered from 1 in the order they start, so a
+            module used twice (one ``relu`` for a whole ResNet block) tells
+            its calls apart: each call is a contiguous run of sequence numbers,
+            which is what keeps a graph collapsed by call acyclic.
         creation_order: the op Nodes in the order the forward created them.
     """
 
     def __init__(self, model: nn.Module):
         self.model = model
         self.module_of: dict[int, str] = {}
+        self.call_of: dict[int, tuple[tuple[str, int], ...]] = {}
         self.creation_order: list[Any] = []
         self._found: list[Any] = []  # grad_fns seen by the mode, with repeats
-        self._stack: list[str] = []
-        # (sequence number, innermost module from that number on); appended
+        # The running module calls, outermost first: each entry is the whole
+        # call path ((module, call number), ...), shared by the Nodes it owns.
+        self._frames: list[tuple[tuple[str, int], ...]] = [()]
+        self._calls: dict[str, int] = {}  # module -> calls started so far
+        # (sequence number, innermost call path from that number on); appended
         # at every module entry and exit, so the numbers never decrease.
         self._boundaries: list[int] = []
-        self._owners: list[str] = []
+        self._owners: list[tuple[tuple[str, int], ...]] = []
         self._name_of: dict[int, str] = {}
         self._thread = 0
         self._handles: list[Any] = []
@@ -425,13 +454,14 @@ class ForwardRecorder:
     # -- context manager -------------------------------------------------
     def __enter__(self) -> "ForwardRecorder":
         # Start clean so one recorder can record several forward passes.
-        self.module_of, self.creation_order = {}, []
-        self._found, self._stack, self._boundaries, self._owners = [], [], [], []
+        self.module_of, self.call_of, self.creation_order = {}, {}, []
+        self._found, self._boundaries, self._owners = [], [], []
+        self._frames, self._calls = [()], {}
         # ids are safe: self.model keeps its modules alive. A module reachable
         # under two names keeps the first, as named_modules() reports it.
         self._name_of = {id(module): name for name, module in self.model.named_modules()}
         self._thread = threading.get_ident()
-        self._mark("")
+        self._mark(())
         try:
             self._mode = _RecordingMode(self._found)
             pre_hook, hook = self._make_hooks()
@@ -452,7 +482,7 @@ class ForwardRecorder:
                 self._mode = None
         finally:
             self._remove_hooks()
-            self._stack.clear()
+            del self._frames[1:]
         self._assign(end=_next_sequence_nr())
 
     def _remove_hooks(self) -> None:
@@ -461,7 +491,7 @@ class ForwardRecorder:
         self._handles.clear()
 
     # -- module hooks ----------------------------------------------------
-    def _mark(self, owner: str) -> None:
+    def _mark(self, owner: tuple[tuple[str, int], ...]) -> None:
         self._boundaries.append(_next_sequence_nr())
         self._owners.append(owner)
 
@@ -469,24 +499,26 @@ class ForwardRecorder:
         """The pre-hook and hook, as closures over local names: they run for
         every module call in the process while recording, so attribute
         lookups on ``self`` are avoided."""
-        name_of, stack, thread = self._name_of, self._stack, self._thread
+        name_of, frames, calls, thread = self._name_of, self._frames, self._calls, self._thread
         boundaries, owners, get_ident = self._boundaries, self._owners, threading.get_ident
 
         def pre_hook(module, args):
             name = name_of.get(id(module))
             if name is not None and get_ident() == thread:
-                stack.append(name)
+                number = calls[name] = calls.get(name, 0) + 1
+                frame = frames[-1] + ((name, number),)
+                frames.append(frame)
                 boundaries.append(_next_sequence_nr())
-                owners.append(name)
+                owners.append(frame)
 
         def hook(module, args, output):
             if id(module) not in name_of or get_ident() != thread:
                 return
-            if stack:
-                stack.pop()
+            if len(frames) > 1:
+                frames.pop()
             boundaries.append(_next_sequence_nr())
-            owners.append(stack[-1] if stack else "")
-            if not stack and self._mode is not None:
+            owners.append(frames[-1])
+            if len(frames) == 1 and self._mode is not None:
                 # The model's output may come straight from a custom
                 # autograd.Function, which the torch function mode never sees.
                 self._mode._collect(output)
@@ -498,7 +530,7 @@ class ForwardRecorder:
         """Walk back from the collected grad_fns once and fill the results."""
         start = self._boundaries[0]
         boundaries, owners = self._boundaries, self._owners
-        module_of = self.module_of
+        module_of, call_of = self.module_of, self.call_of
         owned = []
         # Holds the Nodes themselves, not ids: the Python wrapper of a Node we
         # skip may be freed mid-walk and its id reused by the next wrapper.
@@ -518,7 +550,10 @@ class ForwardRecorder:
                 if not start <= number < end:
                     continue
                 owned.append((number, fn))
-                module_of[id(fn)] = owners[bisect_right(boundaries, number) - 1]
+                frame = owners[bisect_right(boundaries, number) - 1]
+                module_of[id(fn)] = frame[-1][0] if frame else ""
+                if frame:
+                    call_of[id(fn)] = frame
                 for producer, _ in fn.next_functions:
                     if producer is not None and producer not in seen:
                         stack.append(producer)
@@ -579,7 +614,7 @@ def trace_model(
     if isinstance(root, (tuple, list)):
         graph_roots = [t for t in root if isinstance(t, torch.Tensor) and t.grad_fn is not None]
     graph = autograd_graph(
-        graph_roots, model, saved_tensors=saved_tensors, module_of=recorder.module_of
+        graph_roots, model, saved_tensors=saved_tensors, module_of=recorder.module_of, calls_of=recorder.call_of
     )
     key_of = {id(fn): key for key, fn in graph.graph["fn"].items()}
     creation_order = [key_of[id(fn)] for fn in recorder.creation_order if id(fn) in key_of]

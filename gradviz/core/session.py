@@ -793,7 +793,7 @@ class TrainingSession:
         from gradviz.core.graph import autograd_graph
 
         recorder = self._recorder
-        graph = autograd_graph(loss, self.model, module_of=recorder.module_of)
+        graph = autograd_graph(loss, self.model, module_of=recorder.module_of, calls_of=recorder.call_of)
         fns = graph.graph["fn"]
         key_of = {id(fn): key for key, fn in fns.items()}
         forward_keys = [key_of[id(fn)] for fn in recorder.creation_order if id(fn) in key_of]
