@@ -62,7 +62,7 @@ def test_svg_is_xml_with_a_box_per_node(lenet_graph):
     groups = root.findall(f".//{SVG_NS}g[@class]")
     node_groups = [g for g in groups if g.get("class").startswith("node ")]
     assert len(node_groups) == lenet_graph.number_of_nodes()
-    assert len(root.findall(f".//{SVG_NS}line")) == lenet_graph.number_of_edges()
+    assert len(root.findall(f".//{SVG_NS}path")) == lenet_graph.number_of_edges()  # routed edges
     assert len(root.findall(f".//{SVG_NS}polygon")) == lenet_graph.number_of_edges()  # arrowheads
     texts = [t.text for t in root.iter(SVG_NS + "text")]
     assert "MseLossBackward0" in texts and "fc3.bias" in texts and "(10)" in texts
@@ -75,11 +75,21 @@ def test_svg_is_xml_with_a_box_per_node(lenet_graph):
 
 
 def test_svg_edges_run_down_from_producer_to_consumer(lenet_graph):
-    # with the default layered layout data flows downward: each arrow tip is below its tail
+    # with the default layered layout data flows downward: each arrow tip is below where its edge starts
     root = ET.fromstring(graph_to_svg(lenet_graph))
-    for line, tip in zip(root.iter(SVG_NS + "line"), root.iter(SVG_NS + "polygon")):
+    paths, tips = list(root.iter(SVG_NS + "path")), list(root.iter(SVG_NS + "polygon"))
+    assert len(paths) == len(tips) == lenet_graph.number_of_edges()
+    for path, tip in zip(paths, tips):
+        start_y = float(path.get("d").split()[1])  # "M<x> <y> ..."
         tip_y = float(tip.get("points").split()[0].split(",")[1])
-        assert tip_y > float(line.get("y1"))
+        assert tip_y > start_y
+
+
+def test_svg_with_given_positions_draws_straight_edges(lenet_graph):
+    positions = {key: (100.0 * i, 50.0 * i) for i, key in enumerate(lenet_graph.nodes)}
+    root = ET.fromstring(graph_to_svg(lenet_graph, positions))
+    assert len(root.findall(f".//{SVG_NS}line")) == lenet_graph.number_of_edges()
+    assert not root.findall(f".//{SVG_NS}path")
 
 
 def test_svg_with_given_positions(lenet_graph):

@@ -6,8 +6,10 @@ Everything is written by gradviz itself, so no Graphviz binary is needed:
   ``name\\n(shape)``, filled boxes coloured by node kind). Render it with
   Graphviz if you have it, or paste it into any DOT viewer.
 * ``svg``: drawn from :func:`gradviz.layered_layout` positions (or the ones
-  you pass, e.g. the GUI's): rounded boxes coloured by kind, labels, straight
-  edges with arrowheads. Plain SVG 1.1 (no markers, filters or CSS) so that
+  you pass, e.g. the GUI's): rounded boxes coloured by kind, labels, edges
+  with arrowheads. With the layout's own positions the edges follow its routes
+  (:mod:`gradviz.core.routes`: they curve around boxes, never through one);
+  with positions you pass they are straight. Plain SVG 1.1 (no markers, filters or CSS) so that
   every renderer, Qt's included, draws it the same.
 * ``png``: that SVG turned into pixels by a *rasterizer* the caller passes
   (``rasterize=``). The core draws no pixels and never imports Qt; the public
@@ -32,6 +34,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import networkx as nx
 
+from gradviz.core.routes import Route, route_end, route_path_d
 from gradviz.core.shapes import format_shape
 
 __all__ = [
@@ -164,7 +167,15 @@ def _n(value: float) -> str:
 
 
 def graph_to_svg(graph: nx.DiGraph, positions: Positions | None = None) -> str:
-    """SVG text of ``graph``; ``positions`` are box centres (y down), default :func:`gradviz.layered_layout`."""
+    """SVG text of ``graph``; ``positions`` are box centres (y down), default :func:`gradviz.layered_layout`.
+
+    Without ``positions`` the edges follow the layout's routes around the boxes;
+    with them (another tool's layout, which has no routes) they are straight."""
+    routes: dict[tuple[Hashable, Hashable], Route] | None = None
+    if positions is None:
+        from gradviz.core.layout import layered_layout_routed
+
+        positions, routes = layered_layout_routed(graph)
     pos = _checked_positions(graph, positions)
     sizes = _box_sizes(graph)
     if pos:
@@ -172,6 +183,9 @@ def graph_to_svg(graph: nx.DiGraph, positions: Positions | None = None) -> str:
         top = min(y - sizes[k][1] / 2 for k, (_, y) in pos.items())
         right = max(x + sizes[k][0] / 2 for k, (x, _) in pos.items())
         bottom = max(y + sizes[k][1] / 2 for k, (_, y) in pos.items())
+        for route in (routes or {}).values():  # an edge may pass left or right of every box
+            left = min(left, min(column[0] for column in route) - _ARROW_HALF_WIDTH)
+            right = max(right, max(column[0] for column in route) + _ARROW_HALF_WIDTH)
     else:
         left = top = right = bottom = 0.0
     dx, dy = _MARGIN - left, _MARGIN - top
@@ -186,6 +200,9 @@ def graph_to_svg(graph: nx.DiGraph, positions: Positions | None = None) -> str:
     ]
     for source, target in graph.edges():
         if source == target:
+            continue
+        if routes is not None:
+            out.append(_routed_edge_svg(routes[(source, target)], dx, dy))
             continue
         a = (pos[source][0] + dx, pos[source][1] + dy)
         b = (pos[target][0] + dx, pos[target][1] + dy)
@@ -217,6 +234,18 @@ def _edge_svg(start: tuple[float, float], end: tuple[float, float]) -> str:
     return (
         f'<line x1="{_n(start[0])}" y1="{_n(start[1])}" x2="{_n(base[0])}" y2="{_n(base[1])}" '
         f'stroke="{_EDGE_COLOUR}" stroke-width="1.2"/>'
+        f'<polygon points="{points}" fill="{_EDGE_COLOUR}"/>'
+    )
+
+
+def _routed_edge_svg(route: Route, dx: float, dy: float) -> str:
+    """A routed edge as one path (runs and curves) and its arrowhead, pointing along the last run."""
+    moved = tuple((x + dx, y_from + dy, y_to + dy) for x, y_from, y_to in route)
+    x, y, direction = route_end(moved)
+    base = y - direction * _ARROW_LENGTH
+    points = " ".join(f"{_n(px)},{_n(py)}" for px, py in ((x, y), (x - _ARROW_HALF_WIDTH, base), (x + _ARROW_HALF_WIDTH, base)))
+    return (
+        f'<path d="{route_path_d(moved, _n)}" fill="none" stroke="{_EDGE_COLOUR}" stroke-width="1.2"/>'
         f'<polygon points="{points}" fill="{_EDGE_COLOUR}"/>'
     )
 

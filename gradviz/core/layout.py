@@ -29,6 +29,10 @@ The pipeline (each step is one function below):
    sweeps down, up and then both ways.
 6. y coordinates: one row per layer; the gap between rows scales with the
    tallest node.
+7. edge routes (:func:`layered_layout_routed` only): each edge runs down the
+   column its source, its dummies and its target keep free in their rows, and
+   curves only in the empty gaps between rows (:mod:`gradviz.core.routes`), so
+   no edge crosses a box it does not touch.
 
 Everything is deterministic: ties are always broken by the graph's node (and
 edge) insertion order, never by hashing, and nothing is random.
@@ -38,17 +42,20 @@ This module must not import Qt.
 from __future__ import annotations
 
 from bisect import bisect_left
-from typing import Any, Callable, Hashable, Mapping
+from typing import Any, Callable, Hashable, Mapping, NamedTuple
 
 import numpy as np
 
 from gradviz.core.gcpause import gc_paused
+from gradviz.core.routes import Route
 
 __all__ = [
     "LayoutCancelled",
     "count_crossings",
+    "LayeredLayout",
     "default_node_size",
     "layered_layout",
+    "layered_layout_routed",
 ]
 
 NodeSize = Callable[[Hashable, Mapping[str, Any]], "tuple[float, float]"]
@@ -64,6 +71,11 @@ MIN_NODE_WIDTH = 40.0
 
 # Width reserved for an edge passing through a layer (a dummy node).
 DUMMY_WIDTH = 8.0
+# Edge routes: several edges leaving (or entering) one box start (or end) this
+# far apart along its bottom (top) side, at most, so their arrowheads do not
+# pile up on one point; on a narrow box they share its middle 60 %.
+PORT_STEP = 10.0
+PORT_SPAN = 0.6
 
 # Weights of the x-coordinate objective. Edges of the main computation (op ->
 # op) weigh more than the short edges that feed a parameter in, so the chain
@@ -97,6 +109,20 @@ X_TOLERANCE = 0.5
 # Pull of a node toward where it already is. Tiny: it only keeps a node with
 # no neighbour on the side being looked at in place.
 ANCHOR = 1e-3
+
+
+class LayeredLayout(NamedTuple):
+    """What :func:`layered_layout_routed` returns.
+
+    Attributes:
+        positions: ``{node: (x, y)}`` box centres, as :func:`layered_layout` gives them.
+        routes: ``{(u, v): route}`` for every edge but self-loops; a route is a
+            tuple of columns (see :mod:`gradviz.core.routes`), from ``u``'s box to
+            ``v``'s, in the same coordinates.
+    """
+
+    positions: dict[Hashable, tuple[float, float]]
+    routes: dict[tuple[Hashable, Hashable], Route]
 
 
 class LayoutCancelled(Exception):
@@ -180,15 +206,35 @@ def layered_layout(
     insertion order, never on hashing or randomness.
     """
     with gc_paused():
-        return _layered_layout(graph, node_size, _Reporter(progress, cancel), node_gap, layer_gap, max_sweeps)
+        return _layered_layout(graph, node_size, _Reporter(progress, cancel), node_gap, layer_gap, max_sweeps,
+                               routed=False).positions
 
 
-def _layered_layout(graph, node_size, report, node_gap, layer_gap, max_sweeps):
+def layered_layout_routed(graph, **options) -> LayeredLayout:
+    """:func:`layered_layout` (same ``options``) plus a route for every edge.
+
+    Routes follow the room the layout keeps free for each edge, so an edge
+    drawn along its route never passes through a box it does not touch (a
+    straight line from source to target often does, in densely connected
+    graphs such as a DenseNet).
+    """
+    progress, cancel = options.pop("progress", None), options.pop("cancel", None)
+    node_size = options.pop("node_size", None)
+    node_gap, layer_gap = options.pop("node_gap", 24.0), options.pop("layer_gap", None)
+    max_sweeps = options.pop("max_sweeps", MAX_SWEEPS)
+    if options:
+        raise TypeError(f"layered_layout_routed() got unexpected options: {', '.join(sorted(options))}")
+    with gc_paused():
+        return _layered_layout(graph, node_size, _Reporter(progress, cancel), node_gap, layer_gap, max_sweeps,
+                               routed=True)
+
+
+def _layered_layout(graph, node_size, report, node_gap, layer_gap, max_sweeps, *, routed: bool) -> LayeredLayout:
     report(0.0, "preparing layout")
     nodes = list(graph.nodes)
     if not nodes:
         report(1.0, "layout done")
-        return {}
+        return LayeredLayout({}, {})
     size_of = node_size or default_node_size
     node_attrs = graph.nodes
     sizes = [size_of(v, node_attrs[v]) for v in nodes]
@@ -218,9 +264,14 @@ def _layered_layout(graph, node_size, report, node_gap, layer_gap, max_sweeps):
     y_of_layer = _layer_centres(layer, heights, layered.n_layers, gap)
 
     left = min(xi - wi / 2 for xi, wi in zip(x, all_widths))
-    pos = {v: (x[i] - left, y_of_layer[layer[i]]) for i, v in enumerate(nodes)}
+    x = [xi - left for xi in x]
+    pos = {v: (x[i], y_of_layer[layer[i]]) for i, v in enumerate(nodes)}
+    routes = {}
+    if routed:
+        rows = _row_extents(layer, heights, y_of_layer)
+        routes = _edge_routes(graph, nodes, layered, x, [y_of_layer[k] for k in layer], widths, heights, rows)
     report(1.0, "layout done")
-    return pos
+    return LayeredLayout(pos, routes)
 
 
 # ---------------------------------------------------------------------------
@@ -383,6 +434,8 @@ class _LayeredGraph:
 
     def __init__(self, n_real: int, layer_of: list[int], n_layers: int):
         self.n_real = n_real
+        # {(upper, lower) real edge: the dummies it passes, top to bottom}
+        self.chain_of: dict[tuple[int, int], list[int]] = {}
         self.layer_of = layer_of  # real nodes, then dummies
         self.n_layers = n_layers
         self.seg_upper: list[int] = []
@@ -422,12 +475,15 @@ class _LayeredGraph:
             if layer[v] - layer[u] > 1:
                 long_weight = WEIGHT_LONG_EDGE * (layer[v] - layer[u]) ** SPAN_POWER
                 prev = u
+                chain = graph.chain_of[(u, v)] = []
                 for k in range(layer[u] + 1, layer[v]):
                     dummy = graph._add_node(k)
+                    chain.append(dummy)
                     graph._add_segment(prev, dummy, long_weight)
                     prev = dummy
                 graph._add_segment(prev, v, long_weight)
             else:
+                graph.chain_of[(u, v)] = []
                 weight = WEIGHT_EDGE if has_pred[u] else WEIGHT_SOURCE_EDGE
                 graph._add_segment(u, v, weight)
         return graph
@@ -812,6 +868,72 @@ def _layer_centres(layer: list[int], heights: list[float], n_layers: int, gap: f
         centres.append(top + height / 2)
         top += height + gap
     return centres
+
+
+def _row_extents(layer: list[int], heights: list[float], centres: list[float]) -> list[tuple[float, float]]:
+    """(top, bottom) of each row: its centre line ± half its tallest box."""
+    tallest = [0.0] * len(centres)
+    for k, height in zip(layer, heights):
+        tallest[k] = max(tallest[k], height)
+    return [(c - t / 2, c + t / 2) for c, t in zip(centres, tallest)]
+
+
+# ---------------------------------------------------------------------------
+# 7. edge routes
+
+
+def _edge_routes(graph, nodes, layered: _LayeredGraph, x, y, widths, heights, rows) -> dict:
+    """A route (see :mod:`gradviz.core.routes`) for every edge of ``graph`` but self-loops.
+
+    Each layered edge runs: down from its port on the source box's bottom to
+    the bottom of the source's row; through every row it passes at its dummy's
+    slot; from the top of the target's row down to its port on the target's
+    top. The vertical runs stay in columns no other box of the row covers, and
+    the joins between them lie in the gaps between rows: no box is crossed.
+    """
+    layer_of = layered.layer_of
+    ports_out, ports_in = _ports(layered, x, widths)
+    layered_routes = {}
+    for (u, v), chain in layered.chain_of.items():
+        columns = [(ports_out[u, v], y[u] + heights[u] / 2, rows[layer_of[u]][1])]
+        columns += [(x[d], rows[layer_of[d]][0], rows[layer_of[d]][1]) for d in chain]
+        columns.append((ports_in[u, v], rows[layer_of[v]][0], y[v] - heights[v] / 2))
+        layered_routes[(u, v)] = tuple(columns)
+
+    index = {v: i for i, v in enumerate(nodes)}
+    routes = {}
+    for a, b in graph.edges():
+        i, j = index[a], index[b]
+        if i == j:
+            continue
+        route = layered_routes.get((i, j))
+        if route is None:  # reversed to break a cycle: run it back up
+            route = tuple((cx, y_to, y_from) for cx, y_from, y_to in reversed(layered_routes[(j, i)]))
+        routes[(a, b)] = route
+    return routes
+
+
+def _ports(layered: _LayeredGraph, x, widths):
+    """Where each edge leaves its source's bottom and enters its target's top.
+
+    The edges at one side of a box are spread along it in the order of where
+    they come from (or go to), so they neither cross each other at the box nor
+    end on one point."""
+    leaving: dict[int, list] = {}
+    arriving: dict[int, list] = {}
+    for (u, v), chain in layered.chain_of.items():
+        below, above = (chain[0] if chain else v), (chain[-1] if chain else u)
+        leaving.setdefault(u, []).append((x[below], (u, v)))
+        arriving.setdefault(v, []).append((x[above], (u, v)))
+    ports_out, ports_in = {}, {}
+    for side, ports in ((leaving, ports_out), (arriving, ports_in)):
+        for node, edges in side.items():
+            edges.sort()
+            count = len(edges)
+            step = min(PORT_STEP, PORT_SPAN * widths[node] / (count - 1)) if count > 1 else 0.0
+            for i, (_, edge) in enumerate(edges):
+                ports[edge] = x[node] + (i - (count - 1) / 2) * step
+    return ports_out, ports_in
 
 
 # ---------------------------------------------------------------------------
