@@ -483,3 +483,42 @@ def test_given_positions_skip_layout_and_empty_graph(qtbot, view):
     assert view.node_count() == 0
     show(qtbot, view, nx.DiGraph())
     assert view.node_count() == 0
+
+
+def _edges_through_boxes(model):
+    """Edges of the shown model whose drawn route enters a box other than its two ends."""
+    from gradviz.core.routes import route_points
+
+    low = np.stack([model.x0, model.y0], axis=1) + 0.5
+    high = np.stack([model.x1, model.y1], axis=1) - 0.5
+    bad = []
+    for e, route in enumerate(model.routes):
+        pts = np.asarray(route_points(route), dtype=float)
+        inside = ((pts[:, None, :] > low[None]) & (pts[:, None, :] < high[None])).all(axis=2).any(axis=0)
+        inside[[model.src[e], model.dst[e]]] = False
+        if inside.any():
+            bad.append((model.keys[model.src[e]], model.keys[model.dst[e]]))
+    return bad
+
+
+def test_edges_are_drawn_along_routes_around_the_boxes(qtbot, view, lenet_graph):
+    """At rest every edge follows its route (no box crossed); while boxes morph, plain curves."""
+    view.animations_enabled = True
+    show(qtbot, view, lenet_graph)
+    model = view.item.model
+    assert model.routed and len(model.routes) == len(model.src)
+    assert _edges_through_boxes(model) == []
+    for e in range(len(model.src)):  # each route starts on its source box and ends on its target box
+        (x, y, _), (ex, _, ey) = model.routes[e][0], model.routes[e][-1]
+        s, d = model.src[e], model.dst[e]
+        assert model.x0[s] <= x <= model.x1[s] and y == pytest.approx(model.y1[s])
+        assert model.x0[d] <= ex <= model.x1[d] and ey == pytest.approx(model.y0[d])
+    routed_while_morphing = []
+    view._morph.valueChanged.connect(lambda _: routed_while_morphing.append(view.item.model.routed))
+    with qtbot.waitSignal(view.ready, timeout=10000):
+        view.collapse_module("fc1")
+    assert routed_while_morphing and not any(routed_while_morphing[:-1])
+    assert view.item.model.routed and _edges_through_boxes(view.item.model) == []
+    view.grab()  # paints every edge along its route (detail and overview paths)
+    view.canvas.scale(0.1, 0.1)
+    view.grab()

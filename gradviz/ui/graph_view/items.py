@@ -19,6 +19,8 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QBrush, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
 
+from gradviz.core.routes import curve_controls, route_end
+
 from . import style
 from .model import ROLE_ACTIVE, ROLE_VISITED, SceneModel
 from .style import ARROW_HALF_WIDTH, ARROW_LENGTH, CORNER, DETAIL_SCALE, Fonts
@@ -188,7 +190,6 @@ class GraphItem(QGraphicsItem):
                 continue
             key = (bool(on_path[j]) and m.path_active, int(buckets[j]), int(thickness[j]), int(alpha_step[j]))
             groups.setdefault(key, []).append(e)
-        sx, sy, ex, ey, pull = m.sx, m.sy, m.ex, m.ey, m.pull
         for (path_edge, bucket, thick, alpha10), members in groups.items():
             if path_edge:
                 colour, width = style.PATH, 2.6
@@ -200,10 +201,7 @@ class GraphItem(QGraphicsItem):
             curves, arrows = QPainterPath(), QPainterPath()
             head = max(ARROW_HALF_WIDTH, width * 1.6)
             for e in members:
-                x0, y0, x1, y1, k = sx[e], sy[e], ex[e], ey[e], pull[e]
-                base = y1 - ARROW_LENGTH
-                curves.moveTo(x0, y0)
-                curves.cubicTo(x0, y0 + k, x1, base - k, x1, base)
+                x1, y1, base = _add_edge_curve(curves, m, e)
                 arrows.moveTo(x1, y1)
                 arrows.lineTo(x1 - head, base)
                 arrows.lineTo(x1 + head, base)
@@ -300,9 +298,8 @@ class GraphItem(QGraphicsItem):
         if len(edges):
             keep = m.visible_edges_mask()[edges] & (m.edge_alpha[edges] > 0.35) & shown[m.src[edges]] & shown[m.dst[edges]]
             edges = edges[keep]
-            for sx, sy, ex, ey in zip(m.sx[edges].tolist(), m.sy[edges].tolist(), m.ex[edges].tolist(), m.ey[edges].tolist()):
-                edge_path.moveTo(sx, sy)
-                edge_path.lineTo(ex, ey)
+            for e in edges.tolist():
+                _add_edge_polyline(edge_path, m, e)
         return {"nodes": paths, "edges": edge_path}
 
     def _paint_overview(self, p: QPainter, m: SceneModel, exposed: QRectF, scale: float) -> None:
@@ -400,8 +397,7 @@ class GraphItem(QGraphicsItem):
             return
         path = QPainterPath()
         for e in edges.tolist():
-            path.moveTo(m.sx[e], m.sy[e])
-            path.lineTo(m.ex[e], m.ey[e])
+            _add_edge_polyline(path, m, e)
         p.strokePath(path, _pen(colour, width, cosmetic=True))
 
     def _fill_markers(self, p: QPainter, m: SceneModel, nodes: np.ndarray, colour: str, min_size: float) -> None:
@@ -410,6 +406,47 @@ class GraphItem(QGraphicsItem):
             w, h = max(m.w[i], min_size), max(m.h[i], min_size)
             path.addRect(m.x[i] - w / 2, m.y[i] - h / 2, w, h)
         p.fillPath(path, style.color(colour))
+
+
+def _add_edge_curve(path: QPainterPath, m: SceneModel, e: int) -> tuple[float, float, float]:
+    """Add edge ``e`` to ``path``, up to where its arrowhead starts; returns ``(x, tip_y, base_y)``.
+
+    Along its route around the boxes while the boxes are where the layout put
+    them (runs down free columns, S-curves in the gaps between rows); as one
+    smooth curve from box to box while they move (a morph)."""
+    if not m.routed:
+        x0, y0, x1, y1, k = m.sx[e], m.sy[e], m.ex[e], m.ey[e], m.pull[e]
+        base = y1 - ARROW_LENGTH
+        path.moveTo(x0, y0)
+        path.cubicTo(x0, y0 + k, x1, base - k, x1, base)
+        return x1, y1, base
+    route = m.routes[e]
+    x_end, y_end, direction = route_end(route)
+    base = y_end - direction * ARROW_LENGTH
+    last = len(route) - 1
+    for i, column in enumerate(route):
+        x, y_from, y_to = column
+        if i == 0:
+            path.moveTo(x, y_from)
+        else:
+            path.cubicTo(*[coordinate for point in curve_controls(route[i - 1], column)[1:] for coordinate in point])
+        stop = base if i == last else y_to  # the arrowhead covers the rest of the last run
+        if (stop - y_from) * direction > 0:
+            path.lineTo(x, stop)
+    return x_end, y_end, base
+
+
+def _add_edge_polyline(path: QPainterPath, m: SceneModel, e: int) -> None:
+    """Edge ``e`` as straight segments (the overview: cheap, still around the boxes when routed)."""
+    if not m.routed:
+        path.moveTo(m.sx[e], m.sy[e])
+        path.lineTo(m.ex[e], m.ey[e])
+        return
+    route = m.routes[e]
+    path.moveTo(route[0][0], route[0][1])
+    for x, y_from, y_to in route:
+        path.lineTo(x, y_from)
+        path.lineTo(x, y_to)
 
 
 class _Occupancy:

@@ -13,7 +13,8 @@ import networkx as nx
 import numpy as np
 
 from gradviz.core.collapse import CollapsedGraph, collapse_graph
-from gradviz.core.layout import layered_layout
+from gradviz.core.layout import layered_layout_routed
+from gradviz.core.routes import Route
 
 from .style import TextMetrics, node_lines, node_size
 
@@ -31,6 +32,13 @@ class SceneLayout:
     positions: dict[Hashable, tuple[float, float]]
     sizes: dict[Hashable, tuple[float, float]]
     lines: dict[Hashable, list[tuple[str, str]]]
+    # {(u, v): route} around the boxes (gradviz.core.routes); empty when the
+    # positions came from elsewhere (then edges are drawn as plain curves)
+    routes: dict[tuple[Hashable, Hashable], Route] = None
+
+    def __post_init__(self):
+        if self.routes is None:
+            self.routes = {}
 
     @property
     def graph(self) -> nx.DiGraph:
@@ -83,14 +91,15 @@ def compute_layout(
         lines[key] = node_text
         sizes[key] = node_size(node_text, metrics, width_cache)
 
+    routes = {}
     if positions is not None and not state[0] and all(k in positions for k in shown_graph):
         pos = {k: (float(positions[k][0]), float(positions[k][1])) for k in shown_graph}
     else:
-        pos = layered_layout(
+        pos, routes = layered_layout_routed(
             shown_graph,
             node_size=lambda key, attrs: sizes[key],
             progress=lambda f, m: report(0.05 + 0.95 * f, m),
             cancel=cancel,
         )
     report(1.0, "layout done")
-    return SceneLayout(state=state, collapsed=shown, positions=pos, sizes=sizes, lines=lines)
+    return SceneLayout(state=state, collapsed=shown, positions=pos, sizes=sizes, lines=lines, routes=routes)

@@ -46,6 +46,7 @@ class SceneModel:
         wh: np.ndarray,
         edges: list[tuple[int, int]],
         edge_counts: Iterable[int] | None = None,
+        routes: list | None = None,
     ):
         self.keys = list(keys)
         self.index = {k: i for i, k in enumerate(self.keys)}
@@ -66,6 +67,12 @@ class SceneModel:
             np.asarray(list(edge_counts), dtype=np.int64) if edge_counts is not None else np.ones(len(self.src), dtype=np.int64)
         )
         self.edge_index = {(int(u), int(v)): i for i, (u, v) in enumerate(zip(self.src, self.dst))}
+        # Routes around the boxes, one per edge (gradviz.core.routes), valid
+        # while the boxes sit where the layout put them: a morph moves boxes
+        # through in-between places, where plain curves are drawn instead.
+        self.routes = list(routes) if routes is not None and len(routes) == len(self.src) else None
+        self._routed_at = (self.x.copy(), self.y.copy()) if self.routes is not None else None
+        self.routed = self.routes is not None
         self.version = 0
         self.state_version = 0
         self._reset_state()
@@ -79,13 +86,16 @@ class SceneModel:
         index = {k: i for i, k in enumerate(keys)}
         xy = np.array([layout.positions[k] for k in keys], dtype=float).reshape(-1, 2)
         wh = np.array([layout.sizes[k] for k in keys], dtype=float).reshape(-1, 2)
-        edges, counts = [], []
+        edges, counts, routes = [], [], []
         for u, v, data in graph.edges(data=True):
             if u == v:
                 continue
             edges.append((index[u], index[v]))
             counts.append(int(data.get("count", 1)))
-        return cls(keys, [graph.nodes[k] for k in keys], [layout.lines[k] for k in keys], xy, wh, edges, counts)
+            routes.append(layout.routes.get((u, v)))
+        if not all(route is not None for route in routes):
+            routes = None
+        return cls(keys, [graph.nodes[k] for k in keys], [layout.lines[k] for k in keys], xy, wh, edges, counts, routes)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -118,6 +128,8 @@ class SceneModel:
     def set_centres(self, x: np.ndarray, y: np.ndarray) -> None:
         self.x[:] = x
         self.y[:] = y
+        if self._routed_at is not None:
+            self.routed = np.array_equal(self.x, self._routed_at[0]) and np.array_equal(self.y, self._routed_at[1])
         self.update_geometry()
 
     def update_geometry(self) -> None:
@@ -141,12 +153,20 @@ class SceneModel:
             self.sx = self.sy = self.ex = self.ey = np.zeros(0)
         dy = self.ey - ARROW_LENGTH - self.sy
         self.pull = np.clip(np.abs(dy) * 0.5, CURVE_PULL_MIN, CURVE_PULL_MAX)
-        # bounding boxes of the curves (a cubic stays inside its control
-        # points' hull; upward edges loop out by up to ``pull``)
-        self.ex0 = np.minimum(self.sx, self.ex) - ATTACH_SPACING
-        self.ex1 = np.maximum(self.sx, self.ex) + ATTACH_SPACING
-        self.ey0 = np.minimum(self.sy, self.ey) - self.pull
-        self.ey1 = np.maximum(self.sy, self.ey) + self.pull
+        if self.routed:
+            # a route's runs and curves stay within its columns' x and y range
+            columns = [np.asarray(route, dtype=float) for route in self.routes]
+            self.ex0 = np.array([c[:, 0].min() for c in columns]) - ATTACH_SPACING
+            self.ex1 = np.array([c[:, 0].max() for c in columns]) + ATTACH_SPACING
+            self.ey0 = np.array([c[:, 1:].min() for c in columns])
+            self.ey1 = np.array([c[:, 1:].max() for c in columns])
+        else:
+            # bounding boxes of the curves (a cubic stays inside its control
+            # points' hull; upward edges loop out by up to ``pull``)
+            self.ex0 = np.minimum(self.sx, self.ex) - ATTACH_SPACING
+            self.ex1 = np.maximum(self.sx, self.ex) + ATTACH_SPACING
+            self.ey0 = np.minimum(self.sy, self.ey) - self.pull
+            self.ey1 = np.maximum(self.sy, self.ey) + self.pull
         self.version += 1
 
     def bounds(self, margin: float = 0.0) -> tuple[float, float, float, float]:
