@@ -210,6 +210,10 @@ def test_window_shows_before_torch_is_imported():
         "hook = OnShow(); w.installEventFilter(hook)\n"
         "w.show(); app.processEvents()\n"
         "print('shown' if seen else 'not-shown', 'torch-before-show' if seen and seen[0] else 'torch-after-show')\n"
+        # The answer is out; skip interpreter teardown, which destroys Qt objects in an order
+        # PySide6 does not promise to survive in a bare script (the app's own exit path is
+        # tested with the app).
+        "sys.stdout.flush(); import os; os._exit(0)\n"
     )
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,

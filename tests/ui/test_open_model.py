@@ -312,7 +312,10 @@ def test_a_20k_node_model_opens_collapsed_and_the_gui_keeps_responding(qtbot, wi
     # (Done on the GUI thread, extraction alone would stop it for its whole 1-2 s.)
     during_extraction = [t for t in ticks if start <= t <= opened_at]
     assert len(during_extraction) >= 10, f"only {len(during_extraction)} GUI ticks in {opened_at - start:.1f} s"
+    # Layout runs in a worker too: the GUI thread ticked while it was being computed.
+    # (No bound on the longest pause: on a loaded machine that measures the machine.
+    # bench/graph_view.py measures pauses against a peer.)
+    assert any(opened_at < t <= laid_out_at for t in ticks), "no GUI tick while the layout was computed"
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
-    assert max(gaps) < 1.5, f"the GUI froze for {max(gaps):.2f} s"
     print(f"\n20k nodes ({graph.number_of_nodes():,}): extraction {opened_at - start:.1f} s, "
           f"layout {laid_out_at - opened_at:.1f} s, {view.node_count()} boxes shown, longest GUI pause {max(gaps) * 1000:.0f} ms")
