@@ -31,6 +31,7 @@ from gradviz.core.node_grads import Kept, NodeGradients, TensorSummary
 
 __all__ = [
     "NUMBERS_PRECISION",
+    "PLUGGED_ELEMENTS",
     "NodeExplanation",
     "NodeNumbers",
     "Recording",
@@ -45,6 +46,9 @@ __all__ = [
 # Tensors up to this many elements are written out number by number (a 6×6
 # gradient); larger ones as a one-line summary.
 SHOWN_ELEMENTS = 36
+# A formula is written out factor by factor only when every factor has at
+# most this many elements; otherwise just its result is shown.
+PLUGGED_ELEMENTS = 12
 # Significant digits in the text renderings (micrograd's draw_dot uses 4).
 NUMBERS_PRECISION = 4
 MINUS = "−"
@@ -304,7 +308,7 @@ def _with_values(out: NodeExplanation, entry: NodeGradients) -> list[str]:
 def _small(value) -> str:
     if isinstance(value, (int, float)):
         return format_number(float(value))
-    if not isinstance(value, torch.Tensor) or value.numel() > SHOWN_ELEMENTS:
+    if not isinstance(value, torch.Tensor) or value.numel() > PLUGGED_ELEMENTS:
         raise NotRecomputable("too large to write out")
     text = format_tensor(value)
     return f"({text})" if text.startswith(MINUS) else text

@@ -707,6 +707,7 @@ class TrainingSession:
             "loss_fn": self._loss_fn,
             "target_kind": self._target_kind,
             "optimizer": name,
+            "node_gradients": self.whole_tensor_limit if self.node_gradients else None,
         }
         self._current = IterationRecord(
             index=self.iteration,
@@ -768,7 +769,8 @@ class TrainingSession:
                 from gradviz.core.graph import ForwardRecorder
 
                 recorder = ForwardRecorder(self.model)
-                self._node_recorder = NodeRecorder(self.whole_tensor_limit) if self.node_gradients else None
+                limit = self._active.get("node_gradients")
+                self._node_recorder = NodeRecorder(limit) if limit is not None else None
                 with recorder, self._watch_values():
                     returned = self.model(*args)
                 self._recorder = recorder
