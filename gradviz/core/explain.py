@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import networkx as nx
 import torch
 
-from gradviz.core.backward_rules import NO_EXPLANATION, NotRecomputable, Rule, rule_for, slot_names
+from gradviz.core.backward_rules import NO_EXPLANATION, NotRecomputable, Rule, rule_for, signed, slot_names
 from gradviz.core.node_grads import Kept, NodeGradients, TensorSummary
 
 __all__ = [
@@ -199,8 +199,6 @@ _SHAPE_OPS = {
 
 
 def _signed(value: int) -> int:
-    from gradviz.core.backward_rules import signed
-
     return signed(int(value))
 
 
