@@ -4,6 +4,7 @@
     gradviz info --preset lenet               layer table: shapes, derivations, parameters
     gradviz export --preset lenet -o g.svg    autograd graph of one forward + loss
     gradviz open-model model.py --name Net    open your own model, train N steps, summarise
+    gradviz explain --preset neuron           the backward pass node by node, with the numbers
 
 Every problem the user can fix (unknown preset, missing or corrupt project
 file, shapes that do not fit, unknown format, unwritable output) is one line
@@ -239,6 +240,84 @@ def _run_open_model(args) -> int:
 
 
 # ---------------------------------------------------------------------------
+# gradviz explain
+
+
+def _add_explain(subparsers) -> None:
+    from gradviz.core.node_grads import WHOLE_TENSOR_LIMIT
+    from gradviz.core.session import LOSSES
+
+    parser = subparsers.add_parser(
+        "explain",
+        help="print the backward pass node by node, with the numbers (a lecture handout)",
+        description=(
+            "Run one forward pass, the loss and backward, and print what every autograd node received, "
+            "its rule, the rule with the numbers, and what it sent on. Try --preset neuron."
+        ),
+    )
+    _add_model_options(parser)
+    parser.add_argument("--input", metavar="VALUES", help='input values, e.g. "0.5, -1" (samples separated by ";"); default: random')
+    parser.add_argument("--target", metavar="VALUES", help='target values, e.g. "1" (class indices for class losses); default: random')
+    parser.add_argument("--loss", default="mse", choices=LOSSES, help="loss function (default: mse)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the weights and the random batch (default: 0)")
+    parser.add_argument("--whole-tensor-limit", type=int, default=WHOLE_TENSOR_LIMIT, metavar="N",
+                        help=f"keep tensors of up to N elements whole, summarise larger ones (default: {WHOLE_TENSOR_LIMIT})")
+    parser.set_defaults(handler=_run_explain)
+
+
+def _parse_values(text: str, option: str) -> list:
+    """``"0.5, -1"`` -> ``[0.5, -1.0]``; ``"1, 2; 3, 4"`` -> ``[[1.0, 2.0], [3.0, 4.0]]``."""
+    rows = []
+    for row in text.split(";"):
+        values = []
+        for item in row.replace(" ", ",").split(","):
+            if not item.strip():
+                continue
+            try:
+                values.append(float(item.replace("−", "-")))
+            except ValueError:
+                raise _UsageError(f"{option}: {item.strip()!r} is not a number; give numbers separated by commas, samples by ';'") from None
+        if not values:
+            raise _UsageError(f"{option}: no numbers in {text!r}; give numbers separated by commas, samples by ';'")
+        rows.append(values)
+    if len({len(row) for row in rows}) > 1:
+        raise _UsageError(f"{option}: every sample needs the same number of values, got {[len(r) for r in rows]}")
+    return rows[0] if len(rows) == 1 else rows
+
+
+def _run_explain(args) -> int:
+    from gradviz.core.data import DataError, GivenData
+    from gradviz.core.explain import format_backward
+    from gradviz.core.session import TrainingError, TrainingSession
+
+    spec = _load_spec(args)
+    if args.whole_tensor_limit < 0:
+        raise _UsageError(f"--whole-tensor-limit must be 0 or more, got {args.whole_tensor_limit}")
+    data = None
+    if args.input is not None or args.target is not None:
+        if args.input is None:
+            raise _UsageError("--target needs --input too (the values the target belongs to)")
+        inputs = _parse_values(args.input, "--input")
+        targets = None if args.target is None else _parse_values(args.target, "--target")
+        try:
+            data = GivenData(inputs, targets, seed=args.seed)
+        except DataError as exc:
+            raise _UsageError(str(exc)) from None
+    try:
+        session = TrainingSession(spec, loss=args.loss, seed=args.seed, data=data, node_gradients=True,
+                                  whole_tensor_limit=args.whole_tensor_limit)
+        while session.next_phase != "step":
+            session.advance()
+    except (TrainingError, ValueError) as exc:
+        raise _UsageError(str(exc)) from None
+    name = args.preset or args.project
+    print(f"{name}: one forward pass, the {args.loss} loss and backward (seed {args.seed}; {session.data.describe()})")
+    print()
+    print(format_backward(session.current), end="")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
 # gradviz (no subcommand)
 
 
@@ -255,7 +334,7 @@ def _open_gui() -> int:
 # ---------------------------------------------------------------------------
 
 # Each entry registers one subcommand on the subparsers object.
-_COMMANDS: list[Callable] = [_add_info, _add_export, _add_open_model]
+_COMMANDS: list[Callable] = [_add_info, _add_export, _add_open_model, _add_explain]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,6 +32,7 @@ __all__ = [
     "DataSource",
     "DigitsData",
     "FolderData",
+    "GivenData",
     "IMAGE_SUFFIXES",
     "RandomData",
     "VALUES",
@@ -136,6 +137,63 @@ class RandomData(DataSource):
 
     def describe(self) -> str:
         return f"random tensors (seed {self.seed}, {'same batch every step' if self.fixed else 'new batch every step'})"
+
+
+# ---------------------------------------------------------------------------
+# Values someone typed in (a lecturer's x₁, x₂ and target)
+
+
+class GivenData(DataSource):
+    """The same given batch every step: ``inputs`` and ``targets`` as typed.
+
+    ``inputs`` must match the model's input shape, batch included; a single
+    sample may leave the batch dimension out (``[0.5, -1.0]`` for a ``(1, 2)``
+    input). ``targets`` likewise for the output shape (float values), or class
+    indices for class losses; None takes the fixed random targets
+    ``RandomData(seed)`` would give. Shapes are checked when a batch is asked
+    for: a mismatch is a :class:`DataError` naming both shapes.
+    """
+
+    name = "given"
+
+    def __init__(self, inputs, targets=None, seed: int = 0):
+        super().__init__(None)
+        try:
+            self.inputs = torch.as_tensor(inputs, dtype=torch.get_default_dtype()).clone()
+            self.targets = None if targets is None else torch.as_tensor(targets).clone()
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise DataError(f"inputs and targets must be numbers or nested lists of numbers: {exc}") from None
+        self._random = RandomData(seed=seed)
+
+    @staticmethod
+    def _fit(values: torch.Tensor, shape: Shape, what: str) -> torch.Tensor:
+        if tuple(values.shape) == shape:
+            return values
+        if tuple(values.shape) == shape[1:] and shape[0] == 1:
+            return values.reshape(shape)
+        raise DataError(f"the given {what} has shape {format_shape(tuple(values.shape))}, but the model needs {format_shape(shape)}")
+
+    def batch(self, input_shape, output_shape, target):
+        _check_target(target)
+        input_shape, output_shape = tuple(input_shape), tuple(output_shape)
+        inputs = self._fit(self.inputs, input_shape, "input")
+        if self.targets is None:
+            _, targets = self._random.batch(input_shape, output_shape, target)
+            return inputs.clone(), targets
+        if target == CLASSES:
+            targets = self._fit(self.targets, output_shape[:1] + output_shape[2:], "target")
+            if targets.is_floating_point():
+                if not torch.equal(targets, targets.round()):
+                    raise DataError("class targets must be whole numbers (class indices)")
+                targets = targets.long()
+            if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= output_shape[1]):
+                raise DataError(f"class targets must lie in 0…{output_shape[1] - 1}, got {targets.tolist()}")
+            return inputs.clone(), targets.clone()
+        targets = self._fit(self.targets.to(torch.get_default_dtype()), output_shape, "target")
+        return inputs.clone(), targets.clone()
+
+    def describe(self) -> str:
+        return f"given values: input {self.inputs.tolist()}" + ("" if self.targets is None else f", target {self.targets.tolist()}")
 
 
 # ---------------------------------------------------------------------------

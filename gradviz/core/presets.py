@@ -112,12 +112,38 @@ def resnet_tiny() -> NetworkSpec:
     )
 
 
+def neuron() -> NetworkSpec:
+    """One neuron, micrograd's: two inputs, tanh(w·x + b); every number fits on its node."""
+    return NetworkSpec(
+        [
+            _L("Linear", "neuron", in_features=2, out_features=1),
+            _L("Tanh", "tanh"),
+        ],
+        (1, 2),
+    )
+
+
+def tiny_mlp() -> NetworkSpec:
+    """A 2→3→1 tanh MLP, one sample: small enough to follow every number by hand."""
+    return NetworkSpec(
+        [
+            _L("Linear", "fc1", in_features=2, out_features=3),
+            _L("Tanh", "tanh1"),
+            _L("Linear", "fc2", in_features=3, out_features=1),
+            _L("Tanh", "tanh2"),
+        ],
+        (1, 2),
+    )
+
+
 _PRESETS: dict[str, Callable[[], NetworkSpec]] = {
     "lenet": lenet,
     "lenet3x3": lenet3x3,
     "cifar_seq": cifar_seq,
     "mlp": mlp,
     "resnet_tiny": resnet_tiny,
+    "neuron": neuron,
+    "tiny_mlp": tiny_mlp,
 }
 
 DESCRIPTIONS = {name: (factory.__doc__ or "").strip().splitlines()[0] for name, factory in _PRESETS.items()}

@@ -32,6 +32,7 @@ and Inf are never errors: they are recorded (``IterationRecord.nonfinite``,
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -50,6 +51,7 @@ from gradviz.core.data import CLASSES, VALUES, DataSource, RandomData, make_data
 from gradviz.core.devices import resolve_device
 from gradviz.core.model_io import ExampleInputs, as_call_args, class_view, describe_value, loss_output
 from gradviz.core.model_io import floating_tensors as _floating
+from gradviz.core.node_grads import WHOLE_TENSOR_LIMIT, NodeGradients, NodeRecorder
 from gradviz.core.spec import NetworkSpec
 
 __all__ = [
@@ -133,6 +135,11 @@ class IterationRecord:
         backward_order: node keys in the order the autograd engine ran them.
         node_grad_norms: node key -> norm of the gradient it received (None
             where none was defined).
+
+    Only with ``node_gradients=True`` (a full-level option; else empty):
+        node_gradients: node key -> :class:`~gradviz.core.node_grads.NodeGradients`:
+            what each autograd Node received, produced and saved, and its
+            forward value; see :mod:`gradviz.core.explain` for the rule of each.
     """
 
     index: int
@@ -148,6 +155,7 @@ class IterationRecord:
     grad_norms: dict[str, float] = field(default_factory=dict)
     no_grad: list[str] = field(default_factory=list)
     node_grad_norms: dict[str, float | None] = field(default_factory=dict)
+    node_gradients: dict[str, NodeGradients] = field(default_factory=dict)
     graph: nx.DiGraph | None = None
     creation_order: list[str] = field(default_factory=list)
     backward_order: list[str] = field(default_factory=list)
@@ -355,6 +363,12 @@ class TrainingSession:
             dtype (e.g. int64 token ids). They are the batch of every
             iteration (instead of ``data``, which must then be None), with
             fixed random targets (see :mod:`gradviz.core.model_io`).
+        node_gradients: with ``record="full"``, also keep per autograd Node
+            the gradients it received and produced, what it saved for
+            backward and its forward value (``IterationRecord.node_gradients``).
+            Off by default: it copies every one of those tensors.
+        whole_tensor_limit: with ``node_gradients``, tensors of up to this
+            many elements are kept whole, larger ones as a summary.
 
     Models that return a tuple, list, dict or namedtuple: the loss uses the
     first floating-point tensor in it (``loss_output`` says which,
@@ -380,9 +394,12 @@ class TrainingSession:
         record: str = "full",
         input_shape: tuple | None = None,
         inputs: Sequence[torch.Tensor] | torch.Tensor | None = None,
+        node_gradients: bool = False,
+        whole_tensor_limit: int = WHOLE_TENSOR_LIMIT,
     ):
         if record not in RECORD_LEVELS:
             raise ValueError(f"unknown record level {record!r}; use one of: {', '.join(RECORD_LEVELS)}")
+        self.set_node_gradients(node_gradients, whole_tensor_limit, record_level=record)
         if not isinstance(max_history, int) or isinstance(max_history, bool) or max_history < 1:
             raise ValueError(f"max_history must be a positive integer, got {max_history!r}")
         self.device = resolve_device(device)
@@ -529,6 +546,15 @@ class TrainingSession:
         """Change the loss from the next iteration on."""
         self._loss_name, self._loss_fn, self._target_kind = _resolve_loss(loss)
 
+    def set_node_gradients(self, enabled: bool, whole_tensor_limit: int | None = None, *, record_level: str | None = None) -> None:
+        """Record per-node gradients (or stop) from the next iteration on; see the class docstring."""
+        level = record_level or self.record_level
+        limit = self.whole_tensor_limit if whole_tensor_limit is None else whole_tensor_limit
+        if enabled and level != "full":
+            raise ValueError("node_gradients needs record='full' (light records keep no graph to attach them to)")
+        NodeRecorder(limit)  # a ValueError names a bad limit
+        self.node_gradients, self.whole_tensor_limit = bool(enabled), limit
+
     def set_optimizer(self, name: str) -> None:
         """Use a fresh optimizer from the next iteration on, also when ``name``
         is the current one: momentum and Adam state restart."""
@@ -641,6 +667,7 @@ class TrainingSession:
         self._loss_tensor: torch.Tensor | None = None
         self._recorder = None
         self._live_graph: nx.DiGraph | None = None
+        self._node_recorder: NodeRecorder | None = None
 
     def _run_phase(self) -> PhaseResult:
         phase = PHASES[self.phase_index]
@@ -680,6 +707,7 @@ class TrainingSession:
             "loss_fn": self._loss_fn,
             "target_kind": self._target_kind,
             "optimizer": name,
+            "node_gradients": self.whole_tensor_limit if self.node_gradients else None,
         }
         self._current = IterationRecord(
             index=self.iteration,
@@ -741,7 +769,9 @@ class TrainingSession:
                 from gradviz.core.graph import ForwardRecorder
 
                 recorder = ForwardRecorder(self.model)
-                with recorder:
+                limit = self._active.get("node_gradients")
+                self._node_recorder = NodeRecorder(limit) if limit is not None else None
+                with recorder, self._watch_values():
                     returned = self.model(*args)
                 self._recorder = recorder
             else:
@@ -756,7 +786,8 @@ class TrainingSession:
         _, targets = self._current_batch(self._active["target_kind"])
         with torch.enable_grad():
             output = self._loss_input(self._output, self._active["target_kind"])
-            loss = self._checked_loss(self._active["loss_fn"])(output, targets)
+            with self._watch_values():
+                loss = self._checked_loss(self._active["loss_fn"])(output, targets)
         if loss.grad_fn is None:
             raise ValueError("the loss does not depend on any parameter that requires grad: there is nothing to train")
         self._loss_tensor = loss
@@ -766,6 +797,11 @@ class TrainingSession:
             result.graph, result.creation_order = record.graph, list(record.creation_order)
         if not math.isfinite(record.loss):
             self._note_nonfinite(record, result, "loss", ["loss"])
+
+    def _watch_values(self):
+        """Note each op's forward value when node gradients are recorded."""
+        recorder = self._node_recorder
+        return recorder.forward() if recorder is not None else contextlib.nullcontext()
 
     def _checked_loss(self, loss_fn: LossFn) -> LossFn:
         """``loss_fn`` with a clear error when output and target do not fit or the result is no scalar."""
@@ -819,7 +855,12 @@ class TrainingSession:
             from gradviz.core.trace import trace_backward
 
             graph = self._live_graph
-            trace = trace_backward(loss, graph)
+            if self._node_recorder is not None:
+                with self._node_recorder.backward(graph, [loss]):
+                    trace = trace_backward(loss, graph)
+                record.node_gradients = self._node_recorder.nodes
+            else:
+                trace = trace_backward(loss, graph)
             record.backward_order = result.backward_order = list(trace.order)
             record.node_grad_norms = {key: trace.norm(key) for key in trace.order}
             if trace.nonfinite:

@@ -1,0 +1,722 @@
+"""The chain rule at each autograd Node: what it computes, in words, as a formula, and in code.
+
+Every backward Node does the same thing: it takes the gradient arriving from
+above, ∂L/∂y (what it *received*), multiplies it by the local derivative of
+its forward op, and passes ∂L/∂x down to each input (what it *produced*).
+Each :class:`Rule` below states that for one Node class, and its
+``recompute`` function does it again by hand, from nothing but the recorded
+received gradient(s) and the tensors the op saved for backward
+(:class:`gradviz.core.node_grads.NodeGradients`). The tests run every rule
+against what autograd really produced, which keeps these explanations honest.
+
+Reading guide: ``g`` is the received gradient ∂L/∂y, ``n.saved[...]`` what
+the forward op saved, and the returned list holds ∂L/∂(input) per input slot,
+in the order of the Node's ``next_functions``. When a forward input was
+broadcast, autograd sums its gradient back to the input's shape
+(:func:`sum_to`).
+
+No Qt here.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from gradviz.core.node_grads import NodeGradients, TensorSummary
+
+__all__ = ["NO_EXPLANATION", "NotRecomputable", "RULES", "Rule", "recompute", "rule_for", "slot_names", "sum_to"]
+
+NO_EXPLANATION = "no explanation for this op yet"
+
+# Autograd stores C++ int64 values it saved (dims, indices) as unsigned:
+# -1 comes back as 2**64 - 1.
+_UINT64 = 2**64
+
+
+class NotRecomputable(ValueError):
+    """A rule cannot be recomputed from this record: a tensor it needs was
+    kept only as a summary (too large), or was not saved."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The backward rule of one autograd Node class.
+
+    Attributes:
+        label: the Node class name, e.g. ``"AddmmBackward0"``.
+        forward: the forward op, e.g. ``"y = b + x·Wᵀ"``.
+        words: one or two sentences saying what backward does.
+        formulas: one line per gradient produced, in slot order, e.g.
+            ``("∂L/∂b = Σ_batch ∂L/∂y", …)``.
+        recompute: ``(NodeGradients) -> list of ∂L/∂input per slot``.
+        inputs: for each input slot, the name of the saved tensor that *is*
+            that input (``{1: "mat1"}``), where the op saved it: used to show
+            the value of a node whose own output was not recorded.
+    """
+
+    label: str
+    forward: str
+    words: str
+    formulas: tuple[str, ...]
+    recompute: Callable[[NodeGradients], list[torch.Tensor | None]]
+    inputs: dict[int, str] | None = None
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(label: str, forward: str, words: str, *formulas: str, inputs: dict[int, str] | None = None):
+    """Register the decorated recompute function as the rule of ``label``."""
+
+    def register(recompute):
+        RULES[label] = Rule(label, forward, words, tuple(formulas), recompute, inputs)
+        return recompute
+
+    return register
+
+
+def alias(label: str, of: str) -> None:
+    """``label`` computes exactly what ``of`` does."""
+    original = RULES[of]
+    RULES[label] = Rule(label, original.forward, original.words, original.formulas, original.recompute, original.inputs)
+
+
+def rule_for(label: str) -> Rule | None:
+    """The rule for a Node class name, or None (show :data:`NO_EXPLANATION`)."""
+    return RULES.get(label)
+
+
+# ---------------------------------------------------------------------------
+# helpers: reading the record
+
+
+def _whole(value, what: str) -> torch.Tensor:
+    if isinstance(value, TensorSummary):
+        raise NotRecomputable(f"{what} was kept only as a summary ({value.numel:,} elements); raise the whole-tensor limit")
+    if not isinstance(value, torch.Tensor):
+        raise NotRecomputable(f"{what} was not recorded")
+    return value
+
+
+def grad(n: NodeGradients, i: int = 0) -> torch.Tensor:
+    """The i-th received gradient ∂L/∂y."""
+    if i >= len(n.received) or n.received[i] is None:
+        raise NotRecomputable(f"no gradient was received for output {i}")
+    return _whole(n.received[i], f"the received gradient {i}")
+
+
+def saved(n: NodeGradients, name: str) -> torch.Tensor:
+    """A saved tensor, whole."""
+    return _whole(n.saved.get(name), f"the saved tensor {name!r}")
+
+
+def signed(value: int) -> int:
+    """A saved int64 as the signed number it was (autograd gives it back unsigned)."""
+    return value - _UINT64 if value >= _UINT64 // 2 else value
+
+
+def dims(value, ndim: int) -> list[int]:
+    """Saved dimension(s) as a sorted list of non-negative dims."""
+    values = value if isinstance(value, (tuple, list)) else (value,)
+    return sorted(signed(int(d)) % ndim for d in values)
+
+
+def sum_to(g: torch.Tensor | None, shape) -> torch.Tensor | None:
+    """Sum a gradient back to the shape of a broadcast input: over the leading
+    dims broadcasting added, and over dims where the input had size 1."""
+    if g is None or shape is None or tuple(g.shape) == tuple(shape):
+        return g
+    shape = tuple(shape)
+    lead = g.dim() - len(shape)
+    g = g.sum(dim=tuple(range(lead))) if lead > 0 else g
+    ones = tuple(d for d, size in enumerate(shape) if size == 1 and g.shape[d] != 1)
+    return g.sum(dim=ones, keepdim=True) if ones else g.reshape(shape)
+
+
+def _shape(n: NodeGradients, slot: int):
+    return n.input_shapes[slot] if slot < len(n.input_shapes) else None
+
+
+# ---------------------------------------------------------------------------
+# linear algebra
+
+
+@rule("AddmmBackward0", "y = β·b + α·x·M   (nn.Linear: M = Wᵀ, y = b + x·Wᵀ)",
+      "The bias gets the gradient summed over the batch; x gets it sent back through the weights; "
+      "the weights get the outer product of the gradient with the input.",
+      "∂L/∂b = Σ_batch ∂L/∂y", "∂L/∂x = ∂L/∂y · Mᵀ   (= ∂L/∂y · W)", "∂L/∂M = xᵀ · ∂L/∂y   (so ∂L/∂W = (∂L/∂y)ᵀ · x)",
+      inputs={1: "mat1", 2: "mat2"})
+def _addmm(n):
+    g, alpha, beta = grad(n), n.saved["alpha"], n.saved["beta"]
+    needs = [s is not None for s in n.input_shapes] + [True] * 3
+    d_bias = sum_to(beta * g, _shape(n, 0)) if needs[0] else None
+    d_x = alpha * g @ saved(n, "mat2").T if needs[1] else None
+    d_m = alpha * saved(n, "mat1").T @ g if needs[2] else None
+    return [d_bias, d_x, d_m]
+
+
+@rule("MmBackward0", "y = A · B", "Each factor gets the gradient multiplied by the other factor, transposed.",
+      "∂L/∂A = ∂L/∂y · Bᵀ", "∂L/∂B = Aᵀ · ∂L/∂y", inputs={0: "self", 1: "mat2"})
+def _mm(n):
+    g = grad(n)
+    d_a = g @ saved(n, "mat2").T if _shape(n, 0) is not None else None
+    d_b = saved(n, "self").T @ g if _shape(n, 1) is not None else None
+    return [d_a, d_b]
+
+
+@rule("BmmBackward0", "y[i] = A[i] · B[i]   (a batch of matrix products)", "Mm's rule, for each matrix of the batch.",
+      "∂L/∂A[i] = ∂L/∂y[i] · B[i]ᵀ", "∂L/∂B[i] = A[i]ᵀ · ∂L/∂y[i]", inputs={0: "self", 1: "mat2"})
+def _bmm(n):
+    g = grad(n)
+    d_a = g @ saved(n, "mat2").transpose(-1, -2) if _shape(n, 0) is not None else None
+    d_b = saved(n, "self").transpose(-1, -2) @ g if _shape(n, 1) is not None else None
+    return [d_a, d_b]
+
+
+# ---------------------------------------------------------------------------
+# shape changes: the gradient moves back to where each value came from
+
+
+@rule("TBackward0", "y = xᵀ", "Transposing is undone by transposing the gradient.", "∂L/∂x = (∂L/∂y)ᵀ")
+def _t(n):
+    return [grad(n).T]
+
+
+@rule("ViewBackward0", "y = x.view(shape)   (also reshape, flatten)",
+      "Same values, new shape: the gradient is reshaped back to x's shape.", "∂L/∂x = reshape(∂L/∂y, x.shape)")
+def _view(n):
+    return [grad(n).reshape(n.saved["self_sym_sizes"])]
+
+
+alias("UnsafeViewBackward0", "ViewBackward0")
+alias("ReshapeAliasBackward0", "ViewBackward0")
+
+
+@rule("PermuteBackward0", "y = x.permute(dims)", "The gradient is permuted back with the inverse permutation.",
+      "∂L/∂x = permute(∂L/∂y, dims⁻¹)")
+def _permute(n):
+    g = grad(n)
+    order = [signed(int(d)) % g.dim() for d in n.saved["dims"]]
+    inverse = [order.index(d) for d in range(len(order))]
+    return [g.permute(inverse)]
+
+
+@rule("TransposeBackward0", "y = x.transpose(d0, d1)", "Swapping two dims is undone by swapping them back.",
+      "∂L/∂x = transpose(∂L/∂y, d0, d1)")
+def _transpose(n):
+    return [grad(n).transpose(signed(n.saved["dim0"]), signed(n.saved["dim1"]))]
+
+
+@rule("ExpandBackward0", "y = x.expand(shape)   (one value used in many places)",
+      "A value copied to many places gets the sum of their gradients.", "∂L/∂x = Σ over the copies ∂L/∂y")
+def _expand(n):
+    return [sum_to(grad(n), n.saved["self_sym_sizes"])]
+
+
+@rule("CloneBackward0", "y = x.clone()", "A copy passes its gradient through unchanged.", "∂L/∂x = ∂L/∂y")
+def _clone(n):
+    return [grad(n)]
+
+
+@rule("SliceBackward0", "y = x[..., start:end:step, ...]",
+      "The sliced elements get their gradient back; the elements not taken get zero.",
+      "∂L/∂x = ∂L/∂y at the taken positions, 0 elsewhere")
+def _slice(n):
+    g, s = grad(n), n.saved
+    d_x = g.new_zeros(s["self_sym_sizes"])
+    index = [slice(None)] * d_x.dim()
+    index[signed(s["dim"]) % d_x.dim()] = slice(signed(s["start"]), signed(s["end"]), signed(s["step"]))
+    d_x[tuple(index)] = g
+    return [d_x]
+
+
+@rule("SplitBackward0", "y₀, y₁, … = x.split(size, dim)",
+      "The pieces' gradients are put back side by side (zero for a piece no gradient reached).",
+      "∂L/∂x = cat(∂L/∂y₀, ∂L/∂y₁, …; dim)")
+def _split(n):
+    s = n.saved
+    sizes = list(s["self_sym_sizes"])
+    dim = signed(s["dim"]) % len(sizes)
+    size = s["split_size"]
+    pieces = []
+    for i, start in enumerate(range(0, sizes[dim], size)):
+        received = n.received[i] if i < len(n.received) else None
+        if received is None:
+            shape = sizes.copy()
+            shape[dim] = min(size, sizes[dim] - start)
+            pieces.append(torch.zeros(shape, dtype=_any_grad(n).dtype))
+        else:
+            pieces.append(_whole(received, f"the received gradient {i}"))
+    return [torch.cat(pieces, dim)]
+
+
+def _any_grad(n: NodeGradients) -> torch.Tensor:
+    return next(_whole(g, "a received gradient") for g in n.received if g is not None)
+
+
+# ---------------------------------------------------------------------------
+# element-wise arithmetic
+
+
+@rule("AddBackward0", "y = a + α·b", "Addition passes the gradient to both inputs (b's scaled by α), "
+      "summed back over any broadcast dims.", "∂L/∂a = ∂L/∂y", "∂L/∂b = α · ∂L/∂y")
+def _add(n):
+    g = grad(n)
+    return [sum_to(g, _shape(n, 0)), sum_to(n.saved["alpha"] * g, _shape(n, 1))]
+
+
+
+@rule("SubBackward0", "y = a − α·b", "The first input gets the gradient, the second its negative (times α).",
+      "∂L/∂a = ∂L/∂y", "∂L/∂b = −α · ∂L/∂y")
+def _sub(n):
+    g = grad(n)
+    return [sum_to(g, _shape(n, 0)), sum_to(-n.saved["alpha"] * g, _shape(n, 1))]
+
+
+
+@rule("RsubBackward1", "y = c − α·a   (c a number)", "The input gets the negative gradient (times α).",
+      "∂L/∂a = −α · ∂L/∂y")
+def _rsub(n):
+    return [-n.saved["alpha"] * grad(n)]
+
+
+@rule("MulBackward0", "y = a · b   (element-wise; dropout is x · mask/(1−p))",
+      "Each factor gets the gradient times the other factor.", "∂L/∂a = ∂L/∂y · b", "∂L/∂b = ∂L/∂y · a",
+      inputs={0: "self", 1: "other"})
+def _mul(n):
+    g = grad(n)
+    d_a = sum_to(g * _operand(n, "other"), _shape(n, 0)) if _shape(n, 0) is not None else None
+    d_b = sum_to(g * _operand(n, "self"), _shape(n, 1)) if _shape(n, 1) is not None else None
+    return [d_a, d_b]
+
+
+def _operand(n: NodeGradients, name: str):
+    value = n.saved.get(name)
+    return value if isinstance(value, (int, float)) else saved(n, name)
+
+
+
+@rule("DivBackward0", "y = a / b", "The numerator gets the gradient divided by b; the denominator gets −a/b² times it.",
+      "∂L/∂a = ∂L/∂y / b", "∂L/∂b = −∂L/∂y · a / b²", inputs={0: "self", 1: "other"})
+def _div(n):
+    g = grad(n)
+    b = _operand(n, "other")
+    d_a = sum_to(g / b, _shape(n, 0)) if _shape(n, 0) is not None else None
+    d_b = sum_to(-g * _operand(n, "self") / (b * b), _shape(n, 1)) if _shape(n, 1) is not None else None
+    return [d_a, d_b]
+
+
+
+@rule("NegBackward0", "y = −x", "Negation flips the gradient's sign.", "∂L/∂x = −∂L/∂y")
+def _neg(n):
+    return [-grad(n)]
+
+
+@rule("AbsBackward0", "y = |x|", "The gradient keeps its sign where x > 0 and flips it where x < 0 (0 at 0).",
+      "∂L/∂x = ∂L/∂y · sign(x)", inputs={0: "self"})
+def _abs(n):
+    return [grad(n) * saved(n, "self").sgn()]
+
+
+@rule("MaskedFillBackward0", "y = x with masked positions set to a constant",
+      "Overwritten positions no longer depend on x: they get zero gradient.", "∂L/∂x = ∂L/∂y where not mask, 0 where mask")
+def _masked_fill(n):
+    # a tensor fill value (a second slot) would get the sum of the masked positions' gradients
+    g, mask = grad(n), saved(n, "mask")
+    return [g.masked_fill(mask, 0)] + [sum_to(g * mask, _shape(n, 1))] * (len(n.input_shapes) - 1)
+
+
+# ---------------------------------------------------------------------------
+# reductions
+
+
+@rule("SumBackward0", "y = Σ x   (all elements)", "Every element contributed with weight 1: each gets the gradient.",
+      "∂L/∂xᵢ = ∂L/∂y")
+def _sum(n):
+    return [grad(n).expand(n.saved["self_sym_sizes"])]
+
+
+def _reduced_back(g: torch.Tensor, s: dict) -> torch.Tensor:
+    """Put the reduced dims back (size 1) and expand to the input's shape."""
+    sizes = s["self_sym_sizes"]
+    if not s["keepdim"]:
+        for d in dims(s["dim"], len(sizes)):
+            g = g.unsqueeze(d)
+    return g.expand(sizes)
+
+
+@rule("SumBackward1", "y = Σ_dim x", "Every element summed into an output gets that output's gradient.",
+      "∂L/∂xᵢ = ∂L/∂y_(the output xᵢ was summed into)")
+def _sum_dim(n):
+    return [_reduced_back(grad(n), n.saved)]
+
+
+@rule("MeanBackward0", "y = (1/N) Σ x   (all N elements)", "Each element contributed 1/N of the mean.", "∂L/∂xᵢ = ∂L/∂y / N")
+def _mean(n):
+    return [grad(n).expand(n.saved["self_sym_sizes"]) / n.saved["self_sym_numel"]]
+
+
+@rule("MeanBackward1", "y = mean over dim(s) of x   (also global average pooling)",
+      "Each element contributed 1/K of its output's mean, K the number of elements averaged.",
+      "∂L/∂xᵢ = ∂L/∂y_(its output) / K")
+def _mean_dim(n):
+    s = n.saved
+    sizes = s["self_sym_sizes"]
+    count = math.prod(sizes[d] for d in dims(s["dim"], len(sizes))) if s["dim"] else math.prod(sizes)
+    return [_reduced_back(grad(n), s) / count]
+
+
+# ---------------------------------------------------------------------------
+# activations: the gradient times the activation's slope at the input
+
+
+@rule("ReluBackward0", "y = max(0, x)", "The gradient passes where the unit was active (y > 0) and stops where it was not.",
+      "∂L/∂x = ∂L/∂y · [y > 0]")
+def _relu(n):
+    return [grad(n) * (saved(n, "result") > 0)]
+
+
+@rule("LeakyReluBackward0", "y = x if x > 0 else s·x", "The gradient passes where x > 0, scaled by the slope s elsewhere.",
+      "∂L/∂x = ∂L/∂y · (1 if x > 0 else s)", inputs={0: "self"})
+def _leaky_relu(n):
+    x = saved(n, "self")
+    return [grad(n) * torch.where(x > 0, 1.0, n.saved["negative_slope"])]
+
+
+@rule("SigmoidBackward0", "y = σ(x) = 1 / (1 + e^−x)", "The sigmoid's slope is y(1 − y), largest (¼) at x = 0.",
+      "∂L/∂x = ∂L/∂y · y · (1 − y)")
+def _sigmoid(n):
+    y = saved(n, "result")
+    return [grad(n) * y * (1 - y)]
+
+
+@rule("TanhBackward0", "y = tanh(x)", "tanh's slope is 1 − y²: 1 at 0, vanishing where the unit saturates.",
+      "∂L/∂x = ∂L/∂y · (1 − y²)")
+def _tanh(n):
+    y = saved(n, "result")
+    return [grad(n) * (1 - y * y)]
+
+
+@rule("GeluBackward0", "y = x · Φ(x)   (Φ the standard normal CDF)", "GELU's slope is Φ(x) + x·φ(x).",
+      "∂L/∂x = ∂L/∂y · (Φ(x) + x · φ(x))", inputs={0: "self"})
+def _gelu(n):
+    x = saved(n, "self")
+    if n.saved.get("approximate") == "tanh":
+        k = math.sqrt(2 / math.pi)
+        inner = k * (x + 0.044715 * x**3)
+        t = torch.tanh(inner)
+        slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
+    else:
+        cdf = 0.5 * (1 + torch.erf(x / math.sqrt(2)))
+        pdf = torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        slope = cdf + x * pdf
+    return [grad(n) * slope]
+
+
+@rule("SoftmaxBackward0", "yᵢ = e^xᵢ / Σⱼ e^xⱼ", "Each input moves all outputs: the gradient minus its y-weighted average, times y.",
+      "∂L/∂xᵢ = yᵢ · (∂L/∂yᵢ − Σⱼ ∂L/∂yⱼ · yⱼ)")
+def _softmax(n):
+    g, y = grad(n), saved(n, "result")
+    d = signed(n.saved["dim"])
+    return [y * (g - (g * y).sum(d, keepdim=True))]
+
+
+@rule("LogSoftmaxBackward0", "yᵢ = xᵢ − log Σⱼ e^xⱼ   (cross entropy = LogSoftmax, then NllLoss)",
+      "The gradient minus the softmax probabilities times the gradient's sum.",
+      "∂L/∂xᵢ = ∂L/∂yᵢ − softmax(x)ᵢ · Σⱼ ∂L/∂yⱼ")
+def _log_softmax(n):
+    g, y = grad(n), saved(n, "result")
+    d = signed(n.saved["dim"])
+    return [g - torch.exp(y) * g.sum(d, keepdim=True)]
+
+
+# ---------------------------------------------------------------------------
+# losses
+
+_MEAN, _SUM = 1, 2  # torch's reduction enum as saved: 0 none, 1 mean, 2 sum
+
+
+@rule("MseLossBackward0", "L = mean((x − t)²)", "Each output gets 2·(its error) / N: pushed towards its target.",
+      "∂L/∂x = ∂L/∂y · 2 (x − t) / N", "∂L/∂t = −∂L/∂y · 2 (x − t) / N", inputs={0: "self", 1: "target"})
+def _mse(n):
+    g, x, t = grad(n), saved(n, "self"), saved(n, "target")
+    d_x = 2 * (x - t) * g
+    if n.saved["reduction"] == _MEAN:
+        d_x = d_x / x.numel()
+    return [d_x if _shape(n, 0) is not None else None, -d_x if _shape(n, 1) is not None else None]
+
+
+@rule("NllLossBackward0", "L = −mean(x[i, tᵢ])   (x are log-probabilities, t the classes)",
+      "Only the log-probability of each sample's true class matters: it gets −1/N, every other entry 0.",
+      "∂L/∂x[i, c] = −∂L/∂y · w_c / Σᵢ w_tᵢ  if c = tᵢ, else 0")
+def _nll(n):
+    g, x, target = grad(n), saved(n, "self"), saved(n, "target")
+    s = n.saved
+    class_dim = 1 if x.dim() >= 2 else 0
+    weight = s.get("weight")
+    weight = torch.ones(x.shape[class_dim], dtype=x.dtype) if weight is None else _whole(weight, "the class weights")
+    ignore = signed(int(s["ignore_index"]))
+    keep = target != ignore
+    safe_target = torch.where(keep, target, 0)
+    per_sample = -weight[safe_target] * keep
+    d_x = torch.zeros_like(x).scatter(class_dim, safe_target.unsqueeze(class_dim), per_sample.unsqueeze(class_dim).to(x.dtype))
+    if s["reduction"] == _MEAN:
+        d_x = d_x / saved(n, "total_weight")
+    if s["reduction"] in (_MEAN, _SUM):
+        return [d_x * g]
+    return [d_x * g.unsqueeze(class_dim)]
+
+
+# ---------------------------------------------------------------------------
+# convolution and pooling
+
+
+def _as_2d(value, dims_: int, height: int) -> tuple[int, ...]:
+    """A 1-d convolution's stride/padding/dilation as a 2-d one's, over a height of 1."""
+    values = tuple(value)
+    return values if dims_ == 2 else (height,) + values
+
+
+@rule("ConvolutionBackward0", "y = b + W ⋆ x   (each output = weights · the input patch under them)",
+      "x gets the gradient spread back through the weights (a transposed convolution); each weight gets the "
+      "sum over positions of gradient × the input value it touched; the bias the gradient summed over batch and positions.",
+      "∂L/∂x = ∂L/∂y ⋆ᵀ W", "∂L/∂W = Σ_(n, positions) ∂L/∂y · x_patch", "∂L/∂b = Σ_(n, positions) ∂L/∂y",
+      inputs={0: "input", 1: "weight"})
+def _convolution(n):
+    s = n.saved
+    if s["transposed"]:
+        raise NotRecomputable("transposed convolutions are not recomputed yet")
+    g, x, w = grad(n), saved(n, "input"), saved(n, "weight")
+    spatial = x.dim() - 2
+    if spatial not in (1, 2):
+        raise NotRecomputable(f"{spatial}-d convolutions are not recomputed yet")
+    if spatial == 1:  # a 1-d convolution is a 2-d one over a height of 1
+        g, x, w = g.unsqueeze(2), x.unsqueeze(2), w.unsqueeze(2)
+    stride, padding, dilation = (_as_2d(s[k], spatial, h) for k, h in (("stride", 1), ("padding", 0), ("dilation", 1)))
+    groups = s["groups"]
+    # ∂L/∂x: a transposed convolution, with the output padding that restores x's exact size
+    expected = [(g.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (w.shape[2 + i] - 1) + 1 for i in range(2)]
+    output_padding = [x.shape[2 + i] - expected[i] for i in range(2)]
+    d_x = F.conv_transpose2d(g, w, None, stride, padding, output_padding, groups, dilation)
+    # ∂L/∂W: im2col the input (every patch a column), then gradient × patchesᵀ, summed over the batch
+    patches = F.unfold(x, w.shape[2:], dilation=dilation, padding=padding, stride=stride)  # (N, C·kh·kw, positions)
+    batch, out_channels = g.shape[0], g.shape[1]
+    g_flat = g.reshape(batch, out_channels, -1)
+    per_group_in = x.shape[1] // groups
+    per_group_out = out_channels // groups
+    kernel = w.shape[2] * w.shape[3]
+    pieces = []
+    for k in range(groups):
+        g_k = g_flat[:, k * per_group_out:(k + 1) * per_group_out]
+        p_k = patches[:, k * per_group_in * kernel:(k + 1) * per_group_in * kernel]
+        pieces.append((g_k @ p_k.transpose(1, 2)).sum(0))
+    d_w = torch.cat(pieces, 0).reshape(w.shape)
+    d_b = g.sum(dim=(0, 2, 3)) if s.get("bias_sym_sizes_opt") else None
+    if spatial == 1:
+        d_x, d_w = d_x.squeeze(2), d_w.squeeze(2)
+    needs = [_shape(n, i) is not None for i in range(3)]
+    return [d_x if needs[0] else None, d_w if needs[1] else None, d_b if needs[2] else None]
+
+
+@rule("MaxPool2DWithIndicesBackward0", "y = max of each window",
+      "Only the winner of each window gets the gradient; every other input gets zero.",
+      "∂L/∂x = ∂L/∂y at each window's argmax, 0 elsewhere")
+def _max_pool2d(n):
+    g, x, indices = grad(n), saved(n, "self"), saved(n, "result1")
+    d_x = torch.zeros_like(x).flatten(-2)
+    d_x.scatter_add_(-1, indices.flatten(-2), g.flatten(-2))
+    return [d_x.view_as(x)]
+
+
+@rule("AvgPool2DBackward0", "y = average of each k×k window", "Each input gets 1/k² of the gradient of every window it is in.",
+      "∂L/∂x = Σ over its windows ∂L/∂y / k²")
+def _avg_pool2d(n):
+    s = n.saved
+    g, x = grad(n), saved(n, "self")
+    if s["ceil_mode"] or not s["count_include_pad"] or s["divisor_override"] is not None:
+        raise NotRecomputable("average pooling with ceil_mode, count_include_pad=False or divisor_override is not recomputed yet")
+    kernel = tuple(s["kernel_size"]) * (2 if len(s["kernel_size"]) == 1 else 1)
+    stride = tuple(s["stride"]) or kernel
+    stride = stride * (2 if len(stride) == 1 else 1)
+    padding = tuple(s["padding"]) * (2 if len(s["padding"]) == 1 else 1)
+    columns = (g / (kernel[0] * kernel[1])).flatten(-2)  # (N, C, windows)
+    batch, channels = x.shape[0], x.shape[1]
+    columns = columns.reshape(batch * channels, 1, -1).expand(-1, kernel[0] * kernel[1], -1)
+    d_x = F.fold(columns, x.shape[-2:], kernel, padding=padding, stride=stride)  # fold sums overlapping windows
+    return [d_x.reshape(x.shape)]
+
+
+@rule("AdaptiveAvgPool2DBackward0", "y[i, j] = average of the input cells mapped to output cell (i, j)",
+      "Each input cell gets its output cell's gradient divided by the number of cells averaged.",
+      "∂L/∂x = Σ over the windows containing it ∂L/∂y / window size")
+def _adaptive_avg_pool2d(n):
+    g, x = grad(n), saved(n, "self")
+    height, width = x.shape[-2:]
+    out_h, out_w = g.shape[-2:]
+    d_x = torch.zeros_like(x)
+    for i in range(out_h):
+        top, bottom = (i * height) // out_h, -((-(i + 1) * height) // out_h)
+        for j in range(out_w):
+            left, right = (j * width) // out_w, -((-(j + 1) * width) // out_w)
+            area = (bottom - top) * (right - left)
+            d_x[..., top:bottom, left:right] += g[..., i:i + 1, j:j + 1] / area
+    return [d_x]
+
+
+# ---------------------------------------------------------------------------
+# normalisation, embedding, dropout
+
+
+def _normalised_input_grad(g_hat: torch.Tensor, x_hat: torch.Tensor, rstd: torch.Tensor, over: tuple[int, ...]) -> torch.Tensor:
+    """∂L/∂x of x̂ = (x − mean)·rstd, mean and variance over ``over``, given ∂L/∂x̂."""
+    count = math.prod(x_hat.shape[d] for d in over)
+    return rstd / count * (count * g_hat - g_hat.sum(over, keepdim=True) - x_hat * (g_hat * x_hat).sum(over, keepdim=True))
+
+
+@rule("NativeBatchNormBackward0", "y = γ · (x − μ_batch) / σ_batch + β   (per channel)",
+      "γ gets Σ gradient·x̂, β the summed gradient; x gets the gradient through x̂, minus its mean and its "
+      "projection on x̂, since every sample moved the batch statistics.",
+      "∂L/∂x = γ/(σ·M) · (M·∂L/∂y − Σ∂L/∂y − x̂ · Σ ∂L/∂y·x̂)", "∂L/∂γ = Σ ∂L/∂y · x̂", "∂L/∂β = Σ ∂L/∂y",
+      inputs={0: "input", 1: "weight"})
+def _batch_norm(n):
+    s = n.saved
+    g, x = grad(n), saved(n, "input")
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    over = tuple(d for d in range(x.dim()) if d != 1)
+    weight = s.get("weight")
+    gamma = torch.ones(x.shape[1], dtype=x.dtype) if weight is None else _whole(weight, "the saved weight")
+    if s["training"]:
+        mean, rstd = saved(n, "result1"), saved(n, "result2")
+    else:
+        mean = saved(n, "running_mean")
+        rstd = (saved(n, "running_var") + s["eps"]).rsqrt()
+    x_hat = (x - mean.view(shape)) * rstd.view(shape)
+    g_hat = g * gamma.view(shape)
+    if s["training"]:
+        d_x = _normalised_input_grad(g_hat, x_hat, rstd.view(shape), over)
+    else:
+        d_x = g_hat * rstd.view(shape)
+    return [d_x, (g * x_hat).sum(over), g.sum(over)]
+
+
+@rule("NativeLayerNormBackward0", "y = γ · (x − μ) / σ + β   (μ, σ over each sample's last dims)",
+      "Like batch norm, but the statistics are per sample: x's gradient loses its mean and its projection on x̂.",
+      "∂L/∂x = 1/(σ·M) · (M·g − Σg − x̂ · Σ g·x̂),  g = γ·∂L/∂y", "∂L/∂γ = Σ_batch ∂L/∂y · x̂", "∂L/∂β = Σ_batch ∂L/∂y",
+      inputs={0: "input", 1: "weight", 2: "bias"})
+def _layer_norm(n):
+    s = n.saved
+    g, x = grad(n), saved(n, "input")
+    normalised = len(s["normalized_shape"])
+    over = tuple(range(x.dim() - normalised, x.dim()))
+    batch_dims = tuple(range(x.dim() - normalised))
+    mean, rstd = saved(n, "result1"), saved(n, "result2")
+    x_hat = (x - mean) * rstd
+    weight = s.get("weight")
+    g_hat = g if weight is None else g * _whole(weight, "the saved weight")
+    d_x = _normalised_input_grad(g_hat, x_hat, rstd, over)
+    return [d_x, (g * x_hat).sum(batch_dims), g.sum(batch_dims)]
+
+
+@rule("EmbeddingBackward0", "y[i] = W[token i]   (a row lookup)",
+      "Each looked-up row gets the gradient of every position that used it, added up; unused rows get zero.",
+      "∂L/∂W[r] = Σ_(positions with token r) ∂L/∂y")
+def _embedding(n):
+    s = n.saved
+    g, indices = grad(n), saved(n, "indices")
+    if s.get("scale_grad_by_freq"):
+        raise NotRecomputable("embeddings with scale_grad_by_freq are not recomputed yet")
+    rows, width = s["weight_sym_argsize_0"], g.shape[-1]
+    d_w = g.new_zeros(rows, width).index_add_(0, indices.reshape(-1), g.reshape(-1, width))
+    padding = signed(int(s["padding_idx"]))
+    if padding >= 0:
+        d_w[padding] = 0
+    return [d_w]
+
+
+@rule("NativeDropoutBackward0", "y = x · mask / (1 − p)", "Dropped elements get zero; kept ones the gradient, scaled like the values.",
+      "∂L/∂x = ∂L/∂y · mask · scale")
+def _native_dropout(n):
+    return [grad(n) * saved(n, "result1") * n.saved["scale"]]
+
+
+@rule("AccumulateGrad", "p.grad += ∂L/∂p   (a leaf tensor: a parameter or an input)",
+      "The end of the line: the gradient arriving at a parameter is added to its .grad (set, when .grad is None). "
+      "A parameter used twice receives the sum of both uses; without zero_grad the old .grad stays in the sum.",
+      )
+def _accumulate(n):
+    return []
+
+
+# ---------------------------------------------------------------------------
+# recurrent layers
+
+
+@rule("MkldnnRnnLayerBackward0", "one LSTM layer: for each step t, i,f,g,o = σ,σ,tanh,σ(W_ih·x_t + b_ih + W_hh·h_(t−1) + b_hh); "
+      "c_t = f·c_(t−1) + i·g; h_t = o·tanh(c_t)",
+      "Backpropagation through time: the gradient of each h_t flows back through the gates into x_t, the weights and "
+      "h_(t−1), c_(t−1), step by step from the last to the first; the weights collect the sum over all steps.",
+      "∂L/∂x_t = W_ihᵀ · ∂L/∂gates_t", "∂L/∂W_ih = Σ_t ∂L/∂gates_t · x_tᵀ", "∂L/∂W_hh = Σ_t ∂L/∂gates_t · h_(t−1)ᵀ",
+      "∂L/∂b_ih = ∂L/∂b_hh = Σ_t ∂L/∂gates_t", "∂L/∂h₀ = W_hhᵀ · ∂L/∂gates_1", "∂L/∂c₀ = ∂L/∂c_1 · f_1")
+def _lstm_layer(n):
+    s = n.saved
+    if s.get("mode") != 2 or s.get("bidirectional") or s.get("batch_sizes"):
+        raise NotRecomputable("only plain one-direction LSTM layers are recomputed")
+    x, h0, c0 = saved(n, "input"), saved(n, "hx_"), saved(n, "cx_")  # x is (time, batch, features)
+    w_ih, w_hh = saved(n, "weight0"), saved(n, "weight1")
+    biases = (saved(n, "weight2") + saved(n, "weight3")) if s.get("has_biases") else torch.zeros(w_ih.shape[0], dtype=x.dtype)
+    steps = range(x.shape[0] - 1, -1, -1) if s.get("reverse") else range(x.shape[0])
+    # forward again, keeping every step's gates and states
+    h, c, states = h0, c0, []
+    for t in steps:
+        i, f, g_gate, o = (x[t] @ w_ih.T + h @ w_hh.T + biases).chunk(4, dim=1)
+        i, f, g_gate, o = i.sigmoid(), f.sigmoid(), g_gate.tanh(), o.sigmoid()
+        c_next = f * c + i * g_gate
+        states.append((t, h, c, i, f, g_gate, o, c_next))
+        h, c = o * torch.tanh(c_next), c_next
+
+    def received(k, like):
+        value = n.received[k] if k < len(n.received) else None
+        return torch.zeros_like(like) if value is None else _whole(value, f"the received gradient {k}")
+
+    d_out = received(0, torch.zeros(x.shape[0], *h0.shape, dtype=x.dtype))
+    d_h, d_c = received(1, h0), received(2, c0)
+    d_x, d_w_ih, d_w_hh = torch.zeros_like(x), torch.zeros_like(w_ih), torch.zeros_like(w_hh)
+    d_b = torch.zeros_like(biases)
+    # backward through time, last step first
+    for t, h_prev, c_prev, i, f, g_gate, o, c_t in reversed(states):
+        d_h = d_h + d_out[t]
+        tanh_c = torch.tanh(c_t)
+        d_o = d_h * tanh_c
+        d_c = d_c + d_h * o * (1 - tanh_c**2)
+        d_i, d_f, d_g = d_c * g_gate, d_c * c_prev, d_c * i
+        d_gates = torch.cat([d_i * i * (1 - i), d_f * f * (1 - f), d_g * (1 - g_gate**2), d_o * o * (1 - o)], dim=1)
+        d_x[t] = d_gates @ w_ih
+        d_w_ih += d_gates.T @ x[t]
+        d_w_hh += d_gates.T @ h_prev
+        d_b += d_gates.sum(0)
+        d_h, d_c = d_gates @ w_hh, d_c * f
+    return [d_x, d_w_ih, d_w_hh, d_b, d_b, d_h, d_c]
+
+
+def recompute(n: NodeGradients) -> list[torch.Tensor | None]:
+    """∂L/∂input per slot, recomputed by ``n``'s rule (:class:`NotRecomputable` when it cannot be)."""
+    found = rule_for(n.label)
+    if found is None:
+        raise NotRecomputable(NO_EXPLANATION)
+    return found.recompute(n)
+
+
+def slot_names(label: str) -> Sequence[str]:
+    """Short names of the inputs of a Node class, from its formulas: ``["b", "x", "M"]`` for Addmm."""
+    found = rule_for(label)
+    if found is None:
+        return ()
+    names = []
+    for formula in found.formulas:
+        head = formula.split("=", 1)[0].strip()
+        names.append(head.removeprefix("∂L/∂") if head.startswith("∂L/∂") else head)
+    return names

@@ -1,0 +1,246 @@
+"""Every backward rule, recomputed by hand from a real recording, equals what autograd produced.
+
+Each case runs a small forward on random inputs under a NodeRecorder, runs
+backward with a random seed gradient, and checks the rule of every Node of
+the case's class: recompute(received, saved) == the gradients autograd sent on.
+"""
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import gradviz
+from gradviz.core import presets
+from gradviz.core.backward_rules import NO_EXPLANATION, RULES, NotRecomputable, recompute, rule_for
+from gradviz.core.node_grads import NodeRecorder, TensorSummary
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _leaf(*shape, positive=False):
+    t = torch.randn(*shape, dtype=torch.float64)
+    if positive:
+        t = t.abs() + 0.5
+    return t.requires_grad_()
+
+
+def _record(build, limit=10_000):
+    """Run ``build()`` under a recorder, then backward with a random seed; return the recorder."""
+    recorder = NodeRecorder(limit)
+    with recorder.forward():
+        out = build()
+    outputs = [out] if isinstance(out, torch.Tensor) else [t for t in out if t.grad_fn is not None]
+    graph = gradviz.autograd_graph(outputs)
+    seeds = [torch.randn_like(t) for t in outputs]
+    with recorder.backward(graph, outputs, seeds):
+        gradviz.trace_backward(outputs, graph, seeds)
+    return recorder
+
+
+def _lstm():
+    # float32: the fused CPU kernel (MkldnnRnnLayer) is the one the LSTM example gets
+    lstm = nn.LSTM(4, 3, batch_first=True)
+    leaves = [_leaf(*shape).float().detach().requires_grad_() for shape in ((2, 5, 4), (1, 2, 3), (1, 2, 3))]
+    out, (h, c) = lstm(leaves[0], (leaves[1], leaves[2]))
+    return [out, h, c]
+
+
+def _embedding():
+    weight = _leaf(7, 3)
+    return F.embedding(torch.tensor([[1, 2, 1], [6, 2, 0]]), weight, padding_idx=0)
+
+
+CASES = {
+    "AddmmBackward0": lambda: F.linear(_leaf(3, 4), _leaf(5, 4), _leaf(5)),
+    "MmBackward0": lambda: _leaf(3, 4) @ _leaf(4, 2),
+    "BmmBackward0": lambda: _leaf(2, 3, 4) @ _leaf(2, 4, 5),
+    "TBackward0": lambda: _leaf(3, 4).t() * 1.0,
+    "ViewBackward0": lambda: _leaf(2, 3, 4).view(6, 4),
+    "UnsafeViewBackward0": lambda: torch.matmul(_leaf(2, 3, 4), _leaf(4, 5)),
+    "PermuteBackward0": lambda: _leaf(2, 3, 4).permute(2, 0, 1),
+    "TransposeBackward0": lambda: _leaf(2, 3, 4).transpose(0, 2),
+    "ExpandBackward0": lambda: _leaf(3, 1).expand(3, 4),
+    "CloneBackward0": lambda: _leaf(3, 4).clone(),
+    "SliceBackward0": lambda: _leaf(3, 6)[:, 1:5:2],
+    "SplitBackward0": lambda: _leaf(3, 7).split(3, dim=1)[1] * 2,
+    "AddBackward0": lambda: _leaf(3, 4) + _leaf(4),
+    "AddBackward0/number": lambda: _leaf(3, 4) + 2.5,
+    "SubBackward0": lambda: _leaf(3, 4) - _leaf(3, 1),
+    "RsubBackward1": lambda: 1.0 - _leaf(3, 4),
+    "MulBackward0": lambda: _leaf(3, 4) * _leaf(4),
+    "MulBackward0/number": lambda: torch.mul(_leaf(3, 4), 3.0),
+    "DivBackward0": lambda: _leaf(3, 4) / _leaf(3, 4, positive=True),
+    "DivBackward0/number": lambda: torch.div(_leaf(3, 4), 3.0),
+    "NegBackward0": lambda: -_leaf(3, 4),
+    "AbsBackward0": lambda: _leaf(3, 4).abs(),
+    "MaskedFillBackward0": lambda: (lambda x: x.masked_fill(x.detach() > 0, 0.0))(_leaf(3, 4)),
+    "SumBackward0": lambda: _leaf(3, 4).sum(),
+    "SumBackward1": lambda: _leaf(2, 3, 4).sum((0, 2)),
+    "MeanBackward0": lambda: _leaf(3, 4).mean(),
+    "MeanBackward1": lambda: _leaf(2, 3, 4, 5).mean((-1, -2), keepdim=True),
+    "ReluBackward0": lambda: F.relu(_leaf(3, 4)),
+    "LeakyReluBackward0": lambda: F.leaky_relu(_leaf(3, 4), 0.1),
+    "SigmoidBackward0": lambda: torch.sigmoid(_leaf(3, 4)),
+    "TanhBackward0": lambda: torch.tanh(_leaf(3, 4)),
+    "GeluBackward0": lambda: F.gelu(_leaf(3, 4)) + F.gelu(_leaf(3, 4), approximate="tanh"),
+    "SoftmaxBackward0": lambda: F.softmax(_leaf(3, 4), dim=1),
+    "LogSoftmaxBackward0": lambda: F.log_softmax(_leaf(3, 4), dim=-1),
+    "MseLossBackward0": lambda: F.mse_loss(_leaf(3, 4), torch.randn(3, 4, dtype=torch.float64)),
+    "NllLossBackward0": lambda: F.nll_loss(F.log_softmax(_leaf(4, 5), 1), torch.tensor([0, 4, 2, 4])),
+    "ConvolutionBackward0": lambda: F.conv2d(_leaf(2, 4, 7, 6), _leaf(6, 2, 3, 2), _leaf(6), stride=(2, 1), padding=1, groups=2)
+    + 0 * F.conv1d(_leaf(2, 3, 9), _leaf(4, 3, 3), None, dilation=2).sum(),
+    "MaxPool2DWithIndicesBackward0": lambda: F.max_pool2d(_leaf(2, 3, 6, 7), 2, stride=2, padding=1),
+    "AvgPool2DBackward0": lambda: F.avg_pool2d(_leaf(2, 3, 7, 6), 3, stride=2, padding=1),
+    "AdaptiveAvgPool2DBackward0": lambda: F.adaptive_avg_pool2d(_leaf(2, 3, 7, 5), (3, 2)),
+    "NativeBatchNormBackward0": lambda: F.batch_norm(_leaf(4, 3, 2, 2), torch.zeros(3, dtype=torch.float64),
+                                                     torch.ones(3, dtype=torch.float64), _leaf(3), _leaf(3), training=True),
+    "NativeLayerNormBackward0": lambda: F.layer_norm(_leaf(2, 3, 4), (3, 4), _leaf(3, 4), _leaf(3, 4)),
+    "EmbeddingBackward0": _embedding,
+    "AccumulateGrad": lambda: _leaf(3) * 2,
+    "MkldnnRnnLayerBackward0": _lstm,
+}
+
+
+def test_every_rule_has_a_case():
+    assert set(RULES) - {"ReshapeAliasBackward0", "NativeDropoutBackward0"} <= {case.split("/")[0] for case in CASES}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_recomputation_matches_autograd(case):
+    torch.manual_seed(sorted(CASES).index(case))
+    recorder = _record(CASES[case])
+    label = case.split("/")[0]
+    nodes = [n for n in recorder.nodes.values() if n.label == label]
+    assert nodes, f"the case made no {label}"
+    for node in nodes:
+        if node.is_accumulate:
+            # .grad after = .grad before (None: zero) + the gradient received
+            before = 0 if node.grad_before is None else node.grad_before
+            torch.testing.assert_close(node.grad_after, before + node.received[0])
+            continue
+        expected = node.produced
+        got = recompute(node)
+        assert len(got) >= len(expected)
+        checked = 0
+        for slot, autograd_grad in enumerate(expected):
+            if autograd_grad is None:
+                continue
+            torch.testing.assert_close(got[slot], autograd_grad, msg=lambda m: f"{label} slot {slot}: {m}")
+            checked += 1
+        assert checked
+
+
+def test_recomputation_can_fail():
+    """The comparison catches a wrong rule: a sigmoid's gradient is not tanh's."""
+    recorder = _record(CASES["SigmoidBackward0"])
+    node = next(n for n in recorder.nodes.values() if n.label == "SigmoidBackward0")
+    node.label = "TanhBackward0"
+    with pytest.raises(AssertionError):
+        torch.testing.assert_close(recompute(node)[0], node.produced[0])
+
+
+def test_dropout_is_a_mul_by_the_scaled_mask():
+    torch.manual_seed(0)
+    recorder = _record(lambda: F.dropout(_leaf(4, 5), 0.5, training=True))
+    (node,) = [n for n in recorder.nodes.values() if n.label in ("MulBackward0", "NativeDropoutBackward0")]
+    torch.testing.assert_close(recompute(node)[0], node.produced[0])
+
+
+def test_cross_entropy_is_log_softmax_then_nll():
+    torch.manual_seed(1)
+    recorder = _record(lambda: F.cross_entropy(_leaf(4, 5), torch.tensor([1, 0, 4, 4])))
+    labels = [n.label for n in recorder.nodes.values()]
+    assert "LogSoftmaxBackward0" in labels and "NllLossBackward0" in labels
+    for node in recorder.nodes.values():
+        if node.label.endswith("Backward0"):
+            for got, want in zip(recompute(node), node.produced):
+                if want is not None:
+                    torch.testing.assert_close(got, want)
+
+
+def test_summarised_tensors_are_not_recomputed_but_say_why():
+    recorder = _record(lambda: torch.tanh(_leaf(50, 50)), limit=100)
+    node = next(n for n in recorder.nodes.values() if n.label == "TanhBackward0")
+    assert isinstance(node.received[0], TensorSummary) and node.received[0].shape == (50, 50)
+    with pytest.raises(NotRecomputable, match="summary"):
+        recompute(node)
+
+
+def test_unknown_node_classes_have_no_rule():
+    class Square(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * x * g
+
+    recorder = _record(lambda: Square.apply(_leaf(3)))
+    node = next(n for n in recorder.nodes.values() if n.label == "SquareBackward")
+    assert rule_for(node.label) is None and node.received and node.produced[0] is not None
+    with pytest.raises(NotRecomputable, match=NO_EXPLANATION):
+        recompute(node)
+
+
+def _labels_of(graph):
+    return {a["label"] for _, a in graph.nodes(data=True) if a["kind"] in ("op", "param", "leaf")}
+
+
+def test_every_node_class_of_every_preset_and_example_has_a_rule():
+    from gradviz.core.session import LOSSES, TrainingSession
+    from gradviz.core.user_session import ModelRequest, open_user_model
+
+    labels = Counter()
+    for name in presets.names():
+        for loss in LOSSES:
+            labels.update(_labels_of(TrainingSession(presets.load(name), loss=loss).preview_graph()))
+    examples = sorted(EXAMPLES.glob("*.py"))
+    assert examples
+    for path in examples:
+        for loss in ("mse", "l1", "cross_entropy"):
+            labels.update(_labels_of(open_user_model(ModelRequest(path, loss=loss)).graph))
+    assert {"AddmmBackward0", "ConvolutionBackward0", "AccumulateGrad"} <= set(labels)
+    assert sorted(label for label in labels if rule_for(label) is None) == []
+
+
+def _assert_every_node_recomputes(record):
+    checked = Counter()
+    for key, node in record.node_gradients.items():
+        if node.is_accumulate or record.graph.nodes[key]["kind"] == "output":
+            continue
+        for slot, (got, want) in enumerate(zip(recompute(node), node.produced)):
+            if want is not None:
+                torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5,
+                                           msg=lambda m: f"{key} {node.label} slot {slot}: {m}")
+                checked[node.label] += 1
+    return checked
+
+
+@pytest.mark.parametrize("file, loss", [
+    ("transformer_block.py", "cross_entropy"),  # tied embedding/head, hand-written attention
+    ("lstm_tagger.py", "mse"),  # two outputs, a fused LSTM
+    ("small_resnet.py", "cross_entropy"),  # skips, in-place ReLU, BatchNorm
+])
+def test_every_node_of_the_examples_recomputes(file, loss):
+    from gradviz.core.user_session import ModelRequest, open_user_model
+
+    session = open_user_model(ModelRequest(EXAMPLES / file, loss=loss)).session
+    session.set_node_gradients(True, 1_000_000)
+    record = session.run_iteration()
+    assert set(record.node_gradients) == set(record.backward_order)
+    checked = _assert_every_node_recomputes(record)
+    assert sum(checked.values()) >= 10
+
+
+@pytest.mark.parametrize("name", ["lenet", "resnet_tiny", "tiny_mlp"])
+def test_every_node_of_the_presets_recomputes(name):
+    from gradviz.core.session import TrainingSession
+
+    record = TrainingSession(presets.load(name), node_gradients=True, whole_tensor_limit=1_000_000).run_iteration()
+    assert _assert_every_node_recomputes(record)
