@@ -175,9 +175,9 @@ class GraphAnimator(QObject):
             if graph is self._template and shown is not None and "fn" not in shown.graph \
                     and self._signature(shown) == self._template_signature:
                 self._template = shown  # e.g. Show graph drew the same network again: no new layout
-                view.set_stale(None)  # same structure: it is this session's graph
             else:
                 view.set_graph(graph)
+        view.set_stale(None)  # the animator only holds the live session's graphs: current, whatever was drawn before
         return view
 
     def _graph_for(self, record):
