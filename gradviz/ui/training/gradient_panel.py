@@ -204,6 +204,10 @@ class GradientPanel(QWidget):
         self._mark_nonfinite()
         self._redraw(animate=animate and phase == "step")
 
+    def shown(self) -> tuple[object | None, str | None]:
+        """``(record, phase)`` on screen; ``(None, None)`` while the caption says there is none."""
+        return self._record, self._phase
+
     def clear(self, message: str = "No iteration yet: run zero_grad to start") -> None:
         self._record = self._phase = None
         self._nonfinite = set()
