@@ -14,12 +14,14 @@ Signals (all on the GUI thread):
         for the previous session is not this one's.
 
 The core session emits on whatever thread runs it (a worker, for training
-phases); the events cross to the GUI thread through a queued Qt signal, and
-events of a session that is no longer active are dropped on arrival.
+phases); those events cross to the GUI thread through a queued Qt signal.
+Events emitted on the GUI thread itself (a setting changed there) are
+re-emitted at once, so the panels agree with the session as soon as the call
+returns. Events of a session that is no longer active are dropped on arrival.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QThread, Signal
 
 
 class ActiveSession(QObject):
@@ -81,7 +83,10 @@ class ActiveSession(QObject):
         if not self._alive:
             return
         try:
-            self._arrived.emit(event.source, event)
+            if QThread.currentThread() == self.thread():
+                self._deliver(event.source, event)
+            else:
+                self._arrived.emit(event.source, event)
         except RuntimeError:  # the window (and this object) went away meanwhile
             pass
 

@@ -22,7 +22,7 @@ import pytest
 
 pytest.importorskip("gradviz.core.session")
 
-from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test  # noqa: E402
 from model_reference import EXAMPLES  # noqa: E402
@@ -48,31 +48,38 @@ def make_machine(qtbot, counter):
     from gradviz.ui.training.graph_steps import structure_signature
     from gradviz.ui.training.install import last_done_phase
 
+    # One window for all examples (building one costs seconds); each example starts
+    # from a fresh document, the builder's session and the default layout.
+    gc.collect()  # earlier windows' cycles, on the GUI thread (see test_training_ui)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.resize(1300, 850)
+    window.show()
+    window.training_ui.set_speed(10_000)
+
     class WindowMachine(RuleBasedStateMachine):
         def __init__(self):
             super().__init__()
             self.escaped = []
             self._hook = sys.excepthook
             sys.excepthook = lambda *info: self.escaped.append(info)
-            gc.collect()  # earlier windows' cycles, on the GUI thread (see test_training_ui)
-            self.window = MainWindow()
-            qtbot.addWidget(self.window)
-            self.window.resize(1300, 850)
-            self.window.show()
-            self.ui = self.window.training_ui
-            self.ui.set_speed(10_000)
-            self.window.load_preset("lenet")
-            self._graph_checked = {}  # (id(session), id(graph)) -> signature matched
+            self.window, self.ui = window, window.training_ui
+            self.lecture_toggles = 0
+            self._graph_checked = {}  # (id(session), id(graph), loss) -> signature matched
+            if window.active_session.opened is not None:
+                window.model_opener.close()
+            window.set_lecture_mode(False)
+            window.actions["actionNew"].trigger()
+            window.load_preset("lenet")
+            self.settle()
 
         def teardown(self):
             from gradviz.ui.worker import wait_for_idle
 
             try:
                 self.ui.controller.pause()
-                self.window.set_lecture_mode(False)
                 wait_for_idle(30_000)
                 self.settle()
-                self.window.close()
             finally:
                 sys.excepthook = self._hook
                 gc.unfreeze()
@@ -238,9 +245,11 @@ def make_machine(qtbot, counter):
             self.window.model_opener.close()
             self.settle()
 
+        @precondition(lambda self: self.lecture_toggles < 2)  # restyling the app costs a second
         @rule()
         def toggle_lecture_mode(self):
             self.step()
+            self.lecture_toggles += 1
             self.window.set_lecture_mode(not self.window.lecture_mode)
             self.settle()
 
@@ -270,7 +279,13 @@ def make_machine(qtbot, counter):
         def no_dialog_left_open(self):
             assert QApplication.activeModalWidget() is None
             dialogs = [w for w in QApplication.topLevelWidgets() if isinstance(w, QDialog) and w.isVisible()]
-            assert not dialogs, [(d.objectName(), d.windowTitle(), getattr(d, "summary", lambda: "")()) for d in dialogs]
+            assert not [d for d in dialogs if d.isModal()], [(d.objectName(), d.windowTitle()) for d in dialogs]
+            for dialog in dialogs:
+                # Non-modal error dialogs are expected feedback (e.g. F5 on a network without
+                # parameters has no autograd graph); only the error dialog may be open, and
+                # the user closes it.
+                assert dialog.objectName() == "errorDialog", (dialog.objectName(), dialog.windowTitle())
+                dialog.close()
 
         @invariant()
         def panels_agree_with_the_session(self):
@@ -326,12 +341,15 @@ def run_machine(qtbot, *, examples: int, steps: int, minimum: int):
     run_state_machine_as_test(machine, settings=settings(
         max_examples=examples, stateful_step_count=steps, derandomize=True, deadline=None, database=None,
         suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
+        # No shrinking: the GUI's timing (how far play gets) makes replays differ; a
+        # failure prints the whole sequence of steps instead.
+        phases=[Phase.explicit, Phase.reuse, Phase.generate],
     ))
     assert counter[0] >= minimum, f"only {counter[0]} steps ran"
 
 
 def test_random_user_sessions_keep_every_panel_true(qtbot):
-    run_machine(qtbot, examples=10, steps=25, minimum=STEPS)
+    run_machine(qtbot, examples=10, steps=20, minimum=STEPS)
 
 
 @pytest.mark.slow
