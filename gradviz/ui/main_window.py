@@ -5,6 +5,8 @@ The builder itself lives in ``gradviz.ui.builder``; this module only assembles
 it. Others extend the window through ``add_panel`` (docks), ``menus`` /
 ``toolbar`` (append actions), ``requires_valid_network`` (actions that must be
 disabled while the network is broken) and the ``sessionChanged`` signal.
+``active_session`` (:class:`gradviz.ui.active_session.ActiveSession`) owns the
+session on screen and relays its events; views listen to it.
 """
 from __future__ import annotations
 
