@@ -380,7 +380,10 @@ class GraphView(QWidget):
         self.progress_panel.hide()
 
     def _on_layout_progress(self, generation: int, fraction: float, message: str) -> None:
-        if generation == self._generation:
+        from shiboken6 import isValid
+
+        # A layout may still report after its view was closed and deleted: nothing to show it on.
+        if generation == self._generation and isValid(self.progress_panel):
             self.progress_panel.report(fraction, message)
 
     def _on_layout_error(self, generation: int, exc: BaseException, details: str) -> None:
