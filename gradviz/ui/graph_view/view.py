@@ -380,13 +380,12 @@ class GraphView(QWidget):
         self.progress_panel.hide()
 
     def _on_layout_progress(self, generation: int, fraction: float, message: str) -> None:
-        from shiboken6 import isValid
-
-        # A layout may still report after its view was closed and deleted: nothing to show it on.
-        if generation == self._generation and isValid(self.progress_panel):
+        if generation == self._generation and _alive(self):
             self.progress_panel.report(fraction, message)
 
     def _on_layout_error(self, generation: int, exc: BaseException, details: str) -> None:
+        if not _alive(self):
+            return  # its view was closed and deleted while the layout ran
         if generation != self._generation:
             return
         self._task, self._pending_state = None, None
@@ -397,6 +396,8 @@ class GraphView(QWidget):
         self.layoutFailed.emit(f"{type(exc).__name__}: {exc}")
 
     def _on_layout_done(self, generation: int, layout: SceneLayout, animate: bool) -> None:
+        if not _alive(self):
+            return  # its view was closed and deleted while the layout ran
         if generation != self._generation:
             return  # a newer request replaced this one
         self._task, self._pending_state = None, None
@@ -1072,3 +1073,10 @@ class GraphView(QWidget):
             self.export(path, None if has_suffix else exporting.format_of_filter(chosen))
         except Exception as exc:  # shown to the user, not swallowed
             QMessageBox.warning(self, "Export failed", f"Could not export the graph:\n{exc}")
+
+
+def _alive(view) -> bool:
+    """False once ``view`` was deleted (a layout still running reports late)."""
+    from shiboken6 import isValid
+
+    return isValid(view) and isValid(view.progress_panel)
