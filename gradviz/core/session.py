@@ -49,6 +49,7 @@ import torch.nn.functional as F
 
 from gradviz.core.data import CLASSES, VALUES, DataSource, RandomData, make_data
 from gradviz.core.devices import resolve_device
+from gradviz.core.events import EmitterGroup
 from gradviz.core.model_io import ExampleInputs, as_call_args, class_view, describe_value, loss_output
 from gradviz.core.model_io import floating_tensors as _floating
 from gradviz.core.node_grads import WHOLE_TENSOR_LIMIT, NodeGradients, NodeRecorder
@@ -63,11 +64,14 @@ __all__ = [
     "PHASES",
     "PhaseResult",
     "RECORD_LEVELS",
+    "SESSION_EVENTS",
     "TrainingError",
     "TrainingSession",
 ]
 
 PHASES = ("zero_grad", "forward", "loss", "backward", "step")
+# The names of ``TrainingSession.events`` (see the class docstring).
+SESSION_EVENTS = ("phase_done", "iteration_recorded", "reset", "settings_changed", "graph_invalidated")
 LOSSES = ("mse", "l1", "cross_entropy", "nll")
 OPTIMIZERS = ("sgd", "sgd_momentum", "adam", "manual_sgd")
 RECORD_LEVELS = ("full", "light")
@@ -378,6 +382,18 @@ class TrainingSession:
     Parameters that get no gradient (frozen, or unused by ``forward``) are
     listed in ``IterationRecord.no_grad``; tied parameters appear once, under
     their first name in ``named_parameters()``.
+
+    Events (``session.events``, a :class:`gradviz.core.events.EmitterGroup`;
+    callbacks run on the thread that ran the phase, see its docstring):
+        phase_done(result): a phase finished (``event.result`` is its
+            :class:`PhaseResult`).
+        iteration_recorded(record): ``step`` finished; the complete record
+            is in ``history``.
+        reset(): :meth:`reset` put the weights back; the history is empty.
+        settings_changed(key, value): ``"lr"``, ``"loss"`` or ``"optimizer"``
+            was set (it applies from the next iteration on).
+        graph_invalidated(reason): a graph shown earlier no longer is this
+            session's (e.g. another loss adds other autograd nodes).
     """
 
     def __init__(
@@ -467,6 +483,7 @@ class TrainingSession:
         self._current: IterationRecord | None = None
         self._lock = threading.Lock()
         self._clear_transient()
+        self.events = EmitterGroup(self, *SESSION_EVENTS)
 
     # -- read-only views ---------------------------------------------------
     @property
@@ -541,10 +558,13 @@ class TrainingSession:
     def set_lr(self, lr: float) -> None:
         """Change the learning rate from the next iteration on (optimizer state is kept)."""
         self._lr = _check_lr(lr)
+        self.events.settings_changed.emit(key="lr", value=self._lr)
 
     def set_loss(self, loss: str | LossFn) -> None:
         """Change the loss from the next iteration on."""
         self._loss_name, self._loss_fn, self._target_kind = _resolve_loss(loss)
+        self.events.settings_changed.emit(key="loss", value=self._loss_name)
+        self.events.graph_invalidated.emit(reason=f"the loss is now {self._loss_name}")
 
     def set_node_gradients(self, enabled: bool, whole_tensor_limit: int | None = None, *, record_level: str | None = None) -> None:
         """Record per-node gradients (or stop) from the next iteration on; see the class docstring."""
@@ -560,6 +580,7 @@ class TrainingSession:
         is the current one: momentum and Adam state restart."""
         self._optimizer_name = _check_optimizer_name(name)
         self._fresh_optimizer = True
+        self.events.settings_changed.emit(key="optimizer", value=self._optimizer_name)
 
     # -- running ---------------------------------------------------------------
     def advance(self) -> PhaseResult:
@@ -607,6 +628,7 @@ class TrainingSession:
             self.optimizer = None
             self._optimizer_for = None
             self._clear_transient()
+        self.events.reset.emit()
 
     def clear_nonfinite(self) -> None:
         """Forget ``first_nonfinite`` so the next NaN/Inf is reported again."""
@@ -689,6 +711,9 @@ class TrainingSession:
             self._finish_iteration(record)
         else:
             self.phase_index += 1
+        self.events.phase_done.emit(result=result)
+        if phase == PHASES[-1]:
+            self.events.iteration_recorded.emit(record=record)
         return result
 
     def _start_iteration(self) -> None:

@@ -5,6 +5,8 @@ The builder itself lives in ``gradviz.ui.builder``; this module only assembles
 it. Others extend the window through ``add_panel`` (docks), ``menus`` /
 ``toolbar`` (append actions), ``requires_valid_network`` (actions that must be
 disabled while the network is broken) and the ``sessionChanged`` signal.
+``active_session`` (:class:`gradviz.ui.active_session.ActiveSession`) owns the
+session on screen and relays its events; views listen to it.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from gradviz.ui import settings, theme
+from gradviz.ui.active_session import ActiveSession
 from gradviz.ui.builder.controls import TrainingControls
 from gradviz.ui.builder.document import NetworkDocument
 from gradviz.ui.builder.palette import LayerPalette, kinds_menu
@@ -68,8 +71,9 @@ class DockTitleBar(QWidget):
 
 
 class MainWindow(QMainWindow):
-    sessionChanged = Signal(object)  # the core TrainingSession, or None
+    sessionChanged = Signal(object)  # the core TrainingSession, or None (= active_session.sessionChanged)
     networkValidityChanged = Signal(bool, str)  # valid, reason when not
+    graphViewCreated = Signal(object)  # the central GraphView, once it is made (lazily)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -88,6 +92,7 @@ class MainWindow(QMainWindow):
         self.files = ProjectFiles(self.document, self.prompts, self)
         self.autosaver = Autosaver(self.files, parent=self)
         self.session_link = SessionLink(self.document, self)
+        self.active_session = ActiveSession(self.session_link, self)
         self.training = TrainingControls(self.document, self)
         self.actions: dict[str, QAction] = {}
         self.menus: dict[str, QMenu] = {}
@@ -113,7 +118,8 @@ class MainWindow(QMainWindow):
         self.stack.message.connect(self.show_message)
         self.stack.selectionChanged.connect(self._update_layer_actions)
         self.palette.kindActivated.connect(lambda kind: self.stack.add_layer(kind))
-        self.session_link.sessionChanged.connect(self.sessionChanged)
+        self.active_session.sessionChanged.connect(self.sessionChanged)
+        self.active_session.graphInvalidated.connect(self._mark_graph_stale)
 
         # -- File → Open Model (gradviz.ui.open_model): a model from a file as the session --
         from gradviz.ui.open_model import install_open_model
@@ -133,13 +139,11 @@ class MainWindow(QMainWindow):
     # -- public API -------------------------------------------------------------------------
     @property
     def session(self):
-        """The core ``TrainingSession`` for the current network and settings, or None
-        while there is no valid network (``session_link.problem`` says why).
-        While a model opened from a file is shown (File → Open Model), its session."""
-        opener = getattr(self, "model_opener", None)  # gradviz.ui.model_session, made on first Open Model
-        if opener is not None and opener.session is not None:
-            return opener.session
-        return self.session_link.session
+        """The core ``TrainingSession`` the user is looking at (``active_session``):
+        while a model opened from a file is shown (File → Open Model), its session;
+        else the one for the current network and settings, or None while there is
+        no valid network (``session_link.problem`` says why)."""
+        return self.active_session.session
 
     @property
     def stack(self):
@@ -513,15 +517,19 @@ class MainWindow(QMainWindow):
 
         self._set_busy("Building the autograd graph…")
         self._graph_task = task = run_task(
-            work, on_done=lambda graph: self._graph_ready(task, graph), on_error=lambda exc, details: self._graph_failed(task, exc, details),
+            work, on_done=lambda graph: self._graph_ready(task, graph, session),
+            on_error=lambda exc, details: self._graph_failed(task, exc, details),
             on_progress=lambda fraction, message: self._set_busy(message),
         )
 
-    def _graph_ready(self, task, graph) -> None:
+    def _graph_ready(self, task, graph, session=None) -> None:
         if task is not self._graph_task:
             return  # a newer request replaced this one
         self._graph_task = None
         self._set_busy(None)
+        if session is not None and session is not self.active_session.session:
+            self.show_message("The network changed while its graph was built: F5 to show the new one")
+            return  # never draw a previous network's graph as if it were the current one
         view = self._ensure_graph_view()
         nodes = getattr(graph, "number_of_nodes", lambda: "?")()
         if view is None:
@@ -555,6 +563,7 @@ class MainWindow(QMainWindow):
             layout_failed.connect(lambda message: self.show_message(f"Graph layout failed: {message}"))
         self.graph_view = view
         self.central.addWidget(view)
+        self.graphViewCreated.emit(view)
         # Beside the builder and the training code (windows up to ~1600 px), the
         # node-details side panel would take half the graph's width: start it
         # closed there; the graph toolbar's Details toggle opens it.
@@ -562,6 +571,12 @@ class MainWindow(QMainWindow):
         if toggle is not None and toggle.isChecked() and self.central.width() < 640:
             toggle.setChecked(False)
         return view
+
+    def _mark_graph_stale(self, reason: str) -> None:
+        """The active session changed (or its loss): a graph on screen is no longer its graph."""
+        view = self.graph_view
+        if view is not None and view.graph() is not None and hasattr(view, "set_stale"):
+            view.set_stale(f"Out of date ({reason}) — F5 to refresh")
 
     def _set_busy(self, message: str | None) -> None:
         if message is None:

@@ -6,9 +6,11 @@ dialog calls it on Open; tests call it too): it runs
 user's code, the first forward pass and the graph extraction never block the
 GUI), then :class:`ModelOpener` makes the result the window's session:
 
-* ``window.session`` returns the opened model's ``TrainingSession``, and
+* the window's ``active_session`` (:class:`gradviz.ui.active_session.ActiveSession`)
+  makes it the session the user is looking at: ``window.session`` returns it and
   ``window.sessionChanged`` announces it, so the step-through controls,
-  animation and gradient panels work on it unchanged;
+  animation and gradient panels work on it unchanged; the builder's rebuilds
+  stay in the background until the model is closed;
 * the Network dock shows the :class:`ExternalModelPanel` instead of layer
   cards (read-only, apart from loss, optimizer and learning rate); the layer
   palette, the builder's model summary and the builder's training toolbar are
@@ -34,9 +36,6 @@ from gradviz.ui.worker import Task, run_task
 
 __all__ = ["ModelOpener", "model_opener", "open_model_in_window"]
 
-# How often the panel looks for finished training steps (the step controller
-# belongs to the training UI; polling a counter keeps the two independent).
-REFRESH_MS = 700
 PANEL_WIDTH = 480  # px: the model panel's width in place of the (wider) layer builder
 
 
@@ -80,11 +79,10 @@ class ModelOpener(QObject):
         self._builder_width = 0
         self._hidden_bars: list = []
         self._spec_at_open: dict | None = None
-        self._relay_cut = False
-        self._steps_seen = -1
-        self._refresh_timer = QTimer(self)
-        self._refresh_timer.setInterval(REFRESH_MS)
-        self._refresh_timer.timeout.connect(self._refresh_if_stepped)
+        # The panel shows the session's step count, loss and settings: it follows the session's events.
+        active = window.active_session
+        for signal in (active.phaseDone, active.iterationRecorded, active.settingsChanged, active.resetDone):
+            signal.connect(self._refresh_panel)
         window.document.changed.connect(self._on_document_changed)
         window.installEventFilter(self)
 
@@ -166,11 +164,9 @@ class ModelOpener(QObject):
         if first:
             self._spec_at_open = window.document.spec.to_dict()
             self._swap_in_panel()
-            self._cut_builder_relay()
         self._panel.set_model(opened)
+        window.active_session.set_opened(opened.session)
         self._announce_valid()
-        self._steps_seen = opened.session.iteration
-        self._refresh_timer.start()
         window.setWindowTitle(f"gradviz — {opened.name} ({opened.loaded.path.name})")
         nodes = opened.graph.number_of_nodes()
         window.show_message(f"Opened {opened.name}: {nodes:,} autograd nodes — step through it with the Run menu", 8000)
@@ -178,15 +174,11 @@ class ModelOpener(QObject):
         # a while for a big model: give each its own turn of the event loop, so
         # the window repaints in between instead of freezing for the sum.
         QTimer.singleShot(0, lambda: self._if_current(opened, self.show_graph))
-        QTimer.singleShot(0, lambda: self._if_current(opened, lambda: self._announce_session(opened)))
+        QTimer.singleShot(0, lambda: self._if_current(opened, lambda: self.modelChanged.emit(opened)))
 
     def _if_current(self, opened: OpenedModel, step: Callable[[], None]) -> None:
         if self.opened is opened:  # not closed or replaced in the meantime
             step()
-
-    def _announce_session(self, opened: OpenedModel) -> None:
-        self.window.sessionChanged.emit(opened.session)
-        self.modelChanged.emit(opened)
 
     def show_graph(self) -> None:
         """The graph of the latest finished step, else of one forward pass and the loss."""
@@ -209,9 +201,7 @@ class ModelOpener(QObject):
         window = self.window
         self.opened = None
         gc.unfreeze()  # the model's objects may become garbage now: let the collector see them again
-        self._refresh_timer.stop()
         self._swap_out_panel()
-        self._restore_builder_relay()
         # The title and status bar describe the builder's network again.
         for refresh in ("_update_title", "_update_validity"):
             method = getattr(window, refresh, None)
@@ -220,7 +210,7 @@ class ModelOpener(QObject):
         view = getattr(window, "graph_view", None)
         if view is not None:
             view.set_graph(None)  # the opened model's graph is not the builder's network
-        window.sessionChanged.emit(window.session)
+        window.active_session.set_opened(None)  # the builder's session again: every panel follows
         self.modelChanged.emit(None)
 
     # -- the window while a model is open ---------------------------------------------------------
@@ -268,19 +258,6 @@ class ModelOpener(QObject):
             bar.show()
         self._hidden_bars = []
 
-    def _cut_builder_relay(self) -> None:
-        """While a model is open, sessions the builder rebuilds must not replace it in the window."""
-        try:
-            self.window.session_link.sessionChanged.disconnect(self.window.sessionChanged)
-            self._relay_cut = True
-        except (RuntimeError, TypeError):  # not connected that way: nothing to cut
-            self._relay_cut = False
-
-    def _restore_builder_relay(self) -> None:
-        if self._relay_cut:
-            self.window.session_link.sessionChanged.connect(self.window.sessionChanged)
-            self._relay_cut = False
-
     def apply_setting(self, key: str, value) -> None:
         """Loss, optimizer or learning rate chosen in the panel: from the opened model's next step on."""
         if self.opened is None or value is None:
@@ -292,7 +269,6 @@ class ModelOpener(QObject):
         except (KeyError, ValueError) as exc:
             self.window.show_message(f"{self.opened.name}: {exc}")
             return
-        self._panel.refresh()
         self.window.show_message(f"{self.opened.name}: {key} set to {value:g}" if key == "lr" else
                                  f"{self.opened.name}: {key} set to {value}; applies from the next step")
 
@@ -319,12 +295,10 @@ class ModelOpener(QObject):
         else:
             self._announce_valid()  # the window just announced the builder's validity
 
-    def _refresh_if_stepped(self) -> None:
-        if self.opened is None or self._panel is None:
-            return
-        steps = self.opened.session.iteration
-        if steps != self._steps_seen:
-            self._steps_seen = steps
+    def _refresh_panel(self, *_event) -> None:
+        """The opened model's session ran a phase, was reset or changed a setting (the
+        active session only relays events of the active one, i.e. of ours while open)."""
+        if self.opened is not None and self._panel is not None:
             self._panel.refresh()
 
     def eventFilter(self, watched, event):  # noqa: N802 - Qt override

@@ -44,7 +44,9 @@ def test_scales_are_symmetric_and_before_after_share_one(panel):
 def test_before_backward_the_gradient_is_drawn_as_zeros_and_said_so(panel):
     panel.show_record(record(grads={}), "loss")
     assert np.array_equal(panel.image("grad"), np.zeros((2, 3)))
-    assert "no gradient yet" in panel.plots["grad"].titleLabel.text
+    # PyTorch's .grad is None before backward (the tutorial's words), not a tensor of zeros.
+    assert "w.grad is None" in panel.plots["grad"].titleLabel.text
+    assert "no gradient yet" not in panel.plots["grad"].titleLabel.text
     assert panel.image("after") is None and panel.image("update") is None
     assert not panel.bars["grad"].isVisible()
 

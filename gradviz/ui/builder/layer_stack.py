@@ -168,7 +168,10 @@ class LayerStack(QScrollArea):
 
     def fit_cards(self) -> None:
         """Pick the roomiest card layout that fits the visible width (see LayerCard.set_mode)."""
-        cards = self.top_list.cards if self.top_list is not None else []
+        from shiboken6 import isValid
+
+        # A deferred call (font change) may arrive after a rebuild deleted the list it knew.
+        cards = self.top_list.cards if self.top_list is not None and isValid(self.top_list) else []
         if not cards:
             return
         margins = self.top_list.layout().contentsMargins()

@@ -6,6 +6,11 @@ settings. Edits mark it stale and a short debounce rebuilds it, so typing
 256 into a field builds one session, not three; reading ``session`` while stale
 rebuilds immediately, so callers never see an outdated one.
 
+Settings that do not invalidate what was trained (:data:`KEPT_SETTINGS`: the
+learning rate) are applied to the existing session instead, so its history
+stays; any other change (layers, input shape, loss, optimizer, device, data)
+builds a new session from the starting weights.
+
 torch loads on the first build: the app warms it up in the background first.
 """
 from __future__ import annotations
@@ -17,6 +22,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from gradviz.ui.builder.document import NetworkDocument
 
 DEBOUNCE_MS = 400
+# Settings a session takes while it keeps its weights and history (setter per key).
+KEPT_SETTINGS = {"lr": "set_lr"}
 
 
 def training_session_class():
@@ -37,6 +44,7 @@ class SessionLink(QObject):
         super().__init__(parent)
         self.document = document
         self._session = None
+        self._built_from = None  # what _session was built from, without KEPT_SETTINGS
         self._stale = True
         self.problem = "No network yet"  # why session is None, for the status bar
         self.timer = QTimer(self)
@@ -59,9 +67,28 @@ class SessionLink(QObject):
         self.timer.stop()
         self._stale = False
         previous = self._session
+        if previous is not None and self._build_key() == self._built_from and self._apply_kept_settings(previous):
+            return
         self._session, self.problem = self._build()
+        self._built_from = self._build_key() if self._session is not None else None
         if self._session is not previous:
             self.sessionChanged.emit(self._session)
+
+    def _build_key(self):
+        settings = {k: v for k, v in self.document.settings.items() if k not in KEPT_SETTINGS}
+        return self.document.spec.to_dict(), settings
+
+    def _apply_kept_settings(self, session) -> bool:
+        """Give ``session`` the document's kept settings; False when one does not take (then rebuild)."""
+        try:
+            for key, setter in KEPT_SETTINGS.items():
+                value = self.document.settings[key]
+                current = getattr(session, key)
+                if value != current:
+                    getattr(session, setter)(float(value))
+        except (KeyError, ValueError, TypeError, AttributeError):
+            return False
+        return True
 
     def _build(self):
         document = self.document

@@ -54,6 +54,7 @@ from .minimap import Minimap
 from .model import ROLE_ACTIVE, ROLE_CODES, ROLE_VISITED, SceneModel
 from .overlays import ProgressPanel, placeholder
 from .search import find_matches, path_to_outputs
+from .stale import STALE_OPACITY, StaleBanner
 from .state import ViewState
 from .style import Fonts, TextMetrics
 from .toolbar import GraphToolbar
@@ -142,6 +143,7 @@ class GraphView(QWidget):
         self.legend = Legend(self.canvas)
         self._placeholder = placeholder(self.canvas)
         self.progress_panel = ProgressPanel(self.canvas)
+        self.stale_banner = StaleBanner(self.canvas)
 
         self.details = NodeDetails()
         self.details.nodeRequested.connect(self._navigate_to)
@@ -233,6 +235,7 @@ class GraphView(QWidget):
         self.legend.move(10, viewport.height() - self.legend.height() - 10)
         self._placeholder.setGeometry(40, 40, max(10, viewport.width() - 80), max(10, viewport.height() - 80))
         self.progress_panel.place(viewport)
+        self.stale_banner.place(viewport)
         self.minimap.refresh()
 
     def _refit(self) -> None:
@@ -267,6 +270,7 @@ class GraphView(QWidget):
         self._transition = None
         self._generation += 1
         self._graph = graph
+        self.set_stale(None)  # whoever shows a graph shows a current one
         self._given_positions = positions
         self._collapsed = frozenset()
         self._cache.clear()
@@ -290,6 +294,29 @@ class GraphView(QWidget):
         self._request_layout(None if auto else frozenset(), animate=False)
         if self.search_box.text().strip():
             self._search_timer.start()
+
+    # ------------------------------------------------------------------------------
+    # out of date
+
+    @property
+    def stale(self) -> bool:
+        """True while the graph is marked out of date (:meth:`set_stale`)."""
+        return self.stale_banner.isVisibleTo(self.canvas)
+
+    def stale_message(self) -> str:
+        """The banner's text while :attr:`stale`, else ``""``."""
+        return self.stale_banner.text() if self.stale else ""
+
+    def set_stale(self, message: str | None) -> None:
+        """Mark the graph out of date (dimmed, with ``message`` in a banner); None: current again."""
+        if message:
+            self.stale_banner.setText(message)
+            self.stale_banner.show()
+            self.stale_banner.place(self.canvas.viewport())
+            self.stale_banner.raise_()
+        else:
+            self.stale_banner.hide()
+        self.item.setOpacity(STALE_OPACITY if message else 1.0)
 
     def _request_layout(self, collapsed: frozenset[str] | None, *, animate: bool, anchor: Hashable | None = None) -> None:
         """Show the graph with ``collapsed`` modules (None: choose a readable depth)."""
@@ -353,10 +380,12 @@ class GraphView(QWidget):
         self.progress_panel.hide()
 
     def _on_layout_progress(self, generation: int, fraction: float, message: str) -> None:
-        if generation == self._generation:
+        if generation == self._generation and _alive(self):
             self.progress_panel.report(fraction, message)
 
     def _on_layout_error(self, generation: int, exc: BaseException, details: str) -> None:
+        if not _alive(self):
+            return  # its view was closed and deleted while the layout ran
         if generation != self._generation:
             return
         self._task, self._pending_state = None, None
@@ -367,6 +396,8 @@ class GraphView(QWidget):
         self.layoutFailed.emit(f"{type(exc).__name__}: {exc}")
 
     def _on_layout_done(self, generation: int, layout: SceneLayout, animate: bool) -> None:
+        if not _alive(self):
+            return  # its view was closed and deleted while the layout ran
         if generation != self._generation:
             return  # a newer request replaced this one
         self._task, self._pending_state = None, None
@@ -866,6 +897,15 @@ class GraphView(QWidget):
                 self._state.roles.pop(key, None)
         self._update_nodes(keys)
 
+    def flagged_nodes(self) -> set:
+        """Keys flagged red (NaN/Inf) by :meth:`flag_nodes`."""
+        return set(self._state.flagged)
+
+    def node_roles(self) -> dict:
+        """``{key: "active" | "visited"}`` given by :meth:`highlight_nodes`."""
+        names = {code: role for role, code in ROLE_CODES.items() if role is not None}
+        return {key: names[code] for key, code in self._state.roles.items() if code in names}
+
     def flag_nodes(self, keys: Iterable[Hashable]) -> None:
         """Mark nodes red (NaN or Inf found); cleared by :meth:`clear_highlights`."""
         keys = list(keys)
@@ -1033,3 +1073,10 @@ class GraphView(QWidget):
             self.export(path, None if has_suffix else exporting.format_of_filter(chosen))
         except Exception as exc:  # shown to the user, not swallowed
             QMessageBox.warning(self, "Export failed", f"Could not export the graph:\n{exc}")
+
+
+def _alive(view) -> bool:
+    """False once ``view`` was deleted (a layout still running reports late)."""
+    from shiboken6 import isValid
+
+    return isValid(view) and isValid(view.progress_panel)

@@ -100,6 +100,17 @@ class GraphAnimator(QObject):
         self._signatures = []
         self.flagged = set()
 
+    def clear_marks(self) -> None:
+        """Take what the last records drew off the view (highlights, NaN/Inf flags,
+        edge weights, gradient norms in the details), e.g. after a reset."""
+        self.skip()
+        self.flagged = set()
+        view = self._existing_view()
+        if view is not None:
+            view.clear_highlights()
+            view.set_gradient_stats({})
+            view.show_all_nodes()
+
     def prepare(self) -> None:
         """Fetch the graph to animate (one forward + loss, in the worker) if there is none yet."""
         session = self._session
@@ -166,6 +177,7 @@ class GraphAnimator(QObject):
                 self._template = shown  # e.g. Show graph drew the same network again: no new layout
             else:
                 view.set_graph(graph)
+        view.set_stale(None)  # the animator only holds the live session's graphs: current, whatever was drawn before
         return view
 
     def _graph_for(self, record):
@@ -316,8 +328,7 @@ class GraphAnimator(QObject):
                                                   getattr(record, "edge_grad_norms", None))
             view.set_edge_weights(weights)
             view.set_gradient_stats({k: {"norm": v} for k, v in (record.node_grad_norms or {}).items() if v is not None})
-        if phase == "step":
-            view.highlight_nodes(list(steps.param_keys(graph).values()), "active")
+        # After the step nothing computes any more: no node stays "active" (orange).
         self._flag(record, phase)
 
     def _flag(self, record, phase: str) -> None:

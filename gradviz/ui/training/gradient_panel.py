@@ -204,6 +204,10 @@ class GradientPanel(QWidget):
         self._mark_nonfinite()
         self._redraw(animate=animate and phase == "step")
 
+    def shown(self) -> tuple[object | None, str | None]:
+        """``(record, phase)`` on screen; ``(None, None)`` while the caption says there is none."""
+        return self._record, self._phase
+
     def clear(self, message: str = "No iteration yet: run zero_grad to start") -> None:
         self._record = self._phase = None
         self._nonfinite = set()
@@ -273,8 +277,10 @@ class GradientPanel(QWidget):
         grad_note = ""
         grad = self._tensor("grads", name) if done >= PHASES.index("backward") else None
         if grad is None:
-            # Zeroed (or None, never computed): drawn as zeros, and said so.
-            grad_note = "no gradient yet (zeros)" if done < PHASES.index("backward") else "no gradient (frozen or unused)"
+            # Before backward PyTorch's .grad is None (zero_grad sets it to None), as the
+            # tutorial shows: say exactly that; the picture is drawn as zeros.
+            grad_note = (f"{name}.grad is None (drawn as zeros)" if done < PHASES.index("backward")
+                         else "no gradient (frozen or unused)")
             grad = np.zeros_like(before)
         after = self._tensor("params_after", name) if done >= PHASES.index("step") else None
         update = after - before if after is not None else None  # the recorded change, whatever the optimizer

@@ -12,7 +12,12 @@
 * the :class:`StepController` that steps ``window.session`` off the GUI
   thread, and the :class:`GraphAnimator` that plays each phase on the graph.
 
-This module only wires; what is shown comes from the session's records.
+This module only wires; what is shown comes from the session's records. The
+panels follow the window's ``active_session`` (another session, a reset, a
+recorded iteration, a changed setting): whenever the session changes, every
+panel is redrawn from the session's own state, never left showing the last one.
+Clicking a parameter's node in the graph selects it in the gradient panel and
+choosing it there selects its node.
 """
 from __future__ import annotations
 
@@ -81,6 +86,7 @@ class TrainingUI(QObject):
         super().__init__(window)
         self.window = window
         self.controller = StepController(parent=self, session_source=lambda: window.session)
+        self.active = getattr(window, "active_session", None)
         self.animator = GraphAnimator(self._graph_view, parent=self, existing_view_source=lambda: window.graph_view)
         self.controller.set_pacer(self.animator)
         self.actions: dict[str, QAction] = {}
@@ -296,20 +302,32 @@ class TrainingUI(QObject):
         c, w = self.controller, self.window
         c.phaseStarted.connect(self._on_phase_started)
         c.phaseFinished.connect(self._on_phase_finished)
-        c.iterationFinished.connect(self._on_iteration_finished)
         c.nonfiniteFound.connect(self._on_nonfinite)
         c.failed.connect(self._on_failed)
         c.busyChanged.connect(self._on_busy)
         c.playingChanged.connect(self._on_playing)
         c.stateChanged.connect(self._refresh_actions)
         c.sessionChanged.connect(self._on_session)
-        c.resetDone.connect(self._on_reset)
         self.animator.started.connect(lambda _phase: self._refresh_actions())
         self.animator.finished.connect(self._on_animation_finished)
         self.history.selectionChanged.connect(self._on_history)
         self.gradients.paramChanged.connect(self.norms.set_histogram_param)
+        self.gradients.paramChanged.connect(self._select_param_node)
         if hasattr(w, "sessionChanged"):
             w.sessionChanged.connect(c.set_session)
+        active = self.active
+        if active is not None:  # the session's own events (any thread, delivered on ours)
+            active.iterationRecorded.connect(self._on_iteration_finished)
+            active.resetDone.connect(self._on_reset)
+            active.settingsChanged.connect(self._on_setting)
+            active.graphInvalidated.connect(self._on_graph_invalidated)
+        else:
+            c.iterationFinished.connect(self._on_iteration_finished)
+            c.resetDone.connect(self._on_reset)
+        if hasattr(w, "graphViewCreated"):
+            w.graphViewCreated.connect(self._watch_graph_view)
+        if getattr(w, "graph_view", None) is not None:
+            self._watch_graph_view(w.graph_view)
         if hasattr(w, "networkValidityChanged"):
             w.networkValidityChanged.connect(self._on_validity)
 
@@ -389,7 +407,7 @@ class TrainingUI(QObject):
         self.actions["actionSkipAnimation"].setEnabled(self.animator.animating or self.gradients.morphing)
         self.actions["actionResetTraining"].setEnabled(valid and not c.busy)
         if not c.busy and self.history.is_live and not self.animator.animating:
-            session = c._session
+            session = c._session  # not c.session: that may build one (and load torch) at start-up
             if session is not None:
                 self.indicator.set_state(session.iteration, session.next_phase)
 
@@ -411,27 +429,78 @@ class TrainingUI(QObject):
         self.gradients.set_speed(factor)
 
     def _on_session(self, session) -> None:
+        """Another session (or a reset one): every panel from its own state."""
+        self.animator.clear_marks()  # what the last session's records drew is not this one's
         self.animator.set_session(session)
         self.banner.hide()
-        self.history.set_records([])
+        self._pending_gradients = None
         if session is None:
+            self.history.set_records([])
             self.gradients.set_parameters([])
             self.norms.set_parameters([])
             self.gradients.clear("No network")
+            self.norms.set_records([])
+            self.indicator.set_state(0, None)
         else:
             shapes = [(name, tuple(p.shape)) for name, p in session.model.named_parameters()]
             self.gradients.set_parameters(shapes)
             self.norms.set_parameters([name for name, _ in shapes])
             self.indicator.set_optimizer(session.optimizer_name)
-            self.gradients.clear()
-            self.norms.set_records([])
-            self.indicator.set_state(session.iteration, session.next_phase)
+            self.history.set_records(list(session.history))
+            self._show_live(session)
         self._refresh_actions()
+
+    def _show_live(self, session) -> None:
+        """The gradient panel, norms and phase indicator as ``session`` stands now."""
+        phase_done = last_done_phase(session)
+        current = session.current
+        if current is not None and phase_done is not None:
+            self.gradients.show_record(current, phase_done)
+        else:
+            self.gradients.clear()
+        self._refresh_norms()
+        self.indicator.set_state(session.iteration, session.next_phase)
 
     def _on_reset(self) -> None:
         session = self.controller.session
         self._on_session(session)
         self.window.show_message("Weights reset to their starting values")
+
+    def _on_setting(self, key: str, value) -> None:
+        """A setting of the active session changed (it applies from the next iteration on)."""
+        session = self.controller.session
+        if key == "optimizer" and session is not None and not session.in_iteration and not self.controller.busy:
+            self.indicator.set_optimizer(value)
+
+    def _on_graph_invalidated(self, _reason: str) -> None:
+        """The session's graph changed (e.g. another loss): animate on a fresh one."""
+        session = self.controller.session
+        if session is not None and session is getattr(self.active, "session", None) and not self.controller.busy:
+            self.animator.set_session(session)
+
+    # -- graph <-> gradient panel: one selected parameter --------------------------------------------
+    def _watch_graph_view(self, view) -> None:
+        if hasattr(view, "nodeClicked"):
+            view.nodeClicked.connect(self._on_node_clicked)
+
+    def _param_keys(self, view) -> dict:
+        from gradviz.ui.training.graph_steps import param_keys
+
+        graph = view.graph() if view is not None else None
+        return param_keys(graph) if graph is not None else {}
+
+    def _on_node_clicked(self, key: str) -> None:
+        view = self.window.graph_view
+        names = {k: name for name, k in self._param_keys(view).items()}
+        name = names.get(key)
+        if name is not None and name != self.gradients.current_param():
+            self.gradients.set_param(name)
+
+    def _select_param_node(self, name: str) -> None:
+        view = self.window.graph_view
+        key = self._param_keys(view).get(name)
+        if key is not None and view.selected_node() != key:
+            view.select_node(key)
 
     def _on_phase_started(self, phase: str, iteration: int) -> None:
         self.indicator.set_state(iteration, phase, running=phase)

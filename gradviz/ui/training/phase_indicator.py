@@ -143,6 +143,25 @@ class PhaseIndicator(QWidget):
         self._iteration, self._viewing, self._running = iteration, phase, None
         self._refresh()
 
+    @property
+    def iteration(self) -> int:
+        """The iteration number shown."""
+        return self._iteration
+
+    @property
+    def next_phase(self) -> str | None:
+        """The phase shown as next (None: no network); the live state only."""
+        return self._next
+
+    @property
+    def viewing(self) -> str | None:
+        """The phase looked at in the history, None while live."""
+        return self._viewing
+
+    @property
+    def running(self) -> str | None:
+        return self._running
+
     def highlighted_phase(self) -> str | None:
         """The row drawn as current: running, looked at in history, or next."""
         return self._running or self._viewing or self._next
