@@ -320,6 +320,13 @@ def check_runs(loaded: LoadedModel) -> Any:
 
 
 def _from_export(path: Path) -> nn.Module:
+    from gradviz.core.safe_export import export_archive_problem
+
+    # torch.export.load can run code from the archive (pickles, exec'd guards):
+    # check what it holds first, and refuse rather than ask (see safe_export).
+    problem = export_archive_problem(path)
+    if problem is not None:
+        raise ModelLoadError(f"{path.name} was not opened: {problem}", path=path)
     try:
         program = torch.export.load(str(path))
     except Exception as exc:
