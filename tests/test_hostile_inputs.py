@@ -310,3 +310,22 @@ def test_temporary_files_left_by_a_killed_save_are_removed(tmp_path, lenet_spec)
     assert not stale.exists() and fresh.exists() and other.exists() and unrelated.exists()
     assert remove_stale_temp_files(tmp_path) == [other]  # the startup sweep of a folder: any of ours
     assert fresh.exists() and unrelated.exists()
+
+
+def test_cli_errors_stay_one_line_whatever_the_argument_holds(tmp_path, capsys):
+    code, _, err = _cli(capsys, "info", "--project", tmp_path / "two\nlines\x85.gvz.json")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "two\\nlines\\x85" in err
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["export", "--preset", "lenet", "-o", "{tmp}/g.dot", "--seed", "9" * 30], "out of range"),
+    (["open-model", "{tmp}/m.py", "--inputs", "4, 3", "--seed", "9" * 30], "out of range"),
+    (["open-model", "{tmp}/m.py", "--inputs", "99999999999, 99999999"], "needs 40000.0 PB"),
+    (["open-model", "{tmp}/m.py", "--input-expr", "exit()"], "SystemExit"),
+])
+def test_cli_siblings_seed_huge_inputs_and_exit_are_exit_2(tmp_path, capsys, argv, says):
+    (tmp_path / "m.py").write_text("import torch\nclass Net(torch.nn.Module):\n    def __init__(self):\n"
+                                   "        super().__init__()\n        self.fc = torch.nn.Linear(3, 2)\n"
+                                   "    def forward(self, x):\n        return self.fc(x)\n")
+    code, _, err = _cli(capsys, *[a.replace("{tmp}", str(tmp_path)) for a in argv])
+    assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err

@@ -120,7 +120,9 @@ def make_example_inputs(shapes: str | list | None = None, dtype: str = "float32"
     if expression and expression.strip():
         try:
             value = eval(compile(expression, "<example inputs>", "eval"), {"torch": torch, "__builtins__": __builtins__})
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: exit() in the expression must not end gradviz
             raise ModelLoadError(f"the example-input expression failed: {type(exc).__name__}: {exc}") from None
         values = tuple(value) if isinstance(value, (tuple, list)) else (value,)
         if not values or not all(isinstance(v, torch.Tensor) for v in values):
@@ -132,11 +134,25 @@ def make_example_inputs(shapes: str | list | None = None, dtype: str = "float32"
     parsed = parse_shapes(shapes) if isinstance(shapes, str) else [tuple(s) for s in (shapes or [])]
     if not parsed:
         raise ModelLoadError("give at least one input shape, e.g. 1, 3, 32, 32")
+    _check_inputs_fit(parsed, torch_dtype)
     if torch_dtype.is_floating_point:
         return tuple(torch.randn(s, generator=generator).to(torch_dtype) for s in parsed)
     if torch_dtype == torch.bool:
         return tuple(torch.rand(s, generator=generator) > 0.5 for s in parsed)
     return tuple(torch.randint(0, 10, s, generator=generator, dtype=torch_dtype) for s in parsed)
+
+
+def _check_inputs_fit(shapes: list[tuple[int, ...]], dtype: torch.dtype) -> None:
+    """Refuse example inputs larger than the free RAM before torch tries (and fails, or swaps)."""
+    import math
+
+    from gradviz.core.memory import available_memory, format_bytes
+
+    needed = sum(math.prod(shape) for shape in shapes) * torch.empty((), dtype=dtype).element_size()
+    free = available_memory("cpu")
+    if free is not None and needed > free:
+        listed = "; ".join(", ".join(str(d) for d in shape) for shape in shapes)
+        raise ModelLoadError(f"input shape {listed} needs {format_bytes(needed)}, but only {format_bytes(free)} of memory is free")
 
 
 @dataclass
