@@ -191,7 +191,7 @@ def _session(data):
     ("bomb.png", _png_header(20_000, 20_000), "too large"),
     ("truncated.png", _png_header(8, 8)[:40], "cannot read image"),
     ("text.png", b"this is not an image", "cannot read image"),
-])
+], ids=["bomb", "truncated", "not_an_image"])
 def test_bad_images_are_data_errors_naming_the_file(tmp_path, name, data, reason):
     session = _session(_folder_with(tmp_path, name, data))
     with pytest.raises(TrainingError, match=reason) as caught:
@@ -329,3 +329,12 @@ def test_cli_siblings_seed_huge_inputs_and_exit_are_exit_2(tmp_path, capsys, arg
                                    "    def forward(self, x):\n        return self.fc(x)\n")
     code, _, err = _cli(capsys, *[a.replace("{tmp}", str(tmp_path)) for a in argv])
     assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_seed_torch_cannot_take_is_a_model_load_error(tmp_path):
+    from gradviz.core.loader import ModelLoadError
+    from gradviz.core.user_session import ModelRequest, open_user_model
+
+    (tmp_path / "m.py").write_text("import torch\ndef net():\n    return torch.nn.Linear(3, 2)\n")
+    with pytest.raises(ModelLoadError, match="below 2\\*\\*64"):
+        open_user_model(ModelRequest(path=tmp_path / "m.py", name="net", input_shapes="4, 3", seed=2**70))
