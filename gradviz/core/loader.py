@@ -1,8 +1,11 @@
 """Open models people wrote, not only built ones: a Python file (class or factory),
 a ``torch.export`` program (``.pt2``) or a TorchScript file, plus optional weights.
 
-Running a Python file executes its code **in this process, with the user's rights**:
-the GUI says so before the first run of each file. Weights are only ever read with
+Running a Python file executes its code **in this process, with the user's rights**,
+and a TorchScript file is a program too (its forward can write files): the GUI says
+so before the first run of each file (``model_files.runs_code``). A ``.pt2`` is
+checked before torch reads it and refused when loading it could run code
+(``safe_export``). Weights are only ever read with
 ``torch.load(..., weights_only=True)``, which cannot execute code.
 
 Every failure is a ``ModelLoadError`` whose ``user_traceback`` keeps only the

@@ -59,7 +59,7 @@ def export_archive_problem(path: str | Path) -> str | None:
     except _Unsafe as exc:
         return str(exc)
     except zipfile.BadZipFile:
-        return "it is not a torch.export archive (not a zip file)"
+        return "it is not a readable torch.export program (not a zip file)"
     except (OSError, ValueError, KeyError, RecursionError, UnicodeDecodeError) as exc:
         return f"its contents cannot be checked ({type(exc).__name__}: {exc})"
     return None

@@ -49,8 +49,8 @@ FILE_FILTER = "PyTorch models (*.py *.pt2 *.pt *.pth *.ts *.torchscript *.jit);;
 WEIGHTS_FILTER = "state_dict files (*.pt *.pth *.bin *.ckpt);;All files (*)"
 TYPE_TEXT = {
     "python": "Python file: opening it runs its code",
-    "export": "torch.export program (.pt2)",
-    "torchscript": "TorchScript file",
+    "export": "torch.export program (.pt2): checked first, refused if loading it could run code",
+    "torchscript": "TorchScript file: running it runs its program",
 }
 
 
