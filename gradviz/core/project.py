@@ -198,6 +198,7 @@ def project_from_json(text: str, path: str | os.PathLike | None = None) -> Proje
         spec.validate()
     except (SpecError, ShapeError) as exc:
         raise ProjectError(f"{where}: invalid network: {exc}", path) from None
-    if path is not None:
-        remove_stale_temp_files(Path(path).parent, Path(path).name)
+    if path is not None:  # leftovers of a killed save of this file sit beside the real file, not a link to it
+        real = Path(os.path.realpath(path))
+        remove_stale_temp_files(real.parent, real.name)
     return Project(spec=spec, extra=extra, path=Path(path) if path is not None else None, version=version)
