@@ -191,7 +191,10 @@ def _session(data):
     ("bomb.png", _png_header(20_000, 20_000), "too large"),
     ("truncated.png", _png_header(8, 8)[:40], "cannot read image"),
     ("text.png", b"this is not an image", "cannot read image"),
-], ids=["bomb", "truncated", "not_an_image"])
+    ("postscript.png", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nshowpage\n", "cannot read image"),
+    ("gif.png", b"GIF89a\x08\x00\x08\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x00\x00\x00\x00\x00,"
+                b"\x00\x00\x00\x00\x08\x00\x08\x00\x00\x02\x07\x84\x8f\xa9\xcb\xed\x0f\x00;", "cannot read image"),
+], ids=["bomb", "truncated", "not_an_image", "eps_in_disguise", "gif_in_disguise"])
 def test_bad_images_are_data_errors_naming_the_file(tmp_path, name, data, reason):
     session = _session(_folder_with(tmp_path, name, data))
     with pytest.raises(TrainingError, match=reason) as caught:

@@ -41,6 +41,7 @@ __all__ = [
 VALUES, CLASSES = "values", "classes"
 TARGET_KINDS = (VALUES, CLASSES)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+_PIL_FORMATS = ("PNG", "JPEG")  # the decoders for IMAGE_SUFFIXES
 
 Shape = tuple[int, ...]
 
@@ -363,7 +364,9 @@ def _read_image(path: Path, channels: int, height: int, width: int) -> torch.Ten
     import numpy as np
 
     try:
-        with Image.open(path) as image:
+        # Only the decoders for our suffixes: PIL picks a decoder by content, and some
+        # (EPS: Ghostscript) run external programs on what the file says.
+        with Image.open(path, formats=_PIL_FORMATS) as image:
             image = image.convert("RGB" if channels == 3 else "L")
             image = image.resize((width, height), Image.Resampling.BILINEAR)
             pixels = np.asarray(image, dtype=np.float32) / 255.0
