@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from gradviz.ui.main_window import MainWindow
 
+    from gradviz.core.project import remove_stale_temp_files
+
+    remove_stale_temp_files(settings.config_dir())  # left by autosaves killed mid-write
     window = MainWindow()
     install_excepthook(lambda: window, on_error=window.autosave_now)
     window.show()

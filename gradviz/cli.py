@@ -49,6 +49,14 @@ class _Parser(argparse.ArgumentParser):
 # shared options
 
 
+def _seed(text: str) -> int:
+    """A seed torch.manual_seed accepts (a 64-bit integer); argparse reports anything else on one line."""
+    value = int(text)  # argparse turns a ValueError into "invalid _seed value"
+    if not -(2**63) <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"{text} is out of range: use an integer below 2**64")
+    return value
+
+
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--preset", metavar="NAME", help="a built-in network, e.g. lenet (see: gradviz info --list)")
@@ -116,7 +124,7 @@ def _add_export(subparsers) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
     parser.add_argument("-f", "--format", choices=FORMATS, help="default: from the file suffix")
     parser.add_argument("--loss", default="mse", choices=LOSSES, help="loss function (default: mse)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the weights and the random batch (default: 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed for the weights and the random batch (default: 0)")
     parser.set_defaults(handler=_run_export)
 
 
@@ -180,7 +188,7 @@ def _add_open_model(subparsers) -> None:
     parser.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS, help="optimizer (default: sgd)")
     parser.add_argument("--lr", type=float, default=0.01, help="learning rate (default: 0.01)")
     parser.add_argument("--steps", type=int, default=1, metavar="N", help="training iterations to run (default: 1; 0: graph only)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the weights and the random targets (default: 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed for the weights and the random targets (default: 0)")
     parser.add_argument("--export-graph", metavar="OUT", help="write the autograd graph of the last step (.svg, .dot, .png, .graphml, .json)")
     parser.set_defaults(handler=_run_open_model)
 
@@ -361,6 +369,12 @@ def _utf8_safe_streams() -> None:
             pass
 
 
+def _one_line(text: str) -> str:
+    """``text`` as one line: line breaks and other control characters (e.g. echoed from an
+    argument or a file name) written as escapes, so the error stays one line on stderr."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     _utf8_safe_streams()
@@ -371,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _open_gui()
         return args.handler(args)
     except _UsageError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {_one_line(str(exc))}", file=sys.stderr)
         if exc.details:
             print(exc.details.rstrip("\n"), file=sys.stderr)
         return EXIT_USAGE
@@ -382,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("GRADVIZ_DEBUG"):
             raise
-        print(f"{PROG}: error: unexpected {type(exc).__name__}: {exc} (set GRADVIZ_DEBUG=1 for details)", file=sys.stderr)
+        print(f"{PROG}: error: unexpected {type(exc).__name__}: {_one_line(str(exc))} (set GRADVIZ_DEBUG=1 for details)", file=sys.stderr)
         return EXIT_FAILURE
 
 

@@ -12,6 +12,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gradviz.core.layers import get_kind, layer_kinds, make_module, resolved_params
+from gradviz.core.memory import check_fits
+from gradviz.core.names import layer_name_problem
 from gradviz.core.shapes import infer_shapes
 from gradviz.core.spec import LayerSpec, NetworkSpec, SpecError
 
@@ -25,6 +27,10 @@ class _Chain(nn.Module):
         # named_modules()/repr, and registered ones are reachable by name anyway.
         self._steps: list[nn.Module] = []
         for layer in layers:
+            if hasattr(self, layer.name):  # a method of this torch's nn.Module that names.py does not list yet
+                raise SpecError(
+                    f"layer name {layer.name!r} is reserved by torch.nn.Module; pick another name", layer_name=layer.name, field="name"
+                )
             module = Residual(layer.layers) if layer.kind == "Residual" else make_module(layer)
             if not get_kind(layer.kind).stateless:
                 self.add_module(layer.name, module)
@@ -60,12 +66,14 @@ class Residual(_Chain):
 
 
 def build_model(spec: NetworkSpec, *, seed: int | None = None) -> nn.Module:
-    """Build the spec into a module (validating it first: ``SpecError``/``ShapeError``).
+    """Build the spec into a module (validating it first: ``SpecError``/``ShapeError``, and
+    ``MemoryLimitError`` when training it needs more RAM than is free).
 
     With ``seed`` the initial weights are reproducible, without touching the
     global random state.
     """
     infer_shapes(spec)  # fail with a named layer before torch sees anything
+    check_fits(spec, "cpu")  # a network far too big is a MemoryLimitError, not a failed allocation or swapping
     cls = Net if spec.name == "Net" else type(spec.name, (Net,), {"__module__": __name__})
     if seed is None:
         return cls(spec)
@@ -135,7 +143,7 @@ def layer_from_module(name: str, module: nn.Module) -> LayerSpec:
 
 def _identifier(name: str, kind: str, index: int, taken: set[str]) -> str:
     candidate = name.replace(".", "_")
-    if not candidate.isidentifier():
+    if layer_name_problem(candidate):
         candidate = f"{kind.lower()}_{index}"
     base, n = candidate, 2
     while candidate in taken:

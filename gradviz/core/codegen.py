@@ -67,16 +67,28 @@ def _shape_comment(shape: LayerShape) -> str:
     return text
 
 
-def _module_class(class_name: str, layers: list[LayerSpec], shapes: list[LayerShape], residual: bool, out: list[str], doc: str) -> None:
-    """Append the source of one module class (nested Residual blocks first)."""
+def _unique_class_name(layer_name: str, taken: set[str]) -> str:
+    # Different layer names can give the same class name (a_b and aB: ABBlock).
+    name, n = _class_name(layer_name), 2
+    while name in taken:
+        name, n = f"{_class_name(layer_name)}{n}", n + 1
+    taken.add(name)
+    return name
+
+
+def _module_class(class_name: str, layers: list[LayerSpec], shapes: list[LayerShape], residual: bool, out: list[str], doc: str,
+                  taken: set[str]) -> None:
+    """Append the source of one module class (nested Residual blocks first); ``taken``: class names used."""
+    block_names = {}
     for layer, shape in zip(layers, shapes):
         if layer.kind == "Residual":
-            _module_class(_class_name(layer.name), layer.layers, shape.children, True, out, f"{layer.name}: x + f(x)")
+            block_names[layer.name] = _unique_class_name(layer.name, taken)
+            _module_class(block_names[layer.name], layer.layers, shape.children, True, out, f"{layer.name}: x + f(x)", taken)
     init = []
     body = []
     for layer, shape in zip(layers, shapes):
         if layer.kind == "Residual":
-            init.append(f"        self.{layer.name} = {_class_name(layer.name)}()")
+            init.append(f"        self.{layer.name} = {block_names[layer.name]}()")
             body.append(f"        x = self.{layer.name}(x)  {_shape_comment(shape)}")
         elif get_kind(layer.kind).stateless:
             body.append(f"        x = {_FUNCTIONAL[layer.kind](resolved_params(layer))}  {_shape_comment(shape)}")
@@ -115,7 +127,7 @@ def to_python(spec: NetworkSpec) -> str:
         "",
     ]
     total = sum(s.num_params for s in shapes)
-    _module_class(spec.name, spec.layers, shapes, False, out, f"{len(spec.layers)} layers, {total:,} parameters.")
+    _module_class(spec.name, spec.layers, shapes, False, out, f"{len(spec.layers)} layers, {total:,} parameters.", {spec.name})
     out += [
         'if __name__ == "__main__":',
         f"    net = {spec.name}()",

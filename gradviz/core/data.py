@@ -42,6 +42,7 @@ __all__ = [
 VALUES, CLASSES = "values", "classes"
 TARGET_KINDS = (VALUES, CLASSES)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+_PIL_FORMATS = ("PNG", "JPEG")  # the decoders for IMAGE_SUFFIXES
 
 Shape = tuple[int, ...]
 
@@ -421,11 +422,19 @@ def _read_image(path: Path, channels: int, height: int, width: int) -> torch.Ten
     import numpy as np
 
     try:
-        with Image.open(path) as image:
+        # Only the decoders for our suffixes: PIL picks a decoder by content, and some
+        # (EPS: Ghostscript) run external programs on what the file says.
+        with Image.open(path, formats=_PIL_FORMATS) as image:
             image = image.convert("RGB" if channels == 3 else "L")
             image = image.resize((width, height), Image.Resampling.BILINEAR)
             pixels = np.asarray(image, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except Image.DecompressionBombError as exc:
+        # A header can claim any size (20000×20000): PIL refuses to decode it, and so do we.
+        raise DataError(f"image {path} is too large to read safely ({exc}); shrink it or move it out of the folder") from None
+    except MemoryError:
+        raise DataError(f"image {path} is too large to read into memory; shrink it or move it out of the folder") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+        # PIL's decoders report damaged files with any of these.
         raise DataError(f"cannot read image {path}: {exc}") from None
     tensor = torch.from_numpy(pixels.copy())
     tensor = tensor.permute(2, 0, 1) if tensor.dim() == 3 else tensor.unsqueeze(0)

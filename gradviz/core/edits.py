@@ -8,9 +8,8 @@ inner layer of the fourth top-level layer), the same convention as
 """
 from __future__ import annotations
 
-import keyword
-
 from gradviz.core.layers import get_kind
+from gradviz.core.names import layer_name_problem
 from gradviz.core.shapes import infer_shapes
 from gradviz.core.spec import LayerSpec, NetworkSpec, ShapeError, SpecError
 
@@ -111,15 +110,9 @@ def duplicate_layer(spec: NetworkSpec, path: Path) -> tuple[NetworkSpec, Path]:
 
 def check_name(spec: NetworkSpec, name: str, current: str | None = None) -> None:
     """Raise ``SpecError`` unless ``name`` can name a layer (identifier, not taken)."""
-    if not name:
-        raise SpecError("a layer name cannot be empty", layer_name=current, field="name")
-    if not name.isidentifier() or keyword.iskeyword(name):
-        raise SpecError(
-            f"{name!r} is not a valid layer name: use letters, digits and _, not starting with a digit",
-            layer_name=current, field="name",
-        )
-    if name in {"forward", "training", "layers", "spec"}:
-        raise SpecError(f"{name!r} is reserved by torch.nn.Module; pick another name", layer_name=current, field="name")
+    problem = layer_name_problem(name)
+    if problem:
+        raise SpecError(problem, layer_name=current, field="name")
     if name != current and spec.find(name) is not None:
         raise SpecError(f"a layer named {name!r} already exists; names must be unique", layer_name=current, field="name")
 

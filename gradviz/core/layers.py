@@ -6,9 +6,11 @@ cases. ``make_module`` turns validated params into the torch module.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from gradviz.core.names import layer_name_problem
 from gradviz.core.spec import LayerSpec, SpecError
 
 # Parameter types understood by validation and by the UI's editor factory.
@@ -41,6 +43,8 @@ class LayerKind:
     # that print(model) lists exactly the layers that hold weights.
     stateless: bool = False
     container: bool = False  # holds inner layers (Residual)
+    # Spatial dimensions of a convolution or pooling: a SIZE given as a list needs one entry per dimension.
+    spatial_dims: int | None = None
     factory: Callable[[dict], Any] | None = field(default=None, compare=False, repr=False)
 
     def defaults(self) -> dict:
@@ -84,13 +88,14 @@ def _nn(name: str):
 _DIM = ParamDecl("dim", INT, -1, "Dimension the probabilities are taken over", -8, 8)
 
 _KINDS: tuple[LayerKind, ...] = (
-    LayerKind("Conv1d", "convolution", "1-D convolution over (N, C, L) signals", _conv_params(1), factory=_nn("Conv1d")),
-    LayerKind("Conv2d", "convolution", "2-D convolution over (N, C, H, W) images", _conv_params(2), factory=_nn("Conv2d")),
-    LayerKind("MaxPool2d", "pooling", "Keep the maximum of each window", _pool_params(), stateless=True, factory=_nn("MaxPool2d")),
-    LayerKind("AvgPool2d", "pooling", "Average each window", _pool_params(), stateless=True, factory=_nn("AvgPool2d")),
+    LayerKind("Conv1d", "convolution", "1-D convolution over (N, C, L) signals", _conv_params(1), spatial_dims=1, factory=_nn("Conv1d")),
+    LayerKind("Conv2d", "convolution", "2-D convolution over (N, C, H, W) images", _conv_params(2), spatial_dims=2, factory=_nn("Conv2d")),
+    LayerKind("MaxPool2d", "pooling", "Keep the maximum of each window", _pool_params(), stateless=True, spatial_dims=2, factory=_nn("MaxPool2d")),
+    LayerKind("AvgPool2d", "pooling", "Average each window", _pool_params(), stateless=True, spatial_dims=2, factory=_nn("AvgPool2d")),
     LayerKind(
         "AdaptiveAvgPool2d", "pooling", "Average down to a fixed output size, whatever the input size",
-        (ParamDecl("output_size", SIZE, 1, "Output height and width", 1, 4096),), stateless=True, factory=_nn("AdaptiveAvgPool2d"),
+        (ParamDecl("output_size", SIZE, 1, "Output height and width", 1, 4096),), stateless=True, spatial_dims=2,
+        factory=_nn("AdaptiveAvgPool2d"),
     ),
     LayerKind(
         "Linear", "linear", "Affine map y = x·Wᵀ + b over the last dimension",
@@ -179,11 +184,9 @@ def resolved_params(layer: LayerSpec) -> dict:
 def validate_layer(layer: LayerSpec) -> None:
     """Raise ``SpecError`` (naming layer and field) if the layer's params are invalid."""
     kind = get_kind(layer.kind, layer.name)
-    if not layer.name.isidentifier() or layer.name in _RESERVED_NAMES:
-        raise SpecError(
-            f"layer name {layer.name!r} must be a Python identifier (letters, digits, _; not starting with a digit)",
-            layer_name=layer.name, field="name",
-        )
+    problem = layer_name_problem(layer.name)
+    if problem:
+        raise SpecError(f"layer name: {problem}", layer_name=layer.name, field="name")
     if layer.layers and not kind.container:
         raise SpecError(f"layer {layer.name!r}: {kind.name} cannot hold inner layers", layer_name=layer.name, field="layers")
     known = {p.name for p in kind.params}
@@ -196,7 +199,7 @@ def validate_layer(layer: LayerSpec) -> None:
             )
     values = resolved_params(layer)
     for decl in kind.params:
-        _check_value(layer, decl, values[decl.name])
+        _check_value(layer, decl, values[decl.name], kind.spatial_dims)
     if kind.name in ("MaxPool2d", "AvgPool2d"):
         kernel, pad = _pair(values["kernel_size"]), _pair(values["padding"])
         if any(p * 2 > k for p, k in zip(pad, kernel)):
@@ -206,14 +209,11 @@ def validate_layer(layer: LayerSpec) -> None:
             )
 
 
-_RESERVED_NAMES = {"forward", "training", "layers", "spec"}
-
-
 def _pair(value) -> tuple[int, ...]:
     return tuple(value) if isinstance(value, tuple) else (value, value)
 
 
-def _check_value(layer: LayerSpec, decl: ParamDecl, value) -> None:
+def _check_value(layer: LayerSpec, decl: ParamDecl, value, spatial_dims: int | None = None) -> None:
     def fail(reason: str):
         raise SpecError(
             f"layer {layer.name!r} ({layer.kind}): {decl.name} = {value!r} {reason}", layer_name=layer.name, field=decl.name
@@ -231,7 +231,10 @@ def _check_value(layer: LayerSpec, decl: ParamDecl, value) -> None:
     if decl.type == FLOAT:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             fail("must be a number")
-        numbers = (float(value),)
+        # NaN passes every < and > test, and inf cannot be saved as JSON.
+        if isinstance(value, float) and not math.isfinite(value):
+            fail("must be a finite number")
+        numbers = (value,)
     elif decl.type == INT:
         if isinstance(value, bool) or not isinstance(value, int):
             fail("must be an integer")
@@ -242,6 +245,11 @@ def _check_value(layer: LayerSpec, decl: ParamDecl, value) -> None:
             fail("must be a list of integers")
         if not items or any(isinstance(v, bool) or not isinstance(v, int) for v in items):
             fail("must be an integer or a list of integers")
+        if decl.type == SIZE and isinstance(value, tuple) and spatial_dims is not None and len(value) != spatial_dims:
+            fail(
+                f"has {len(value)} entries, but a {layer.kind} has {spatial_dims} spatial dimension{'s' if spatial_dims > 1 else ''}: "
+                f"give one integer or {spatial_dims}"
+            )
         numbers = items
     else:  # pragma: no cover - catalogue bug
         raise AssertionError(decl.type)

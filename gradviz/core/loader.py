@@ -1,8 +1,11 @@
 """Open models people wrote, not only built ones: a Python file (class or factory),
 a ``torch.export`` program (``.pt2``) or a TorchScript file, plus optional weights.
 
-Running a Python file executes its code **in this process, with the user's rights**:
-the GUI says so before the first run of each file. Weights are only ever read with
+Running a Python file executes its code **in this process, with the user's rights**,
+and a TorchScript file is a program too (its forward can write files): the GUI says
+so before the first run of each file (``model_files.runs_code``). A ``.pt2`` is
+checked before torch reads it and refused when loading it could run code
+(``safe_export``). Weights are only ever read with
 ``torch.load(..., weights_only=True)``, which cannot execute code.
 
 Every failure is a ``ModelLoadError`` whose ``user_traceback`` keeps only the
@@ -120,7 +123,9 @@ def make_example_inputs(shapes: str | list | None = None, dtype: str = "float32"
     if expression and expression.strip():
         try:
             value = eval(compile(expression, "<example inputs>", "eval"), {"torch": torch, "__builtins__": __builtins__})
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: exit() in the expression must not end gradviz
             raise ModelLoadError(f"the example-input expression failed: {type(exc).__name__}: {exc}") from None
         values = tuple(value) if isinstance(value, (tuple, list)) else (value,)
         if not values or not all(isinstance(v, torch.Tensor) for v in values):
@@ -132,11 +137,25 @@ def make_example_inputs(shapes: str | list | None = None, dtype: str = "float32"
     parsed = parse_shapes(shapes) if isinstance(shapes, str) else [tuple(s) for s in (shapes or [])]
     if not parsed:
         raise ModelLoadError("give at least one input shape, e.g. 1, 3, 32, 32")
+    _check_inputs_fit(parsed, torch_dtype)
     if torch_dtype.is_floating_point:
         return tuple(torch.randn(s, generator=generator).to(torch_dtype) for s in parsed)
     if torch_dtype == torch.bool:
         return tuple(torch.rand(s, generator=generator) > 0.5 for s in parsed)
     return tuple(torch.randint(0, 10, s, generator=generator, dtype=torch_dtype) for s in parsed)
+
+
+def _check_inputs_fit(shapes: list[tuple[int, ...]], dtype: torch.dtype) -> None:
+    """Refuse example inputs larger than the free RAM before torch tries (and fails, or swaps)."""
+    import math
+
+    from gradviz.core.memory import available_memory, format_bytes
+
+    needed = sum(math.prod(shape) for shape in shapes) * torch.empty((), dtype=dtype).element_size()
+    free = available_memory("cpu")
+    if free is not None and needed > free:
+        listed = "; ".join(", ".join(str(d) for d in shape) for shape in shapes)
+        raise ModelLoadError(f"input shape {listed} needs {format_bytes(needed)}, but only {format_bytes(free)} of memory is free")
 
 
 @dataclass
@@ -320,6 +339,13 @@ def check_runs(loaded: LoadedModel) -> Any:
 
 
 def _from_export(path: Path) -> nn.Module:
+    from gradviz.core.safe_export import export_archive_problem
+
+    # torch.export.load can run code from the archive (pickles, exec'd guards):
+    # check what it holds first, and refuse rather than ask (see safe_export).
+    problem = export_archive_problem(path)
+    if problem is not None:
+        raise ModelLoadError(f"{path.name} was not opened: {problem}", path=path)
     try:
         program = torch.export.load(str(path))
     except Exception as exc:

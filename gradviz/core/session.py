@@ -432,9 +432,12 @@ class TrainingSession:
 
         if isinstance(model_or_spec, NetworkSpec):
             from gradviz.core.build import build_model
+            from gradviz.core.memory import check_fits
             from gradviz.core.shapes import output_shape
 
             self.spec: NetworkSpec | None = model_or_spec.copy()
+            if self.device.type != "cpu":  # build_model checks the CPU; the model then lives on this device
+                check_fits(self.spec, self.device)
             model = build_model(self.spec, seed=self.seed)
             self._input_shape = tuple(self.spec.input_shape)
             self._output_shape: tuple = tuple(output_shape(self.spec))
@@ -647,10 +650,11 @@ class TrainingSession:
         with self._exclusive():
             loss_fn = self._active["loss_fn"] if self.in_iteration else self._loss_fn
             target_kind = self._active["target_kind"] if self.in_iteration else self._target_kind
-            inputs, targets = self._current_batch(target_kind)
             buffers = {name: b.detach().clone() for name, b in self.model.named_buffers()}
             devices = [self.device.index or 0] if self.device.type == "cuda" else []
             try:
+                # Inside the try: a batch too large to allocate is this preview's error, not a crash.
+                inputs, targets = self._current_batch(target_kind)
                 self.model.train()
                 with torch.random.fork_rng(devices=devices), torch.enable_grad():
                     checked = self._checked_loss(loss_fn)
@@ -659,7 +663,7 @@ class TrainingSession:
                         return checked(self._loss_input(loss_output(output)[0], target_kind), target)
 
                     traced = trace_model(self.model, *as_call_args(inputs), loss_fn=loss_on_output, target=targets)
-            except (RuntimeError, ValueError, TypeError) as exc:
+            except (RuntimeError, ValueError, TypeError, MemoryError) as exc:
                 raise TrainingError(f"cannot build the graph: {exc}", phase="preview", iteration=self.iteration) from exc
             finally:
                 with torch.no_grad():

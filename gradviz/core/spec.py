@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from gradviz.core.names import network_name_problem
+
 
 class SpecError(ValueError):
     """A spec that cannot describe a network: unknown kind, bad parameter value, bad name.
@@ -125,8 +127,9 @@ class NetworkSpec:
         if not isinstance(layers, list):
             raise SpecError("network: 'layers' must be a list", field="layers")
         name = data.get("name", "Net")
-        if not isinstance(name, str) or not name.isidentifier():
-            raise SpecError(f"network: 'name' must be a Python identifier, got {name!r}", field="name")
+        problem = network_name_problem(name)
+        if problem:
+            raise SpecError(f"network: 'name': {problem}", field="name")
         return cls(
             layers=[LayerSpec.from_dict(item, f"layer {i}") for i, item in enumerate(layers)],
             input_shape=tuple(shape),
@@ -137,8 +140,8 @@ class NetworkSpec:
     def from_json(cls, text: str) -> "NetworkSpec":
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SpecError(f"network JSON is not valid: {exc}") from None
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, a 5000-digit integer, nesting too deep
+            raise SpecError(f"network JSON is not valid: {type(exc).__name__}: {exc}") from None
         return cls.from_dict(data)
 
     # -- helpers -----------------------------------------------------------
@@ -160,6 +163,9 @@ class NetworkSpec:
         """Raise ``SpecError`` naming the layer and field of the first problem found."""
         from gradviz.core.layers import validate_layer
 
+        problem = network_name_problem(self.name)
+        if problem:
+            raise SpecError(f"network name: {problem}", field="name")
         if not self.input_shape or any(d <= 0 for d in self.input_shape):
             raise SpecError(f"input shape {self.input_shape} must have only positive sizes", field="input_shape")
         seen: set[str] = set()

@@ -113,6 +113,8 @@ def open_user_model(request: ModelRequest, progress: Progress | None = None) -> 
 
     report = progress or (lambda fraction, message: None)
     path = Path(request.path)
+    if not isinstance(request.seed, int) or not -(2**63) <= request.seed < 2**64:
+        raise ModelLoadError(f"seed {request.seed!r} must be an integer below 2**64 (torch.manual_seed takes 64 bits)", path=path)
     report(0.0, f"running {path.name}")
     # The user's model initialises its weights from the global generator: seed it
     # for reproducible runs, and leave the caller's random state as it was.

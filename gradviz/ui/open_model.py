@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit, QPushButton, QVBoxLayout, QWidget,
 )
 
-from gradviz.core.model_files import model_file_kind
+from gradviz.core.model_files import model_file_kind, runs_code
 from gradviz.ui import settings, theme, trusted_files
 from gradviz.ui.builder.controls import LogSpinBox
 from gradviz.ui.errors import summary_of
@@ -49,8 +49,8 @@ FILE_FILTER = "PyTorch models (*.py *.pt2 *.pt *.pth *.ts *.torchscript *.jit);;
 WEIGHTS_FILTER = "state_dict files (*.pt *.pth *.bin *.ckpt);;All files (*)"
 TYPE_TEXT = {
     "python": "Python file: opening it runs its code",
-    "export": "torch.export program (.pt2)",
-    "torchscript": "TorchScript file",
+    "export": "torch.export program (.pt2): checked first, refused if loading it could run code",
+    "torchscript": "TorchScript file: running it runs its program",
 }
 
 
@@ -304,9 +304,9 @@ class OpenModelDialog(QDialog):
         self.lr_spin.setValue(request.lr)
 
     def needs_trust(self) -> bool:
-        """True while the chosen file is Python code the user has not agreed to run (in this version)."""
+        """True while the chosen file is code (Python, TorchScript) the user has not agreed to run (in this version)."""
         path = self.path()
-        return path is not None and path.is_file() and model_file_kind(path) == "python" and not trusted_files.is_trusted(path)
+        return path is not None and path.is_file() and runs_code(path) and not trusted_files.is_trusted(path)
 
     # -- file choice and the code warning -------------------------------------------------------------
     def _browse_model(self) -> None:
@@ -351,7 +351,12 @@ class OpenModelDialog(QDialog):
         if self.warning.isVisible() != needs:
             self.warning.setVisible(needs)
             self._fit_height()
-        if needs:
+        if needs and model_file_kind(self.path()) == "torchscript":
+            self.warning_text.setText(
+                f"<b>{self.path().name} is a TorchScript program</b>: running it can read and write files on this "
+                "computer with your permissions. Only continue if you trust this file."
+            )
+        elif needs:
             self.warning_text.setText(
                 f"<b>Opening {self.path().name} runs its code</b> on this computer, with your permissions, just like "
                 f"<code>python {self.path().name}</code> would. Only continue if you trust this file."
@@ -366,7 +371,8 @@ class OpenModelDialog(QDialog):
             return
         trusted_files.trust(path)
         self._update_trust()
-        self._scan_file(path)
+        if model_file_kind(path) == "python":
+            self._scan_file(path)
 
     def _scan_file(self, path: Path) -> None:
         """Run the file in the worker and fill the class combo with what it defines."""

@@ -319,3 +319,20 @@ def test_a_20k_node_model_opens_collapsed_and_the_gui_keeps_responding(qtbot, wi
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
     print(f"\n20k nodes ({graph.number_of_nodes():,}): extraction {opened_at - start:.1f} s, "
           f"layout {laid_out_at - opened_at:.1f} s, {view.node_count()} boxes shown, longest GUI pause {max(gaps) * 1000:.0f} ms")
+
+
+def test_torchscript_files_ask_before_running_and_export_archives_do_not(qtbot, window, tmp_path):
+    import torch
+
+    scripted, exported = tmp_path / "net.pt", tmp_path / "net.pt2"
+    torch.jit.script(torch.nn.Linear(3, 2)).save(str(scripted))
+    torch.export.save(torch.export.export(torch.nn.Linear(3, 2), (torch.randn(4, 3),)), exported)
+    dialog = open_dialog(window)
+    dialog.path_edit.setText(str(scripted))
+    assert dialog.warning.isVisible() and "TorchScript program" in dialog.warning_text.text()
+    assert dialog.needs_trust() and not dialog.open_button.isEnabled()
+    qtbot.mouseClick(dialog.trust_button, qtbot_left())
+    assert not dialog.warning.isVisible() and not dialog.needs_trust()
+    dialog.path_edit.setText(str(exported))
+    assert not dialog.warning.isVisible() and not dialog.needs_trust()  # checked and refused instead, if unsafe
+    dialog.reject()
