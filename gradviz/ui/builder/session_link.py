@@ -2,21 +2,27 @@
 
 ``session`` is None while there is no valid network (or the session module is
 not installed); otherwise a session built from the current spec and training
-settings. Edits mark it stale and a short debounce rebuilds it, so typing
-256 into a field builds one session, not three; reading ``session`` while stale
-rebuilds immediately, so callers never see an outdated one.
+settings. Edits mark it stale and a short debounce rebuilds it, so several
+quick edits build one session; reading ``session`` while stale rebuilds
+immediately, so callers never see an outdated one. A change of a setting the
+running session can take as it is (``LIVE_SETTINGS``: the learning rate) is
+handed to that session instead: no rebuild, and its training history stays.
 
 torch loads on the first build: the app warms it up in the background first.
 """
 from __future__ import annotations
 
 import importlib
+import json
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from gradviz.ui.builder.document import NetworkDocument
 
 DEBOUNCE_MS = 400
+# Settings a built session takes from its next iteration on (TrainingSession.set_lr):
+# changing one keeps the session and its history.
+LIVE_SETTINGS = {"lr": lambda session, value: session.set_lr(float(value))}
 
 
 def training_session_class():
@@ -38,18 +44,32 @@ class SessionLink(QObject):
         self.document = document
         self._session = None
         self._stale = True
+        self._built_from: str | None = None  # the document (less the live settings) the session was built from
         self.problem = "No network yet"  # why session is None, for the status bar
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.setInterval(debounce_ms)
         self.timer.timeout.connect(self.rebuild)
-        document.changed.connect(self._mark_stale)
+        document.changed.connect(self._on_document_changed)
 
     @property
     def session(self):
         if self._stale:
             self.rebuild()
         return self._session
+
+    def _on_document_changed(self) -> None:
+        if self._session is not None and not self._stale and self._built_from == self._rebuild_key():
+            for key, apply in LIVE_SETTINGS.items():
+                if key in self.document.settings:
+                    apply(self._session, self.document.settings[key])
+            return
+        self._mark_stale()
+
+    def _rebuild_key(self) -> str:
+        """What a session is built from, less what it takes live."""
+        settings = {k: v for k, v in self.document.settings.items() if k not in LIVE_SETTINGS}
+        return json.dumps({"spec": self.document.spec.to_dict(), "settings": settings}, sort_keys=True)
 
     def _mark_stale(self) -> None:
         self._stale = True
@@ -59,6 +79,7 @@ class SessionLink(QObject):
         self.timer.stop()
         self._stale = False
         previous = self._session
+        self._built_from = self._rebuild_key()
         self._session, self.problem = self._build()
         if self._session is not previous:
             self.sessionChanged.emit(self._session)
