@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt, Signal
 from PySide6.QtWidgets import QAbstractSpinBox, QLabel, QWidget
 
 from gradviz.core.text_values import format_value
@@ -172,3 +172,48 @@ class ValidatedField(QAbstractSpinBox):
             super().wheelEvent(event)
         else:
             event.ignore()
+
+
+class ProblemUnderField(QObject):
+    """Shows a field's ``problem_label`` floating just under the field, over what is there.
+
+    For fields in a toolbar: a label beside them would widen the toolbar and push the
+    field itself into the overflow menu. Follows the field when the window is resized
+    or the toolbar lays out again; hidden while the field is (e.g. in the overflow menu).
+    """
+
+    _EVENTS = (QEvent.Type.Move, QEvent.Type.Resize, QEvent.Type.Show, QEvent.Type.Hide, QEvent.Type.LayoutRequest)
+
+    def __init__(self, field: ValidatedField):
+        super().__init__(field)
+        self.field = field
+        self._window: QWidget | None = None
+        label = field.problem_label
+        label.setWordWrap(False)
+        label.setMargin(4)
+        label.setAutoFillBackground(True)  # readable over whatever lies under the toolbar
+        field.problemChanged.connect(self.place)
+        field.installEventFilter(self)
+
+    def eventFilter(self, watched, event):  # noqa: N802 - Qt override
+        if event.type() in self._EVENTS and self.field.problem:
+            self.place()
+        return False
+
+    def place(self) -> None:
+        field, label = self.field, self.field.problem_label
+        window = field.window()
+        if not field.problem or window is field or not field.isVisible():
+            label.hide()
+            return
+        if window is not self._window:
+            if self._window is not None:
+                self._window.removeEventFilter(self)
+            self._window = window
+            label.setParent(window)
+            window.installEventFilter(self)
+        label.adjustSize()
+        below = field.mapTo(window, QPoint(0, field.height() + 2))
+        label.move(max(0, min(below.x(), window.width() - label.width())), below.y())
+        label.show()
+        label.raise_()

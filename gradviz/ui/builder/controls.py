@@ -10,12 +10,12 @@ field); unreadable text stays, red, with its reason, and changes nothing.
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QWidget
+from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
 
 from gradviz.core import presets, text_values
 from gradviz.ui.builder.document import LOSSES, OPTIMIZERS, NetworkDocument
 from gradviz.ui.builder.param_editors import route_undo_to_document
-from gradviz.ui.validated_field import ValidatedField
+from gradviz.ui.validated_field import ProblemUnderField, ValidatedField
 
 LOSS_HELP = {
     "mse": "Mean squared error: regression, and the tutorial's MSELoss",
@@ -44,20 +44,6 @@ def lr_field(name: str, value: float = 0.01, parent: QWidget | None = None) -> V
                                      "arrows step 0.001 → 0.002 → 0.005 → 0.01 …; Enter applies")
     field.setToolTip(field.property("baseToolTip"))
     return field
-
-
-def with_problem_beside(field: ValidatedField) -> QWidget:
-    """``field`` and its one-line problem side by side, for a toolbar (focus goes to the field)."""
-    box = QWidget()
-    box.setObjectName(f"{field.objectName()}Box")
-    layout = QHBoxLayout(box)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.setSpacing(6)
-    layout.addWidget(field)
-    field.problem_label.setWordWrap(False)
-    layout.addWidget(field.problem_label)
-    box.setFocusProxy(field)
-    return box
 
 
 def _combo(name: str, items, help_text: dict | None = None) -> QComboBox:
@@ -171,6 +157,7 @@ class TrainingControls(QObject):
         self.optimizer_combo = _combo("optimizerCombo", OPTIMIZERS, OPTIMIZER_HELP)
         self.optimizer_combo.setToolTip("How the weights are updated from their gradients")
         self.lr_spin = lr_field("lrSpin", document.settings.get("lr", 0.01))
+        self._lr_problem = ProblemUnderField(self.lr_spin)  # in the toolbar: under the field, not beside it
         route_undo_to_document(self.lr_spin)
         # None in the document means the session's default, the random data.
         self.data_combo = _combo("dataCombo", list(DATA_HELP), DATA_HELP)
@@ -188,7 +175,7 @@ class TrainingControls(QObject):
 
     def widgets(self) -> list[tuple[str, QWidget]]:
         return [
-            ("Loss", self.loss_combo), ("Optimizer", self.optimizer_combo), ("lr", with_problem_beside(self.lr_spin)),
+            ("Loss", self.loss_combo), ("Optimizer", self.optimizer_combo), ("lr", self.lr_spin),
             ("Data", self.data_combo), ("Device", self.device_combo),
         ]
 
