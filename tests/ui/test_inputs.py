@@ -92,6 +92,23 @@ def test_invalid_text_stays_red_with_its_reason_and_changes_nothing(qtbot, windo
     assert edit.value() == before_value and window.document.state_json() == before[0]
 
 
+def test_an_unusable_layer_name_stays_when_leaving_the_editor(qtbot, window):
+    from PySide6.QtWidgets import QLineEdit
+
+    card = window.stack.card("conv2")
+    card.begin_rename()
+    edit = card.findChild(QLineEdit, "renameEdit")
+    before = state(window)
+    edit.clear()
+    qtbot.keyClicks(edit, "conv1")
+    edit.clearFocus()
+    edit.editingFinished.emit()  # leaving the editor
+    assert card.rename_edit is edit and edit.text() == "conv1" and edit.property("error") is True
+    assert "already exists" in card.error_text() and state(window) == before
+    qtbot.keyClick(edit, Qt.Key.Key_Escape)
+    assert card.rename_edit is None and not card.has_error and window.spec.find("conv2") is not None
+
+
 def test_escape_shows_the_value_in_force_again(qtbot, window):
     lr = field(window, "lrSpin")
     type_text(qtbot, lr, "1e6")

@@ -345,9 +345,10 @@ class LayerCard(QFrame):
         self._end_rename()
 
     def _rename_focus_lost(self) -> None:
+        # Leaving the editor commits; a name that cannot be used stays, red, with its
+        # reason, until it is fixed or Esc cancels (never silently dropped).
         if self.rename_edit is not None and not self.rename_edit.hasFocus():
-            if not self.commit_rename():
-                self.cancel_rename()
+            self.commit_rename()
 
     def _end_rename(self) -> None:
         edit, self.rename_edit = self.rename_edit, None
