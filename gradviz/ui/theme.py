@@ -157,6 +157,9 @@ QLineEdit[error="true"], QAbstractSpinBox[error="true"] {{
     border: 2px solid {c['error']}; background: {c['error_bg']};
 }}
 QAbstractSpinBox {{ padding-right: {px(18)}px; }}
+QAbstractSpinBox[arrows="false"] {{ padding-right: {px(5)}px; }}
+QAbstractSpinBox[arrows="false"]::up-button, QAbstractSpinBox[arrows="false"]::down-button {{ width: 0px; border: none; background: transparent; }}
+QAbstractSpinBox[arrows="false"]::up-arrow, QAbstractSpinBox[arrows="false"]::down-arrow {{ image: none; width: 0px; }}
 QAbstractSpinBox::up-button {{
     subcontrol-origin: border; subcontrol-position: top right; width: {px(16)}px;
     border-left: 1px solid {c['border']}; border-top-right-radius: {px(4)}px; background: {c['alt']};

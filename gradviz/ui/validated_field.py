@@ -54,7 +54,9 @@ class ValidatedField(QAbstractSpinBox):
         self.problem_label.setWordWrap(True)
         self.problem_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.problem_label.hide()
-        self.setButtonSymbols(QAbstractSpinBox.ButtonSymbols.UpDownArrows if step else QAbstractSpinBox.ButtonSymbols.NoButtons)
+        # Arrows only with a step function. Hidden by the theme (``arrows`` false), not by
+        # NoButtons: with a style sheet, NoButtons leaves the text field 1 px wide.
+        self.setProperty("arrows", step is not None)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the wheel over a scrolled panel must not change values
         self.setKeyboardTracking(False)
         self.lineEdit().setText(self._format(value))

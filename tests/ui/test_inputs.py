@@ -62,6 +62,7 @@ def test_invalid_text_stays_red_with_its_reason_and_changes_nothing(qtbot, windo
     edit = scope.findChild(ValidatedField, name)
     assert edit is not None
     before_value = edit.value()
+    assert edit.lineEdit().width() > edit.width() // 2  # the text is there to read (style sheets can squeeze it)
     window.session_link.session.run_iteration()  # some history that must survive
     before = state(window)
 
