@@ -133,7 +133,6 @@ class OpenModelDialog(QDialog):
         self.path_edit.setObjectName("modelPathEdit")
         self.path_edit.setPlaceholderText("a .py file, a torch.export .pt2 program, or a TorchScript file")
         self.path_edit.editingFinished.connect(self._apply_path)
-        self.path_edit.returnPressed.connect(self._apply_path)
         browse = QPushButton("Browse…")
         browse.setObjectName("modelBrowseButton")
         browse.clicked.connect(self._browse_model)
