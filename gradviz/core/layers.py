@@ -253,11 +253,19 @@ def _check_value(layer: LayerSpec, decl: ParamDecl, value, spatial_dims: int | N
         numbers = items
     else:  # pragma: no cover - catalogue bug
         raise AssertionError(decl.type)
+    problem = range_problem(decl, numbers)
+    if problem:
+        fail(problem)
+
+
+def range_problem(decl: ParamDecl, numbers) -> str:
+    """Why one of ``numbers`` is outside the declared range ("is below the minimum 1"), or ""."""
     for number in numbers:
         if decl.min is not None and number < decl.min:
-            fail(f"is below the minimum {decl.min:g}")
+            return f"is below the minimum {decl.min:g}"
         if decl.max is not None and number > decl.max:
-            fail(f"is above the maximum {decl.max:g}")
+            return f"is above the maximum {decl.max:g}"
+    return ""
 
 
 def make_module(layer: LayerSpec):

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 
 from gradviz.core.model_io import describe_inputs
 from gradviz.core.user_session import OpenedModel, parameter_counts
-from gradviz.ui.builder.controls import LOSS_HELP, OPTIMIZER_HELP, LogSpinBox
+from gradviz.ui.builder.controls import LOSS_HELP, OPTIMIZER_HELP, lr_field
 
 KIND_TEXT = {"python": "Python file", "export": "torch.export program", "torchscript": "TorchScript file"}
 STATUS_HELP = {
@@ -98,10 +98,10 @@ class ExternalModelPanel(QWidget):
         self.training = _label("externalModelTraining", "muted")
         self.loss_combo = self._combo("externalLossCombo", LOSS_HELP, "loss")
         self.optimizer_combo = self._combo("externalOptimizerCombo", OPTIMIZER_HELP, "optimizer")
-        self.lr_spin = LogSpinBox()
-        self.lr_spin.setObjectName("externalLrSpin")
-        self.lr_spin.setToolTip("Learning rate of the opened model (from its next step)")
-        self.lr_spin.valueChanged.connect(lambda value: self.settingChosen.emit("lr", float(value)))
+        self.lr_spin = lr_field("externalLrSpin")
+        self.lr_spin.setProperty("baseToolTip", "Learning rate of the opened model (from its next step); Enter applies")
+        self.lr_spin.setToolTip(self.lr_spin.property("baseToolTip"))
+        self.lr_spin.valueCommitted.connect(lambda value: self.settingChosen.emit("lr", float(value)))
         self.params = _label("externalModelParams")
         self.notes = _label("externalModelNotes", "muted")
         hint = QLabel(
@@ -117,6 +117,7 @@ class ExternalModelPanel(QWidget):
         form.addRow("Loss", self.loss_combo)
         form.addRow("Optimizer", self.optimizer_combo)
         form.addRow("Learning rate", self.lr_spin)
+        form.addRow(self.lr_spin.problem_label)
         form.addRow("Batch", self.training)
         form.addRow("Parameters", self.params)
 
@@ -195,7 +196,7 @@ class ExternalModelPanel(QWidget):
         session = self.opened.session
         for combo, value in ((self.loss_combo, session.loss_name), (self.optimizer_combo, session.optimizer_name)):
             _show_quietly(combo, lambda c=combo, v=value: c.setCurrentIndex(max(0, c.findData(v))))
-        _show_quietly(self.lr_spin, lambda: self.lr_spin.setValue(session.lr))
+        self.lr_spin.set_value(session.lr)
         self.training.setText(
             f"your example inputs, the same every step, with fixed random targets · "
             f"{session.iteration} step{'s' if session.iteration != 1 else ''} done"

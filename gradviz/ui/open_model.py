@@ -16,6 +16,12 @@ list its classes.
 The dialog is shown with ``show()`` (never ``exec()``), so nothing blocks.
 Errors (a bad file, an input shape the model's ``forward`` rejects) appear in
 the dialog's status line, the user's own traceback lines in the details box.
+
+Typed fields apply when committed (Enter, or leaving the field), like the
+builder's: text that cannot be read stays, red, with a one-line reason under
+it, and the last valid value stays in force. The status line wraps in a
+scrolling area of its own, so a long error never squashes the form, and
+reopening the dialog clears what the last attempt left there.
 """
 from __future__ import annotations
 
@@ -26,13 +32,15 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox, QDialog, QFileDialog, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-    QPlainTextEdit, QPushButton, QVBoxLayout, QWidget,
+    QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy, QVBoxLayout, QWidget,
 )
 
 from gradviz.core.model_files import model_file_kind, runs_code
 from gradviz.ui import settings, theme, trusted_files
-from gradviz.ui.builder.controls import LogSpinBox
+from gradviz.ui.builder.controls import lr_field
+from gradviz.ui.builder.param_editors import set_error_state
 from gradviz.ui.errors import summary_of
+from gradviz.ui.validated_field import ValidatedField
 from gradviz.ui.worker import run_task
 
 # torch loads in the background after start-up: this module is imported when the
@@ -85,6 +93,8 @@ def show_open_model_dialog(window) -> "OpenModelDialog":
     dialog = getattr(window, "open_model_dialog", None)
     if dialog is None:
         dialog = window.open_model_dialog = OpenModelDialog(window)
+    elif not dialog.isVisible():
+        dialog.start_clean()
     dialog.show()
     dialog.raise_()
     dialog.activateWindow()
@@ -113,21 +123,23 @@ class OpenModelDialog(QDialog):
         self._scan_task = None
         self._check_task = None
         self._checked: tuple[tuple, OpenedModel] | None = None  # (request key, result) of the last good Check
+        self._applied_path: str | None = None  # the path text in force (applied on commit)
         self._build()
-        self._on_path_changed()
+        self._apply_path()
 
     # -- widgets ---------------------------------------------------------------------------
     def _build(self) -> None:
         self.path_edit = QLineEdit()
         self.path_edit.setObjectName("modelPathEdit")
         self.path_edit.setPlaceholderText("a .py file, a torch.export .pt2 program, or a TorchScript file")
-        self.path_edit.textChanged.connect(self._on_path_changed)
+        self.path_edit.editingFinished.connect(self._apply_path)
         browse = QPushButton("Browse…")
         browse.setObjectName("modelBrowseButton")
         browse.clicked.connect(self._browse_model)
         self.type_label = QLabel()
         self.type_label.setObjectName("modelTypeLabel")
         self.type_label.setProperty("role", "muted")
+        self.type_label.setWordWrap(True)
 
         self.warning = QFrame()
         self.warning.setObjectName("codeWarning")
@@ -153,9 +165,8 @@ class OpenModelDialog(QDialog):
         self.class_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.class_combo.lineEdit().setPlaceholderText("the last nn.Module class in the file")
         self.class_combo.setToolTip("An nn.Module class or a function that returns a module")
-        self.args_edit = QLineEdit()
-        self.args_edit.setObjectName("modelArgsEdit")
-        self.args_edit.setPlaceholderText("e.g. num_classes=10, width=16 (Python literals)")
+        self.args_edit = _text_field("modelArgsEdit", _check_arguments)
+        self.args_edit.lineEdit().setPlaceholderText("e.g. num_classes=10, width=16 (Python literals)")
         self.weights_edit = QLineEdit()
         self.weights_edit.setObjectName("weightsPathEdit")
         self.weights_edit.setPlaceholderText("optional state_dict file")
@@ -170,30 +181,31 @@ class OpenModelDialog(QDialog):
         model_form.addRow("", self.type_label)
         model_form.addRow("Class or factory", self.class_combo)
         model_form.addRow("Constructor arguments", self.args_edit)
+        model_form.addRow(self.args_edit.problem_label)
         model_form.addRow("Weights", _row(self.weights_edit, weights_browse))
 
-        self.shapes_edit = QLineEdit()
-        self.shapes_edit.setObjectName("inputShapesEdit")
-        self.shapes_edit.setPlaceholderText("batch first, one shape per forward argument: 2, 3, 32, 32; 2, 10")
+        self.shapes_edit = _text_field("inputShapesEdit", _check_shapes)
+        self.shapes_edit.lineEdit().setPlaceholderText("batch first, one shape per forward argument: 2, 3, 32, 32; 2, 10")
         self.dtype_combo = QComboBox()
         self.dtype_combo.setObjectName("inputDtypeCombo")
         self.dtype_combo.addItems(DTYPES)
         self.dtype_combo.setToolTip("int64 for token ids (random ids in [0, 10)); floats are randn")
-        self.expr_edit = QLineEdit()
-        self.expr_edit.setObjectName("inputExprEdit")
-        self.expr_edit.setPlaceholderText("or a Python expression, e.g. torch.randint(0, 100, (2, 16)) (runs as code)")
+        self.expr_edit = _text_field("inputExprEdit", _check_expression)
+        self.expr_edit.lineEdit().setPlaceholderText("or a Python expression, e.g. torch.randint(0, 100, (2, 16)) (runs as code)")
         self.inputs_hint = QLabel()
         self.inputs_hint.setObjectName("inputsHint")
         self.inputs_hint.setWordWrap(True)
         self.inputs_hint.setProperty("role", "muted")
         for edit in (self.shapes_edit, self.expr_edit):
-            edit.textChanged.connect(self._update_inputs_hint)
+            edit.valueCommitted.connect(self._update_inputs_hint)
         self.dtype_combo.currentTextChanged.connect(self._update_inputs_hint)
 
         inputs_box = QGroupBox("Example inputs (the batch of every step)")
         inputs_form = QFormLayout(inputs_box)
         inputs_form.addRow("Shapes", _row(self.shapes_edit, self.dtype_combo))
+        inputs_form.addRow(self.shapes_edit.problem_label)
         inputs_form.addRow("Expression", self.expr_edit)
+        inputs_form.addRow(self.expr_edit.problem_label)
         inputs_form.addRow("", self.inputs_hint)
 
         self.loss_combo = QComboBox()
@@ -206,19 +218,30 @@ class OpenModelDialog(QDialog):
         self.optimizer_combo = QComboBox()
         self.optimizer_combo.setObjectName("modelOptimizerCombo")
         self.optimizer_combo.addItems(OPTIMIZERS)
-        self.lr_spin = LogSpinBox()  # the training toolbar's: 0.01, 1e-05 as typed, steps 1-2-5
-        self.lr_spin.setObjectName("modelLrSpin")
-        self.lr_spin.setValue(0.01)
+        self.lr_spin = lr_field("modelLrSpin")  # the training toolbar's: 0.01, 1e-05 as typed, steps 1-2-5
         training_box = QGroupBox("Training")
         training_form = QFormLayout(training_box)
         training_form.addRow("Loss", self.loss_combo)
         training_form.addRow("Optimizer", self.optimizer_combo)
         training_form.addRow("Learning rate", self.lr_spin)
+        training_form.addRow(self.lr_spin.problem_label)
+        for box in (model_box, inputs_box, training_box):
+            # The form keeps its rows' heights; a long status or the details take what is left.
+            box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
 
         self.status = QLabel()
         self.status.setObjectName("modelCheckStatus")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status_area = QScrollArea()
+        self.status_area.setObjectName("modelCheckStatusArea")
+        self.status_area.setWidget(self.status)
+        self.status_area.setWidgetResizable(True)
+        self.status_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.status_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        line = self.status.fontMetrics().lineSpacing()
+        self.status_area.setMaximumHeight(4 * line + 8)  # a very long error scrolls here
+        self.status_area.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.details_button = QPushButton("Show details")
         self.details_button.setObjectName("modelErrorDetailsButton")
         self.details_button.setCheckable(True)
@@ -257,7 +280,7 @@ class OpenModelDialog(QDialog):
         layout.addWidget(model_box)
         layout.addWidget(inputs_box)
         layout.addWidget(training_box)
-        layout.addWidget(self.status)
+        layout.addWidget(self.status_area)
         layout.addWidget(self.details, 1)
         layout.addLayout(buttons)
 
@@ -280,11 +303,11 @@ class OpenModelDialog(QDialog):
         return ModelRequest(
             path=path,
             name=(self.class_combo.currentText().strip() or None) if python else None,
-            args=self.args_edit.text().strip() if python else "",
+            args=self.args_edit.value() if python else "",
             weights=self.weights_edit.text().strip() or None,
-            input_shapes=self.shapes_edit.text().strip(),
+            input_shapes=self.shapes_edit.value(),
             dtype=self.dtype_combo.currentText(),
-            input_expression=self.expr_edit.text().strip(),
+            input_expression=self.expr_edit.value(),
             loss=self.loss_combo.currentText(),
             optimizer=self.optimizer_combo.currentText(),
             lr=self.lr_spin.value(),
@@ -292,13 +315,13 @@ class OpenModelDialog(QDialog):
 
     def set_request(self, request: ModelRequest) -> None:
         """Fill the fields (scripts, tests, and reopening what was opened last)."""
-        self.path_edit.setText(str(request.path))
+        self.choose_path(request.path)
         self.class_combo.setEditText(request.name or "")
-        self.args_edit.setText(request.args or "")
+        self.args_edit.setValue(request.args or "")
         self.weights_edit.setText(str(request.weights or ""))
-        self.shapes_edit.setText(request.input_shapes or "")
+        self.shapes_edit.setValue(request.input_shapes or "")
         self.dtype_combo.setCurrentText(request.dtype or "float32")
-        self.expr_edit.setText(request.input_expression or "")
+        self.expr_edit.setValue(request.input_expression or "")
         self.loss_combo.setCurrentText(request.loss)
         self.optimizer_combo.setCurrentText(request.optimizer)
         self.lr_spin.setValue(request.lr)
@@ -314,13 +337,33 @@ class OpenModelDialog(QDialog):
         path, _ = QFileDialog.getOpenFileName(self, "Open Model", start, FILE_FILTER)
         if path:
             settings.remember_directory(path)
-            self.path_edit.setText(path)
+            self.choose_path(path)
 
     def _browse_weights(self) -> None:
         start = self.weights_edit.text().strip() or str(self.path() or settings.last_directory())
         path, _ = QFileDialog.getOpenFileName(self, "Weights (state_dict)", start, WEIGHTS_FILTER)
         if path:
             self.weights_edit.setText(path)
+
+    def choose_path(self, path) -> None:
+        """Make ``path`` the model file (Browse, scripts, tests): as if typed and committed."""
+        self.path_edit.setText(str(path) if path else "")
+        self._apply_path()
+
+    def _apply_path(self) -> None:
+        text = self.path_edit.text().strip()
+        if text != self._applied_path:
+            self._applied_path = text
+            self._on_path_changed()
+
+    def start_clean(self) -> None:
+        """Reopened: what was typed and applied stays; the last attempt's error, red text and
+        uncommitted typing go."""
+        self.path_edit.setText(self._applied_path or "")
+        for field in (self.args_edit, self.shapes_edit, self.expr_edit, self.lr_spin):
+            field.revert()
+        self._set_status("")
+        self._update_trust()
 
     def _on_path_changed(self) -> None:
         self._scan = None
@@ -329,14 +372,20 @@ class OpenModelDialog(QDialog):
         self.class_combo.clear()
         path = self.path()
         kind = model_file_kind(path) if path is not None else None
+        problem = ""
         if path is None:
             self.type_label.setText("")
         elif not path.is_file():
-            self.type_label.setText("No such file yet")
+            problem = f"No such file: {path}"
         elif kind is None:
-            self.type_label.setText(f"Unknown model file type {path.suffix or '(no suffix)'!r}: use .py, .pt2 or a TorchScript file")
+            problem = f"Unknown model file type {path.suffix or '(no suffix)'!r}: use .py, .pt2 or a TorchScript file"
         else:
             self.type_label.setText(TYPE_TEXT[kind])
+        if problem:
+            self.type_label.setText(problem)
+        self.type_label.setProperty("role", "errorText" if problem else "muted")
+        theme.repolish(self.type_label)
+        set_error_state(self.path_edit, problem)
         python = kind == "python"
         self.class_combo.setEnabled(python)
         self.args_edit.setEnabled(python)
@@ -348,7 +397,7 @@ class OpenModelDialog(QDialog):
 
     def _update_trust(self) -> None:
         needs = self.needs_trust()
-        if self.warning.isVisible() != needs:
+        if self.warning.isHidden() == needs:  # isHidden, not isVisible: right before the dialog is shown too
             self.warning.setVisible(needs)
             self._fit_height()
         if needs and model_file_kind(self.path()) == "torchscript":
@@ -408,20 +457,16 @@ class OpenModelDialog(QDialog):
         self._update_buttons()
 
     def _update_inputs_hint(self) -> None:
-        """Say which inputs will be used, and catch a malformed shape as it is typed."""
-        expression, shapes = self.expr_edit.text().strip(), self.shapes_edit.text().strip()
+        """Say which inputs will be used (the committed, valid values: a typo is the field's to show)."""
+        expression, shapes = self.expr_edit.value(), self.shapes_edit.value()
         error = False
         if expression:
             text = "Inputs: the expression" + (" (it wins over the shapes)" if shapes else "")
         elif shapes:
-            from gradviz.core.loader import ModelLoadError, parse_shapes
+            from gradviz.core.loader import parse_shapes
 
-            try:
-                parsed = parse_shapes(shapes)
-            except ModelLoadError as exc:
-                text, error = str(exc), True
-            else:
-                text = "Inputs: " + ", ".join(str(shape) for shape in parsed) + f" {self.dtype_combo.currentText()}"
+            parsed = parse_shapes(shapes)
+            text = "Inputs: " + ", ".join(str(shape) for shape in parsed) + f" {self.dtype_combo.currentText()}"
         elif self._scan is not None and self._scan.has_example_inputs:
             text = "Inputs: example_inputs() from the file (type shapes to override)"
         else:
@@ -447,6 +492,11 @@ class OpenModelDialog(QDialog):
         if self.needs_trust():
             self._set_status("Agree to run this Python file first (the button in the warning above)", error=True)
             return None
+        self._apply_path()
+        for field in (self.args_edit, self.shapes_edit, self.expr_edit, self.lr_spin):
+            if not field.commit():
+                self._set_status(f"✗ Fix the red field first: {field.problem}", error=True)
+                return None
         try:
             return self.request()
         except ModelLoadError as exc:
@@ -552,6 +602,43 @@ class OpenModelDialog(QDialog):
     def error_text(self) -> str:
         """The status line when it reports a problem, else "" (tests, accessibility)."""
         return self.status.text() if self.status.property("ok") == "false" else ""
+
+
+def _text_field(name: str, check) -> ValidatedField:
+    """A text field whose value is its stripped text, once ``check`` (which raises) accepts it."""
+    def parse(text: str) -> str:
+        cleaned = text.strip()
+        if cleaned:
+            check(cleaned)
+        return cleaned
+
+    return ValidatedField(name, parse, "", format=str)
+
+
+def _check_arguments(text: str) -> None:
+    from gradviz.core.loader import ModelLoadError, parse_call_arguments
+
+    try:
+        parse_call_arguments(text)
+    except ModelLoadError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _check_shapes(text: str) -> None:
+    from gradviz.core.loader import ModelLoadError, parse_shapes
+
+    try:
+        parse_shapes(text)
+    except ModelLoadError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _check_expression(text: str) -> None:
+    """Only compiled, not run: running it needs the consent that opening the model asks for."""
+    try:
+        compile(text, "<example inputs>", "eval")
+    except SyntaxError as exc:
+        raise ValueError(f"expression: {exc.msg} (column {exc.offset})") from None
 
 
 def _request_key(request: ModelRequest) -> tuple:

@@ -148,28 +148,31 @@ QToolButton[role="cardButton"] {{ qproperty-iconSize: {px(16)}px {px(16)}px; pad
 QToolBar QLabel {{ color: {c['muted']}; padding-left: {px(6)}px; }}
 QStatusBar {{ border-top: {bw}px solid {c['border']}; }}
 QStatusBar QLabel {{ padding: 0 {px(6)}px; }}
-QLineEdit, QSpinBox, QDoubleSpinBox, QComboBox {{
+QLineEdit, QAbstractSpinBox, QComboBox {{
     padding: {px(2)}px {px(5)}px; border: {bw}px solid {c['border']}; border-radius: {px(4)}px;
     background: {c['base']}; min-height: {px(20)}px;
 }}
-QLineEdit:focus, QSpinBox:focus, QDoubleSpinBox:focus, QComboBox:focus {{ border: {max(bw, 2)}px solid {c['accent']}; }}
-QLineEdit[error="true"], QSpinBox[error="true"], QDoubleSpinBox[error="true"] {{
+QLineEdit:focus, QAbstractSpinBox:focus, QComboBox:focus {{ border: {max(bw, 2)}px solid {c['accent']}; }}
+QLineEdit[error="true"], QAbstractSpinBox[error="true"] {{
     border: 2px solid {c['error']}; background: {c['error_bg']};
 }}
-QSpinBox, QDoubleSpinBox {{ padding-right: {px(18)}px; }}
-QSpinBox::up-button, QDoubleSpinBox::up-button {{
+QAbstractSpinBox {{ padding-right: {px(18)}px; }}
+QAbstractSpinBox[arrows="false"] {{ padding-right: {px(5)}px; }}
+QAbstractSpinBox[arrows="false"]::up-button, QAbstractSpinBox[arrows="false"]::down-button {{ width: 0px; border: none; background: transparent; }}
+QAbstractSpinBox[arrows="false"]::up-arrow, QAbstractSpinBox[arrows="false"]::down-arrow {{ image: none; width: 0px; }}
+QAbstractSpinBox::up-button {{
     subcontrol-origin: border; subcontrol-position: top right; width: {px(16)}px;
     border-left: 1px solid {c['border']}; border-top-right-radius: {px(4)}px; background: {c['alt']};
 }}
-QSpinBox::down-button, QDoubleSpinBox::down-button {{
+QAbstractSpinBox::down-button {{
     subcontrol-origin: border; subcontrol-position: bottom right; width: {px(16)}px;
     border-left: 1px solid {c['border']}; border-bottom-right-radius: {px(4)}px; background: {c['alt']};
 }}
-QSpinBox::up-button:hover, QDoubleSpinBox::up-button:hover, QSpinBox::down-button:hover, QDoubleSpinBox::down-button:hover {{
+QAbstractSpinBox::up-button:hover, QAbstractSpinBox::down-button:hover {{
     background: {c['accent_soft']};
 }}
-QSpinBox::up-arrow, QDoubleSpinBox::up-arrow {{ image: url({_icon_url('arrow-up')}); width: {px(9)}px; height: {px(6)}px; }}
-QSpinBox::down-arrow, QDoubleSpinBox::down-arrow {{ image: url({_icon_url('arrow-down')}); width: {px(9)}px; height: {px(6)}px; }}
+QAbstractSpinBox::up-arrow {{ image: url({_icon_url('arrow-up')}); width: {px(9)}px; height: {px(6)}px; }}
+QAbstractSpinBox::down-arrow {{ image: url({_icon_url('arrow-down')}); width: {px(9)}px; height: {px(6)}px; }}
 QComboBox {{ padding-right: {px(22)}px; }}
 QComboBox::drop-down {{
     subcontrol-origin: padding; subcontrol-position: center right; width: {px(20)}px; border: none;

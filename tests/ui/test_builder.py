@@ -5,15 +5,16 @@ import json
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt
 from PySide6.QtGui import QDropEvent, QGuiApplication
-from PySide6.QtWidgets import QComboBox, QLineEdit, QSpinBox
+from PySide6.QtWidgets import QComboBox, QLineEdit
 
 from gradviz.core import presets
 from gradviz.core.layers import GROUPS, layer_kinds
 from gradviz.core.spec import LayerSpec, NetworkSpec
 from gradviz.core import edits
-from gradviz.ui.builder import text_values
+from gradviz.core import text_values
 from gradviz.ui.builder.layer_card import PATH_MIME
 from gradviz.ui.builder.palette import KIND_MIME
+from gradviz.ui.validated_field import ValidatedField
 
 
 @pytest.fixture
@@ -35,6 +36,17 @@ def names(window):
     return [layer.name for _, layer in window.spec.walk()]
 
 
+def type_text(qtbot, field, text):
+    """Replace a field's text by typing, without committing it."""
+    field.lineEdit().clear()
+    qtbot.keyClicks(field, text)
+
+
+def type_and_enter(qtbot, field, text):
+    type_text(qtbot, field, text)
+    qtbot.keyClick(field, Qt.Key.Key_Return)
+
+
 # -- presets, errors, undo ---------------------------------------------------------------
 
 def test_lenet_from_preset_combo_then_fc1_error_undo_redo(window):
@@ -48,7 +60,7 @@ def test_lenet_from_preset_combo_then_fc1_error_undo_redo(window):
     assert "(32 − 5 + 2·0)/1 + 1 = 28" in conv1.derivation_label.text()
     assert window.actions["actionShowGraph"].isEnabled()
 
-    editor = window.stack.card("fc1").findChild(QSpinBox, "param_in_features")
+    editor = window.stack.card("fc1").findChild(ValidatedField, "param_in_features")
     editor.setValue(256)
     fc1 = window.stack.card("fc1")
     assert fc1.has_error and fc1.property("error") is True
@@ -64,7 +76,7 @@ def test_lenet_from_preset_combo_then_fc1_error_undo_redo(window):
     window.actions["actionUndo"].trigger()
     assert window.spec.find("fc1").params["in_features"] == 400
     assert not window.stack.card("fc1").has_error
-    assert window.stack.card("fc1").findChild(QSpinBox, "param_in_features").value() == 400
+    assert window.stack.card("fc1").findChild(ValidatedField, "param_in_features").value() == 400
     assert window.actions["actionShowGraph"].isEnabled()
 
     window.actions["actionRedo"].trigger()
@@ -79,10 +91,12 @@ def test_lenet_from_preset_combo_then_fc1_error_undo_redo(window):
 def test_typing_a_value_is_one_undo_step(window, qtbot):
     window.load_preset("lenet")
     depth = window.document.undo_stack.count()
-    editor = window.stack.card("fc1").findChild(QSpinBox, "param_in_features")
+    editor = window.stack.card("fc1").findChild(ValidatedField, "param_in_features")
     editor.setFocus()
-    editor.selectAll()
-    qtbot.keyClicks(editor, "256")
+    type_text(qtbot, editor, "256")
+    assert window.spec.find("fc1").params["in_features"] == 400  # typing alone applies nothing
+    assert window.document.undo_stack.count() == depth
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
     assert window.spec.find("fc1").params["in_features"] == 256
     assert window.document.undo_stack.count() == depth + 1
     qtbot.keyClick(editor, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # reaches the document, not the field
@@ -90,19 +104,21 @@ def test_typing_a_value_is_one_undo_step(window, qtbot):
     assert editor.value() == 400
 
 
-def test_input_shape_edit_live_and_validated(window, qtbot):
+def test_input_shape_edit_applies_on_enter_and_validated(window, qtbot):
     window.load_preset("lenet")
-    edit = window.findChild(QLineEdit, "inputShapeEdit")
+    edit = window.findChild(ValidatedField, "inputShapeEdit")
     assert edit.text() == "1, 1, 32, 32"
-    edit.clear()
-    qtbot.keyClicks(edit, "1, 3, 32, 32")
+    type_and_enter(qtbot, edit, "1, 3, 32, 32")
     assert window.spec.input_shape == (1, 3, 32, 32)
     assert window.stack.card("conv1").has_error and "3" in window.stack.card("conv1").error_text()
-    edit.setText("")
-    qtbot.keyClicks(edit, "1, x")
-    assert edit.property("error") is True and "'x'" in edit.toolTip()
+    depth = window.document.undo_stack.count()
+    type_and_enter(qtbot, edit, "1, x")
+    assert edit.property("error") is True and "'x'" in edit.toolTip() and "'x'" in edit.problem_label.text()
     assert window.spec.input_shape == (1, 3, 32, 32)  # unreadable text changes nothing
-    edit.editingFinished.emit()
+    assert window.document.undo_stack.count() == depth
+    edit.editingFinished.emit()  # leaving the field: the text stays, still red, until fixed
+    assert edit.text() == "1, x" and edit.property("error") is True
+    qtbot.keyClick(edit, Qt.Key.Key_Escape)  # Esc shows the shape in force again
     assert edit.text() == "1, 3, 32, 32" and not edit.property("error")
 
 
@@ -249,7 +265,7 @@ def test_residual_holds_nested_stack(window, qtbot):
     assert window.stack.card(window.spec.layers[2].layers[1].name) is not None
     # an inner error marks the inner card
     conv = window.spec.layers[2].layers[0].name
-    window.stack.card(conv).findChild(QSpinBox, "param_out_channels").setValue(8)
+    window.stack.card(conv).findChild(ValidatedField, "param_out_channels").setValue(8)
     assert window.stack.card("block1").has_error  # x + f(x) shape mismatch is the block's error
     assert "block1" in window.stack.card("block1").error_text()
     # moving a block into itself is refused with a message, not an exception
@@ -257,41 +273,44 @@ def test_residual_holds_nested_stack(window, qtbot):
     assert window.spec.layers[2].kind == "Residual"
 
 
-def test_param_editors_from_declarations(window):
+def test_param_editors_from_declarations(window, qtbot):
     window.load_preset("lenet")
     conv1 = window.stack.card("conv1")
-    kernel = conv1.findChild(QLineEdit, "param_kernel_size")
-    kernel.setText("3, 5")
-    kernel.textEdited.emit("3, 5")
+    kernel = conv1.findChild(ValidatedField, "param_kernel_size")
+    type_and_enter(qtbot, kernel, "3, 5")
     assert window.spec.find("conv1").params["kernel_size"] == (3, 5)
     assert "H: (32 − 3 + 2·0)/1 + 1 = 30; W: (32 − 5 + 2·0)/1 + 1 = 28" in conv1.derivation_label.text()
-    kernel.setText("3, a")
-    kernel.textEdited.emit("3, a")
+    type_and_enter(qtbot, kernel, "3, a")
     assert kernel.property("error") is True and "'a' is not a whole number" in conv1.error_text()
     assert window.spec.find("conv1").params["kernel_size"] == (3, 5)
     kernel.editingFinished.emit()
+    assert kernel.text() == "3, a" and conv1.has_error  # invalid text stays until fixed
+    type_and_enter(qtbot, kernel, "3,5")
     assert kernel.text() == "3, 5" and not conv1.has_error
 
-    stride = window.stack.card("pool1").findChild(QLineEdit, "param_stride")  # optional: empty means None
-    assert stride.text() == "" and stride.placeholderText() == "default"
-    stride.setText("1")
-    stride.textEdited.emit("1")
+    stride = window.stack.card("pool1").findChild(ValidatedField, "param_stride")  # optional: empty means None
+    assert stride.text() == "" and stride.lineEdit().placeholderText() == "default"
+    type_and_enter(qtbot, stride, "1")
     assert window.spec.find("pool1").params["stride"] == 1
-    stride.setText("")
-    stride.textEdited.emit("")
+    type_and_enter(qtbot, stride, "")
     assert window.spec.find("pool1").params["stride"] is None
 
     bias = conv1.findChild(object, "param_bias")
     bias.setChecked(False)
     assert window.spec.find("conv1").params["bias"] is False
-    assert conv1.findChild(QSpinBox, "param_in_channels").minimum() == 1
+    in_channels = conv1.findChild(ValidatedField, "param_in_channels")
+    type_and_enter(qtbot, in_channels, "0")  # below the declared minimum: refused, not clamped to 1
+    assert in_channels.text() == "0" and "minimum 1" in conv1.error_text()
+    assert window.spec.find("conv1").params["in_channels"] == 1
+    qtbot.keyClick(in_channels, Qt.Key.Key_Escape)
 
     window.stack.select("relu4")
     window.stack.add_layer("Dropout")
-    p = window.stack.card("dropout1").findChild(QLineEdit, "param_p")
-    p.setText("1.5")
-    p.textEdited.emit("1.5")  # parsable but out of range: the core's message, on the card
+    p = window.stack.card("dropout1").findChild(ValidatedField, "param_p")
+    depth = window.document.undo_stack.count()
+    type_and_enter(qtbot, p, "1.5")  # parsable but out of range: the core's range message, on the card
     assert window.stack.card("dropout1").has_error and "maximum" in window.stack.card("dropout1").error_text()
+    assert "p" not in window.spec.find("dropout1").params and window.document.undo_stack.count() == depth
 
 
 def test_text_values():

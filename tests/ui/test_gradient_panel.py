@@ -53,8 +53,9 @@ def test_before_backward_the_gradient_is_drawn_as_zeros_and_said_so(panel):
 
 def test_hover_names_element_and_value(panel, qtbot):
     panel.show_record(record(), "step")
-    qtbot.wait(50)  # let the plots get their geometry
     item = panel.items["grad"]
+    # the plots got their geometry: the pixel's centre lies inside the gradient plot
+    qtbot.waitUntil(lambda: panel.plots["grad"].vb.sceneBoundingRect().contains(item.mapToScene(1.5, 0.5)), timeout=5000)
     scene_pos = item.mapToScene(1.5, 0.5)  # pixel row 0, column 1
     panel._on_mouse_moved(scene_pos)
     assert panel.hover_label.text() == "gradient · w[0, 1] = -4"

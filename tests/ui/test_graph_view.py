@@ -18,6 +18,14 @@ pytestmark = pytest.mark.gui
 # graphs
 
 
+def process_posted_events(qtbot):
+    """Deliver everything already posted to the GUI thread (queued signals, zero-time timers):
+    wait for a marker posted after them, instead of waiting a fixed time."""
+    delivered = []
+    QTimer.singleShot(0, lambda: delivered.append(True))
+    qtbot.waitUntil(lambda: bool(delivered), timeout=10_000)
+
+
 @pytest.fixture(scope="module")
 def lenet_graph():
     import torch
@@ -332,8 +340,7 @@ def test_training_animation_api(qtbot, view, lenet_graph):
     view.set_edge_weights({(u, v): 3.0})
     e = model.edge_index[(model.index[u], model.index[v])]
     assert model.edge_weight[e] == 3.0 and np.isnan(model.edge_weight).sum() == len(model.src) - 1
-    view.item.update()
-    qtbot.wait(10)  # paints with every state
+    assert not view.grab().isNull()  # paints (synchronously) with every state
     view.clear_highlights()
     assert not model.role.any() and not model.flagged.any() and np.isnan(model.edge_weight).all()
 
@@ -430,12 +437,13 @@ def test_graph_laid_out_while_hidden_is_fitted_when_shown(qtbot, lenet_graph):
     widget.canvas.setFocus()
     qtbot.keyClick(widget.canvas, Qt.Key_Plus)
     zoomed = widget.zoom_level()
-    widget.resize(900, 650)
-    qtbot.wait(50)
+    with qtbot.waitSignal(widget.canvas.viewChanged, timeout=5000):
+        widget.resize(900, 650)
+    process_posted_events(qtbot)  # a refit the resize scheduled would have run by now
     assert widget.zoom_level() == pytest.approx(zoomed)
 
 
-def test_large_graph_loads_without_blocking(qtbot, view):
+def test_large_graph_loads_without_blocking(qtbot, view, monkeypatch):
     graph = modular_graph(840)  # 5k nodes
     assert graph.number_of_nodes() > 5000
     with qtbot.waitSignal(view.ready, timeout=30000):
@@ -444,17 +452,33 @@ def test_large_graph_loads_without_blocking(qtbot, view):
     assert view.collapsed_modules() and view.node_count() < 200
     assert view.depth_spin.value() >= 1
 
-    # expanding lays out all 5k nodes in the background: the event loop keeps running
-    ticks = []
+    # expanding lays out all 5k nodes in the background: the event loop keeps running.
+    # The layout waits, in its worker thread, until a GUI timer tick says "still not
+    # ready": that can only happen if the GUI thread runs while the layout is under way,
+    # however fast or slow the machine.
+    import threading
+
+    from gradviz.ui.graph_view import view as view_module
+
+    gui_ran = threading.Event()
+    seen = {}
+    real_layout = view_module.compute_layout
+
+    def gated_layout(*args, **kwargs):
+        seen["worker_thread"] = threading.current_thread() is not threading.main_thread()
+        seen["gui_ran_meanwhile"] = seen["worker_thread"] and gui_ran.wait(30)
+        return real_layout(*args, **kwargs)
+
+    monkeypatch.setattr(view_module, "compute_layout", gated_layout)
     timer = QTimer()
-    timer.timeout.connect(lambda: ticks.append(view.is_ready()))
+    timer.timeout.connect(lambda: gui_ran.set() if not view.is_ready() else None)
     timer.start(5)
     view.expand_all()
     assert not view.is_ready()
     assert view.progress_panel.isVisible()
-    assert view.wait_until_ready(30000)
+    assert view.wait_until_ready(60000)
     timer.stop()
-    assert ticks.count(False) >= 3, ticks
+    assert seen == {"worker_thread": True, "gui_ran_meanwhile": True}
     assert not view.progress_panel.isVisible()
     assert view.node_count() == graph.number_of_nodes()
 
@@ -465,11 +489,10 @@ def test_newer_graph_cancels_older_layout(qtbot, view, lenet_graph):
     with qtbot.waitSignal(view.ready, timeout=20000):
         view.set_graph(lenet_graph)
     assert view.node_count() == lenet_graph.number_of_nodes()
-    qtbot.wait(300)
     from gradviz.ui.worker import wait_for_idle
 
-    assert wait_for_idle(20000)
-    qtbot.wait(50)
+    assert wait_for_idle(20000)  # the older layout ended (cancelled or not) ...
+    process_posted_events(qtbot)  # ... and whatever it posted to the GUI thread was delivered
     assert view.node_count() == lenet_graph.number_of_nodes()
     assert view.graph() is lenet_graph
 

@@ -49,7 +49,7 @@ def qtbot_left():
 
 def choose_file(qtbot, dialog, path):
     """Type the path; agree to run it when asked; wait until its classes are listed."""
-    dialog.path_edit.setText(str(path))
+    dialog.choose_path(path)
     if dialog.warning.isVisible():
         qtbot.mouseClick(dialog.trust_button, qtbot_left())
     qtbot.waitUntil(lambda: dialog._scan_task is None and dialog.class_combo.count() > 0, timeout=20_000)
@@ -100,12 +100,14 @@ def test_python_file_runs_only_after_consent_remembered_per_version(qtbot, windo
         "def make_net():\n    return Net(3)\n"
     )
     dialog = open_dialog(window)
-    dialog.path_edit.setText(str(path))
+    dialog.choose_path(path)
     assert dialog.warning.isVisible() and "runs its code" in dialog.warning_text.text()
     assert not dialog.class_combo.isEnabled() and not dialog.open_button.isEnabled()
     assert not dialog.check_button.isEnabled()
-    qtbot.wait(200)
-    assert not marker.exists()  # nothing ran, not even to list the classes
+    from gradviz.ui.worker import wait_for_idle
+
+    assert dialog._scan_task is None and wait_for_idle(30_000)  # nothing was started, and nothing is running ...
+    assert not marker.exists()  # ... so nothing ran, not even to list the classes
 
     qtbot.mouseClick(dialog.trust_button, qtbot_left())
     qtbot.waitUntil(lambda: dialog.class_combo.count() == 3, timeout=20_000)
@@ -114,16 +116,16 @@ def test_python_file_runs_only_after_consent_remembered_per_version(qtbot, windo
     assert dialog.class_combo.currentText() == "Net"  # the last nn.Module class
     assert dialog.open_button.isEnabled()
 
-    dialog.path_edit.setText("")
-    dialog.path_edit.setText(str(path))
+    dialog.choose_path("")
+    dialog.choose_path(path)
     assert not dialog.warning.isVisible()  # remembered for this path and version
     path.write_text(path.read_text() + "\n# edited\n")
     import os
 
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10_000_000))
-    dialog.path_edit.setText("")
-    dialog.path_edit.setText(str(path))
+    dialog.choose_path("")
+    dialog.choose_path(path)
     assert dialog.warning.isVisible()  # an edited file asks again
     dialog.close()
 
@@ -186,7 +188,7 @@ def test_bad_file_shows_the_users_traceback_and_the_app_keeps_running(qtbot, win
     path = tmp_path / "typo.py"
     path.write_text("import torch.nn as nn\nimport torchvisionn\n")
     dialog = open_dialog(window)
-    dialog.path_edit.setText(str(path))
+    dialog.choose_path(path)
     qtbot.mouseClick(dialog.trust_button, qtbot_left())
     qtbot.waitUntil(lambda: bool(dialog.error_text()), timeout=20_000)
     assert "typo.py failed while running: ModuleNotFoundError: No module named 'torchvisionn'" in dialog.error_text()
@@ -205,7 +207,7 @@ def test_bad_file_shows_the_users_traceback_and_the_app_keeps_running(qtbot, win
 def test_wrong_input_shape_names_forward_and_the_shape(qtbot, window):
     dialog = open_dialog(window)
     choose_file(qtbot, dialog, EXAMPLES / "small_resnet.py")
-    dialog.shapes_edit.setText("2, 3, 32")
+    dialog.shapes_edit.setValue("2, 3, 32")
     assert dialog.inputs_hint.text() == "Inputs: (2, 3, 32) float32"
     qtbot.mouseClick(dialog.open_button, qtbot_left())
     qtbot.waitUntil(lambda: bool(dialog.error_text()), timeout=30_000)
@@ -213,8 +215,9 @@ def test_wrong_input_shape_names_forward_and_the_shape(qtbot, window):
     assert "small_resnet.py" in dialog.details.toPlainText() and "in forward" in dialog.details.toPlainText()
     assert getattr(window, "model_opener").session is None
 
-    dialog.shapes_edit.setText("2, three")
-    assert "must be integers" in dialog.inputs_hint.text()
+    dialog.shapes_edit.setValue("2, three")  # refused by the field, with its reason; the valid shapes stay
+    assert "must be integers" in dialog.shapes_edit.problem and dialog.shapes_edit.property("error") is True
+    assert dialog.shapes_edit.value() == "2, 3, 32" and dialog.inputs_hint.text() == "Inputs: (2, 3, 32) float32"
 
 
 def test_programmatic_open_errors_in_a_dialog(qtbot, window, tmp_path):
@@ -260,7 +263,8 @@ def test_back_to_the_builder_and_settings_apply_to_the_opened_model(qtbot, windo
     panel.lr_spin.setValue(0.05)
     assert opened.optimizer_name == "adam" and opened.lr == 0.05
     window.document.set_setting("lr", 0.2)  # a settings-only change of the builder's document ...
-    qtbot.wait(600)  # ... and its debounced session rebuild must not take the window's session back
+    # ... and its debounced session rebuild (if any) must not take the window's session back
+    qtbot.waitUntil(lambda: not window.session_link.timer.isActive(), timeout=10_000)
     assert window.session is opened and opened.lr == 0.05
 
     changed = []
@@ -280,8 +284,12 @@ def test_back_to_the_builder_and_settings_apply_to_the_opened_model(qtbot, windo
 
 # -- a big model ----------------------------------------------------------------------------------------------------
 
-def test_a_20k_node_model_opens_collapsed_and_the_gui_keeps_responding(qtbot, window):
+def test_a_20k_node_model_opens_collapsed_and_the_gui_keeps_responding(qtbot, window, monkeypatch):
+    import threading
+
     from gradviz.core.user_session import ModelRequest
+    from gradviz.ui import model_session
+    from gradviz.ui.graph_view import view as view_module
     from gradviz.ui.model_session import open_model_in_window
 
     request = ModelRequest(
@@ -289,36 +297,51 @@ def test_a_20k_node_model_opens_collapsed_and_the_gui_keeps_responding(qtbot, wi
         args="n_layers=340, d_model=8, n_heads=2, vocab=20, max_len=16", input_shapes="1, 8", dtype="int64",
         loss="cross_entropy",
     )
-    ticks = []
+    # Extraction and layout run in workers: each waits, in its thread, until a GUI timer
+    # tick has seen it under way. That happens only if the GUI thread keeps running
+    # meanwhile, on a fast machine or a loaded one. (Timings: bench/.)
+    gui_saw = {"opening": threading.Event(), "layout": threading.Event()}
+    seen = {}
+
+    def gated(stage, real):
+        def run(*args, **kwargs):
+            worker = threading.current_thread() is not threading.main_thread()
+            seen[stage] = worker and gui_saw[stage].wait(60)
+            return real(*args, **kwargs)
+        return run
+
+    monkeypatch.setattr(model_session, "open_user_model", gated("opening", model_session.open_user_model))
+    monkeypatch.setattr(view_module, "compute_layout", gated("layout", view_module.compute_layout))
+
+    def tick():
+        opener = getattr(window, "model_opener", None)
+        if opener is not None and opener.busy and opener.session is None:
+            gui_saw["opening"].set()
+        view = window.graph_view
+        if view is not None and view.graph() is not None and not view.is_ready():
+            gui_saw["layout"].set()
+
     heartbeat = QTimer()
     heartbeat.setInterval(20)
-    heartbeat.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    heartbeat.timeout.connect(tick)
     heartbeat.start()
     start = time.perf_counter()
     open_model_in_window(window, request)
-    qtbot.waitUntil(lambda: window.model_opener.session is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.model_opener.session is not None, timeout=120_000)
     opened_at = time.perf_counter()
     # The graph goes to the view on the next turn of the event loop; then it lays out in its worker.
     qtbot.waitUntil(lambda: window.graph_view is not None and window.graph_view.graph() is not None, timeout=10_000)
     view = window.graph_view
-    assert view.wait_until_ready(60_000)
+    assert view.wait_until_ready(120_000)
     laid_out_at = time.perf_counter()
     heartbeat.stop()
 
     graph = view.graph()
     assert graph.number_of_nodes() >= 20_000
     assert view.collapsed_modules() and view.node_count() <= 1_000  # modules collapsed to a readable depth
-    # Extraction and layout run in workers: the GUI thread keeps ticking throughout.
-    # (Done on the GUI thread, extraction alone would stop it for its whole 1-2 s.)
-    during_extraction = [t for t in ticks if start <= t <= opened_at]
-    assert len(during_extraction) >= 10, f"only {len(during_extraction)} GUI ticks in {opened_at - start:.1f} s"
-    # Layout runs in a worker too: the GUI thread ticked while it was being computed.
-    # (No bound on the longest pause: on a loaded machine that measures the machine.
-    # bench/graph_view.py measures pauses against a peer.)
-    assert any(opened_at < t <= laid_out_at for t in ticks), "no GUI tick while the layout was computed"
-    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert seen == {"opening": True, "layout": True}, seen
     print(f"\n20k nodes ({graph.number_of_nodes():,}): extraction {opened_at - start:.1f} s, "
-          f"layout {laid_out_at - opened_at:.1f} s, {view.node_count()} boxes shown, longest GUI pause {max(gaps) * 1000:.0f} ms")
+          f"layout {laid_out_at - opened_at:.1f} s, {view.node_count()} boxes shown")
 
 
 def test_torchscript_files_ask_before_running_and_export_archives_do_not(qtbot, window, tmp_path):
@@ -328,11 +351,11 @@ def test_torchscript_files_ask_before_running_and_export_archives_do_not(qtbot, 
     torch.jit.script(torch.nn.Linear(3, 2)).save(str(scripted))
     torch.export.save(torch.export.export(torch.nn.Linear(3, 2), (torch.randn(4, 3),)), exported)
     dialog = open_dialog(window)
-    dialog.path_edit.setText(str(scripted))
+    dialog.choose_path(str(scripted))
     assert dialog.warning.isVisible() and "TorchScript program" in dialog.warning_text.text()
     assert dialog.needs_trust() and not dialog.open_button.isEnabled()
     qtbot.mouseClick(dialog.trust_button, qtbot_left())
     assert not dialog.warning.isVisible() and not dialog.needs_trust()
-    dialog.path_edit.setText(str(exported))
+    dialog.choose_path(str(exported))
     assert not dialog.warning.isVisible() and not dialog.needs_trust()  # checked and refused instead, if unsafe
     dialog.reject()

@@ -150,8 +150,15 @@ def test_play_and_pause(window, qtbot):
     wait_idle(qtbot, ui)
     assert phases_run() <= at_pause + 1  # only the phase already running finishes
     stopped_at = (window.session.iteration, window.session.next_phase)
-    qtbot.wait(400)
-    assert (window.session.iteration, window.session.next_phase) == stopped_at
+    # Nothing is left that could start a phase: not playing, no queued phase, no pending
+    # gap timer (``is_idle``), and no task in the worker pool.
+    from gradviz.ui.worker import wait_for_idle
+
+    assert not ui.controller.playing and ui.controller.is_idle() and wait_for_idle(TIMEOUT)
+    from PySide6.QtCore import QCoreApplication
+
+    QCoreApplication.processEvents()  # deliver what the last task posted, if anything
+    assert not ui.controller.busy and (window.session.iteration, window.session.next_phase) == stopped_at
     losses = [r.loss for r in window.session.history]
     assert ui.norms.loss_points()[1] == pytest.approx(losses)
     assert set(ui.norms.bar_values) >= {"conv1.weight", "fc3.bias"}

@@ -4,19 +4,18 @@
 ``TrainingControls``: loss, optimizer, learning rate and device widgets, which
 the main window places in its training toolbar. Every change is an undoable
 document edit; document changes (undo, open) flow back into the widgets.
+Typed values (input shape, lr) apply when committed (Enter, or leaving the
+field); unreadable text stays, red, with its reason, and changes nothing.
 """
 from __future__ import annotations
 
-import math
-
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QValidator
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit, QWidget
+from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
 
-from gradviz.core import presets
-from gradviz.ui.builder import text_values
+from gradviz.core import presets, text_values
 from gradviz.ui.builder.document import LOSSES, OPTIMIZERS, NetworkDocument
-from gradviz.ui.builder.param_editors import route_undo_to_document, set_error_state
+from gradviz.ui.builder.param_editors import route_undo_to_document
+from gradviz.ui.validated_field import ProblemUnderField, ValidatedField
 
 LOSS_HELP = {
     "mse": "Mean squared error: regression, and the tutorial's MSELoss",
@@ -37,55 +36,14 @@ DATA_HELP = {
 PRESET_PLACEHOLDER = "Load preset…"
 
 
-class LogSpinBox(QDoubleSpinBox):
-    """A learning-rate box: shows 0.01 / 1e-05 as typed, steps along 1, 2, 5 × 10ᵏ."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setDecimals(10)
-        self.setRange(1e-7, 10.0)
-        self.setKeyboardTracking(True)
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-
-    def textFromValue(self, value: float) -> str:  # noqa: N802
-        return f"{value:g}"
-
-    def valueFromText(self, text: str) -> float:  # noqa: N802
-        try:
-            return float(text.replace("−", "-"))
-        except ValueError:
-            return self.value()
-
-    def validate(self, text: str, pos: int):
-        try:
-            number = float(text.replace("−", "-"))
-        except ValueError:
-            # "1e-" and "" are on their way to a number
-            ok = all(ch in "0123456789.eE-+−" for ch in text)
-            return (QValidator.State.Intermediate if ok else QValidator.State.Invalid), text, pos
-        if self.minimum() <= number <= self.maximum():
-            return QValidator.State.Acceptable, text, pos
-        return QValidator.State.Intermediate, text, pos
-
-    def stepBy(self, steps: int) -> None:  # noqa: N802
-        value = self.value()
-        for _ in range(abs(steps)):
-            value = _next_step(value, up=steps > 0)
-        self.setValue(min(self.maximum(), max(self.minimum(), value)))
-
-    def wheelEvent(self, event):  # noqa: N802 - only when focused, like the card editors
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()
-
-
-def _next_step(value: float, up: bool) -> float:
-    exponent = math.floor(math.log10(value)) if value > 0 else -7
-    ladder = sorted({m * 10.0 ** e for e in (exponent - 1, exponent, exponent + 1) for m in (1, 2, 5)})
-    if up:
-        return next((v for v in ladder if v > value * (1 + 1e-9)), ladder[-1])
-    return next((v for v in reversed(ladder) if v < value * (1 - 1e-9)), ladder[0])
+def lr_field(name: str, value: float = 0.01, parent: QWidget | None = None) -> ValidatedField:
+    """A learning-rate field: shows 0.01 / 1e-05 as typed, steps along 1, 2, 5 × 10ᵏ, applies on
+    Enter; "1e6" or "abc" stay red with the reason instead of becoming 10 or the old value."""
+    field = ValidatedField(name, text_values.parse_lr, float(value), step=text_values.step_lr, parent=parent)
+    field.setProperty("baseToolTip", f"Learning rate, a positive number ≤ {text_values.LR_MAX:g}; "
+                                     "arrows step 0.001 → 0.002 → 0.005 → 0.01 …; Enter applies")
+    field.setToolTip(field.property("baseToolTip"))
+    return field
 
 
 def _combo(name: str, items, help_text: dict | None = None) -> QComboBox:
@@ -117,15 +75,12 @@ class NetworkHeader(QWidget):
         self.preset_combo.installEventFilter(self)
         self.preset_combo.currentIndexChanged.connect(self._preset_chosen)
 
-        self.input_edit = QLineEdit()
-        self.input_edit.setObjectName("inputShapeEdit")
-        self.input_edit.setPlaceholderText("e.g. 1, 1, 32, 32")
-        self.input_edit.setProperty("baseToolTip", "Input tensor shape, batch first: N, C, H, W for images (1, 1, 32, 32), N, features for vectors (4, 2)")
+        self.input_edit = ValidatedField("inputShapeEdit", text_values.parse_input_shape, tuple(document.spec.input_shape))
+        self.input_edit.lineEdit().setPlaceholderText("e.g. 1, 1, 32, 32")
+        self.input_edit.setProperty("baseToolTip", "Input tensor shape, batch first: N, C, H, W for images (1, 1, 32, 32), N, features for vectors (4, 2); Enter applies")
         self.input_edit.setToolTip(self.input_edit.property("baseToolTip"))
-        self.input_edit.textEdited.connect(self._input_edited)
-        self.input_edit.editingFinished.connect(self._input_finished)
+        self.input_edit.valueCommitted.connect(self._input_committed)
         route_undo_to_document(self.input_edit)
-        self.input_problem = ""
 
         layout = QFormLayout(self)
         layout.setContentsMargins(8, 8, 8, 4)
@@ -137,6 +92,7 @@ class NetworkHeader(QWidget):
         input_label.setBuddy(self.input_edit)
         layout.addRow(preset_label, self.preset_combo)
         layout.addRow(input_label, self.input_edit)
+        layout.addRow(self.input_edit.problem_label)  # the one-line reason under the field, while there is one
         document.changed.connect(self.sync)
         self.sync()
 
@@ -156,35 +112,20 @@ class NetworkHeader(QWidget):
         if name:
             self.load_preset(name)
 
-    def _input_edited(self, text: str) -> None:
-        try:
-            shape = text_values.parse_input_shape(text)
-        except ValueError as exc:
-            self.input_problem = str(exc)
-            set_error_state(self.input_edit, self.input_problem)
-            return
-        self.input_problem = ""
-        set_error_state(self.input_edit, "")
-        self.document.edit(_with_input(self.document.spec, shape), text="Set input shape", merge_key=("input_shape",))
+    @property
+    def input_problem(self) -> str:
+        """Why the typed input shape cannot be used ("" when it can)."""
+        return self.input_edit.problem
 
-    def _input_finished(self) -> None:
-        if self.input_problem:  # unreadable text: show the shape in force again
-            self.input_problem = ""
-            self.input_edit.setText(text_values.format_value(self.document.spec.input_shape))
-            set_error_state(self.input_edit, "")
+    def _input_committed(self, shape: tuple) -> None:
+        self.document.edit(_with_input(self.document.spec, shape), text="Set input shape", merge_key=("input_shape",))
 
     def sync(self) -> None:
         spec = self.document.spec
-        try:
-            typed = text_values.parse_input_shape(self.input_edit.text())
-        except ValueError:
-            typed = None
-        if not (self.input_edit.hasFocus() and typed == tuple(spec.input_shape)):
-            self.input_edit.setText(text_values.format_value(tuple(spec.input_shape)))
+        self.input_edit.set_value(tuple(spec.input_shape))
         error = self.document.analysis.error
         input_error = error is not None and getattr(error, "field", None) == "input_shape"
-        if not self.input_problem:
-            set_error_state(self.input_edit, str(error) if input_error else "")
+        self.input_edit.set_outside_error(str(error) if input_error else "")
         # Show the preset the network currently is, if any; otherwise the placeholder,
         # so that choosing a preset again after editing reloads it.
         current = next((name for name in presets.names() if _same_network(presets.load(name), spec)), None)
@@ -215,10 +156,8 @@ class TrainingControls(QObject):
         self.loss_combo.setToolTip("Loss function")
         self.optimizer_combo = _combo("optimizerCombo", OPTIMIZERS, OPTIMIZER_HELP)
         self.optimizer_combo.setToolTip("How the weights are updated from their gradients")
-        self.lr_spin = LogSpinBox()
-        self.lr_spin.setObjectName("lrSpin")
-        self.lr_spin.setValue(0.01)
-        self.lr_spin.setToolTip("Learning rate; arrows step 0.001 → 0.002 → 0.005 → 0.01 …")
+        self.lr_spin = lr_field("lrSpin", document.settings.get("lr", 0.01))
+        self._lr_problem = ProblemUnderField(self.lr_spin)  # in the toolbar: under the field, not beside it
         route_undo_to_document(self.lr_spin)
         # None in the document means the session's default, the random data.
         self.data_combo = _combo("dataCombo", list(DATA_HELP), DATA_HELP)
@@ -229,7 +168,7 @@ class TrainingControls(QObject):
         self.loss_combo.currentIndexChanged.connect(lambda i: self._set("loss", self.loss_combo.itemData(i)))
         self.optimizer_combo.currentIndexChanged.connect(lambda i: self._set("optimizer", self.optimizer_combo.itemData(i)))
         self.device_combo.currentIndexChanged.connect(lambda i: self._set("device", self.device_combo.itemData(i)))
-        self.lr_spin.valueChanged.connect(lambda v: self._set("lr", float(v)))
+        self.lr_spin.valueCommitted.connect(lambda v: self._set("lr", float(v)))
         self.data_combo.currentIndexChanged.connect(self._data_chosen)
         document.changed.connect(self.sync)
         self.sync()
@@ -290,8 +229,4 @@ class TrainingControls(QObject):
             self.device_combo.blockSignals(True)
             self.device_combo.setCurrentIndex(self.device_combo.findData(device))
             self.device_combo.blockSignals(False)
-        lr = float(settings.get("lr", 0.01))
-        if not math.isclose(self.lr_spin.value(), lr, rel_tol=1e-9):
-            self.lr_spin.blockSignals(True)
-            self.lr_spin.setValue(lr)
-            self.lr_spin.blockSignals(False)
+        self.lr_spin.set_value(float(settings.get("lr", 0.01)))

@@ -56,7 +56,7 @@ class LayerCard(QFrame):
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.setToolTip(f"{self.kind.name}: {self.kind.help}")
         self._drag_start: QPoint | None = None
-        self._local_problem = ""
+        self._local_problems: dict[str, str] = {}  # editor (or "rename") → why its text cannot be used
         self._analysis_error = ""
         self.rename_edit: QLineEdit | None = None
 
@@ -161,8 +161,8 @@ class LayerCard(QFrame):
             # must fit a narrow dock at lecture font sizes, so let editors shrink.
             editor.setMinimumWidth(56)
             editor.set_value(values.get(decl.name))
-            editor.valueEdited.connect(lambda value, key=decl.name: self.stack.set_param(self.path, key, value))
-            editor.problem.connect(self._on_local_problem)
+            editor.valueCommitted.connect(lambda value, key=decl.name: self.stack.set_param(self.path, key, value))
+            editor.problemChanged.connect(lambda message, key=decl.name: self._on_local_problem(message, key))
             self.editors[decl.name] = editor
             label = None
             if decl.type != BOOL:  # a check box carries its own label
@@ -271,12 +271,16 @@ class LayerCard(QFrame):
         self._analysis_error = error
         self._show_error()
 
-    def _on_local_problem(self, message: str) -> None:
-        self._local_problem = message
+    def _on_local_problem(self, message: str, source: str = "rename") -> None:
+        if message:
+            self._local_problems[source] = message
+        else:
+            self._local_problems.pop(source, None)
         self._show_error()
 
     def _show_error(self) -> None:
-        message = self._local_problem or self._analysis_error
+        local = next(iter(self._local_problems.values()), "")
+        message = local or self._analysis_error
         self.error_label.setText(f"⚠ {message}" if message else "")
         self.error_label.setVisible(bool(message))
         if self.property("error") != bool(message):
@@ -341,9 +345,10 @@ class LayerCard(QFrame):
         self._end_rename()
 
     def _rename_focus_lost(self) -> None:
+        # Leaving the editor commits; a name that cannot be used stays, red, with its
+        # reason, until it is fixed or Esc cancels (never silently dropped).
         if self.rename_edit is not None and not self.rename_edit.hasFocus():
-            if not self.commit_rename():
-                self.cancel_rename()
+            self.commit_rename()
 
     def _end_rename(self) -> None:
         edit, self.rename_edit = self.rename_edit, None

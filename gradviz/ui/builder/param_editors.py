@@ -1,25 +1,27 @@
 """Parameter editors generated from the catalogue's ``ParamDecl``s.
 
-int → spin box with the declared range; float → line edit (spin boxes cannot
-show 1e-5 and 0.5 with the same decimals); bool → check box; size/shape →
-line edit accepting "5" or "2, 3"; optional → empty means None.
+bool → check box; everything else (int, float, size, shape, optional) → a
+``ValidatedField`` that reads "5", "2, 3", "1e-5", or empty for "the default"
+(optional), checks the declared range, and applies the value when committed
+(Enter, or leaving the field). int fields step with the arrows, within range.
 
 Every editor has the same small interface: ``set_value(value)`` (no signal),
-``valueEdited(object)`` when the user changes it to a readable value, and
-``problem(str)`` with a readable message while the text cannot be read ("" once
-it can again). The editor's objectName is ``param_<name>``.
+``valueCommitted(object)`` when the user commits a new readable value, and
+``problemChanged(str)`` with a one-line reason while the text cannot be used
+("" once it can again). The editor's objectName is ``param_<name>``.
 """
 from __future__ import annotations
 
+from functools import partial
+
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QCheckBox, QLineEdit, QSizePolicy, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QLineEdit, QSizePolicy, QWidget
 
+from gradviz.core import text_values
 from gradviz.core.layers import BOOL, FLOAT, INT, SHAPE, SIZE, ParamDecl
-from gradviz.ui.builder import text_values
 from gradviz.ui.theme import repolish
-
-_INT32 = 2**31 - 1
+from gradviz.ui.validated_field import ValidatedField
 
 
 def _tooltip(decl: ParamDecl) -> str:
@@ -39,6 +41,9 @@ def _tooltip(decl: ParamDecl) -> str:
 
 def set_error_state(widget: QWidget, message: str) -> None:
     """Red border + tooltip on an editor (``message`` empty clears it)."""
+    if isinstance(widget, ValidatedField):  # keeps its own problem with the text, adds this one
+        widget.set_outside_error(message)
+        return
     has_error = bool(message)
     if widget.property("error") != has_error:
         widget.setProperty("error", has_error)
@@ -49,7 +54,7 @@ def set_error_state(widget: QWidget, message: str) -> None:
 
 class DocumentUndoFilter(QObject):
     """Lets Ctrl+Z / Ctrl+Shift+Z reach the document's undo even while a text field has
-    focus: values apply live, so the field's private undo would only confuse."""
+    focus: committed values are document edits, so the field's private undo would only confuse."""
 
     def eventFilter(self, watched, event):  # noqa: N802
         if event.type() == QEvent.Type.ShortcutOverride and (
@@ -73,44 +78,14 @@ def route_undo_to_document(widget: QWidget) -> None:
         child.installEventFilter(UNDO_FILTER)
 
 
-class IntEditor(QSpinBox):
-    valueEdited = Signal(object)
-    problem = Signal(str)
-
-    def __init__(self, decl: ParamDecl, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.decl = decl
-        low = -_INT32 if decl.min is None else max(-_INT32, int(decl.min))
-        high = _INT32 if decl.max is None else min(_INT32, int(decl.max))
-        self.setRange(low, high)
-        self.setAccelerated(True)
-        # Expanding like the line edits, so the editor columns of a card line up.
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        # Scrolling the layer stack must not change values under the mouse.
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.valueChanged.connect(lambda v: self.valueEdited.emit(int(v)))
-
-    def set_value(self, value) -> None:
-        if isinstance(value, int) and not isinstance(value, bool) and value != self.value():
-            self.blockSignals(True)
-            self.setValue(value)
-            self.blockSignals(False)
-
-    def wheelEvent(self, event):  # noqa: N802 - Qt override
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()
-
-
 class BoolEditor(QCheckBox):
-    valueEdited = Signal(object)
-    problem = Signal(str)
+    valueCommitted = Signal(object)
+    problemChanged = Signal(str)  # never: a check box is always readable
 
     def __init__(self, decl: ParamDecl, parent: QWidget | None = None):
         super().__init__(decl.name, parent)
         self.decl = decl
-        self.toggled.connect(lambda on: self.valueEdited.emit(bool(on)))
+        self.toggled.connect(lambda on: self.valueCommitted.emit(bool(on)))
 
     def set_value(self, value) -> None:
         self.blockSignals(True)
@@ -118,81 +93,21 @@ class BoolEditor(QCheckBox):
         self.blockSignals(False)
 
 
-class TextEditor(QLineEdit):
-    """float, size, shape and optional values: typed as text, parsed on every keystroke."""
-
-    valueEdited = Signal(object)
-    problem = Signal(str)
-
-    def __init__(self, decl: ParamDecl, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.decl = decl
-        self._value = decl.default
-        self._problem = ""
-        if decl.optional:
-            self.setPlaceholderText("default")
-        self.textEdited.connect(self._on_text)
-        self.editingFinished.connect(self._on_finished)
-
-    def parse(self, text: str):
-        decl = self.decl
-        if decl.type == FLOAT:
-            return text_values.parse_float(text, decl.name, optional=decl.optional)
-        if decl.type == SHAPE:
-            return text_values.parse_shape(text, decl.name, optional=decl.optional)
-        if decl.type == INT:
-            if not text.strip() and decl.optional:
-                return None
-            numbers = text_values.parse_int_list(text, decl.name)
-            if len(numbers) != 1:
-                raise ValueError(f"{decl.name}: one whole number expected, got {text.strip()!r}")
-            return numbers[0]
-        return text_values.parse_size(text, decl.name, optional=decl.optional)
-
-    def set_value(self, value) -> None:
-        self._value = value
-        try:
-            unchanged = self.parse(self.text()) == value
-        except ValueError:
-            unchanged = False
-        # While the user types "2,3" do not reformat it to "2, 3" under the cursor.
-        if not (unchanged and self.hasFocus()):
-            self.setText(text_values.format_value(value))
-        self._set_problem("")
-
-    def _on_text(self, text: str) -> None:
-        try:
-            value = self.parse(text)
-        except ValueError as exc:
-            self._set_problem(str(exc))
-            return
-        self._set_problem("")
-        self._value = value
-        self.valueEdited.emit(value)
-
-    def _on_finished(self) -> None:
-        if self._problem:  # leaving a field with unreadable text: show the value in force again
-            self.setText(text_values.format_value(self._value))
-            self._set_problem("")
-
-    def _set_problem(self, message: str) -> None:
-        if message != self._problem:
-            self._problem = message
-            self.problem.emit(message)
-
-
 def make_editor(decl: ParamDecl, parent: QWidget | None = None) -> QWidget:
     if decl.type == BOOL:
         editor: QWidget = BoolEditor(decl, parent)
-    elif decl.type == INT and not decl.optional:
-        editor = IntEditor(decl, parent)
+        editor.setObjectName(f"param_{decl.name}")
     elif decl.type in (FLOAT, SIZE, SHAPE, INT):
-        editor = TextEditor(decl, parent)
+        step = partial(text_values.step_int, decl) if decl.type == INT else None
+        editor = ValidatedField(f"param_{decl.name}", partial(text_values.parse_param, decl), decl.default, step=step, parent=parent)
+        editor.decl = decl
+        if decl.optional:
+            editor.lineEdit().setPlaceholderText("default")
+        # Expanding, so the editor columns of a card line up.
+        editor.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
     else:  # pragma: no cover - a catalogue type the UI does not know yet
         raise ValueError(f"no editor for parameter type {decl.type!r}")
-    editor.setObjectName(f"param_{decl.name}")
     editor.setProperty("baseToolTip", _tooltip(decl))
     editor.setToolTip(_tooltip(decl))
-    editor.problem.connect(lambda message, e=editor: set_error_state(e, message))
     route_undo_to_document(editor)
     return editor
