@@ -376,8 +376,18 @@ class RunWriter:
         except sqlite3.Error:
             pass  # no transaction left to roll back (the failed statement ended it)
 
-    def close(self) -> None:
+    def close(self, *, finalize: bool = False) -> None:
+        """Close the connection. ``finalize`` (the process that created the
+        file, at the end of the run): leave WAL mode when no one else has the
+        file open, so the finished run is one self-contained file."""
         try:
+            if finalize:
+                try:
+                    # Never wait for a reader (the app may be watching): then the file just stays in WAL mode.
+                    self._conn.execute("PRAGMA busy_timeout=0")
+                    self._conn.execute("PRAGMA journal_mode=DELETE")
+                except sqlite3.Error:
+                    pass
             self._conn.close()
         except sqlite3.Error:
             pass
@@ -471,6 +481,27 @@ class Run:
                 (self._last_seen,),
             ).fetchall()
         return [(i, _loss_value(loss, nonfinite)) for i, loss, nonfinite in rows]
+
+    def flags(self) -> list[tuple[int, list[str], bool | None]]:
+        """``(iteration, nonfinite names, step_skipped)`` for every recorded
+        iteration, in one query (no tensors): where NaN/Inf appeared and which
+        steps GradScaler skipped."""
+        with self._reading():
+            rows = self._conn.execute(
+                "SELECT iteration, nonfinite, step_skipped FROM iterations WHERE iteration <= ? ORDER BY iteration",
+                (self._last_seen,),
+            ).fetchall()
+        return [(i, json.loads(flags), None if skipped is None else bool(skipped)) for i, flags, skipped in rows]
+
+    def graph_count(self) -> int:
+        """How many graph structures the run went through (0 at the light level)."""
+        with self._reading():
+            return self._conn.execute("SELECT COUNT(*) FROM graphs").fetchone()[0]
+
+    def ranks(self) -> list[int]:
+        """Ranks that wrote their own loss and gradient norms (``ranks="all"``); [] otherwise."""
+        with self._reading():
+            return [r for (r,) in self._conn.execute("SELECT DISTINCT rank FROM rank_stats ORDER BY rank")]
 
     # -- records ----------------------------------------------------------------
     def record(self, iteration: int) -> RecordedIteration:

@@ -394,7 +394,7 @@ class Watch:
         self._end_forward_recorder()
         self._capture = self._pending = None
         if self._writer is not None:
-            self._writer.close()
+            self._writer.close(finalize=self._role == "writer" and not self._warned)
             self._writer = None
 
     def _fail(self, exc: BaseException) -> None:
