@@ -261,6 +261,7 @@ class Watch:
         self._defer = defer_writes if defer_writes is not None else self._device.type != "cpu"
         self._copies = HostCopies()
         self._capture: _Capture | None = None
+        self._before: list[torch.Tensor] | None = None
         self._pending: _Pending | None = None
         self._graph_signature: int | None = None
         self._graph_id: int | None = None
@@ -293,21 +294,22 @@ class Watch:
         the recorder: a recording failure warns once and stops recording.
         """
         index = self.iteration
-        self.iteration += 1
-        if not self.recording or index % self.every:
-            return
         try:
-            self._record(index, loss)
+            if self.recording and index % self.every == 0:
+                self._record(index, loss)
         except Exception as exc:  # noqa: BLE001 - the training must go on: warn once, stop recording
             self._fail(exc)
+        finally:
+            self.iteration += 1
 
     def close(self) -> None:
         """Write the pending iteration, remove the hooks, close the file. Idempotent."""
         if self.recording:
+            pending = self._pending
             try:
                 self._flush()
             except Exception as exc:  # noqa: BLE001
-                self._fail(exc)
+                self._fail(exc, pending.iteration if pending is not None else None)
         self._stop()
 
     def __enter__(self) -> "Watch":
@@ -392,16 +394,17 @@ class Watch:
             handle.remove()
         self._handles.clear()
         self._end_forward_recorder()
-        self._capture = self._pending = None
+        self._capture = self._pending = self._before = None
         if self._writer is not None:
             self._writer.close(finalize=self._role == "writer" and not self._warned)
             self._writer = None
 
-    def _fail(self, exc: BaseException) -> None:
+    def _fail(self, exc: BaseException, iteration: int | None = None) -> None:
         if not self._warned:
             self._warned = True
+            where = self.iteration if iteration is None else iteration
             warnings.warn(
-                f"gradviz.watch stopped recording to {self.path} at iteration {self.iteration - 1}: "
+                f"gradviz.watch stopped recording to {self.path} at iteration {where}: "
                 f"{type(exc).__name__}: {exc}. The training goes on; the file keeps the iterations written so far.",
                 RecordingStoppedWarning, stacklevel=3,
             )
@@ -450,7 +453,7 @@ class Watch:
             capture = self._capture = self._capture_grads(self.iteration)
             capture.lrs = [float(group["lr"]) for group in optimizer.param_groups]
             if self._role == "writer":
-                capture.before = [p.detach().clone() for p in self._params]
+                capture.before = self._weights_before()
                 for i in self._full:
                     capture.tensors.append((i, "before", self._copies.copy((i, "before"), capture.before[i])))
         except Exception as exc:  # noqa: BLE001
@@ -465,13 +468,23 @@ class Watch:
             return
         try:
             weights = [p.detach() for p in self._params]
-            capture.update_norms = _norms(torch._foreach_sub(weights, capture.before), self._device)
-            capture.weight_norms = _norms(weights, self._device)
+            # one fused norm call for the updates and the weights
+            norms = _norms([*torch._foreach_sub(weights, capture.before), *weights], self._device)
+            capture.update_norms, capture.weight_norms = norms[:len(weights)], norms[len(weights):]
             capture.tensors = [t for t in capture.tensors if t[1] != "after"]
             for i in self._full:
                 capture.tensors.append((i, "after", self._copies.copy((i, "after"), weights[i])))
         except Exception as exc:  # noqa: BLE001
             self._fail(exc)
+
+    def _weights_before(self) -> list[torch.Tensor]:
+        """A copy of every weight, on its device, for the update. The buffers
+        are allocated once and refilled with one fused copy: 1x the parameters
+        in memory, no allocation per iteration."""
+        if self._before is None:
+            self._before = [torch.empty_like(p, memory_format=torch.contiguous_format) for p in self._params]
+        torch._foreach_copy_(self._before, [p.detach() for p in self._params])
+        return self._before
 
     def _capture_grads(self, iteration: int) -> _Capture:
         capture = _Capture(iteration)
@@ -479,11 +492,12 @@ class Watch:
         capture.grad_present = [g is not None for g in grads]
         present = [g for g in grads if g is not None]
         norms = _norms(present, self._device)
-        full = torch.full((len(grads),), math.nan, device=self._device)
-        if present:
-            index = torch.tensor([i for i, ok in enumerate(capture.grad_present) if ok], device=self._device)
-            full[index] = norms
-        capture.grad_norms = full
+        if len(present) < len(grads):  # NaN where there is no gradient (no_grad says which)
+            full = torch.full((len(grads),), math.nan, device=self._device)
+            if present:
+                full[torch.tensor([i for i, g in enumerate(grads) if g is not None], device=self._device)] = norms
+            norms = full
+        capture.grad_norms = norms
         if self._role == "writer":
             for i in self._full:
                 if grads[i] is not None:
@@ -500,12 +514,13 @@ class Watch:
             if self.optimizer is not None:
                 capture.lrs = [float(group["lr"]) for group in self.optimizer.param_groups]
         step_skipped = None if self.optimizer is None else not capture.stepped
-        p = len(self._params)
-        nan = torch.full((p,), math.nan, device=self._device)
+        def nan() -> torch.Tensor:
+            return torch.full((len(self._params),), math.nan, device=self._device)
+
         weight_norms = capture.weight_norms
         if weight_norms is None:
-            weight_norms = _norms(self._params, self._device) if self._role == "writer" else nan
-        update_norms = capture.update_norms if capture.update_norms is not None else nan
+            weight_norms = _norms(self._params, self._device) if self._role == "writer" else nan()
+        update_norms = capture.update_norms if capture.update_norms is not None else nan()
         # columns in the run file's order, runfile.NORM_COLUMNS: grad, weight, update
         norms = torch.stack([capture.grad_norms, weight_norms, update_norms], dim=1)
         if isinstance(loss, torch.Tensor):
