@@ -417,6 +417,8 @@ class Watch:
     def _forward_starts(self, module, args) -> None:
         if self._recorder is not None or self._recorder_state is not None or not self._recording_now():
             return  # a second forward in the same iteration is not traced
+        if not torch.is_grad_enabled():
+            return  # an evaluation pass between iterations: no graph, nothing to own
         try:
             from gradviz.core.graph import ForwardRecorder
 
