@@ -403,3 +403,15 @@ def test_disk_full_mid_run_warns_once_stops_recording_and_training_goes_on(tmp_p
     assert not run.recording and len(seen) == 3
     monkeypatch.undo()
     assert gradviz.open_run(path).indices() == [0, 1]
+
+
+def test_other_ranks_record_nothing_by_default(tmp_path, monkeypatch):
+    from gradviz.core import watch as watch_module
+
+    monkeypatch.setattr(watch_module, "_distributed", lambda: (1, 2))  # rank 1 of 2
+    model = Net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with gradviz.watch(model, optimizer, tmp_path / "rank1.gvrun") as run:
+        assert not run.recording and run.rank == 1
+        _loop(model, optimizer, run, 2)
+    assert not (tmp_path / "rank1.gvrun").exists()
