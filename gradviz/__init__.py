@@ -47,6 +47,7 @@ _EXPORTS = {
     # recording users' own training loops
     "watch": "gradviz.core.watch",
     "WatchError": "gradviz.core.watch",
+    "RecordingStoppedWarning": "gradviz.core.watch",
     "open_run": "gradviz.core.runfile",
     "RunFileError": "gradviz.core.runfile",
 }

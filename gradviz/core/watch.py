@@ -57,7 +57,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sqlite3
 import time
 import warnings
 from dataclasses import dataclass, field
