@@ -44,6 +44,12 @@ _EXPORTS = {
     "export_graph": "gradviz.graph_export",
     "load_user_model": "gradviz.core.loader",
     "ModelLoadError": "gradviz.core.loader",
+    # recording users' own training loops
+    "watch": "gradviz.core.watch",
+    "WatchError": "gradviz.core.watch",
+    "RecordingStoppedWarning": "gradviz.core.watch",
+    "open_run": "gradviz.core.runfile",
+    "RunFileError": "gradviz.core.runfile",
 }
 
 __all__ = sorted(_EXPORTS) + ["presets", "__version__"]

@@ -5,6 +5,7 @@
     gradviz export --preset lenet -o g.svg    autograd graph of one forward + loss
     gradviz open-model model.py --name Net    open your own model, train N steps, summarise
     gradviz explain --preset neuron           the backward pass node by node, with the numbers
+    gradviz view runs/exp1.gvrun              summarise a run recorded with gradviz.watch
 
 Every problem the user can fix (unknown preset, missing or corrupt project
 file, shapes that do not fit, unknown format, unwritable output) is one line
@@ -326,6 +327,72 @@ def _run_explain(args) -> int:
 
 
 # ---------------------------------------------------------------------------
+# gradviz view
+
+
+def _add_view(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "view", help="summarise a run file recorded with gradviz.watch",
+        description="Print a summary of a run file (.gvrun) written by gradviz.watch: iterations, loss curve, "
+                    "learning rate, recorded parameters, NaN/Inf and skipped steps. Works while the run is being written.",
+    )
+    parser.add_argument("run", metavar="RUN", help="a run file written by gradviz.watch (.gvrun)")
+    parser.set_defaults(handler=_run_view)
+
+
+def _run_view(args) -> int:
+    from gradviz.core.runfile import RunFileError, open_run
+
+    try:
+        with open_run(args.run) as run:
+            _print_run(run)
+    except RunFileError as exc:
+        raise _UsageError(str(exc)) from None
+    return EXIT_OK
+
+
+def _print_run(run) -> None:
+    import math
+
+    meta = run.meta
+    print(f"run         {run.path} (format version {run.version}, written by gradviz {meta.get('gradviz', '?')})")
+    print(f"model       {meta.get('model', '?')}, optimizer {meta.get('optimizer') or 'none'}, "
+          f"level {run.level}, every {run.every}, world size {meta.get('world_size', '1')}")
+    indices = run.indices()
+    if not indices:
+        print("iterations  none recorded yet")
+        return
+    print(f"iterations  {len(indices)} recorded ({indices[0]} … {indices[-1]})")
+    losses = [(i, loss) for i, loss in run.losses() if loss is not None]
+    finite = [(i, loss) for i, loss in losses if math.isfinite(loss)]
+    if losses:
+        first, last = losses[0], losses[-1]
+        best = min(finite, key=lambda pair: pair[1]) if finite else None
+        low = f"min {best[1]:.6g} at {best[0]}, " if best else ""
+        print(f"loss        first {first[1]:.6g}, {low}last {last[1]:.6g} (iteration {last[0]})")
+    newest = run[-1]
+    if newest.lrs:
+        print(f"lr          {', '.join(f'{lr:.6g}' for lr in newest.lrs)} (last iteration, per param group)")
+    whole = ", ".join(run.recorded_params) or "none"
+    print(f"params      {len(run.param_names)} with norms; whole tensors for {len(run.recorded_params)}: {whole}")
+    if run.level == "full":
+        graph = newest.graph
+        size = f"{graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges" if graph is not None else "none"
+        print(f"graph       {size} (last iteration); {run.graph_count()} structure(s) in the run")
+    flags = run.flags()
+    bad = [(i, names) for i, names, _ in flags if names]
+    skipped = [i for i, _, was_skipped in flags if was_skipped]
+    if bad:
+        i, names = bad[0]
+        print(f"nonfinite   in {len(bad)} iteration(s), first at {i}: {', '.join(names[:5])}")
+    if skipped:
+        print(f"skipped     {len(skipped)} optimizer step(s) skipped (Inf/NaN gradients), first at {skipped[0]}")
+    ranks = run.ranks()
+    if ranks:
+        print(f"ranks       {', '.join(map(str, ranks))} wrote their own loss and gradient norms")
+
+
+# ---------------------------------------------------------------------------
 # gradviz (no subcommand)
 
 
@@ -342,7 +409,7 @@ def _open_gui() -> int:
 # ---------------------------------------------------------------------------
 
 # Each entry registers one subcommand on the subparsers object.
-_COMMANDS: list[Callable] = [_add_info, _add_export, _add_open_model, _add_explain]
+_COMMANDS: list[Callable] = [_add_info, _add_export, _add_open_model, _add_explain, _add_view]
 
 
 def build_parser() -> argparse.ArgumentParser:

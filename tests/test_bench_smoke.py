@@ -57,6 +57,14 @@ def test_training_runs():
     assert set(row["cost_ms"]) == {"bookkeeping", "graph", "trace", "snapshots"}
 
 
+def test_watch_runs():
+    from bench import watch
+
+    [row] = watch.run(cases=("lenet",), batch=2, rounds=1, block=1)
+    assert row["raw_ms"] > 0 and row["light_ratio"] > 0 and row["full_ratio"] > 0
+    assert row["recorded_iterations"] == 4 and row["graph_nodes"] > 0
+
+
 def test_memory_runs_and_history_is_bounded():
     from bench import memory
 
