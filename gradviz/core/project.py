@@ -98,6 +98,8 @@ def project_from_json(text: str, path: str | os.PathLike | None = None) -> Proje
         raise ProjectError(
             f"{where}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); the file is corrupt or truncated", path
         ) from None
+    except RecursionError:  # json's parser recurses once per nested array or object
+        raise ProjectError(f"{where}: the JSON nests too deep to read; this is not a project gradviz wrote", path) from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ProjectError(f"{where}: not a gradviz project file (no \"format\": \"{FORMAT}\")", path)
     version = document.get("version")

@@ -401,6 +401,7 @@ class TrainingSession:
             from gradviz.core.build import build_model
             from gradviz.core.shapes import output_shape
 
+            model_or_spec.validate()  # its limits first: copying a spec nested thousands deep would recurse out
             self.spec: NetworkSpec | None = model_or_spec.copy()
             model = build_model(self.spec, seed=self.seed)
             self._input_shape = tuple(self.spec.input_shape)

@@ -116,8 +116,11 @@ class NetworkSpec:
 
     @classmethod
     def from_dict(cls, data: Any) -> "NetworkSpec":
+        from gradviz.core.limits import check_spec_data
+
         if not isinstance(data, dict):
             raise SpecError(f"network: expected an object, got {type(data).__name__}")
+        check_spec_data(data)  # before the recursive reading below
         shape = data.get("input_shape")
         if not isinstance(shape, (list, tuple)) or not shape or not all(_is_int(d) for d in shape):
             raise SpecError(f"network: 'input_shape' must be a list of integers, got {shape!r}", field="input_shape")
@@ -139,6 +142,8 @@ class NetworkSpec:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise SpecError(f"network JSON is not valid: {exc}") from None
+        except RecursionError:  # arrays or objects nested thousands deep
+            raise SpecError("network JSON nests too deep to read") from None
         return cls.from_dict(data)
 
     # -- helpers -----------------------------------------------------------
@@ -159,7 +164,9 @@ class NetworkSpec:
     def validate(self) -> None:
         """Raise ``SpecError`` naming the layer and field of the first problem found."""
         from gradviz.core.layers import validate_layer
+        from gradviz.core.limits import check_spec_limits
 
+        check_spec_limits(self)
         if not self.input_shape or any(d <= 0 for d in self.input_shape):
             raise SpecError(f"input shape {self.input_shape} must have only positive sizes", field="input_shape")
         seen: set[str] = set()

@@ -327,7 +327,11 @@ class LayerStack(QScrollArea):
         path = self.selected_path if path is None else path
         if path is None:
             return None
-        new_spec, new_path = edits.duplicate_layer(self.document.spec, path)
+        try:
+            new_spec, new_path = edits.duplicate_layer(self.document.spec, path)
+        except SpecError as exc:  # the copy would pass a limit (gradviz.core.limits)
+            self.message.emit(f"Cannot duplicate: {exc}")
+            return None
         name = edits.layer_at(new_spec, new_path).name
         self._apply(new_spec, f"Duplicate {edits.layer_at(self.document.spec, path).name}", select=name)
         return name
