@@ -66,3 +66,36 @@ def test_document_reset_is_all_or_nothing(window, monkeypatch):
     with pytest.raises(RuntimeError):
         window.document.reset(preset("mlp"))
     assert _state(window) == before
+
+
+def test_a_1000_layer_project_opens_without_building_every_card_at_once(window, qtbot, tmp_path):
+    from PySide6.QtCore import QTimer
+
+    from gradviz.core.project import save_project
+    from gradviz.core.spec import LayerSpec, NetworkSpec
+    from gradviz.ui.builder.layer_stack import CARD_CHUNK, FIRST_CARDS
+
+    layers = [LayerSpec("Linear", f"fc{i}", {"in_features": 4, "out_features": 4}) if i % 2 == 0 else LayerSpec("ReLU", f"relu{i}")
+              for i in range(1000)]
+    path = tmp_path / "huge.gvz.json"
+    save_project(path, NetworkSpec(layers, (1, 4)))
+    stack = window.stack
+    assert window.open_project(path)
+    assert len(stack.cards) <= FIRST_CARDS  # the first cards only, before the event loop runs again
+    assert not stack.complete and stack.top_list.progress.isVisibleTo(stack.top_list)
+    assert len(window.spec.layers) == 1000  # the document is complete; only its cards come later
+
+    ticks = []  # the event loop keeps turning between chunks: a timer posted now fires before they end
+    QTimer.singleShot(0, lambda: ticks.append(len(stack.cards)))
+    qtbot.waitUntil(lambda: bool(ticks), timeout=20_000)
+    assert ticks[0] < 1000 and not stack.complete
+
+    assert stack.card("fc998") is not None  # a far card is built when asked for
+    stack.select("relu997")
+    assert stack.selected_name == "relu997" and stack.card("relu997").property("selected") is True
+
+    qtbot.waitUntil(lambda: stack.complete, timeout=120_000)
+    assert len(stack.cards) == 1000 and [c.layer_name for c in stack.top_list.cards] == [layer.name for layer in layers]
+    assert not stack.top_list.progress.isVisibleTo(stack.top_list)
+    assert stack.selected_name == "relu997"
+    assert CARD_CHUNK < 1000

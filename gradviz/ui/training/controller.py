@@ -1,7 +1,6 @@
 """StepController: runs the phases of a core ``TrainingSession`` off the GUI thread.
 
-One phase at a time goes to the worker pool (``gradviz.ui.worker.run_task``;
-for a model opened from a file, a stoppable thread of its own);
+One phase at a time goes to the worker pool (``gradviz.ui.worker.run_task``);
 its ``PhaseResult`` comes back on the GUI thread as signals that the views
 (animator, panels, phase indicator) listen to. Sequences of phases ("run the
 rest of this iteration", continuous play) are a queue the controller works
@@ -20,7 +19,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from gradviz.ui.worker import Interrupted, run_task
+from gradviz.ui.worker import run_task
 
 PHASES = ("zero_grad", "forward", "loss", "backward", "step")
 
@@ -264,14 +263,10 @@ class StepController(QObject):
             return
         self._running_phase = phase
         self.phaseStarted.emit(phase, session.iteration)
-        # A model opened from a file runs its author's code in every phase, and
-        # that code may never return: it gets its own, stoppable thread.
-        user_code = f"{type(session.model).__name__}'s {phase}" if getattr(session, "spec", True) is None else None
         self._task = run_task(
             lambda task: session.advance(),
             on_done=lambda result: self._phase_done(session, result),
             on_error=lambda exc, details: self._phase_failed(session, exc),
-            user_code=user_code,
         )
 
     def _phase_done(self, session, result) -> None:
@@ -304,9 +299,6 @@ class StepController(QObject):
         self._running_phase = None
         if session is not self._session:
             self._run_next()
-            return
-        if isinstance(exc, Interrupted):  # Stop (gradviz.ui.user_code); the phase can run again
-            self._report_failure(f"Stopped: the {session.next_phase} phase was interrupted while your model's code ran")
             return
         self._report_failure(str(exc))
 
