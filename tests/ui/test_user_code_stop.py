@@ -157,3 +157,45 @@ def test_code_stuck_in_c_is_said_to_be_unstoppable(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: bool(failures), timeout=20_000)
     assert "stopped" in str(failures[0])
     qtbot.waitUntil(lambda: not offer.isVisible(), timeout=20_000)
+
+
+def test_the_process_exits_even_when_a_pool_task_never_returns(tmp_path):
+    """The last resort: work stuck where no exception reaches it (here a wait in C on the
+    worker pool, which Qt would wait for at exit) cannot keep the closed app alive."""
+    script = tmp_path / "drive.py"
+    script.write_text(textwrap.dedent('''
+        import sys
+        import threading
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication
+
+        from gradviz import app
+        from gradviz.ui.worker import run_task
+
+        qapp = QApplication(sys.argv)
+        started = threading.Event()
+
+        def stuck(task):
+            started.set()
+            threading.Event().wait()  # forever, in C
+
+        def drive():
+            window = next(w for w in qapp.topLevelWidgets() if hasattr(w, "document"))
+            run_task(stuck)
+
+            def close_when_stuck():
+                if started.is_set():
+                    print("stuck; closing", flush=True)
+                    window.close()
+                else:
+                    QTimer.singleShot(20, close_when_stuck)
+
+            close_when_stuck()
+
+        QTimer.singleShot(0, drive)
+        sys.exit(app.main([sys.argv[0]]))
+    '''))
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert "stuck; closing" in result.stdout, result.stderr[-2000:]
+    assert result.returncode == 0, result.stderr[-2000:]
