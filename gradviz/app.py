@@ -6,6 +6,7 @@ background while the user looks at the window.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 from gradviz.ui import settings
@@ -40,7 +41,17 @@ def main(argv: list[str] | None = None) -> int:
             window.open_project(project)
 
     QTimer.singleShot(0, after_show)
-    return app.exec()
+    code = app.exec()
+    # The window has closed (work saved or deliberately discarded). Users' code
+    # stuck where no exception reaches it (in C, or in a pool thread) would keep
+    # the process alive forever: quitting must always exit.
+    from gradviz.ui.worker import finish_or_abandon
+
+    if not finish_or_abandon(grace_s=2.0):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from gradviz.core.layers import get_kind
 from gradviz.core.names import layer_name_problem
+from gradviz.core.limits import check_spec_limits
 from gradviz.core.shapes import infer_shapes
 from gradviz.core.spec import LayerSpec, NetworkSpec, ShapeError, SpecError
 
@@ -49,6 +50,7 @@ def insert_layer(spec: NetworkSpec, parent: Path, index: int, layer: LayerSpec) 
     if parent and not get_kind(layer_at(new, parent).kind).container:
         raise SpecError(f"{layer_at(new, parent).name} cannot hold inner layers", layer_name=layer_at(new, parent).name)
     siblings.insert(max(0, min(index, len(siblings))), layer.copy())
+    check_spec_limits(new)  # no edit may make what no project file may hold
     return new
 
 
@@ -76,6 +78,7 @@ def move_layer(spec: NetworkSpec, path: Path, parent: Path, index: int) -> Netwo
     target = children_of(new, parent)
     source.remove(layer)
     target.insert(max(0, min(index, len(target))), layer)
+    check_spec_limits(new)
     return new
 
 
@@ -105,6 +108,7 @@ def duplicate_layer(spec: NetworkSpec, path: Path) -> tuple[NetworkSpec, Path]:
 
     rename(copy)
     children_of(new, path[:-1]).insert(path[-1] + 1, copy)
+    check_spec_limits(new)
     return new, (*path[:-1], path[-1] + 1)
 
 

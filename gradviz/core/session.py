@@ -36,7 +36,6 @@ import contextlib
 import math
 import threading
 import time
-from collections import deque
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,6 +49,7 @@ import torch.nn.functional as F
 from gradviz.core.data import CLASSES, VALUES, DataSource, RandomData, make_data
 from gradviz.core.devices import resolve_device
 from gradviz.core.events import EmitterGroup
+from gradviz.core.history import History, history_budget
 from gradviz.core.model_io import ExampleInputs, as_call_args, class_view, describe_value, loss_output
 from gradviz.core.model_io import floating_tensors as _floating
 from gradviz.core.node_grads import WHOLE_TENSOR_LIMIT, NodeGradients, NodeRecorder
@@ -198,48 +198,6 @@ class PhaseResult:
     nonfinite: list[str] = field(default_factory=list)
 
 
-class History(Sequence):
-    """The kept records, oldest first: ``history[0]`` is the oldest *kept*
-    record (its ``.index`` is its iteration number), ``history[-1]`` the newest.
-    At most ``maxlen`` are kept; older ones are dropped from the front.
-
-    Safe to read from another thread while the session appends.
-    """
-
-    def __init__(self, maxlen: int):
-        self._items: deque[IterationRecord] = deque(maxlen=maxlen)
-        self._lock = threading.Lock()
-
-    @property
-    def maxlen(self) -> int:
-        return self._items.maxlen
-
-    def _append(self, record: IterationRecord) -> None:
-        with self._lock:
-            self._items.append(record)
-
-    def _clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __getitem__(self, index):
-        with self._lock:
-            if isinstance(index, slice):
-                return list(self._items)[index]
-            return self._items[index]
-
-    def __iter__(self):
-        with self._lock:
-            items = list(self._items)  # a snapshot: appends cannot break the loop
-        return iter(items)
-
-    def __repr__(self) -> str:
-        return f"History({len(self)} of at most {self.maxlen} records)"
-
-
 # ---------------------------------------------------------------------------
 # losses and optimizers by name
 
@@ -350,6 +308,11 @@ class TrainingSession:
         max_history: how many finished iteration records to keep (default
             100); older ones are dropped, so memory stays bounded however long
             it runs.
+        max_history_bytes: the most bytes the kept records may hold together
+            (default: :func:`gradviz.core.history.history_budget`, a quarter
+            of the RAM at most); older records are dropped to stay under it,
+            and on a model too big for ten full records only the parameters
+            given to :meth:`watch_parameters` are copied (``history.note``).
         record: ``"full"`` records everything (graph, backward order, per-node
             gradient norms, CPU copies of parameters before/after and of the
             gradients): that costs a Python callback per torch op in forward,
@@ -407,6 +370,7 @@ class TrainingSession:
         data: DataSource | str | None = None,
         seed: int = 0,
         max_history: int = DEFAULT_MAX_HISTORY,
+        max_history_bytes: int | None = None,
         record: str = "full",
         input_shape: tuple | None = None,
         inputs: Sequence[torch.Tensor] | torch.Tensor | None = None,
@@ -435,6 +399,7 @@ class TrainingSession:
             from gradviz.core.memory import check_fits
             from gradviz.core.shapes import output_shape
 
+            model_or_spec.validate()  # its limits first: copying a spec nested thousands deep would recurse out
             self.spec: NetworkSpec | None = model_or_spec.copy()
             if self.device.type != "cpu":  # build_model checks the CPU; the model then lives on this device
                 check_fits(self.spec, self.device)
@@ -479,7 +444,12 @@ class TrainingSession:
         self._optimizer_for: str | None = None  # name the current optimizer object was made for
         self._fresh_optimizer = False  # set_optimizer asks for a new one even under the same name
 
-        self.history = History(max_history)
+        # Bounded in bytes too (gradviz.core.history): a big model's records would fill any machine.
+        sizes = {name: p.element_size() * p.nelement() for name, p in self.model.named_parameters()}
+        if max_history_bytes is None:
+            max_history_bytes = history_budget(sum(sizes.values()))
+        self.history = History(max_history, max_history_bytes)
+        self.history.plan(sizes)
         self.iteration = 0
         self.phase_index = 0
         self.first_nonfinite: NonFinite | None = None
@@ -781,9 +751,16 @@ class TrainingSession:
                 self.first_nonfinite = NonFinite(record.index, phase, where, key)
 
     # -- the five phases -------------------------------------------------------------
+    def watch_parameters(self, names) -> None:
+        """The parameters someone looks at: on a model too big for full records, only they are copied."""
+        self.history.watched = set(names)
+
+    def _params_to_keep(self, named: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {name: named[name] for name in self.history.snapshot_names(named)}
+
     def _phase_zero_grad(self, record: IterationRecord, result: PhaseResult) -> None:
         if self.record_level == "full":
-            record.params_before = _snapshot(dict(self.model.named_parameters()))
+            record.params_before = _snapshot(self._params_to_keep(dict(self.model.named_parameters())))
         if self.optimizer is not None:
             self.optimizer.zero_grad()
         else:
@@ -912,7 +889,7 @@ class TrainingSession:
                 self._note_nonfinite(record, result, "backward", bad)
         result.grad_norms = dict(record.grad_norms)
         if self.record_level == "full":
-            record.grads = _snapshot({name: p.grad for name, p in named})
+            record.grads = _snapshot(self._params_to_keep({name: p.grad for name, p in named}))
         # Backward freed the saved tensors; drop the rest of the autograd graph too.
         self._output = self._loss_tensor = None
 
@@ -931,7 +908,7 @@ class TrainingSession:
         if bad:
             self._note_nonfinite(record, result, "step", bad)
         if self.record_level == "full":
-            record.params_after = _snapshot(dict(named))
+            record.params_after = _snapshot(self._params_to_keep(dict(named)))
 
     def _finish_iteration(self, record: IterationRecord) -> None:
         record.complete = True

@@ -118,8 +118,11 @@ class NetworkSpec:
 
     @classmethod
     def from_dict(cls, data: Any) -> "NetworkSpec":
+        from gradviz.core.limits import check_spec_data
+
         if not isinstance(data, dict):
             raise SpecError(f"network: expected an object, got {type(data).__name__}")
+        check_spec_data(data)  # before the recursive reading below
         shape = data.get("input_shape")
         if not isinstance(shape, (list, tuple)) or not shape or not all(_is_int(d) for d in shape):
             raise SpecError(f"network: 'input_shape' must be a list of integers, got {shape!r}", field="input_shape")
@@ -162,10 +165,12 @@ class NetworkSpec:
     def validate(self) -> None:
         """Raise ``SpecError`` naming the layer and field of the first problem found."""
         from gradviz.core.layers import validate_layer
+        from gradviz.core.limits import check_spec_limits
 
         problem = network_name_problem(self.name)
         if problem:
             raise SpecError(f"network name: {problem}", field="name")
+        check_spec_limits(self)
         if not self.input_shape or any(d <= 0 for d in self.input_shape):
             raise SpecError(f"input shape {self.input_shape} must have only positive sizes", field="input_shape")
         seen: set[str] = set()

@@ -28,11 +28,11 @@ from typing import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 
-from gradviz.core.loader import ModelLoadError
+from gradviz.core.loader import ModelLoadError, user_traceback
 from gradviz.core.user_session import ModelRequest, OpenedModel, open_user_model
 from gradviz.ui.errors import show_error, summary_of
 from gradviz.ui.external_model_panel import ExternalModelPanel
-from gradviz.ui.worker import Task, run_task
+from gradviz.ui.worker import Interrupted, Task, run_task
 
 __all__ = ["ModelOpener", "model_opener", "open_model_in_window"]
 
@@ -127,6 +127,9 @@ class ModelOpener(QObject):
             if task is not self._task:
                 return
             self._finish_task()
+            if isinstance(exc, Interrupted):  # the user pressed Stop (gradviz.ui.user_code)
+                exc = ModelLoadError(f"{request.display_name}: stopped — its code was interrupted while it ran",
+                                     path=request.path, user_traceback=user_traceback(exc, request.path))
             window.show_message(f"Cannot open {request.display_name}: {summary_of(exc)}", 10_000)
             if not isinstance(exc, ModelLoadError):  # a bug of gradviz, not of the user's model
                 exc = ModelLoadError(f"unexpected {summary_of(exc)}", path=request.path, user_traceback=details)
@@ -141,7 +144,8 @@ class ModelOpener(QObject):
 
         self._set_busy(True)
         window.show_message(f"Opening {request.display_name}…", 0)
-        task = self._task = run_task(work, on_done=done, on_error=failed, on_progress=progress)
+        task = self._task = run_task(work, on_done=done, on_error=failed, on_progress=progress,
+                                     user_code=f"opening {request.display_name}")
         return task
 
     def _finish_task(self) -> None:

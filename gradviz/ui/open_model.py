@@ -86,6 +86,10 @@ def install_open_model(window) -> None:
             file_menu.insertAction(following, action)
         else:
             file_menu.addAction(action)
+    # Users' code may never return: the status bar offers to stop it (gradviz.ui.user_code).
+    from gradviz.ui.user_code import install_stop_offer
+
+    install_stop_offer(window)
 
 
 def show_open_model_dialog(window) -> "OpenModelDialog":

@@ -11,11 +11,19 @@ thread could free a cycle holding an old window and deadlock Qt. While tasks
 are used, automatic collection is therefore replaced by a timer that collects
 on the GUI thread (the same remedy as pyqtgraph's GarbageCollector), and each
 finished task is released on the GUI thread too.
+
+Users' code (their model's ``__init__`` and ``forward``) may never return.
+``run_task(..., user_code=True)`` therefore runs it on a thread of its own, a
+daemon thread outside the pool: nothing else queues behind it, ``interrupt()``
+can stop it, and a stuck one cannot keep the process alive after the window
+closed (``finish_or_abandon``).
 """
 from __future__ import annotations
 
+import ctypes
 import gc
 import threading
+import time
 import traceback
 from typing import Any, Callable
 
@@ -25,6 +33,14 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
 # machine only make both slower; the pool serialises them.
 _POOL = QThreadPool()
 _POOL.setMaxThreadCount(1)
+
+
+class Interrupted(BaseException):
+    """Raised inside a user-code task's thread by ``Task.interrupt()`` (the Stop button).
+
+    A BaseException, like KeyboardInterrupt, so that the user's own
+    ``except Exception:`` cannot swallow it.
+    """
 
 
 class _Signals(QObject):
@@ -76,6 +92,12 @@ class Task(QRunnable):
         self.signals = _Signals()
         self._cancel = threading.Event()
         self.finished = threading.Event()
+        self.user_code = False
+        self.description = ""  # what user code runs, for the stop offer
+        self.thread_id: int | None = None  # set while running, for interrupt()
+        self.started_at: float | None = None
+        self.interrupt_requested = False
+        self._interrupt_lock = threading.Lock()
 
     # called from the worker thread -------------------------------------------
     def report(self, fraction: float, message: str = "") -> None:
@@ -86,15 +108,34 @@ class Task(QRunnable):
         return self._cancel.is_set()
 
     def run(self) -> None:  # QRunnable entry point, worker thread
+        self.thread_id = threading.get_ident()
+        self.started_at = time.monotonic()
+        outcome = None
         try:
-            result = self.fn(self)
-        except BaseException as exc:  # report everything: the GUI decides what to show
-            self.signals.failed.emit(exc, traceback.format_exc())
-        else:
-            self.signals.done.emit(result)
+            try:
+                outcome = (True, self.fn(self), "")
+            except BaseException as exc:  # report everything: the GUI decides what to show
+                outcome = (False, exc, traceback.format_exc())
+            finally:
+                self._leave()
+        except Interrupted as exc:  # Stop arrived between fn's end and _leave
+            outcome = outcome or (False, exc, "")
+        try:
+            ok, value, details = outcome
+            if ok:
+                self.signals.done.emit(value)
+            else:
+                self.signals.failed.emit(value, details)
         finally:
             self.finished.set()
             self.signals.released.emit()
+
+    def _leave(self) -> None:
+        """The task's own code is over: no interrupt may arrive after this."""
+        with self._interrupt_lock:
+            if self.thread_id is not None and self.interrupt_requested:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.thread_id), None)  # drop a pending one
+            self.thread_id = None
 
     # called from the GUI thread ------------------------------------------------
     def cancel(self) -> None:
@@ -103,6 +144,27 @@ class Task(QRunnable):
     def wait(self, timeout: float | None = None) -> bool:
         return self.finished.wait(timeout)
 
+    @property
+    def running(self) -> bool:
+        return self.started_at is not None and not self.finished.is_set()
+
+    def interrupt(self) -> bool:
+        """Raise ``Interrupted`` in the task's thread (user-code tasks only).
+
+        Python delivers it at the thread's next bytecode: a pure-Python loop
+        stops at once, code stuck inside C (a sleep, a huge kernel, a lock)
+        only when that call returns, maybe never. Returns False when there is
+        nothing to interrupt.
+        """
+        self.cancel()
+        with self._interrupt_lock:
+            thread_id = self.thread_id
+            if not self.user_code or thread_id is None:
+                return False
+            self.interrupt_requested = True
+            done = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(Interrupted))
+        return done == 1
+
 
 def run_task(
     fn: Callable[[Task], Any],
@@ -110,10 +172,19 @@ def run_task(
     on_done: Callable[[Any], None] | None = None,
     on_error: Callable[[BaseException, str], None] | None = None,
     on_progress: Callable[[float, str], None] | None = None,
+    user_code: str | None = None,
 ) -> Task:
-    """Start ``fn(task)`` in the background and return the task."""
+    """Start ``fn(task)`` in the background and return the task.
+
+    ``user_code="opening net.py"`` says ``fn`` runs code users wrote, which may
+    never return: it gets a daemon thread of its own (see the module
+    docstring), and ``user_code_events.started`` announces it so the window
+    can offer to stop it.
+    """
     collect_garbage_on_gui_thread()
     task = Task(fn)
+    task.user_code = bool(user_code)
+    task.description = user_code or ""
     task.relay = _Relay(on_done, on_error, on_progress)
     task.relay.task = task
     task.signals.released.connect(task.relay.release)
@@ -121,13 +192,62 @@ def run_task(
     task.signals.failed.connect(task.relay.failed)
     task.signals.progress.connect(task.relay.progress)
     Task._alive.add(task)
-    _POOL.start(task)
+    if user_code:
+        _user_tasks.add(task)
+        threading.Thread(target=_run_user_task, args=(task,), name="gradviz-user-code", daemon=True).start()
+        user_code_events.started.emit(task)
+    else:
+        _POOL.start(task)
     return task
+
+
+class UserCodeEvents(QObject):
+    """``started(task)`` for every user-code task (the window's stop offer listens)."""
+
+    started = Signal(object)
+
+
+user_code_events = UserCodeEvents()
+
+
+_user_tasks: set[Task] = set()  # user-code tasks whose thread may still run
+
+
+def _run_user_task(task: Task) -> None:
+    try:
+        task.run()
+    except Interrupted:  # it arrived after the task's own handler: nothing left to report
+        pass
+    finally:
+        _user_tasks.discard(task)
+
+
+def running_user_code() -> list[Task]:
+    """User-code tasks whose thread has not ended (stopped ones included until they really stop)."""
+    return [task for task in list(_user_tasks) if not task.finished.is_set()]
 
 
 def wait_for_idle(timeout_ms: int = 30_000) -> bool:
     """Block until every background task finished (tests, and closing the app)."""
-    return _POOL.waitForDone(timeout_ms)
+    deadline = time.monotonic() + timeout_ms / 1000
+    for task in running_user_code():
+        if not task.wait(max(0.0, deadline - time.monotonic())):
+            return False
+    return _POOL.waitForDone(max(0, round((deadline - time.monotonic()) * 1000)))
+
+
+def finish_or_abandon(grace_s: float = 2.0) -> bool:
+    """After the window closed: cancel every task, interrupt users' code, and wait up to ``grace_s``.
+
+    False when something is still running (users' code stuck in C, a pool task
+    stuck in users' ``forward``): the caller then ends the process with
+    ``os._exit``, since neither a daemon thread nor the pool's threads can be
+    killed and the pool would wait for them forever at exit.
+    """
+    for task in list(Task._alive):
+        task.cancel()
+        task.interrupt()
+    return wait_for_idle(round(grace_s * 1000))
 
 
 _gc_timer: QTimer | None = None

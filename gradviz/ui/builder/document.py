@@ -14,6 +14,7 @@ from typing import Hashable
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
+from gradviz.core.limits import check_spec_limits
 from gradviz.core.spec import NetworkSpec
 from gradviz.core.analysis import Analysis, analyse
 from gradviz.ui.builder.commands import SnapshotCommand
@@ -63,9 +64,10 @@ class NetworkDocument(QObject):
         self._set(NetworkSpec.from_dict(data["spec"]), data["settings"])
 
     def _set(self, spec: NetworkSpec, settings: dict) -> None:
+        analysis = analyse(spec)  # everything that can fail before anything changes
         self.spec = spec
         self.settings = dict(settings)
-        self.analysis = analyse(spec)
+        self.analysis = analysis
         self.revision += 1
         self.changed.emit()
 
@@ -88,9 +90,19 @@ class NetworkDocument(QObject):
         return self.edit(settings={key: value}, text=f"Set {key}", merge_key=("setting", key))
 
     def reset(self, spec: NetworkSpec, settings: dict | None = None, *, modified: bool = False) -> None:
-        """Replace everything (New, Open, Recover): a fresh undo history."""
+        """Replace everything (New, Open, Recover): a fresh undo history.
+
+        All or nothing: the new state is prepared (copied, checked, analysed)
+        first; if that raises, the spec, settings, undo history and modified
+        flag are exactly as they were.
+        """
+        check_spec_limits(spec)  # SpecError; a copy of a spec nested too deep would recurse out
+        new_spec, new_settings = spec.copy(), clean_settings(settings)
+        analysis = analyse(new_spec)
         self.undo_stack.clear()
-        self._set(spec.copy(), clean_settings(settings))
+        self.spec, self.settings, self.analysis = new_spec, new_settings, analysis
+        self.revision += 1
+        self.changed.emit()
         self.undo_stack.setClean()
         if modified:
             self.undo_stack.resetClean()  # recovered work is not saved anywhere yet

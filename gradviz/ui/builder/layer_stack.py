@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QScrollArea, QVBoxLayout, QWidget
 
 from gradviz.core.spec import NetworkSpec, SpecError
 from gradviz.core import edits
@@ -21,14 +21,32 @@ from gradviz.ui.builder.layer_card import PATH_MIME, LayerCard
 from gradviz.ui.builder.palette import KIND_MIME
 
 
+# A big network's cards are built a chunk at a time on the event loop, the
+# first ones at once: opening 1,000 layers neither freezes the window nor
+# waits for cards nobody has scrolled to yet. A progress bar at the end of the
+# stack counts them.
+FIRST_CARDS = 40
+CARD_CHUNK = 25
+
+
 def _structure(layers) -> tuple:
     return tuple((layer.name, layer.kind, _structure(layer.layers)) for layer in layers)
+
+
+def _inner_layers(layer):
+    stack = list(layer.layers)
+    while stack:
+        inner = stack.pop()
+        yield inner
+        stack.extend(inner.layers)
 
 
 class LayerList(QFrame):
     """Cards for the layers under one parent (``()`` = top level); accepts drops."""
 
-    def __init__(self, stack: "LayerStack", parent_path: tuple[int, ...], layers):
+    def __init__(self, stack: "LayerStack", parent_path: tuple[int, ...], layers, *, first: int | None = None):
+        """Cards for ``layers``; with ``first``, only about that many (inner layers counted) now:
+        ``build_more`` adds the rest later."""
         super().__init__()
         self.stack = stack
         self.parent_path = parent_path
@@ -39,10 +57,15 @@ class LayerList(QFrame):
         self._layout.setContentsMargins(10 if nested else 8, 6 if nested else 8, 6 if nested else 8, 6 if nested else 8)
         self._layout.setSpacing(6 if nested else 8)
         self.cards: list[LayerCard] = []
-        for index, layer in enumerate(layers):
-            card = LayerCard(stack, layer, (*parent_path, index))
-            self.cards.append(card)
-            self._layout.addWidget(card)
+        self.total = len(layers)
+        self._pending = list(layers)  # layers whose cards are not built yet, in order
+        self.progress = QProgressBar()
+        self.progress.setObjectName("layerStackProgress")
+        self.progress.setRange(0, max(1, self.total))
+        self.progress.setFormat("Showing layers… %v of %m")
+        self.progress.hide()
+        self._layout.addWidget(self.progress)
+        self.build_more(len(layers) if first is None else first)
         self.empty_hint = QLabel(
             "Empty block: f(x) = x.\nDrop layers here, or right-click the block → Add inside."
             if nested
@@ -64,13 +87,31 @@ class LayerList(QFrame):
     def set_path(self, parent_path: tuple[int, ...]) -> None:
         self.parent_path = parent_path
 
+    @property
+    def complete(self) -> bool:
+        return not self._pending
+
+    def build_more(self, budget: int) -> list[LayerCard]:
+        """Build the next cards, about ``budget`` of them (a block counts its inner layers); return them."""
+        built: list[LayerCard] = []
+        while self._pending and (budget > 0 or not built):
+            layer = self._pending.pop(0)
+            card = LayerCard(self.stack, layer, (*self.parent_path, len(self.cards)))
+            self._layout.insertWidget(len(self.cards), card)
+            self.cards.append(card)
+            built.append(card)
+            budget -= 1 + sum(1 for _ in _inner_layers(layer))
+        self.progress.setValue(len(self.cards))
+        self.progress.setVisible(bool(self._pending))
+        return built
+
     # -- drag and drop ------------------------------------------------------------------
     def drop_index(self, y: float) -> int:
         """Position in this list for a drop at height ``y`` (local coordinates)."""
         for index, card in enumerate(self.cards):
             if y < card.geometry().center().y():
                 return index
-        return len(self.cards)
+        return self.total  # below the last card (or below the ones built so far): the end
 
     def _accepts(self, mime) -> bool:
         return mime.hasFormat(KIND_MIME) or mime.hasFormat(PATH_MIME)
@@ -130,6 +171,8 @@ class LayerStack(QScrollArea):
         self._structure: tuple | None = None
         self.top_list: LayerList | None = None
         self.cards: dict[str, LayerCard] = {}
+        self._mode = "wide"
+        self._generation = 0  # bumps on every rebuild: chunks of an older one stop
         document.changed.connect(self.sync)
         self.sync()
 
@@ -141,12 +184,18 @@ class LayerStack(QScrollArea):
             self._rebuild(spec)
             self._structure = structure
         self._update_cards(spec)
-        if self.selected_name is not None and self.selected_name not in self.cards:
+        if self.selected_name is not None and self.card(self.selected_name) is None:
             self.select(None)
+
+    @property
+    def complete(self) -> bool:
+        """Every card is built (a big network's cards come a chunk at a time)."""
+        return self.top_list is None or self.top_list.complete
 
     def _rebuild(self, spec: NetworkSpec) -> None:
         scroll = self.verticalScrollBar().value()
-        self.top_list = LayerList(self, (), spec.layers)
+        self._generation += 1
+        self.top_list = LayerList(self, (), spec.layers, first=FIRST_CARDS)
         self.top_list.setObjectName("layerList")
         # Edits often start inside a card (a button's clicked signal, Enter in the rename
         # field), so the old cards must outlive this call: delete them later, not now.
@@ -161,6 +210,48 @@ class LayerStack(QScrollArea):
         self.verticalScrollBar().setValue(scroll)
         for name, card in self.cards.items():
             card.set_selected(name == self.selected_name)
+        if not self.top_list.complete:
+            generation = self._generation
+            QTimer.singleShot(0, self, lambda: self._build_more(generation))
+
+    def _build_more(self, generation: int) -> None:
+        """One chunk of the remaining cards, then the next chunk on a later turn of the event loop."""
+        if generation != self._generation or self.top_list is None or self.top_list.complete:
+            return
+        self._add_cards(self.top_list.build_more(CARD_CHUNK))
+        if self.top_list.complete:
+            self.fit_cards()
+        else:
+            QTimer.singleShot(0, self, lambda: self._build_more(generation))
+
+    def _add_cards(self, built: list[LayerCard]) -> None:
+        """Index cards built late and bring them up to date with the document."""
+        spec, analysis = self.document.spec, self.document.analysis
+        message = str(analysis.error) if analysis.error is not None else ""
+        for top in built:
+            for card in [top, *self._nested_cards(top)]:
+                self.cards[card.layer_name] = card
+                layer = edits.layer_at(spec, card.path)
+                here = layer.name == analysis.error_layer
+                card.update_from(layer, card.path, analysis.shapes.get(layer.name), message if here else "",
+                                 analysis.error_field if here else None, shapes_known=analysis.valid)
+                card.set_selected(card.layer_name == self.selected_name)
+            top.set_mode(self._mode)
+
+    def _nested_cards(self, card: LayerCard) -> list[LayerCard]:
+        found, stack = [], [card]
+        while stack:
+            inner = stack.pop().inner_list
+            if inner is not None:
+                found.extend(inner.cards)
+                stack.extend(inner.cards)
+        return found
+
+    def build_all(self) -> None:
+        """Build every remaining card now (tests; jumping to a far layer)."""
+        while self.top_list is not None and not self.top_list.complete:
+            self._add_cards(self.top_list.build_more(len(self.top_list._pending)))
+        self.fit_cards()
 
     def resizeEvent(self, event):  # noqa: N802 - Qt override
         super().resizeEvent(event)
@@ -182,6 +273,7 @@ class LayerStack(QScrollArea):
             card_wide, card_compact = card.needed_widths()
             wide, compact = max(wide, card_wide + indent), max(compact, card_compact + indent)
         mode = "wide" if wide <= available else "compact" if compact <= available else "narrow"
+        self._mode = mode  # cards built later take it too
         for card in cards:
             card.set_mode(mode)
 
@@ -217,7 +309,7 @@ class LayerStack(QScrollArea):
         previous = self.cards.get(self.selected_name) if self.selected_name else None
         if previous is not None:
             previous.set_selected(False)
-        self.selected_name = name if name in self.cards else None
+        self.selected_name = name if self.card(name) is not None else None
         card = self.cards.get(self.selected_name) if self.selected_name else None
         if card is not None:
             card.set_selected(True)
@@ -260,8 +352,17 @@ class LayerStack(QScrollArea):
     def selected_path(self) -> tuple[int, ...] | None:
         return edits.path_of(self.document.spec, self.selected_name) if self.selected_name else None
 
-    def card(self, name: str) -> LayerCard | None:
-        return self.cards.get(name)
+    def card(self, name: str | None) -> LayerCard | None:
+        """The card of layer ``name``; built now if its turn has not come yet."""
+        if name is None:
+            return None
+        card = self.cards.get(name)
+        if card is None and self.top_list is not None and not self.top_list.complete:
+            path = edits.path_of(self.document.spec, name)
+            while path is not None and path[0] >= len(self.top_list.cards):
+                self._add_cards(self.top_list.build_more(1))
+            card = self.cards.get(name)
+        return card
 
     # -- requests → undoable edits ---------------------------------------------------------------
     def _apply(self, spec: NetworkSpec, text: str, select: str | None = None, merge_key=None) -> None:
@@ -330,7 +431,11 @@ class LayerStack(QScrollArea):
         path = self.selected_path if path is None else path
         if path is None:
             return None
-        new_spec, new_path = edits.duplicate_layer(self.document.spec, path)
+        try:
+            new_spec, new_path = edits.duplicate_layer(self.document.spec, path)
+        except SpecError as exc:  # the copy would pass a limit (gradviz.core.limits)
+            self.message.emit(f"Cannot duplicate: {exc}")
+            return None
         name = edits.layer_at(new_spec, new_path).name
         self._apply(new_spec, f"Duplicate {edits.layer_at(self.document.spec, path).name}", select=name)
         return name

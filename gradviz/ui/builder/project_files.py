@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QWidget
 
 from gradviz.core.codegen import to_python
 from gradviz.core.project import SUFFIX, ProjectError, load_project, save_project
+from gradviz.core.spec import SpecError
 from gradviz.ui import settings
 from gradviz.ui.builder.document import NetworkDocument, empty_spec
 from gradviz.ui.builder.prompts import Prompts
@@ -95,11 +96,11 @@ class ProjectFiles(QObject):
         """Load ``path``; on any problem show why and leave the current work as it was."""
         try:
             project = load_project(path)
-        except ProjectError as exc:
+            self.document.reset(project.spec, project.extra)  # all or nothing: a failure changes nothing
+        except (ProjectError, SpecError) as exc:
             show_error(self.parent_widget, "Cannot open project", str(exc))
             self.message.emit(f"Could not open {Path(path).name}; your current network is unchanged")
             return False
-        self.document.reset(project.spec, project.extra)
         self._set_path(Path(path).resolve())
         settings.add_recent_file(self.path)
         settings.remember_directory(self.path)
@@ -113,10 +114,10 @@ class ProjectFiles(QObject):
             return False
         try:
             project = load_project(path)
-        except ProjectError as exc:
+            self.document.reset(project.spec, project.extra)
+        except (ProjectError, SpecError) as exc:
             show_error(self.parent_widget, "Cannot open example", str(exc))
             return False
-        self.document.reset(project.spec, project.extra)
         self._set_path(None)
         self.message.emit(f"Opened example {Path(path).name.removesuffix(SUFFIX)}")
         return True

@@ -23,7 +23,8 @@ PHASES = ("zero_grad", "forward", "loss", "backward", "step")
 
 
 class HistoryBar(QWidget):
-    """objectNames: ``historyBar``, ``historySlider``, ``phaseSelector``, ``liveButton``, ``historyLabel``."""
+    """objectNames: ``historyBar``, ``historySlider``, ``phaseSelector``, ``liveButton``, ``historyLabel``,
+    ``historyMemory``."""
 
     selectionChanged = Signal(object, str)  # record (None: live), phase
 
@@ -60,6 +61,12 @@ class HistoryBar(QWidget):
         row.addWidget(self.slider, 1)
         row.addWidget(self.phase)
         row.addWidget(self.live)
+        # What the kept records cost, beside the slider: "history 120 MB of 2.0 GB" (gradviz.core.history).
+        self.memory = QLabel()
+        self.memory.setObjectName("historyMemory")
+        self.memory.setProperty("role", "muted")
+        self.memory.hide()
+        row.addWidget(self.memory)
         layout.addLayout(row)
         self.label = QLabel()
         self.label.setObjectName("historyLabel")
@@ -78,8 +85,12 @@ class HistoryBar(QWidget):
             return None, self.phase.currentText()
         return self._records[self.slider.value()], self.phase.currentText()
 
-    def set_records(self, records: list) -> None:
-        """The kept records, oldest first. Live stays live; a looked-at record stays selected."""
+    def set_records(self, records: list, memory=None) -> None:
+        """The kept records, oldest first. Live stays live; a looked-at record stays selected.
+
+        ``memory``: the session's ``History`` (its ``describe()`` and ``note``), shown beside the slider.
+        """
+        self._show_memory(memory)
         record, _ = self.selected()
         self._records = list(records)
         self._updating = True
@@ -118,6 +129,19 @@ class HistoryBar(QWidget):
             widget.setEnabled(enabled)
 
     # -- internals --------------------------------------------------------------------------
+    def _show_memory(self, history) -> None:
+        if history is None:
+            self.memory.hide()
+            return
+        note = getattr(history, "note", "")
+        self.memory.setText(history.describe() + (" · ⚠ partial records" if note else ""))
+        self.memory.setToolTip(
+            (note + "\n\n" if note else "")
+            + "Old records are dropped to stay within this budget (a quarter of the RAM at most; "
+            "set GRADVIZ_HISTORY_FRACTION to change the share)."
+        )
+        self.memory.show()
+
     def _on_phase_changed(self) -> None:
         if self._updating:
             return

@@ -313,6 +313,9 @@ class TrainingUI(QObject):
         self.history.selectionChanged.connect(self._on_history)
         self.gradients.paramChanged.connect(self.norms.set_histogram_param)
         self.gradients.paramChanged.connect(self._select_param_node)
+        # On a model too big for full records, the history copies only the parameter looked at.
+        self.gradients.paramChanged.connect(lambda name: self.controller.session is not None and name and
+                                            self.controller.session.watch_parameters([name]))
         if hasattr(w, "sessionChanged"):
             w.sessionChanged.connect(c.set_session)
         active = self.active
@@ -444,6 +447,8 @@ class TrainingUI(QObject):
         else:
             shapes = [(name, tuple(p.shape)) for name, p in session.model.named_parameters()]
             self.gradients.set_parameters(shapes)
+            if self.gradients.current_param():
+                session.watch_parameters([self.gradients.current_param()])
             self.norms.set_parameters([name for name, _ in shapes])
             self.indicator.set_optimizer(session.optimizer_name)
             self.history.set_records(list(session.history))
@@ -547,7 +552,7 @@ class TrainingUI(QObject):
     def _on_iteration_finished(self, _record) -> None:
         session = self.controller.session
         if session is not None:
-            self.history.set_records(list(session.history))
+            self.history.set_records(list(session.history), memory=session.history)
         self._refresh_norms()
 
     def _refresh_norms(self, selected=None) -> None:
