@@ -143,7 +143,9 @@ class NetworkSpec:
     def from_json(cls, text: str) -> "NetworkSpec":
         try:
             data = json.loads(text)
-        except (ValueError, RecursionError) as exc:  # JSONDecodeError, a 5000-digit integer, nesting too deep
+        except RecursionError:  # arrays or objects nested thousands deep
+            raise SpecError("network JSON nests too deep to read") from None
+        except ValueError as exc:  # JSONDecodeError, a 5000-digit integer
             raise SpecError(f"network JSON is not valid: {type(exc).__name__}: {exc}") from None
         return cls.from_dict(data)
 

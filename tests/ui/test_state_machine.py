@@ -135,14 +135,14 @@ def make_machine(qtbot, counter):
                     editor.setValue(min(max(value, editor.minimum()), editor.maximum()))
                 else:
                     editor.lineEdit().setText(str(value))
+                    editor.commit()
                 editor.editingFinished.emit()
             elif hasattr(editor, "setChecked"):
                 editor.setChecked(not editor.isChecked())
             else:
                 text = data.draw(st.sampled_from(["1", "2", "3, 3", "0.5"])) if valid else "abc"
-                editor.setText(text)
-                editor.textEdited.emit(text)
-                editor.editingFinished.emit()
+                editor.lineEdit().setText(text)  # a ValidatedField: typed text applies when committed
+                editor.commit()
                 if not valid:  # invalid text never changes the network
                     assert self.window.spec.to_dict() == spec_before
             self.settle()
