@@ -158,8 +158,10 @@ def test_each_example_opens_through_the_menu_and_steps(qtbot, window, file, cls,
     assert panel.title.text() == f"External model: {cls}"
     assert not window.palette_dock.isVisible()
 
+    # the graph arrives from a background forward pass; the view is made when it does
+    qtbot.waitUntil(lambda: window.graph_view is not None and window.graph_view.graph() is not None, timeout=30_000)
     view = window.graph_view
-    assert view is not None and view.wait_until_ready(30_000)
+    assert view.wait_until_ready(30_000)
     inputs = window.model_opener.opened.loaded.example_inputs
     expected = graph_signature(reference_graph(session.model, inputs, loss))
     assert graph_signature(view.graph()) == expected
