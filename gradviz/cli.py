@@ -114,7 +114,7 @@ def _run_info(args) -> int:
 
 def _add_export(subparsers) -> None:
     from gradviz.core.export import FORMATS
-    from gradviz.core.session import LOSSES
+    from gradviz.core.vocabulary import LOSSES
 
     parser = subparsers.add_parser(
         "export",
@@ -164,7 +164,7 @@ def _write_graph(graph, path, fmt: str):
 
 
 def _add_open_model(subparsers) -> None:
-    from gradviz.core.session import LOSSES, OPTIMIZERS
+    from gradviz.core.vocabulary import LOSSES, OPTIMIZERS
 
     parser = subparsers.add_parser(
         "open-model",
@@ -254,7 +254,7 @@ def _run_open_model(args) -> int:
 
 def _add_explain(subparsers) -> None:
     from gradviz.core.node_grads import WHOLE_TENSOR_LIMIT
-    from gradviz.core.session import LOSSES
+    from gradviz.core.vocabulary import LOSSES
 
     parser = subparsers.add_parser(
         "explain",

@@ -54,6 +54,8 @@ from gradviz.core.model_io import ExampleInputs, as_call_args, class_view, descr
 from gradviz.core.model_io import floating_tensors as _floating
 from gradviz.core.node_grads import WHOLE_TENSOR_LIMIT, NodeGradients, NodeRecorder
 from gradviz.core.spec import NetworkSpec
+# Re-exported (see __all__) so ``from gradviz.core.session import PHASES`` keeps working.
+from gradviz.core.vocabulary import LOSSES, OPTIMIZERS, PHASES, RECORD_LEVELS, SESSION_EVENTS
 
 __all__ = [
     "DEFAULT_MAX_HISTORY",
@@ -69,12 +71,6 @@ __all__ = [
     "TrainingSession",
 ]
 
-PHASES = ("zero_grad", "forward", "loss", "backward", "step")
-# The names of ``TrainingSession.events`` (see the class docstring).
-SESSION_EVENTS = ("phase_done", "iteration_recorded", "reset", "settings_changed", "graph_invalidated")
-LOSSES = ("mse", "l1", "cross_entropy", "nll")
-OPTIMIZERS = ("sgd", "sgd_momentum", "adam", "manual_sgd")
-RECORD_LEVELS = ("full", "light")
 
 # 100 full records of LeNet (61,706 parameters) hold three float32 copies of
 # the parameters each: about 74 MB. Light records are a few KB each.

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from gradviz.core.model_files import model_file_kind, runs_code
+from gradviz.core.vocabulary import LOSSES, OPTIMIZERS
 from gradviz.ui import settings, theme, trusted_files
 from gradviz.ui.builder.controls import lr_field
 from gradviz.ui.builder.param_editors import set_error_state
@@ -50,8 +51,6 @@ if TYPE_CHECKING:
 
 __all__ = ["OpenModelDialog", "install_open_model", "show_open_model_dialog"]
 
-LOSSES = ("mse", "l1", "cross_entropy", "nll")  # gradviz.core.session.LOSSES, without importing torch's session here
-OPTIMIZERS = ("sgd", "sgd_momentum", "adam", "manual_sgd")
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "bool")
 FILE_FILTER = "PyTorch models (*.py *.pt2 *.pt *.pth *.ts *.torchscript *.jit);;Python files (*.py);;All files (*)"
 WEIGHTS_FILTER = "state_dict files (*.pt *.pth *.bin *.ckpt);;All files (*)"

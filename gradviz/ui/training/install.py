@@ -39,7 +39,8 @@ from PySide6.QtWidgets import (
 from gradviz.ui import theme
 from gradviz.ui.training.animator import GraphAnimator
 from gradviz.ui.training.banner import Banner
-from gradviz.ui.training.controller import PHASES, StepController
+from gradviz.core.vocabulary import PHASES
+from gradviz.ui.training.controller import StepController
 from gradviz.ui.training.gradient_panel import GradientPanel
 from gradviz.ui.training.history import HistoryBar
 from gradviz.ui.training.norms import NormsPanel
