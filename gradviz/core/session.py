@@ -53,6 +53,7 @@ from gradviz.core.history import History, history_budget
 from gradviz.core.model_io import ExampleInputs, as_call_args, class_view, describe_value, loss_output
 from gradviz.core.model_io import floating_tensors as _floating
 from gradviz.core.node_grads import WHOLE_TENSOR_LIMIT, NodeGradients, NodeRecorder
+from gradviz.core.layers import validate_network
 from gradviz.core.spec import NetworkSpec
 # Re-exported (see __all__) so ``from gradviz.core.session import PHASES`` keeps working.
 from gradviz.core.vocabulary import LOSSES, OPTIMIZERS, PHASES, RECORD_LEVELS, SESSION_EVENTS
@@ -395,7 +396,7 @@ class TrainingSession:
             from gradviz.core.memory import check_fits
             from gradviz.core.shapes import output_shape
 
-            model_or_spec.validate()  # its limits first: copying a spec nested thousands deep would recurse out
+            validate_network(model_or_spec)  # its limits first: copying a spec nested thousands deep would recurse out
             self.spec: NetworkSpec | None = model_or_spec.copy()
             if self.device.type != "cpu":  # build_model checks the CPU; the model then lives on this device
                 check_fits(self.spec, self.device)
