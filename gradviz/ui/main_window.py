@@ -30,6 +30,7 @@ from gradviz.ui.builder.project_files import ProjectFiles
 from gradviz.ui.builder.prompts import Prompts
 from gradviz.ui.builder.recovery import Autosaver, offer_recovery
 from gradviz.ui.builder.session_link import SessionLink
+from gradviz.ui.worker import LatestTask
 from gradviz.ui.errors import show_error, summary_of
 from gradviz.ui.summary import SummaryView
 
@@ -98,7 +99,7 @@ class MainWindow(QMainWindow):
         self.menus: dict[str, QMenu] = {}
         self.panels: dict[str, QDockWidget] = {}
         self.graph_view: QWidget | None = None
-        self._graph_task = None
+        self._graph_job = LatestTask()  # Show graph (F5): forward + loss in the background
         self._run_actions: list[QAction] = []
         self._lecture_saved: dict | None = None
         self._lecture_hidden: list[QDockWidget] = []
@@ -507,25 +508,18 @@ class MainWindow(QMainWindow):
         if session is None:
             self.show_message(f"Cannot show the graph: {self.session_link.problem}")
             return
-        if self._graph_task is not None:
-            self._graph_task.cancel()
-        from gradviz.ui.worker import run_task
-
         def work(task):
             task.report(0.2, "Running the forward pass and the loss…")
             return session.preview_graph()
 
         self._set_busy("Building the autograd graph…")
-        self._graph_task = task = run_task(
-            work, on_done=lambda graph: self._graph_ready(task, graph, session),
-            on_error=lambda exc, details: self._graph_failed(task, exc, details),
+        self._graph_job.start(  # a newer F5 replaces this one: only the latest graph is drawn
+            work, on_done=lambda graph: self._graph_ready(graph, session),
+            on_error=self._graph_failed,
             on_progress=lambda fraction, message: self._set_busy(message),
         )
 
-    def _graph_ready(self, task, graph, session=None) -> None:
-        if task is not self._graph_task:
-            return  # a newer request replaced this one
-        self._graph_task = None
+    def _graph_ready(self, graph, session=None) -> None:
         self._set_busy(None)
         if session is not None and session is not self.active_session.session:
             self.show_message("The network changed while its graph was built: F5 to show the new one")
@@ -539,9 +533,7 @@ class MainWindow(QMainWindow):
         self.central.setCurrentWidget(view)
         self.show_message(f"Autograd graph: {nodes} nodes")
 
-    def _graph_failed(self, task, exc, details: str) -> None:
-        if task is self._graph_task:
-            self._graph_task = None
+    def _graph_failed(self, exc, details: str) -> None:
         self._set_busy(None)
         show_error(self, "Cannot show the graph", f"The forward pass or the loss failed: {summary_of(exc)}", details)
 
@@ -793,8 +785,7 @@ class MainWindow(QMainWindow):
         self._save_layout()
         self.autosaver.stop()  # a clean exit leaves no recovery file behind
         self.session_link.timer.stop()
-        if self._graph_task is not None:
-            self._graph_task.cancel()
+        self._graph_job.cancel()
         event.accept()
 
 

@@ -32,7 +32,7 @@ from gradviz.core.loader import ModelLoadError, user_traceback
 from gradviz.core.user_session import ModelRequest, OpenedModel, open_user_model
 from gradviz.ui.errors import show_error, summary_of
 from gradviz.ui.external_model_panel import ExternalModelPanel
-from gradviz.ui.worker import Interrupted, Task, run_task
+from gradviz.ui.worker import Interrupted, LatestTask, Task
 
 __all__ = ["ModelOpener", "model_opener", "open_model_in_window"]
 
@@ -72,7 +72,7 @@ class ModelOpener(QObject):
         super().__init__(window)
         self.window = window
         self.opened: OpenedModel | None = None
-        self._task: Task | None = None
+        self._job = LatestTask()  # opening a model: a newer request replaces the running one
         self._panel: ExternalModelPanel | None = None
         self._builder_widget = None
         self._builder_title = ""
@@ -94,7 +94,7 @@ class ModelOpener(QObject):
 
     @property
     def busy(self) -> bool:
-        return self._task is not None
+        return self._job.busy
 
     @property
     def panel(self) -> ExternalModelPanel | None:
@@ -103,8 +103,6 @@ class ModelOpener(QObject):
     # -- opening -------------------------------------------------------------------------
     def open(self, request: ModelRequest, *, on_opened=None, on_failed=None) -> Task:
         """Load, build the session and its graph in the worker; show the result on the GUI thread."""
-        if self._task is not None:
-            self._task.cancel()  # user code cannot be interrupted; its result is ignored instead
         window = self.window
 
         def work(task):
@@ -113,8 +111,6 @@ class ModelOpener(QObject):
             return opened
 
         def done(opened):
-            if task is not self._task:
-                return  # a newer request replaced this one
             # On the GUI thread: a collection may free Qt objects, which must
             # never happen on the worker (see gradviz.ui.worker).
             _freeze_long_lived_objects()
@@ -124,8 +120,6 @@ class ModelOpener(QObject):
                 on_opened(opened)
 
         def failed(exc, details):
-            if task is not self._task:
-                return
             self._finish_task()
             if isinstance(exc, Interrupted):  # the user pressed Stop (gradviz.ui.user_code)
                 exc = ModelLoadError(f"{request.display_name}: stopped — its code was interrupted while it ran",
@@ -139,17 +133,15 @@ class ModelOpener(QObject):
                 show_error(window, "Cannot open the model", str(exc), exc.user_traceback)
 
         def progress(fraction, message):
-            if task is self._task and message:
+            if message:
                 window.show_message(f"Opening {request.display_name}: {message}…", 0)
 
         self._set_busy(True)
         window.show_message(f"Opening {request.display_name}…", 0)
-        task = self._task = run_task(work, on_done=done, on_error=failed, on_progress=progress,
-                                     user_code=f"opening {request.display_name}")
-        return task
+        return self._job.start(work, on_done=done, on_error=failed, on_progress=progress,
+                               user_code=f"opening {request.display_name}")
 
     def _finish_task(self) -> None:
-        self._task = None
         self._set_busy(False)
 
     def _set_busy(self, busy: bool) -> None:

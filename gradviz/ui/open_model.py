@@ -42,7 +42,7 @@ from gradviz.ui.builder.controls import lr_field
 from gradviz.ui.builder.param_editors import set_error_state
 from gradviz.ui.errors import summary_of
 from gradviz.ui.validated_field import ValidatedField
-from gradviz.ui.worker import run_task
+from gradviz.ui.worker import LatestTask
 
 # torch loads in the background after start-up: this module is imported when the
 # window is built, so everything that needs torch is imported where it is used.
@@ -123,8 +123,8 @@ class OpenModelDialog(QDialog):
         self.setModal(False)
         self.setMinimumWidth(620)
         self._scan = None  # FileScan of the current Python file, once it ran
-        self._scan_task = None
-        self._check_task = None
+        self._scan_job = LatestTask()  # listing the classes of the chosen file
+        self._check_job = LatestTask()  # Check: running the model once
         self._checked: tuple[tuple, OpenedModel] | None = None  # (request key, result) of the last good Check
         self._applied_path: str | None = None  # the path text in force (applied on commit)
         self._build()
@@ -370,7 +370,7 @@ class OpenModelDialog(QDialog):
 
     def _on_path_changed(self) -> None:
         self._scan = None
-        self._scan_task = None  # a running scan of the previous file is ignored when it ends
+        self._scan_job.forget()  # a running scan of the previous file is ignored when it ends
         self._checked = None
         self.class_combo.clear()
         path = self.path()
@@ -431,9 +431,6 @@ class OpenModelDialog(QDialog):
         self._set_status(f"Reading {path.name}…")
 
         def done(scan):
-            if task is not self._scan_task:
-                return
-            self._scan_task = None
             self._scan = scan
             typed = self.class_combo.currentText().strip()
             self.class_combo.clear()
@@ -445,9 +442,6 @@ class OpenModelDialog(QDialog):
             self._update_buttons()
 
         def failed(exc, details):
-            if task is not self._scan_task:
-                return
-            self._scan_task = None
             self._show_error(exc, details)
             self._update_buttons()
 
@@ -456,7 +450,7 @@ class OpenModelDialog(QDialog):
 
             return scan_python_file(path)
 
-        task = self._scan_task = run_task(work, on_done=done, on_error=failed)
+        self._scan_job.start(work, on_done=done, on_error=failed, cancel_previous=False)
         self._update_buttons()
 
     def _update_inputs_hint(self) -> None:
@@ -484,7 +478,7 @@ class OpenModelDialog(QDialog):
         path = self.path()
         ready = path is not None and path.is_file() and model_file_kind(path) is not None and not self.needs_trust()
         opener = getattr(self.main_window, "model_opener", None)
-        running = self._check_task is not None or (opener is not None and opener.busy)
+        running = self._check_job.busy or (opener is not None and opener.busy)
         self.check_button.setEnabled(ready and not running)
         self.open_button.setEnabled(ready and not running)
 
@@ -515,17 +509,11 @@ class OpenModelDialog(QDialog):
         self._set_status(f"Checking {request.display_name}: running your code…")
 
         def done(opened):
-            if task is not self._check_task:
-                return
-            self._check_task = None
             self._checked = (key, opened)
             self._set_status(_summary(opened), ok=True)
             self._update_buttons()
 
         def failed(exc, details):
-            if task is not self._check_task:
-                return
-            self._check_task = None
             self._show_error(exc, details)
             self._update_buttons()
 
@@ -534,9 +522,9 @@ class OpenModelDialog(QDialog):
 
             return open_user_model(request, progress=t.report)
 
-        task = self._check_task = run_task(
-            work, on_done=done, on_error=failed,
-            on_progress=lambda f, m: task is self._check_task and m and self._set_status(f"Checking: {m}…"),
+        self._check_job.start(
+            work, on_done=done, on_error=failed, cancel_previous=False,
+            on_progress=lambda f, m: m and self._set_status(f"Checking: {m}…"),
         )
         self._update_buttons()
 

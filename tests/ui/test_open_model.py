@@ -52,7 +52,7 @@ def choose_file(qtbot, dialog, path):
     dialog.choose_path(path)
     if dialog.warning.isVisible():
         qtbot.mouseClick(dialog.trust_button, qtbot_left())
-    qtbot.waitUntil(lambda: dialog._scan_task is None and dialog.class_combo.count() > 0, timeout=20_000)
+    qtbot.waitUntil(lambda: not dialog._scan_job.busy and dialog.class_combo.count() > 0, timeout=20_000)
 
 
 def step_one_iteration(qtbot, window, session):
@@ -106,7 +106,7 @@ def test_python_file_runs_only_after_consent_remembered_per_version(qtbot, windo
     assert not dialog.check_button.isEnabled()
     from gradviz.ui.worker import wait_for_idle
 
-    assert dialog._scan_task is None and wait_for_idle(30_000)  # nothing was started, and nothing is running ...
+    assert not dialog._scan_job.busy and wait_for_idle(30_000)  # nothing was started, and nothing is running ...
     assert not marker.exists()  # ... so nothing ran, not even to list the classes
 
     qtbot.mouseClick(dialog.trust_button, qtbot_left())

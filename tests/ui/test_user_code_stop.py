@@ -50,7 +50,7 @@ def show_lenet_graph(window, qtbot):
     window.load_preset("lenet")
     qtbot.waitUntil(lambda: window.session is not None and window.actions["actionShowGraph"].isEnabled(), timeout=20_000)
     window.actions["actionShowGraph"].trigger()
-    qtbot.waitUntil(lambda: window._graph_task is None, timeout=30_000)
+    qtbot.waitUntil(lambda: not window._graph_job.busy, timeout=30_000)
     view = window.graph_view
     assert view is not None and view.graph() is not None and view.graph().number_of_nodes() > 10
 
