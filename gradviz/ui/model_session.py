@@ -24,7 +24,7 @@ network (New, Open, a preset, Undo).
 from __future__ import annotations
 
 import gc
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 
@@ -34,12 +34,15 @@ from gradviz.ui.errors import show_error, summary_of
 from gradviz.ui.external_model_panel import ExternalModelPanel
 from gradviz.ui.worker import Interrupted, LatestTask, Task
 
+if TYPE_CHECKING:  # the window, as extensions see it
+    from gradviz.ui.host import WindowHost
+
 __all__ = ["ModelOpener", "model_opener", "open_model_in_window"]
 
 PANEL_WIDTH = 480  # px: the model panel's width in place of the (wider) layer builder
 
 
-def model_opener(window) -> "ModelOpener":
+def model_opener(window: "WindowHost") -> "ModelOpener":
     """The window's opener, made on first use (``install_open_model`` makes it at start-up)."""
     opener = getattr(window, "model_opener", None)
     if opener is None:
@@ -68,7 +71,7 @@ class ModelOpener(QObject):
     modelChanged = Signal(object)  # the OpenedModel, or None when back to the builder
     busyChanged = Signal(bool)
 
-    def __init__(self, window):
+    def __init__(self, window: "WindowHost"):
         super().__init__(window)
         self.window = window
         self.opened: OpenedModel | None = None
@@ -145,10 +148,9 @@ class ModelOpener(QObject):
         self._set_busy(False)
 
     def _set_busy(self, busy: bool) -> None:
-        progress = getattr(self.window, "progress", None)
-        if progress is not None:
-            progress.setRange(0, 0)  # indeterminate: loading user code has no meaningful percentage
-            progress.setVisible(busy)
+        progress = self.window.progress
+        progress.setRange(0, 0)  # indeterminate: loading user code has no meaningful percentage
+        progress.setVisible(busy)
         self.busyChanged.emit(busy)
 
     # -- showing ----------------------------------------------------------------------------
@@ -182,11 +184,7 @@ class ModelOpener(QObject):
             return
         latest = self.opened.session.history[-1] if len(self.opened.session.history) else None
         graph = latest.graph if latest is not None and latest.graph is not None else self.opened.graph
-        ensure = getattr(self.window, "_ensure_graph_view", None)
-        view = ensure() if ensure is not None else getattr(self.window, "graph_view", None)
-        if view is None:
-            self.window.show_message(f"Graph ready ({graph.number_of_nodes():,} nodes); the graph view is not available")
-            return
+        view = self.window.graph_view
         view.set_graph(graph)  # lays out in its worker; over 2000 nodes it opens collapsed by module
         self.window.central.setCurrentWidget(view)
 
@@ -199,13 +197,10 @@ class ModelOpener(QObject):
         gc.unfreeze()  # the model's objects may become garbage now: let the collector see them again
         self._swap_out_panel()
         # The title and status bar describe the builder's network again.
-        for refresh in ("_update_title", "_update_validity"):
-            method = getattr(window, refresh, None)
-            if method is not None:
-                method()
-        view = getattr(window, "graph_view", None)
-        if view is not None:
-            view.set_graph(None)  # the opened model's graph is not the builder's network
+        window.update_title()
+        window.update_validity()
+        if window.has_graph_view:
+            window.graph_view.set_graph(None)  # the opened model's graph is not the builder's network
         window.active_session.set_opened(None)  # the builder's session again: every panel follows
         self.modelChanged.emit(None)
 
@@ -230,8 +225,8 @@ class ModelOpener(QObject):
         window.resizeDocks([dock], [min(dock.width(), PANEL_WIDTH)], Qt.Orientation.Horizontal)
         # The palette adds layers, the summary and the training toolbar describe the
         # built network (its data source and device included): none applies here.
-        bars = [getattr(window, name, None) for name in ("palette_dock", "summary_dock", "training_toolbar")]
-        self._hidden_bars = [bar for bar in bars if bar is not None and bar.isVisible()]
+        bars = [window.palette_dock, window.summary_dock, window.training_toolbar]
+        self._hidden_bars = [bar for bar in bars if bar.isVisible()]
         for bar in self._hidden_bars:
             bar.hide()
 
@@ -271,17 +266,15 @@ class ModelOpener(QObject):
     def _announce_valid(self) -> None:
         """The builder's validity gates the training actions: an opened model is always runnable."""
         window = self.window
-        label = getattr(window, "network_status", None)
-        if label is not None and self.opened is not None:
+        label = window.network_status
+        if self.opened is not None:
             counts = sum(p.numel() for p in self.opened.session.model.parameters())
             label.setText(f"✓ {self.opened.name} (from a file) · {counts:,} parameters · "
                           f"loss on {self.opened.session.loss_output} {self.opened.session.output_shape}")
             label.setProperty("ok", "true")
             label.style().unpolish(label)
             label.style().polish(label)
-        signal = getattr(window, "networkValidityChanged", None)
-        if signal is not None:
-            signal.emit(True, "")
+        window.networkValidityChanged.emit(True, "")
 
     def _on_document_changed(self) -> None:
         if self.opened is None:

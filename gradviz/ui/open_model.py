@@ -47,6 +47,7 @@ from gradviz.ui.worker import LatestTask
 # torch loads in the background after start-up: this module is imported when the
 # window is built, so everything that needs torch is imported where it is used.
 if TYPE_CHECKING:
+    from gradviz.ui.host import WindowHost
     from gradviz.core.user_session import ModelRequest, OpenedModel
 
 __all__ = ["OpenModelDialog", "install_open_model", "show_open_model_dialog"]
@@ -61,7 +62,7 @@ TYPE_TEXT = {
 }
 
 
-def install_open_model(window) -> None:
+def install_open_model(window: "WindowHost") -> None:
     """Add File → Open Model… (Ctrl+Shift+O) to ``window`` and make its model opener."""
     from PySide6.QtGui import QAction
 
@@ -72,19 +73,16 @@ def install_open_model(window) -> None:
     action.setStatusTip("Open your own model (.py, torch.export .pt2, TorchScript) and step through its training")
     action.triggered.connect(lambda: show_open_model_dialog(window))
     window.addAction(action)  # the shortcut works while the menu bar is hidden (full screen)
-    actions = getattr(window, "actions", None)
-    if isinstance(actions, dict):
-        actions["actionOpenModel"] = action
-    file_menu = getattr(window, "menus", {}).get("file")
-    if file_menu is not None:
-        # Right after Open…, where people look for "open something".
-        entries = file_menu.actions()
-        anchor = next((a for a in entries if a.objectName() == "actionOpen"), None)
-        following = entries[entries.index(anchor) + 1] if anchor is not None and entries.index(anchor) + 1 < len(entries) else None
-        if following is not None:
-            file_menu.insertAction(following, action)
-        else:
-            file_menu.addAction(action)
+    window.actions["actionOpenModel"] = action
+    # Right after Open…, where people look for "open something".
+    file_menu = window.menus["file"]
+    entries = file_menu.actions()
+    anchor = next((a for a in entries if a.objectName() == "actionOpen"), None)
+    following = entries[entries.index(anchor) + 1] if anchor is not None and entries.index(anchor) + 1 < len(entries) else None
+    if following is not None:
+        file_menu.insertAction(following, action)
+    else:
+        file_menu.addAction(action)
     # Users' code may never return: the status bar offers to stop it (gradviz.ui.user_code).
     from gradviz.ui.user_code import install_stop_offer
 

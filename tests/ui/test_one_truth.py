@@ -45,9 +45,9 @@ def trigger(qtbot, window, name):
 
 
 def show_graph(qtbot, window):
-    before = window.graph_view.graph() if window.graph_view is not None else None
+    before = window.graph_view.graph() if window.has_graph_view else None
     window.actions["actionShowGraph"].trigger()
-    qtbot.waitUntil(lambda: window.graph_view is not None and window.graph_view.graph() is not None
+    qtbot.waitUntil(lambda: window.has_graph_view and window.graph_view.graph() is not None
                     and window.graph_view.graph() is not before and window.graph_view.is_ready(), timeout=TIMEOUT)
     return window.graph_view
 

@@ -95,7 +95,7 @@ def make_machine(qtbot, counter):
             opener = getattr(window, "model_opener", None)
 
             def quiet():
-                view = window.graph_view
+                view = window.graph_view if window.has_graph_view else None
                 return (ui.controller.is_idle() and not ui.gradients.morphing
                         and (opener is None or not opener.busy)
                         and not window.progress.isVisible()
@@ -315,7 +315,7 @@ def make_machine(qtbot, counter):
             # NaN/Inf marks only where the shown record has non-finite values.
             bad = set(getattr(shown[0], "nonfinite", None) or [])
             assert panel._nonfinite <= bad
-            view = self.window.graph_view
+            view = self.window.graph_view if self.window.has_graph_view else None
             if view is not None:
                 if not bad:
                     assert not view.flagged_nodes()

@@ -248,6 +248,13 @@ class GraphView(QWidget):
     # ------------------------------------------------------------------------------
     # graph and layout
 
+    def set_details_visible(self, visible: bool) -> None:
+        """Show or hide the node-details side panel (what the toolbar's Details toggle does)."""
+        self.toolbar.details_button.setChecked(visible)
+
+    def details_visible(self) -> bool:
+        return self.toolbar.details_button.isChecked()
+
     def graph(self) -> nx.DiGraph | None:
         """The original graph given to :meth:`set_graph`."""
         return self._graph
