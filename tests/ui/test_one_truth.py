@@ -195,7 +195,7 @@ def test_lr_keeps_the_history_other_settings_start_afresh(qtbot, window):
 
 
 def test_parameter_node_and_gradient_panel_select_each_other(qtbot, window):
-    from gradviz.ui.training.graph_steps import param_keys
+    from gradviz.core.display.graph_steps import param_keys
 
     ui = window.training_ui
     view = show_graph(qtbot, window)

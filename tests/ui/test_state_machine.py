@@ -45,7 +45,7 @@ def make_machine(qtbot, counter):
     from gradviz.core.user_session import ModelRequest
     from gradviz.ui import MainWindow
     from gradviz.ui.model_session import open_model_in_window
-    from gradviz.ui.training.graph_steps import structure_signature
+    from gradviz.core.display.graph_steps import structure_signature
     from gradviz.ui.training.install import last_done_phase
 
     # One window for all examples (building one costs seconds); each example starts

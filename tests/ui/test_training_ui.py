@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("gradviz.core.session")
 
-from gradviz.ui.training import tensor_images
+from gradviz.core.display import tensor_images
 
 PHASE_ACTIONS = {
     "zero_grad": "actionZeroGrad",

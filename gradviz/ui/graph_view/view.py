@@ -53,7 +53,7 @@ from .legend import Legend
 from .minimap import Minimap
 from .model import ROLE_ACTIVE, ROLE_CODES, ROLE_VISITED, SceneModel
 from .overlays import ProgressPanel, placeholder
-from .search import find_matches, path_to_outputs
+from gradviz.core.display.graph_search import find_matches, path_to_outputs
 from .stale import STALE_OPACITY, StaleBanner
 from .state import ViewState
 from .style import Fonts, TextMetrics

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from gradviz.ui import theme
-from gradviz.ui.training import tensor_images
+from gradviz.core.display import tensor_images
 from gradviz.core.vocabulary import PHASES
 
 PANELS = ("before", "grad", "update", "after")

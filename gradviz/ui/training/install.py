@@ -475,7 +475,7 @@ class TrainingUI(QObject):
             view.nodeClicked.connect(self._on_node_clicked)
 
     def _param_keys(self, view) -> dict:
-        from gradviz.ui.training.graph_steps import param_keys
+        from gradviz.core.display.graph_steps import param_keys
 
         graph = view.graph() if view is not None else None
         return param_keys(graph) if graph is not None else {}
