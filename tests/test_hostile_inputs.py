@@ -336,9 +336,9 @@ def test_cli_siblings_seed_huge_inputs_and_exit_are_exit_2(tmp_path, capsys, arg
 
 
 def test_a_seed_torch_cannot_take_is_a_model_load_error(tmp_path):
-    from gradviz.core.loader import ModelLoadError
-    from gradviz.core.user_session import ModelRequest, open_user_model
+    from gradviz.core.user_model_loader import ModelLoadError
+    from gradviz.core.user_model import UserModelRequest, open_user_model
 
     (tmp_path / "m.py").write_text("import torch\ndef net():\n    return torch.nn.Linear(3, 2)\n")
     with pytest.raises(ModelLoadError, match="below 2\\*\\*64"):
-        open_user_model(ModelRequest(path=tmp_path / "m.py", name="net", input_shapes="4, 3", seed=2**70))
+        open_user_model(UserModelRequest(path=tmp_path / "m.py", name="net", input_shapes="4, 3", seed=2**70))

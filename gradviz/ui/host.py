@@ -1,7 +1,7 @@
 """The main window as the parts that extend it see it.
 
 The training UI (``gradviz.ui.training.install``), the model opener
-(``gradviz.ui.model_session``) and the Open Model dialog add actions, menus and docks
+(``gradviz.ui.user_model.opener``) and the Open Model dialog add actions, menus and docks
 to the window and follow its session. This Protocol is everything they may use; the
 window (:class:`gradviz.ui.main_window.MainWindow`) provides it, and a test checks
 that it does. Anything not listed here is the window's own business.

@@ -122,7 +122,7 @@ class MainWindow(QMainWindow):
 
         # Extensions over the window's host interface (gradviz.ui.host.WindowHost):
         # File → Open Model (a model from a file as the session), and step-through training.
-        from gradviz.ui.open_model import install_open_model
+        from gradviz.ui.user_model.dialog import install_open_model
         from gradviz.ui.training import install_training_ui
 
         install_open_model(self)

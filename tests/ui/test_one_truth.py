@@ -29,7 +29,7 @@ def window(qtbot):
     from gradviz.ui.worker import wait_for_idle
 
     wait_for_idle(20_000)
-    gc.unfreeze()  # an opened model freezes long-lived objects (see model_session)
+    gc.unfreeze()  # an opened model freezes long-lived objects (see gradviz.ui.user_model.opener)
 
 
 def idle(qtbot, window):
@@ -136,15 +136,15 @@ def test_reset_weights_clears_nan_marks_and_norms(qtbot, window):
 
 
 def test_back_to_the_builder_shows_the_builders_own_state(qtbot, window):
-    from gradviz.core.user_session import ModelRequest
-    from gradviz.ui.model_session import open_model_in_window
+    from gradviz.core.user_model import UserModelRequest
+    from gradviz.ui.user_model.opener import open_model_in_window
 
     ui = window.training_ui
     trigger(qtbot, window, "actionRunIteration")
     trigger(qtbot, window, "actionZeroGrad")
     trigger(qtbot, window, "actionForward")
     builder = window.session
-    open_model_in_window(window, ModelRequest(EXAMPLES / "lstm_tagger.py", loss="mse"))
+    open_model_in_window(window, UserModelRequest(EXAMPLES / "lstm_tagger.py", loss="mse"))
     qtbot.waitUntil(lambda: window.model_opener.session is not None, timeout=TIMEOUT)
     opened = window.session
     assert opened is not builder and window.active_session.opened is opened

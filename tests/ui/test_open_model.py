@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture
 def window(qtbot):
     from gradviz.ui import MainWindow
-    from gradviz.ui.open_model import install_open_model
+    from gradviz.ui.user_model.dialog import install_open_model
 
     win = MainWindow()
     if "actionOpenModel" not in win.actions:  # the window installs it itself once integrated
@@ -29,7 +29,7 @@ def window(qtbot):
     wait_for_idle(30_000)  # no background task may outlive its window's test
     import gc
 
-    gc.unfreeze()  # opening a model freezes long-lived objects (see model_session); the window is gone now
+    gc.unfreeze()  # opening a model freezes long-lived objects (see gradviz.ui.user_model.opener); the window is gone now
 
 
 def open_dialog(window):
@@ -223,9 +223,9 @@ def test_wrong_input_shape_names_forward_and_the_shape(qtbot, window):
 
 
 def test_programmatic_open_errors_in_a_dialog(qtbot, window, tmp_path):
-    from gradviz.core.user_session import ModelRequest
+    from gradviz.core.user_model import UserModelRequest
     from gradviz.ui import errors
-    from gradviz.ui.model_session import open_model_in_window
+    from gradviz.ui.user_model.opener import open_model_in_window
 
     path = tmp_path / "shape_bug.py"
     path.write_text(
@@ -237,7 +237,7 @@ def test_programmatic_open_errors_in_a_dialog(qtbot, window, tmp_path):
         "    def forward(self, x):\n"
         "        return self.fc(x.flatten())\n"
     )
-    open_model_in_window(window, ModelRequest(path, input_shapes="3, 4"))
+    open_model_in_window(window, UserModelRequest(path, input_shapes="3, 4"))
     qtbot.waitUntil(lambda: errors.last_dialog() is not None, timeout=20_000)
     shown = errors.last_dialog()
     assert "Net.forward failed on inputs of shape (3, 4)" in shown.summary()
@@ -248,13 +248,13 @@ def test_programmatic_open_errors_in_a_dialog(qtbot, window, tmp_path):
 # -- back to the builder ------------------------------------------------------------------------------------------
 
 def test_back_to_the_builder_and_settings_apply_to_the_opened_model(qtbot, window):
-    from gradviz.core.user_session import ModelRequest
-    from gradviz.ui.model_session import open_model_in_window
+    from gradviz.core.user_model import UserModelRequest
+    from gradviz.ui.user_model.opener import open_model_in_window
 
     window.load_preset("mlp")
     builder_session = window.session
     builder_widget = window.builder_dock.widget()
-    open_model_in_window(window, ModelRequest(EXAMPLES / "lstm_tagger.py", loss="mse"))
+    open_model_in_window(window, UserModelRequest(EXAMPLES / "lstm_tagger.py", loss="mse"))
     qtbot.waitUntil(lambda: window.model_opener.session is not None, timeout=30_000)
     opened = window.model_opener.session
     assert window.session is opened
@@ -278,7 +278,7 @@ def test_back_to_the_builder_and_settings_apply_to_the_opened_model(qtbot, windo
     assert changed and changed[-1] is window.session
     assert builder_session is not None
 
-    open_model_in_window(window, ModelRequest(EXAMPLES / "lstm_tagger.py"))
+    open_model_in_window(window, UserModelRequest(EXAMPLES / "lstm_tagger.py"))
     qtbot.waitUntil(lambda: window.model_opener.session is not None, timeout=30_000)
     window.load_preset("lenet")  # building again closes the opened model
     assert window.model_opener.session is None and window.builder_dock.widget() is builder_widget
@@ -289,12 +289,12 @@ def test_back_to_the_builder_and_settings_apply_to_the_opened_model(qtbot, windo
 def test_a_20k_node_model_opens_collapsed_and_the_gui_keeps_responding(qtbot, window, monkeypatch):
     import threading
 
-    from gradviz.core.user_session import ModelRequest
-    from gradviz.ui import model_session
+    from gradviz.core.user_model import UserModelRequest
+    from gradviz.ui.user_model import opener as model_session
     from gradviz.ui.graph_view import view as view_module
-    from gradviz.ui.model_session import open_model_in_window
+    from gradviz.ui.user_model.opener import open_model_in_window
 
-    request = ModelRequest(
+    request = UserModelRequest(
         EXAMPLES / "transformer_block.py", name="TinyTransformer",
         args="n_layers=340, d_model=8, n_heads=2, vocab=20, max_len=16", input_shapes="1, 8", dtype="int64",
         loss="cross_entropy",

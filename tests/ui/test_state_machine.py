@@ -42,9 +42,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def make_machine(qtbot, counter):
     from PySide6.QtWidgets import QApplication, QDialog
 
-    from gradviz.core.user_session import ModelRequest
+    from gradviz.core.user_model import UserModelRequest
     from gradviz.ui import MainWindow
-    from gradviz.ui.model_session import open_model_in_window
+    from gradviz.ui.user_model.opener import open_model_in_window
     from gradviz.core.display.graph_steps import structure_signature
     from gradviz.ui.training.install import last_done_phase
 
@@ -234,7 +234,7 @@ def make_machine(qtbot, counter):
         def open_example_model(self, name):
             self.step()
             # Consent is the dialog's business; this is the path it takes once given.
-            open_model_in_window(self.window, ModelRequest(EXAMPLES / name, loss="mse"))
+            open_model_in_window(self.window, UserModelRequest(EXAMPLES / name, loss="mse"))
             self.settle()
             assert self.window.active_session.opened is self.window.model_opener.session is not None
 

@@ -2,16 +2,16 @@
 
 :func:`open_model_in_window` is the one path File → Open Model takes (the
 dialog calls it on Open; tests call it too): it runs
-:func:`gradviz.core.user_session.open_user_model` in a worker thread (the
+:func:`gradviz.core.user_model.open_user_model` in a worker thread (the
 user's code, the first forward pass and the graph extraction never block the
-GUI), then :class:`ModelOpener` makes the result the window's session:
+GUI), then :class:`UserModelOpener` makes the result the window's session:
 
 * the window's ``active_session`` (:class:`gradviz.ui.active_session.ActiveSession`)
   makes it the session the user is looking at: ``window.session`` returns it and
   ``window.sessionChanged`` announces it, so the step-through controls,
   animation and gradient panels work on it unchanged; the builder's rebuilds
   stay in the background until the model is closed;
-* the Network dock shows the :class:`ExternalModelPanel` instead of layer
+* the Network dock shows the :class:`UserModelPanel` instead of layer
   cards (read-only, apart from loss, optimizer and learning rate); the layer
   palette, the builder's model summary and the builder's training toolbar are
   hidden, since they describe the built network;
@@ -28,33 +28,33 @@ from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 
-from gradviz.core.loader import ModelLoadError, user_traceback
-from gradviz.core.user_session import ModelRequest, OpenedModel, open_user_model
+from gradviz.core.user_model_loader import ModelLoadError, user_traceback
+from gradviz.core.user_model import UserModelRequest, OpenedUserModel, open_user_model
 from gradviz.ui.errors import show_error, summary_of
-from gradviz.ui.external_model_panel import ExternalModelPanel
+from gradviz.ui.user_model.panel import UserModelPanel
 from gradviz.ui.worker import Interrupted, LatestTask, Task
 
 if TYPE_CHECKING:  # the window, as extensions see it
     from gradviz.ui.host import WindowHost
 
-__all__ = ["ModelOpener", "model_opener", "open_model_in_window"]
+__all__ = ["UserModelOpener", "model_opener", "open_model_in_window"]
 
 PANEL_WIDTH = 480  # px: the model panel's width in place of the (wider) layer builder
 
 
-def model_opener(window: "WindowHost") -> "ModelOpener":
+def model_opener(window: "WindowHost") -> "UserModelOpener":
     """The window's opener, made on first use (``install_open_model`` makes it at start-up)."""
     opener = getattr(window, "model_opener", None)
     if opener is None:
-        opener = window.model_opener = ModelOpener(window)
+        opener = window.model_opener = UserModelOpener(window)
     return opener
 
 
 def open_model_in_window(
     window,
-    request: ModelRequest,
+    request: UserModelRequest,
     *,
-    on_opened: Callable[[OpenedModel], None] | None = None,
+    on_opened: Callable[[OpenedUserModel], None] | None = None,
     on_failed: Callable[[BaseException, str], None] | None = None,
 ) -> Task:
     """Open ``request`` in the background and show it in ``window``; see the module docstring.
@@ -65,18 +65,18 @@ def open_model_in_window(
     return model_opener(window).open(request, on_opened=on_opened, on_failed=on_failed)
 
 
-class ModelOpener(QObject):
+class UserModelOpener(QObject):
     """Holds the model opened from a file (if any) and swaps it in and out of the window."""
 
-    modelChanged = Signal(object)  # the OpenedModel, or None when back to the builder
+    modelChanged = Signal(object)  # the OpenedUserModel, or None when back to the builder
     busyChanged = Signal(bool)
 
     def __init__(self, window: "WindowHost"):
         super().__init__(window)
         self.window = window
-        self.opened: OpenedModel | None = None
+        self.opened: OpenedUserModel | None = None
         self._job = LatestTask()  # opening a model: a newer request replaces the running one
-        self._panel: ExternalModelPanel | None = None
+        self._panel: UserModelPanel | None = None
         self._builder_widget = None
         self._builder_title = ""
         self._builder_width = 0
@@ -100,11 +100,11 @@ class ModelOpener(QObject):
         return self._job.busy
 
     @property
-    def panel(self) -> ExternalModelPanel | None:
+    def panel(self) -> UserModelPanel | None:
         return self._panel
 
     # -- opening -------------------------------------------------------------------------
-    def open(self, request: ModelRequest, *, on_opened=None, on_failed=None) -> Task:
+    def open(self, request: UserModelRequest, *, on_opened=None, on_failed=None) -> Task:
         """Load, build the session and its graph in the worker; show the result on the GUI thread."""
         window = self.window
 
@@ -154,7 +154,7 @@ class ModelOpener(QObject):
         self.busyChanged.emit(busy)
 
     # -- showing ----------------------------------------------------------------------------
-    def show(self, opened: OpenedModel) -> None:
+    def show(self, opened: OpenedUserModel) -> None:
         """Make ``opened`` the window's session and show its graph (GUI thread)."""
         window = self.window
         first = self.opened is None
@@ -174,7 +174,7 @@ class ModelOpener(QObject):
         QTimer.singleShot(0, lambda: self._if_current(opened, self.show_graph))
         QTimer.singleShot(0, lambda: self._if_current(opened, lambda: self.modelChanged.emit(opened)))
 
-    def _if_current(self, opened: OpenedModel, step: Callable[[], None]) -> None:
+    def _if_current(self, opened: OpenedUserModel, step: Callable[[], None]) -> None:
         if self.opened is opened:  # not closed or replaced in the meantime
             step()
 
@@ -208,7 +208,7 @@ class ModelOpener(QObject):
     def _swap_in_panel(self) -> None:
         window = self.window
         if self._panel is None:
-            self._panel = ExternalModelPanel()
+            self._panel = UserModelPanel()
             self._panel.closeRequested.connect(self.close)
             self._panel.showGraphRequested.connect(self.show_graph)
             self._panel.settingChosen.connect(self.apply_setting)

@@ -6,7 +6,7 @@ file), optional weights, the example inputs (shapes + dtype, or a Python
 expression, or nothing when the file defines ``example_inputs()``), loss and
 optimizer. Check runs everything once in the background and shows what came
 out, or the user's own traceback; Open does the same and shows the model in
-the window (:func:`gradviz.ui.model_session.open_model_in_window`).
+the window (:func:`gradviz.ui.user_model.opener.open_model_in_window`).
 
 Opening a Python file runs its code. Before the first run of each file (per
 path and modification time, remembered in QSettings) the dialog says so and
@@ -48,7 +48,7 @@ from gradviz.ui.worker import LatestTask
 # window is built, so everything that needs torch is imported where it is used.
 if TYPE_CHECKING:
     from gradviz.ui.host import WindowHost
-    from gradviz.core.user_session import ModelRequest, OpenedModel
+    from gradviz.core.user_model import UserModelRequest, OpenedUserModel
 
 __all__ = ["OpenModelDialog", "install_open_model", "show_open_model_dialog"]
 
@@ -111,7 +111,7 @@ def _row(*widgets: QWidget, stretch_first: bool = True) -> QHBoxLayout:
 
 
 class OpenModelDialog(QDialog):
-    """See the module docstring. ``request()`` is what the fields say, as a ``ModelRequest``."""
+    """See the module docstring. ``request()`` is what the fields say, as a ``UserModelRequest``."""
 
     def __init__(self, window):
         super().__init__(window)
@@ -123,7 +123,7 @@ class OpenModelDialog(QDialog):
         self._scan = None  # FileScan of the current Python file, once it ran
         self._scan_job = LatestTask()  # listing the classes of the chosen file
         self._check_job = LatestTask()  # Check: running the model once
-        self._checked: tuple[tuple, OpenedModel] | None = None  # (request key, result) of the last good Check
+        self._checked: tuple[tuple, OpenedUserModel] | None = None  # (request key, result) of the last good Check
         self._applied_path: str | None = None  # the path text in force (applied on commit)
         self._build()
         self._apply_path()
@@ -290,10 +290,10 @@ class OpenModelDialog(QDialog):
         text = self.path_edit.text().strip()
         return Path(text).expanduser() if text else None
 
-    def request(self) -> ModelRequest:
+    def request(self) -> UserModelRequest:
         """The fields as a request; a ``ModelLoadError`` names a field that cannot work."""
-        from gradviz.core.loader import ModelLoadError
-        from gradviz.core.user_session import ModelRequest
+        from gradviz.core.user_model_loader import ModelLoadError
+        from gradviz.core.user_model import UserModelRequest
 
         path = self.path()
         if path is None:
@@ -301,7 +301,7 @@ class OpenModelDialog(QDialog):
         if not path.is_file():
             raise ModelLoadError(f"{path}: no such file")
         python = model_file_kind(path) == "python"
-        return ModelRequest(
+        return UserModelRequest(
             path=path,
             name=(self.class_combo.currentText().strip() or None) if python else None,
             args=self.args_edit.value() if python else "",
@@ -314,7 +314,7 @@ class OpenModelDialog(QDialog):
             lr=self.lr_spin.value(),
         )
 
-    def set_request(self, request: ModelRequest) -> None:
+    def set_request(self, request: UserModelRequest) -> None:
         """Fill the fields (scripts, tests, and reopening what was opened last)."""
         self.choose_path(request.path)
         self.class_combo.setEditText(request.name or "")
@@ -444,7 +444,7 @@ class OpenModelDialog(QDialog):
             self._update_buttons()
 
         def work(_task):
-            from gradviz.core.loader import scan_python_file
+            from gradviz.core.user_model_loader import scan_python_file
 
             return scan_python_file(path)
 
@@ -458,7 +458,7 @@ class OpenModelDialog(QDialog):
         if expression:
             text = "Inputs: the expression" + (" (it wins over the shapes)" if shapes else "")
         elif shapes:
-            from gradviz.core.loader import parse_shapes
+            from gradviz.core.user_model_loader import parse_shapes
 
             parsed = parse_shapes(shapes)
             text = "Inputs: " + ", ".join(str(shape) for shape in parsed) + f" {self.dtype_combo.currentText()}"
@@ -481,8 +481,8 @@ class OpenModelDialog(QDialog):
         self.open_button.setEnabled(ready and not running)
 
     # -- check and open ---------------------------------------------------------------------------------
-    def _valid_request(self) -> ModelRequest | None:
-        from gradviz.core.loader import ModelLoadError
+    def _valid_request(self) -> UserModelRequest | None:
+        from gradviz.core.user_model_loader import ModelLoadError
 
         if self.needs_trust():
             self._set_status("Agree to run this Python file first (the button in the warning above)", error=True)
@@ -516,7 +516,7 @@ class OpenModelDialog(QDialog):
             self._update_buttons()
 
         def work(t):
-            from gradviz.core.user_session import open_user_model
+            from gradviz.core.user_model import open_user_model
 
             return open_user_model(request, progress=t.report)
 
@@ -531,7 +531,7 @@ class OpenModelDialog(QDialog):
         request = self._valid_request()
         if request is None:
             return
-        from gradviz.ui.model_session import model_opener, open_model_in_window
+        from gradviz.ui.user_model.opener import model_opener, open_model_in_window
 
         opener = model_opener(self.main_window)
         if self._checked is not None and self._checked[0] == _request_key(request):
@@ -567,7 +567,7 @@ class OpenModelDialog(QDialog):
             self.details.clear()
 
     def _show_error(self, exc: BaseException, details: str) -> None:
-        from gradviz.core.loader import ModelLoadError
+        from gradviz.core.user_model_loader import ModelLoadError
 
         message = str(exc) if isinstance(exc, ModelLoadError) else summary_of(exc)
         trace = getattr(exc, "user_traceback", "") or ("" if isinstance(exc, ModelLoadError) else details)
@@ -605,7 +605,7 @@ def _text_field(name: str, check) -> ValidatedField:
 
 
 def _check_arguments(text: str) -> None:
-    from gradviz.core.loader import ModelLoadError, parse_call_arguments
+    from gradviz.core.user_model_loader import ModelLoadError, parse_call_arguments
 
     try:
         parse_call_arguments(text)
@@ -614,7 +614,7 @@ def _check_arguments(text: str) -> None:
 
 
 def _check_shapes(text: str) -> None:
-    from gradviz.core.loader import ModelLoadError, parse_shapes
+    from gradviz.core.user_model_loader import ModelLoadError, parse_shapes
 
     try:
         parse_shapes(text)
@@ -630,7 +630,7 @@ def _check_expression(text: str) -> None:
         raise ValueError(f"expression: {exc.msg} (column {exc.offset})") from None
 
 
-def _request_key(request: ModelRequest) -> tuple:
+def _request_key(request: UserModelRequest) -> tuple:
     """What makes two requests open the same thing, including the file's current version."""
     path = Path(request.path)
     try:
@@ -641,7 +641,7 @@ def _request_key(request: ModelRequest) -> tuple:
             request.dtype, request.input_expression, request.loss, request.optimizer, request.lr)
 
 
-def _summary(opened: OpenedModel) -> str:
+def _summary(opened: OpenedUserModel) -> str:
     session = opened.session
     output = session.output_description or f"tensor {session.output_shape}"
     return (
