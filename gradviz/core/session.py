@@ -79,6 +79,9 @@ RECORD_LEVELS = ("full", "light")
 # 100 full records of LeNet (61,706 parameters) hold three float32 copies of
 # the parameters each: about 74 MB. Light records are a few KB each.
 DEFAULT_MAX_HISTORY = 100
+# Op nodes carry the user's source line by default when capturing it stays
+# within the recorded iteration's budget (bench/source_lines.py; README Performance).
+SOURCE_LINES_DEFAULT = True
 SGD_MOMENTUM = 0.9
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -454,6 +457,10 @@ class TrainingSession:
         self.phase_index = 0
         self.first_nonfinite: NonFinite | None = None
         self._current: IterationRecord | None = None
+        # The switch for op nodes' ``source`` (gradviz.core.source_lines): the
+        # user's file and line that created each op. bench/source_lines.py
+        # measures what it costs a full record.
+        self.source_lines = SOURCE_LINES_DEFAULT
         self._lock = threading.Lock()
         self._clear_transient()
         self.events = EmitterGroup(self, *SESSION_EVENTS)
@@ -616,6 +623,7 @@ class TrainingSession:
         in creation order. The graph is detached (holds no autograd Nodes).
         """
         from gradviz.core.graph import detach_graph, trace_model
+        from gradviz.core.source_lines import SourceRecorder, add_source_lines
 
         with self._exclusive():
             loss_fn = self._active["loss_fn"] if self.in_iteration else self._loss_fn
@@ -632,7 +640,8 @@ class TrainingSession:
                     def loss_on_output(output, target):
                         return checked(self._loss_input(loss_output(output)[0], target_kind), target)
 
-                    traced = trace_model(self.model, *as_call_args(inputs), loss_fn=loss_on_output, target=targets)
+                    with SourceRecorder(self.source_lines) as sources:
+                        traced = trace_model(self.model, *as_call_args(inputs), loss_fn=loss_on_output, target=targets)
             except (RuntimeError, ValueError, TypeError, MemoryError) as exc:
                 raise TrainingError(f"cannot build the graph: {exc}", phase="preview", iteration=self.iteration) from exc
             finally:
@@ -640,6 +649,7 @@ class TrainingSession:
                     for name, buffer in self.model.named_buffers():
                         if name in buffers:
                             buffer.copy_(buffers[name])
+            add_source_lines(traced.graph, sources)
             graph = detach_graph(traced.graph)
             graph.graph["creation_order"] = list(traced.creation_order)
             return graph
@@ -662,6 +672,7 @@ class TrainingSession:
         self._output: torch.Tensor | None = None
         self._loss_tensor: torch.Tensor | None = None
         self._recorder = None
+        self._sources = None  # the forward's SourceRecorder until the graph is built
         self._live_graph: nx.DiGraph | None = None
         self._node_recorder: NodeRecorder | None = None
 
@@ -773,13 +784,15 @@ class TrainingSession:
         with torch.enable_grad():
             if self.record_level == "full":
                 from gradviz.core.graph import ForwardRecorder
+                from gradviz.core.source_lines import SourceRecorder
 
                 recorder = ForwardRecorder(self.model)
+                sources = SourceRecorder(self.source_lines)
                 limit = self._active.get("node_gradients")
                 self._node_recorder = NodeRecorder(limit) if limit is not None else None
-                with recorder, self._watch_values():
+                with recorder, sources, self._watch_values():
                     returned = self.model(*args)
-                self._recorder = recorder
+                self._recorder, self._sources = recorder, sources
             else:
                 returned = self.model(*args)
         output, _ = loss_output(returned)  # a TypeError when there is nothing to compute a loss on
@@ -836,6 +849,11 @@ class TrainingSession:
 
         recorder = self._recorder
         graph = autograd_graph(loss, self.model, module_of=recorder.module_of, calls_of=recorder.call_of)
+        if self._sources is not None:
+            from gradviz.core.source_lines import add_source_lines
+
+            add_source_lines(graph, self._sources)
+            self._sources = None
         fns = graph.graph["fn"]
         key_of = {id(fn): key for key, fn in fns.items()}
         forward_keys = [key_of[id(fn)] for fn in recorder.creation_order if id(fn) in key_of]
