@@ -123,23 +123,72 @@ def _line_of(filename: str, lineno: int, function: str) -> SourceLine:
     return SourceLine(filename, lineno, function, linecache.getline(filename, lineno).strip())
 
 
+class _Calls:
+    """The recorded torch calls that created Nodes: sorted by start, for bisect."""
+
+    def __init__(self):
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.frames: list[tuple[str, int, str] | None] = []
+
+    def note(self, start: int, end: int, caller: Any, at: int | None = None) -> None:
+        frame = user_frame(caller)
+        where = None if frame is None else (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
+        if at is None:
+            self.starts.append(start)
+            self.ends.append(end)
+            self.frames.append(where)
+        else:  # an outer call noted after the calls it made: keep the lists sorted by start
+            self.starts.insert(at, start)
+            self.ends.insert(at, end)
+            self.frames.insert(at, where)
+
+
 class _SourceMode(TorchFunctionMode):
-    def __init__(self, starts: list[int], ends: list[int], frames: list[tuple[str, int, str] | None]):
+    def __init__(self, calls: _Calls):
         super().__init__()
-        self._starts, self._ends, self._frames = starts, ends, frames
+        self._calls = calls
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         start = _next_sequence_nr()
         result = func(*args, **(kwargs or {}))
         end = _next_sequence_nr()
         if end != start:  # the call created Nodes: note where it was made
-            frame = user_frame(sys._getframe(1))
-            self._starts.append(start)
-            self._ends.append(end)
-            self._frames.append(
-                None if frame is None else (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
-            )
+            self._calls.note(start, end, sys._getframe(1))
         return result
+
+
+# A custom autograd.Function's ``apply`` creates its Node without passing
+# through torch function modes, so while a recorder is active on a thread,
+# Function.apply is wrapped to note it too (restored when the last one exits).
+_active = threading.local()
+_patch_lock = threading.Lock()
+_patch_users = 0
+_original_apply = torch.autograd.Function.__dict__["apply"]
+
+
+def _recording_apply(cls, *args, **kwargs):
+    stack = getattr(_active, "stack", None)
+    if not stack:
+        return _original_apply.__func__(cls, *args, **kwargs)
+    calls = stack[-1]
+    at = len(calls.starts)
+    start = _next_sequence_nr()
+    result = _original_apply.__func__(cls, *args, **kwargs)
+    end = _next_sequence_nr()
+    if end != start:
+        calls.note(start, end, sys._getframe(1), at=at)
+    return result
+
+
+def _patch_apply(on: bool) -> None:
+    global _patch_users
+    with _patch_lock:
+        _patch_users += 1 if on else -1
+        if on and _patch_users == 1:
+            torch.autograd.Function.apply = classmethod(_recording_apply)
+        elif not on and _patch_users == 0:
+            torch.autograd.Function.apply = _original_apply
 
 
 class SourceRecorder:
@@ -159,38 +208,43 @@ class SourceRecorder:
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
-        self._starts: list[int] = []
-        self._ends: list[int] = []
-        self._frames: list[tuple[str, int, str] | None] = []
+        self._calls = _Calls()
         self._mode: _SourceMode | None = None
-        self._thread = 0
         self._cache: dict[tuple[str, int, str], SourceLine] = {}
 
     def __enter__(self) -> "SourceRecorder":
-        self._starts, self._ends, self._frames, self._cache = [], [], [], {}
+        self._calls, self._cache = _Calls(), {}
         if self.enabled:
-            self._thread = threading.get_ident()
-            self._mode = _SourceMode(self._starts, self._ends, self._frames)
+            self._mode = _SourceMode(self._calls)
             self._mode.__enter__()
+            if not hasattr(_active, "stack"):
+                _active.stack = []
+            _active.stack.append(self._calls)
+            _patch_apply(True)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if self._mode is not None:
-            self._mode.__exit__(exc_type, exc, tb)
-            self._mode = None
+            try:
+                self._mode.__exit__(exc_type, exc, tb)
+            finally:
+                self._mode = None
+                _active.stack.remove(self._calls)
+                _patch_apply(False)
 
     def __len__(self) -> int:
-        return len(self._starts)
+        return len(self._calls.starts)
 
     def line_for(self, fn: Any) -> SourceLine | None:
         """The source line of the call that created autograd Node ``fn``, or None."""
-        if not self._starts or fn is None:
+        calls = self._calls
+        if not calls.starts or fn is None:
             return None
         number = fn._sequence_nr()
-        i = bisect_right(self._starts, number) - 1
-        if i < 0 or number >= self._ends[i]:
+        i = bisect_right(calls.starts, number) - 1
+        if i < 0 or number >= calls.ends[i]:
             return None
-        where = self._frames[i]
+        where = calls.frames[i]
         if where is None:
             return None
         line = self._cache.get(where)
@@ -201,7 +255,7 @@ class SourceRecorder:
     @property
     def last_line(self) -> SourceLine | None:
         """Where the last call that created Nodes was made (None if none was)."""
-        for where in reversed(self._frames):
+        for where in reversed(self._calls.frames):
             if where is not None:
                 return _line_of(*where)
         return None
