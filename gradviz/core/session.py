@@ -654,6 +654,25 @@ class TrainingSession:
             graph.graph["creation_order"] = list(traced.creation_order)
             return graph
 
+    def find_first_nonfinite(self):
+        """Where NaN/Inf starts on the current batch: a
+        :class:`~gradviz.core.nan_origin.NonFiniteReport` from re-running one
+        forward + loss with checks (and backward, when the forward stays
+        finite). Like :meth:`preview_graph` nothing else changes."""
+        from gradviz.core.nan_origin import find_first_nonfinite
+
+        with self._exclusive():
+            loss_fn = self._active["loss_fn"] if self.in_iteration else self._loss_fn
+            target_kind = self._active["target_kind"] if self.in_iteration else self._target_kind
+            inputs, targets = self._current_batch(target_kind)
+            checked = self._checked_loss(loss_fn)
+
+            def loss_on_output(output, target):
+                return checked(self._loss_input(loss_output(output)[0], target_kind), target)
+
+            self.model.train()
+            return find_first_nonfinite(self.model, inputs, loss_on_output, targets)
+
     # -- internals ---------------------------------------------------------------
     @contextmanager
     def _exclusive(self):

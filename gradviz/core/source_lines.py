@@ -111,6 +111,12 @@ class SourceLine:
     def from_dict(cls, data: Mapping[str, Any]) -> "SourceLine":
         return cls(str(data["file"]), int(data["line"]), str(data.get("function", "")), str(data.get("code", "")))
 
+    @classmethod
+    def at(cls, frame: Any) -> "SourceLine":
+        """The line a Python frame is executing."""
+        code = frame.f_code
+        return _line_of(code.co_filename, frame.f_lineno, code.co_name)
+
     def context(self, before: int = 2, after: int = 2) -> list[tuple[int, str]]:
         """``(line number, text)`` around the line, from the file as it is now (empty if unreadable)."""
         lines = linecache.getlines(self.file)
