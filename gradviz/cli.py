@@ -216,7 +216,14 @@ def _run_open_model(args) -> int:
     try:
         opened = open_user_model(request)
     except ModelLoadError as exc:
-        raise _UsageError(str(exc), exc.user_traceback) from None
+        details = exc.user_traceback
+        crash = getattr(exc, "crash", None)
+        if crash is not None:  # the forward raised: say which op, and export the graph up to it
+            details = (details.rstrip("\n") + "\n" if details else "") + f"failed op: {crash.describe()}\n"
+            if export_format is not None:
+                path = _write_graph(crash.graph, args.export_graph, export_format)
+                details += f"wrote        {path} ({export_format}, the graph up to the failed op)\n"
+        raise _UsageError(str(exc), details) from None
     loaded, session = opened.loaded, opened.session
     print(f"model       {loaded.name} from {loaded.path} ({loaded.kind})")
     print(f"inputs      {describe_inputs(loaded.example_inputs)}")
