@@ -33,9 +33,10 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from gradviz.core.model_io import as_call_args, loss_output
-from gradviz.core.source_lines import SourceLine, SourceRecorder, add_source_lines, source_of, user_frame
+from gradviz.core.node_notes import ORIGIN_ATTR, SourceLine, source_of
+from gradviz.core.source_lines import SourceRecorder, add_source_lines, user_frame
 
-__all__ = ["FORWARD", "BACKWARD", "PARAMETER", "TensorStats", "NonFiniteOrigin", "NonFiniteReport",
+__all__ = ["FORWARD", "BACKWARD", "PARAMETER", "ORIGIN_ATTR", "TensorStats", "NonFiniteOrigin", "NonFiniteReport",
            "find_first_nonfinite", "nonfinite_params"]
 
 FORWARD, BACKWARD, PARAMETER = "forward", "backward", "parameter"
@@ -393,4 +394,7 @@ def find_first_nonfinite(
         if report.forward is None and not report.parameters:
             report.backward = _backward_origin(graph, [loss])
         report.graph = detach_graph(graph)
+        first = report.first
+        if first is not None and first.key in graph:
+            graph.nodes[first.key][ORIGIN_ATTR] = "\n".join(first.details())
     return report

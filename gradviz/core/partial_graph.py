@@ -28,7 +28,8 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from gradviz.core.model_io import as_call_args
-from gradviz.core.source_lines import SOURCE_ATTR, SourceLine, SourceRecorder, add_source_lines, user_frame
+from gradviz.core.node_notes import ERROR_ATTR, FAILED_ATTR, INPUT_SHAPES_ATTR, SOURCE_ATTR, SourceLine
+from gradviz.core.source_lines import SourceRecorder, add_source_lines, user_frame
 
 __all__ = ["FAILED_KEY", "ForwardCrash", "trace_until_crash", "crash_node"]
 
@@ -110,8 +111,8 @@ class ForwardCrash:
 def crash_node(op: str | None, message: str, source: SourceLine | None, shapes: list) -> dict[str, Any]:
     """The attributes of the failed op's node."""
     attrs: dict[str, Any] = {
-        "kind": "op", "label": f"{op or 'forward'} ✗", "failed": True, "error": message,
-        "input_shapes": [tuple(s) for s in shapes],
+        "kind": "op", "label": f"{op or 'forward'} ✗", FAILED_ATTR: True, ERROR_ATTR: message,
+        INPUT_SHAPES_ATTR: [tuple(s) for s in shapes],
     }
     if source is not None:
         attrs[SOURCE_ATTR] = source.as_dict()
@@ -199,7 +200,7 @@ def trace_until_crash(
                 if mode.source is None:
                     mode.source = _innermost_user_line(exc)
                 graph, shapes = _partial_graph(model, mode, recorder, sources)
-                graph.nodes[FAILED_KEY]["error"] = message
+                graph.nodes[FAILED_KEY][ERROR_ATTR] = message
                 return ForwardCrash(message, mode.op, shapes, mode.source, graph)
             return None
     finally:

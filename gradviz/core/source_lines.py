@@ -17,23 +17,33 @@ format a whole stack per Node and were several times slower.
 
 :func:`add_source_lines` writes the result into a graph from
 :func:`gradviz.autograd_graph` as the op nodes' ``source`` attribute, a plain
-dict ``{"file", "line", "function", "code"}`` that JSON export carries.
+dict ``{"file", "line", "function", "code"}`` that JSON export carries
+(:class:`~gradviz.core.node_notes.SourceLine` reads it back, without torch).
 
 This module must not import Qt.
 """
 from __future__ import annotations
 
-import linecache
 import os
 import sys
 import threading
 from bisect import bisect_right
-from dataclasses import dataclass
-from typing import Any, Hashable, Iterable, Mapping
+from typing import Any
 
 import networkx as nx
 import torch
 from torch.overrides import TorchFunctionMode
+
+from gradviz.core.node_notes import (  # noqa: F401 - re-exported: the source-line vocabulary
+    SOURCE_ATTR,
+    SourceLine,
+    _line_of,
+    lines_in,
+    matches_location,
+    nodes_at,
+    parse_location,
+    source_of,
+)
 
 __all__ = [
     "SOURCE_ATTR",
@@ -44,8 +54,6 @@ __all__ = [
     "matches_location",
     "user_frame",
 ]
-
-SOURCE_ATTR = "source"  # the op node attribute holding a SourceLine.as_dict()
 
 _next_sequence_nr = torch._C._autograd._get_sequence_nr
 
@@ -84,49 +92,6 @@ def user_frame(frame: Any) -> Any:
             return None
         frame = frame.f_back
     return None
-
-
-@dataclass(frozen=True)
-class SourceLine:
-    """A line of the user's code: ``examples/transformer_block.py:41 in forward: scores = …``."""
-
-    file: str
-    line: int
-    function: str
-    code: str = ""
-
-    @property
-    def location(self) -> str:
-        """``file name:line``, what search by file:line matches."""
-        return f"{os.path.basename(self.file)}:{self.line}"
-
-    def __str__(self) -> str:
-        text = f"{self.location} in {self.function}"
-        return f"{text}: {self.code}" if self.code else text
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "function": self.function, "code": self.code}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "SourceLine":
-        return cls(str(data["file"]), int(data["line"]), str(data.get("function", "")), str(data.get("code", "")))
-
-    @classmethod
-    def at(cls, frame: Any) -> "SourceLine":
-        """The line a Python frame is executing."""
-        code = frame.f_code
-        return _line_of(code.co_filename, frame.f_lineno, code.co_name)
-
-    def context(self, before: int = 2, after: int = 2) -> list[tuple[int, str]]:
-        """``(line number, text)`` around the line, from the file as it is now (empty if unreadable)."""
-        lines = linecache.getlines(self.file)
-        first = max(1, self.line - before)
-        last = min(len(lines), self.line + after)
-        return [(n, lines[n - 1].rstrip("\n")) for n in range(first, last + 1)]
-
-
-def _line_of(filename: str, lineno: int, function: str) -> SourceLine:
-    return SourceLine(filename, lineno, function, linecache.getline(filename, lineno).strip())
 
 
 class _Calls:
@@ -285,48 +250,3 @@ def add_source_lines(graph: nx.DiGraph, recorder: SourceRecorder) -> int:
     return count
 
 
-def source_of(attrs: Mapping[str, Any]) -> SourceLine | None:
-    """The :class:`SourceLine` stored on a node, or None."""
-    data = attrs.get(SOURCE_ATTR)
-    if isinstance(data, SourceLine):
-        return data
-    if isinstance(data, Mapping) and "file" in data and "line" in data:
-        try:
-            return SourceLine.from_dict(data)
-        except (TypeError, ValueError):
-            return None
-    return None
-
-
-def parse_location(text: str) -> tuple[str, int] | None:
-    """``"transformer_block.py:41"`` → ``("transformer_block.py", 41)``; None if ``text`` is no file:line."""
-    name, sep, number = text.strip().rpartition(":")
-    if not sep or not name or not number.strip().isdigit():
-        return None
-    return name.strip(), int(number)
-
-
-def matches_location(attrs: Mapping[str, Any], file: str, line: int) -> bool:
-    """Whether a node's source is ``file:line``; ``file`` may be a name or a path suffix (any case)."""
-    source = source_of(attrs)
-    if source is None or source.line != line:
-        return False
-    wanted = file.replace("\\", "/").lower()
-    have = source.file.replace("\\", "/").lower()
-    return have == wanted or have.endswith("/" + wanted.lstrip("/"))
-
-
-def nodes_at(graph: nx.DiGraph, file: str, line: int) -> list[Hashable]:
-    """Keys of the nodes created at ``file:line``, in graph order."""
-    return [key for key, attrs in graph.nodes(data=True) if matches_location(attrs, file, line)]
-
-
-def lines_in(graph: nx.DiGraph, keys: Iterable[Hashable] | None = None) -> dict[Hashable, SourceLine]:
-    """``{key: SourceLine}`` for the nodes (default all) that have one."""
-    nodes = graph.nodes
-    result = {}
-    for key in graph if keys is None else keys:
-        line = source_of(nodes[key])
-        if line is not None:
-            result[key] = line
-    return result

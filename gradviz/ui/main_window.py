@@ -130,6 +130,9 @@ class MainWindow(QMainWindow):
         from gradviz.ui.training import install_training_ui
 
         install_training_ui(self)  # sets self.training_ui
+        from gradviz.ui.nan_finder import install_nan_finder
+
+        install_nan_finder(self)  # Run → Find first NaN (sets self.nan_finder)
         # -- end step-through training --
 
         self._restore_layout()
@@ -544,6 +547,10 @@ class MainWindow(QMainWindow):
             self._graph_task = None
         self._set_busy(None)
         show_error(self, "Cannot show the graph", f"The forward pass or the loss failed: {summary_of(exc)}", details)
+
+    def ensure_graph_view(self) -> QWidget | None:
+        """The central GraphView (made on first use), for panels that show a graph of their own."""
+        return self._ensure_graph_view()
 
     def _ensure_graph_view(self) -> QWidget | None:
         """The central GraphView, created on first use (its import costs ~0.6 s, so

@@ -5,7 +5,7 @@ from typing import Any, Hashable, Iterable, Mapping
 
 import networkx as nx
 
-from gradviz.core.source_lines import matches_location, parse_location
+from gradviz.core.node_notes import matches_location, parse_location
 
 
 def display_name(key: Hashable, attrs: Mapping[str, Any]) -> str:

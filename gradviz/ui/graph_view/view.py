@@ -42,6 +42,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QSplitter, QVBoxL
 from gradviz.core import collapse as collapse_logic
 from gradviz.core.collapse import box_key, box_module, node_module
 from gradviz.core.layout import LayoutCancelled
+from gradviz.ui import source_editor
 from gradviz.ui.worker import run_task
 
 from . import export as exporting
@@ -148,6 +149,7 @@ class GraphView(QWidget):
         self.details = NodeDetails()
         self.details.nodeRequested.connect(self._navigate_to)
         self.details.expandRequested.connect(lambda module: self.expand_module(module))
+        self.details.sourceRequested.connect(lambda file, line: source_editor.open_in_editor(file, line))
         self.details.setMinimumWidth(220)
         self.splitter = QSplitter(Qt.Horizontal)
         self.splitter.setObjectName("graphSplitter")
