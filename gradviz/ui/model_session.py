@@ -72,6 +72,7 @@ class ModelOpener(QObject):
         super().__init__(window)
         self.window = window
         self.opened: OpenedModel | None = None
+        self.last_crash = None  # the latest forward that raised while opening (a ForwardCrash)
         self._task: Task | None = None
         self._panel: ExternalModelPanel | None = None
         self._builder_widget = None
@@ -131,11 +132,14 @@ class ModelOpener(QObject):
                 exc = ModelLoadError(f"{request.display_name}: stopped — its code was interrupted while it ran",
                                      path=request.path, user_traceback=user_traceback(exc, request.path))
             window.show_message(f"Cannot open {request.display_name}: {summary_of(exc)}", 10_000)
+            crash = getattr(exc, "crash", None)
+            if crash is not None:  # the forward raised: show how far it got, the failed op marked
+                self.show_crash(crash)
             if not isinstance(exc, ModelLoadError):  # a bug of gradviz, not of the user's model
                 exc = ModelLoadError(f"unexpected {summary_of(exc)}", path=request.path, user_traceback=details)
             if on_failed is not None:
                 on_failed(exc, exc.user_traceback)
-            else:
+            else:  # with a crash, the graph view behind it shows the failed op too
                 show_error(window, "Cannot open the model", str(exc), exc.user_traceback)
 
         def progress(fraction, message):
@@ -179,6 +183,17 @@ class ModelOpener(QObject):
         # the window repaints in between instead of freezing for the sum.
         QTimer.singleShot(0, lambda: self._if_current(opened, self.show_graph))
         QTimer.singleShot(0, lambda: self._if_current(opened, lambda: self.modelChanged.emit(opened)))
+
+    def show_crash(self, crash) -> None:
+        """A forward that raised (a :class:`~gradviz.core.partial_graph.ForwardCrash`): the
+        graph up to the failed op, that op red and selected, its error in the details panel."""
+        self.last_crash = crash
+        view = self.window.ensure_graph_view()
+        if view is None:
+            return
+        view.set_graph_with_problem(crash.graph, crash.failed_key)
+        self.window.central.setCurrentWidget(view)
+        self.window.show_message(f"The forward pass failed: {crash.describe()}", 0)
 
     def _if_current(self, opened: OpenedModel, step: Callable[[], None]) -> None:
         if self.opened is opened:  # not closed or replaced in the meantime

@@ -90,16 +90,10 @@ class NanFinder(QObject):
             self.window.show_message(summary, 0)
             self.reportReady.emit(report)
             return
-        def mark() -> None:
-            view.ready.disconnect(mark)
-            view.flag_nodes([origin.key])
-            view.select_node(origin.key, center=True)
-            self.reportReady.emit(report)
-
-        view.ready.connect(mark)
-        view.set_graph(report.graph)
+        view.set_graph_with_problem(report.graph, origin.key)
         self.window.central.setCurrentWidget(view)
         self.window.show_message(summary, 0)
+        self.reportReady.emit(report)
 
 
 def install_nan_finder(window) -> NanFinder:

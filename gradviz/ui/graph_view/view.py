@@ -908,6 +908,24 @@ class GraphView(QWidget):
         names = {code: role for role, code in ROLE_CODES.items() if role is not None}
         return {key: names[code] for key, code in self._state.roles.items() if code in names}
 
+    def show_problem(self, key: Hashable) -> None:
+        """Point at the node where something went wrong (the op that raised, where NaN
+        starts): flagged red, selected and centred, with the details panel open."""
+        self.flag_nodes([key])
+        self.toolbar.details_button.setChecked(True)
+        self.select_node(key, center=True)
+
+    def set_graph_with_problem(self, graph: nx.DiGraph, key: Hashable) -> None:
+        """:meth:`set_graph`, then :meth:`show_problem` once the graph is on screen."""
+
+        def mark() -> None:
+            self.ready.disconnect(mark)
+            if self._graph is graph and key in graph:
+                self.show_problem(key)
+
+        self.ready.connect(mark)
+        self.set_graph(graph)
+
     def flag_nodes(self, keys: Iterable[Hashable]) -> None:
         """Mark nodes red (NaN or Inf found); cleared by :meth:`clear_highlights`."""
         keys = list(keys)
