@@ -26,6 +26,7 @@ h3 { font-size: medium; margin: 12px 0 3px 0; }
 .sub, .muted { color: #7c8594; }
 td { padding: 1px 8px 1px 0; }
 a { text-decoration: none; }
+pre.wrap { white-space: pre-wrap; }
 """
 
 
@@ -106,7 +107,7 @@ def node_html(
     if attrs.get(FAILED_ATTR):
         parts.append(_failure_html(attrs))
     if attrs.get(ORIGIN_ATTR):
-        parts.append(f"<h3>NaN/Inf starts here</h3><pre>{_esc(attrs[ORIGIN_ATTR])}</pre>")
+        parts.append(f"<h3>NaN/Inf starts here</h3><pre class='wrap'>{_esc(attrs[ORIGIN_ATTR])}</pre>")
     parts.append(_source_html(attrs))
 
     inputs = list(graph.predecessors(key))
@@ -152,7 +153,7 @@ def _source_html(attrs: Mapping[str, Any]) -> str:
         mark = "<b>" if number == line.line else ""
         end = "</b>" if mark else ""
         rows.append(f"<span class='muted'>{number:>5}</span>  {mark}{_esc(text)}{end}")
-    code = "<pre>" + "\n".join(rows) + "</pre>" if rows else f"<pre>{_esc(line.code)}</pre>"
+    code = f"<pre class='wrap'>{chr(10).join(rows) if rows else _esc(line.code)}</pre>"
     return (
         f"<h3>Source</h3><div>{_esc(line.location)} in {_esc(line.function)} · "
         f"<a href='{_esc(source_link(line.file, line.line))}'>Open in editor</a></div>{code}"
@@ -161,7 +162,7 @@ def _source_html(attrs: Mapping[str, Any]) -> str:
 
 def _failure_html(attrs: Mapping[str, Any]) -> str:
     shapes = ", ".join(format_shape(s) for s in attrs.get(INPUT_SHAPES_ATTR) or ())
-    rows = [f"<p><b>The forward pass failed here.</b></p><pre>{_esc(attrs.get(ERROR_ATTR, ''))}</pre>"]
+    rows = [f"<p><b>The forward pass failed here.</b></p><pre class='wrap'>{_esc(attrs.get(ERROR_ATTR, ''))}</pre>"]
     if shapes:
         rows.append(f"<div class='muted'>inputs: {_esc(shapes)}</div>")
     return "<h3>Error</h3>" + "".join(rows)
