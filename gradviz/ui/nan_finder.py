@@ -32,6 +32,7 @@ class NanFinder(QObject):
         self.window = window
         self.report = None
         self._task = None
+        self._searched_for = None  # the session's first_nonfinite the automatic search last ran for
         action = QAction("Find first &NaN", window)
         action.setObjectName(ACTION_NAME)
         action.setShortcut(QKeySequence(SHORTCUT))
@@ -54,9 +55,12 @@ class NanFinder(QObject):
         return self._task is not None
 
     def _on_nonfinite(self, first, result) -> None:
-        """Automatically when the loss (or the output) is non-finite: find where the forward went wrong."""
-        if first is not None and getattr(first, "phase", None) in ("forward", "loss"):
-            self.find()
+        """Automatically when the loss (or the output) first turns non-finite: find where the forward went
+        wrong. Once per appearance: the controller reports every later phase that still sees NaN."""
+        if first is None or first == self._searched_for or getattr(first, "phase", None) not in ("forward", "loss"):
+            return
+        self._searched_for = first
+        self.find()
 
     def find(self) -> bool:
         """Start the search on the window's session; False when there is none or one is running."""
