@@ -113,8 +113,9 @@ class NonFiniteOrigin:
         where = f" at {self.source}" if self.source is not None else ""
         return f"{self.phase}: {self.op}{where}: {self.reason}"
 
-    def details(self) -> list[str]:
-        lines = [self.describe()]
+    def details(self, *, where: bool = True) -> list[str]:
+        """The description (without op and line when ``where`` is False), then each tensor's statistics."""
+        lines = [self.describe() if where else f"{self.phase}, {self.op}: {self.reason}"]
         name = "received gradient" if self.phase == BACKWARD else "input"
         lines += [f"  {name} {i}: {s.describe()}" for i, s in enumerate(self.inputs)]
         if self.output is not None:
@@ -396,5 +397,6 @@ def find_first_nonfinite(
         report.graph = detach_graph(graph)
         first = report.first
         if first is not None and first.key in graph:
-            graph.nodes[first.key][ORIGIN_ATTR] = "\n".join(first.details())
+            # the node's own details show its line already
+            graph.nodes[first.key][ORIGIN_ATTR] = "\n".join(first.details(where=False))
     return report

@@ -910,9 +910,11 @@ class GraphView(QWidget):
 
     def show_problem(self, key: Hashable) -> None:
         """Point at the node where something went wrong (the op that raised, where NaN
-        starts): flagged red, selected and centred, with the details panel open."""
+        starts): flagged red, selected and centred, with the details panel open where
+        the graph keeps room beside it (else the toolbar's Details toggle opens it)."""
         self.flag_nodes([key])
-        self.toolbar.details_button.setChecked(True)
+        if self.width() >= 3 * self.details.minimumWidth():
+            self.toolbar.details_button.setChecked(True)
         self.select_node(key, center=True)
 
     def set_graph_with_problem(self, graph: nx.DiGraph, key: Hashable) -> None:
