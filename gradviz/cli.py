@@ -239,6 +239,9 @@ def _run_open_model(args) -> int:
             raise _UsageError(f"step {step + 1}: {exc}", _their_lines(exc, loaded)) from None
         print(f"step {step + 1:<6} loss {record.loss:.6g}")
         graph = record.graph if record.graph is not None else graph
+    if session.first_nonfinite is not None:  # where it started, op and line (gradviz.core.nan_origin)
+        for line in session.find_first_nonfinite().summary().splitlines():
+            print(f"nan origin  {line}")
     status = opened.parameter_status()
     print(f"parameters  {parameter_counts(session, status).describe()}")
     for kind in ("frozen", "no gradient"):

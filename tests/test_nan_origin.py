@@ -168,3 +168,25 @@ def test_a_crashing_forward_is_reported_not_raised(x):
     model = nn.Sequential(nn.Linear(3, 4), nn.Linear(5, 2))
     report = find_first_nonfinite(model, x, mean_loss)
     assert report.error.startswith("RuntimeError") and not report.found
+
+
+def test_open_model_names_where_nan_started(tmp_path, capsys):
+    from gradviz.cli import main
+
+    path = tmp_path / "lognet.py"
+    path.write_text(
+        "import torch, torch.nn as nn\n"
+        "class LogNet(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(4, 3)\n"
+        "        with torch.no_grad():\n"
+        "            self.fc.bias.fill_(-50.0)\n"
+        "    def forward(self, x):\n"
+        "        return torch.log(torch.relu(self.fc(x)))\n"
+    )
+    code = main(["open-model", str(path), "--inputs", "2, 4", "--steps", "1"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    origin = [line for line in out.splitlines() if line.startswith("nan origin")]
+    assert origin[0].startswith("nan origin  forward: log at lognet.py:9 in forward") and "log of a value ≤ 0" in origin[0]
