@@ -190,3 +190,15 @@ def test_open_model_names_where_nan_started(tmp_path, capsys):
     assert code == 0, err
     origin = [line for line in out.splitlines() if line.startswith("nan origin")]
     assert origin[0].startswith("nan origin  forward: log at lognet.py:9 in forward") and "log of a value ≤ 0" in origin[0]
+
+
+def test_the_session_searches_by_itself_when_an_output_first_turns_nonfinite(x):
+    torch.manual_seed(0)
+    session = TrainingSession(LogOfZero(), inputs=x)
+    assert session.nonfinite_report is None
+    session.run_iteration()
+    report = session.nonfinite_report
+    assert session.first_nonfinite.phase == "forward"
+    assert report.first.op == "log" and report.first.source.line == line_of("@log")
+    session.clear_nonfinite()
+    assert session.nonfinite_report is None

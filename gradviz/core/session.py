@@ -461,6 +461,9 @@ class TrainingSession:
         # user's file and line that created each op. bench/source_lines.py
         # measures what it costs a full record.
         self.source_lines = SOURCE_LINES_DEFAULT
+        # Where NaN/Inf started (a gradviz.core.nan_origin.NonFiniteReport), searched
+        # when an output or loss first turned non-finite; None before that.
+        self.nonfinite_report = None
         self._lock = threading.Lock()
         self._clear_transient()
         self.events = EmitterGroup(self, *SESSION_EVENTS)
@@ -604,6 +607,7 @@ class TrainingSession:
             self.iteration = 0
             self.phase_index = 0
             self.first_nonfinite = None
+            self.nonfinite_report = None
             self._current = None
             self.optimizer = None
             self._optimizer_for = None
@@ -613,6 +617,7 @@ class TrainingSession:
     def clear_nonfinite(self) -> None:
         """Forget ``first_nonfinite`` so the next NaN/Inf is reported again."""
         self.first_nonfinite = None
+        self.nonfinite_report = None
 
     def preview_graph(self) -> nx.DiGraph:
         """The autograd graph of one forward + loss on the current batch.
@@ -658,20 +663,25 @@ class TrainingSession:
         """Where NaN/Inf starts on the current batch: a
         :class:`~gradviz.core.nan_origin.NonFiniteReport` from re-running one
         forward + loss with checks (and backward, when the forward stays
-        finite). Like :meth:`preview_graph` nothing else changes."""
+        finite). Like :meth:`preview_graph` nothing else changes. The session
+        runs it by itself when an output or loss first turns non-finite
+        (``nonfinite_report``)."""
+        with self._exclusive():
+            return self._search_nonfinite()
+
+    def _search_nonfinite(self):
         from gradviz.core.nan_origin import find_first_nonfinite
 
-        with self._exclusive():
-            loss_fn = self._active["loss_fn"] if self.in_iteration else self._loss_fn
-            target_kind = self._active["target_kind"] if self.in_iteration else self._target_kind
-            inputs, targets = self._current_batch(target_kind)
-            checked = self._checked_loss(loss_fn)
+        loss_fn = self._active["loss_fn"] if self.in_iteration else self._loss_fn
+        target_kind = self._active["target_kind"] if self.in_iteration else self._target_kind
+        inputs, targets = self._current_batch(target_kind)
+        checked = self._checked_loss(loss_fn)
 
-            def loss_on_output(output, target):
-                return checked(self._loss_input(loss_output(output)[0], target_kind), target)
+        def loss_on_output(output, target):
+            return checked(self._loss_input(loss_output(output)[0], target_kind), target)
 
-            self.model.train()
-            return find_first_nonfinite(self.model, inputs, loss_on_output, targets)
+        self.model.train()
+        return find_first_nonfinite(self.model, inputs, loss_on_output, targets)
 
     def crash_report(self):
         """After a forward (or loss) on the current batch raised: a
@@ -797,6 +807,12 @@ class TrainingSession:
                     attrs = graph.nodes[name]
                     where, key = attrs.get("name") or attrs.get("label", name), name
                 self.first_nonfinite = NonFinite(record.index, phase, where, key)
+                if phase in ("forward", "loss"):
+                    # Where the forward went wrong, found once, right away (same batch, same weights).
+                    try:
+                        self.nonfinite_report = self._search_nonfinite()
+                    except Exception:  # noqa: BLE001 - a diagnosis must never break the phase
+                        self.nonfinite_report = None
 
     # -- the five phases -------------------------------------------------------------
     def watch_parameters(self, names) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QKeySequence
 
+from gradviz.core.node_notes import ORIGIN_ATTR
 from gradviz.ui.worker import run_task
 
 ACTION_NAME = "actionFindFirstNan"
@@ -20,8 +21,9 @@ SHORTCUT = "Ctrl+Shift+N"
 class NanFinder(QObject):
     """Owns the action and the automatic search; ``report`` is the latest result.
 
-    Signals: ``reportReady(report)`` once a search finished and its graph is
-    shown (or found nothing); ``failed(str)``.
+    Signals: ``reportReady(report)`` once a search's result is being shown (the
+    origin is flagged on the graph shown when that is the same graph, else the
+    report's graph is laid out and flagged when ready); ``failed(str)``.
     """
 
     reportReady = Signal(object)
@@ -55,20 +57,25 @@ class NanFinder(QObject):
         return self._task is not None
 
     def _on_nonfinite(self, first, result) -> None:
-        """Automatically when the loss (or the output) first turns non-finite: find where the forward went
-        wrong. Once per appearance: the controller reports every later phase that still sees NaN."""
-        if first is None or first == self._searched_for or getattr(first, "phase", None) not in ("forward", "loss"):
+        """A phase found NaN/Inf. When an output or loss first turned non-finite the
+        session already searched where it started (``nonfinite_report``): show it,
+        once, beside the training UI's own message."""
+        session = self.window.session
+        report = getattr(session, "nonfinite_report", None)
+        if first is None or first == self._searched_for or report is None:
             return
         self._searched_for = first
-        self.find()
+        self.show_report(report, automatic=True)
 
     def find(self) -> bool:
-        """Start the search on the window's session; False when there is none or one is running."""
+        """Start the search on the window's session; False when there is none or something runs."""
         session = self.window.session
         if session is None:
             self.window.show_message("Find first NaN: there is no network to run")
             return False
-        if self._task is not None:
+        training = getattr(self.window, "training_ui", None)
+        if self._task is not None or (training is not None and training.controller.busy):
+            self.window.show_message("Find first NaN: wait until the running phase has finished")
             return False
         self.window.show_message("Looking for the first NaN/Inf: re-running the forward pass with checks…", 0)
 
@@ -86,18 +93,34 @@ class NanFinder(QObject):
 
     def _done(self, report) -> None:
         self._task = None
+        self.show_report(report)
+
+    def show_report(self, report, *, automatic: bool = False) -> None:
+        """Point at the report's origin: on the graph shown when it is the same graph
+        (same key, same op), else on the report's own graph; the summary in the status bar."""
         self.report = report
         summary = report.summary().splitlines()[0]
-        origin = report.first
-        view = self.window.ensure_graph_view() if report.graph is not None else None
-        if origin is None or view is None or origin.key is None or origin.key not in report.graph:
-            self.window.show_message(summary, 0)
-            self.reportReady.emit(report)
-            return
-        view.set_graph_with_problem(report.graph, origin.key)
-        self.window.central.setCurrentWidget(view)
+        if automatic:  # keep the training UI's message (which iteration, which phase) in front
+            current = self.window.statusBar().currentMessage()
+            summary = f"{current} — starts at {summary}" if current else summary
         self.window.show_message(summary, 0)
+        origin = report.first
+        if origin is not None and origin.key is not None and report.graph is not None and origin.key in report.graph:
+            view = self.window.ensure_graph_view()
+            if view is not None:
+                self._point_at(view, report, origin.key)
         self.reportReady.emit(report)
+
+    def _point_at(self, view, report, key) -> None:
+        shown = view.graph()
+        mine = report.graph.nodes[key]
+        if shown is not None and key in shown and shown.nodes[key].get("label") == mine.get("label"):
+            if ORIGIN_ATTR in mine:  # the shown graph's node gets the diagnosis too
+                shown.nodes[key][ORIGIN_ATTR] = mine[ORIGIN_ATTR]
+            view.show_problem(key)
+        else:
+            view.set_graph_with_problem(report.graph, key)
+            self.window.central.setCurrentWidget(view)
 
 
 def install_nan_finder(window) -> NanFinder:

@@ -143,8 +143,9 @@ def test_find_first_nan_from_the_run_menu_and_automatically(qtbot, window, tmp_p
     view = window.graph_view
     key = report.first.key
     assert report.graph.nodes[key]["label"] == "LogBackward0"
-    qtbot.waitUntil(lambda: view.graph() is report.graph and key in view.flagged_nodes(), timeout=30_000)
-    assert view.selected_node() == key
+    # the graph shown is the opened model's, the same graph: its node is flagged and selected
+    qtbot.waitUntil(lambda: key in view.flagged_nodes() and view.selected_node() == key, timeout=30_000)
+    assert view.graph() is opener.opened.graph
     text = view.details.toPlainText()
     assert "NaN/Inf starts here" in text and "log of a value ≤ 0" in text and "lognet.py:10 in forward" in text
     assert "log of a value ≤ 0" in window.statusBar().currentMessage()
@@ -154,9 +155,15 @@ def test_find_first_nan_from_the_run_menu_and_automatically(qtbot, window, tmp_p
     training = window.training_ui
     if hasattr(training, "set_speed"):
         training.set_speed(10_000)
+    view.clear_highlights()
     window.actions["actionRunIteration"].trigger()
     qtbot.waitUntil(lambda: bool(reports), timeout=60_000)
-    assert reports[-1].first.op == "log"
+    session = opener.session
+    assert reports[-1] is session.nonfinite_report and reports[-1].first.op == "log"
+    qtbot.waitUntil(lambda: training.controller.is_idle(), timeout=60_000)
+    message = window.statusBar().currentMessage()
+    assert "starts at forward: log at lognet.py:10" in message
+    assert reports[-1].first.key in view.flagged_nodes()
 
 
 def test_opened_model_that_crashes_shows_the_partial_graph(qtbot, window, tmp_path):
