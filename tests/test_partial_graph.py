@@ -132,3 +132,28 @@ def test_opened_model_error_carries_the_partial_graph_and_the_cli_exports_it(tmp
     nodes = {n["id"]: n for n in json.loads(out_file.read_text())["nodes"]}
     assert nodes[FAILED_KEY]["failed"] is True and "mat1 and mat2" in nodes[FAILED_KEY]["error"]
     assert nodes[FAILED_KEY]["source"]["line"] == 12
+
+
+def test_hand_built_resnet_with_in_place_ops_crashing_at_its_head():
+    import importlib.util
+
+    path = HERE.parents[1] / "examples" / "small_resnet.py"
+    spec = importlib.util.spec_from_file_location("small_resnet_for_crash", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    model = module.SmallResNet(num_classes=4, width=8)
+    model.fc = nn.Linear(5, 4)  # expects 5 features, gets 16
+    crash = trace_until_crash(model, torch.randn(2, 3, 16, 16))
+    graph = crash.graph
+    head = line_of("return self.fc(torch.flatten(self.pool(x), 1))", path)
+    assert crash.op == "linear" and crash.source.line == head and crash.source.file == str(path)
+    ops = [a for _, a in graph.nodes(data=True) if a.get("kind") == "op" and not a.get("failed")]
+    # stem, 2 + 2 blocks of two convs, one 1×1 shortcut: every conv ran before the head failed
+    assert sum(a["label"] == "ConvolutionBackward0" for a in ops) == 10
+    assert any(a["label"] == "ReluBackward0" and a.get("module") == "layer1.0.relu" for a in ops)
+    # ops inside the blocks point at the block's forward lines
+    block_lines = {a["source"]["line"] for a in ops if a.get("module", "").startswith("layer1.0")}
+    assert line_of("out = self.relu(self.bn1(self.conv1(x)))", path) in block_lines
+    into_failed = {graph.nodes[u].get("name") or graph.nodes[u]["label"] for u in graph.predecessors(FAILED_KEY)}
+    assert into_failed == {"ViewBackward0", "fc.weight", "fc.bias"}
