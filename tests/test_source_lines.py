@@ -188,3 +188,16 @@ def test_source_line_round_trips_through_a_dict():
     line = SourceLine("/x/y.py", 3, "f", "a = b")
     assert SourceLine.from_dict(line.as_dict()) == line
     assert source_of({"source": {"file": "y.py"}}) is None
+
+
+def test_tooltip_and_details_show_the_line():
+    from gradviz.ui.graph_view.details import node_html, tooltip_html
+
+    model = TwoCalls()
+    graph = record(model, torch.randn(3, 4), loss_fn=lambda out: out[0].sum())
+    key = next(k for k, a in graph.nodes(data=True) if a.get("label") == "SquareBackward")
+    square = line_of("@square")
+    assert f"line: test_source_lines.py:{square} in forward" in tooltip_html(key, graph.nodes[key])
+    html = node_html(graph, key)
+    assert "Open in editor" in html and f"open:{square}:{HERE}" in html
+    assert "s = Square.apply(h)" in html and "@fc-second" in html  # the line and the one before it

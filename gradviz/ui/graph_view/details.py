@@ -208,6 +208,11 @@ def tooltip_html(key: Hashable, attrs: Mapping[str, Any], stats: Mapping[str, An
     elif kind != "output":
         module = node_module(attrs)
         rows.append(f"module: {_esc(module) if module else 'top level'}")
+    line = source_of(attrs)
+    if line is not None:
+        rows.append(f"line: {_esc(line.location)} in {_esc(line.function)}")
+    if attrs.get(FAILED_ATTR):
+        rows.append(f"<b>failed</b>: {_esc(str(attrs.get(ERROR_ATTR, ''))[:160])}")
     if attrs.get("saved"):
         rows.append("saved: " + _esc(", ".join(attrs["saved"])))
     if stats:
