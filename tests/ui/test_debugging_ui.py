@@ -70,6 +70,8 @@ def test_details_panel_shows_the_source_line_and_opens_the_editor(qtbot, window,
 
     found = find_matches(graph, f"transformer_block.py:{scores}")
     assert found and all(graph.nodes[k]["source"]["line"] == scores for k in found)
+    view.search(f"transformer_block.py:{scores}")  # what typing it into the Ctrl+F box does
+    assert sorted(view.search_matches()) == sorted(found)
     div = next(k for k in found if graph.nodes[k]["label"] == "DivBackward0")
     view.select_node(div, center=True)
     text = view.details.toPlainText()

@@ -795,7 +795,8 @@ class GraphView(QWidget):
     # search
 
     def search(self, text: str) -> int:
-        """Find nodes whose label or parameter name contains ``text`` (any case); go to the first.
+        """Find nodes whose label or parameter name contains ``text`` (any case), or made at
+        ``file:line`` of the user's code; go to the first.
 
         Returns the number of matches. Matches inside collapsed boxes count;
         going to one selects it and centres on its box.
