@@ -202,3 +202,31 @@ def test_the_session_searches_by_itself_when_an_output_first_turns_nonfinite(x):
     assert report.first.op == "log" and report.first.source.line == line_of("@log")
     session.clear_nonfinite()
     assert session.nonfinite_report is None
+
+
+class InPlace(nn.Module):
+    """In-place ops overwrite their input: the check must look at it before."""
+
+    def __init__(self, op):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+        self.op = op
+
+    def forward(self, x):
+        h = self.fc(x) * 0.0
+        if self.op == "log_":
+            h.log_()  # @log_
+        else:
+            h /= h.sum(dim=1, keepdim=True)  # @idiv
+        return h
+
+
+@pytest.mark.parametrize("op, marker, reason", [("log_", "@log_", "log of a value ≤ 0"),
+                                                ("idiv", "@idiv", "division by 0: 0/0 gives NaN")])
+def test_in_place_ops_are_judged_by_their_inputs_before_the_op(x, op, marker, reason):
+    torch.manual_seed(0)
+    report = find_first_nonfinite(InPlace(op), x, mean_loss)
+    origin = report.first
+    assert origin is not None and origin.phase == FORWARD, report.summary()
+    assert origin.reason.startswith(reason) and origin.source.line == line_of(marker)
+    assert origin.inputs[0].nan == 0 and origin.inputs[0].zeros == 12

@@ -185,8 +185,9 @@ _POWS = {"pow", "pow_", "rpow", "ipow", "float_power"}
 
 
 def _op_name(func: Any) -> str:
-    name = getattr(func, "__name__", None) or str(func)
-    return name.strip("_")
+    """``"log"`` for torch.log, Tensor.log and Tensor.log_; ``"truediv"`` for ``/``, ``"itruediv"`` for ``/=``."""
+    name = (getattr(func, "__name__", None) or str(func)).strip("_")
+    return name
 
 
 def _reason(op: str, inputs: list[TensorStats], output: TensorStats) -> str:
@@ -253,27 +254,38 @@ class _CheckMode(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        result = func(*args, **kwargs)
         if self.origin is not None:
-            return result
+            return func(*args, **kwargs)
+        before = None
+        if _in_place(func):  # the op overwrites its input: look at it before it does
+            inputs = list(_floating((args, kwargs)))
+            if not _all_finite(inputs):
+                return func(*args, **kwargs)  # bad values flowing through, not made here
+            before = [TensorStats.of(t) for t in inputs]
+        result = func(*args, **kwargs)
         outputs = list(_floating(result))
         if not outputs or _all_finite(outputs):
             return result
-        inputs = list(_floating((args, kwargs)))
-        if not _all_finite(inputs):
-            return result  # bad values flowing through, not made here
+        if before is None:
+            inputs = list(_floating((args, kwargs)))
+            if not _all_finite(inputs):
+                return result  # bad values flowing through, not made here
+            before = [TensorStats.of(t) for t in inputs]
         bad = next(t for t in outputs if t.numel() and not bool(torch.isfinite(t).all()))
         op = _op_name(func)
-        in_stats = [TensorStats.of(t) for t in inputs]
         out_stats = TensorStats.of(bad)
         frame = user_frame(sys._getframe(1))
-        source = None
-        if frame is not None:
-            source = SourceLine.at(frame)
-        self.origin = NonFiniteOrigin(FORWARD, op, _reason(op, in_stats, out_stats), source=source,
-                                      inputs=in_stats, output=out_stats)
+        source = SourceLine.at(frame) if frame is not None else None
+        self.origin = NonFiniteOrigin(FORWARD, op, _reason(op, before, out_stats), source=source,
+                                      inputs=before, output=out_stats)
         self.grad_fn = bad.grad_fn
         return result
+
+
+def _in_place(func: Any) -> bool:
+    """``log_``, ``__iadd__``, …: ops that write into their first argument."""
+    name = getattr(func, "__name__", "") or ""
+    return (name.endswith("_") and not name.endswith("__")) or (name.startswith("__i") and name.endswith("__"))
 
 
 def nonfinite_params(model: nn.Module) -> list[str]:
