@@ -201,3 +201,22 @@ def test_tooltip_and_details_show_the_line():
     html = node_html(graph, key)
     assert "Open in editor" in html and f"open:{square}:{HERE}" in html
     assert "s = Square.apply(h)" in html and "@fc-second" in html  # the line and the one before it
+
+
+def test_code_torch_generates_is_not_the_users_line():
+    traced = torch.fx.symbolic_trace(nn.Sequential(nn.Linear(3, 3), nn.Tanh()))  # generated forward code
+    with SourceRecorder() as sources:
+        loss = traced(torch.randn(2, 3)).sum()  # @fx-call
+    graph = autograd_graph(loss)
+    add_source_lines(graph, sources)
+    assert set(ops_by_line(graph)) == {line_of("@fx-call")}
+
+
+def test_bad_arguments_are_typed_errors():
+    from gradviz.core.nan_origin import find_first_nonfinite
+    from gradviz.core.partial_graph import trace_until_crash
+
+    with pytest.raises(TypeError, match="needs a torch.nn.Module"):
+        find_first_nonfinite(torch.randn(2), torch.randn(2))
+    with pytest.raises(TypeError, match="needs a torch.nn.Module"):
+        trace_until_crash(lambda x: x, torch.randn(2))

@@ -372,6 +372,9 @@ def find_first_nonfinite(
     """
     from gradviz.core.graph import autograd_graph, detach_graph
 
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"find_first_nonfinite needs a torch.nn.Module, got {type(model).__name__}: "
+                        "pass the model, then its inputs")
     report = NonFiniteReport(parameters=nonfinite_params(model))
     mode = _CheckMode()
     with _restored(model), torch.enable_grad():

@@ -186,6 +186,9 @@ def trace_until_crash(
     """
     from gradviz.core.graph import ForwardRecorder
 
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"trace_until_crash needs a torch.nn.Module, got {type(model).__name__}: "
+                        "pass the model, then its inputs")
     buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
     recorder, mode = ForwardRecorder(model), _CrashMode()
     try:

@@ -64,6 +64,8 @@ _next_sequence_nr = torch._C._autograd._get_sequence_nr
 _USER, _TORCH, _GRADVIZ = 0, 1, 2
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
 _GRADVIZ_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+# Code torch generates (torch.fx / torch.export GraphModules) is torch's, not the user's.
+_TORCH_GENERATED = "<eval_with_key>"
 _HANDLERS = frozenset({"__torch_function__", "__torch_dispatch__"})  # other recorders' modes
 _place_of_file: dict[str, int] = {}  # co_filename -> place (a few hundred files)
 
@@ -72,7 +74,10 @@ def _place(filename: str) -> int:
     place = _place_of_file.get(filename)
     if place is None:
         path = filename if filename.startswith("<") else os.path.abspath(filename)
-        place = _TORCH if path.startswith(_TORCH_DIR) else _GRADVIZ if path.startswith(_GRADVIZ_DIR) else _USER
+        if path.startswith(_TORCH_DIR) or path.startswith(_TORCH_GENERATED):
+            place = _TORCH
+        else:
+            place = _GRADVIZ if path.startswith(_GRADVIZ_DIR) else _USER
         _place_of_file[filename] = place
     return place
 
