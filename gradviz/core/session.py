@@ -672,6 +672,20 @@ class TrainingSession:
     def _search_nonfinite(self):
         from gradviz.core.nan_origin import find_first_nonfinite
 
+        return find_first_nonfinite(self.model, *self._batch_and_loss())
+
+    def crash_report(self):
+        """After a forward (or loss) on the current batch raised: a
+        :class:`~gradviz.core.partial_graph.ForwardCrash` with the graph built
+        up to the failing op, or None when it runs through now."""
+        from gradviz.core.partial_graph import trace_until_crash
+
+        with self._exclusive():
+            return trace_until_crash(self.model, *self._batch_and_loss())
+
+    def _batch_and_loss(self) -> tuple[Any, LossFn, torch.Tensor]:
+        """``(inputs, loss_fn(output, target), targets)`` of the running (or next) iteration,
+        the model in train mode: what a diagnostic re-run of forward + loss needs."""
         loss_fn = self._active["loss_fn"] if self.in_iteration else self._loss_fn
         target_kind = self._active["target_kind"] if self.in_iteration else self._target_kind
         inputs, targets = self._current_batch(target_kind)
@@ -681,25 +695,7 @@ class TrainingSession:
             return checked(self._loss_input(loss_output(output)[0], target_kind), target)
 
         self.model.train()
-        return find_first_nonfinite(self.model, inputs, loss_on_output, targets)
-
-    def crash_report(self):
-        """After a forward (or loss) on the current batch raised: a
-        :class:`~gradviz.core.partial_graph.ForwardCrash` with the graph built
-        up to the failing op, or None when it runs through now."""
-        from gradviz.core.partial_graph import trace_until_crash
-
-        with self._exclusive():
-            loss_fn = self._active["loss_fn"] if self.in_iteration else self._loss_fn
-            target_kind = self._active["target_kind"] if self.in_iteration else self._target_kind
-            inputs, targets = self._current_batch(target_kind)
-            checked = self._checked_loss(loss_fn)
-
-            def loss_on_output(output, target):
-                return checked(self._loss_input(loss_output(output)[0], target_kind), target)
-
-            self.model.train()
-            return trace_until_crash(self.model, inputs, loss_on_output, targets)
+        return inputs, loss_on_output, targets
 
     # -- internals ---------------------------------------------------------------
     @contextmanager
