@@ -220,3 +220,30 @@ def test_bad_arguments_are_typed_errors():
         find_first_nonfinite(torch.randn(2), torch.randn(2))
     with pytest.raises(TypeError, match="needs a torch.nn.Module"):
         trace_until_crash(lambda x: x, torch.randn(2))
+
+
+def test_the_benchmark_runs_and_counts_the_lines_it_captured():
+    import sys
+
+    root = str(HERE.parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from bench import source_lines as bench
+
+    torch.set_num_threads(1)
+    row = bench.measure("transformer 2x16", rounds=1, block=1)
+    # every op has its line: the forward's and those of the benchmark's own loss function
+    assert row["ops"] == row["ops_with_source"] == 110
+    assert set(row) >= {"full", "full+source", "source/full", "forward+source", "forward+anomaly"}
+    # nn.Sequential's forward is torch's code: only the benchmark's loss function (mul, mean) has lines
+    assert bench.measure("mlp20 b2", rounds=1, block=1)["ops_with_source"] == 2
+
+
+def test_a_loss_function_the_user_wrote_has_its_lines_in_a_step():
+    def my_loss(output, target):
+        return ((output - target) ** 2).mean()  # @my-loss
+
+    session = TrainingSession(nn.Sequential(nn.Linear(4, 2)), inputs=torch.randn(3, 4), loss=my_loss)
+    by_line = ops_by_line(session.run_iteration().graph)
+    assert sorted(by_line) == [line_of("@my-loss")]
+    assert sorted(by_line[line_of("@my-loss")]) == ["MeanBackward0", "PowBackward0", "SubBackward0"]

@@ -716,6 +716,7 @@ class TrainingSession:
         self._loss_tensor: torch.Tensor | None = None
         self._recorder = None
         self._sources = None  # the forward's SourceRecorder until the graph is built
+        self._loss_sources = contextlib.nullcontext()  # the loss's, at full record level
         self._live_graph: nx.DiGraph | None = None
         self._node_recorder: NodeRecorder | None = None
 
@@ -842,6 +843,7 @@ class TrainingSession:
                 with recorder, sources, self._watch_values():
                     returned = self.model(*args)
                 self._recorder, self._sources = recorder, sources
+                self._loss_sources = SourceRecorder(self.source_lines)
             else:
                 returned = self.model(*args)
         output, _ = loss_output(returned)  # a TypeError when there is nothing to compute a loss on
@@ -854,7 +856,7 @@ class TrainingSession:
         _, targets = self._current_batch(self._active["target_kind"])
         with torch.enable_grad():
             output = self._loss_input(self._output, self._active["target_kind"])
-            with self._watch_values():
+            with self._watch_values(), self._loss_sources:  # a loss function the user wrote has lines too
                 loss = self._checked_loss(self._active["loss_fn"])(output, targets)
         if loss.grad_fn is None:
             raise ValueError("the loss does not depend on any parameter that requires grad: there is nothing to train")
@@ -902,7 +904,8 @@ class TrainingSession:
             from gradviz.core.source_lines import add_source_lines
 
             add_source_lines(graph, self._sources)
-            self._sources = None
+            add_source_lines(graph, self._loss_sources)
+            self._sources, self._loss_sources = None, contextlib.nullcontext()
         fns = graph.graph["fn"]
         key_of = {id(fn): key for key, fn in fns.items()}
         forward_keys = [key_of[id(fn)] for fn in recorder.creation_order if id(fn) in key_of]
