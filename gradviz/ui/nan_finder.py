@@ -108,17 +108,19 @@ class NanFinder(QObject):
         if origin is not None and origin.key is not None and report.graph is not None and origin.key in report.graph:
             view = self.window.ensure_graph_view()
             if view is not None:
-                self._point_at(view, report, origin.key)
+                self._point_at(view, report, origin.key, replace=not automatic)
         self.reportReady.emit(report)
 
-    def _point_at(self, view, report, key) -> None:
+    def _point_at(self, view, report, key, *, replace: bool) -> None:
+        """Flag the origin on the graph shown when it is the same graph; else, on request
+        (``replace``), show the report's graph. While stepping, the training UI owns the view."""
         shown = view.graph()
         mine = report.graph.nodes[key]
         if shown is not None and key in shown and shown.nodes[key].get("label") == mine.get("label"):
             if ORIGIN_ATTR in mine:  # the shown graph's node gets the diagnosis too
                 shown.nodes[key][ORIGIN_ATTR] = mine[ORIGIN_ATTR]
             view.show_problem(key)
-        else:
+        elif replace:
             view.set_graph_with_problem(report.graph, key)
             self.window.central.setCurrentWidget(view)
 
