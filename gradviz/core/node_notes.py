@@ -31,10 +31,6 @@ INPUT_SHAPES_ATTR = "input_shapes"
 ORIGIN_ATTR = "nonfinite_origin"
 
 
-def _line_of(filename: str, lineno: int, function: str) -> "SourceLine":
-    return SourceLine(filename, lineno, function, linecache.getline(filename, lineno).strip())
-
-
 @dataclass(frozen=True)
 class SourceLine:
     """A line of the user's code: ``examples/transformer_block.py:41 in forward: scores = …``."""
@@ -64,7 +60,12 @@ class SourceLine:
     def at(cls, frame: Any) -> "SourceLine":
         """The line a Python frame is executing."""
         code = frame.f_code
-        return _line_of(code.co_filename, frame.f_lineno, code.co_name)
+        return cls.read(code.co_filename, frame.f_lineno, code.co_name)
+
+    @classmethod
+    def read(cls, file: str, line: int, function: str) -> "SourceLine":
+        """The line with its code text, read from the file (empty text if it cannot be read)."""
+        return cls(file, line, function, linecache.getline(file, line).strip())
 
     def context(self, before: int = 2, after: int = 2) -> list[tuple[int, str]]:
         """``(line number, text)`` around the line, from the file as it is now (empty if unreadable)."""

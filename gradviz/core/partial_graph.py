@@ -120,12 +120,12 @@ def crash_node(op: str | None, message: str, source: SourceLine | None, shapes: 
 
 
 def _innermost_user_line(exc: BaseException) -> SourceLine | None:
+    """The innermost line of the user's code in ``exc``'s traceback (an error raised by plain Python)."""
     line = None
     for frame, lineno in traceback.walk_tb(exc.__traceback__):
         if user_frame(frame) is frame:
             code = frame.f_code
-            line = SourceLine(code.co_filename, lineno, code.co_name,
-                              (SourceLine(code.co_filename, lineno, code.co_name).context(0, 0) or [(0, "")])[0][1].strip())
+            line = SourceLine.read(code.co_filename, lineno, code.co_name)
     return line
 
 

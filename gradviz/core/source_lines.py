@@ -42,7 +42,6 @@ from torch.overrides import TorchFunctionMode
 from gradviz.core.node_notes import (  # noqa: F401 - re-exported: the source-line vocabulary
     SOURCE_ATTR,
     SourceLine,
-    _line_of,
     lines_in,
     matches_location,
     nodes_at,
@@ -233,7 +232,7 @@ class SourceRecorder:
             return None
         line = self._cache.get(where)
         if line is None:
-            line = self._cache[where] = _line_of(*where)
+            line = self._cache[where] = SourceLine.read(*where)
         return line
 
     @property
@@ -241,7 +240,7 @@ class SourceRecorder:
         """Where the last call that created Nodes was made (None if none was)."""
         for where in reversed(self._calls.frames):
             if where is not None:
-                return _line_of(*where)
+                return SourceLine.read(*where)
         return None
 
 
