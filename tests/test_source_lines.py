@@ -191,7 +191,7 @@ def test_source_line_round_trips_through_a_dict():
 
 
 def test_tooltip_and_details_show_the_line():
-    from gradviz.ui.graph_view.details import node_html, tooltip_html
+    from gradviz.ui.graph_view.details import node_html, source_link, tooltip_html
 
     model = TwoCalls()
     graph = record(model, torch.randn(3, 4), loss_fn=lambda out: out[0].sum())
@@ -199,7 +199,7 @@ def test_tooltip_and_details_show_the_line():
     square = line_of("@square")
     assert f"line: test_source_lines.py:{square} in forward" in tooltip_html(key, graph.nodes[key])
     html = node_html(graph, key)
-    assert "Open in editor" in html and f"open:{square}:{HERE}" in html
+    assert "Open in editor" in html and source_link(str(HERE), square) in html
     assert "s = Square.apply(h)" in html and "@fc-second" in html  # the line and the one before it
 
 

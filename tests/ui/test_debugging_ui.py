@@ -198,3 +198,16 @@ def test_opened_model_that_crashes_shows_the_partial_graph(qtbot, window, tmp_pa
     assert "crash.py:9" in window.statusBar().currentMessage()
     assert window.isVisible()  # the app keeps running
     window.grab().save("/tmp/d17_crash.png")
+
+
+@pytest.mark.parametrize("path", ["/tmp/my dir/a#b.py", "/tmp/ü/x%20y.py", r"C:\models\net.py", "/tmp/a:b.py"])
+def test_open_in_editor_link_keeps_any_path(qtbot, path):
+    from PySide6.QtCore import QUrl
+
+    from gradviz.ui.graph_view.details import NodeDetails, source_link
+
+    details = NodeDetails()
+    qtbot.addWidget(details)
+    with qtbot.waitSignal(details.sourceRequested) as signal:
+        details.anchorClicked.emit(QUrl(source_link(path, 12)))
+    assert signal.args == [path, 12]

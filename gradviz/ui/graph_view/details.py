@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import re
+from urllib.parse import quote, unquote
 from collections import Counter
 from typing import Any, Hashable, Mapping
 
@@ -139,8 +140,8 @@ SOURCE_CONTEXT = 2  # lines shown before and after the one that made the op
 
 
 def source_link(file: str, line: int) -> str:
-    """The details panel's "Open in editor" link target."""
-    return f"open:{line}:{file}"
+    """The details panel's "Open in editor" link target (the path percent-encoded: spaces, #, \\)."""
+    return f"open:{line}:{quote(file, safe='')}"
 
 
 def _source_html(attrs: Mapping[str, Any]) -> str:
@@ -271,6 +272,7 @@ class NodeDetails(QTextBrowser):
         elif action == "expand":
             self.expandRequested.emit(target)
         elif action == "open":
-            line, _, file = target.partition(":")
+            encoded = url.toString(QUrl.ComponentFormattingOption.FullyEncoded).partition(":")[2]
+            line, _, file = encoded.partition(":")
             if line.isdigit() and file:
-                self.sourceRequested.emit(file, int(line))
+                self.sourceRequested.emit(unquote(file), int(line))
