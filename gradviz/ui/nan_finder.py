@@ -1,10 +1,13 @@
-"""Run → Find first NaN (``actionFindFirstNan``), also started by itself when a loss turns non-finite.
+"""Run → Find first NaN (``actionFindFirstNan``), and the same report shown by itself when a loss turns non-finite.
 
-It asks the core (:meth:`TrainingSession.find_first_nonfinite`, which re-runs
-one forward with a check on every op, then backward) off the GUI thread, then
-shows the re-run's graph with the op where NaN/Inf started flagged red and
-selected: the details panel gives its source line and the reason, the status
-bar the one-line summary. No ML logic here.
+On request it asks the core (:meth:`TrainingSession.find_first_nonfinite`,
+which re-runs one forward with a check on every op, then backward) off the
+GUI thread. When a step's output or loss first turns non-finite the session
+has already searched, inside that phase (``session.nonfinite_report``), and
+the controller's ``nonfiniteFound`` brings it here. Either way the op where
+NaN/Inf started is flagged red and selected (on the graph shown when it is the
+same graph, else, on request, on the report's graph): the details panel gives
+its source line and the reason, the status bar the summary. No ML logic here.
 """
 from __future__ import annotations
 
