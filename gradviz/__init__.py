@@ -44,6 +44,10 @@ _EXPORTS = {
     "export_graph": "gradviz.graph_export",
     "load_user_model": "gradviz.core.user_model_loader",
     "ModelLoadError": "gradviz.core.user_model_loader",
+    # debugging your own code: where NaN starts, the graph up to a crash, source lines
+    "find_first_nonfinite": "gradviz.core.nan_origin",
+    "trace_until_crash": "gradviz.core.partial_graph",
+    "SourceRecorder": "gradviz.core.source_lines",
     # recording users' own training loops
     "watch": "gradviz.core.watch",
     "WatchError": "gradviz.core.watch",

@@ -216,7 +216,14 @@ def _run_open_model(args) -> int:
     try:
         opened = open_user_model(request)
     except ModelLoadError as exc:
-        raise _UsageError(str(exc), exc.user_traceback) from None
+        details = exc.user_traceback
+        crash = getattr(exc, "crash", None)
+        if crash is not None:  # the forward raised: say which op, and export the graph up to it
+            details = (details.rstrip("\n") + "\n" if details else "") + f"failed op: {crash.describe()}\n"
+            if export_format is not None:
+                path = _write_graph(crash.graph, args.export_graph, export_format)
+                details += f"wrote        {path} ({export_format}, the graph up to the failed op)\n"
+        raise _UsageError(str(exc), details) from None
     loaded, session = opened.loaded, opened.session
     print(f"model       {loaded.name} from {loaded.path} ({loaded.kind})")
     print(f"inputs      {describe_inputs(loaded.example_inputs)}")
@@ -232,6 +239,9 @@ def _run_open_model(args) -> int:
             raise _UsageError(f"step {step + 1}: {exc}", _their_lines(exc, loaded)) from None
         print(f"step {step + 1:<6} loss {record.loss:.6g}")
         graph = record.graph if record.graph is not None else graph
+    if session.first_nonfinite is not None:  # where it started, op and line (gradviz.core.nan_origin)
+        for line in session.find_first_nonfinite().summary().splitlines():
+            print(f"nan origin  {line}")
     status = opened.parameter_status()
     print(f"parameters  {parameter_counts(session, status).describe()}")
     for kind in ("frozen", "no gradient"):

@@ -77,6 +77,9 @@ __all__ = [
 # 100 full records of LeNet (61,706 parameters) hold three float32 copies of
 # the parameters each: about 74 MB. Light records are a few KB each.
 DEFAULT_MAX_HISTORY = 100
+# Op nodes carry the user's source line by default when capturing it stays
+# within the recorded iteration's budget (bench/source_lines.py; README Performance).
+SOURCE_LINES_DEFAULT = True
 
 
 class TrainingSession:
@@ -249,6 +252,13 @@ class TrainingSession:
         self.phase_index = 0
         self.first_nonfinite: NonFinite | None = None
         self._current: IterationRecord | None = None
+        # The switch for op nodes' ``source`` (gradviz.core.source_lines): the
+        # user's file and line that created each op. bench/source_lines.py
+        # measures what it costs a full record.
+        self.source_lines = SOURCE_LINES_DEFAULT
+        # Where NaN/Inf started (a gradviz.core.nan_origin.NonFiniteReport), searched
+        # when an output or loss first turned non-finite; None before that.
+        self.nonfinite_report = None
         self._lock = threading.Lock()
         self._clear_transient()
         self.events = EmitterGroup(self, *SESSION_EVENTS)
@@ -392,6 +402,7 @@ class TrainingSession:
             self.iteration = 0
             self.phase_index = 0
             self.first_nonfinite = None
+            self.nonfinite_report = None
             self._current = None
             self.optimizer = None
             self._optimizer_for = None
@@ -401,6 +412,7 @@ class TrainingSession:
     def clear_nonfinite(self) -> None:
         """Forget ``first_nonfinite`` so the next NaN/Inf is reported again."""
         self.first_nonfinite = None
+        self.nonfinite_report = None
 
     def preview_graph(self) -> nx.DiGraph:
         """The autograd graph of one forward + loss on the current batch.
@@ -411,6 +423,7 @@ class TrainingSession:
         in creation order. The graph is detached (holds no autograd Nodes).
         """
         from gradviz.core.graph import detach_graph, trace_model
+        from gradviz.core.source_lines import SourceRecorder, add_source_lines
 
         with self._exclusive():
             loss_fn = self._active["loss_fn"] if self.in_iteration else self._loss_fn
@@ -427,7 +440,8 @@ class TrainingSession:
                     def loss_on_output(output, target):
                         return checked(self._loss_input(loss_output(output)[0], target_kind), target)
 
-                    traced = trace_model(self.model, *as_call_args(inputs), loss_fn=loss_on_output, target=targets)
+                    with SourceRecorder(self.source_lines) as sources:
+                        traced = trace_model(self.model, *as_call_args(inputs), loss_fn=loss_on_output, target=targets)
             except (RuntimeError, ValueError, TypeError, MemoryError) as exc:
                 raise TrainingError(f"cannot build the graph: {exc}", phase="preview", iteration=self.iteration) from exc
             finally:
@@ -435,9 +449,48 @@ class TrainingSession:
                     for name, buffer in self.model.named_buffers():
                         if name in buffers:
                             buffer.copy_(buffers[name])
+            add_source_lines(traced.graph, sources)
             graph = detach_graph(traced.graph)
             graph.graph["creation_order"] = list(traced.creation_order)
             return graph
+
+    def find_first_nonfinite(self):
+        """Where NaN/Inf starts on the current batch: a
+        :class:`~gradviz.core.nan_origin.NonFiniteReport` from re-running one
+        forward + loss with checks (and backward, when the forward stays
+        finite). Like :meth:`preview_graph` nothing else changes. The session
+        runs it by itself when an output or loss first turns non-finite
+        (``nonfinite_report``)."""
+        with self._exclusive():
+            return self._search_nonfinite()
+
+    def _search_nonfinite(self):
+        from gradviz.core.nan_origin import find_first_nonfinite
+
+        return find_first_nonfinite(self.model, *self._batch_and_loss())
+
+    def crash_report(self):
+        """After a forward (or loss) on the current batch raised: a
+        :class:`~gradviz.core.partial_graph.ForwardCrash` with the graph built
+        up to the failing op, or None when it runs through now."""
+        from gradviz.core.partial_graph import trace_until_crash
+
+        with self._exclusive():
+            return trace_until_crash(self.model, *self._batch_and_loss())
+
+    def _batch_and_loss(self) -> tuple[Any, LossFn, torch.Tensor]:
+        """``(inputs, loss_fn(output, target), targets)`` of the running (or next) iteration,
+        the model in train mode: what a diagnostic re-run of forward + loss needs."""
+        loss_fn = self._active["loss_fn"] if self.in_iteration else self._loss_fn
+        target_kind = self._active["target_kind"] if self.in_iteration else self._target_kind
+        inputs, targets = self._current_batch(target_kind)
+        checked = self._checked_loss(loss_fn)
+
+        def loss_on_output(output, target):
+            return checked(self._loss_input(loss_output(output)[0], target_kind), target)
+
+        self.model.train()
+        return inputs, loss_on_output, targets
 
     # -- internals ---------------------------------------------------------------
     @contextmanager
@@ -457,6 +510,8 @@ class TrainingSession:
         self._output: torch.Tensor | None = None
         self._loss_tensor: torch.Tensor | None = None
         self._recorder = None
+        self._sources = None  # the forward's SourceRecorder until the graph is built
+        self._loss_sources = contextlib.nullcontext()  # the loss's, at full record level
         self._live_graph: nx.DiGraph | None = None
         self._node_recorder: NodeRecorder | None = None
 
@@ -544,6 +599,12 @@ class TrainingSession:
                     attrs = graph.nodes[name]
                     where, key = attrs.get("name") or attrs.get("label", name), name
                 self.first_nonfinite = NonFinite(record.index, phase, where, key)
+                if phase in ("forward", "loss"):
+                    # Where the forward went wrong, found once, right away (same batch, same weights).
+                    try:
+                        self.nonfinite_report = self._search_nonfinite()
+                    except Exception:  # noqa: BLE001 - a diagnosis must never break the phase
+                        self.nonfinite_report = None
 
     # -- the five phases -------------------------------------------------------------
     def watch_parameters(self, names) -> None:
@@ -568,13 +629,16 @@ class TrainingSession:
         with torch.enable_grad():
             if self.record_level == "full":
                 from gradviz.core.graph import ForwardRecorder
+                from gradviz.core.source_lines import SourceRecorder
 
                 recorder = ForwardRecorder(self.model)
+                sources = SourceRecorder(self.source_lines)
                 limit = self._active.get("node_gradients")
                 self._node_recorder = NodeRecorder(limit) if limit is not None else None
-                with recorder, self._watch_values():
+                with recorder, sources, self._watch_values():
                     returned = self.model(*args)
-                self._recorder = recorder
+                self._recorder, self._sources = recorder, sources
+                self._loss_sources = SourceRecorder(self.source_lines)
             else:
                 returned = self.model(*args)
         output, _ = loss_output(returned)  # a TypeError when there is nothing to compute a loss on
@@ -587,7 +651,7 @@ class TrainingSession:
         _, targets = self._current_batch(self._active["target_kind"])
         with torch.enable_grad():
             output = self._loss_input(self._output, self._active["target_kind"])
-            with self._watch_values():
+            with self._watch_values(), self._loss_sources:  # a loss function the user wrote has lines too
                 loss = self._checked_loss(self._active["loss_fn"])(output, targets)
         if loss.grad_fn is None:
             raise ValueError("the loss does not depend on any parameter that requires grad: there is nothing to train")
@@ -630,6 +694,12 @@ class TrainingSession:
 
         recorder = self._recorder
         graph = autograd_graph(loss, self.model, module_of=recorder.module_of, calls_of=recorder.call_of)
+        if self._sources is not None:
+            from gradviz.core.source_lines import add_source_lines
+
+            add_source_lines(graph, self._sources)
+            add_source_lines(graph, self._loss_sources)
+            self._sources, self._loss_sources = None, contextlib.nullcontext()
         fns = graph.graph["fn"]
         key_of = {id(fn): key for key, fn in fns.items()}
         forward_keys = [key_of[id(fn)] for fn in recorder.creation_order if id(fn) in key_of]

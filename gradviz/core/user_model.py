@@ -151,7 +151,9 @@ def open_user_model(request: UserModelRequest, progress: Progress | None = None)
             message = str(exc)
         else:
             message = f"the forward pass or the loss failed: {type(exc).__name__}: {exc}"
-        raise ModelLoadError(f"{loaded.name}: {message}", path=path, user_traceback=_their_lines(exc, loaded)) from None
+        error = ModelLoadError(f"{loaded.name}: {message}", path=path, user_traceback=_their_lines(exc, loaded))
+        error.crash = _crash_report(session)
+        raise error from None
     notes = list(loaded.notes)
     if session.output_description:
         notes.append(
@@ -166,6 +168,14 @@ def open_user_model(request: UserModelRequest, progress: Progress | None = None)
         )
     report(1.0, "opened")
     return OpenedUserModel(loaded=loaded, session=session, graph=graph, notes=notes)
+
+
+def _crash_report(session):
+    """The graph up to the op that failed (:mod:`gradviz.core.partial_graph`), or None."""
+    try:
+        return session.crash_report()
+    except Exception:  # noqa: BLE001 - a report on a failure must not fail the report
+        return None
 
 
 def _their_lines(exc: BaseException, loaded: LoadedModel) -> str:

@@ -48,6 +48,9 @@ class ModelLoadError(Exception):
         super().__init__(message)
         self.path = Path(path) if path is not None else None
         self.user_traceback = user_traceback
+        # When the model's forward raised: a gradviz.core.partial_graph.ForwardCrash
+        # with the graph up to the failing op (shown instead of only the message).
+        self.crash = None
 
 
 @dataclass
@@ -315,6 +318,16 @@ def load_user_model(
     return loaded
 
 
+def _crash_report(loaded: LoadedModel) -> Any:
+    """The graph up to the op that failed (gradviz.core.partial_graph), or None."""
+    from gradviz.core.partial_graph import trace_until_crash
+
+    try:
+        return trace_until_crash(loaded.module, loaded.example_inputs)
+    except Exception:  # noqa: BLE001 - a report on a failure must not fail the report
+        return None
+
+
 def check_runs(loaded: LoadedModel) -> Any:
     """Run one forward on the example inputs; a failure names the user's lines.
 
@@ -327,10 +340,12 @@ def check_runs(loaded: LoadedModel) -> Any:
             return loaded.module(*loaded.example_inputs)
     except Exception as exc:
         shapes = ", ".join(str(tuple(t.shape)) for t in loaded.example_inputs if isinstance(t, torch.Tensor))
-        raise ModelLoadError(
+        error = ModelLoadError(
             f"{loaded.name}.forward failed on inputs of shape {shapes}: {type(exc).__name__}: {exc}",
             path=loaded.path, user_traceback=user_traceback(exc, loaded.path) if loaded.kind == "python" else "",
-        ) from None
+        )
+        error.crash = _crash_report(loaded)
+        raise error from None
     finally:
         with torch.no_grad():
             for name, buffer in loaded.module.named_buffers():

@@ -127,6 +127,9 @@ class MainWindow(QMainWindow):
 
         install_open_model(self)
         install_training_ui(self)  # sets self.training_ui
+        from gradviz.ui.nan_finder import install_nan_finder
+
+        install_nan_finder(self)  # Run → Find first NaN (sets self.nan_finder)
 
         self._restore_layout()
         self._on_document_changed()

@@ -5,6 +5,8 @@ from typing import Any, Hashable, Iterable, Mapping
 
 import networkx as nx
 
+from gradviz.core.node_notes import matches_location, parse_location
+
 
 def display_name(key: Hashable, attrs: Mapping[str, Any]) -> str:
     """How a node is named in lists and links: parameter name, else its label."""
@@ -21,10 +23,19 @@ def matches(attrs: Mapping[str, Any], needle: str) -> bool:
 
 
 def find_matches(graph: nx.DiGraph, text: str) -> list[Hashable]:
-    """Keys of the nodes whose label or name contains ``text`` (any case), graph order."""
+    """Keys of the nodes whose label or name contains ``text`` (any case), graph order.
+
+    ``file:line`` (``transformer_block.py:41``, or a path ending so) finds the
+    ops created at that line of the user's code (their ``source``).
+    """
     needle = text.strip().lower()
     if not needle:
         return []
+    location = parse_location(needle)
+    if location is not None:
+        at_line = [key for key, attrs in graph.nodes(data=True) if matches_location(attrs, *location)]
+        if at_line:
+            return at_line
     return [key for key, attrs in graph.nodes(data=True) if matches(attrs, needle)]
 
 

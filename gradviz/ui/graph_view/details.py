@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import re
+from urllib.parse import quote, unquote
 from collections import Counter
 from typing import Any, Hashable, Mapping
 
@@ -11,6 +12,7 @@ from PySide6.QtCore import QUrl, Signal
 from PySide6.QtWidgets import QTextBrowser
 
 from gradviz.core.collapse import CollapsedGraph, box_module, node_module
+from gradviz.core.node_notes import ERROR_ATTR, FAILED_ATTR, INPUT_SHAPES_ATTR, ORIGIN_ATTR, source_of
 
 from gradviz.core.display.graph_search import display_name
 from .style import KINDS, format_shape
@@ -25,6 +27,7 @@ h3 { font-size: medium; margin: 12px 0 3px 0; }
 .sub, .muted { color: #7c8594; }
 td { padding: 1px 8px 1px 0; }
 a { text-decoration: none; }
+pre.wrap { white-space: pre-wrap; }
 """
 
 
@@ -102,6 +105,12 @@ def node_html(
         )
     parts.append(_table(facts))
 
+    if attrs.get(FAILED_ATTR):
+        parts.append(_failure_html(attrs))
+    if attrs.get(ORIGIN_ATTR):
+        parts.append(f"<h3>NaN/Inf starts here</h3><pre class='wrap'>{_esc(attrs[ORIGIN_ATTR])}</pre>")
+    parts.append(_source_html(attrs))
+
     inputs = list(graph.predecessors(key))
     outputs = list(graph.successors(key))
     parts.append(f"<h3>Inputs ({len(inputs)})</h3>{_link_list(graph, inputs)}")
@@ -125,6 +134,39 @@ def node_html(
         else:
             parts.append("<p class='muted'>run backward to see gradient statistics</p>")
     return "".join(parts)
+
+
+SOURCE_CONTEXT = 2  # lines shown before and after the one that made the op
+
+
+def source_link(file: str, line: int) -> str:
+    """The details panel's "Open in editor" link target (the path percent-encoded: spaces, #, \\)."""
+    return f"open:{line}:{quote(file, safe='')}"
+
+
+def _source_html(attrs: Mapping[str, Any]) -> str:
+    """The user's line that created the op, a few lines around it, and "Open in editor"."""
+    line = source_of(attrs)
+    if line is None:
+        return ""
+    rows = []
+    for number, text in line.context(SOURCE_CONTEXT, SOURCE_CONTEXT):
+        mark = "<b>" if number == line.line else ""
+        end = "</b>" if mark else ""
+        rows.append(f"<span class='muted'>{number:>5}</span>  {mark}{_esc(text)}{end}")
+    code = f"<pre class='wrap'>{chr(10).join(rows) if rows else _esc(line.code)}</pre>"
+    return (
+        f"<h3>Source</h3><div>{_esc(line.location)} in {_esc(line.function)} · "
+        f"<a href='{_esc(source_link(line.file, line.line))}'>Open in editor</a></div>{code}"
+    )
+
+
+def _failure_html(attrs: Mapping[str, Any]) -> str:
+    shapes = ", ".join(format_shape(s) for s in attrs.get(INPUT_SHAPES_ATTR) or ())
+    rows = [f"<p><b>The forward pass failed here.</b></p><pre class='wrap'>{_esc(attrs.get(ERROR_ATTR, ''))}</pre>"]
+    if shapes:
+        rows.append(f"<div class='muted'>inputs: {_esc(shapes)}</div>")
+    return "<h3>Error</h3>" + "".join(rows)
 
 
 def _box_html(graph: nx.DiGraph, shown: CollapsedGraph, box: Hashable) -> str:
@@ -167,6 +209,11 @@ def tooltip_html(key: Hashable, attrs: Mapping[str, Any], stats: Mapping[str, An
     elif kind != "output":
         module = node_module(attrs)
         rows.append(f"module: {_esc(module) if module else 'top level'}")
+    line = source_of(attrs)
+    if line is not None:
+        rows.append(f"line: {_esc(line.location)} in {_esc(line.function)}")
+    if attrs.get(FAILED_ATTR):
+        rows.append(f"<b>failed</b>: {_esc(str(attrs.get(ERROR_ATTR, ''))[:160])}")
     if attrs.get("saved"):
         rows.append("saved: " + _esc(", ".join(attrs["saved"])))
     if stats:
@@ -180,10 +227,12 @@ class NodeDetails(QTextBrowser):
     Signals:
         nodeRequested(str): a neighbour link was clicked.
         expandRequested(str): an "expand" link of a collapsed module was clicked.
+        sourceRequested(str, int): "Open in editor" of an op's source line (file, line).
     """
 
     nodeRequested = Signal(str)
     expandRequested = Signal(str)
+    sourceRequested = Signal(str, int)  # "Open in editor": file, line
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -222,3 +271,8 @@ class NodeDetails(QTextBrowser):
             self.nodeRequested.emit(target)
         elif action == "expand":
             self.expandRequested.emit(target)
+        elif action == "open":
+            encoded = url.toString(QUrl.ComponentFormattingOption.FullyEncoded).partition(":")[2]
+            line, _, file = encoded.partition(":")
+            if line.isdigit() and file:
+                self.sourceRequested.emit(unquote(file), int(line))

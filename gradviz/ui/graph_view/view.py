@@ -42,6 +42,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QSplitter, QVBoxL
 from gradviz.core import collapse as collapse_logic
 from gradviz.core.collapse import box_key, box_module, node_module
 from gradviz.core.layout import LayoutCancelled
+from gradviz.ui import source_editor
 from gradviz.ui.worker import run_task
 
 from . import export as exporting
@@ -148,6 +149,7 @@ class GraphView(QWidget):
         self.details = NodeDetails()
         self.details.nodeRequested.connect(self._navigate_to)
         self.details.expandRequested.connect(lambda module: self.expand_module(module))
+        self.details.sourceRequested.connect(lambda file, line: source_editor.open_in_editor(file, line))
         self.details.setMinimumWidth(220)
         self.splitter = QSplitter(Qt.Horizontal)
         self.splitter.setObjectName("graphSplitter")
@@ -800,7 +802,8 @@ class GraphView(QWidget):
     # search
 
     def search(self, text: str) -> int:
-        """Find nodes whose label or parameter name contains ``text`` (any case); go to the first.
+        """Find nodes whose label or parameter name contains ``text`` (any case), or made at
+        ``file:line`` of the user's code; go to the first.
 
         Returns the number of matches. Matches inside collapsed boxes count;
         going to one selects it and centres on its box.
@@ -912,6 +915,26 @@ class GraphView(QWidget):
         """``{key: "active" | "visited"}`` given by :meth:`highlight_nodes`."""
         names = {code: role for role, code in ROLE_CODES.items() if role is not None}
         return {key: names[code] for key, code in self._state.roles.items() if code in names}
+
+    def show_problem(self, key: Hashable) -> None:
+        """Point at the node where something went wrong (the op that raised, where NaN
+        starts): flagged red, selected and centred, with the details panel open where
+        the graph keeps room beside it (else the toolbar's Details toggle opens it)."""
+        self.flag_nodes([key])
+        if self.width() >= 3 * self.details.minimumWidth():
+            self.toolbar.details_button.setChecked(True)
+        self.select_node(key, center=True)
+
+    def set_graph_with_problem(self, graph: nx.DiGraph, key: Hashable) -> None:
+        """:meth:`set_graph`, then :meth:`show_problem` once the graph is on screen."""
+
+        def mark() -> None:
+            self.ready.disconnect(mark)
+            if self._graph is graph and key in graph:
+                self.show_problem(key)
+
+        self.ready.connect(mark)
+        self.set_graph(graph)
 
     def flag_nodes(self, keys: Iterable[Hashable]) -> None:
         """Mark nodes red (NaN or Inf found); cleared by :meth:`clear_highlights`."""

@@ -75,6 +75,7 @@ class UserModelOpener(QObject):
         super().__init__(window)
         self.window = window
         self.opened: OpenedUserModel | None = None
+        self.last_crash = None  # the latest forward that raised while opening (a ForwardCrash)
         self._job = LatestTask()  # opening a model: a newer request replaces the running one
         self._panel: UserModelPanel | None = None
         self._builder_widget = None
@@ -128,11 +129,14 @@ class UserModelOpener(QObject):
                 exc = ModelLoadError(f"{request.display_name}: stopped — its code was interrupted while it ran",
                                      path=request.path, user_traceback=user_traceback(exc, request.path))
             window.show_message(f"Cannot open {request.display_name}: {summary_of(exc)}", 10_000)
+            crash = getattr(exc, "crash", None)
+            if crash is not None:  # the forward raised: show how far it got, the failed op marked
+                self.show_crash(crash)
             if not isinstance(exc, ModelLoadError):  # a bug of gradviz, not of the user's model
                 exc = ModelLoadError(f"unexpected {summary_of(exc)}", path=request.path, user_traceback=details)
             if on_failed is not None:
                 on_failed(exc, exc.user_traceback)
-            else:
+            else:  # with a crash, the graph view behind it shows the failed op too
                 show_error(window, "Cannot open the model", str(exc), exc.user_traceback)
 
         def progress(fraction, message):

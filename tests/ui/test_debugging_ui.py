@@ -1,0 +1,213 @@
+"""Debugging in the window: an op's source line in the details panel (Open in editor, search by
+file:line), Run → Find first NaN (on request and when the loss turns non-finite), and an opened
+model whose forward crashes shown as the graph up to the failed op."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.fixture
+def window(qtbot):
+    from gradviz.ui import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(1600, 1000)
+    win.show()
+    yield win
+    from gradviz.ui.worker import wait_for_idle
+
+    wait_for_idle(30_000)
+    import gc
+
+    gc.unfreeze()
+
+
+def open_in_window(qtbot, window, request):
+    from gradviz.ui.user_model.opener import model_opener, open_model_in_window
+
+    failures = []
+    open_model_in_window(window, request, on_failed=lambda exc, details: failures.append(exc))
+    opener = model_opener(window)
+    qtbot.waitUntil(lambda: opener.session is not None or bool(failures), timeout=60_000)
+    return opener, failures
+
+
+def wait_for_graph(qtbot, window, graph=None):
+    qtbot.waitUntil(lambda: window.graph_view is not None and window.graph_view.graph() is not None
+                    and (graph is None or window.graph_view.graph() is graph), timeout=30_000)
+    view = window.graph_view
+    qtbot.waitUntil(view.is_ready, timeout=30_000)
+    return view
+
+
+def line_of(marker: str, path: Path) -> int:
+    return next(n for n, text in enumerate(path.read_text().splitlines(), 1) if marker in text)
+
+
+def test_details_panel_shows_the_source_line_and_opens_the_editor(qtbot, window, monkeypatch):
+    from gradviz.core.user_model import UserModelRequest
+    from gradviz.ui import source_editor
+
+    path = EXAMPLES / "transformer_block.py"
+    scores = line_of("scores = q @ k.transpose(-2, -1)", path)
+    opener, failures = open_in_window(qtbot, window, UserModelRequest(
+        path, name="TinyTransformer", input_expression="torch.randint(0, 100, (2, 8))", loss="cross_entropy"))
+    assert not failures
+    view = wait_for_graph(qtbot, window, opener.opened.graph)
+    graph = view.graph()
+
+    # Ctrl+F "transformer_block.py:<line>" finds the nodes made at that line
+    from gradviz.ui.graph_view.search import find_matches
+
+    found = find_matches(graph, f"transformer_block.py:{scores}")
+    assert found and all(graph.nodes[k]["source"]["line"] == scores for k in found)
+    view.search(f"transformer_block.py:{scores}")  # what typing it into the Ctrl+F box does
+    assert sorted(view.search_matches()) == sorted(found)
+    div = next(k for k in found if graph.nodes[k]["label"] == "DivBackward0")
+    view.select_node(div, center=True)
+    text = view.details.toPlainText()
+    assert f"transformer_block.py:{scores} in forward" in text and "Open in editor" in text
+    assert "scores = q @ k.transpose(-2, -1)" in text
+    assert f"{scores - 1}" in text and f"{scores + 1}" in text  # a few lines of context
+
+    started = []
+    monkeypatch.setenv("EDITOR", "myeditor --wait")
+    monkeypatch.setattr(source_editor.subprocess, "Popen", lambda cmd, **kw: started.append(cmd))
+    from gradviz.ui.graph_view.details import source_link
+    from PySide6.QtCore import QUrl
+
+    view.details.anchorClicked.emit(QUrl(source_link(str(path), scores)))
+    assert started == [["myeditor", "--wait", f"+{scores}", str(path)]]
+
+    monkeypatch.delenv("EDITOR")
+    monkeypatch.delenv("VISUAL", raising=False)
+    opened_urls = []
+    monkeypatch.setattr(source_editor.QDesktopServices, "openUrl", lambda url: opened_urls.append(url) or True)
+    view.details.anchorClicked.emit(QUrl(source_link(str(path), scores)))
+    assert [u.toLocalFile() for u in opened_urls] == [str(path)]
+
+    shot = Path("/tmp/d17_details.png")
+    window.grab().save(str(shot))
+
+
+class LogNet(nn.Module):
+    """Finite for a few steps at most: log of a ReLU output that is exactly 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        with torch.no_grad():
+            self.fc.bias.fill_(-50.0)
+
+    def forward(self, x):
+        h = torch.relu(self.fc(x))
+        return torch.log(h)  # @log-line
+
+
+def test_find_first_nan_from_the_run_menu_and_automatically(qtbot, window, tmp_path):
+    from gradviz.core.user_model import UserModelRequest
+
+    path = tmp_path / "lognet.py"
+    path.write_text(
+        "import torch, torch.nn as nn\n"
+        "class LogNet(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(4, 3)\n"
+        "        with torch.no_grad():\n"
+        "            self.fc.bias.fill_(-50.0)\n"
+        "    def forward(self, x):\n"
+        "        h = torch.relu(self.fc(x))\n"
+        "        return torch.log(h)\n"
+    )
+    opener, failures = open_in_window(qtbot, window, UserModelRequest(path, input_shapes="2, 4"))
+    assert not failures
+    wait_for_graph(qtbot, window, opener.opened.graph)
+    action = window.actions["actionFindFirstNan"]
+    assert action.objectName() == "actionFindFirstNan" and action in window.menus["run"].actions()
+    assert ("Find first NaN", "Ctrl+Shift+N") in [(n.replace("&", ""), k) for n, k in window.shortcut_rows()]
+
+    finder = window.nan_finder
+    reports = []
+    finder.reportReady.connect(reports.append)
+    action.trigger()
+    qtbot.waitUntil(lambda: bool(reports), timeout=30_000)
+    report = reports[-1]
+    view = window.graph_view
+    key = report.first.key
+    assert report.graph.nodes[key]["label"] == "LogBackward0"
+    # the graph shown is the opened model's, the same graph: its node is flagged and selected
+    qtbot.waitUntil(lambda: key in view.flagged_nodes() and view.selected_node() == key, timeout=30_000)
+    assert view.graph() is opener.opened.graph
+    text = view.details.toPlainText()
+    assert "NaN/Inf starts here" in text and "log of a value ≤ 0" in text and "lognet.py:10 in forward" in text
+    assert "log of a value ≤ 0" in window.statusBar().currentMessage()
+
+    # automatically: a step whose loss is non-finite starts the search by itself
+    reports.clear()
+    training = window.training_ui
+    if hasattr(training, "set_speed"):
+        training.set_speed(10_000)
+    view.clear_highlights()
+    window.actions["actionRunIteration"].trigger()
+    qtbot.waitUntil(lambda: bool(reports), timeout=60_000)
+    session = opener.session
+    assert reports[-1] is session.nonfinite_report and reports[-1].first.op == "log"
+    qtbot.waitUntil(lambda: training.controller.is_idle(), timeout=60_000)
+    message = window.statusBar().currentMessage()
+    assert "starts at forward: log at lognet.py:10" in message
+    assert reports[-1].first.key in view.flagged_nodes()
+
+
+def test_opened_model_that_crashes_shows_the_partial_graph(qtbot, window, tmp_path):
+    from gradviz.core.partial_graph import FAILED_KEY
+    from gradviz.core.user_model import UserModelRequest
+
+    path = tmp_path / "crash.py"
+    path.write_text(
+        "import torch, torch.nn as nn\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.a = nn.Linear(4, 8)\n"
+        "        self.b = nn.Linear(6, 2)\n"
+        "    def forward(self, x):\n"
+        "        h = torch.tanh(self.a(x))\n"
+        "        return self.b(h)\n"
+    )
+    opener, failures = open_in_window(qtbot, window, UserModelRequest(path, input_shapes="3, 4"))
+    assert failures and failures[0].crash is not None
+    crash = opener.last_crash
+    view = wait_for_graph(qtbot, window, crash.graph)
+    qtbot.waitUntil(lambda: view.selected_node() == FAILED_KEY, timeout=30_000)
+    assert FAILED_KEY in view.flagged_nodes()
+    labels = {a["label"] for _, a in view.graph().nodes(data=True)}
+    assert {"TanhBackward0", "AddmmBackward0", "linear ✗"} <= labels
+    text = view.details.toPlainText()
+    assert "The forward pass failed here" in text and "mat1 and mat2 shapes cannot be multiplied" in text
+    assert "crash.py:9 in forward" in text
+    assert "crash.py:9" in window.statusBar().currentMessage()
+    assert window.isVisible()  # the app keeps running
+    window.grab().save("/tmp/d17_crash.png")
+
+
+@pytest.mark.parametrize("path", ["/tmp/my dir/a#b.py", "/tmp/ü/x%20y.py", r"C:\models\net.py", "/tmp/a:b.py"])
+def test_open_in_editor_link_keeps_any_path(qtbot, path):
+    from PySide6.QtCore import QUrl
+
+    from gradviz.ui.graph_view.details import NodeDetails, source_link
+
+    details = NodeDetails()
+    qtbot.addWidget(details)
+    with qtbot.waitSignal(details.sourceRequested) as signal:
+        details.anchorClicked.emit(QUrl(source_link(path, 12)))
+    assert signal.args == [path, 12]
