@@ -42,7 +42,7 @@ def open_in_window(qtbot, window, request):
 
 
 def wait_for_graph(qtbot, window, graph=None):
-    qtbot.waitUntil(lambda: window.graph_view is not None and window.graph_view.graph() is not None
+    qtbot.waitUntil(lambda: window.has_graph_view and window.graph_view.graph() is not None
                     and (graph is None or window.graph_view.graph() is graph), timeout=30_000)
     view = window.graph_view
     qtbot.waitUntil(view.is_ready, timeout=30_000)
@@ -66,7 +66,7 @@ def test_details_panel_shows_the_source_line_and_opens_the_editor(qtbot, window,
     graph = view.graph()
 
     # Ctrl+F "transformer_block.py:<line>" finds the nodes made at that line
-    from gradviz.ui.graph_view.search import find_matches
+    from gradviz.core.display.graph_search import find_matches
 
     found = find_matches(graph, f"transformer_block.py:{scores}")
     assert found and all(graph.nodes[k]["source"]["line"] == scores for k in found)
