@@ -33,6 +33,7 @@ and Inf are never errors: they are recorded (``IterationRecord.nonfinite``,
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import threading
 import time
@@ -140,6 +141,14 @@ class IterationRecord:
         node_grad_norms: node key -> norm of the gradient it received (None
             where none was defined).
 
+        relu: per ReLU in the graph, how many of its units were zero for the
+            whole batch (:class:`~gradviz.core.diagnostics.ReluActivity`),
+            read from what autograd saved before backward.
+
+    Also (both levels): frozen: names of parameters with ``requires_grad=False``
+    (a subset of ``no_grad``). ``diagnostics``: the iteration's gradient health
+    (:func:`gradviz.core.diagnostics.diagnose`), computed on first use.
+
     Only with ``node_gradients=True`` (a full-level option; else empty):
         node_gradients: node key -> :class:`~gradviz.core.node_grads.NodeGradients`:
             what each autograd Node received, produced and saved, and its
@@ -166,6 +175,17 @@ class IterationRecord:
     nonfinite: list[str] = field(default_factory=list)
     phase_times: dict[str, float] = field(default_factory=dict)
     complete: bool = False
+    relu: list = field(default_factory=list)
+    frozen: list[str] = field(default_factory=list)
+
+    @functools.cached_property
+    def diagnostics(self):
+        """Gradient health of this iteration (:class:`gradviz.core.diagnostics.Diagnostics`):
+        norm by depth, update/weight ratios, dead ReLU units, missing and zero
+        gradients, and the flags. Computed once, on first use."""
+        from gradviz.core.diagnostics import diagnose
+
+        return diagnose(self)
 
     def _flag(self, name: str) -> None:
         if name not in self.nonfinite:
@@ -852,6 +872,10 @@ class TrainingSession:
         loss_keys.sort(key=lambda key: fns[key]._sequence_nr())
         record.graph = self._live_graph = graph
         record.creation_order = forward_keys + loss_keys
+        # Dead ReLU units: read now, while the Nodes still hold what they saved.
+        from gradviz.core.diagnostics import relu_activity
+
+        record.relu = relu_activity(graph)
         self._recorder = None  # the graph now keeps the Nodes alive until backward
 
     def _phase_backward(self, record: IterationRecord, result: PhaseResult) -> None:
@@ -874,12 +898,14 @@ class TrainingSession:
             detach_graph(graph)
         else:
             loss.backward()
-        named, record.no_grad = [], []
+        named, record.no_grad, record.frozen = [], [], []
         for name, p in self.model.named_parameters():
             if p.grad is not None:
                 named.append((name, p))
             else:  # frozen, or unused by forward: not an error, shown as "no gradient"
                 record.no_grad.append(name)
+                if not p.requires_grad:
+                    record.frozen.append(name)
         grads = [p.grad for _, p in named]
         if grads:
             norms = _norms(grads)
