@@ -237,10 +237,12 @@ def _update_ratios(before: Mapping[str, torch.Tensor], after: Mapping[str, torch
         new = after.get(name)
         if new is None or new.shape != old.shape or not old.is_floating_point():
             continue
-        weight = float(old.double().norm())
+        # float32 at least (a float16 norm overflows), no float64 copy of a big model
+        old = old.float() if old.element_size() < 4 else old
+        weight = float(old.norm())
         if weight == 0.0 or not math.isfinite(weight):
             continue
-        ratios[name] = float((new.double() - old.double()).norm()) / weight
+        ratios[name] = float((new.to(old.dtype) - old).norm()) / weight
     return ratios
 
 

@@ -131,6 +131,11 @@ class MainWindow(QMainWindow):
 
         install_training_ui(self)  # sets self.training_ui
         # -- end step-through training --
+        # -- Gradient health (gradviz.ui.diagnostics_view): the Diagnostics dock --
+        from gradviz.ui.diagnostics_view import install_diagnostics
+
+        install_diagnostics(self)  # sets self.diagnostics_panel
+        # -- end gradient health --
 
         self._restore_layout()
         self._on_document_changed()
