@@ -1,0 +1,144 @@
+"""The window ``gradviz.inspect`` opens, and how it waits.
+
+:class:`InspectWindow` is a small main window of its own (objectName
+``inspectWindow``): the graph view in the middle (node details, search,
+export) and the Diagnostics panel docked below (``diagnosticsDock``). It is
+not the builder's main window on purpose: inspecting a tensor from a
+breakpoint must not touch the user's builder layout, recent files or recovery
+file, and has no network to build.
+
+:func:`show_inspection` decides how to wait (see :mod:`gradviz.inspector`):
+a local event loop until the window closes (plain scripts, pdb), or return at
+once and reuse one window when Qt's loop already runs beside an IPython prompt
+(``%gui qt``).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from PySide6.QtCore import QEventLoop, Qt, Signal
+from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow
+
+from gradviz.ui import theme
+from gradviz.ui.diagnostics_view import DiagnosticsPanel, select_nodes
+
+__all__ = ["InspectWindow", "current_window", "event_loop_integrated", "show_inspection"]
+
+_reused: list["InspectWindow"] = []  # the one window non-blocking calls share
+
+
+class InspectWindow(QMainWindow):
+    """objectNames: ``inspectWindow``, ``graphView``, ``diagnosticsDock``, ``inspectNote``."""
+
+    closed = Signal()
+
+    def __init__(self):
+        super().__init__()
+        self.setObjectName("inspectWindow")
+        self.setWindowIcon(theme.icon("app", "#2f6fde"))
+        self.inspection = None
+        from gradviz.ui.graph_view import GraphView  # ~0.6 s: only when a window is made
+
+        self.graph_view = GraphView()
+        self.graph_view.setObjectName("graphView")
+        self.setCentralWidget(self.graph_view)
+        self.diagnostics_panel = DiagnosticsPanel()
+        dock = self.diagnostics_dock = QDockWidget("Diagnostics", self)
+        dock.setObjectName("diagnosticsDock")
+        dock.setWidget(self.diagnostics_panel)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        self.diagnostics_panel.nodesRequested.connect(self._select)
+        self.note = QLabel()
+        self.note.setObjectName("inspectNote")
+        self.statusBar().addWidget(self.note, 1)
+        self.resize(1400, 900)
+
+    def show_inspection(self, inspection) -> None:
+        """Show ``inspection`` (a :class:`gradviz.inspector.Inspection`), replacing what was shown."""
+        self.inspection = inspection
+        self.setWindowTitle(f"gradviz — inspect: {inspection.title}")
+        self.note.setText(inspection.note)
+        self.note.setToolTip(inspection.note)
+        self.graph_view.set_graph(inspection.graph)
+        self.diagnostics_panel.show_record(inspection.record)
+        self.resizeDocks([self.diagnostics_dock], [max(220, self.height() // 4)], Qt.Orientation.Vertical)
+
+    def _select(self, keys: list) -> None:
+        if not select_nodes(self.graph_view, keys):
+            self.statusBar().showMessage("This flag names no node of the graph", 4000)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().closeEvent(event)
+        if event.isAccepted():
+            self.closed.emit()
+
+
+def current_window() -> InspectWindow | None:
+    """The window non-blocking calls reuse, while it is open."""
+    while _reused:
+        window = _reused[-1]
+        try:
+            if window.isVisible():
+                return window
+        except RuntimeError:  # deleted on the C++ side
+            pass
+        _reused.pop()
+    return None
+
+
+def event_loop_integrated() -> bool:
+    """True inside IPython/Jupyter after ``%gui qt``: Qt's event loop runs between prompts."""
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    shell = get() if get is not None else None
+    loop = getattr(shell, "active_eventloop", None) if shell is not None else None
+    return bool(loop) and "qt" in str(loop).lower() and QApplication.instance() is not None
+
+
+def _application() -> tuple[QApplication, bool]:
+    """The QApplication, and whether gradviz made it (then gradviz styles it)."""
+    app = QApplication.instance()
+    created = app is None
+    if created:
+        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # a server or CI: no screen to show on
+        app = QApplication(["gradviz"])
+    if not isinstance(app, QApplication):
+        from gradviz.inspector import InspectError
+
+        raise InspectError("a Qt QGuiApplication without widgets is running; gradviz.inspect needs a QApplication "
+                           "(create QApplication instead of QGuiApplication)")
+    return app, created
+
+
+def show_inspection(inspection, *, block: bool | None = None) -> InspectWindow:
+    """Show ``inspection``; with ``block`` (default: not in IPython with ``%gui qt``)
+    return only once the window is closed (or the application quits)."""
+    app, created = _application()
+    if block is None:
+        block = not event_loop_integrated()
+    window = None if block else current_window()
+    if window is None:
+        if created or theme.styled(app):
+            theme.apply(app, theme.current_theme(), theme.current_scale())  # no-op when already in force
+        window = InspectWindow()
+        if not (created or theme.styled(app)):  # someone else's app (IPython's): style our window only
+            window.setStyleSheet(theme.stylesheet(theme.current_theme(), theme.current_scale()))
+        if not block:
+            _reused.append(window)
+    window.show_inspection(inspection)
+    window.show()
+    window.raise_()
+    window.activateWindow()
+    if block:
+        loop = QEventLoop()
+        window.closed.connect(loop.quit)
+        app.aboutToQuit.connect(loop.quit)
+        try:
+            loop.exec()
+        finally:
+            app.aboutToQuit.disconnect(loop.quit)
+            window.deleteLater()
+    return window
