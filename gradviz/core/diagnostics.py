@@ -42,16 +42,17 @@ quotes are the ones tested):
   (``requires_grad=False``) or not used by the loss.
 * **Zero gradient.** A parameter whose gradient is exactly 0 everywhere.
 
-Pure Python + torch + networkx; no Qt.
+Pure Python + torch + networkx; no Qt. Importing it loads neither torch nor networkx.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-import networkx as nx
-import torch
+if TYPE_CHECKING:  # torch loads on first use: the app's Diagnostics dock imports this at start-up
+    import networkx as nx
+    import torch
 
 __all__ = [
     "DEAD_UNITS_FLAG",
@@ -172,6 +173,8 @@ def relu_activity(graph: nx.DiGraph) -> list[ReluActivity]:
     (which autograd itself would refuse to use) is skipped. Empty for a
     detached graph.
     """
+    import torch
+
     fns = graph.graph.get("fn") or {}
     found = []
     with torch.no_grad():
