@@ -25,7 +25,7 @@ import math
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QFontMetrics
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QSplitter, QVBoxLayout, QWidget
 
 from gradviz.core import diagnostics as dg
@@ -35,6 +35,8 @@ __all__ = ["DiagnosticsPanel", "install_diagnostics", "select_nodes"]
 
 EARLIER_ITERATIONS = 5  # faint lines behind the current one in the norm-by-depth plot
 FLAG_ROLE = Qt.ItemDataRole.UserRole
+DEPTH_TITLE = "‖grad‖ per layer (input → output)"
+RATIO_TITLE = f"‖update‖/‖weight‖ (band: ~{dg.UPDATE_RATIO_TARGET:g})"
 
 
 def _log10(value: float) -> float | None:
@@ -46,6 +48,16 @@ def _decade_ticks(values: list[float]) -> list[tuple[float, str]]:
     if high == low:
         high += 1
     return [(e, f"1e{e}") for e in range(low, high + 1)]
+
+
+def _thinned(labels: list[str], width_px: int, metrics: QFontMetrics) -> list[tuple[int, str]]:
+    """Every k-th label, k as small as lets them stand side by side in ``width_px`` without overlapping."""
+    if not labels:
+        return []
+    widest = max(metrics.horizontalAdvance(label) for label in labels) + 12
+    step = max(1, math.ceil(widest * len(labels) / max(width_px, 1)))
+    # Centred in each stride: a label at the very first position would stick out of the axis and Qt drops it.
+    return [(i, label) for i, label in enumerate(labels) if i % step == step // 2]
 
 
 class DiagnosticsPanel(QWidget):
@@ -61,6 +73,7 @@ class DiagnosticsPanel(QWidget):
         self._earlier: list = []
         self._drawn = None  # the record last drawn (drawing waits until the panel is visible)
         self._stale = ""
+        self._labels: dict[str, list[str]] = {}  # plot -> its bottom-axis names, one per x position
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
@@ -87,13 +100,14 @@ class DiagnosticsPanel(QWidget):
             widget.setMinimumWidth(220)
             self.plot_widgets[name] = widget
             splitter.addWidget(widget)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 3)
-        splitter.setStretchFactor(2, 3)
+        for index, stretch in enumerate((4, 3, 3)):  # the flags' sentences need the most room
+            splitter.setStretchFactor(index, stretch)
+        self.flags.setSpacing(2)
 
         self.depth_plot = self.plot_widgets["normByDepthPlot"].getPlotItem()
         self.ratio_plot = self.plot_widgets["updateRatioPlot"].getPlotItem()
         for plot in (self.depth_plot, self.ratio_plot):
+            plot.getViewBox().sigResized.connect(self._place_labels)  # a moved splitter or dock re-thins the names
             plot.setMouseEnabled(False, False)
             plot.hideButtons()
             plot.showGrid(x=False, y=True, alpha=0.25)
@@ -163,8 +177,8 @@ class DiagnosticsPanel(QWidget):
         size = f"{self.font().pointSizeF() * 1.1:.0f}pt"
         for widget in self.plot_widgets.values():
             widget.setBackground(c["base"])
-        self.depth_plot.setTitle("‖gradient‖ by depth (layer, input side left)", color=c["text"], size=size)
-        self.ratio_plot.setTitle("‖update‖ / ‖weight‖ per parameter", color=c["text"], size=size)
+        self.depth_plot.setTitle(DEPTH_TITLE, color=c["text"], size=size)
+        self.ratio_plot.setTitle(RATIO_TITLE, color=c["text"], size=size)
         for plot in (self.depth_plot, self.ratio_plot):
             for axis in ("left", "bottom"):
                 plot.getAxis(axis).setTextPen(c["text"])
@@ -201,7 +215,11 @@ class DiagnosticsPanel(QWidget):
         for flag in diag.flags:
             item = QListWidgetItem(f"⚠ {flag.message}")
             item.setData(FLAG_ROLE, flag)
-            item.setForeground(QColor(c["error"]))
+            # Body text on a tinted row: red text on white is hard to read at small sizes.
+            tint = QColor(c["error"])
+            tint.setAlpha(36)
+            item.setBackground(tint)
+            item.setForeground(QColor(c["text"]))
             where = f"{len(flag.nodes)} graph node(s)" if flag.nodes else "no graph nodes (light record or no graph)"
             item.setToolTip(f"{flag.message}\nClick to select: {where}")
             self.flags.addItem(item)
@@ -233,7 +251,8 @@ class DiagnosticsPanel(QWidget):
             plot.plot([p[0] for p in points], [p[1] for p in points], pen=pg.mkPen(c["accent"], width=3),
                       symbol="o", symbolSize=8, symbolBrush=c["accent"], symbolPen=None)
             drawn += [p[1] for p in points]
-        plot.getAxis("bottom").setTicks([list(enumerate(layers))])
+        self._labels["normByDepthPlot"] = layers
+        self._place_labels()
         plot.getAxis("left").setTicks([_decade_ticks(drawn)] if drawn else None)
         if layers:
             plot.setXRange(-0.5, len(layers) - 0.5, padding=0)
@@ -261,14 +280,23 @@ class DiagnosticsPanel(QWidget):
                           symbolBrush=colour, symbolPen=None)
         shown.append(floor)
         plot.getAxis("left").setTicks([_decade_ticks(shown)])
-        plot.getAxis("bottom").setTicks([list(enumerate(names))] if names else [[]])
+        self._labels["updateRatioPlot"] = names
+        self._place_labels()
         plot.setYRange(min(shown), max(shown), padding=0.05)
         if names:
             plot.setXRange(-0.5, len(names) - 0.5, padding=0)
-            plot.setTitle("‖update‖ / ‖weight‖ per parameter", color=c["text"])
+            plot.setTitle(RATIO_TITLE, color=c["text"])
         else:
             why = "light records keep no weights" if level == "light" else "no step recorded"
             plot.setTitle(f"‖update‖ / ‖weight‖: none ({why})", color=c["muted"])
+
+    def _place_labels(self) -> None:
+        """Bottom-axis names, thinned to what the plot's width can show without overlap."""
+        for name, labels in self._labels.items():
+            widget = self.plot_widgets[name]
+            axis = widget.getPlotItem().getAxis("bottom")
+            width = widget.getPlotItem().getViewBox().width() or widget.width()
+            axis.setTicks([_thinned(labels, int(width), QFontMetrics(axis.font() if hasattr(axis, "font") else self.font()))])
 
     # -- interaction ----------------------------------------------------------------------------------------
     def _on_flag_clicked(self, item: QListWidgetItem) -> None:
