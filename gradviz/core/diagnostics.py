@@ -176,7 +176,7 @@ def relu_activity(graph: nx.DiGraph) -> list[ReluActivity]:
     import torch
 
     fns = graph.graph.get("fn") or {}
-    found = []
+    seen = []  # (key, units, batch, live-unit count as a 0-dim tensor)
     with torch.no_grad():
         for key, attrs in graph.nodes(data=True):
             if attrs.get("label") != RELU_LABEL or key not in fns:
@@ -187,13 +187,19 @@ def relu_activity(graph: nx.DiGraph) -> list[ReluActivity]:
                 continue
             if not isinstance(result, torch.Tensor) or result.numel() == 0:
                 continue
-            if result.dim() >= 2:
-                batch, live = result.shape[0], (result != 0).any(dim=0)
-            else:
-                batch, live = 1, result != 0
-            units = live.numel()
-            found.append(ReluActivity(key, _relu_name(graph, key), units, units - int(live.sum()), int(batch)))
-    return found
+            # A ReLU's output is >= 0: a unit is live where its largest value over the batch is > 0.
+            # One reduction and one count per ReLU, read back together below (one device sync).
+            batch, peak = (result.shape[0], result.amax(dim=0)) if result.dim() >= 2 else (1, result)
+            seen.append((key, peak.numel(), int(batch), torch.count_nonzero(peak > 0)))
+    if not seen:
+        return []
+    counts = [count for *_, count in seen]
+    try:
+        live = torch.stack(counts).tolist()
+    except RuntimeError:  # a model split over devices: one read each
+        live = [int(count) for count in counts]
+    return [ReluActivity(key, _relu_name(graph, key), units, units - alive, batch)
+            for (key, units, batch, _), alive in zip(seen, live)]
 
 
 def _relu_name(graph: nx.DiGraph, key: str) -> str:
