@@ -180,3 +180,27 @@ def test_diagnostics_over_iterations():
 def test_diagnostics_is_computed_once_per_record():
     record = TrainingSession(presets.load("tiny_mlp")).run_iteration()
     assert record.diagnostics is record.diagnostics
+
+
+def test_records_read_back_from_a_watched_run_have_diagnostics(tmp_path):
+    import gradviz
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1), nn.Linear(1, 1))
+    model[3].requires_grad_(False)
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    path = tmp_path / "run.gvrun"
+    with gradviz.watch(model, optimizer, path=path, level="full", params="all") as run:
+        for _ in range(2):
+            optimizer.zero_grad()
+            loss = model(torch.randn(16, 4)).pow(2).mean()
+            loss.backward()
+            optimizer.step()
+            run.step(loss)
+    diag = gradviz.open_run(path)[-1].diagnostics
+    assert [ln.layer for ln in diag.layer_norms] == ["0", "2"]
+    assert set(diag.update_ratios) == {"0.weight", "0.bias", "2.weight", "2.bias"}
+    assert diag.relu == []  # a watched run keeps no ReLU outputs
+    # A run file does not say which parameters were frozen: the flag names both causes.
+    assert diag.no_grad == ["3.weight", "3.bias"] and diag.frozen == diag.unused == []
+    assert [f.message for f in diag.flags] == ["No gradient (frozen, or not used by the loss): 3.weight, 3.bias"]

@@ -38,8 +38,10 @@ quotes are the ones tested):
   seen and the forward pass needs no hooks. Flagged at
   :data:`DEAD_UNITS_FLAG` of a ReLU's units: with a batch of one about half
   the units of a healthy network are zero for that one sample.
-* **No gradient.** Parameters whose ``.grad`` stayed None: frozen
-  (``requires_grad=False``) or not used by the loss.
+* **No gradient.** Parameters whose ``.grad`` stayed None (``no_grad``):
+  ``frozen`` (``requires_grad=False``) or ``unused`` by the loss. A record
+  that does not know which (``frozen`` is None: a run file) gets one flag
+  naming both causes.
 * **Zero gradient.** A parameter whose gradient is exactly 0 everywhere.
 
 Pure Python + torch + networkx; no Qt. Importing it loads neither torch nor networkx.
@@ -137,6 +139,7 @@ class Diagnostics:
     depth_ratio: float | None = None
     update_ratios: dict[str, float] = field(default_factory=dict)
     relu: list[ReluActivity] = field(default_factory=list)
+    no_grad: list[str] = field(default_factory=list)
     frozen: list[str] = field(default_factory=list)
     unused: list[str] = field(default_factory=list)
     zero_grads: list[str] = field(default_factory=list)
@@ -266,7 +269,8 @@ def diagnose(record: Any, *, frozen: Iterable[str] | None = None) -> Diagnostics
     ``params_after``, ``graph``, ``relu``, ``frozen``).
 
     ``frozen``: names of parameters with ``requires_grad=False`` (default: the
-    record's ``frozen`` field); the other names in ``no_grad`` are unused.
+    record's ``frozen`` field; None: unknown); the other names in ``no_grad``
+    are unused.
     """
     grad_norms: Mapping[str, float] = getattr(record, "grad_norms", None) or {}
     graph = getattr(record, "graph", None)
@@ -306,10 +310,18 @@ def diagnose(record: Any, *, frozen: Iterable[str] | None = None) -> Diagnostics
             ))
 
     # -- parameters without a gradient ---------------------------------------------------------------
-    no_grad = list(getattr(record, "no_grad", None) or [])
-    frozen_set = set(frozen if frozen is not None else (getattr(record, "frozen", None) or []))
-    result.frozen = [n for n in no_grad if n in frozen_set]
-    result.unused = [n for n in no_grad if n not in frozen_set]
+    no_grad = result.no_grad = list(getattr(record, "no_grad", None) or [])
+    if frozen is None:
+        frozen = getattr(record, "frozen", None)
+    if frozen is None:  # the record cannot tell (a run file keeps no requires_grad)
+        if no_grad:
+            flags.append(Flag(NO_GRADIENT, f"No gradient (frozen, or not used by the loss): {_names(no_grad)}",
+                              tuple(no_grad), nodes_of(no_grad)))
+        frozen_set = None
+    else:
+        frozen_set = set(frozen)
+        result.frozen = [n for n in no_grad if n in frozen_set]
+        result.unused = [n for n in no_grad if n not in frozen_set]
     if result.unused:
         flags.append(Flag(NO_GRADIENT, f"No gradient (not used by the loss): {_names(result.unused)}",
                           tuple(result.unused), nodes_of(result.unused)))
@@ -385,8 +397,7 @@ def diagnostics_over(records: Iterable[Any]) -> DiagnosticsTrend:
             series.append(layer.norm)
         for series in trend.layer_norms.values():
             series.extend([math.nan] * (position + 1 - len(series)))
-        no_grad = diag.frozen + diag.unused
-        never = no_grad if never is None else [n for n in never if n in no_grad]
+        never = list(diag.no_grad) if never is None else [n for n in never if n in diag.no_grad]
         for kind in {flag.kind for flag in diag.flags}:
             trend.flag_counts[kind] = trend.flag_counts.get(kind, 0) + 1
     trend.never_grad = never or []

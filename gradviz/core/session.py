@@ -146,7 +146,7 @@ class IterationRecord:
             read from what autograd saved before backward.
 
     Also (both levels): frozen: names of parameters with ``requires_grad=False``
-    (a subset of ``no_grad``). ``diagnostics``: the iteration's gradient health
+    (a subset of ``no_grad``; None where unknown, as in run files). ``diagnostics``: the iteration's gradient health
     (:func:`gradviz.core.diagnostics.diagnose`), computed on first use.
 
     Only with ``node_gradients=True`` (a full-level option; else empty):
@@ -176,7 +176,7 @@ class IterationRecord:
     phase_times: dict[str, float] = field(default_factory=dict)
     complete: bool = False
     relu: list = field(default_factory=list)
-    frozen: list[str] = field(default_factory=list)
+    frozen: list[str] | None = None  # set by backward; None: not known (records read from a run file)
 
     @functools.cached_property
     def diagnostics(self):
