@@ -15,7 +15,8 @@ Three parts, all drawn from ``record.diagnostics``
 
 :func:`install_diagnostics` puts it in the main window as the dock
 ``diagnosticsDock`` and keeps it on the window's active session: each recorded
-iteration redraws it; another network (any change that builds a new session)
+iteration redraws it, and so does looking back with the history slider; another
+network (any change that builds a new session)
 marks it out of date (``diagnosticsStatus`` says so) until the next iteration;
 a reset clears it.
 """
@@ -352,6 +353,19 @@ def install_diagnostics(window) -> DiagnosticsPanel:
         elif not select_nodes(view, keys):
             window.show_message("Those nodes are not in the graph on screen: run an iteration or press F5")
 
+    def on_history(record, _phase: str) -> None:
+        """The history slider: a kept iteration looked back at, or live again (None)."""
+        records = history_of(active.session)
+        if record is None:
+            if records:
+                panel.show_record(records[-1], records[:-1])
+        elif getattr(record, "complete", False):
+            earlier = records[:records.index(record)] if record in records else []
+            panel.show_record(record, earlier)
+
+    history_bar = getattr(getattr(window, "training_ui", None), "history", None)
+    if history_bar is not None:
+        history_bar.selectionChanged.connect(on_history)
     active.iterationRecorded.connect(on_recorded)
     active.sessionChanged.connect(on_session)
     active.resetDone.connect(lambda: panel.show_message("Weights reset: run an iteration (F8) to see the gradient health."))

@@ -63,6 +63,11 @@ def test_dock_follows_the_session_and_says_when_out_of_date(window, qtbot):
     _run_iteration(window, qtbot)
     assert panel.status.text().startswith("Iteration 1 ")
     assert len(panel._earlier) == 1  # the first iteration, drawn faintly behind
+    history = window.training_ui.history
+    assert history.show_iteration(0)  # looking back: the panel follows
+    assert panel.record is window.session.history[0] and panel.status.text().startswith("Iteration 0 ")
+    history.go_live()
+    assert panel.record is window.session.history[-1]
 
     old_session = window.session
     window.load_preset("mlp")  # another network: a new session after the debounce

@@ -225,3 +225,32 @@ def test_from_a_plain_script_with_no_qapplication(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "returned 4"
+
+
+def test_from_a_breakpoint(tmp_path):
+    """Typed at a pdb prompt (breakpoint()): the window opens, closing it gives the prompt back."""
+    script = tmp_path / "debugged.py"
+    script.write_text(textwrap.dedent("""
+        import torch
+        import gradviz
+        from PySide6.QtCore import QTimer
+        from gradviz.ui import inspect_window
+
+        original = inspect_window.InspectWindow.show_inspection
+        def show_then_close(self, inspection):
+            original(self, inspection)
+            QTimer.singleShot(0, self.close)  # the user closes the window
+        inspect_window.InspectWindow.show_inspection = show_then_close
+
+        w = torch.randn(4, requires_grad=True)
+        loss = (w.relu() * 3).sum()  # out, SumBackward0, MulBackward0, ReluBackward0, the leaf
+        breakpoint()
+        print("after", w.grad is None)
+    """))
+    commands = "!result = gradviz.inspect(loss)\np ('nodes', result.graph.number_of_nodes())\nc\n"
+    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "offscreen",
+           "PYTHONBREAKPOINT": "pdb.set_trace"}
+    done = subprocess.run([sys.executable, str(script)], input=commands, capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "('nodes', 5)" in done.stdout and "after True" in done.stdout, done.stdout[-2000:]
