@@ -114,15 +114,11 @@ def _from_tensor(tensor, model, backward: bool) -> Inspection:
         record.nonfinite = list(trace.nonfinite)
         note = ("backward=True: backward ran on your tensor (retain_graph=True); its gradients were added "
                 "to your parameters' .grad.")
-    if model is not None:
-        from gradviz.core.session import _norms
-
-        named = [(n, p) for n, p in model.named_parameters()]
-        with_grad = [(n, p) for n, p in named if p.grad is not None]
-        if backward:  # otherwise any .grad there is from the user's own earlier backward, not this tensor
-            record.grad_norms = dict(zip([n for n, _ in with_grad], _norms([p.grad for _, p in with_grad])))
-            record.no_grad = [n for n, p in named if p.grad is None]
-            record.frozen = [n for n, p in named if p.grad is None and not p.requires_grad]
+    if model is not None and backward:  # without backward any .grad is from the user's own earlier backward
+        named = list(model.named_parameters())
+        record.grad_norms = {n: float(p.grad.detach().float().norm()) for n, p in named if p.grad is not None}
+        record.no_grad = [n for n, p in named if p.grad is None]
+        record.frozen = [n for n, p in named if p.grad is None and not p.requires_grad]
     record.complete = backward
     detach_graph(graph)
     label = "loss" if tensor.dim() == 0 else f"tensor {tuple(tensor.shape)}"

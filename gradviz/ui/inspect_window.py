@@ -15,9 +15,12 @@ once and reuse one window when Qt's loop already runs beside an IPython prompt
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 
-from PySide6.QtCore import QEventLoop, Qt, Signal
+from PySide6.QtCore import QEventLoop, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow
 
 from gradviz.ui import theme
@@ -29,7 +32,8 @@ _reused: list["InspectWindow"] = []  # the one window non-blocking calls share
 
 
 class InspectWindow(QMainWindow):
-    """objectNames: ``inspectWindow``, ``graphView``, ``diagnosticsDock``, ``inspectNote``."""
+    """objectNames: ``inspectWindow``, ``graphView``, ``diagnosticsDock``, ``inspectNote``,
+    ``actionCloseInspect`` (Ctrl+W / Ctrl+Q: close, and a blocking ``inspect`` returns)."""
 
     closed = Signal()
 
@@ -53,6 +57,12 @@ class InspectWindow(QMainWindow):
         self.note = QLabel()
         self.note.setObjectName("inspectNote")
         self.statusBar().addWidget(self.note, 1)
+        close = QAction("Close", self)
+        close.setObjectName("actionCloseInspect")
+        close.setShortcuts([QKeySequence(QKeySequence.StandardKey.Close), QKeySequence("Ctrl+Q")])
+        close.setToolTip("Close this window; gradviz.inspect returns (Ctrl+W)")
+        close.triggered.connect(self.close)
+        self.addAction(close)
         self.resize(1400, 900)
 
     def show_inspection(self, inspection) -> None:
@@ -102,8 +112,14 @@ def _application() -> tuple[QApplication, bool]:
     app = QApplication.instance()
     created = app is None
     if created:
-        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # a server or CI: no screen to show on
+        headless = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        if headless and not os.environ.get("QT_QPA_PLATFORM"):
+            # A window nobody can see would block the script for ever.
+            from gradviz.inspector import InspectError
+
+            raise InspectError("there is no screen to show the window on (no DISPLAY or WAYLAND_DISPLAY): use "
+                               "gradviz.inspector.prepare(...) for the graph and diagnostics without a window, "
+                               "or gradviz.export_graph(result.graph, 'graph.svg')")
         app = QApplication(["gradviz"])
     if not isinstance(app, QApplication):
         from gradviz.inspector import InspectError
@@ -133,12 +149,29 @@ def show_inspection(inspection, *, block: bool | None = None) -> InspectWindow:
     window.raise_()
     window.activateWindow()
     if block:
-        loop = QEventLoop()
-        window.closed.connect(loop.quit)
-        app.aboutToQuit.connect(loop.quit)
-        try:
-            loop.exec()
-        finally:
-            app.aboutToQuit.disconnect(loop.quit)
-            window.deleteLater()
+        _wait_until_closed(app, window)
     return window
+
+
+def _wait_until_closed(app: QApplication, window: InspectWindow) -> None:
+    """A local event loop until ``window`` closes, the application quits or Ctrl+C is pressed
+    (Python only sees signals between Qt events: a timer lets it look every 200 ms)."""
+    loop = QEventLoop()
+    window.closed.connect(loop.quit)
+    app.aboutToQuit.connect(loop.quit)
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, lambda *_: window.close())
+    try:
+        loop.exec()
+    finally:
+        wake.stop()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        app.aboutToQuit.disconnect(loop.quit)
+        if window.isVisible():
+            window.close()
+        window.deleteLater()

@@ -254,3 +254,46 @@ def test_from_a_breakpoint(tmp_path):
                           timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "('nodes', 5)" in done.stdout and "after True" in done.stdout, done.stdout[-2000:]
+
+
+def test_ctrl_c_closes_a_blocking_window_and_returns(qtbot):
+    import os
+    import signal
+
+    from gradviz.ui import inspect_window
+
+    shown = []
+    original = inspect_window.InspectWindow.show_inspection
+
+    def show_then_interrupt(self, inspection):
+        original(self, inspection)
+        shown.append(self)
+        QTimer.singleShot(0, lambda: os.kill(os.getpid(), signal.SIGINT))  # Ctrl+C in the terminal
+
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        inspect_window.InspectWindow.show_inspection = show_then_interrupt
+        w = torch.randn(3, requires_grad=True)
+        gradviz.inspect(w.sum(), block=True)
+    finally:
+        inspect_window.InspectWindow.show_inspection = original
+    assert shown and not shown[0].isVisible()
+    assert signal.getsignal(signal.SIGINT) is handler  # the user's handler is back
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="only Linux can be without a display server")
+def test_no_screen_is_an_inspect_error_not_a_hang(tmp_path):
+    script = tmp_path / "headless.py"
+    script.write_text(textwrap.dedent("""
+        import torch, gradviz
+        w = torch.randn(3, requires_grad=True)
+        try:
+            gradviz.inspect(w.sum())
+        except gradviz.InspectError as exc:
+            print("InspectError:", exc)
+    """))
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("InspectError: there is no screen to show the window on"), done.stdout
