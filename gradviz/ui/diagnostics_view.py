@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFontMetrics
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QSplitter, QVBoxLayout, QWidget
 
@@ -121,6 +121,10 @@ class DiagnosticsPanel(QWidget):
         self.ratio_plot.addItem(self.band)
         self.target_line = pg.InfiniteLine(math.log10(dg.UPDATE_RATIO_TARGET), angle=0, movable=False)
         self.ratio_plot.addItem(self.target_line)
+        self._theme_timer = QTimer(self)
+        self._theme_timer.setSingleShot(True)
+        self._theme_timer.setInterval(0)
+        self._theme_timer.timeout.connect(self.apply_theme)
         self.apply_theme()
         self.show_message("No iteration recorded yet: run one (F8) to see the gradient health.")
 
@@ -168,6 +172,13 @@ class DiagnosticsPanel(QWidget):
         return [self.flags.item(i).text() for i in range(self.flags.count())]
 
     # -- drawing --------------------------------------------------------------------------------------
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        # Theme, zoom and lecture mode restyle the app; the plots' hand-set colours follow
+        # once per burst of such events.
+        if event.type() in (QEvent.Type.StyleChange, QEvent.Type.PaletteChange, QEvent.Type.FontChange):
+            self._theme_timer.start()
+
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
         if self._record is not None and self._drawn is not self._record:

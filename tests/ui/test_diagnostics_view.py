@@ -129,3 +129,23 @@ def test_select_nodes_in_a_graph_view(qtbot):
     assert select_nodes(view, list(flag.nodes)) == 4
     assert view.selected_node() == flag.nodes[0]
     assert select_nodes(view, ["no-such-node"]) == 0
+
+
+def test_plots_follow_the_theme(qtbot):
+    from gradviz.ui import theme
+    from gradviz.ui.diagnostics_view import DiagnosticsPanel
+
+    panel = DiagnosticsPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.show_record(_sigmoid_record())
+    app = __import__("PySide6.QtWidgets", fromlist=["QApplication"]).QApplication.instance()
+    before = theme.current_theme()
+    other = next(name for name in theme.THEMES if theme.colours(name)["base"] != theme.colours(before)["base"])
+    try:
+        theme.apply(app, other, theme.current_scale())
+        expected = theme.colours(other)["base"].lower()
+        qtbot.waitUntil(lambda: panel.plot_widgets["normByDepthPlot"].backgroundBrush().color().name() == expected,
+                        timeout=5000)
+    finally:
+        theme.apply(app, before, theme.current_scale())
