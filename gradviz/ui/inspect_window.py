@@ -72,6 +72,9 @@ class InspectWindow(QMainWindow):
         self.note.setText(inspection.note)
         self.note.setToolTip(inspection.note)
         self.graph_view.set_graph(inspection.graph)
+        # After a backward (inspect(model, inputs), or backward=True): each node's gradient norm in its details.
+        norms = getattr(inspection.record, "node_grad_norms", None) or {}
+        self.graph_view.set_gradient_stats({k: {"norm": v} for k, v in norms.items() if v is not None})
         self.diagnostics_panel.show_record(inspection.record)
         self.resizeDocks([self.diagnostics_dock], [max(220, self.height() // 4)], Qt.Orientation.Vertical)
 

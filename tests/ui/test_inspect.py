@@ -124,6 +124,10 @@ def test_inspect_with_backward_says_so_and_accumulates_like_backward(qtbot):
     for p, g in zip(model.parameters(), expected):
         assert torch.allclose(p.grad, g)
     assert [ln.layer for ln in result.diagnostics.layer_norms] == ["0", "2"]
+    param = next(k for k, a in result.graph.nodes(data=True) if a.get("name") == "0.weight")
+    view = window.graph_view
+    qtbot.waitUntil(lambda: view.graph() is result.graph and view.is_ready(), timeout=10_000)
+    assert f"grad norm {float(expected[0].norm()):.3g}" in view.tooltip_text(param)
     loss.backward()  # retain_graph=True: the user can still run theirs
     window.close()
 
