@@ -5,7 +5,7 @@ Three parts, all drawn from ``record.diagnostics``
 
 * the flags, one line each with its numbers (``diagnosticsFlags``); clicking
   one emits ``nodesRequested(keys)``, which the window turns into a selection
-  in the graph;
+  in the graph: the first node, the next one on the next click of that flag;
 * the gradient norm by depth, one point per layer, input side left, on a log
   scale (``normByDepthPlot``); the earlier kept iterations are drawn faintly
   behind the current one, so a norm that shrinks over time shows;
@@ -32,7 +32,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
 from gradviz.core import diagnostics as dg
 from gradviz.ui import theme
 
-__all__ = ["DiagnosticsPanel", "install_diagnostics", "select_nodes"]
+__all__ = ["DiagnosticsPanel", "describe_selection", "install_diagnostics", "select_nodes"]
 
 EARLIER_ITERATIONS = 5  # faint lines behind the current one in the norm-by-depth plot
 FLAG_ROLE = Qt.ItemDataRole.UserRole
@@ -75,6 +75,7 @@ class DiagnosticsPanel(QWidget):
         self._drawn = None  # the record last drawn (drawing waits until the panel is visible)
         self._stale = ""
         self._labels: dict[str, list[str]] = {}  # plot -> its bottom-axis names, one per x position
+        self._turns: tuple = (None, 0)  # (flag clicked last, how many times in a row)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
@@ -265,6 +266,10 @@ class DiagnosticsPanel(QWidget):
             drawn += [p[1] for p in points]
         self._labels["normByDepthPlot"] = layers
         self._place_labels()
+        if layers:
+            plot.setTitle(DEPTH_TITLE, color=c["text"])
+        else:  # e.g. gradviz.inspect(loss) without backward=True
+            plot.setTitle("‖grad‖ per layer: none (no backward ran)", color=c["muted"])
         plot.getAxis("left").setTicks([_decade_ticks(drawn)] if drawn else None)
         if layers:
             plot.setXRange(-0.5, len(layers) - 0.5, padding=0)
@@ -313,8 +318,16 @@ class DiagnosticsPanel(QWidget):
     # -- interaction ----------------------------------------------------------------------------------------
     def _on_flag_clicked(self, item: QListWidgetItem) -> None:
         flag = item.data(FLAG_ROLE)
-        if isinstance(flag, dg.Flag):
-            self.nodesRequested.emit(list(flag.nodes))
+        if not isinstance(flag, dg.Flag):
+            return
+        # The graph selects one node at a time: clicking the same flag again moves on to its next node.
+        turn = self._turns[1] + 1 if self._turns[0] is flag else 0
+        self._turns = (flag, turn)
+        keys = list(flag.nodes)
+        if keys:
+            turn %= len(keys)
+            keys = keys[turn:] + keys[:turn]
+        self.nodesRequested.emit(keys)
 
     def click_flag(self, row: int) -> None:
         """What a click on the flag in ``row`` does (for keyboard users and tests)."""
@@ -323,16 +336,22 @@ class DiagnosticsPanel(QWidget):
 
 
 def select_nodes(view, keys: list[str]) -> int:
-    """Select ``keys`` in a GraphView: the first is selected and centred (its
-    details shown), all are highlighted. Returns how many the view has."""
+    """Select the first of ``keys`` the GraphView has, centred, with its details
+    (a parameter also shows its path to the loss). No highlight colours: those
+    belong to the training animation. Returns how many of ``keys`` the view has."""
     graph = view.graph() if view is not None else None
     present = [k for k in keys if graph is not None and k in graph]
-    if not present:
-        return 0
-    view.clear_highlights()
-    view.highlight_nodes(present, "active")
-    view.select_node(present[0], center=True)
+    if present:
+        view.select_node(present[0], center=True)
     return len(present)
+
+
+def describe_selection(view, keys: list, shown: int) -> str:
+    """The status line after :func:`select_nodes`: which node, and that there are more."""
+    attrs = view.graph().nodes[keys[0]]
+    name = attrs.get("name") or attrs.get("label", keys[0])
+    more = f" — click the flag again for the next of {shown}" if shown > 1 else ""
+    return f"Selected {name}{more}"
 
 
 def install_diagnostics(window) -> DiagnosticsPanel:
@@ -361,8 +380,12 @@ def install_diagnostics(window) -> DiagnosticsPanel:
         view = window.graph_view
         if not keys:
             window.show_message("This flag has no graph nodes to select")
-        elif not select_nodes(view, keys):
+            return
+        shown = select_nodes(view, keys)
+        if not shown:
             window.show_message("Those nodes are not in the graph on screen: run an iteration or press F5")
+        else:
+            window.show_message(describe_selection(view, [k for k in keys if k in view.graph()], shown))
 
     def on_history(record, _phase: str) -> None:
         """The history slider: a kept iteration looked back at, or live again (None)."""

@@ -24,7 +24,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow
 
 from gradviz.ui import theme
-from gradviz.ui.diagnostics_view import DiagnosticsPanel, select_nodes
+from gradviz.ui.diagnostics_view import DiagnosticsPanel, describe_selection, select_nodes
 
 __all__ = ["InspectWindow", "current_window", "event_loop_integrated", "show_inspection"]
 
@@ -79,8 +79,12 @@ class InspectWindow(QMainWindow):
         self.resizeDocks([self.diagnostics_dock], [max(220, self.height() // 4)], Qt.Orientation.Vertical)
 
     def _select(self, keys: list) -> None:
-        if not select_nodes(self.graph_view, keys):
+        shown = select_nodes(self.graph_view, keys)
+        if not shown:
             self.statusBar().showMessage("This flag names no node of the graph", 4000)
+        else:
+            present = [k for k in keys if k in self.graph_view.graph()]
+            self.statusBar().showMessage(describe_selection(self.graph_view, present, shown), 6000)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().closeEvent(event)

@@ -88,8 +88,11 @@ def test_a_flag_selects_its_nodes_in_the_main_windows_graph(window, qtbot):
     row = panel.diagnostics().flags.index(flag)
     panel.click_flag(row)
     selected = view.selected_node()
-    assert selected in flag.nodes
+    assert selected == flag.nodes[0]
     assert view.graph().nodes[selected]["name"] in flag.params
+    assert window.statusBar().currentMessage().startswith(f"Selected {view.graph().nodes[selected]['name']}")
+    panel.click_flag(row)  # again: the flag's next node
+    assert view.selected_node() == flag.nodes[1]
 
 
 def test_panel_shows_a_vanishing_flag_and_emits_its_nodes(qtbot):
@@ -107,6 +110,9 @@ def test_panel_shows_a_vanishing_flag_and_emits_its_nodes(qtbot):
         panel.click_flag(0)
     keys = signal.args[0]
     assert {record.graph.nodes[k]["name"] for k in keys} == {"0.weight", "0.bias", "20.weight", "20.bias"}
+    with qtbot.waitSignal(panel.nodesRequested) as again:
+        panel.click_flag(0)
+    assert again.args[0] == keys[1:] + keys[:1]  # the next node comes first
     # The depth plot has one point per layer, the ratio plot one per parameter with a ratio.
     depth_points = sum(len(item.xData) for item in panel.depth_plot.listDataItems())
     assert depth_points == len(record.diagnostics.layer_norms) == 11
