@@ -142,6 +142,8 @@ def test_relu_activity_reads_a_users_loss_without_running_backward():
     graph = autograd_graph(loss, model)
     found = dg.relu_activity(graph)
     assert [r.batch for r in found] == [4, 4]
+    # No recorder: no module names; named after the layer feeding each ReLU.
+    assert sorted(r.name for r in found) == ["ReLU after layer 0", "ReLU after layer 2"]
     assert all(p.grad is None for p in model.parameters())
     loss.backward()  # the graph is still usable: reading saved values frees nothing
 

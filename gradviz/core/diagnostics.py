@@ -216,7 +216,9 @@ def _relu_name(graph: nx.DiGraph, key: str) -> str:
         for source in graph.predecessors(producer):
             source_attrs = graph.nodes[source]
             if source_attrs.get("kind") == "param":
-                return f"ReLU after {layer_of(source_attrs['name']) or source_attrs['name']}"
+                layer = layer_of(source_attrs["name"]) or source_attrs["name"]
+                # nn.Sequential names its layers 0, 1, 2 …: "ReLU after 2" would read like a count
+                return f"ReLU after {'layer ' if layer.isdigit() else ''}{layer}"
         producer_module = graph.nodes[producer].get("module")
         if producer_module:
             return f"ReLU after {producer_module}"
