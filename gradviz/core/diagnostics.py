@@ -193,7 +193,7 @@ def relu_activity(graph: nx.DiGraph) -> list[ReluActivity]:
             # A ReLU's output is >= 0: a unit is live where its largest value over the batch is > 0.
             # One reduction and one count per ReLU, read back together below (one device sync).
             batch, peak = (result.shape[0], result.amax(dim=0)) if result.dim() >= 2 else (1, result)
-            seen.append((key, peak.numel(), int(batch), torch.count_nonzero(peak > 0)))
+            seen.append((key, peak.numel(), int(batch), torch.count_nonzero(peak)))  # peak >= 0: nonzero = live
     if not seen:
         return []
     counts = [count for *_, count in seen]
