@@ -39,6 +39,12 @@ class _Block(nn.Module):
         return self.head(pooled), F.relu(self.tail(self.head(pooled)))
 
 
+class _Uncopyable(nn.Linear):
+    def __init__(self):
+        super().__init__(2, 2)
+        self.pending = (i for i in range(3))  # a generator: deepcopy cannot copy it
+
+
 def _grads(model):
     return {n: (None if p.grad is None else p.grad.clone()) for n, p in model.named_parameters()}
 
@@ -194,6 +200,7 @@ def test_inspect_a_model_with_a_loss_fn_and_dead_units(qtbot):
     (lambda: gradviz.inspect(nn.Linear(2, 2), block=False), "needs example inputs"),
     (lambda: gradviz.inspect(nn.Linear(2, 2), torch.randn(3, 5), block=False), "cannot run one iteration of Linear"),
     (lambda: gradviz.inspect(torch.randn(3, requires_grad=True) * 2, backward=True, block=False), "single-number"),
+    (lambda: gradviz.inspect(_Uncopyable(), torch.randn(1, 2), block=False), "cannot copy _Uncopyable"),
 ])
 def test_bad_arguments_are_inspect_errors_naming_the_fix(qtbot, call, words):
     with pytest.raises(gradviz.InspectError, match=words):
