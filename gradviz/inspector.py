@@ -50,7 +50,7 @@ class InspectError(ValueError):
     """``gradviz.inspect`` was given something it cannot show; the message says what to pass instead."""
 
 
-@dataclass
+@dataclass(repr=False)
 class Inspection:
     """What ``gradviz.inspect`` showed.
 
@@ -72,6 +72,13 @@ class Inspection:
     @property
     def diagnostics(self):
         return self.record.diagnostics
+
+    def __repr__(self) -> str:
+        # Short: a notebook cell ending in gradviz.inspect(...) prints this, and the
+        # record's own repr would print every weight it holds.
+        flags = len(self.diagnostics.flags)
+        return (f"Inspection({self.title!r}, {flags} gradient-health flag{'s' if flags != 1 else ''}, "
+                f"backward_ran={self.backward_ran})")
 
 
 def _default_loss(loss_fn: Callable | None) -> Callable:

@@ -156,6 +156,8 @@ def test_non_blocking_calls_reuse_one_window(qtbot, monkeypatch):
     assert inspect_window.current_window() not in (None, window)
     inspect_window.current_window().close()
     assert third.graph.number_of_nodes() == 4  # out, SumBackward0, SinBackward0, the leaf
+    # What a notebook cell ending in inspect(...) prints: one line, not the record's tensors.
+    assert repr(third) == "Inspection('loss · 4 nodes', 0 gradient-health flags, backward_ran=False)"
 
 
 def test_inspect_a_model_runs_one_iteration_on_a_copy(qtbot):
