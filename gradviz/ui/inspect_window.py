@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 
-from PySide6.QtCore import QEventLoop, Qt, QTimer, Signal
+from PySide6.QtCore import QEventLoop, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow
 
@@ -140,6 +140,11 @@ def show_inspection(inspection, *, block: bool | None = None) -> InspectWindow:
     """Show ``inspection``; with ``block`` (default: not in IPython with ``%gui qt``)
     return only once the window is closed (or the application quits)."""
     app, created = _application()
+    if QThread.currentThread() != app.thread():
+        from gradviz.inspector import InspectError
+
+        raise InspectError("gradviz.inspect must be called on the thread that runs Qt (the main thread); "
+                           "hand the tensor to that thread, or use gradviz.inspector.prepare(...) here")
     if block is None:
         block = not event_loop_integrated()
     window = None if block else current_window()

@@ -310,3 +310,20 @@ def test_no_screen_is_an_inspect_error_not_a_hang(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("InspectError: there is no screen to show the window on"), done.stdout
+
+
+def test_from_another_thread_is_an_inspect_error(qtbot):
+    import threading
+
+    errors = []
+
+    def work():
+        try:
+            gradviz.inspect(torch.randn(2, requires_grad=True).sum(), block=False)
+        except gradviz.InspectError as exc:
+            errors.append(str(exc))
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(60)
+    assert errors and errors[0].startswith("gradviz.inspect must be called on the thread that runs Qt")
