@@ -54,6 +54,10 @@ _EXPORTS = {
     "RecordingStoppedWarning": "gradviz.core.watch",
     "open_run": "gradviz.core.runfile",
     "RunFileError": "gradviz.core.runfile",
+    # looking at your own autograd graph from a script, REPL or breakpoint (Qt loads on the call)
+    "inspect": "gradviz.inspector",
+    "InspectError": "gradviz.inspector",
+    "Inspection": "gradviz.inspector",
 }
 
 __all__ = sorted(_EXPORTS) + ["presets", "__version__"]

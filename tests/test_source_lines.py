@@ -21,7 +21,7 @@ from gradviz.core.source_lines import (
     source_of,
 )
 from gradviz.core.user_model import UserModelRequest, open_user_model
-from gradviz.ui.graph_view.search import find_matches
+from gradviz.core.display.graph_search import find_matches
 
 HERE = Path(__file__).resolve()
 EXAMPLES = HERE.parents[1] / "examples"

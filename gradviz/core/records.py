@@ -3,6 +3,7 @@
 failing phase raises. Plain data: :mod:`gradviz.core.session` fills them in."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -68,6 +69,13 @@ class IterationRecord:
         backward_order: node keys in the order the autograd engine ran them.
         node_grad_norms: node key -> norm of the gradient it received (None
             where none was defined).
+        relu: per ReLU in the graph, how many of its units were zero for the
+            whole batch (:class:`~gradviz.core.diagnostics.ReluActivity`),
+            read from what autograd saved before backward.
+
+    Also (both levels): frozen: names of parameters with ``requires_grad=False``
+    (a subset of ``no_grad``; None where unknown, as in run files). ``diagnostics``: the iteration's gradient health
+    (:func:`gradviz.core.diagnostics.diagnose`), computed on first use.
 
     Only with ``node_gradients=True`` (a full-level option; else empty):
         node_gradients: node key -> :class:`~gradviz.core.node_grads.NodeGradients`:
@@ -95,6 +103,17 @@ class IterationRecord:
     nonfinite: list[str] = field(default_factory=list)
     phase_times: dict[str, float] = field(default_factory=dict)
     complete: bool = False
+    relu: list = field(default_factory=list)
+    frozen: list[str] | None = None  # set by backward; None: not known (records read from a run file)
+
+    @functools.cached_property
+    def diagnostics(self):
+        """Gradient health of this iteration (:class:`gradviz.core.diagnostics.Diagnostics`):
+        norm by depth, update/weight ratios, dead ReLU units, missing and zero
+        gradients, and the flags. Computed once, on first use."""
+        from gradviz.core.diagnostics import diagnose
+
+        return diagnose(self)
 
     def _flag(self, name: str) -> None:
         if name not in self.nonfinite:

@@ -716,6 +716,10 @@ class TrainingSession:
         loss_keys.sort(key=lambda key: fns[key]._sequence_nr())
         record.graph = self._live_graph = graph
         record.creation_order = forward_keys + loss_keys
+        # Dead ReLU units: read now, while the Nodes still hold what they saved.
+        from gradviz.core.diagnostics import relu_activity
+
+        record.relu = relu_activity(graph)
         self._recorder = None  # the graph now keeps the Nodes alive until backward
 
     def _phase_backward(self, record: IterationRecord, result: PhaseResult) -> None:
@@ -738,12 +742,14 @@ class TrainingSession:
             detach_graph(graph)
         else:
             loss.backward()
-        named, record.no_grad = [], []
+        named, record.no_grad, record.frozen = [], [], []
         for name, p in self.model.named_parameters():
             if p.grad is not None:
                 named.append((name, p))
             else:  # frozen, or unused by forward: not an error, shown as "no gradient"
                 record.no_grad.append(name)
+                if not p.requires_grad:
+                    record.frozen.append(name)
         grads = [p.grad for _, p in named]
         if grads:
             norms = tensor_norms(grads)

@@ -130,6 +130,9 @@ class MainWindow(QMainWindow):
         from gradviz.ui.nan_finder import install_nan_finder
 
         install_nan_finder(self)  # Run → Find first NaN (sets self.nan_finder)
+        from gradviz.ui.diagnostics_view import install_diagnostics
+
+        install_diagnostics(self)  # the Diagnostics dock (sets self.diagnostics_panel)
 
         self._restore_layout()
         self._on_document_changed()

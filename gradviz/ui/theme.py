@@ -101,6 +101,11 @@ def apply(app: QApplication, name: str = DEFAULT_THEME, scale: float = 1.0) -> N
         _refresh_icons()
 
 
+def styled(app: QApplication) -> bool:
+    """Whether :func:`apply` styled ``app`` (gradviz's own application, not a host's)."""
+    return _current.get("applied_to") is app
+
+
 def repolish(widget: QWidget) -> None:
     """Re-apply the stylesheet after a dynamic property (``error``, ``selected``) changed."""
     style = widget.style()

@@ -201,15 +201,17 @@ class GraphView(QWidget):
 
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
-        QTimer.singleShot(0, self._place_overlays)
+        # With self as the context: a view deleted before the timer fires (a
+        # closed gradviz.inspect window) drops the call instead of crashing in it.
+        QTimer.singleShot(0, self, self._place_overlays)
         if self._auto_fit:
-            QTimer.singleShot(0, self._refit)
+            QTimer.singleShot(0, self, self._refit)
 
     def showEvent(self, event) -> None:  # noqa: N802
         super().showEvent(event)
-        QTimer.singleShot(0, self._place_overlays)
+        QTimer.singleShot(0, self, self._place_overlays)
         if self._auto_fit:
-            QTimer.singleShot(0, self._refit)
+            QTimer.singleShot(0, self, self._refit)
 
     def changeEvent(self, event) -> None:  # noqa: N802
         super().changeEvent(event)
