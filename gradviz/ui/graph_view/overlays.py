@@ -1,8 +1,9 @@
-"""Small panels drawn over the canvas: layout progress and the empty-graph hint."""
+"""Small panels drawn over the canvas: layout progress, the empty-graph hint and notes beside nodes."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QVBoxLayout, QWidget
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen
+from PySide6.QtWidgets import QFrame, QGraphicsItem, QLabel, QProgressBar, QVBoxLayout, QWidget
 
 
 class ProgressPanel(QFrame):
@@ -51,3 +52,71 @@ def placeholder(parent: QWidget) -> QLabel:
     label.setWordWrap(True)
     label.setStyleSheet("color: #7c8594; font-size: 13pt;")
     return label
+
+
+# -- notes beside nodes ---------------------------------------------------------------
+NOTE_SCALE = 1.3  # the note's text relative to the view's font: read from the back of a room
+NOTE_GAP_PX = 10  # between the node's box and its note, on screen
+NOTE_PAD_PX = (8, 4)
+
+
+class NodeNote(QGraphicsItem):
+    """A short text beside a node, e.g. ``loss = 0.0423``, at a fixed size on screen.
+
+    It ignores the view's zoom (``ItemIgnoresTransformations``): zoomed out to
+    fit a big graph, the node's own label may be small, the value stays
+    readable. Its position is the right edge of the node's box (scene
+    coordinates); everything below is drawn in screen pixels from there.
+    """
+
+    def __init__(self, text: str, font: QFont):
+        super().__init__()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.setZValue(10)  # above the graph item
+        self._font = QFont(font)
+        self._font.setBold(True)
+        self.set_text(text)
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    def set_text(self, text: str) -> None:
+        self.prepareGeometryChange()
+        self._text = text
+        metrics = QFontMetricsF(self._font)
+        pad_x, pad_y = NOTE_PAD_PX
+        width = metrics.horizontalAdvance(text) + 2 * pad_x
+        height = metrics.height() + 2 * pad_y
+        self._box = QRectF(NOTE_GAP_PX, -height / 2, width, height)
+        self.update()
+
+    def set_font(self, font: QFont) -> None:
+        self._font = QFont(font)
+        self._font.setBold(True)
+        self.set_text(self._text)
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
+        return self._box.adjusted(-NOTE_GAP_PX - 1, -1, 1, 1)
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        # a short leader line from the box to the note says whose value it is
+        painter.setPen(QPen(QColor(NOTE_BORDER), 2))
+        painter.drawLine(QPointF(0, 0), QPointF(NOTE_GAP_PX, 0))
+        painter.setBrush(QColor(NOTE_FILL))
+        painter.drawRoundedRect(self._box, 5, 5)
+        painter.setPen(QColor(NOTE_TEXT))
+        painter.setFont(self._font)
+        painter.drawText(self._box, Qt.AlignmentFlag.AlignCenter, self._text)
+
+
+# A note is a value the class should read: dark text on white, the output colour's border.
+NOTE_FILL, NOTE_BORDER, NOTE_TEXT = "#ffffff", "#15803d", "#052e16"
+
+
+def note_font(base: QFont) -> QFont:
+    font = QFont(base)
+    size = base.pointSizeF() if base.pointSizeF() > 0 else 10.0
+    font.setPointSizeF(size * NOTE_SCALE)
+    return font

@@ -22,6 +22,7 @@ collapsing and expanding)::
     view.set_gradient_stats({"n2": {"norm": 1.3, "mean": 0.01, "max": 0.4}})
     view.center_on("n3")
     view.clear_highlights()                 # roles, flags, edge weights
+    view.set_node_note("out0", "loss = 0.0423")  # a value beside a node (None removes it)
     view.show_all_nodes()
 
 Signals: ``nodeClicked(str)`` (a node or box was clicked), ``ready()`` (the
@@ -52,7 +53,7 @@ from .layout_job import SceneLayout, compute_layout, layout_state
 from .legend import Legend
 from .minimap import Minimap
 from .model import ROLE_ACTIVE, ROLE_CODES, ROLE_VISITED, SceneModel
-from .overlays import ProgressPanel, placeholder
+from .overlays import NodeNote, ProgressPanel, note_font, placeholder
 from .search import find_matches, path_to_outputs
 from .stale import STALE_OPACITY, StaleBanner
 from .state import ViewState
@@ -108,6 +109,7 @@ class GraphView(QWidget):
         self._state = ViewState()
         self._stats: dict[Hashable, Mapping[str, Any]] = {}
         self._fading: dict[Hashable, float] = {}  # shown key -> fade-in progress
+        self._notes: dict[Hashable, NodeNote] = {}  # key -> its note beside the node
 
         self._build_widgets()
         self._morph = QVariantAnimation(self)
@@ -222,6 +224,8 @@ class GraphView(QWidget):
         self.fonts = fonts
         self.metrics = TextMetrics.measure(fonts)
         self.item.set_fonts(fonts)
+        for note in self._notes.values():
+            note.set_font(note_font(self.font()))
         self._cache.clear()
         if self._graph is not None and self._layout is not None:
             self._layout = None  # nothing cached matches the new sizes
@@ -278,6 +282,7 @@ class GraphView(QWidget):
         self._module_sizes = collapse_logic.module_sizes(graph) if graph is not None else {}
         self._state.reset()
         self._stats.clear()
+        self._clear_notes()  # they described the graph shown before
         self._fading.clear()
         self._auto_fit = False
         self.details.clear_node()
@@ -317,6 +322,8 @@ class GraphView(QWidget):
         else:
             self.stale_banner.hide()
         self.item.setOpacity(STALE_OPACITY if message else 1.0)
+        for note in self._notes.values():  # a value of an out-of-date graph is out of date too
+            note.setOpacity(STALE_OPACITY if message else 1.0)
 
     def _request_layout(self, collapsed: frozenset[str] | None, *, animate: bool, anchor: Hashable | None = None) -> None:
         """Show the graph with ``collapsed`` modules (None: choose a readable depth)."""
@@ -477,6 +484,7 @@ class GraphView(QWidget):
     def _after_scene_change(self) -> None:
         self._refresh_legend()
         self._place_overlays()
+        self._place_notes()
         if self._state.selected is not None:
             self._show_details(self._state.selected)
         self._is_ready = True
@@ -993,6 +1001,7 @@ class GraphView(QWidget):
             self._show_details(self._state.selected)
 
     def _visibility_changed(self) -> None:
+        self._place_notes()
         self.item.visibility_version += 1
         self.item.model.touch_state()
         self.item.update()
@@ -1014,6 +1023,54 @@ class GraphView(QWidget):
         self.item.update()
         if not self._fading:
             self._fade_timer.stop()
+
+    # ------------------------------------------------------------------------------
+    # notes beside nodes (e.g. the loss value on the loss node)
+
+    def set_node_note(self, key: Hashable, text: str | None) -> None:
+        """Show ``text`` beside the node ``key`` (or the box holding it) at a fixed,
+        readable size on screen; None or "" removes it. Hidden nodes hide their
+        note; a new graph removes all notes; a stale graph dims them."""
+        note = self._notes.get(key)
+        if not text:
+            if note is not None:
+                self.canvas.graph_scene.removeItem(self._notes.pop(key))
+            return
+        if note is None:
+            note = self._notes[key] = NodeNote(text, note_font(self.font()))
+            note.setOpacity(self.item.opacity())
+            self.canvas.graph_scene.addItem(note)
+        else:
+            note.set_text(text)
+        self._place_notes()
+
+    def node_note(self, key: Hashable) -> str | None:
+        """The note's text beside ``key`` while it is on screen (not hidden with its node)."""
+        note = self._notes.get(key)
+        return note.text if note is not None and note.isVisible() else None
+
+    def node_note_rect(self, key: Hashable) -> QRectF | None:
+        """Where the note of ``key`` is drawn, in the canvas viewport's pixels (None when not shown)."""
+        note = self._notes.get(key)
+        if note is None or not note.isVisible():
+            return None
+        return QRectF(self.canvas.mapFromScene(note.mapToScene(note.boundingRect())).boundingRect())
+
+    def _clear_notes(self) -> None:
+        for note in self._notes.values():
+            self.canvas.graph_scene.removeItem(note)
+        self._notes.clear()
+
+    def _place_notes(self) -> None:
+        model = self.item.model
+        for key, note in self._notes.items():
+            rect = self.node_rect(key)
+            i = model.index.get(self.shown_key(key)) if model is not None else None
+            if rect is None or i is None or model.hidden[i]:
+                note.hide()
+                continue
+            note.setPos(rect.right(), rect.center().y())
+            note.show()
 
     def _update_nodes(self, keys: list) -> None:
         model = self.item.model

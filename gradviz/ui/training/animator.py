@@ -110,6 +110,7 @@ class GraphAnimator(QObject):
             view.clear_highlights()
             view.set_gradient_stats({})
             view.show_all_nodes()
+            self._show_loss(view, self._template, None, None)
 
     def prepare(self) -> None:
         """Fetch the graph to animate (one forward + loss, in the worker) if there is none yet."""
@@ -295,9 +296,15 @@ class GraphAnimator(QObject):
         names = list(record.params_after or record.grads or params)
         order = [params[n] for n in names if n in params]
         self.show_state(record, "backward")  # the gradients stay visible while the step uses them
+        state = {"previous": None}
 
         def apply(key):
+            # One parameter is updated at a time: the one before is done and
+            # back in its normal colour (it holds its new value now).
+            if state["previous"] is not None:
+                view.highlight_nodes([state["previous"]], None)
             view.highlight_nodes([key], "active")
+            state["previous"] = key
 
         def final():
             self.show_state(record, "step")
@@ -313,6 +320,7 @@ class GraphAnimator(QObject):
             return
         view.clear_highlights()
         forward, _loss = self._creation(record, graph)
+        self._show_loss(view, graph, record, phase)
         if phase == "zero_grad":
             view.hide_all_nodes()  # the previous graph was freed; forward builds a new one
             return
@@ -328,8 +336,20 @@ class GraphAnimator(QObject):
                                                   getattr(record, "edge_grad_norms", None))
             view.set_edge_weights(weights)
             view.set_gradient_stats({k: {"norm": v} for k, v in (record.node_grad_norms or {}).items() if v is not None})
+        if phase == "step":
+            # The step is over: the parameters hold their new values and are
+            # drawn as parameters again, not as "active" or "visited".
+            view.highlight_nodes(steps.param_keys(graph).values(), None)
         # After the step nothing computes any more: no node stays "active" (orange).
         self._flag(record, phase)
+
+    def _show_loss(self, view, graph, record, phase: str | None) -> None:
+        """The loss value beside the loss node once the loss phase computed it."""
+        if graph is None or not hasattr(view, "set_node_note"):
+            return
+        text = steps.loss_note(record, phase)
+        for key in steps.output_keys(graph):
+            view.set_node_note(key, text)
 
     def _flag(self, record, phase: str) -> None:
         graph = self._template if self._graph_for(record) is self._template else record.graph
