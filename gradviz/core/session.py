@@ -128,6 +128,13 @@ class IterationRecord:
             ``"loss"``, autograd node keys (full level), parameter names (their
             gradient or their value after the step).
         phase_times: phase -> seconds it took.
+        output_sample, target_sample: the first sample of the output the loss
+            compares and its target, as 1-D CPU float tensors of at most
+            ``SAMPLE_LIMIT`` values (``output_sample_size`` says how many the
+            sample has); for class losses the target is one class index.
+            Set by ``forward``: what the class compares before the loss.
+        target_kind: ``"values"`` (regression: outputs against target
+            values) or ``"classes"`` (the target is a class index).
 
     Only at the ``"full"`` level (empty/None at ``"light"``):
         params_before, grads, params_after: parameter name -> CPU tensor copy.
@@ -165,6 +172,10 @@ class IterationRecord:
     backward_order: list[str] = field(default_factory=list)
     nonfinite: list[str] = field(default_factory=list)
     phase_times: dict[str, float] = field(default_factory=dict)
+    output_sample: torch.Tensor | None = None
+    target_sample: torch.Tensor | None = None
+    output_sample_size: int = 0
+    target_kind: str = VALUES
     complete: bool = False
 
     def _flag(self, name: str) -> None:
@@ -207,6 +218,10 @@ _LOSS_FACTORIES: dict[str, tuple[Callable[[], nn.Module], str]] = {
     "cross_entropy": (nn.CrossEntropyLoss, CLASSES),
     "nll": (nn.NLLLoss, CLASSES),
 }
+
+
+# How many values of the first sample's output and target a record keeps (the output-vs-target chart).
+SAMPLE_LIMIT = 64
 
 
 def _resolve_loss(loss: str | LossFn) -> tuple[str, LossFn, str]:
@@ -785,8 +800,23 @@ class TrainingSession:
         output, _ = loss_output(returned)  # a TypeError when there is nothing to compute a loss on
         self._output = output
         record.output_shape = result.output_shape = tuple(output.shape)
+        self._sample_output(record, output)
         if not _all_finite([output])[0]:
             self._note_nonfinite(record, result, "forward", ["output"])
+
+    def _sample_output(self, record: IterationRecord, output: torch.Tensor) -> None:
+        """The first sample's output and target, as the loss will compare them (a few values, copied)."""
+        kind = self._active["target_kind"]
+        _, targets = self._current_batch(kind)
+        with torch.no_grad():
+            compared = self._loss_input(output.detach(), kind)
+            first = compared[0] if compared.dim() > 0 else compared
+            first = first.reshape(-1)
+            record.output_sample_size = int(first.numel())
+            record.output_sample = first[:SAMPLE_LIMIT].to("cpu", torch.float64).clone()
+            target = targets[0] if targets.dim() > 0 else targets
+            record.target_sample = target.reshape(-1)[:SAMPLE_LIMIT].to("cpu", torch.float64).clone()
+        record.target_kind = kind
 
     def _phase_loss(self, record: IterationRecord, result: PhaseResult) -> None:
         _, targets = self._current_batch(self._active["target_kind"])
