@@ -973,6 +973,9 @@ class GraphView(QWidget):
                 if fade and self.animations_enabled:
                     model.alpha[i] = 0.0
                     self._fading[model.keys[i]] = 0.0
+                else:  # e.g. a skipped build-up: a fade cut short must not leave it transparent
+                    model.alpha[i] = 1.0
+                    self._fading.pop(model.keys[i], None)
         if self._fading and not self._fade_timer.isActive():
             self._fade_timer.start()
         self._visibility_changed()

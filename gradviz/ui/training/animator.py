@@ -65,6 +65,7 @@ class GraphAnimator(QObject):
         self.revealed: list = []
         self.flagged: set = set()  # keys flagged red (NaN/Inf) on the view
         self.skipped = False
+        self._missed = None  # a phase result that came before the graph to show it on
 
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._tick)
@@ -99,6 +100,7 @@ class GraphAnimator(QObject):
         self._template_order = []
         self._signatures = []
         self.flagged = set()
+        self._missed = None
 
     def clear_marks(self) -> None:
         """Take what the last records drew off the view (highlights, NaN/Inf flags,
@@ -132,6 +134,11 @@ class GraphAnimator(QObject):
                     if shown is not None and "fn" not in shown.graph and self._signature(shown) == self._signature(graph):
                         graph = shown
                     self._use_graph(graph, show=False)
+                    missed, self._missed = self._missed, None
+                    if missed is not None and missed.record is getattr(session, "current", None) and not self.animating:
+                        # forward finished before the graph arrived (the first
+                        # iteration): show where it stands instead of a blank view
+                        self.show_state(missed.record, missed.phase)
 
         def failed(_exc, _details):
             if session is self._session:
@@ -206,7 +213,9 @@ class GraphAnimator(QObject):
         record = result.record
         graph = self._graph_for(record)
         if graph is None:
+            self._missed = result
             return
+        self._missed = None
         if graph is not self._template:
             self._use_graph(graph, show=False)
         view = self._ensure_on_view(graph)
