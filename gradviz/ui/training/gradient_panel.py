@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEasingCurve, Qt, QVariantAnimation, Signal
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor, QFont, QFontMetricsF
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from gradviz.ui import theme
 from gradviz.ui.training import tensor_images
+from gradviz.ui.training.colour_scale import ScaleLabels, labelled_colour_bar, set_levels
 
 PANELS = ("before", "grad", "update", "after")
 TITLES = {
@@ -37,6 +38,12 @@ TITLES = {
     "update": "update",
     "after": "weights after",
 }
+# What each colour bar measures, written under it.
+UNITS = {"before": "weight w", "grad": "∂loss/∂w", "update": "Δw = after − before", "after": "weight w"}
+# The arrangements the four pictures can take (rows, columns): the panel picks
+# the one that draws a single weight largest in the room it has.
+ARRANGEMENTS = ((1, 4), (2, 2), (4, 1))
+SPACING = 10
 HOVER_NAMES = {"before": "weight before", "grad": "gradient", "update": "update", "after": "weight after"}
 # Strong ends and a white middle survive a projector's washed-out colours.
 DIVERGING = ["#08306b", "#2171b5", "#9ecae1", "#f7f7f7", "#fc9272", "#cb181d", "#67000d"]
@@ -105,7 +112,7 @@ class GradientPanel(QWidget):
         self.plots_widget = pg.GraphicsLayoutWidget()
         self.plots_widget.setObjectName("gradientPlots")
         self.plots_widget.setBackground(c["base"])
-        self.plots_widget.ci.setSpacing(10)
+        self.plots_widget.ci.setSpacing(SPACING)
         self.plots_widget.ci.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.plots_widget, 1)
 
@@ -114,6 +121,8 @@ class GradientPanel(QWidget):
         self.plots: dict[str, pg.PlotItem] = {}
         self.items: dict[str, pg.ImageItem] = {}
         self.bars: dict[str, pg.ColorBarItem] = {}
+        self.scales: dict[str, ScaleLabels] = {}
+        self.arrangement = ARRANGEMENTS[0]
         for col, name in enumerate(PANELS):
             plot = self.plots_widget.addPlot(row=0, col=col)
             plot.hideAxis("left")
@@ -126,10 +135,8 @@ class GradientPanel(QWidget):
             item = pg.ImageItem(axisOrder="row-major")
             item.setColorMap(cmap)
             plot.addItem(item)
-            bar = pg.ColorBarItem(values=(-1, 1), colorMap=cmap, interactive=False, orientation="horizontal",
-                                  width=11, colorMapMenu=False)
-            bar.setImageItem(item, insert_in=plot)
-            self.plots[name], self.items[name], self.bars[name] = plot, item, bar
+            bar, scale = labelled_colour_bar(plot, item, cmap)
+            self.plots[name], self.items[name], self.bars[name], self.scales[name] = plot, item, bar, scale
             self._set_title(name, "")
         self.plots_widget.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.apply_theme()
@@ -147,13 +154,13 @@ class GradientPanel(QWidget):
         c = theme.colours()
         pt = self.font().pointSizeF()
         self.plots_widget.setBackground(c["base"])
-        for bar in self.bars.values():
+        font = QFont(self.font())
+        font.setPointSizeF(pt * 0.95)
+        for key, bar in self.bars.items():
             axis = bar.getAxis("bottom")
             axis.setTextPen(c["text"])
             axis.setPen(c["text"])
-            font = QFont(self.font())
-            font.setPointSizeF(pt * 0.95)
-            axis.setStyle(tickFont=font)
+            self.scales[key].set_style(font, c["text"], c["muted"])
         self.nonfinite_label.setStyleSheet(
             f"QLabel {{ color: white; background: {c['error']}; font-weight: 700; padding: 4px 8px; border-radius: 4px; }}"
         )
@@ -316,10 +323,10 @@ class GradientPanel(QWidget):
                 item.clear()
             else:
                 item.setImage(image, autoLevels=False)
-            self.bars[key].setLevels(values=(-limits[key], limits[key]))
+            set_levels(self.bars[key], self.scales[key], -limits[key], limits[key], UNITS[key])
             # A scale for nothing (no picture yet, or all zeros) would only
             # show a meaningless ±1e-12: hide it.
-            self.bars[key].setVisible(not notes[key] and tensor_images.largest_finite(image) is not None)
+            self._show_scale(key, not notes[key] and tensor_images.largest_finite(image) is not None)
             self._set_title(key, notes[key], update_title if key == "update" else None)
             self.plots[key].autoRange(padding=0.02)
         iteration = getattr(record, "index", "?")
@@ -329,6 +336,7 @@ class GradientPanel(QWidget):
             + (f" · lr {lr:g}" if lr is not None else "")
         )
         self._update_nonfinite_label()
+        self._arrange()
         if animate and after is not None:
             self._morph_from, self._morph_to = images["before"], images["after"]
             self.items["after"].setImage(images["before"], autoLevels=False)
@@ -359,10 +367,51 @@ class GradientPanel(QWidget):
         self._index = None
         for key in PANELS:
             self.items[key].clear()
-            self.bars[key].setVisible(False)
+            self._show_scale(key, False)
             self._set_title(key, "")
         self.caption.setText(message)
         self._update_nonfinite_label()
+
+    def _show_scale(self, key: str, visible: bool) -> None:
+        self.bars[key].setVisible(visible)
+        self.scales[key].setVisible(visible)
+
+    # -- arrangement: as large a weight as the panel allows ------------------------------
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        self._arrange()
+
+    def weight_pixels(self, arrangement: tuple[int, int] | None = None) -> float:
+        """On-screen pixels per weight the pictures get in ``arrangement`` (default: the
+        current one), from the panel's size, the picture's shape and what each
+        picture needs around it (title, colour bar, labels)."""
+        image = self._images.get("before")
+        if image is None:
+            return 0.0
+        rows, cols = arrangement or self.arrangement
+        area = self.plots_widget.contentsRect()
+        title = QFontMetricsF(self.font()).height() * 2 * 1.3
+        scale = 11 + 10 + QFontMetricsF(self.font()).height() * 2 + 4  # bar, its gap, two lines of labels
+        cell_w = (area.width() - 4 - SPACING * (cols - 1)) / cols - 12
+        cell_h = (area.height() - 4 - SPACING * (rows - 1)) / rows - title - scale - 8
+        return max(0.0, min(cell_w / image.shape[1], cell_h / image.shape[0]))
+
+    def _arrange(self) -> None:
+        if self._images.get("before") is None:
+            return
+        best = max(ARRANGEMENTS, key=lambda a: (round(self.weight_pixels(a), 1), -ARRANGEMENTS.index(a)))
+        if best == self.arrangement:
+            return
+        self.arrangement = best
+        layout = self.plots_widget.ci
+        for key in PANELS:
+            layout.removeItem(self.plots[key])
+        rows, cols = best
+        for i, key in enumerate(PANELS):
+            layout.addItem(self.plots[key], row=i // cols, col=i % cols)
+        for key in PANELS:
+            if self._images.get(key) is not None:
+                self.plots[key].autoRange(padding=0.02)
 
     def _set_title(self, key: str, note: str, title: str | None = None) -> None:
         c = theme.colours()
