@@ -174,7 +174,7 @@ def labelled_colour_bar(plot: pg.PlotItem, image: pg.ImageItem, cmap: pg.ColorMa
                           width=width, colorMapMenu=False)
     bar.setImageItem(image, insert_in=plot)
     axis = bar.getAxis("bottom")
-    axis.setStyle(showValues=False, tickLength=4)
+    axis.setStyle(showValues=False, tickLength=-5)  # marks inside the bar, clear of the numbers
     labels = ScaleLabels(bar)
     plot.layout.addItem(labels, 6, 1)
     return bar, labels

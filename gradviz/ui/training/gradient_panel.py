@@ -123,6 +123,7 @@ class GradientPanel(QWidget):
         self.bars: dict[str, pg.ColorBarItem] = {}
         self.scales: dict[str, ScaleLabels] = {}
         self.arrangement = ARRANGEMENTS[0]
+        self._per_row: int | None = None  # filters side by side before the next band (tensor_images)
         for col, name in enumerate(PANELS):
             plot = self.plots_widget.addPlot(row=0, col=col)
             plot.hideAxis("left")
@@ -293,12 +294,14 @@ class GradientPanel(QWidget):
         update = after - before if after is not None else None  # the recorded change, whatever the optimizer
 
         self._shape = tuple(before.shape)
-        image_before, self._index = tensor_images.layout(before)
+        arrangement, per_row = self._choose(self._shape)
+        self._per_row = per_row
+        image_before, self._index = tensor_images.layout(before, per_row)
         images = {
             "before": image_before,
-            "grad": tensor_images.layout(grad)[0],
-            "update": tensor_images.layout(update)[0] if update is not None else None,
-            "after": tensor_images.layout(after)[0] if after is not None else None,
+            "grad": tensor_images.layout(grad, per_row)[0],
+            "update": tensor_images.layout(update, per_row)[0] if update is not None else None,
+            "after": tensor_images.layout(after, per_row)[0] if after is not None else None,
         }
         self._images = images
         weights_limit = tensor_images.symmetric_limit(images["before"], images["after"])
@@ -336,7 +339,7 @@ class GradientPanel(QWidget):
             + (f" · lr {lr:g}" if lr is not None else "")
         )
         self._update_nonfinite_label()
-        self._arrange()
+        self._apply_arrangement(arrangement)
         if animate and after is not None:
             self._morph_from, self._morph_to = images["before"], images["after"]
             self.items["after"].setImage(images["before"], autoLevels=False)
@@ -379,36 +382,48 @@ class GradientPanel(QWidget):
     # -- arrangement: as large a weight as the panel allows ------------------------------
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
         super().resizeEvent(event)
-        self._arrange()
-
-    def weight_pixels(self, arrangement: tuple[int, int] | None = None) -> float:
-        """On-screen pixels per weight the pictures get in ``arrangement`` (default: the
-        current one), from the panel's size, the picture's shape and what each
-        picture needs around it (title, colour bar, labels)."""
-        image = self._images.get("before")
-        if image is None:
-            return 0.0
-        rows, cols = arrangement or self.arrangement
-        area = self.plots_widget.contentsRect()
-        title = QFontMetricsF(self.font()).height() * 2 * 1.3
-        scale = 11 + 10 + QFontMetricsF(self.font()).height() * 2 + 4  # bar, its gap, two lines of labels
-        cell_w = (area.width() - 4 - SPACING * (cols - 1)) / cols - 12
-        cell_h = (area.height() - 4 - SPACING * (rows - 1)) / rows - title - scale - 8
-        return max(0.0, min(cell_w / image.shape[1], cell_h / image.shape[0]))
-
-    def _arrange(self) -> None:
         if self._images.get("before") is None:
             return
-        best = max(ARRANGEMENTS, key=lambda a: (round(self.weight_pixels(a), 1), -ARRANGEMENTS.index(a)))
-        if best == self.arrangement:
-            return
-        self.arrangement = best
-        layout = self.plots_widget.ci
-        for key in PANELS:
-            layout.removeItem(self.plots[key])
-        rows, cols = best
-        for i, key in enumerate(PANELS):
-            layout.addItem(self.plots[key], row=i // cols, col=i % cols)
+        arrangement, per_row = self._choose(self._shape)
+        if per_row != self._per_row:
+            self._redraw()  # the filters wrap differently: new pictures
+        elif arrangement != self.arrangement:
+            self._apply_arrangement(arrangement)
+
+    def _cell_size(self, arrangement: tuple[int, int]) -> tuple[float, float]:
+        """Room for one picture in ``arrangement``: the plot area less what each picture
+        needs around it (title, colour bar and its labels, margins)."""
+        rows, cols = arrangement
+        area = self.plots_widget.contentsRect()
+        line = QFontMetricsF(self.font()).height()
+        title = line * 2 * 1.3
+        scale = 11 + 10 + line * 2 + 4  # bar, its gap, two lines of labels
+        width = (area.width() - 4 - SPACING * (cols - 1)) / cols - 12
+        height = (area.height() - 4 - SPACING * (rows - 1)) / rows - title - scale - 8
+        return max(0.0, width), max(0.0, height)
+
+    def _choose(self, shape: tuple) -> tuple[tuple[int, int], int | None]:
+        """The arrangement of the four pictures and the filters per row that draw
+        one weight of a tensor of ``shape`` largest."""
+        best, best_pixels = (self.arrangement, None), -1.0
+        for arrangement in ARRANGEMENTS:
+            width, height = self._cell_size(arrangement)
+            per_row = tensor_images.best_per_row(shape, width, height)
+            rows, cols = tensor_images.image_shape(shape, per_row)
+            pixels = round(min(width / cols, height / rows), 2)
+            if pixels > best_pixels:
+                best, best_pixels = (arrangement, per_row), pixels
+        return best
+
+    def _apply_arrangement(self, arrangement: tuple[int, int]) -> None:
+        if arrangement != self.arrangement:
+            self.arrangement = arrangement
+            layout = self.plots_widget.ci
+            for key in PANELS:
+                layout.removeItem(self.plots[key])
+            cols = arrangement[1]
+            for i, key in enumerate(PANELS):
+                layout.addItem(self.plots[key], row=i // cols, col=i % cols)
         for key in PANELS:
             if self._images.get(key) is not None:
                 self.plots[key].autoRange(padding=0.02)
