@@ -39,6 +39,7 @@ class ScaleLabels(QGraphicsWidget):
         self._bar = bar
         self._low, self._high = -1.0, 1.0
         self._unit = ""
+        self._ends: tuple[str, str] | None = None
         self._font = QFont()
         self._colour = QColor("#1f2328")
         self._muted = QColor("#5a636e")
@@ -48,8 +49,10 @@ class ScaleLabels(QGraphicsWidget):
         self._update_height()
 
     # -- API ---------------------------------------------------------------------------
-    def set_scale(self, low: float, high: float, unit: str) -> None:
-        self._low, self._high, self._unit = float(low), float(high), unit
+    def set_scale(self, low: float, high: float, unit: str, ends: tuple[str, str] | None = None) -> None:
+        """``ends``: the texts at the two ends when the bar's values are not what
+        a reader should see (a log-scaled count shows the counts)."""
+        self._low, self._high, self._unit, self._ends = float(low), float(high), unit, ends
         self._placed = []
         self.update()
 
@@ -96,10 +99,11 @@ class ScaleLabels(QGraphicsWidget):
         left, right = self._bar_span()
         width = max(1.0, right - left)
         low, high = self._low, self._high
-        numbers = [(format_value(low), 0.0)]
+        low_text, high_text = self._ends or (format_value(low), format_value(high))
+        numbers = [(low_text, 0.0)]
         if low < 0 < high:
             numbers.append(("0", (0 - low) / (high - low)))
-        numbers.append((format_value(high), 1.0))
+        numbers.append((high_text, 1.0))
         base = self._font.pointSizeF() if self._font.pointSizeF() > 0 else 9.0
         font = QFont(self._font)
         placed = None
@@ -117,7 +121,7 @@ class ScaleLabels(QGraphicsWidget):
         if placed is None:  # hardly any room: the two ends only, shortest form, smallest size
             font.setPointSizeF(base * SMALLEST_SCALE)
             metrics = QFontMetricsF(font)
-            ends = [(f"{low:.1g}", 0.0), (f"{high:+.1g}", 1.0)]
+            ends = [(f"{low:.1g}", 0.0), (f"{high:+.1g}", 1.0)] if self._ends is None else [(t, w) for t, w in numbers if t != "0"]
             placed = _place(ends, metrics, left, width) or _place(ends[1:], metrics, left, width) or []
         metrics = QFontMetricsF(font)
         line = metrics.height()
@@ -180,11 +184,12 @@ def labelled_colour_bar(plot: pg.PlotItem, image: pg.ImageItem, cmap: pg.ColorMa
     return bar, labels
 
 
-def set_levels(bar: pg.ColorBarItem, labels: ScaleLabels, low: float, high: float, unit: str) -> None:
+def set_levels(bar: pg.ColorBarItem, labels: ScaleLabels, low: float, high: float, unit: str,
+               ends: tuple[str, str] | None = None) -> None:
     """The bar's range, its tick marks and the labels' numbers, in one call."""
     bar.setLevels(values=(low, high))
     ticks = [(low, ""), (high, "")] + ([(0.0, "")] if low < 0 < high else [])
     bar.getAxis("bottom").setTicks([ticks])
-    labels.set_scale(low, high, unit)
+    labels.set_scale(low, high, unit, ends)
 
 
