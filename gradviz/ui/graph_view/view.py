@@ -1057,7 +1057,8 @@ class GraphView(QWidget):
         note = self._notes.get(key)
         if note is None or not note.isVisible():
             return None
-        return QRectF(self.canvas.mapFromScene(note.mapToScene(note.boundingRect())).boundingRect())
+        # it ignores the zoom: only its device transform knows where it lands
+        return note.deviceTransform(self.canvas.viewportTransform()).mapRect(note.boundingRect())
 
     def _clear_notes(self) -> None:
         for note in self._notes.values():
