@@ -236,6 +236,12 @@ class GradientPanel(QWidget):
         """The 2-D array picture ``name`` shows once any morph ends (NaN in gaps)."""
         return self._images.get(name)
 
+    @property
+    def filters_per_row(self) -> int | None:
+        """Conv filters side by side in the pictures now (None: not a kernel grid;
+        see ``tensor_images.layout``): chosen to draw one weight largest."""
+        return self._per_row
+
     def levels(self, name: str) -> tuple[float, float]:
         return tuple(self.items[name].getLevels())
 
