@@ -95,6 +95,18 @@ def test_one_iteration_shows_loss_output_and_plain_parameters(window, qtbot):
     note = view.node_note_rect(key)
     assert view.canvas.viewport().rect().contains(note.toRect())
     assert note.height() >= view.fontMetrics().height()  # at least the UI's text size, whatever the zoom
+    # zoomed in with the loss node at the pane's right edge, the note moves to the node's left: never cut
+    from PySide6.QtCore import QPointF
+
+    canvas = view.canvas
+    canvas.set_scale(2.0)
+    box = view.node_rect(key)
+    width = canvas.viewport().width() / canvas.scale_factor()
+    canvas.show_at(QPointF(box.right() - width / 2 + 10 / canvas.scale_factor(), box.center().y()), None, False)
+    qtbot.waitUntil(lambda: canvas.mapFromScene(box.topRight()).x() > canvas.viewport().width() - 40, timeout=5000)
+    note = view.node_note_rect(key)
+    assert canvas.viewport().rect().contains(note.toRect())
+    assert note.right() <= canvas.mapFromScene(box.topLeft()).x() + 1
 
     # after the step no node is "active", and the parameters are drawn as parameters again
     from gradviz.ui.training.graph_steps import param_keys

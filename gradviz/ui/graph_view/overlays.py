@@ -75,6 +75,7 @@ class NodeNote(QGraphicsItem):
         self.setZValue(10)  # above the graph item
         self._font = QFont(font)
         self._font.setBold(True)
+        self._left = False
         self.set_text(text)
 
     @property
@@ -88,8 +89,20 @@ class NodeNote(QGraphicsItem):
         pad_x, pad_y = NOTE_PAD_PX
         width = metrics.horizontalAdvance(text) + 2 * pad_x
         height = metrics.height() + 2 * pad_y
-        self._box = QRectF(NOTE_GAP_PX, -height / 2, width, height)
+        x = -NOTE_GAP_PX - width if self._left else NOTE_GAP_PX
+        self._box = QRectF(x, -height / 2, width, height)
         self.update()
+
+    @property
+    def width(self) -> float:
+        """On screen, with its leader line."""
+        return self._box.width() + NOTE_GAP_PX
+
+    def set_left(self, left: bool) -> None:
+        """Draw the note left of its anchor (the box's left edge) instead of right of it."""
+        if left != self._left:
+            self._left = left
+            self.set_text(self._text)
 
     def set_font(self, font: QFont) -> None:
         self._font = QFont(font)
@@ -97,13 +110,15 @@ class NodeNote(QGraphicsItem):
         self.set_text(self._text)
 
     def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
+        if self._left:
+            return self._box.adjusted(-1, -1, NOTE_GAP_PX + 1, 1)
         return self._box.adjusted(-NOTE_GAP_PX - 1, -1, 1, 1)
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         # a short leader line from the box to the note says whose value it is
         painter.setPen(QPen(QColor(NOTE_BORDER), 2))
-        painter.drawLine(QPointF(0, 0), QPointF(NOTE_GAP_PX, 0))
+        painter.drawLine(QPointF(0, 0), QPointF(-NOTE_GAP_PX if self._left else NOTE_GAP_PX, 0))
         painter.setBrush(QColor(NOTE_FILL))
         painter.drawRoundedRect(self._box, 5, 5)
         painter.setPen(QColor(NOTE_TEXT))

@@ -139,6 +139,7 @@ class GraphView(QWidget):
         self.canvas.nodeDoubleClicked.connect(self._on_canvas_double_click)
         self.canvas.nodeContextMenu.connect(self._on_context_menu)
         self.canvas.viewChanged.connect(lambda: self.minimap.refresh())
+        self.canvas.viewChanged.connect(lambda: self._notes and self._place_notes())  # keep notes inside the pane
         self.canvas.fitRequested.connect(lambda: self.fit_to_window())
         self.canvas.userNavigated.connect(self._stop_auto_fit)
         self.minimap = Minimap(self.canvas)
@@ -1073,7 +1074,11 @@ class GraphView(QWidget):
             if rect is None or i is None or model.hidden[i]:
                 note.hide()
                 continue
-            note.setPos(rect.right(), rect.center().y())
+            # Right of the box, unless the pane's edge would cut it there.
+            right_edge = self.canvas.mapFromScene(rect.topRight()).x()
+            left = right_edge + note.width > self.canvas.viewport().width() - 4
+            note.set_left(left)
+            note.setPos(rect.left() if left else rect.right(), rect.center().y())
             note.show()
 
     def _update_nodes(self, keys: list) -> None:

@@ -126,14 +126,15 @@ class TrainingUI(QObject):
     def _build_widgets(self) -> None:
         self.indicator = PhaseIndicator()
         self.history = HistoryBar()
-        # What forward produced and what the loss will compare it with, under the code.
+        # What forward produced and what the loss will compare it with, under the
+        # code and the history (in a short dock it is what scrolls, not the slider).
         self.outputs = OutputPanel()
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.indicator, 0)
-        layout.addWidget(self.outputs, 1)
         layout.addWidget(self.history)
+        layout.addWidget(self.outputs, 1)
         # Big lecture fonts on a small projector: scroll rather than clip the
         # code or push the window past the screen's bottom edge.
         self.training_panel = _VerticalScrollArea()
