@@ -16,6 +16,7 @@ from PySide6.QtCore import QRectF, QSizeF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter
 from PySide6.QtWidgets import QGraphicsWidget, QSizePolicy
 
+SCALE_TEXT = 1.2  # the numbers' size relative to the panel font: read from the back of a room
 LABEL_GAP_PX = 6  # the least room between two numbers
 SMALLEST_SCALE = 0.7  # text shrinks down to this share of the panel's font before the 0 is dropped
 

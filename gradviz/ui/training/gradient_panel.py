@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from gradviz.ui import theme
 from gradviz.ui.training import tensor_images
-from gradviz.ui.training.colour_scale import ScaleLabels, labelled_colour_bar, set_levels
+from gradviz.ui.training.colour_scale import SCALE_TEXT, ScaleLabels, labelled_colour_bar, set_levels
 
 PANELS = ("before", "grad", "update", "after")
 TITLES = {
@@ -156,7 +156,7 @@ class GradientPanel(QWidget):
         pt = self.font().pointSizeF()
         self.plots_widget.setBackground(c["base"])
         font = QFont(self.font())
-        font.setPointSizeF(pt * 0.95)
+        font.setPointSizeF(pt * SCALE_TEXT)
         for key, bar in self.bars.items():
             axis = bar.getAxis("bottom")
             axis.setTextPen(c["text"])
@@ -403,7 +403,7 @@ class GradientPanel(QWidget):
         area = self.plots_widget.contentsRect()
         line = QFontMetricsF(self.font()).height()
         title = line * 2 * 1.3
-        scale = 11 + 10 + line * 2 + 4  # bar, its gap, two lines of labels
+        scale = 11 + 10 + line * SCALE_TEXT * 2 + 4  # bar, its gap, two lines of labels
         width = (area.width() - 4 - SPACING * (cols - 1)) / cols - 12
         height = (area.height() - 4 - SPACING * (rows - 1)) / rows - title - scale - 8
         return max(0.0, width), max(0.0, height)

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from gradviz.ui import theme
-from gradviz.ui.training.colour_scale import labelled_colour_bar, set_levels
+from gradviz.ui.training.colour_scale import SCALE_TEXT, labelled_colour_bar, set_levels
 
 # Display thresholds for the bar colours (what a class should notice, not a rule).
 VANISHING = 1e-5
@@ -158,7 +158,7 @@ class NormsPanel(QWidget):
         for text in (self.empty_text, self.loss_empty):
             text.setColor(c["muted"])
         font = QFont(self.font())
-        font.setPointSizeF(self.font().pointSizeF() * 0.95)
+        font.setPointSizeF(self.font().pointSizeF() * SCALE_TEXT)
         self.hist_scale.set_style(font, c["text"], c["muted"])
         self.hist_bar.getAxis("bottom").setPen(c["text"])
         self._draw_bars()
