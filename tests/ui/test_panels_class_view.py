@@ -306,3 +306,33 @@ def test_gradient_panel_scales_weights_with_its_size_and_keeps_labels_apart(qtbo
         assert pixels >= MIN_WEIGHT_PX
     panel.resize(size[0] * 2, size[1] * 2)
     qtbot.waitUntil(lambda: weight_pixels(panel) > pixels * 1.3, timeout=5000)  # grows with the panel
+
+
+def test_one_picture_alone_draws_weights_larger(qtbot):
+    from gradviz.ui.training.gradient_panel import GradientPanel
+
+    gc.collect()
+    torch.manual_seed(1)
+    before = torch.randn(16, 6, 5, 5) * 0.1
+    grad = torch.randn(16, 6, 5, 5) * 1e-3
+    record = SimpleNamespace(index=0, lr=0.01, optimizer_name="sgd", record_level="full", nonfinite=[],
+                             params_before={"conv2.weight": before}, grads={"conv2.weight": grad},
+                             params_after={"conv2.weight": before - 0.01 * grad})
+    panel = GradientPanel()
+    qtbot.addWidget(panel)
+    panel.resize(1500, 700)
+    panel.show()
+    panel.set_parameters([("conv2.weight", (16, 6, 5, 5))])
+    panel.show_record(record, "step")
+    qtbot.waitUntil(lambda: weight_pixels(panel) > 1, timeout=5000)
+    all_four = weight_pixels(panel)
+    panel.set_focus("grad")
+    assert panel.show_combo.currentData() == "grad" and panel.arrangement == (1, 1)
+    assert not panel.plots["before"].isVisible() and panel.plots["grad"].isVisible()
+    qtbot.waitUntil(lambda: weight_pixels(panel) >= MIN_WEIGHT_PX, timeout=5000)  # conv2: 8 px with the room for it
+    assert weight_pixels(panel) > 1.5 * all_four
+    assert np.allclose(panel.image("grad")[panel._index >= 0], grad.numpy().reshape(-1)[panel._index[panel._index >= 0]])
+    panel.set_focus(None)
+    assert all(plot.isVisible() for plot in panel.plots.values())
+    with pytest.raises(ValueError, match="no picture"):
+        panel.set_focus("gradient")

@@ -94,6 +94,21 @@ class GradientPanel(QWidget):
         self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top.addWidget(label)
         top.addWidget(self.combo)
+        # One picture at a time, as large as the panel: big kernels (conv2) get
+        # their weights drawn large enough to see one by one. Double-clicking a
+        # picture does the same.
+        self.show_combo = QComboBox()
+        self.show_combo.setObjectName("gradientShowCombo")
+        self.show_combo.setToolTip("Show all four pictures, or one of them as large as the panel (double-click a picture)")
+        self.show_combo.addItem("all four", None)
+        for key in PANELS:
+            self.show_combo.addItem(f"only {TITLES[key]}", key)
+        self.show_combo.currentIndexChanged.connect(self._on_focus_changed)
+        show_label = QLabel("Show")
+        show_label.setBuddy(self.show_combo)
+        top.addSpacing(8)
+        top.addWidget(show_label)
+        top.addWidget(self.show_combo)
         top.addSpacing(12)
         top.addWidget(self.caption, 1)
         # Hover text shares the top row: a row of its own would take height
@@ -123,6 +138,7 @@ class GradientPanel(QWidget):
         self.bars: dict[str, pg.ColorBarItem] = {}
         self.scales: dict[str, ScaleLabels] = {}
         self.arrangement = ARRANGEMENTS[0]
+        self._focus: str | None = None  # the one picture shown alone, None: all four
         self._per_row: int | None = None  # filters side by side before the next band (tensor_images)
         for col, name in enumerate(PANELS):
             plot = self.plots_widget.addPlot(row=0, col=col)
@@ -140,6 +156,7 @@ class GradientPanel(QWidget):
             self.plots[name], self.items[name], self.bars[name], self.scales[name] = plot, item, bar, scale
             self._set_title(name, "")
         self.plots_widget.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.plots_widget.scene().sigMouseClicked.connect(self._on_mouse_clicked)
         self.apply_theme()
 
         self._morph = QVariantAnimation(self)
@@ -396,6 +413,39 @@ class GradientPanel(QWidget):
         elif arrangement != self.arrangement:
             self._apply_arrangement(arrangement)
 
+    @property
+    def focus(self) -> str | None:
+        """The picture shown alone (``"grad"``, …), or None while all four show."""
+        return self._focus
+
+    def set_focus(self, name: str | None) -> None:
+        """Show only picture ``name`` as large as the panel allows (None: all four)."""
+        if name is not None and name not in PANELS:
+            raise ValueError(f"no picture {name!r}; choose one of {', '.join(PANELS)} or None")
+        self.show_combo.setCurrentIndex(self.show_combo.findData(name))
+
+    def _on_focus_changed(self, _index: int) -> None:
+        self._focus = self.show_combo.currentData()
+        self.arrangement = None  # rebuild the grid
+        if self._images.get("before") is not None:
+            self._redraw()
+        else:
+            self._apply_arrangement(ARRANGEMENTS[0] if self._focus is None else (1, 1))
+
+    def _on_mouse_clicked(self, event) -> None:
+        if not event.double():
+            return
+        if self._focus is not None:
+            self.set_focus(None)
+            return
+        for key in PANELS:
+            if self.plots[key].sceneBoundingRect().contains(event.scenePos()):
+                self.set_focus(key)
+                return
+
+    def _shown_panels(self) -> tuple[str, ...]:
+        return PANELS if self._focus is None else (self._focus,)
+
     def _cell_size(self, arrangement: tuple[int, int]) -> tuple[float, float]:
         """Room for one picture in ``arrangement``: the plot area less what each picture
         needs around it (title, colour bar and its labels, margins)."""
@@ -412,7 +462,7 @@ class GradientPanel(QWidget):
         """The arrangement of the four pictures and the filters per row that draw
         one weight of a tensor of ``shape`` largest."""
         best, best_pixels = (self.arrangement, None), -1.0
-        for arrangement in ARRANGEMENTS:
+        for arrangement in (ARRANGEMENTS if self._focus is None else ((1, 1),)):
             width, height = self._cell_size(arrangement)
             per_row = tensor_images.best_per_row(shape, width, height)
             rows, cols = tensor_images.image_shape(shape, per_row)
@@ -426,10 +476,14 @@ class GradientPanel(QWidget):
             self.arrangement = arrangement
             layout = self.plots_widget.ci
             for key in PANELS:
-                layout.removeItem(self.plots[key])
+                if self.plots[key] in layout.items:
+                    layout.removeItem(self.plots[key])
             cols = arrangement[1]
-            for i, key in enumerate(PANELS):
+            shown = self._shown_panels()
+            for i, key in enumerate(shown):
                 layout.addItem(self.plots[key], row=i // cols, col=i % cols)
+            for key in PANELS:
+                self.plots[key].setVisible(key in shown)
         for key in PANELS:
             if self._images.get(key) is not None:
                 self.plots[key].autoRange(padding=0.02)
@@ -459,7 +513,7 @@ class GradientPanel(QWidget):
         self.plots_widget.setStyleSheet(f"border: 3px solid {c['error']};" if bad else "")
 
     def _on_mouse_moved(self, pos) -> None:
-        for key in PANELS:
+        for key in self._shown_panels():
             plot, item = self.plots[key], self.items[key]
             if self._images.get(key) is None or not plot.vb.sceneBoundingRect().contains(pos):
                 continue
