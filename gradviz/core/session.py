@@ -808,6 +808,15 @@ class TrainingSession:
         """The first sample's output and target, as the loss will compare them (a few values, copied)."""
         kind = self._active["target_kind"]
         _, targets = self._current_batch(kind)
+        try:
+            self._copy_sample(record, output, targets, kind)
+        except (RuntimeError, ValueError, TypeError, IndexError):
+            # A picture for the class, not the training: an output it cannot
+            # show (e.g. a shape the target does not follow) is simply not shown.
+            record.output_sample = record.target_sample = None
+            record.output_sample_size = 0
+
+    def _copy_sample(self, record: IterationRecord, output: torch.Tensor, targets: torch.Tensor, kind: str) -> None:
         with torch.no_grad():
             compared = self._loss_input(output.detach(), kind)
             first = compared[0] if compared.dim() > 0 else compared

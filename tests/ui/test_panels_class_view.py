@@ -336,3 +336,37 @@ def test_one_picture_alone_draws_weights_larger(qtbot):
     assert all(plot.isVisible() for plot in panel.plots.values())
     with pytest.raises(ValueError, match="no picture"):
         panel.set_focus("gradient")
+
+
+# -- what the records keep for the chart (core, no Qt) ------------------------------------------
+
+def test_records_keep_the_first_samples_output_and_target(one_torch_thread):
+    from gradviz import presets
+    from gradviz.core.session import SAMPLE_LIMIT, TrainingSession
+
+    session = TrainingSession(presets.load("lenet"), loss="cross_entropy")
+    session.advance()  # zero_grad
+    assert session.current.output_sample is None
+    session.advance()  # forward: output and target are known before the loss runs
+    record = session.current
+    assert record.target_kind == "classes" and record.output_sample.shape == (10,)
+    assert record.target_sample.shape == (1,) and 0 <= record.target_sample.item() < 10
+    assert record.output_sample_size == 10
+
+    class TwoHeads(torch.nn.Module):
+        """Several outputs, a long first sample: the loss uses the first; the record keeps at most SAMPLE_LIMIT values."""
+
+        def __init__(self):
+            super().__init__()
+            self.body = torch.nn.Linear(4, 100)
+
+        def forward(self, x):
+            h = self.body(x)
+            return h, h.sum(dim=1)
+
+    session = TrainingSession(TwoHeads(), input_shape=(3, 4), record="light")
+    session.advance()
+    session.advance()
+    record = session.current
+    assert record.output_sample_size == 100 and record.output_sample.shape == (SAMPLE_LIMIT,)
+    assert record.target_kind == "values" and record.target_sample.shape == (SAMPLE_LIMIT,)
