@@ -268,6 +268,7 @@ def test_kernel_grid_wraps_to_draw_weights_largest():
     assert tensor_images.best_per_row(shape, 1000, 40) == 6  # wide and flat: one row of six
     assert tensor_images.best_per_row(shape, 230, 140) == 3  # narrower: 3 + 3, not 4 + 2
     assert tensor_images.best_per_row((10,), 100, 100) is None
+    assert tensor_images.best_per_row(shape, 0, 100) == 6  # no room known (hidden panel): the plain layout
     values = np.arange(16 * 6 * 3 * 3, dtype=float).reshape(16, 6, 3, 3)
     for per_row in (None, 1, 5, 8, 16):
         image, index = tensor_images.layout(values, per_row)

@@ -66,11 +66,13 @@ def image_shape(shape: tuple, per_row: int | None = None) -> tuple[int, int]:
 
 def best_per_row(shape: tuple, width: float, height: float) -> int | None:
     """How many filters side by side draw one weight largest in ``width × height``
-    pixels (None: not a kernel grid). Ties go to evenly filled bands, then to fewer bands."""
+    pixels (None: not a kernel grid; all of them in one row without room). Ties go to evenly filled bands, then to fewer bands."""
     grid = _kernel_grid(tuple(shape))
-    if grid is None or width <= 0 or height <= 0:
+    if grid is None:
         return None
     out = grid[0]
+    if width <= 0 or height <= 0:  # no room known yet (a hidden panel): the plain layout
+        return out
 
     def score(n):
         rows, cols = image_shape(shape, n)
