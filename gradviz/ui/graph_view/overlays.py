@@ -75,7 +75,7 @@ class NodeNote(QGraphicsItem):
         self.setZValue(10)  # above the graph item
         self._font = QFont(font)
         self._font.setBold(True)
-        self._left = False
+        self._side = "right"
         self.set_text(text)
 
     @property
@@ -89,20 +89,33 @@ class NodeNote(QGraphicsItem):
         pad_x, pad_y = NOTE_PAD_PX
         width = metrics.horizontalAdvance(text) + 2 * pad_x
         height = metrics.height() + 2 * pad_y
-        x = -NOTE_GAP_PX - width if self._left else NOTE_GAP_PX
-        self._box = QRectF(x, -height / 2, width, height)
+        gap = NOTE_GAP_PX
+        self._box = {
+            "right": QRectF(gap, -height / 2, width, height),
+            "left": QRectF(-gap - width, -height / 2, width, height),
+            "below": QRectF(-width / 2, gap, width, height),
+            "above": QRectF(-width / 2, -gap - height, width, height),
+        }[self._side]
         self.update()
 
     @property
-    def width(self) -> float:
-        """On screen, with its leader line."""
-        return self._box.width() + NOTE_GAP_PX
+    def side(self) -> str:
+        return self._side
 
-    def set_left(self, left: bool) -> None:
-        """Draw the note left of its anchor (the box's left edge) instead of right of it."""
-        if left != self._left:
-            self._left = left
+    def set_side(self, side: str) -> None:
+        """Where the note stands from its anchor (the middle of that side of the node's box):
+        ``"right"``, ``"left"``, ``"below"`` or ``"above"``."""
+        if side != self._side:
+            self._side = side
             self.set_text(self._text)
+
+    def screen_rect(self, side: str) -> QRectF:
+        """The note's rectangle on screen, relative to its anchor, were it on ``side``."""
+        current = self._side
+        self.set_side(side)
+        rect = self.boundingRect()
+        self.set_side(current)
+        return rect
 
     def set_font(self, font: QFont) -> None:
         self._font = QFont(font)
@@ -110,15 +123,14 @@ class NodeNote(QGraphicsItem):
         self.set_text(self._text)
 
     def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
-        if self._left:
-            return self._box.adjusted(-1, -1, NOTE_GAP_PX + 1, 1)
-        return self._box.adjusted(-NOTE_GAP_PX - 1, -1, 1, 1)
+        return self._box.united(QRectF(-1, -1, 2, 2)).adjusted(-1, -1, 1, 1)  # the box and the leader line
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         # a short leader line from the box to the note says whose value it is
         painter.setPen(QPen(QColor(NOTE_BORDER), 2))
-        painter.drawLine(QPointF(0, 0), QPointF(-NOTE_GAP_PX if self._left else NOTE_GAP_PX, 0))
+        end = {"right": (NOTE_GAP_PX, 0), "left": (-NOTE_GAP_PX, 0), "below": (0, NOTE_GAP_PX), "above": (0, -NOTE_GAP_PX)}
+        painter.drawLine(QPointF(0, 0), QPointF(*end[self._side]))
         painter.setBrush(QColor(NOTE_FILL))
         painter.drawRoundedRect(self._box, 5, 5)
         painter.setPen(QColor(NOTE_TEXT))

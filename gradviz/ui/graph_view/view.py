@@ -1074,12 +1074,24 @@ class GraphView(QWidget):
             if rect is None or i is None or model.hidden[i]:
                 note.hide()
                 continue
-            # Right of the box, unless the pane's edge would cut it there.
-            right_edge = self.canvas.mapFromScene(rect.topRight()).x()
-            left = right_edge + note.width > self.canvas.viewport().width() - 4
-            note.set_left(left)
-            note.setPos(rect.left() if left else rect.right(), rect.center().y())
+            # Right of the box, unless the pane's edge would cut it there or an
+            # overlay (the legend) covers it: then left, below or above.
+            note.set_side(self._note_side(note, rect))
+            note.setPos(_side_anchor(rect, note.side))
             note.show()
+
+    def _note_side(self, note: NodeNote, rect: QRectF) -> str:
+        viewport = QRectF(self.canvas.viewport().rect()).adjusted(4, 4, -4, -4)
+        legend = QRectF()
+        if self.legend.isVisible() and self.legend.parentWidget() is not None:  # an overlay over the drawing
+            box = self.legend.geometry()
+            legend = QRectF(QRectF(box).translated(QPointF(self.canvas.viewport().mapFrom(self.legend.parentWidget(), box.topLeft()) - box.topLeft())))
+        for side in ("right", "left", "below", "above"):
+            anchor = QPointF(self.canvas.mapFromScene(_side_anchor(rect, side)))
+            placed = note.screen_rect(side).translated(anchor)
+            if viewport.contains(placed) and not placed.intersects(legend):
+                return side
+        return "right"
 
     def _update_nodes(self, keys: list) -> None:
         model = self.item.model
@@ -1139,6 +1151,12 @@ class GraphView(QWidget):
             self.export(path, None if has_suffix else exporting.format_of_filter(chosen))
         except Exception as exc:  # shown to the user, not swallowed
             QMessageBox.warning(self, "Export failed", f"Could not export the graph:\n{exc}")
+
+
+def _side_anchor(rect: QRectF, side: str) -> QPointF:
+    """The middle of ``side`` of a node's box: where a note on that side starts."""
+    return {"right": QPointF(rect.right(), rect.center().y()), "left": QPointF(rect.left(), rect.center().y()),
+            "below": QPointF(rect.center().x(), rect.bottom()), "above": QPointF(rect.center().x(), rect.top())}[side]
 
 
 def _alive(view) -> bool:
