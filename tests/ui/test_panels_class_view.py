@@ -207,9 +207,9 @@ def test_loss_note_and_output_follow_the_phases_and_the_network(window, qtbot):
 
     # an out-of-date graph dims its loss with it
     view.set_stale("Out of date (test)")
-    assert view.node_note(key) is not None and view._notes[key].opacity() < 1
+    assert view.node_note(key) is not None and view.notes.opacity(key) < 1
     view.set_stale(None)
-    assert view._notes[key].opacity() == 1
+    assert view.notes.opacity(key) == 1
 
     # the network changes: the old graph says it is out of date, and its loss is gone
     window.load_preset("mlp")

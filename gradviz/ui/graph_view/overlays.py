@@ -1,7 +1,7 @@
 """Small panels drawn over the canvas: layout progress, the empty-graph hint and notes beside nodes."""
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen
 from PySide6.QtWidgets import QFrame, QGraphicsItem, QLabel, QProgressBar, QVBoxLayout, QWidget
 
@@ -147,3 +147,96 @@ def note_font(base: QFont) -> QFont:
     size = base.pointSizeF() if base.pointSizeF() > 0 else 10.0
     font.setPointSizeF(size * NOTE_SCALE)
     return font
+
+
+class NodeNotes:
+    """The notes of one GraphView: kept beside their nodes, hidden with them, inside the pane.
+
+    A note goes right of its node's box, else left, below or above: wherever
+    the pane's edge does not cut it and the legend (drawn over the graph) does
+    not cover it.
+    """
+
+    def __init__(self, view):
+        self._view = view
+        self._notes: dict = {}  # node key -> NodeNote
+        self._opacity = 1.0
+
+    def set(self, key, text: str | None) -> None:
+        note = self._notes.get(key)
+        scene = self._view.canvas.graph_scene
+        if not text:
+            if note is not None:
+                scene.removeItem(self._notes.pop(key))
+            return
+        if note is None:
+            note = self._notes[key] = NodeNote(text, note_font(self._view.font()))
+            note.setOpacity(self._opacity)
+            scene.addItem(note)
+        else:
+            note.set_text(text)
+        self.place()
+
+    def text(self, key) -> str | None:
+        note = self._notes.get(key)
+        return note.text if note is not None and note.isVisible() else None
+
+    def screen_rect(self, key) -> QRectF | None:
+        note = self._notes.get(key)
+        if note is None or not note.isVisible():
+            return None
+        # it ignores the zoom: only its device transform knows where it lands
+        return note.deviceTransform(self._view.canvas.viewportTransform()).mapRect(note.boundingRect())
+
+    def clear(self) -> None:
+        scene = self._view.canvas.graph_scene
+        for note in self._notes.values():
+            scene.removeItem(note)
+        self._notes.clear()
+
+    def opacity(self, key) -> float | None:
+        """How opaque the note of ``key`` is drawn (dimmed while the graph is stale)."""
+        note = self._notes.get(key)
+        return note.opacity() if note is not None else None
+
+    def set_opacity(self, opacity: float) -> None:
+        self._opacity = opacity
+        for note in self._notes.values():
+            note.setOpacity(opacity)
+
+    def set_font(self, base: QFont) -> None:
+        for note in self._notes.values():
+            note.set_font(note_font(base))
+
+    def place(self) -> None:
+        view = self._view
+        model = view.item.model
+        for key, note in self._notes.items():
+            rect = view.node_rect(key)
+            i = model.index.get(view.shown_key(key)) if model is not None else None
+            if rect is None or i is None or model.hidden[i]:
+                note.hide()
+                continue
+            note.set_side(self._side(note, rect))
+            note.setPos(side_anchor(rect, note.side))
+            note.show()
+
+    def _side(self, note: NodeNote, rect: QRectF) -> str:
+        canvas, legend = self._view.canvas, getattr(self._view, "legend", None)
+        viewport = QRectF(canvas.viewport().rect()).adjusted(4, 4, -4, -4)
+        covered = QRectF()
+        if legend is not None and legend.isVisible() and legend.parentWidget() is not None:
+            box = QRectF(legend.geometry())
+            covered = box.translated(QPointF(canvas.viewport().mapFrom(legend.parentWidget(), QPoint(0, 0))))
+        for side in ("right", "left", "below", "above"):
+            anchor = QPointF(canvas.mapFromScene(side_anchor(rect, side)))
+            placed = note.screen_rect(side).translated(anchor)
+            if viewport.contains(placed) and not placed.intersects(covered):
+                return side
+        return "right"
+
+
+def side_anchor(rect: QRectF, side: str) -> QPointF:
+    """The middle of ``side`` of a node's box: where a note on that side starts."""
+    return {"right": QPointF(rect.right(), rect.center().y()), "left": QPointF(rect.left(), rect.center().y()),
+            "below": QPointF(rect.center().x(), rect.bottom()), "above": QPointF(rect.center().x(), rect.top())}[side]

@@ -53,7 +53,7 @@ from .layout_job import SceneLayout, compute_layout, layout_state
 from .legend import Legend
 from .minimap import Minimap
 from .model import ROLE_ACTIVE, ROLE_CODES, ROLE_VISITED, SceneModel
-from .overlays import NodeNote, ProgressPanel, note_font, placeholder
+from .overlays import NodeNotes, ProgressPanel, placeholder
 from .search import find_matches, path_to_outputs
 from .stale import STALE_OPACITY, StaleBanner
 from .state import ViewState
@@ -109,7 +109,6 @@ class GraphView(QWidget):
         self._state = ViewState()
         self._stats: dict[Hashable, Mapping[str, Any]] = {}
         self._fading: dict[Hashable, float] = {}  # shown key -> fade-in progress
-        self._notes: dict[Hashable, NodeNote] = {}  # key -> its note beside the node
 
         self._build_widgets()
         self._morph = QVariantAnimation(self)
@@ -139,7 +138,8 @@ class GraphView(QWidget):
         self.canvas.nodeDoubleClicked.connect(self._on_canvas_double_click)
         self.canvas.nodeContextMenu.connect(self._on_context_menu)
         self.canvas.viewChanged.connect(lambda: self.minimap.refresh())
-        self.canvas.viewChanged.connect(lambda: self._notes and self._place_notes())  # keep notes inside the pane
+        self.notes = NodeNotes(self)  # values beside nodes, e.g. the loss on the loss node
+        self.canvas.viewChanged.connect(self.notes.place)  # keep them inside the pane
         self.canvas.fitRequested.connect(lambda: self.fit_to_window())
         self.canvas.userNavigated.connect(self._stop_auto_fit)
         self.minimap = Minimap(self.canvas)
@@ -225,8 +225,7 @@ class GraphView(QWidget):
         self.fonts = fonts
         self.metrics = TextMetrics.measure(fonts)
         self.item.set_fonts(fonts)
-        for note in self._notes.values():
-            note.set_font(note_font(self.font()))
+        self.notes.set_font(self.font())
         self._cache.clear()
         if self._graph is not None and self._layout is not None:
             self._layout = None  # nothing cached matches the new sizes
@@ -283,7 +282,7 @@ class GraphView(QWidget):
         self._module_sizes = collapse_logic.module_sizes(graph) if graph is not None else {}
         self._state.reset()
         self._stats.clear()
-        self._clear_notes()  # they described the graph shown before
+        self.notes.clear()  # they described the graph shown before
         self._fading.clear()
         self._auto_fit = False
         self.details.clear_node()
@@ -323,8 +322,7 @@ class GraphView(QWidget):
         else:
             self.stale_banner.hide()
         self.item.setOpacity(STALE_OPACITY if message else 1.0)
-        for note in self._notes.values():  # a value of an out-of-date graph is out of date too
-            note.setOpacity(STALE_OPACITY if message else 1.0)
+        self.notes.set_opacity(STALE_OPACITY if message else 1.0)  # a value of an out-of-date graph is out of date too
 
     def _request_layout(self, collapsed: frozenset[str] | None, *, animate: bool, anchor: Hashable | None = None) -> None:
         """Show the graph with ``collapsed`` modules (None: choose a readable depth)."""
@@ -485,7 +483,7 @@ class GraphView(QWidget):
     def _after_scene_change(self) -> None:
         self._refresh_legend()
         self._place_overlays()
-        self._place_notes()
+        self.notes.place()
         if self._state.selected is not None:
             self._show_details(self._state.selected)
         self._is_ready = True
@@ -1005,7 +1003,7 @@ class GraphView(QWidget):
             self._show_details(self._state.selected)
 
     def _visibility_changed(self) -> None:
-        self._place_notes()
+        self.notes.place()
         self.item.visibility_version += 1
         self.item.model.touch_state()
         self.item.update()
@@ -1035,63 +1033,15 @@ class GraphView(QWidget):
         """Show ``text`` beside the node ``key`` (or the box holding it) at a fixed,
         readable size on screen; None or "" removes it. Hidden nodes hide their
         note; a new graph removes all notes; a stale graph dims them."""
-        note = self._notes.get(key)
-        if not text:
-            if note is not None:
-                self.canvas.graph_scene.removeItem(self._notes.pop(key))
-            return
-        if note is None:
-            note = self._notes[key] = NodeNote(text, note_font(self.font()))
-            note.setOpacity(self.item.opacity())
-            self.canvas.graph_scene.addItem(note)
-        else:
-            note.set_text(text)
-        self._place_notes()
+        self.notes.set(key, text)
 
     def node_note(self, key: Hashable) -> str | None:
         """The note's text beside ``key`` while it is on screen (not hidden with its node)."""
-        note = self._notes.get(key)
-        return note.text if note is not None and note.isVisible() else None
+        return self.notes.text(key)
 
     def node_note_rect(self, key: Hashable) -> QRectF | None:
         """Where the note of ``key`` is drawn, in the canvas viewport's pixels (None when not shown)."""
-        note = self._notes.get(key)
-        if note is None or not note.isVisible():
-            return None
-        # it ignores the zoom: only its device transform knows where it lands
-        return note.deviceTransform(self.canvas.viewportTransform()).mapRect(note.boundingRect())
-
-    def _clear_notes(self) -> None:
-        for note in self._notes.values():
-            self.canvas.graph_scene.removeItem(note)
-        self._notes.clear()
-
-    def _place_notes(self) -> None:
-        model = self.item.model
-        for key, note in self._notes.items():
-            rect = self.node_rect(key)
-            i = model.index.get(self.shown_key(key)) if model is not None else None
-            if rect is None or i is None or model.hidden[i]:
-                note.hide()
-                continue
-            # Right of the box, unless the pane's edge would cut it there or an
-            # overlay (the legend) covers it: then left, below or above.
-            note.set_side(self._note_side(note, rect))
-            note.setPos(_side_anchor(rect, note.side))
-            note.show()
-
-    def _note_side(self, note: NodeNote, rect: QRectF) -> str:
-        viewport = QRectF(self.canvas.viewport().rect()).adjusted(4, 4, -4, -4)
-        legend = QRectF()
-        if self.legend.isVisible() and self.legend.parentWidget() is not None:  # an overlay over the drawing
-            box = self.legend.geometry()
-            legend = QRectF(QRectF(box).translated(QPointF(self.canvas.viewport().mapFrom(self.legend.parentWidget(), box.topLeft()) - box.topLeft())))
-        for side in ("right", "left", "below", "above"):
-            anchor = QPointF(self.canvas.mapFromScene(_side_anchor(rect, side)))
-            placed = note.screen_rect(side).translated(anchor)
-            if viewport.contains(placed) and not placed.intersects(legend):
-                return side
-        return "right"
+        return self.notes.screen_rect(key)
 
     def _update_nodes(self, keys: list) -> None:
         model = self.item.model
@@ -1151,12 +1101,6 @@ class GraphView(QWidget):
             self.export(path, None if has_suffix else exporting.format_of_filter(chosen))
         except Exception as exc:  # shown to the user, not swallowed
             QMessageBox.warning(self, "Export failed", f"Could not export the graph:\n{exc}")
-
-
-def _side_anchor(rect: QRectF, side: str) -> QPointF:
-    """The middle of ``side`` of a node's box: where a note on that side starts."""
-    return {"right": QPointF(rect.right(), rect.center().y()), "left": QPointF(rect.left(), rect.center().y()),
-            "below": QPointF(rect.center().x(), rect.bottom()), "above": QPointF(rect.center().x(), rect.top())}[side]
 
 
 def _alive(view) -> bool:
