@@ -102,6 +102,11 @@ class OutputPanel(QWidget):
         return self._predicted
 
     # -- drawing -------------------------------------------------------------------------
+    def _axis_title(self, text: str) -> None:
+        # as large as the tick numbers' text and a little more: read from the back of a room
+        c = theme.colours()
+        self.plot.setLabel("bottom", text, **{"font-size": f"{self.font().pointSizeF() * 1.15:.1f}pt", "color": c["text"]})
+
     def _draw(self, message: str = EMPTY_MESSAGE) -> None:
         record, phase = self._record, self._phase
         done = PHASES.index(phase) if phase in PHASES else -1
@@ -134,7 +139,7 @@ class OutputPanel(QWidget):
             self.output_bars.setOpts(x=xs, height=outputs, width=0.7, brushes=brushes, pens=[pg.mkPen(None)] * outputs.size)
             self.target_bars.setOpts(x=[], height=[])
             self.legend.addItem(self.output_bars, "score per class (target class green)")
-            self.plot.setLabel("bottom", "class")
+            self._axis_title("class")
             hit = self._predicted == target
             verdict = "right" if hit else "wrong"
             colour = c["ok"] if hit else MISS_COLOUR
@@ -152,7 +157,7 @@ class OutputPanel(QWidget):
                                          pen=pg.mkPen(None))
             self.legend.addItem(self.output_bars, "output")
             self.legend.addItem(self.target_bars, "target")
-            self.plot.setLabel("bottom", "output index")
+            self._axis_title("output index")
             self.caption.setText(f"the loss compares these {shown}{loss_text}")
         step = max(1, math.ceil(outputs.size / 16))  # at most ~16 tick labels: they must not overlap
         self.plot.getAxis("bottom").setTicks([[(i, str(i)) for i in range(0, outputs.size, step)]])
