@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 import torch
 
+from gradviz.core.data import VALUES
 from gradviz.core.node_grads import NodeGradients
 
 __all__ = ["IterationRecord", "NonFinite", "PhaseResult", "TrainingError"]
@@ -73,6 +74,14 @@ class IterationRecord:
             whole batch (:class:`~gradviz.core.diagnostics.ReluActivity`),
             read from what autograd saved before backward.
 
+        output_sample, target_sample: the first sample of the output the loss
+            compares and its target, as 1-D CPU float tensors of at most
+            ``SAMPLE_LIMIT`` values (``output_sample_size`` says how many the
+            sample has); for class losses the target is one class index.
+            Set by ``forward``: what the class compares before the loss.
+        target_kind: ``"values"`` (regression: outputs against target
+            values) or ``"classes"`` (the target is a class index).
+
     Also (both levels): frozen: names of parameters with ``requires_grad=False``
     (a subset of ``no_grad``; None where unknown, as in run files). ``diagnostics``: the iteration's gradient health
     (:func:`gradviz.core.diagnostics.diagnose`), computed on first use.
@@ -104,6 +113,10 @@ class IterationRecord:
     phase_times: dict[str, float] = field(default_factory=dict)
     complete: bool = False
     relu: list = field(default_factory=list)
+    output_sample: torch.Tensor | None = None
+    target_sample: torch.Tensor | None = None
+    output_sample_size: int = 0
+    target_kind: str = VALUES
     frozen: list[str] | None = None  # set by backward; None: not known (records read from a run file)
 
     @functools.cached_property

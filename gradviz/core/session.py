@@ -80,6 +80,8 @@ DEFAULT_MAX_HISTORY = 100
 # Op nodes carry the user's source line by default when capturing it stays
 # within the recorded iteration's budget (bench/source_lines.py; README Performance).
 SOURCE_LINES_DEFAULT = True
+# How many values of the first sample's output and target a record keeps (the output-vs-target chart).
+SAMPLE_LIMIT = 64
 
 
 class TrainingSession:
@@ -644,8 +646,32 @@ class TrainingSession:
         output, _ = loss_output(returned)  # a TypeError when there is nothing to compute a loss on
         self._output = output
         record.output_shape = tuple(output.shape)
+        self._sample_output(record, output)
         if not all_finite([output])[0]:
             self._note_nonfinite(record, result, "forward", ["output"])
+
+    def _sample_output(self, record: IterationRecord, output: torch.Tensor) -> None:
+        """The first sample's output and target, as the loss will compare them (a few values, copied)."""
+        kind = self._active["target_kind"]
+        _, targets = self._current_batch(kind)
+        try:
+            self._copy_sample(record, output, targets, kind)
+        except (RuntimeError, ValueError, TypeError, IndexError):
+            # A picture for the class, not the training: an output it cannot
+            # show (e.g. a shape the target does not follow) is simply not shown.
+            record.output_sample = record.target_sample = None
+            record.output_sample_size = 0
+
+    def _copy_sample(self, record: IterationRecord, output: torch.Tensor, targets: torch.Tensor, kind: str) -> None:
+        with torch.no_grad():
+            compared = self._loss_input(output.detach(), kind)
+            first = compared[0] if compared.dim() > 0 else compared
+            first = first.reshape(-1)
+            record.output_sample_size = int(first.numel())
+            record.output_sample = first[:SAMPLE_LIMIT].to("cpu", torch.float64).clone()
+            target = targets[0] if targets.dim() > 0 else targets
+            record.target_sample = target.reshape(-1)[:SAMPLE_LIMIT].to("cpu", torch.float64).clone()
+        record.target_kind = kind
 
     def _phase_loss(self, record: IterationRecord, result: PhaseResult) -> None:
         _, targets = self._current_batch(self._active["target_kind"])

@@ -106,14 +106,17 @@ def test_one_iteration_through_the_actions(window, qtbot):
     lo, hi = panel.levels("before")
     assert lo == -hi and panel.levels("after") == (lo, hi)  # one symmetric scale for before and after
 
-    # conv kernels: a grid of 5×5 images, one column per output channel
+    # conv kernels: a grid of 5×5 images, one column per output channel (wrapped
+    # into bands of ``filters_per_row`` when that draws the weights larger)
     panel.set_param("conv1.weight")
     weight_after = record.params_after["conv1.weight"].numpy()
     image = panel.image("after")
-    assert image.shape == (5, 6 * 6 - 1)
-    assert np.allclose(image[:, 6 * 2:6 * 2 + 5], weight_after[2, 0])
-    assert np.isnan(image[:, 5]).all()  # the gap between kernels
-    text = panel.describe("grad", 1, 6 * 2 + 3)
+    per_row = panel.filters_per_row
+    assert image.shape == tensor_images.image_shape((6, 1, 5, 5), per_row)
+    top, left = (2 // per_row) * 6, (2 % per_row) * 6
+    assert np.allclose(image[top:top + 5, left:left + 5], weight_after[2, 0])
+    assert np.isnan(image[:5, 5]).all()  # the gap between kernels
+    text = panel.describe("grad", top + 1, left + 3)
     assert "conv1.weight[2, 0, 1, 3]" in text
     assert f"{record.grads['conv1.weight'][2, 0, 1, 3].item():+.5g}" in text
     assert enabled_phases(window) == ["zero_grad"]

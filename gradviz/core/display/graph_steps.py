@@ -125,3 +125,15 @@ def nonfinite_until(names: Iterable[str], graph: nx.DiGraph, phase: str) -> list
     if allowed is None:
         return names
     return [n for n in names if n in allowed]
+
+
+LOSS_PHASES = ("loss", "backward", "step")  # the phases after which the loss exists
+
+
+def loss_note(record, phase: str | None) -> str | None:
+    """The text beside the loss node right after ``phase``: ``"loss = 0.0423"``,
+    or None before the loss phase has computed it (the node is not there yet)."""
+    loss = getattr(record, "loss", None) if record is not None else None
+    if phase not in LOSS_PHASES or loss is None:
+        return None
+    return f"loss = {loss:.4g}"

@@ -11,6 +11,12 @@
 * vectors (biases): a ``1 × N`` strip;
 * anything else: first dimension by the rest.
 
+With ``per_row`` the filters wrap: ``per_row`` output channels side by side,
+then the next band below (a two-pixel gap between bands when there are
+several input channels, so the bands stay apart from the rows). Six 5×5
+filters as two rows of three suit a short, narrow picture better than one
+row of six; :func:`best_per_row` picks the count that draws a weight largest.
+
 :func:`layout` also returns an index map of the same shape holding the flat
 index into the tensor under each pixel (-1 in gaps), so hovering a pixel can
 name the element: ``conv1.weight[3, 0, 2, 4]``.
@@ -22,14 +28,62 @@ import numpy as np
 GAP = 1
 
 
-def layout(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def layout(values: np.ndarray, per_row: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(image, index)`` for a tensor's values; see the module docstring."""
     values = np.asarray(values, dtype=np.float64)
     index = np.arange(values.size, dtype=np.int64).reshape(values.shape)
-    return _arrange(values, np.nan), _arrange(index, -1)
+    return _arrange(values, np.nan, per_row), _arrange(index, -1, per_row)
 
 
-def _arrange(a: np.ndarray, fill) -> np.ndarray:
+def _kernel_grid(shape: tuple) -> tuple[int, int, int, int] | None:
+    """``(out, in, kh, kw)`` for tensors drawn as a grid of kernels, else None."""
+    if len(shape) == 4:
+        return tuple(int(n) for n in shape)
+    if len(shape) == 3:
+        return int(shape[0]), int(shape[1]), 1, int(shape[2])
+    return None
+
+
+def _band_gap(inp: int) -> int:
+    return GAP if inp == 1 else 2 * GAP
+
+
+def image_shape(shape: tuple, per_row: int | None = None) -> tuple[int, int]:
+    """``(rows, columns)`` of the picture :func:`layout` draws for a tensor of ``shape``."""
+    grid = _kernel_grid(tuple(shape))
+    if grid is None:
+        if len(shape) == 0:
+            return 1, 1
+        if len(shape) == 1:
+            return 1, int(shape[0])
+        return int(shape[0]), int(np.prod(shape[1:]))
+    out, inp, kh, kw = grid
+    per_row = max(1, min(out, per_row or out))
+    bands = -(-out // per_row)
+    band = inp * (kh + GAP) - GAP
+    return bands * band + (bands - 1) * _band_gap(inp), per_row * (kw + GAP) - GAP
+
+
+def best_per_row(shape: tuple, width: float, height: float) -> int | None:
+    """How many filters side by side draw one weight largest in ``width × height``
+    pixels (None: not a kernel grid; all of them in one row without room). Ties go to evenly filled bands, then to fewer bands."""
+    grid = _kernel_grid(tuple(shape))
+    if grid is None:
+        return None
+    out = grid[0]
+    if width <= 0 or height <= 0:  # no room known yet (a hidden panel): the plain layout
+        return out
+
+    def score(n):
+        rows, cols = image_shape(shape, n)
+        bands = -(-out // n)
+        # largest weight first; then bands filled evenly (3 + 3, not 4 + 2); then fewer bands
+        return round(min(width / cols, height / rows), 2), -(bands * n - out), n
+
+    return max(range(out, 0, -1), key=score)
+
+
+def _arrange(a: np.ndarray, fill, per_row: int | None = None) -> np.ndarray:
     if a.ndim == 0:
         return a.reshape(1, 1)
     if a.ndim == 1:
@@ -40,10 +94,13 @@ def _arrange(a: np.ndarray, fill) -> np.ndarray:
         a = a[:, :, None, :]
     if a.ndim == 4:
         out, inp, kh, kw = a.shape
-        grid = np.full((inp * (kh + GAP) - GAP, out * (kw + GAP) - GAP), fill, dtype=a.dtype)
+        per_row = max(1, min(out, per_row or out))
+        band = inp * (kh + GAP) - GAP + _band_gap(inp)  # one band of filters and the gap under it
+        grid = np.full(image_shape(a.shape, per_row), fill, dtype=a.dtype)
         for o in range(out):
+            top, c = (o // per_row) * band, (o % per_row) * (kw + GAP)
             for i in range(inp):
-                r, c = i * (kh + GAP), o * (kw + GAP)
+                r = top + i * (kh + GAP)
                 grid[r:r + kh, c:c + kw] = a[o, i]
         return grid
     return a.reshape(a.shape[0], -1)

@@ -22,6 +22,7 @@ collapsing and expanding)::
     view.set_gradient_stats({"n2": {"norm": 1.3, "mean": 0.01, "max": 0.4}})
     view.center_on("n3")
     view.clear_highlights()                 # roles, flags, edge weights
+    view.set_node_note("out0", "loss = 0.0423")  # a value beside a node (None removes it)
     view.show_all_nodes()
 
 Signals: ``nodeClicked(str)`` (a node or box was clicked), ``ready()`` (the
@@ -53,7 +54,7 @@ from .layout_job import SceneLayout, compute_layout, layout_state
 from .legend import Legend
 from .minimap import Minimap
 from .model import ROLE_ACTIVE, ROLE_CODES, ROLE_VISITED, SceneModel
-from .overlays import ProgressPanel, placeholder
+from .overlays import NodeNotes, ProgressPanel, placeholder
 from gradviz.core.display.graph_search import find_matches, path_to_outputs
 from .stale import STALE_OPACITY, StaleBanner
 from .state import ViewState
@@ -138,6 +139,8 @@ class GraphView(QWidget):
         self.canvas.nodeDoubleClicked.connect(self._on_canvas_double_click)
         self.canvas.nodeContextMenu.connect(self._on_context_menu)
         self.canvas.viewChanged.connect(lambda: self.minimap.refresh())
+        self.notes = NodeNotes(self)  # values beside nodes, e.g. the loss on the loss node
+        self.canvas.viewChanged.connect(self.notes.place)  # keep them inside the pane
         self.canvas.fitRequested.connect(lambda: self.fit_to_window())
         self.canvas.userNavigated.connect(self._stop_auto_fit)
         self.minimap = Minimap(self.canvas)
@@ -226,6 +229,7 @@ class GraphView(QWidget):
         self.fonts = fonts
         self.metrics = TextMetrics.measure(fonts)
         self.item.set_fonts(fonts)
+        self.notes.set_font(self.font())
         self._cache.clear()
         if self._graph is not None and self._layout is not None:
             self._layout = None  # nothing cached matches the new sizes
@@ -289,6 +293,7 @@ class GraphView(QWidget):
         self._module_sizes = collapse_logic.module_sizes(graph) if graph is not None else {}
         self._state.reset()
         self._stats.clear()
+        self.notes.clear()  # they described the graph shown before
         self._fading.clear()
         self._auto_fit = False
         self.details.clear_node()
@@ -328,6 +333,7 @@ class GraphView(QWidget):
         else:
             self.stale_banner.hide()
         self.item.setOpacity(STALE_OPACITY if message else 1.0)
+        self.notes.set_opacity(STALE_OPACITY if message else 1.0)  # a value of an out-of-date graph is out of date too
 
     def _request_layout(self, collapsed: frozenset[str] | None, *, animate: bool, anchor: Hashable | None = None) -> None:
         """Show the graph with ``collapsed`` modules (None: choose a readable depth)."""
@@ -488,6 +494,7 @@ class GraphView(QWidget):
     def _after_scene_change(self) -> None:
         self._refresh_legend()
         self._place_overlays()
+        self.notes.place()
         if self._state.selected is not None:
             self._show_details(self._state.selected)
         self._is_ready = True
@@ -997,6 +1004,9 @@ class GraphView(QWidget):
                 if fade and self.animations_enabled:
                     model.alpha[i] = 0.0
                     self._fading[model.keys[i]] = 0.0
+                else:  # e.g. a skipped build-up: a fade cut short must not leave it transparent
+                    model.alpha[i] = 1.0
+                    self._fading.pop(model.keys[i], None)
         if self._fading and not self._fade_timer.isActive():
             self._fade_timer.start()
         self._visibility_changed()
@@ -1025,6 +1035,7 @@ class GraphView(QWidget):
             self._show_details(self._state.selected)
 
     def _visibility_changed(self) -> None:
+        self.notes.place()
         self.item.visibility_version += 1
         self.item.model.touch_state()
         self.item.update()
@@ -1046,6 +1057,23 @@ class GraphView(QWidget):
         self.item.update()
         if not self._fading:
             self._fade_timer.stop()
+
+    # ------------------------------------------------------------------------------
+    # notes beside nodes (e.g. the loss value on the loss node)
+
+    def set_node_note(self, key: Hashable, text: str | None) -> None:
+        """Show ``text`` beside the node ``key`` (or the box holding it) at a fixed,
+        readable size on screen; None or "" removes it. Hidden nodes hide their
+        note; a new graph removes all notes; a stale graph dims them."""
+        self.notes.set(key, text)
+
+    def node_note(self, key: Hashable) -> str | None:
+        """The note's text beside ``key`` while it is on screen (not hidden with its node)."""
+        return self.notes.text(key)
+
+    def node_note_rect(self, key: Hashable) -> QRectF | None:
+        """Where the note of ``key`` is drawn, in the canvas viewport's pixels (None when not shown)."""
+        return self.notes.screen_rect(key)
 
     def _update_nodes(self, keys: list) -> None:
         model = self.item.model

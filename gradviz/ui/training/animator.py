@@ -65,6 +65,7 @@ class GraphAnimator(QObject):
         self.revealed: list = []
         self.flagged: set = set()  # keys flagged red (NaN/Inf) on the view
         self.skipped = False
+        self._missed = None  # a phase result that came before the graph to show it on
 
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._tick)
@@ -99,6 +100,7 @@ class GraphAnimator(QObject):
         self._template_order = []
         self._signatures = []
         self.flagged = set()
+        self._missed = None
 
     def clear_marks(self) -> None:
         """Take what the last records drew off the view (highlights, NaN/Inf flags,
@@ -110,6 +112,7 @@ class GraphAnimator(QObject):
             view.clear_highlights()
             view.set_gradient_stats({})
             view.show_all_nodes()
+            self._show_loss(view, self._template, None, None)
 
     def prepare(self) -> None:
         """Fetch the graph to animate (one forward + loss, in the worker) if there is none yet."""
@@ -131,6 +134,11 @@ class GraphAnimator(QObject):
                     if shown is not None and "fn" not in shown.graph and self._signature(shown) == self._signature(graph):
                         graph = shown
                     self._use_graph(graph, show=False)
+                    missed, self._missed = self._missed, None
+                    if missed is not None and missed.record is getattr(session, "current", None) and not self.animating:
+                        # forward finished before the graph arrived (the first
+                        # iteration): show where it stands instead of a blank view
+                        self.show_state(missed.record, missed.phase)
 
         def failed(_exc, _details):
             if session is self._session:
@@ -205,7 +213,9 @@ class GraphAnimator(QObject):
         record = result.record
         graph = self._graph_for(record)
         if graph is None:
+            self._missed = result
             return
+        self._missed = None
         if graph is not self._template:
             self._use_graph(graph, show=False)
         view = self._ensure_on_view(graph)
@@ -295,9 +305,15 @@ class GraphAnimator(QObject):
         names = list(record.params_after or record.grads or params)
         order = [params[n] for n in names if n in params]
         self.show_state(record, "backward")  # the gradients stay visible while the step uses them
+        state = {"previous": None}
 
         def apply(key):
+            # One parameter is updated at a time: the one before is done and
+            # back in its normal colour (it holds its new value now).
+            if state["previous"] is not None:
+                view.highlight_nodes([state["previous"]], None)
             view.highlight_nodes([key], "active")
+            state["previous"] = key
 
         def final():
             self.show_state(record, "step")
@@ -313,6 +329,7 @@ class GraphAnimator(QObject):
             return
         view.clear_highlights()
         forward, _loss = self._creation(record, graph)
+        self._show_loss(view, graph, record, phase)
         if phase == "zero_grad":
             view.hide_all_nodes()  # the previous graph was freed; forward builds a new one
             return
@@ -328,8 +345,20 @@ class GraphAnimator(QObject):
                                                   getattr(record, "edge_grad_norms", None))
             view.set_edge_weights(weights)
             view.set_gradient_stats({k: {"norm": v} for k, v in (record.node_grad_norms or {}).items() if v is not None})
+        if phase == "step":
+            # The step is over: the parameters hold their new values and are
+            # drawn as parameters again, not as "active" or "visited".
+            view.highlight_nodes(steps.param_keys(graph).values(), None)
         # After the step nothing computes any more: no node stays "active" (orange).
         self._flag(record, phase)
+
+    def _show_loss(self, view, graph, record, phase: str | None) -> None:
+        """The loss value beside the loss node once the loss phase computed it."""
+        if graph is None or not hasattr(view, "set_node_note"):
+            return
+        text = steps.loss_note(record, phase)
+        for key in steps.output_nodes(graph):
+            view.set_node_note(key, text)
 
     def _flag(self, record, phase: str) -> None:
         graph = self._template if self._graph_for(record) is self._template else record.graph

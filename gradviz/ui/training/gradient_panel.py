@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEasingCurve, Qt, QVariantAnimation, Signal
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor, QFont, QFontMetricsF
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from gradviz.ui import theme
 from gradviz.core.display import tensor_images
 from gradviz.core.vocabulary import PHASES
+from gradviz.ui.training.colour_scale import SCALE_TEXT, ScaleLabels, labelled_colour_bar, set_levels
 
 PANELS = ("before", "grad", "update", "after")
 TITLES = {
@@ -38,6 +39,12 @@ TITLES = {
     "update": "update",
     "after": "weights after",
 }
+# What each colour bar measures, written under it.
+UNITS = {"before": "weight w", "grad": "∂loss/∂w", "update": "Δw = after − before", "after": "weight w"}
+# The arrangements the four pictures can take (rows, columns): the panel picks
+# the one that draws a single weight largest in the room it has.
+ARRANGEMENTS = ((1, 4), (2, 2), (4, 1))
+SPACING = 10
 HOVER_NAMES = {"before": "weight before", "grad": "gradient", "update": "update", "after": "weight after"}
 # Strong ends and a white middle survive a projector's washed-out colours.
 DIVERGING = ["#08306b", "#2171b5", "#9ecae1", "#f7f7f7", "#fc9272", "#cb181d", "#67000d"]
@@ -87,6 +94,21 @@ class GradientPanel(QWidget):
         self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top.addWidget(label)
         top.addWidget(self.combo)
+        # One picture at a time, as large as the panel: big kernels (conv2) get
+        # their weights drawn large enough to see one by one. Double-clicking a
+        # picture does the same.
+        self.show_combo = QComboBox()
+        self.show_combo.setObjectName("gradientShowCombo")
+        self.show_combo.setToolTip("Show all four pictures, or one of them as large as the panel (double-click a picture)")
+        self.show_combo.addItem("all four", None)
+        for key in PANELS:
+            self.show_combo.addItem(f"only {TITLES[key]}", key)
+        self.show_combo.currentIndexChanged.connect(self._on_focus_changed)
+        show_label = QLabel("Show")
+        show_label.setBuddy(self.show_combo)
+        top.addSpacing(8)
+        top.addWidget(show_label)
+        top.addWidget(self.show_combo)
         top.addSpacing(12)
         top.addWidget(self.caption, 1)
         # Hover text shares the top row: a row of its own would take height
@@ -105,7 +127,7 @@ class GradientPanel(QWidget):
         self.plots_widget = pg.GraphicsLayoutWidget()
         self.plots_widget.setObjectName("gradientPlots")
         self.plots_widget.setBackground(c["base"])
-        self.plots_widget.ci.setSpacing(10)
+        self.plots_widget.ci.setSpacing(SPACING)
         self.plots_widget.ci.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.plots_widget, 1)
 
@@ -114,6 +136,10 @@ class GradientPanel(QWidget):
         self.plots: dict[str, pg.PlotItem] = {}
         self.items: dict[str, pg.ImageItem] = {}
         self.bars: dict[str, pg.ColorBarItem] = {}
+        self.scales: dict[str, ScaleLabels] = {}
+        self.arrangement = ARRANGEMENTS[0]
+        self._focus: str | None = None  # the one picture shown alone, None: all four
+        self._per_row: int | None = None  # filters side by side before the next band (tensor_images)
         for col, name in enumerate(PANELS):
             plot = self.plots_widget.addPlot(row=0, col=col)
             plot.hideAxis("left")
@@ -126,12 +152,11 @@ class GradientPanel(QWidget):
             item = pg.ImageItem(axisOrder="row-major")
             item.setColorMap(cmap)
             plot.addItem(item)
-            bar = pg.ColorBarItem(values=(-1, 1), colorMap=cmap, interactive=False, orientation="horizontal",
-                                  width=11, colorMapMenu=False)
-            bar.setImageItem(item, insert_in=plot)
-            self.plots[name], self.items[name], self.bars[name] = plot, item, bar
+            bar, scale = labelled_colour_bar(plot, item, cmap)
+            self.plots[name], self.items[name], self.bars[name], self.scales[name] = plot, item, bar, scale
             self._set_title(name, "")
         self.plots_widget.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.plots_widget.scene().sigMouseClicked.connect(self._on_mouse_clicked)
         self.apply_theme()
 
         self._morph = QVariantAnimation(self)
@@ -147,13 +172,13 @@ class GradientPanel(QWidget):
         c = theme.colours()
         pt = self.font().pointSizeF()
         self.plots_widget.setBackground(c["base"])
-        for bar in self.bars.values():
+        font = QFont(self.font())
+        font.setPointSizeF(pt * SCALE_TEXT)
+        for key, bar in self.bars.items():
             axis = bar.getAxis("bottom")
             axis.setTextPen(c["text"])
             axis.setPen(c["text"])
-            font = QFont(self.font())
-            font.setPointSizeF(pt * 0.95)
-            axis.setStyle(tickFont=font)
+            self.scales[key].set_style(font, c["text"], c["muted"])
         self.nonfinite_label.setStyleSheet(
             f"QLabel {{ color: white; background: {c['error']}; font-weight: 700; padding: 4px 8px; border-radius: 4px; }}"
         )
@@ -228,6 +253,12 @@ class GradientPanel(QWidget):
         """The 2-D array picture ``name`` shows once any morph ends (NaN in gaps)."""
         return self._images.get(name)
 
+    @property
+    def filters_per_row(self) -> int | None:
+        """Conv filters side by side in the pictures now (None: not a kernel grid;
+        see ``tensor_images.layout``): chosen to draw one weight largest."""
+        return self._per_row
+
     def levels(self, name: str) -> tuple[float, float]:
         return tuple(self.items[name].getLevels())
 
@@ -286,12 +317,14 @@ class GradientPanel(QWidget):
         update = after - before if after is not None else None  # the recorded change, whatever the optimizer
 
         self._shape = tuple(before.shape)
-        image_before, self._index = tensor_images.layout(before)
+        arrangement, per_row = self._choose(self._shape)
+        self._per_row = per_row
+        image_before, self._index = tensor_images.layout(before, per_row)
         images = {
             "before": image_before,
-            "grad": tensor_images.layout(grad)[0],
-            "update": tensor_images.layout(update)[0] if update is not None else None,
-            "after": tensor_images.layout(after)[0] if after is not None else None,
+            "grad": tensor_images.layout(grad, per_row)[0],
+            "update": tensor_images.layout(update, per_row)[0] if update is not None else None,
+            "after": tensor_images.layout(after, per_row)[0] if after is not None else None,
         }
         self._images = images
         weights_limit = tensor_images.symmetric_limit(images["before"], images["after"])
@@ -316,10 +349,10 @@ class GradientPanel(QWidget):
                 item.clear()
             else:
                 item.setImage(image, autoLevels=False)
-            self.bars[key].setLevels(values=(-limits[key], limits[key]))
+            set_levels(self.bars[key], self.scales[key], -limits[key], limits[key], UNITS[key])
             # A scale for nothing (no picture yet, or all zeros) would only
             # show a meaningless ±1e-12: hide it.
-            self.bars[key].setVisible(not notes[key] and tensor_images.largest_finite(image) is not None)
+            self._show_scale(key, not notes[key] and tensor_images.largest_finite(image) is not None)
             self._set_title(key, notes[key], update_title if key == "update" else None)
             self.plots[key].autoRange(padding=0.02)
         iteration = getattr(record, "index", "?")
@@ -329,6 +362,7 @@ class GradientPanel(QWidget):
             + (f" · lr {lr:g}" if lr is not None else "")
         )
         self._update_nonfinite_label()
+        self._apply_arrangement(arrangement)
         if animate and after is not None:
             self._morph_from, self._morph_to = images["before"], images["after"]
             self.items["after"].setImage(images["before"], autoLevels=False)
@@ -359,10 +393,100 @@ class GradientPanel(QWidget):
         self._index = None
         for key in PANELS:
             self.items[key].clear()
-            self.bars[key].setVisible(False)
+            self._show_scale(key, False)
             self._set_title(key, "")
         self.caption.setText(message)
         self._update_nonfinite_label()
+
+    def _show_scale(self, key: str, visible: bool) -> None:
+        self.bars[key].setVisible(visible)
+        self.scales[key].setVisible(visible)
+
+    # -- arrangement: as large a weight as the panel allows ------------------------------
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        if self._images.get("before") is None:
+            return
+        arrangement, per_row = self._choose(self._shape)
+        if per_row != self._per_row:
+            self._redraw()  # the filters wrap differently: new pictures
+        elif arrangement != self.arrangement:
+            self._apply_arrangement(arrangement)
+
+    @property
+    def focus(self) -> str | None:
+        """The picture shown alone (``"grad"``, …), or None while all four show."""
+        return self._focus
+
+    def set_focus(self, name: str | None) -> None:
+        """Show only picture ``name`` as large as the panel allows (None: all four)."""
+        if name is not None and name not in PANELS:
+            raise ValueError(f"no picture {name!r}; choose one of {', '.join(PANELS)} or None")
+        self.show_combo.setCurrentIndex(self.show_combo.findData(name))
+
+    def _on_focus_changed(self, _index: int) -> None:
+        self._focus = self.show_combo.currentData()
+        self.arrangement = None  # rebuild the grid
+        if self._images.get("before") is not None:
+            self._redraw()
+        else:
+            self._apply_arrangement(ARRANGEMENTS[0] if self._focus is None else (1, 1))
+
+    def _on_mouse_clicked(self, event) -> None:
+        if not event.double():
+            return
+        if self._focus is not None:
+            self.set_focus(None)
+            return
+        for key in PANELS:
+            if self.plots[key].sceneBoundingRect().contains(event.scenePos()):
+                self.set_focus(key)
+                return
+
+    def _shown_panels(self) -> tuple[str, ...]:
+        return PANELS if self._focus is None else (self._focus,)
+
+    def _cell_size(self, arrangement: tuple[int, int]) -> tuple[float, float]:
+        """Room for one picture in ``arrangement``: the plot area less what each picture
+        needs around it (title, colour bar and its labels, margins)."""
+        rows, cols = arrangement
+        area = self.plots_widget.contentsRect()
+        line = QFontMetricsF(self.font()).height()
+        title = line * 2 * 1.3
+        scale = 11 + 10 + line * SCALE_TEXT * 2 + 4  # bar, its gap, two lines of labels
+        width = (area.width() - 4 - SPACING * (cols - 1)) / cols - 12
+        height = (area.height() - 4 - SPACING * (rows - 1)) / rows - title - scale - 8
+        return max(0.0, width), max(0.0, height)
+
+    def _choose(self, shape: tuple) -> tuple[tuple[int, int], int | None]:
+        """The arrangement of the four pictures and the filters per row that draw
+        one weight of a tensor of ``shape`` largest."""
+        best, best_pixels = (self.arrangement, None), -1.0
+        for arrangement in (ARRANGEMENTS if self._focus is None else ((1, 1),)):
+            width, height = self._cell_size(arrangement)
+            per_row = tensor_images.best_per_row(shape, width, height)
+            rows, cols = tensor_images.image_shape(shape, per_row)
+            pixels = round(min(width / cols, height / rows), 2)
+            if pixels > best_pixels:
+                best, best_pixels = (arrangement, per_row), pixels
+        return best
+
+    def _apply_arrangement(self, arrangement: tuple[int, int]) -> None:
+        if arrangement != self.arrangement:
+            self.arrangement = arrangement
+            layout = self.plots_widget.ci
+            for key in PANELS:
+                if self.plots[key] in layout.items:
+                    layout.removeItem(self.plots[key])
+            cols = arrangement[1]
+            shown = self._shown_panels()
+            for i, key in enumerate(shown):
+                layout.addItem(self.plots[key], row=i // cols, col=i % cols)
+            for key in PANELS:
+                self.plots[key].setVisible(key in shown)
+        for key in PANELS:
+            if self._images.get(key) is not None:
+                self.plots[key].autoRange(padding=0.02)
 
     def _set_title(self, key: str, note: str, title: str | None = None) -> None:
         c = theme.colours()
@@ -389,7 +513,7 @@ class GradientPanel(QWidget):
         self.plots_widget.setStyleSheet(f"border: 3px solid {c['error']};" if bad else "")
 
     def _on_mouse_moved(self, pos) -> None:
-        for key in PANELS:
+        for key in self._shown_panels():
             plot, item = self.plots[key], self.items[key]
             if self._images.get(key) is None or not plot.vb.sceneBoundingRect().contains(pos):
                 continue

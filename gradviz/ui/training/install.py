@@ -44,6 +44,7 @@ from gradviz.ui.training.controller import StepController
 from gradviz.ui.training.gradient_panel import GradientPanel
 from gradviz.ui.training.history import HistoryBar
 from gradviz.ui.training.norms import NormsPanel
+from gradviz.ui.training.output_panel import OutputPanel
 from gradviz.ui.training.phase_indicator import PhaseIndicator
 
 if TYPE_CHECKING:  # the window, as extensions see it
@@ -119,6 +120,7 @@ class TrainingUI(QObject):
 
     def apply_theme(self) -> None:
         self.indicator.apply_theme()
+        self.outputs.apply_theme()
         self.gradients.apply_theme()
         self.norms.apply_theme()
         self._style_phase_buttons()
@@ -127,11 +129,15 @@ class TrainingUI(QObject):
     def _build_widgets(self) -> None:
         self.indicator = PhaseIndicator()
         self.history = HistoryBar()
+        # What forward produced and what the loss will compare it with, under the
+        # code and the history (in a short dock it is what scrolls, not the slider).
+        self.outputs = OutputPanel()
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.indicator)
+        layout.addWidget(self.indicator, 0)
         layout.addWidget(self.history)
+        layout.addWidget(self.outputs, 1)
         # Big lecture fonts on a small projector: scroll rather than clip the
         # code or push the window past the screen's bottom edge.
         self.training_panel = _VerticalScrollArea()
@@ -428,6 +434,7 @@ class TrainingUI(QObject):
             self.gradients.set_parameters([])
             self.norms.set_parameters([])
             self.gradients.clear("No network")
+            self.outputs.clear("No network")
             self.norms.set_records([])
             self.indicator.set_state(0, None)
         else:
@@ -449,6 +456,7 @@ class TrainingUI(QObject):
             self.gradients.show_record(current, phase_done)
         else:
             self.gradients.clear()
+        self.outputs.show_record(current, phase_done)
         self._refresh_norms()
         self.indicator.set_state(session.iteration, session.next_phase)
 
@@ -508,6 +516,7 @@ class TrainingUI(QObject):
     def _on_phase_finished(self, result) -> None:
         session = self.controller.session
         self.animator.on_phase_finished(result)
+        self.outputs.show_record(result.record, result.phase)
         if self.animator.animating:
             # torch has finished the phase, the class is still watching it:
             # its line stays highlighted until the replay ends.
@@ -581,12 +590,14 @@ class TrainingUI(QObject):
             if current is not None and phase_done is not None:
                 self.animator.show_state(current, phase_done)
                 self.gradients.show_record(current, phase_done)
+            self.outputs.show_record(current, phase_done)
             if session is not None:
                 self.indicator.set_state(session.iteration, session.next_phase)
             self._refresh_norms()
             return
         self.animator.show_state(record, phase)
         self.gradients.show_record(record, phase)
+        self.outputs.show_record(record, phase)
         self.indicator.show_history(record.index, phase)
         self._refresh_norms(selected=record)
 

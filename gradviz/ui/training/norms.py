@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from gradviz.ui import theme
+from gradviz.ui.training.colour_scale import SCALE_TEXT, labelled_colour_bar, set_levels
 
 # Display thresholds for the bar colours (what a class should notice, not a rule).
 VANISHING = 1e-5
@@ -127,6 +128,10 @@ class NormsPanel(QWidget):
         self.hist_image = pg.ImageItem(axisOrder="row-major")
         self.hist_image.setColorMap(pg.colormap.get("viridis"))
         self.hist_plot.addItem(self.hist_image)
+        # How many values a colour stands for: the colour is log-scaled, the labels give counts.
+        self.hist_bar, self.hist_scale = labelled_colour_bar(self.hist_plot, self.hist_image, pg.colormap.get("viridis"))
+        self.hist_bar.hide()
+        self.hist_scale.hide()
         self.hist_marker = pg.InfiniteLine(angle=90, pen=pg.mkPen(c["error"], width=2, style=Qt.PenStyle.DashLine))
         self.hist_marker.hide()
         self.hist_plot.addItem(self.hist_marker)
@@ -152,6 +157,10 @@ class NormsPanel(QWidget):
         self.loss_curve.setSymbolBrush(c["accent"])
         for text in (self.empty_text, self.loss_empty):
             text.setColor(c["muted"])
+        font = QFont(self.font())
+        font.setPointSizeF(self.font().pointSizeF() * SCALE_TEXT)
+        self.hist_scale.set_style(font, c["text"], c["muted"])
+        self.hist_bar.getAxis("bottom").setPen(c["text"])
         self._draw_bars()
 
     def resizeEvent(self, event) -> None:
@@ -338,6 +347,8 @@ class NormsPanel(QWidget):
         if not name or not records:
             self.hist_image.clear()
             self.hist_marker.hide()
+            self.hist_bar.hide()
+            self.hist_scale.hide()
             return
         # One range for all columns, rounded to a power of two so it rarely
         # changes (and the cached columns stay valid) as iterations come in.
@@ -359,7 +370,12 @@ class NormsPanel(QWidget):
             columns.append(column)
         image = np.log1p(np.stack(columns, axis=1))  # bins × iterations; log: the tails stay visible
         first = records[0].index
-        self.hist_image.setImage(image, autoLevels=True)
+        self.hist_image.setImage(image, autoLevels=False)
+        most = int(max(column.max() for column in columns))
+        set_levels(self.hist_bar, self.hist_scale, 0.0, float(np.log1p(max(most, 1))), "values per bin (colour: log scale)",
+                   ends=("0", f"{most:,}"))
+        self.hist_bar.show()
+        self.hist_scale.show()
         self.hist_image.setRect(first - 0.5, -limit, len(records), 2 * limit)
         self.hist_plot.setXRange(first - 0.5, first + len(records) - 0.5, padding=0.02)
         _integer_ticks(self.hist_plot, len(records))
