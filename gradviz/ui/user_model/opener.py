@@ -178,6 +178,15 @@ class UserModelOpener(QObject):
         QTimer.singleShot(0, lambda: self._if_current(opened, self.show_graph))
         QTimer.singleShot(0, lambda: self._if_current(opened, lambda: self.modelChanged.emit(opened)))
 
+    def show_crash(self, crash) -> None:
+        """A forward that raised (a :class:`~gradviz.core.partial_graph.ForwardCrash`): the
+        graph up to the failed op, that op red and selected, its error in the details panel."""
+        self.last_crash = crash
+        view = self.window.graph_view
+        view.set_graph_with_problem(crash.graph, crash.failed_key)
+        self.window.central.setCurrentWidget(view)
+        self.window.show_message(f"The forward pass failed: {crash.describe()}", 0)
+
     def _if_current(self, opened: OpenedUserModel, step: Callable[[], None]) -> None:
         if self.opened is opened:  # not closed or replaced in the meantime
             step()
