@@ -144,6 +144,8 @@ class IterationRecord:
         node_gradients: node key -> :class:`~gradviz.core.node_grads.NodeGradients`:
             what each autograd Node received, produced and saved, and its
             forward value; see :mod:`gradviz.core.explain` for the rule of each.
+        node_values: node key -> forward value (kept like node gradients),
+            known from the loss phase on, before backward has run.
     """
 
     index: int
@@ -160,6 +162,7 @@ class IterationRecord:
     no_grad: list[str] = field(default_factory=list)
     node_grad_norms: dict[str, float | None] = field(default_factory=dict)
     node_gradients: dict[str, NodeGradients] = field(default_factory=dict)
+    node_values: dict[str, Any] = field(default_factory=dict)
     graph: nx.DiGraph | None = None
     creation_order: list[str] = field(default_factory=list)
     backward_order: list[str] = field(default_factory=list)
@@ -851,6 +854,8 @@ class TrainingSession:
         ]
         loss_keys.sort(key=lambda key: fns[key]._sequence_nr())
         record.graph = self._live_graph = graph
+        if self._node_recorder is not None:
+            record.node_values = self._node_recorder.values_by_key(graph)
         record.creation_order = forward_keys + loss_keys
         self._recorder = None  # the graph now keeps the Nodes alive until backward
 
