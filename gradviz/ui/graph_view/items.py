@@ -48,6 +48,12 @@ OVERVIEW_LABEL_MAX_NODES = 300
 OVERVIEW_LABEL_MIN_SCALE = 0.05
 OVERVIEW_LABEL_COLOUR = "#1f2937"
 WEIGHT_BUCKETS = 8
+# Numbers mode: a value/gradient tag hangs under a node's box (micrograd's
+# draw_dot "data | grad" record), drawn over the edge leaving it.
+BADGE_GAP = 3.0
+BADGE_FILL = "#fffbeb"
+BADGE_BORDER = "#b45309"
+BADGE_TEXT = "#111827"
 
 
 @lru_cache(maxsize=512)
@@ -103,6 +109,7 @@ class GraphItem(QGraphicsItem):
         self._overview_key = None
         self._overview: dict = {}
         self.visibility_version = 0  # bumped by the view when nodes are hidden/revealed
+        self.badges: dict = {}  # shown key -> lines drawn in a tag under its box (numbers mode)
 
     def set_fonts(self, fonts: Fonts) -> None:
         self.fonts = fonts
@@ -129,7 +136,19 @@ class GraphItem(QGraphicsItem):
         if self.model is None:
             return QRectF()
         left, top, right, bottom = self.model.bounds(margin=12.0)
+        if self.badges:  # the bottom row's tags hang below the boxes
+            bottom += BADGE_GAP + self._badge_height(max(len(lines) for lines in self.badges.values()))
         return QRectF(left, top, right - left, bottom - top)
+
+    def set_badges(self, badges: dict) -> None:
+        """Lines of text per shown key, drawn in a tag under the node's box; ``{}`` removes them."""
+        self.prepareGeometryChange()
+        self.badges = {key: list(lines) for key, lines in badges.items() if lines}
+        self._rect = self._bounds()
+        self.update()
+
+    def _badge_height(self, count: int) -> float:
+        return count * self._line_heights["bold"] + 4.0
 
     def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
         return self._rect
@@ -263,6 +282,24 @@ class GraphItem(QGraphicsItem):
             p.drawRoundedRect(rect.adjusted(-4.5, -4.5, 4.5, 4.5), CORNER + 4, CORNER + 4)
 
         self._draw_text(p, m.lines[i], rect, look)
+        badge = self.badges.get(m.keys[i]) if self.badges else None
+        if badge:
+            self._draw_badge(p, badge, rect)
+
+    def _draw_badge(self, p: QPainter, lines, rect: QRectF) -> None:
+        font = self.fonts.for_style("bold")
+        metrics = QFontMetricsF(font)
+        width = max(metrics.horizontalAdvance(line) for line in lines) + 10.0
+        height = self._badge_height(len(lines))
+        box = QRectF(rect.center().x() - width / 2, rect.bottom() + BADGE_GAP, width, height)
+        p.setBrush(QBrush(style.color(BADGE_FILL)))
+        p.setPen(_pen(BADGE_BORDER, 1.2))
+        p.drawRoundedRect(box, 4.0, 4.0)
+        p.setFont(font)
+        p.setPen(style.color(BADGE_TEXT))
+        line_height = self._line_heights["bold"]
+        for row, line in enumerate(lines):
+            p.drawText(QRectF(box.left(), box.top() + 2.0 + row * line_height, width, line_height), Qt.AlignCenter, line)
 
     def _draw_text(self, p: QPainter, lines, rect: QRectF, look) -> None:
         heights = [self._line_heights[s] for _, s in lines]

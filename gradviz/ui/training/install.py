@@ -653,6 +653,9 @@ def _plain(text: str) -> str:
 
 def install_training_ui(window) -> TrainingUI:
     """Add step-through training to ``window`` (a MainWindow); returns what was added."""
+    from gradviz.ui.training.inspection import install_inspection
+
     ui = TrainingUI(window)
     window.training_ui = ui
+    install_inspection(ui)  # node inspector, Step node ▶, numbers mode
     return ui
