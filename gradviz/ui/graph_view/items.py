@@ -110,6 +110,7 @@ class GraphItem(QGraphicsItem):
         self._overview: dict = {}
         self.visibility_version = 0  # bumped by the view when nodes are hidden/revealed
         self.badges: dict = {}  # shown key -> lines drawn in a tag under its box (numbers mode)
+        self._badge_cache = None  # ((model, version, fonts), {node index: scene rect})
 
     def set_fonts(self, fonts: Fonts) -> None:
         self.fonts = fonts
@@ -136,19 +137,59 @@ class GraphItem(QGraphicsItem):
         if self.model is None:
             return QRectF()
         left, top, right, bottom = self.model.bounds(margin=12.0)
-        if self.badges:  # the bottom row's tags hang below the boxes
-            bottom += BADGE_GAP + self._badge_height(max(len(lines) for lines in self.badges.values()))
+        if self.badges:  # tags hang below the boxes and may be pushed sideways
+            for box in self._badge_boxes().values():
+                left, top = min(left, box.left() - 2), min(top, box.top() - 2)
+                right, bottom = max(right, box.right() + 2), max(bottom, box.bottom() + 2)
         return QRectF(left, top, right - left, bottom - top)
 
     def set_badges(self, badges: dict) -> None:
         """Lines of text per shown key, drawn in a tag under the node's box; ``{}`` removes them."""
         self.prepareGeometryChange()
         self.badges = {key: list(lines) for key, lines in badges.items() if lines}
+        self._badge_cache = None
         self._rect = self._bounds()
         self.update()
 
     def _badge_height(self, count: int) -> float:
         return count * self._line_heights["bold"] + 4.0
+
+    def _badge_boxes(self) -> dict:
+        """Node index -> the tag's scene rectangle: centred under its box, then
+        tags that would overlap are pushed apart sideways (nodes of one layer
+        sit closer together than their tags are wide)."""
+        m = self.model
+        if m is None or not self.badges:
+            return {}
+        key = (id(m), m.version, id(self.fonts))
+        if self._badge_cache is not None and self._badge_cache[0] == key:
+            return self._badge_cache[1]
+        metrics = QFontMetricsF(self.fonts.for_style("bold"))
+        boxes = {}
+        for node_key, lines in self.badges.items():
+            i = m.index.get(node_key)
+            if i is None:
+                continue
+            width = max(metrics.horizontalAdvance(line) for line in lines) + 10.0
+            x, bottom = m.x0[i] + m.w[i] / 2, m.y0[i] + m.h[i]
+            boxes[i] = QRectF(x - width / 2, bottom + BADGE_GAP, width, self._badge_height(len(lines)))
+        ordered = sorted(boxes, key=lambda i: boxes[i].center().x())
+        for _ in range(4):  # a few sweeps settle the handful of tags of a tiny network
+            moved = False
+            for a_pos, a in enumerate(ordered):
+                for b in ordered[a_pos + 1:]:
+                    ra, rb = boxes[a], boxes[b]
+                    if not ra.intersects(rb):
+                        continue
+                    push = (ra.right() + BADGE_GAP - rb.left()) / 2
+                    ra.translate(-push, 0)
+                    rb.translate(push, 0)
+                    moved = True
+            if not moved:
+                break
+            ordered.sort(key=lambda i: boxes[i].center().x())
+        self._badge_cache = (key, boxes)
+        return boxes
 
     def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
         return self._rect
@@ -284,14 +325,13 @@ class GraphItem(QGraphicsItem):
         self._draw_text(p, m.lines[i], rect, look)
         badge = self.badges.get(m.keys[i]) if self.badges else None
         if badge:
-            self._draw_badge(p, badge, rect)
+            box = self._badge_boxes().get(i)
+            if box is not None:
+                self._draw_badge(p, badge, box)
 
-    def _draw_badge(self, p: QPainter, lines, rect: QRectF) -> None:
+    def _draw_badge(self, p: QPainter, lines, box: QRectF) -> None:
         font = self.fonts.for_style("bold")
-        metrics = QFontMetricsF(font)
-        width = max(metrics.horizontalAdvance(line) for line in lines) + 10.0
-        height = self._badge_height(len(lines))
-        box = QRectF(rect.center().x() - width / 2, rect.bottom() + BADGE_GAP, width, height)
+        width = box.width()
         p.setBrush(QBrush(style.color(BADGE_FILL)))
         p.setPen(_pen(BADGE_BORDER, 1.2))
         p.drawRoundedRect(box, 4.0, 4.0)
@@ -385,6 +425,9 @@ class GraphItem(QGraphicsItem):
             text = m.lines[i][0][0]
             if m.kinds[i] == "module":
                 text += f" ({int(m.attrs[i].get('count', 0))})"
+            badge = self.badges.get(m.keys[i]) if self.badges else None
+            if badge:  # numbers mode zoomed out: the tag's lines follow the name, at screen size
+                text += "   " + " | ".join(badge)
             width, height = metrics.horizontalAdvance(text) + 2, metrics.height()
             top = box.center().y() - height / 2
             for left in (box.right() + 5, box.left() - 5 - width):

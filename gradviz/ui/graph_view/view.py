@@ -601,6 +601,10 @@ class GraphView(QWidget):
             return
         # frame the final layout, also in the middle of a collapse animation
         left, top, right, bottom = self._layout.node_bounds()
+        if self.item.badges:  # numbers mode: the tags under the boxes are part of the picture
+            tags = self.item.boundingRect()
+            left, top = min(left, tags.left()), min(top, tags.top())
+            right, bottom = max(right, tags.right()), max(bottom, tags.bottom())
         self.canvas.fit_rect(QRectF(left, top, right - left, bottom - top), animate=animate and self.animations_enabled)
 
     def zoom_level(self) -> float:

@@ -54,7 +54,9 @@ def tag_text(value) -> str:
     if value is None or isinstance(value, TensorSummary) or value.numel() > NUMBERS_MAX_ELEMENTS:
         return UNKNOWN
     numbers = [float(v) for v in value.detach().reshape(-1).tolist()]
-    texts = [format_number(v, TAG_DIGITS) for v in numbers]
+    # a row of several numbers gets one digit less, so its tag stays about as wide as its node
+    digits = TAG_DIGITS if len(numbers) <= 2 else TAG_DIGITS - 1
+    texts = [format_number(v, digits) for v in numbers]
     return texts[0] if value.numel() == 1 else "[" + ", ".join(texts) + "]"
 
 
@@ -111,7 +113,7 @@ class NumbersPanel(QWidget):
         form.addRow("", self.input_field.problem_label)
         form.addRow("target", self.target_field)
         form.addRow("", self.target_field.problem_label)
-        title = QLabel("Numbers mode: the neuron's values")
+        title = QLabel("Numbers mode: input and target")
         title.setStyleSheet("font-weight: 700;")
         column = QVBoxLayout(self)
         column.setContentsMargins(4, 6, 4, 4)
