@@ -27,8 +27,8 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
-from gradviz.core.explain import NodeExplanation, explain_node, format_number, format_tensor
-from gradviz.core.node_grads import HISTOGRAM_BINS, TensorSummary, summarise
+# gradviz.core.explain and node_grads import torch: imported when first used, so the
+# window shows before torch has loaded.
 
 # A gradient of up to 6×6 is written out number by number; up to 64×64 drawn
 # as a heatmap (one cell per element); larger ones as a histogram + statistics.
@@ -63,6 +63,8 @@ def _section(title: str) -> QLabel:
 
 def view_kind(value) -> str:
     """How a kept tensor is drawn: ``"numbers"``, ``"heatmap"`` or ``"histogram"`` (``"none"`` for None)."""
+    from gradviz.core.node_grads import TensorSummary
+
     if value is None:
         return "none"
     if isinstance(value, TensorSummary):
@@ -121,6 +123,9 @@ class TensorView(QWidget):
     """One kept tensor, drawn by size: numbers, a heatmap, or a histogram with statistics."""
 
     def __init__(self, value, name: str = "", parent: QWidget | None = None):
+        from gradviz.core.explain import format_number, format_tensor
+        from gradviz.core.node_grads import HISTOGRAM_BINS, TensorSummary, summarise
+
         super().__init__(parent)
         if name:
             self.setObjectName(name)
@@ -180,7 +185,7 @@ class NodeInspector(QWidget):
         super().__init__(parent)
         self.setObjectName("nodeInspector")
         self.shown_key: str | None = None
-        self.explanation: NodeExplanation | None = None
+        self.explanation = None  # the shown node's gradviz.core.explain.NodeExplanation
         self.title = _label("", "nodeInspectorTitle")
         self.title.setStyleSheet("font-size: 115%; font-weight: 700;")
         self.status = _label(NO_RECORD, "nodeInspectorStatus")
@@ -214,8 +219,11 @@ class NodeInspector(QWidget):
     def _reset_body(self) -> None:
         while self._body_layout.count():
             item = self._body_layout.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
+            widget = item.widget()
+            if widget is not None:
+                widget.hide()
+                widget.setParent(None)  # gone from findChild at once, not only once deleted
+                widget.deleteLater()
 
     def _add(self, widget: QWidget) -> QWidget:
         self._body_layout.addWidget(widget)
@@ -241,6 +249,8 @@ class NodeInspector(QWidget):
         self.title.show()
         gradients = getattr(record, "node_gradients", None) or {}
         if key in gradients:
+            from gradviz.core.explain import explain_node
+
             self.status.hide()
             self.explanation = explain_node(record, key)
             self._show_explanation(self.explanation, graph)
@@ -259,7 +269,7 @@ class NodeInspector(QWidget):
             self._add(_section("value (forward)"))
             self._add(TensorView(value, "inspectorValue"))
 
-    def _show_explanation(self, e: NodeExplanation, graph) -> None:
+    def _show_explanation(self, e, graph) -> None:
         if e.value is not None:
             self._add(_section("value (forward)" if not e.label == "AccumulateGrad" else "parameter value"))
             self._add(TensorView(e.value, "inspectorValue"))

@@ -24,11 +24,11 @@ import math
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
 
-from gradviz.core.data import VALUES, DataError, GivenData
-from gradviz.core.explain import MINUS, format_number, node_numbers
-from gradviz.core.node_grads import TensorSummary
 from gradviz.core.text_values import parse_float_list
 from gradviz.ui.validated_field import ValidatedField
+
+# gradviz.core.data, explain and node_grads import torch: imported where used, so
+# the window shows before torch has loaded.
 
 # A tensor of up to this many numbers fits on a node's tag (tiny_mlp's 3×2 weight).
 NUMBERS_MAX_ELEMENTS = 6
@@ -51,6 +51,9 @@ def is_tiny(session) -> bool:
 
 def tag_text(value) -> str:
     """A kept tensor on a tag: ``0.881``, ``[0.1, −0.2, 0.3]`` (row after row), ``—`` when unknown."""
+    from gradviz.core.explain import format_number
+    from gradviz.core.node_grads import TensorSummary
+
     if value is None or isinstance(value, TensorSummary) or value.numel() > NUMBERS_MAX_ELEMENTS:
         return UNKNOWN
     numbers = [float(v) for v in value.detach().reshape(-1).tolist()]
@@ -66,6 +69,8 @@ def node_tags(record, visited=None) -> dict[str, list[str]]:
     ``visited``: the keys backward has reached so far (the replay): only they
     show their gradient; None: every node backward ran.
     """
+    from gradviz.core.explain import node_numbers
+
     graph = getattr(record, "graph", None) if record is not None else None
     if graph is None:
         return {}
@@ -179,6 +184,8 @@ class NumbersMode(QObject):
         self.refresh()
 
     def _show_values_in_force(self, session) -> None:
+        from gradviz.core.data import VALUES, DataError, GivenData
+
         if self._typed is not None and self._fits(session, *self._typed):
             self._use(session, *self._typed)
         data = session.data
@@ -196,6 +203,8 @@ class NumbersMode(QObject):
         return (len(inputs) == math.prod(session.input_shape) and len(targets) == math.prod(session.output_shape))
 
     def _use(self, session, inputs, targets) -> None:
+        from gradviz.core.data import GivenData
+
         session.data = GivenData(list(inputs), list(targets), seed=getattr(session, "seed", 0))
 
     def apply_values(self, inputs: tuple, targets: tuple) -> None:
@@ -204,6 +213,8 @@ class NumbersMode(QObject):
         session = self.session
         if session is None or not self._fits(session, inputs, targets):
             return
+        from gradviz.core.explain import MINUS, format_number
+
         self._use(session, inputs, targets)
         x = ", ".join(format_number(v) for v in inputs)
         t = ", ".join(format_number(v) for v in targets)
