@@ -265,11 +265,18 @@ def test_unknown_op_shows_its_gradients_and_says_there_is_no_explanation(qtbot):
 
 
 def test_before_backward_only_forward_values_and_a_reason(window, qtbot):
-    run_until_backward(window, qtbot)
     ui = window.training_ui
+    inspector = ui.inspection.inspector
+    for phase in ("zero_grad", "forward"):
+        ui.run_phase(phase)
+        qtbot.waitUntil(lambda: ui.controller.is_idle(), timeout=TIMEOUT)
     graph = window.graph_view.graph()
     tanh = key_of(graph, "TanhBackward0")
+    ui.inspection.show_node(tanh)  # no graph of this iteration yet: says when values come
+    assert inspector.shown_key is None and "once the loss phase" in inspector.status.text()
+
+    ui.run_phase("loss")
+    qtbot.waitUntil(lambda: ui.controller.is_idle(), timeout=TIMEOUT)
     ui.inspection.show_node(tanh)
-    inspector = ui.inspection.inspector
     assert inspector.sections() == ["value (forward)"]
     assert "gradients arrive when backward runs" in inspector.status.text()

@@ -40,6 +40,8 @@ NOT_RECORDED = ("Node gradients were not recorded in this iteration (the inspect
                 "they are from the next iteration on")
 NOT_RUN = "The engine did not run this node in backward (nothing needed its gradient)"
 FORWARD_ONLY = "Forward value only: the gradients arrive when backward runs"
+BEFORE_LOSS = ("The forward pass has run; each node's value shows once the loss phase has built "
+               "the autograd graph")
 
 
 def _label(text: str = "", name: str = "", *, rich: bool = False, mono: bool = False) -> QLabel:
@@ -240,7 +242,8 @@ class NodeInspector(QWidget):
         ``graph``, ``node_gradients`` and optionally ``node_values``)."""
         graph = getattr(record, "graph", None) if record is not None else None
         if record is None or graph is None or key not in graph:
-            self.clear(NO_RECORD)
+            forward_only = record is not None and graph is None and getattr(record, "output_shape", None) is not None
+            self.clear(BEFORE_LOSS if forward_only else NO_RECORD)
             return
         self._reset_body()
         self.shown_key, self.explanation = key, None
