@@ -209,3 +209,26 @@ def test_tag_text_and_tags_for_a_record_without_graph():
     assert tag_text(torch.zeros(7)) == UNKNOWN  # too many numbers for a tag
     assert tag_text(None) == UNKNOWN
     assert node_tags(None) == {}
+
+
+def test_tiny_mlp_tags_do_not_overlap_and_fit_shows_them(window, qtbot):
+    window.load_preset("tiny_mlp")
+    ui = window.training_ui
+    numbers = ui.inspection.numbers
+    qtbot.waitUntil(lambda: numbers.session is not None and numbers.session.spec.find("fc2") is not None,
+                    timeout=TIMEOUT)
+    for phase in ("zero_grad", "forward", "loss", "backward"):
+        run_phase(window, qtbot, phase)
+    qtbot.waitUntil(lambda: not ui.animator.animating, timeout=TIMEOUT)
+    view = window.graph_view
+    tags = view.node_badges()
+    assert len(tags) == view.graph().number_of_nodes()  # every node of a tiny network has one
+    boxes = list(view.item.badge_boxes().values())
+    assert len(boxes) == len(tags)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.intersects(b), (a, b)
+    view.fit_to_window(animate=False)
+    shown = view.canvas.mapToScene(view.canvas.viewport().rect()).boundingRect()
+    for box in boxes:
+        assert shown.contains(box), box

@@ -138,7 +138,7 @@ class GraphItem(QGraphicsItem):
             return QRectF()
         left, top, right, bottom = self.model.bounds(margin=12.0)
         if self.badges:  # tags hang below the boxes and may be pushed sideways
-            for box in self._badge_boxes().values():
+            for box in self.badge_boxes().values():
                 left, top = min(left, box.left() - 2), min(top, box.top() - 2)
                 right, bottom = max(right, box.right() + 2), max(bottom, box.bottom() + 2)
         return QRectF(left, top, right - left, bottom - top)
@@ -154,7 +154,7 @@ class GraphItem(QGraphicsItem):
     def _badge_height(self, count: int) -> float:
         return count * self._line_heights["bold"] + 4.0
 
-    def _badge_boxes(self) -> dict:
+    def badge_boxes(self) -> dict:
         """Node index -> the tag's scene rectangle: centred under its box, then
         tags that would overlap are pushed apart sideways (nodes of one layer
         sit closer together than their tags are wide)."""
@@ -325,7 +325,7 @@ class GraphItem(QGraphicsItem):
         self._draw_text(p, m.lines[i], rect, look)
         badge = self.badges.get(m.keys[i]) if self.badges else None
         if badge:
-            box = self._badge_boxes().get(i)
+            box = self.badge_boxes().get(i)
             if box is not None:
                 self._draw_badge(p, badge, box)
 
