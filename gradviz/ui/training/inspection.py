@@ -18,13 +18,16 @@ for a tiny network. That applies from the next iteration on.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 
 from gradviz.ui.training.node_inspector import NOT_RECORDED, NodeInspector
 from gradviz.ui.training.numbers_mode import NumbersMode
 
 STEP_NODE_SHORTCUT = "F6"
 STEP_NODE_PHASES = ("forward", "loss", "backward", "step")  # the phases replayed node by node
+# Redrawing the inspector takes 15–90 ms (bench/node_inspector.py); a fast replay
+# moves on every 16 ms. It follows at most this often (and always to the last node).
+FOLLOW_INTERVAL_MS = 150
 
 
 class Inspection(QObject):
@@ -37,6 +40,11 @@ class Inspection(QObject):
         self.inspector = NodeInspector()
         self.dock = window.add_panel(self.inspector, "Node inspector", "nodeInspectorDock",
                                      Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._pending_key: str | None = None
+        self._follow_timer = QTimer(self)
+        self._follow_timer.setSingleShot(True)
+        self._follow_timer.setInterval(FOLLOW_INTERVAL_MS)
+        self._follow_timer.timeout.connect(self._show_pending)
         self.numbers = NumbersMode(ui.animator, lambda: window.graph_view, window.show_message, parent=self)
         ui.training_panel.widget().layout().addWidget(self.numbers.panel)
 
@@ -125,7 +133,16 @@ class Inspection(QObject):
         self.show_node(key)
 
     def _on_node_activated(self, _phase: str, key: str) -> None:
-        if self.dock.isVisible():
+        if not self.dock.isVisible():
+            return
+        self._pending_key = key
+        if self.ui.animator.paused or not self._follow_timer.isActive():
+            self._show_pending()  # at once; later nodes of a fast replay wait for the timer
+            self._follow_timer.start()
+
+    def _show_pending(self) -> None:
+        key, self._pending_key = self._pending_key, None
+        if key is not None:
             self.show_node(key)
 
     def _on_phase_finished(self, _result) -> None:
