@@ -280,3 +280,37 @@ def test_before_backward_only_forward_values_and_a_reason(window, qtbot):
     ui.inspection.show_node(tanh)
     assert inspector.sections() == ["value (forward)"]
     assert "gradients arrive when backward runs" in inspector.status.text()
+
+
+class TwoHeads(nn.Module):
+    """One op with two outputs (chunk), both used: its Node receives two gradients."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor([1.0, 2.0, 3.0, 4.0]))
+
+    def forward(self, x):
+        a, b = torch.chunk(self.w * x, 2)
+        return (3 * a).sum() + (b * b).sum()
+
+
+def test_an_op_with_two_outputs_shows_both_received_gradients(qtbot):
+    recording = _recording(TwoHeads(), torch.ones(4))
+    key = next(k for k, e in recording.node_gradients.items() if len(e.received) == 2)
+    inspector = NodeInspector()
+    qtbot.addWidget(inspector)
+    inspector.show_node(recording, key)
+    first = inspector.findChild(TensorView, "inspectorGradientIn0")
+    second = inspector.findChild(TensorView, "inspectorGradientIn1")
+    assert first is not None and second is not None
+    # ∂/∂a of 3·Σa = 3; ∂/∂b of Σb² = 2b = (6, 8) with w·x = (1, 2, 3, 4)
+    assert texts(first) == ["3", "3"] and texts(second) == ["6", "8"]
+
+
+def test_a_fast_replay_leaves_the_inspector_on_the_last_node(window, qtbot):
+    ui = window.training_ui
+    run_until_backward(window, qtbot)
+    ui.run_phase("backward")
+    qtbot.waitUntil(lambda: ui.controller.is_idle() and not ui.animator.animating, timeout=TIMEOUT)
+    last = ui.animator.record.backward_order[-1]
+    qtbot.waitUntil(lambda: ui.inspection.inspector.shown_key == last, timeout=TIMEOUT)
