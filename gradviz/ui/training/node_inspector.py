@@ -27,6 +27,8 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
+from gradviz.ui.training import tensor_images
+
 # gradviz.core.explain and node_grads import torch: imported when first used, so the
 # window shows before torch has loaded.
 
@@ -35,6 +37,7 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QScrollArea, QVBoxLay
 NUMBERS_MAX = 36
 HEATMAP_MAX = 64 * 64
 HEATMAP_PX = 160  # the heatmap's longer side on screen
+HEATMAP_MAX_PX = 320
 NO_RECORD = "Run backward to see what each node received and sent on"
 NOT_RECORDED = ("Node gradients were not recorded in this iteration (the inspector was closed); "
                 "they are from the next iteration on")
@@ -88,8 +91,8 @@ def _matrix(value) -> np.ndarray:
     return array.reshape(array.shape[0], -1)
 
 
-def _diverging(array: np.ndarray) -> QImage:
-    """Blue (negative) – white – red (positive), symmetric about zero; NaN/Inf black."""
+def _diverging(array: np.ndarray, gaps: np.ndarray | None = None) -> QImage:
+    """Blue (negative) – white – red (positive), symmetric about zero; NaN/Inf black, ``gaps`` grey."""
     finite = np.isfinite(array)
     top = float(np.abs(array[finite]).max()) if finite.any() else 1.0
     t = np.clip(np.where(finite, array, 0.0) / (top or 1.0), -1.0, 1.0)
@@ -99,6 +102,8 @@ def _diverging(array: np.ndarray) -> QImage:
     rgb[..., 1] = (255 - 255 * (pos + neg) * 0.75).astype(np.uint8)
     rgb[..., 2] = (255 - 255 * pos * 0.85).astype(np.uint8)
     rgb[~finite] = 0
+    if gaps is not None:
+        rgb[gaps] = 200
     rgb = np.ascontiguousarray(rgb)
     h, w = array.shape
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
@@ -155,9 +160,12 @@ class TensorView(QWidget):
                 layout.addWidget(_label(f"shape {shape}, shown as {matrix.shape[0]} × {matrix.shape[1]}"))
             return
         if self.kind == "heatmap":
-            matrix = _matrix(value)
-            image = _diverging(matrix)
-            scale = max(1, HEATMAP_PX // max(matrix.shape))
+            # the gradient panel's layout: conv kernels as a grid of small images, one column per filter
+            matrix, index = tensor_images.layout(value.detach().to("cpu").double().numpy())
+            image = _diverging(matrix, index < 0)
+            # the longer side near HEATMAP_PX, a thin strip (one row of kernels) at least ~40 px high
+            longer, shorter = max(matrix.shape), min(matrix.shape)
+            scale = max(1, min(HEATMAP_MAX_PX // longer, max(HEATMAP_PX // longer, 40 // shorter)))
             picture = QLabel()
             picture.setObjectName(f"{name}Heatmap" if name else "")
             picture.setPixmap(QPixmap.fromImage(image).scaled(matrix.shape[1] * scale, matrix.shape[0] * scale))
