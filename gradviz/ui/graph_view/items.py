@@ -110,7 +110,7 @@ class GraphItem(QGraphicsItem):
         self._overview: dict = {}
         self.visibility_version = 0  # bumped by the view when nodes are hidden/revealed
         self.badges: dict = {}  # shown key -> lines drawn in a tag under its box (numbers mode)
-        self._badge_cache = None  # ((model, version, fonts), {node index: scene rect})
+        self._badge_cache = None  # (model, its version, fonts, {node index: scene rect})
 
     def set_fonts(self, fonts: Fonts) -> None:
         self.fonts = fonts
@@ -161,9 +161,9 @@ class GraphItem(QGraphicsItem):
         m = self.model
         if m is None or not self.badges:
             return {}
-        key = (id(m), m.version, id(self.fonts))
-        if self._badge_cache is not None and self._badge_cache[0] == key:
-            return self._badge_cache[1]
+        cache = self._badge_cache
+        if cache is not None and cache[0] is m and cache[1] == m.version and cache[2] is self.fonts:
+            return cache[3]
         metrics = QFontMetricsF(self.fonts.for_style("bold"))
         boxes = {}
         for node_key, lines in self.badges.items():
@@ -188,7 +188,7 @@ class GraphItem(QGraphicsItem):
             if not moved:
                 break
             ordered.sort(key=lambda i: boxes[i].center().x())
-        self._badge_cache = (key, boxes)
+        self._badge_cache = (m, m.version, self.fonts, boxes)
         return boxes
 
     def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)

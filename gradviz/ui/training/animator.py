@@ -312,6 +312,7 @@ class GraphAnimator(QObject):
 
         def apply(key):
             view.highlight_nodes([key], "active")
+            self.nodeActivated.emit("step", str(key))
 
         def final():
             self.show_state(record, "step")
