@@ -48,9 +48,9 @@ class Inspection(QObject):
         self.numbers = NumbersMode(ui.animator, lambda: window.graph_view, window.show_message, parent=self)
         ui.training_panel.widget().layout().addWidget(self.numbers.panel)
 
-        self.step_action = ui._action("actionStepNode", "Step node ▶", self.step_node, STEP_NODE_SHORTCUT, None,
+        self.step_action = ui.add_action("actionStepNode", "Step node ▶", self.step_node, STEP_NODE_SHORTCUT, None,
                                       "Pause the replay and advance it one node; the node inspector follows")
-        self.numbers_action = ui._action("actionNumbersMode", "Numbers on nodes", self.numbers.set_enabled, None, None,
+        self.numbers_action = ui.add_action("actionNumbersMode", "Numbers on nodes", self.numbers.set_enabled, None, None,
                                          "Show each node's value and gradient on the node (tiny networks)",
                                          checkable=True)
         self.numbers_action.setChecked(True)
@@ -78,7 +78,7 @@ class Inspection(QObject):
         if hasattr(window, "add_default_layout_step"):
             window.add_default_layout_step(self.default_layout)
         self.default_layout()
-        self._on_session(ui.controller._session)
+        self._on_session(ui.controller._session)  # not .session: that may build one (and load torch) at start-up
 
     # -- layout -----------------------------------------------------------------------------
     def default_layout(self) -> None:
@@ -179,7 +179,7 @@ class Inspection(QObject):
 
     def _refresh_action(self) -> None:
         controller = self.ui.controller
-        self.step_action.setEnabled(self.ui.animator.animating or (self.ui._valid and controller.can_run()))
+        self.step_action.setEnabled(self.ui.animator.animating or (self.ui.network_valid and controller.can_run()))
 
 
 def install_inspection(ui) -> Inspection:

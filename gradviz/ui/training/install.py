@@ -158,6 +158,16 @@ class TrainingUI(QObject):
         self.window.addAction(action)  # shortcuts work with the menu bar hidden (lecture mode)
         return action
 
+    def add_action(self, name: str, text: str, slot, shortcut=None, icon: str | None = None, tip: str = "",
+                   checkable: bool = False) -> QAction:
+        """An action of another training part (the node inspector), made and listed like ours."""
+        return self._action(name, text, slot, shortcut, icon, tip, checkable)
+
+    @property
+    def network_valid(self) -> bool:
+        """Whether the network can be trained now (the phase actions are off while it cannot)."""
+        return self._valid
+
     def _build_actions(self) -> None:
         from gradviz.ui.training.phase_indicator import code_for
 
