@@ -314,3 +314,10 @@ def test_a_fast_replay_leaves_the_inspector_on_the_last_node(window, qtbot):
     qtbot.waitUntil(lambda: ui.controller.is_idle() and not ui.animator.animating, timeout=TIMEOUT)
     last = ui.animator.record.backward_order[-1]
     qtbot.waitUntil(lambda: ui.inspection.inspector.shown_key == last, timeout=TIMEOUT)
+
+
+def test_a_long_vector_wraps_six_to_a_row(qtbot):
+    view = TensorView(torch.arange(8.0))
+    qtbot.addWidget(view)
+    assert view.kind == "numbers"
+    assert texts(view) == ["0", "1", "2", "3", "4", "5", "6", "7", "shape (8,), shown 6 to a row"]

@@ -81,13 +81,22 @@ def view_kind(value) -> str:
     return "histogram"
 
 
+NUMBERS_PER_ROW = 6  # a vector of up to NUMBERS_MAX numbers wraps after this many
+
+
 def _matrix(value) -> np.ndarray:
-    """A tensor as rows × columns: scalars 1×1, vectors one row, more dimensions first by the rest."""
+    """A tensor as rows × columns: scalars 1×1, short vectors one row (longer ones
+    wrapped, padded with NaN), more dimensions first by the rest."""
     array = value.detach().to("cpu").double().numpy()
     if array.ndim == 0:
         return array.reshape(1, 1)
     if array.ndim == 1:
-        return array.reshape(1, -1)
+        if array.size <= NUMBERS_PER_ROW:
+            return array.reshape(1, -1)
+        rows = -(-array.size // NUMBERS_PER_ROW)
+        padded = np.full(rows * NUMBERS_PER_ROW, np.nan)
+        padded[:array.size] = array
+        return padded.reshape(rows, NUMBERS_PER_ROW)
     return array.reshape(array.shape[0], -1)
 
 
@@ -149,15 +158,18 @@ class TensorView(QWidget):
             grid = QGridLayout()
             grid.setHorizontalSpacing(12)
             grid.setVerticalSpacing(1)
+            padded = len(shape) == 1 and matrix.size > value.numel()
             for r, row in enumerate(matrix):
                 for c, number in enumerate(row):
+                    if padded and r * matrix.shape[1] + c >= value.numel():
+                        break
                     cell = _label(format_number(float(number)), mono=True)
                     cell.setAlignment(Qt.AlignmentFlag.AlignRight)
                     grid.addWidget(cell, r, c)
             grid.setColumnStretch(matrix.shape[1], 1)  # numbers stay together on the left
             layout.addLayout(grid)
-            if len(shape) > 2:
-                layout.addWidget(_label(f"shape {shape}, shown as {matrix.shape[0]} × {matrix.shape[1]}"))
+            if len(shape) > 2 or (len(shape) == 1 and matrix.shape[0] > 1):
+                layout.addWidget(_label(f"shape {shape}, shown {matrix.shape[1]} to a row"))
             return
         if self.kind == "heatmap":
             # the gradient panel's layout: conv kernels as a grid of small images, one column per filter
@@ -240,12 +252,12 @@ class NodeInspector(QWidget):
         return widget
 
     def sections(self) -> list[str]:
-        """The section titles shown now, in order (for tests and the shortcuts help)."""
+        """The section titles shown now, in order."""
         return [self._body_layout.itemAt(i).widget().text() for i in range(self._body_layout.count())
                 if isinstance(self._body_layout.itemAt(i).widget(), QLabel)
                 and self._body_layout.itemAt(i).widget().property("role") == "sectionTitle"]
 
-    def show_node(self, record, key: str, *, phase: str | None = None) -> None:
+    def show_node(self, record, key: str) -> None:
         """Show node ``key`` of ``record`` (an IterationRecord, or anything with
         ``graph``, ``node_gradients`` and optionally ``node_values``)."""
         graph = getattr(record, "graph", None) if record is not None else None
