@@ -180,6 +180,17 @@ def test_accumulate_grad_shows_before_and_after_with_tied_weights_and_stale_grad
     expected = x.T @ (ones @ w.T) + (x @ w).T @ ones
     torch.testing.assert_close(entry.grad_after, expected)
     assert inspector.findChild(QLabel, "inspectorGradBeforeNone") is not None
+    # the two uses, each with its part of the sum: (x W) W gives x·W·W; W is used as
+    # the second factor of both matmuls
+    assert "… the sum of 2 uses" in inspector.sections()
+    first = inspector.findChild(TensorView, "inspectorSource0")
+    second = inspector.findChild(TensorView, "inspectorSource1")
+    assert first is not None and second is not None
+    parts = sorted([(x @ w).T @ ones, x.T @ (ones @ w.T)], key=lambda t: t.sum().item())
+    shown = sorted([[float(v.replace("−", "-")) for v in texts(first)], [float(v.replace("−", "-")) for v in texts(second)]],
+                   key=sum)
+    for part, numbers in zip(parts, shown):
+        assert numbers == pytest.approx(part.reshape(-1).tolist(), rel=1e-3)
 
     # zero_grad skipped: "before" holds the last iteration's gradient, "after" doubles it
     stale = _recording(model, x, zero_grad=False, times=1)
@@ -321,3 +332,28 @@ def test_a_long_vector_wraps_six_to_a_row(qtbot):
     qtbot.addWidget(view)
     assert view.kind == "numbers"
     assert texts(view) == ["0", "1", "2", "3", "4", "5", "6", "7", "shape (8,), shown 6 to a row"]
+
+
+def test_the_transformer_examples_tied_embedding_shows_its_two_uses(qtbot):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "transformer_block.py"
+    spec = importlib.util.spec_from_file_location("transformer_block_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    torch.manual_seed(0)
+    model = example.TinyTransformer(n_layers=1)
+    recording = _recording(model, example.example_inputs())
+    key = key_of(recording.graph, name="embed.weight")
+    inspector = NodeInspector()
+    qtbot.addWidget(inspector)
+    inspector.show_node(recording, key)
+    assert "… the sum of 2 uses" in inspector.sections()
+    sources = [inspector.findChild(TensorView, f"inspectorSource{n}") for n in range(2)]
+    assert all(view is not None and view.kind == "heatmap" for view in sources)  # 100×32: at most 64·64 numbers
+    links = [inspector.findChild(QLabel, f"inspectorSourceLink{n}") for n in range(2)]
+    labels = " ".join(link.text() for link in links)
+    assert "EmbeddingBackward0" in labels  # the token embedding, and the output head's use
+    total = recording.node_gradients[key].received[0]
+    assert total.shape == (100, 32)

@@ -276,7 +276,7 @@ class NodeInspector(QWidget):
 
             self.status.hide()
             self.explanation = explain_node(record, key)
-            self._show_explanation(self.explanation, graph)
+            self._show_explanation(self.explanation, graph, record)
             return
         value = (getattr(record, "node_values", None) or {}).get(key)
         if gradients:
@@ -292,13 +292,21 @@ class NodeInspector(QWidget):
             self._add(_section("value (forward)"))
             self._add(TensorView(value, "inspectorValue"))
 
-    def _show_explanation(self, e, graph) -> None:
+    def _show_explanation(self, e, graph, record) -> None:
+        from gradviz.core.explain import gradient_sources
+
         if e.value is not None:
             self._add(_section("value (forward)" if not e.label == "AccumulateGrad" else "parameter value"))
             self._add(TensorView(e.value, "inspectorValue"))
         self._add(_section("gradient in  ∂L/∂(output)"))
         for i, received in enumerate(e.received or [None]):
             self._add(TensorView(received, f"inspectorGradientIn{i}"))
+        sources = gradient_sources(record, e.key)
+        if len(sources) > 1:  # a value used twice (tied weights): autograd adds the uses' gradients
+            self._add(_section(f"… the sum of {len(sources)} uses"))
+            for n, (consumer, slot, gradient) in enumerate(sources):
+                self._add(self._link(f"from {n + 1}:", consumer, graph, f"inspectorSourceLink{n}"))
+                self._add(TensorView(gradient, f"inspectorSource{n}"))
         if e.label == "AccumulateGrad":
             self._add(_section(".grad before this accumulation"))
             if e.grad_before is None:
@@ -325,15 +333,19 @@ class NodeInspector(QWidget):
             if target is None:
                 link = _label(f"[{slot}] → nowhere (this input needs no gradient)")
             else:
-                text = html.escape(_short_title(target, graph.nodes[target]))
-                link = _label(f'[{slot}] → <a href="{html.escape(target)}">{text}</a>', f"inspectorGradientOutLink{slot}",
-                              rich=True)
-                link.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse
-                                             | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
-                link.setToolTip(f"Select {target} in the graph")
-                link.linkActivated.connect(self.nodeRequested.emit)
+                link = self._link(f"[{slot}] →", target, graph, f"inspectorGradientOutLink{slot}")
             self._add(link)
             self._add(TensorView(produced, f"inspectorGradientOut{slot}"))
+
+    def _link(self, prefix: str, target: str, graph, name: str) -> QLabel:
+        """``prefix`` and a link to node ``target``: clicking it asks for that node (``nodeRequested``)."""
+        text = html.escape(_short_title(target, graph.nodes[target]))
+        link = _label(f'{html.escape(prefix)} <a href="{html.escape(target)}">{text}</a>', name, rich=True)
+        link.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse
+                                     | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
+        link.setToolTip(f"Select {target} in the graph")
+        link.linkActivated.connect(self.nodeRequested.emit)
+        return link
 
     def link_targets(self) -> list[str]:
         """The node keys the "gradient out" links point to, in slot order."""
