@@ -49,10 +49,11 @@ OVERVIEW_LABEL_MIN_SCALE = 0.05
 OVERVIEW_LABEL_COLOUR = "#1f2937"
 WEIGHT_BUCKETS = 8
 # Numbers mode: a value/gradient tag hangs under a node's box (micrograd's
-# draw_dot "data | grad" record), drawn over the edge leaving it.
+# draw_dot "data | grad" record), drawn over the edge leaving it. White with a grey
+# border: OCR (tools/legible) read its numbers far better than on a tinted tag.
 BADGE_GAP = 3.0
-BADGE_FILL = "#fffbeb"
-BADGE_BORDER = "#b45309"
+BADGE_FILL = "#ffffff"
+BADGE_BORDER = "#9ca3af"
 BADGE_TEXT = "#111827"
 
 

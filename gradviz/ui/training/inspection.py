@@ -46,7 +46,8 @@ class Inspection(QObject):
         self._follow_timer.setInterval(FOLLOW_INTERVAL_MS)
         self._follow_timer.timeout.connect(self._show_pending)
         self.numbers = NumbersMode(ui.animator, lambda: window.graph_view, window.show_message, parent=self)
-        ui.training_panel.widget().layout().addWidget(self.numbers.panel)
+        # under the phase list, above the history: what the next iteration will compute with
+        ui.training_panel.widget().layout().insertWidget(1, self.numbers.panel)
 
         self.step_action = ui.add_action("actionStepNode", "Step node ▶", self.step_node, STEP_NODE_SHORTCUT, None,
                                       "Pause the replay and advance it one node; the node inspector follows")
