@@ -357,3 +357,34 @@ def test_the_transformer_examples_tied_embedding_shows_its_two_uses(qtbot):
     assert "EmbeddingBackward0" in labels  # the token embedding, and the output head's use
     total = recording.node_gradients[key].received[0]
     assert total.shape == (100, 32)
+
+
+def test_node_gradients_are_recorded_only_while_someone_can_look(window, qtbot):
+    from gradviz.ui.training.node_inspector import NOT_RECORDED
+
+    ui = window.training_ui
+    inspection = ui.inspection
+    session = inspection.numbers.session
+    assert session.node_gradients  # the inspector is shown (and the neuron is tiny)
+    window.actions["actionNumbersMode"].trigger()  # tags off
+    inspection.dock.close()
+    qtbot.waitUntil(lambda: not session.node_gradients, timeout=TIMEOUT)
+    run_until_backward(window, qtbot)
+    ui.run_phase("backward")
+    qtbot.waitUntil(lambda: ui.controller.is_idle() and not ui.animator.animating, timeout=TIMEOUT)
+    assert ui.animator.record.node_gradients == {}
+
+    inspection.dock.show()
+    inspection.dock.raise_()
+    qtbot.waitUntil(lambda: session.node_gradients, timeout=TIMEOUT)  # from the next iteration on
+    tanh = key_of(window.graph_view.graph(), "TanhBackward0")
+    inspection.show_node(tanh)
+    assert inspection.inspector.status.text() == NOT_RECORDED
+
+    ui.run_phase("step")
+    qtbot.waitUntil(lambda: ui.controller.is_idle(), timeout=TIMEOUT)
+    run_until_backward(window, qtbot)
+    ui.run_phase("backward")
+    qtbot.waitUntil(lambda: ui.controller.is_idle() and not ui.animator.animating, timeout=TIMEOUT)
+    inspection.show_node(tanh)
+    assert inspection.inspector.shown_key == tanh and "rule" in inspection.inspector.sections()

@@ -51,7 +51,7 @@ class Inspection(QObject):
 
         self.step_action = ui.add_action("actionStepNode", "Step node ▶", self.step_node, STEP_NODE_SHORTCUT, None,
                                       "Pause the replay and advance it one node; the node inspector follows")
-        self.numbers_action = ui.add_action("actionNumbersMode", "Numbers on nodes", self.numbers.set_enabled, None, None,
+        self.numbers_action = ui.add_action("actionNumbersMode", "Numbers on nodes", self.set_numbers_mode, None, None,
                                          "Show each node's value and gradient on the node (tiny networks)",
                                          checkable=True)
         self.numbers_action.setChecked(True)
@@ -96,6 +96,11 @@ class Inspection(QObject):
         self.inspector.clear()
         self._update_recording()
         self._refresh_action()
+
+    def set_numbers_mode(self, on: bool) -> None:
+        """Tags on the nodes of tiny networks on or off (node gradients are recorded while they show)."""
+        self.numbers.set_enabled(on)
+        self._update_recording()
 
     def wants_node_gradients(self) -> bool:
         return self.dock.isVisible() or self.numbers.active
