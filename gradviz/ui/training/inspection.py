@@ -50,10 +50,10 @@ class Inspection(QObject):
         ui.training_panel.widget().layout().insertWidget(1, self.numbers.panel)
 
         self.step_action = ui.add_action("actionStepNode", "Step node ▶", self.step_node, STEP_NODE_SHORTCUT, None,
-                                      "Pause the replay and advance it one node; the node inspector follows")
+                                         "Pause the replay and advance it one node; the node inspector follows")
         self.numbers_action = ui.add_action("actionNumbersMode", "Numbers on nodes", self.set_numbers_mode, None, None,
-                                         "Show each node's value and gradient on the node (tiny networks)",
-                                         checkable=True)
+                                            "Show each node's value and gradient on the node (tiny networks)",
+                                            checkable=True)
         self.numbers_action.setChecked(True)
         menus = getattr(window, "menus", {})
         if menus.get("run") is not None:

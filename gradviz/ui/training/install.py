@@ -10,7 +10,9 @@
 * docks: ``trainingDock`` (phase indicator + history), ``gradientDock``
   (gradient panel), ``normsDock`` (norms, loss, histograms);
 * the :class:`StepController` that steps ``window.session`` off the GUI
-  thread, and the :class:`GraphAnimator` that plays each phase on the graph.
+  thread, and the :class:`GraphAnimator` that plays each phase on the graph;
+* the node inspector, Step node ▶ and numbers mode
+  (:mod:`gradviz.ui.training.inspection`).
 
 This module only wires; what is shown comes from the session's records. The
 panels follow the window's ``active_session`` (another session, a reset, a
