@@ -94,7 +94,7 @@ def _default_loss(loss_fn: Callable | None) -> Callable:
 def _from_tensor(tensor, model, backward: bool) -> Inspection:
     from gradviz.core.diagnostics import relu_activity
     from gradviz.core.graph import autograd_graph, detach_graph
-    from gradviz.core.session import IterationRecord
+    from gradviz.core.records import IterationRecord
 
     if tensor.grad_fn is None:
         raise InspectError(

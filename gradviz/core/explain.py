@@ -40,6 +40,7 @@ __all__ = [
     "format_backward",
     "format_number",
     "format_tensor",
+    "gradient_sources",
     "node_numbers",
 ]
 
@@ -230,6 +231,27 @@ def _value_of(record: HasNodeGradients, key: str, _depth: int = 0) -> Kept | Non
         if name is not None and isinstance(user.saved.get(name), (torch.Tensor, TensorSummary)):
             return user.saved[name]
     return None
+
+
+def gradient_sources(record: HasNodeGradients, key: str) -> list[tuple[str, int, Kept | None]]:
+    """Where node ``key``'s received gradient came from: ``(consumer key, slot, gradient)``
+    for every use of its value, in the engine's order. Autograd sums them before the
+    node runs: a weight used twice (tied weights) has two sources that add up."""
+    graph = record.graph
+    if graph is None or key not in graph:
+        return []
+    sources = []
+    for consumer in graph.successors(key):
+        entry = record.node_gradients.get(consumer)
+        if entry is None:
+            continue
+        data = graph.edges[key, consumer]
+        for slot in data.get("slots", (data["slot"],)):
+            if 0 <= slot < len(entry.produced):
+                sources.append((consumer, slot, entry.produced[slot]))
+    order = {k: i for i, k in enumerate(record.node_gradients)}
+    sources.sort(key=lambda source: (order.get(source[0], len(order)), source[1]))
+    return sources
 
 
 def explain_node(record: HasNodeGradients, key: str) -> NodeExplanation:

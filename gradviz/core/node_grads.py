@@ -265,6 +265,27 @@ class NodeRecorder:
         with _ValueMode(self):
             yield self
 
+    def values_by_key(self, graph: nx.DiGraph) -> dict[str, Kept]:
+        """The forward value of each node of ``graph`` (not yet detached), known before backward.
+
+        Op nodes: their first output as noted by :meth:`forward`; parameter
+        and leaf nodes: the tensor itself; output nodes: the root value. The
+        app shows these on the nodes between the loss and backward phases.
+        """
+        fns = graph.graph.get("fn") or {}
+        values: dict[str, Kept] = {}
+        for key, fn in fns.items():
+            variable = getattr(fn, "variable", None) if type(fn).__name__ == "AccumulateGrad" else None
+            value = self._keep(variable) if variable is not None else self._values.get((fn, 0))
+            if value is not None:
+                values[key] = value
+        for key in graph.graph.get("roots", ()):
+            for producer in graph.predecessors(key):
+                value = self._values.get((fns.get(producer), graph.edges[producer, key].get("input_nr", 0)))
+                if value is not None:
+                    values[key] = value
+        return values
+
     # -- backward ------------------------------------------------------------
     @contextmanager
     def backward(self, graph: nx.DiGraph, roots: Any = None, seeds: Any = None) -> Iterator["NodeRecorder"]:

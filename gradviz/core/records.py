@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from typing import Any
 
 import networkx as nx
 import torch
@@ -79,6 +80,8 @@ class IterationRecord:
             ``SAMPLE_LIMIT`` values (``output_sample_size`` says how many the
             sample has); for class losses the target is one class index.
             Set by ``forward``: what the class compares before the loss.
+        node_values: node key -> forward value (kept like node gradients),
+            known from the loss phase on, before backward has run.
         target_kind: ``"values"`` (regression: outputs against target
             values) or ``"classes"`` (the target is a class index).
 
@@ -113,6 +116,7 @@ class IterationRecord:
     phase_times: dict[str, float] = field(default_factory=dict)
     complete: bool = False
     relu: list = field(default_factory=list)
+    node_values: dict[str, Any] = field(default_factory=dict)
     output_sample: torch.Tensor | None = None
     target_sample: torch.Tensor | None = None
     output_sample_size: int = 0

@@ -741,6 +741,8 @@ class TrainingSession:
         ]
         loss_keys.sort(key=lambda key: fns[key]._sequence_nr())
         record.graph = self._live_graph = graph
+        if self._node_recorder is not None:
+            record.node_values = self._node_recorder.values_by_key(graph)
         record.creation_order = forward_keys + loss_keys
         # Dead ReLU units: read now, while the Nodes still hold what they saved.
         from gradviz.core.diagnostics import relu_activity

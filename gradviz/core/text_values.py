@@ -75,6 +75,18 @@ def parse_float(text: str, what: str, *, optional: bool = False):
     return number
 
 
+def parse_float_list(text: str, what: str, count: int) -> tuple[float, ...]:
+    """Exactly ``count`` numbers: "2, 0" / "(0.5 −1)" → a tuple of floats (numbers mode's x and target)."""
+    cleaned = text.strip().strip("()[]").strip()
+    parts = [part for part in re.split(r"[,;\s]+", cleaned) if part]
+    if not parts:
+        raise ValueError(f"{what}: empty; type {count} number{'s' if count != 1 else ''}, e.g. {', '.join(['0.5'] * count)}")
+    numbers = tuple(parse_float(part, what) for part in parts)
+    if len(numbers) != count:
+        raise ValueError(f"{what}: {len(numbers)} number{'s' if len(numbers) != 1 else ''} typed, the model needs {count}")
+    return numbers
+
+
 def parse_input_shape(text: str) -> tuple[int, ...]:
     """The network's input shape, batch included: "1, 1, 32, 32"."""
     shape = parse_int_list(text, "input shape")

@@ -400,9 +400,7 @@ def install_diagnostics(window) -> DiagnosticsPanel:
             earlier = records[:records.index(record)] if record in records else []
             panel.show_record(record, earlier)
 
-    history_bar = getattr(getattr(window, "training_ui", None), "history", None)
-    if history_bar is not None:
-        history_bar.selectionChanged.connect(on_history)
+    window.training_ui.history.selectionChanged.connect(on_history)
     active.iterationRecorded.connect(on_recorded)
     active.sessionChanged.connect(on_session)
     active.resetDone.connect(lambda: panel.show_message("Weights reset: run an iteration (F8) to see the gradient health."))

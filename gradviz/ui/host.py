@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # typing only: importing the widgets here would cost start-up
     from gradviz.ui.builder.document import NetworkDocument
     from gradviz.ui.builder.session_link import SessionLink
     from gradviz.ui.graph_view import GraphView
+    from gradviz.ui.training.install import TrainingUI
 
 __all__ = ["WindowHost", "HOST_MEMBERS"]
 
@@ -39,6 +40,7 @@ class WindowHost(Protocol):
     builder_dock: "QDockWidget"
     summary_dock: "QDockWidget"
     training_toolbar: "QToolBar"
+    training_ui: "TrainingUI"              # step-through training (installed before the panels that follow it)
 
     # -- signals ---------------------------------------------------------------------------------
     sessionChanged: "SignalInstance"          # (session or None)

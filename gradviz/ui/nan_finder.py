@@ -48,12 +48,9 @@ class NanFinder(QObject):
         self.action = action
         window.actions[ACTION_NAME] = action  # listed in Help → Keyboard shortcuts
         window.addAction(action)
-        if "run" in window.menus:
-            window.menus["run"].addSeparator()
-            window.menus["run"].addAction(action)
-        training = getattr(window, "training_ui", None)
-        if training is not None:
-            training.controller.nonfiniteFound.connect(self._on_nonfinite)
+        window.menus["run"].addSeparator()
+        window.menus["run"].addAction(action)
+        window.training_ui.controller.nonfiniteFound.connect(self._on_nonfinite)
 
     @property
     def busy(self) -> bool:
@@ -76,8 +73,7 @@ class NanFinder(QObject):
         if session is None:
             self.window.show_message("Find first NaN: there is no network to run")
             return False
-        training = getattr(self.window, "training_ui", None)
-        if self._task is not None or (training is not None and training.controller.busy):
+        if self._task is not None or self.window.training_ui.controller.busy:
             self.window.show_message("Find first NaN: wait until the running phase has finished")
             return False
         self.window.show_message("Looking for the first NaN/Inf: re-running the forward pass with checks…", 0)

@@ -11,7 +11,8 @@ import pytest
 from gradviz.ui.host import HOST_MEMBERS, WindowHost
 
 UI = Path(__file__).resolve().parents[2] / "gradviz" / "ui"
-EXTENSIONS = [UI / "training" / "install.py", UI / "user_model" / "opener.py", UI / "user_model" / "dialog.py"]
+EXTENSIONS = [UI / "training" / "install.py", UI / "training" / "inspection.py", UI / "user_model" / "opener.py",
+              UI / "user_model" / "dialog.py", UI / "diagnostics_view.py", UI / "nan_finder.py"]
 # What an extension keeps on the window for itself (made on first use, one per window).
 OWN_ATTRIBUTES = ("model_opener", "open_model_dialog")
 

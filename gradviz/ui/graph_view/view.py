@@ -109,6 +109,7 @@ class GraphView(QWidget):
         self._transition: Transition | None = None
         self._state = ViewState()
         self._stats: dict[Hashable, Mapping[str, Any]] = {}
+        self._badges: dict[Hashable, list[str]] = {}
         self._fading: dict[Hashable, float] = {}  # shown key -> fade-in progress
 
         self._build_widgets()
@@ -469,6 +470,8 @@ class GraphView(QWidget):
         self.item.visibility_version += 1
         self.canvas.reset_hover()
         self.item.set_model(model)
+        if self._badges or self.item.badges:
+            self._apply_badges()
 
     def _morph_step(self, t) -> None:
         if self._transition is None:
@@ -616,6 +619,10 @@ class GraphView(QWidget):
             return
         # frame the final layout, also in the middle of a collapse animation
         left, top, right, bottom = self._layout.node_bounds()
+        if self.item.badges:  # numbers mode: the tags under the boxes are part of the picture
+            tags = self.item.boundingRect()
+            left, top = min(left, tags.left()), min(top, tags.top())
+            right, bottom = max(right, tags.right()), max(bottom, tags.bottom())
         self.canvas.fit_rect(QRectF(left, top, right - left, bottom - top), animate=animate and self.animations_enabled)
 
     def zoom_level(self) -> float:
@@ -1024,6 +1031,22 @@ class GraphView(QWidget):
     def hidden_count(self) -> int:
         model = self.item.model
         return int(model.hidden.sum()) if model is not None else 0
+
+    def set_node_badges(self, badges: Mapping[Hashable, Iterable[str]]) -> None:
+        """Text lines per node key shown in a tag under its box (numbers mode:
+        ``["data 0.88", "grad −0.5"]``); replaces earlier ones, ``{}`` clears them.
+        Keys inside a collapsed box are not shown (a box holds many values)."""
+        self._badges = {k: list(v) for k, v in badges.items()}
+        self._apply_badges()
+
+    def node_badges(self) -> dict[Hashable, list[str]]:
+        """The lines given by :meth:`set_node_badges`, by node key."""
+        return {k: list(v) for k, v in self._badges.items()}
+
+    def _apply_badges(self) -> None:
+        model = self.item.model
+        shown = {k: v for k, v in self._badges.items() if model is not None and k in model.index}
+        self.item.set_badges(shown)
 
     def set_gradient_stats(self, stats: Mapping[Hashable, Mapping[str, Any]]) -> None:
         """Gradient statistics per node key, e.g. ``{"n2": {"norm": 1.2, "mean": 0.0, "max": 0.3}}``.

@@ -47,6 +47,8 @@ class GraphAnimator(QObject):
 
     finished = Signal()
     started = Signal(str)
+    # (phase, key): the replay made this node the active one (the inspector follows)
+    nodeActivated = Signal(str, str)
 
     def __init__(self, view_source: Callable[[], object], parent: QObject | None = None,
                  existing_view_source: Callable[[], object] | None = None):
@@ -75,6 +77,10 @@ class GraphAnimator(QObject):
         self._final: Callable | None = None  # the end state (also what skip shows)
         self._batch = 1
         self._waiting_view = False
+        # Step node: the running animation waits for step_node() instead of its timer
+        self._paused = False
+        self._pause_next = False
+        self.record = None  # the record the last animation or state showed
         # backward replay state
         self._weights: dict = {}
         self._active = None
@@ -83,6 +89,11 @@ class GraphAnimator(QObject):
     @property
     def animating(self) -> bool:
         return self._phase is not None
+
+    @property
+    def running_phase(self) -> str | None:
+        """The phase being animated (None when no animation runs)."""
+        return self._phase
 
     @property
     def speed(self) -> float:
@@ -211,6 +222,7 @@ class GraphAnimator(QObject):
 
     def on_phase_finished(self, result) -> None:
         record = result.record
+        self.record = record
         graph = self._graph_for(record)
         if graph is None:
             self._missed = result
@@ -261,6 +273,7 @@ class GraphAnimator(QObject):
             view.highlight_nodes([op], "active")
             state["previous"] = op
             self._follow(view, op)
+            self.nodeActivated.emit(phase, str(op))
 
         def final():
             self.show_state(record, phase)
@@ -292,6 +305,7 @@ class GraphAnimator(QObject):
             view.set_edge_weights(_finite_weights(self._weights))
             self.visited.append(key)
             self._follow(view, key)
+            self.nodeActivated.emit("backward", str(key))
 
         def final():
             self.show_state(record, "backward")
@@ -314,6 +328,7 @@ class GraphAnimator(QObject):
                 view.highlight_nodes([state["previous"]], None)
             view.highlight_nodes([key], "active")
             state["previous"] = key
+            self.nodeActivated.emit("step", str(key))
 
         def final():
             self.show_state(record, "step")
@@ -323,6 +338,7 @@ class GraphAnimator(QObject):
     # -- static states (time travel, skip) -------------------------------------------------
     def show_state(self, record, phase: str) -> None:
         """Show the graph of ``record`` as it was right after ``phase``, without animation."""
+        self.record = record
         graph = self._graph_for(record) if record is not None else self._template
         view = self._ensure_on_view(graph)
         if view is None or graph is None:
@@ -387,6 +403,7 @@ class GraphAnimator(QObject):
     def _play(self, phase: str, items: list, node_ms: float, apply: Callable, final: Callable) -> None:
         self.skip()
         self.skipped = False
+        pause, self._pause_next = self._pause_next, False
         if not items:
             final()
             return
@@ -394,6 +411,7 @@ class GraphAnimator(QObject):
         self._batch = max(1, math.ceil(FRAME_MS / per_item)) if per_item < FRAME_MS else 1
         self._timer.setInterval(max(FRAME_MS, round(per_item)) if self._batch == 1 else FRAME_MS)
         self._phase, self._items, self._apply, self._final = phase, list(items), apply, final
+        self._paused = pause
         self.started.emit(phase)
         view = self._view()
         if view is not None and not view.is_ready():
@@ -402,8 +420,34 @@ class GraphAnimator(QObject):
             view.ready.connect(self._view_ready)
         else:
             self._tick()
-            if self._phase is not None:
+            if self._phase is not None and not self._paused:
                 self._timer.start()
+
+    # -- step node ---------------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        """True while an animation waits for :meth:`step_node` (Step node ▶)."""
+        return self._phase is not None and self._paused
+
+    def pause_next(self, on: bool = True) -> None:
+        """The next animation starts paused on its first node (``on=False``: it does not)."""
+        self._pause_next = bool(on)
+
+    def step_node(self) -> bool:
+        """Pause the running animation (if it plays) and advance it by one node.
+
+        False when no animation runs. The last step ends the animation."""
+        if self._phase is None:
+            return False
+        self._paused = True
+        self._timer.stop()
+        if self._waiting_view:
+            return True  # it starts (on its first node) once the layout is ready
+        if self._items:
+            self._apply(self._items.pop(0))
+        if not self._items:
+            self._end(skipped=False)
+        return True
 
     def _view_ready(self) -> None:
         view = self._view()
@@ -414,11 +458,20 @@ class GraphAnimator(QObject):
                 pass
         if self._waiting_view and self._phase is not None:
             self._waiting_view = False
+            if self._paused:
+                self.step_node()
+                return
             self._tick()
             if self._phase is not None:
                 self._timer.start()
 
     def _tick(self) -> None:
+        if self._paused:  # the first node of a paused start: one at a time from here
+            if self._items:
+                self._apply(self._items.pop(0))
+            if not self._items:
+                self._end(skipped=False)
+            return
         for _ in range(self._batch):
             if not self._items:
                 break
@@ -442,6 +495,7 @@ class GraphAnimator(QObject):
                 pass
         final = self._final
         self._phase, self._items, self._apply, self._final = None, [], None, None
+        self._paused = False
         self.skipped = skipped
         if final is not None:
             final()

@@ -10,7 +10,9 @@
 * docks: ``trainingDock`` (phase indicator + history), ``gradientDock``
   (gradient panel), ``normsDock`` (norms, loss, histograms);
 * the :class:`StepController` that steps ``window.session`` off the GUI
-  thread, and the :class:`GraphAnimator` that plays each phase on the graph.
+  thread, and the :class:`GraphAnimator` that plays each phase on the graph;
+* the node inspector, Step node ▶ and numbers mode
+  (:mod:`gradviz.ui.training.inspection`).
 
 This module only wires; what is shown comes from the session's records. The
 panels follow the window's ``active_session`` (another session, a reset, a
@@ -166,6 +168,16 @@ class TrainingUI(QObject):
         self.window.actions[name] = action  # listed in Help → Keyboard shortcuts
         self.window.addAction(action)  # shortcuts work with the menu bar hidden (lecture mode)
         return action
+
+    def add_action(self, name: str, text: str, slot, shortcut=None, icon: str | None = None, tip: str = "",
+                   checkable: bool = False) -> QAction:
+        """An action of another training part (the node inspector), made and listed like ours."""
+        return self._action(name, text, slot, shortcut, icon, tip, checkable)
+
+    @property
+    def network_valid(self) -> bool:
+        """Whether the network can be trained now (the phase actions are off while it cannot)."""
+        return self._valid
 
     def _build_actions(self) -> None:
         from gradviz.ui.training.phase_indicator import code_for
@@ -643,6 +655,9 @@ def _plain(text: str) -> str:
 
 def install_training_ui(window: "WindowHost") -> TrainingUI:
     """Add step-through training to ``window`` (a MainWindow); returns what was added."""
+    from gradviz.ui.training.inspection import install_inspection
+
     ui = TrainingUI(window)
     window.training_ui = ui
+    install_inspection(ui)  # node inspector, Step node ▶, numbers mode
     return ui

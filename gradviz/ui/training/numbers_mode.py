@@ -1,0 +1,235 @@
+"""Numbers mode, micrograd's ``draw_dot``: each node shows its value and gradient on the node.
+
+For a network whose tensors are all tiny (presets ``neuron`` and ``tiny_mlp``,
+or any model with at most :data:`NUMBERS_MAX_ELEMENTS` numbers per parameter,
+input and output), every node of the graph gets a tag with
+
+    data 0.881
+    grad −0.5
+
+``data`` is the node's forward value (known from the loss phase on), ``grad``
+the gradient it received, ∂L/∂(that value): filled in node by node as the
+backward replay reaches each node. ``View → Numbers on nodes``
+(``actionNumbersMode``) turns the tags off and on.
+
+The lecturer types the input and the target (:class:`NumbersPanel`, two
+:class:`ValidatedField`): a valid value is used from the next iteration on
+(``GivenData``); invalid text stays, marked, with its reason, and the values in
+force stay in force.
+"""
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
+
+from gradviz.core.text_values import parse_float_list
+from gradviz.ui.validated_field import ValidatedField
+
+# gradviz.core.data, explain and node_grads import torch: imported where used, so
+# the window shows before torch has loaded.
+
+# A tensor of up to this many numbers fits on a node's tag (tiny_mlp's 3×2 weight).
+NUMBERS_MAX_ELEMENTS = 6
+# Significant digits on the tags: readable from the back of a lecture hall.
+TAG_DIGITS = 3
+UNKNOWN = "—"
+
+
+def is_tiny(session) -> bool:
+    """True when every parameter, the input and the output have at most NUMBERS_MAX_ELEMENTS numbers."""
+    if session is None or getattr(session, "record_level", "full") != "full":
+        return False
+    try:
+        shapes = [tuple(p.shape) for p in session.model.parameters()]
+        shapes += [tuple(session.input_shape), tuple(session.output_shape)]
+    except (AttributeError, TypeError):
+        return False
+    return bool(shapes) and all(math.prod(shape) <= NUMBERS_MAX_ELEMENTS for shape in shapes)
+
+
+def tag_text(value) -> str:
+    """A kept tensor on a tag: ``0.881``, ``[0.1, −0.2, 0.3]`` (row after row), ``—`` when unknown."""
+    from gradviz.core.explain import format_number
+    from gradviz.core.node_grads import TensorSummary
+
+    if value is None or isinstance(value, TensorSummary) or value.numel() > NUMBERS_MAX_ELEMENTS:
+        return UNKNOWN
+    numbers = [float(v) for v in value.detach().reshape(-1).tolist()]
+    # a row of several numbers gets one digit less, so its tag stays about as wide as its node
+    digits = TAG_DIGITS if len(numbers) <= 2 else TAG_DIGITS - 1
+    texts = [format_number(v, digits) for v in numbers]
+    return texts[0] if value.numel() == 1 else "[" + ", ".join(texts) + "]"
+
+
+def node_tags(record, visited=None) -> dict[str, list[str]]:
+    """``{key: ["data …", "grad …"]}`` for the nodes of ``record``'s graph.
+
+    ``visited``: the keys backward has reached so far (the replay): only they
+    show their gradient; None: every node backward ran.
+    """
+    from gradviz.core.explain import node_numbers
+
+    graph = getattr(record, "graph", None) if record is not None else None
+    if graph is None:
+        return {}
+    values = dict(getattr(record, "node_values", None) or {})
+    gradients = getattr(record, "node_gradients", None) or {}
+    grads = {}
+    if gradients:
+        for key, numbers in node_numbers(record).items():
+            if numbers.data is not None:
+                values[key] = numbers.data
+            if visited is None or key in visited:
+                grads[key] = numbers.grad
+    tags = {}
+    for key in graph.nodes:
+        data = values.get(key)
+        grad = grads.get(key)
+        if data is None and grad is None:
+            continue
+        tags[key] = [f"data {tag_text(data)}", f"grad {tag_text(grad)}"]
+    return tags
+
+
+class NumbersPanel(QWidget):
+    """The input and target a lecturer types (objectName ``numbersPanel``).
+
+    ``valuesCommitted(inputs, targets)``: both fields hold valid values and one
+    was committed.
+    """
+
+    valuesCommitted = Signal(tuple, tuple)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("numbersPanel")
+        self._counts = (2, 1)
+        self.input_field = ValidatedField("numbersInputField", self._parse_input, (2.0, 0.0))
+        self.input_field.setToolTip("The input x the next iteration uses, e.g. 2, 0 (Enter applies)")
+        self.target_field = ValidatedField("numbersTargetField", self._parse_target, (1.0,))
+        self.target_field.setToolTip("The target the loss compares the output with (Enter applies)")
+        self.note = QLabel("Used from the next iteration on")
+        self.note.setObjectName("numbersPanelNote")
+        self.note.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("input x", self.input_field)
+        form.addRow("", self.input_field.problem_label)
+        form.addRow("target", self.target_field)
+        form.addRow("", self.target_field.problem_label)
+        title = QLabel("Numbers mode: input and target")
+        title.setStyleSheet("font-weight: 700;")
+        column = QVBoxLayout(self)
+        column.setContentsMargins(4, 6, 4, 4)
+        column.addWidget(title)
+        column.addLayout(form)
+        column.addWidget(self.note)
+        for field in (self.input_field, self.target_field):
+            field.valueCommitted.connect(self._committed)
+
+    def _parse_input(self, text: str):
+        return parse_float_list(text, "input x", self._counts[0])
+
+    def _parse_target(self, text: str):
+        return parse_float_list(text, "target", self._counts[1])
+
+    def set_values(self, inputs, targets) -> None:
+        """Show the values in force (their counts become the counts the fields accept)."""
+        self._counts = (len(inputs), len(targets))
+        self.input_field.set_value(tuple(float(v) for v in inputs))
+        self.target_field.set_value(tuple(float(v) for v in targets))
+
+    def _committed(self, _value) -> None:
+        if not self.input_field.problem and not self.target_field.problem:
+            self.valuesCommitted.emit(tuple(self.input_field.value()), tuple(self.target_field.value()))
+
+
+class NumbersMode(QObject):
+    """Keeps the graph's tags and the typed values in step with the session and the replay.
+
+    ``view_source()`` returns the GraphView (or None), ``animator`` is the
+    training's GraphAnimator. :meth:`refresh` redraws the tags from what the
+    animator shows; ``active`` says whether tags are shown for this session.
+    """
+
+    def __init__(self, animator, view_source, show_message=None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.animator = animator
+        self._view_source = view_source
+        self._show_message = show_message or (lambda text: None)
+        self.session = None
+        self.enabled = True
+        self.panel = NumbersPanel()
+        self.panel.hide()
+        self.panel.valuesCommitted.connect(self.apply_values)
+        self._typed: tuple | None = None  # (inputs, targets) the lecturer typed, kept across rebuilt sessions
+        animator.nodeActivated.connect(lambda _phase, _key: self.refresh())
+        animator.finished.connect(self.refresh)
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and is_tiny(self.session)
+
+    def set_enabled(self, on: bool) -> None:
+        self.enabled = bool(on)
+        self.refresh()
+
+    def set_session(self, session) -> None:
+        self.session = session
+        tiny = is_tiny(session)
+        self.panel.setVisible(tiny)
+        if tiny:
+            self._show_values_in_force(session)
+        self.refresh()
+
+    def _show_values_in_force(self, session) -> None:
+        from gradviz.core.data import VALUES, DataError, GivenData
+
+        if self._typed is not None and self._fits(session, *self._typed):
+            self._use(session, *self._typed)
+        data = session.data
+        if isinstance(data, GivenData) and data.targets is not None:
+            inputs, targets = data.inputs, data.targets
+        else:
+            try:
+                inputs, targets = data.batch(session.input_shape, session.output_shape, VALUES)
+            except (DataError, ValueError, TypeError, RuntimeError):
+                return
+        self.panel.set_values(inputs.reshape(-1).tolist(), targets.reshape(-1).tolist())
+
+    @staticmethod
+    def _fits(session, inputs, targets) -> bool:
+        return (len(inputs) == math.prod(session.input_shape) and len(targets) == math.prod(session.output_shape))
+
+    def _use(self, session, inputs, targets) -> None:
+        from gradviz.core.data import GivenData
+
+        session.data = GivenData(list(inputs), list(targets), seed=getattr(session, "seed", 0))
+
+    def apply_values(self, inputs: tuple, targets: tuple) -> None:
+        """Use ``inputs`` and ``targets`` from the next iteration on."""
+        self._typed = (tuple(inputs), tuple(targets))
+        session = self.session
+        if session is None or not self._fits(session, inputs, targets):
+            return
+        from gradviz.core.explain import MINUS, format_number
+
+        self._use(session, inputs, targets)
+        x = ", ".join(format_number(v) for v in inputs)
+        t = ", ".join(format_number(v) for v in targets)
+        when = "from the next iteration on" if getattr(session, "in_iteration", False) else "from the next forward pass on"
+        self._show_message(f"Input ({x}), target ({t}): used {when}".replace("-", MINUS))
+
+    def refresh(self) -> None:
+        view = self._view_source()
+        if view is None:
+            return
+        if not self.active:
+            if view.node_badges():
+                view.set_node_badges({})
+            return
+        animator = self.animator
+        record = animator.record
+        visited = set(animator.visited) if animator.running_phase == "backward" else None
+        view.set_node_badges(node_tags(record, visited))

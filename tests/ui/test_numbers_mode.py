@@ -1,0 +1,234 @@
+"""Numbers mode: the neuron's values and gradients on its nodes, checked against a
+hand computation; typed input and target; the gradients fill in through the replay."""
+import gc
+import math
+
+import pytest
+from PySide6.QtCore import Qt
+
+torch = pytest.importorskip("torch")
+
+from gradviz.ui.training.numbers_mode import UNKNOWN, is_tiny, node_tags, tag_text  # noqa: E402
+from gradviz.ui.validated_field import ValidatedField  # noqa: E402
+
+TIMEOUT = 30_000
+# micrograd's neuron: w = (−3, 1), b = 6.8813735870195432
+W1, W2, B = -3.0, 1.0, 6.8813735870195432
+
+
+@pytest.fixture
+def window(qtbot):
+    from gradviz.ui import MainWindow
+
+    gc.collect()
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    win.load_preset("neuron")
+    win.training_ui.set_speed(1000)
+    qtbot.waitUntil(lambda: win.training_ui.inspection.numbers.session is not None, timeout=TIMEOUT)
+    yield win
+    win.training_ui.controller.pause()
+    from gradviz.ui.worker import wait_for_idle
+
+    wait_for_idle(20_000)
+
+
+def set_weights(session):
+    with torch.no_grad():
+        session.model.neuron.weight.copy_(torch.tensor([[W1, W2]]))
+        session.model.neuron.bias.fill_(B)
+
+
+def type_into(qtbot, field: ValidatedField, text: str) -> None:
+    field.lineEdit().clear()
+    qtbot.keyClicks(field, text)
+    qtbot.keyClick(field, Qt.Key.Key_Return)
+
+
+def run_phase(window, qtbot, phase):
+    ui = window.training_ui
+    assert ui.controller.next_phase == phase
+    ui.run_phase(phase)
+    qtbot.waitUntil(lambda: ui.controller.is_idle(), timeout=TIMEOUT)
+    assert ui.controller.last_error is None
+
+
+def numbers_of(text: str) -> list[float]:
+    """``"data [−3, 1]"`` -> [−3.0, 1.0]."""
+    body = text.split(" ", 1)[1].strip("[]").replace("−", "-")
+    return [float(part) for part in body.split(",")]
+
+
+def tags_by_label(window):
+    view = window.graph_view
+    graph = view.graph()
+    by_label = {}
+    for key, lines in view.node_badges().items():
+        attrs = graph.nodes[key]
+        by_label[attrs.get("name") or attrs.get("label")] = lines
+    return by_label
+
+
+def hand_computed(x1, x2, target):
+    """The neuron by hand: n = w1·x1 + w2·x2 + b, o = tanh(n), L = (o − t)²."""
+    n = W1 * x1 + W2 * x2 + B
+    o = math.tanh(n)
+    loss = (o - target) ** 2
+    dl_do = 2 * (o - target)  # MSE derivative (one element: N = 1)
+    dl_dn = dl_do * (1 - o ** 2)  # tanh' = 1 − tanh²
+    return {
+        "loss": ([loss], [1.0]),
+        "MseLossBackward0": ([loss], [1.0]),
+        "TanhBackward0": ([o], [dl_do]),
+        "AddmmBackward0": ([n], [dl_dn]),
+        "neuron.bias": ([B], [dl_dn]),
+        "neuron.weight": ([W1, W2], [dl_dn * x1, dl_dn * x2]),
+    }
+
+
+def assert_tags_equal(tags, expected, *, with_grads=True):
+    for label, (data, grad) in expected.items():
+        assert label in tags, (label, sorted(tags))
+        data_line, grad_line = tags[label]
+        assert data_line.startswith("data ") and grad_line.startswith("grad ")
+        # three significant digits on the tags
+        assert numbers_of(data_line) == pytest.approx(data, rel=5e-3, abs=5e-4), label
+        if with_grads:
+            assert numbers_of(grad_line) == pytest.approx(grad, rel=5e-3, abs=5e-4), label
+
+
+def test_typed_values_give_the_hand_computed_numbers_on_the_nodes(window, qtbot):
+    ui = window.training_ui
+    numbers = ui.inspection.numbers
+    assert numbers.active and numbers.panel.isVisible()
+    session = numbers.session
+    set_weights(session)
+    panel = numbers.panel
+    type_into(qtbot, panel.input_field, "2, 0")
+    type_into(qtbot, panel.target_field, "1")
+    assert not panel.input_field.problem and not panel.target_field.problem
+
+    for phase in ("zero_grad", "forward", "loss"):
+        run_phase(window, qtbot, phase)
+    expected = hand_computed(2.0, 0.0, 1.0)
+    qtbot.waitUntil(lambda: "TanhBackward0" in tags_by_label(window), timeout=TIMEOUT)
+    forward_tags = tags_by_label(window)
+    # after the loss phase: values, no gradients yet
+    assert_tags_equal(forward_tags, expected, with_grads=False)
+    assert all(lines[1] == f"grad {UNKNOWN}" for lines in forward_tags.values())
+
+    run_phase(window, qtbot, "backward")
+    qtbot.waitUntil(lambda: not ui.animator.animating, timeout=TIMEOUT)
+    assert_tags_equal(tags_by_label(window), expected)
+    # micrograd's numbers, written out: tanh(0.8814) = 0.7071, (1 − 0.7071²) = 0.5
+    tags = tags_by_label(window)
+    assert tags["TanhBackward0"][0] == "data 0.707"
+    assert tags["AddmmBackward0"] == ["data 0.881", "grad −0.293"]
+
+
+def test_invalid_typed_values_stay_marked_and_change_nothing(window, qtbot):
+    numbers = window.training_ui.inspection.numbers
+    session = numbers.session
+    panel = numbers.panel
+    data_before = session.data
+    in_force = panel.input_field.value()
+    type_into(qtbot, panel.input_field, "2, x")
+    assert panel.input_field.text() == "2, x"  # stays as typed
+    assert panel.input_field.property("error") is True
+    assert "'x' is not a number" in panel.input_field.problem
+    assert panel.input_field.problem_label.isVisible()
+    assert panel.input_field.value() == in_force and session.data is data_before
+
+    type_into(qtbot, panel.input_field, "1, 2, 3")
+    assert "the model needs 2" in panel.input_field.problem and session.data is data_before
+
+    type_into(qtbot, panel.input_field, "0.5, -1")
+    assert not panel.input_field.problem
+    assert session.data is not data_before
+    assert session.data.inputs.reshape(-1).tolist() == [0.5, -1.0]
+
+
+def test_gradients_fill_in_node_by_node_through_the_replay(window, qtbot):
+    ui = window.training_ui
+    inspection = ui.inspection
+    session = inspection.numbers.session
+    set_weights(session)
+    panel = inspection.numbers.panel
+    type_into(qtbot, panel.input_field, "2, 0")
+    type_into(qtbot, panel.target_field, "1")
+    for phase in ("zero_grad", "forward", "loss"):
+        run_phase(window, qtbot, phase)
+    expected = hand_computed(2.0, 0.0, 1.0)
+
+    step = window.actions["actionStepNode"]
+    step.trigger()  # runs backward, paused on its first node
+    qtbot.waitUntil(lambda: ui.animator.paused and bool(ui.animator.visited), timeout=TIMEOUT)
+    assert len(ui.animator.visited) == 1  # paused on the first node: out0, the loss
+    seen_unknown_then_known = False
+    while ui.animator.animating:
+        visited = set(ui.animator.visited)
+        graph = window.graph_view.graph()
+        for key, lines in window.graph_view.node_badges().items():
+            if key not in visited:
+                assert lines[1] == f"grad {UNKNOWN}", key  # not reached yet: no gradient shown
+        tanh = next(k for k in graph if graph.nodes[k].get("label") == "TanhBackward0")
+        if tanh not in visited:
+            step.trigger()
+            if tanh in ui.animator.visited:
+                grad = numbers_of(window.graph_view.node_badges()[tanh][1])
+                assert grad == pytest.approx(expected["TanhBackward0"][1], rel=5e-3)
+                seen_unknown_then_known = True
+        else:
+            step.trigger()
+    assert seen_unknown_then_known
+    assert_tags_equal(tags_by_label(window), expected)
+
+
+def test_tags_only_for_tiny_networks_and_can_be_turned_off(window, qtbot):
+    ui = window.training_ui
+    numbers = ui.inspection.numbers
+    for phase in ("zero_grad", "forward", "loss"):
+        run_phase(window, qtbot, phase)
+    qtbot.waitUntil(lambda: bool(window.graph_view.node_badges()), timeout=TIMEOUT)
+    window.actions["actionNumbersMode"].trigger()  # off
+    assert window.graph_view.node_badges() == {}
+    window.actions["actionNumbersMode"].trigger()  # on again
+    assert window.graph_view.node_badges()
+
+    window.load_preset("lenet")
+    qtbot.waitUntil(lambda: numbers.session is not None and not is_tiny(numbers.session), timeout=TIMEOUT)
+    assert not numbers.active and not numbers.panel.isVisibleTo(window)
+    assert window.graph_view.node_badges() == {}
+
+
+def test_tag_text_and_tags_for_a_record_without_graph():
+    assert tag_text(torch.tensor(0.70710678)) == "0.707"
+    assert tag_text(torch.tensor([[-3.0, 1.0]])) == "[−3, 1]"
+    assert tag_text(torch.zeros(7)) == UNKNOWN  # too many numbers for a tag
+    assert tag_text(None) == UNKNOWN
+    assert node_tags(None) == {}
+
+
+def test_tiny_mlp_tags_do_not_overlap_and_fit_shows_them(window, qtbot):
+    window.load_preset("tiny_mlp")
+    ui = window.training_ui
+    numbers = ui.inspection.numbers
+    qtbot.waitUntil(lambda: numbers.session is not None and numbers.session.spec.find("fc2") is not None,
+                    timeout=TIMEOUT)
+    for phase in ("zero_grad", "forward", "loss", "backward"):
+        run_phase(window, qtbot, phase)
+    qtbot.waitUntil(lambda: not ui.animator.animating, timeout=TIMEOUT)
+    view = window.graph_view
+    tags = view.node_badges()
+    assert len(tags) == view.graph().number_of_nodes()  # every node of a tiny network has one
+    boxes = list(view.item.badge_boxes().values())
+    assert len(boxes) == len(tags)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.intersects(b), (a, b)
+    view.fit_to_window(animate=False)
+    shown = view.canvas.mapToScene(view.canvas.viewport().rect()).boundingRect()
+    for box in boxes:
+        assert shown.contains(box), box
