@@ -126,6 +126,11 @@ class MainWindow(QMainWindow):
 
         install_open_model(self)
         # -- end Open Model --
+        # -- File → Open Run (gradviz.ui.run_viewer): replay a gradviz.watch run, live --
+        from gradviz.ui.run_viewer import install_open_run
+
+        install_open_run(self)
+        # -- end Open Run --
         # -- Step-through training (gradviz.ui.training): step actions, docks, controller --
         from gradviz.ui.training import install_training_ui
 

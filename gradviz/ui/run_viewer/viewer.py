@@ -1,0 +1,398 @@
+"""RunViewer: one run file on screen, replayed iteration by iteration, live.
+
+What it shows for the selected iteration (history slider at the bottom):
+
+* the autograd graph the run stored for it (a newer version when the
+  structure changed), each parameter's edge weighted by its gradient norm,
+  NaN/Inf flagged (:mod:`gradviz.ui.run_viewer.graph_marks`);
+* the norm bars, the loss curve over the run and a histogram over
+  iterations (the training UI's :class:`NormsPanel`);
+* gradient flow by depth (:class:`GradientFlowPlot`);
+* weights before, gradient, update and weights after as heatmaps for the
+  parameters recorded whole (the training UI's :class:`GradientPanel`).
+
+Opening reads the file in the background (a long run holds many records);
+after that a :class:`RunFileWatcher` says when the training committed more,
+and :meth:`RunViewer.refresh` reads just those (one indexed query plus the
+new rows) on the GUI thread. The app only ever holds a read-only connection
+and short read transactions, so the training never waits for it.
+
+Which iteration is selected, and whether the view follows the newest
+("Live"), is :class:`~gradviz.ui.run_viewer.timeline.Timeline`'s business.
+A file that cannot be read shows its :class:`RunFileError` message in a red
+line at the top; whatever was on screen stays.
+"""
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout, QLabel, QPushButton, QSlider, QSplitter, QStackedWidget, QVBoxLayout, QWidget,
+)
+
+from gradviz.ui.errors import summary_of
+from gradviz.ui.run_viewer.file_watch import RunFileWatcher
+from gradviz.ui.run_viewer.flow_plot import GradientFlowPlot
+from gradviz.ui.run_viewer.graph_marks import graph_marks
+from gradviz.ui.run_viewer.timeline import Timeline
+from gradviz.ui.worker import run_task
+
+__all__ = ["RunViewer"]
+
+
+class RunViewer(QWidget):
+    """objectNames: ``runViewer``; ``runTitle``, ``runStatus``, ``runError`` (top lines);
+    ``runGraphView`` (a GraphView), ``normsPanel``, ``gradientFlowPlot``, ``gradientPanel``;
+    ``runSlider``, ``runLiveButton``, ``runHistoryLabel`` (history bar)."""
+
+    opened = Signal(str)            # path: a run is open and its newest state on screen
+    failed = Signal(str)            # the one-line reason a file could not be opened or read
+    selectionChanged = Signal(object)  # the iteration on screen (None: none yet)
+    iterationsAdded = Signal(int)   # how many new iterations a refresh found
+
+    def __init__(self, parent: QWidget | None = None, *, force_polling: bool = False):
+        super().__init__(parent)
+        self.setObjectName("runViewer")
+        self.run = None
+        self.records: list = []
+        self.timeline = Timeline()
+        self.error = ""
+        self._force_polling = force_polling
+        self._watcher: RunFileWatcher | None = None
+        self._task = None
+        self._graph_on_view = None
+        self._updating = False
+
+        from gradviz.ui.graph_view import GraphView
+        from gradviz.ui.training.gradient_panel import GradientPanel
+        from gradviz.ui.training.norms import NormsPanel
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 4)
+        self.title = QLabel("No run open: File → Open Run… (Ctrl+Shift+R)")
+        self.title.setObjectName("runTitle")
+        self.title.setProperty("role", "sectionTitle")
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status = QLabel()
+        self.status.setObjectName("runStatus")
+        self.status.setProperty("role", "muted")
+        top = QHBoxLayout()
+        top.addWidget(self.title, 1)
+        top.addWidget(self.status)
+        layout.addLayout(top)
+        self.error_label = QLabel()
+        self.error_label.setObjectName("runError")
+        self.error_label.setProperty("role", "error")
+        self.error_label.setStyleSheet("color: #c62828; font-weight: bold;")
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label.hide()
+        layout.addWidget(self.error_label)
+
+        self.graph_view = GraphView()
+        self.graph_view.setObjectName("runGraphView")
+        self.no_graph = QLabel()
+        self.no_graph.setObjectName("runNoGraph")
+        self.no_graph.setProperty("role", "placeholder")
+        self.no_graph.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.no_graph.setWordWrap(True)
+        self.graph_stack = QStackedWidget()
+        self.graph_stack.addWidget(self.no_graph)
+        self.graph_stack.addWidget(self.graph_view)
+        self.norms = NormsPanel()
+        self.flow = GradientFlowPlot()
+        self.gradients = GradientPanel()
+
+        upper = QSplitter(Qt.Orientation.Horizontal)
+        upper.setObjectName("runUpperSplitter")
+        upper.addWidget(self.graph_stack)
+        upper.addWidget(self.norms)
+        upper.setStretchFactor(0, 3)
+        upper.setStretchFactor(1, 4)
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        lower.setObjectName("runLowerSplitter")
+        lower.addWidget(self.gradients)
+        lower.addWidget(self.flow)
+        lower.setStretchFactor(0, 3)
+        lower.setStretchFactor(1, 1)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("runSplitter")
+        self.splitter.addWidget(upper)
+        self.splitter.addWidget(lower)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setChildrenCollapsible(False)
+        layout.addWidget(self.splitter, 1)
+
+        bar = QHBoxLayout()
+        history = QLabel("Iteration")
+        history.setProperty("role", "sectionTitle")
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setObjectName("runSlider")
+        self.slider.setRange(0, 0)
+        self.slider.setPageStep(10)
+        self.slider.setToolTip("Every recorded iteration of the run: drag to look at one (leaves Live)")
+        self.slider.valueChanged.connect(self._on_slider)
+        self.live_button = QPushButton("Live")
+        self.live_button.setObjectName("runLiveButton")
+        self.live_button.setCheckable(True)
+        self.live_button.setChecked(True)
+        self.live_button.setToolTip("Follow the newest iteration as the training writes it (Ctrl+L)")
+        self.live_button.clicked.connect(lambda: self.go_live())
+        bar.addWidget(history)
+        bar.addWidget(self.slider, 1)
+        bar.addWidget(self.live_button)
+        layout.addLayout(bar)
+        self.history_label = QLabel()
+        self.history_label.setObjectName("runHistoryLabel")
+        self.history_label.setProperty("role", "muted")
+        layout.addWidget(self.history_label)
+        self._show_empty("Open a run file written by gradviz.watch")
+
+    # -- API -------------------------------------------------------------------------
+    @property
+    def path(self) -> str:
+        return self.run.path if self.run is not None else ""
+
+    @property
+    def loading(self) -> bool:
+        return self._task is not None
+
+    @property
+    def watcher(self) -> RunFileWatcher | None:
+        return self._watcher
+
+    def open(self, path: str | os.PathLike) -> None:
+        """Open ``path`` in the background; ``opened`` or ``failed`` says how it went.
+        What was on screen stays until the new run is read."""
+        path = os.fspath(path)
+        if self._task is not None:
+            self._task.cancel()
+        self.status.setText(f"Reading {os.path.basename(path)}…")
+
+        def work(task):
+            from gradviz.core.runfile import open_run
+
+            run = open_run(path)
+            try:
+                indices = run.indices()
+                records = []
+                for n, iteration in enumerate(indices):
+                    if task.cancelled:
+                        run.close()
+                        return None
+                    records.append(run.record(iteration))
+                    if n % 50 == 0:
+                        task.report(n / max(1, len(indices)), f"Reading iteration {iteration} of {indices[-1]}…")
+                return run, records
+            except BaseException:
+                run.close()
+                raise
+
+        self._task = task = run_task(
+            work,
+            on_done=lambda result: self._opened(task, path, result),
+            on_error=lambda exc, details: self._open_failed(task, path, exc),
+            on_progress=lambda fraction, message: self.status.setText(message),
+        )
+
+    def refresh(self) -> int:
+        """Read the iterations committed since the last look; returns how many came."""
+        if self.run is None or self._task is not None:
+            return 0
+        from gradviz.core.runfile import RunFileError
+
+        try:
+            new = self.run.refresh()
+        except RunFileError as exc:
+            self._set_error(f"Cannot read new iterations: {exc}")
+            self.status.setText("⚠ out of date")
+            return 0
+        if self.error and self.error.startswith("Cannot read new iterations"):
+            self._set_error("")
+        if not new:
+            return 0
+        self.records.extend(new)
+        moved = self.timeline.extend(r.index for r in new)
+        if moved:
+            self._show_selected()
+        else:
+            # Looking at an older iteration: it stays; the curves and the slider grow.
+            self.norms.set_records(self.records, selected=self._selected_record())
+            self._sync_slider()
+        self._update_status()
+        self.iterationsAdded.emit(len(new))
+        return len(new)
+
+    def select_iteration(self, iteration: int) -> None:
+        """Show recorded iteration ``iteration`` (leaves Live)."""
+        self.timeline.select_iteration(iteration)
+        self._show_selected()
+
+    def go_live(self) -> None:
+        """Follow the newest iteration."""
+        self.timeline.go_live()
+        self._show_selected()
+
+    def selected_record(self):
+        """The record on screen (None: none yet)."""
+        return self._selected_record()
+
+    def close_run(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher.deleteLater()
+            self._watcher = None
+        if self.run is not None:
+            self.run.close()
+            self.run = None
+
+    # -- opening ---------------------------------------------------------------------------
+    def _opened(self, task, path: str, result) -> None:
+        if task is not self._task:
+            if result is not None:
+                result[0].close()  # a newer open replaced this one
+            return
+        self._task = None
+        if result is None:
+            return
+        self.close_run()
+        self.run, self.records = result
+        self.timeline = Timeline(self.run.indices())
+        self._graph_on_view = None
+        self._set_error("")
+        self.norms.set_parameters(list(self.run.param_names))
+        self.gradients.set_parameters([(name, self.run.param_shapes[name]) for name in self.run.recorded_params])
+        self._watcher = RunFileWatcher(self.run.path, self, force_polling=self._force_polling)
+        self._watcher.changed.connect(self.refresh)
+        meta = self.run.meta
+        optimizer = meta.get("optimizer") or "no optimizer"
+        self.title.setText(
+            f"<b>{os.path.basename(self.run.path)}</b> · {meta.get('model', '?')} · {optimizer} · "
+            f"level {self.run.level} · every {self.run.every}"
+        )
+        self.title.setToolTip(self.run.path)
+        self._show_selected()
+        # Iterations committed while the file was being read.
+        self.refresh()
+        self.opened.emit(self.run.path)
+
+    def _open_failed(self, task, path: str, exc: BaseException) -> None:
+        if task is not self._task:
+            return
+        self._task = None
+        from gradviz.core.runfile import RunFileError
+
+        message = str(exc) if isinstance(exc, RunFileError) else f"Cannot open {path}: {summary_of(exc)}"
+        self._set_error(message)
+        self._update_status()
+        self.failed.emit(message)
+
+    def _set_error(self, message: str) -> None:
+        self.error = message
+        self.error_label.setText(f"✗ {message}" if message else "")
+        self.error_label.setToolTip(message)
+        self.error_label.setVisible(bool(message))
+
+    # -- showing -----------------------------------------------------------------------------
+    def _selected_record(self):
+        iteration = self.timeline.selected
+        if self.run is None or iteration is None:
+            return None
+        return self.run.record(iteration)
+
+    def _show_empty(self, message: str) -> None:
+        self.no_graph.setText(message)
+        self.graph_stack.setCurrentWidget(self.no_graph)
+        self.gradients.clear(message)
+        self._sync_slider()
+
+    def _show_selected(self) -> None:
+        record = self._selected_record()
+        self._sync_slider()
+        self._update_status()
+        if record is None:
+            self._show_empty("No iteration recorded yet: the training has not written one" if self.run is not None
+                             else "Open a run file written by gradviz.watch")
+            self.norms.set_records([], None)
+            self.flow.show_records([], None, [])
+            self.selectionChanged.emit(None)
+            return
+        self._show_graph(record)
+        self.norms.set_records(self.records, selected=record)
+        position = self.timeline.position or 0
+        earlier = [self.run.record(i) for i in reversed(self.timeline.iterations[max(0, position - 4):position])]
+        self.flow.show_records(self.run.param_names, record, earlier)
+        if self.run.recorded_params:
+            self.gradients.show_record(record, "step")
+        else:
+            self.gradients.clear("No parameter was recorded whole in this run (watch(..., params=[...]) chooses them)")
+        self.selectionChanged.emit(record.index)
+
+    def _show_graph(self, record) -> None:
+        graph = record.graph
+        if graph is None:
+            self._graph_on_view = None
+            self.no_graph.setText("No graph in this run: it was recorded at the light level (norms only);\n"
+                                  "watch(..., level=\"full\") records the autograd graph")
+            self.graph_stack.setCurrentWidget(self.no_graph)
+            return
+        self.graph_stack.setCurrentWidget(self.graph_view)
+        view = self.graph_view
+        if graph is not self._graph_on_view:
+            # The run shares one graph object between the iterations of one structure:
+            # a different object is a new version of the graph.
+            view.set_graph(graph)
+            self._graph_on_view = graph
+        else:
+            view.clear_highlights()
+        marks = graph_marks(graph, record)
+        view.set_edge_weights(marks.edge_weights)
+        view.set_gradient_stats(marks.stats)
+        view.flag_nodes(marks.flagged)
+
+    def graph_version(self) -> tuple[int, int]:
+        """``(version on screen, versions so far)`` of the graph's structure, counting from 1; (0, 0) without graphs."""
+        graphs = []
+        for record in self.records:
+            if record.graph is not None and (not graphs or graphs[-1] is not record.graph):
+                if all(g is not record.graph for g in graphs):
+                    graphs.append(record.graph)
+        current = self._graph_on_view
+        position = next((i + 1 for i, g in enumerate(graphs) if g is current), 0)
+        return position, len(graphs)
+
+    def _sync_slider(self) -> None:
+        self._updating = True
+        count = len(self.timeline)
+        self.slider.setRange(0, max(0, count - 1))
+        self.slider.setTickInterval(max(1, count // 20))
+        self.slider.setTickPosition(QSlider.TickPosition.TicksBelow if count > 1 else QSlider.TickPosition.NoTicks)
+        position = self.timeline.position
+        self.slider.setValue(position if position is not None else 0)
+        self.slider.setEnabled(count > 1)
+        self._updating = False
+        self.live_button.setChecked(self.timeline.live)
+        self.history_label.setText(self.timeline.describe())
+
+    def _on_slider(self, value: int) -> None:
+        if self._updating:
+            return
+        self.timeline.select_position(value)
+        self._show_selected()
+
+    def _update_status(self) -> None:
+        if self.run is None:
+            self.status.setText("")
+            return
+        parts = []
+        version, versions = self.graph_version()
+        if versions > 1:
+            parts.append(f"graph version {version} of {versions} (the structure changed)")
+        if self._watcher is not None:
+            parts.append("● watching for new iterations" + (" (every 1 s)" if self._watcher.polling else ""))
+        self.status.setText(" · ".join(parts))
