@@ -92,6 +92,10 @@ class RunViewer(QWidget):
 
         self.graph_view = GraphView()
         self.graph_view.setObjectName("runGraphView")
+        # Beside the charts the node-details side panel would take half the graph's
+        # width: it starts closed; the graph toolbar's Details toggle opens it.
+        self.graph_view.toolbar.details_button.setChecked(False)
+        self.graph_view.nodeClicked.connect(self._on_node_clicked)
         self.no_graph = QLabel()
         self.no_graph.setObjectName("runNoGraph")
         self.no_graph.setProperty("role", "placeholder")
@@ -108,8 +112,8 @@ class RunViewer(QWidget):
         upper.setObjectName("runUpperSplitter")
         upper.addWidget(self.graph_stack)
         upper.addWidget(self.norms)
-        upper.setStretchFactor(0, 3)
-        upper.setStretchFactor(1, 4)
+        upper.setStretchFactor(0, 5)
+        upper.setStretchFactor(1, 6)
         lower = QSplitter(Qt.Orientation.Horizontal)
         lower.setObjectName("runLowerSplitter")
         lower.addWidget(self.gradients)
@@ -314,8 +318,8 @@ class RunViewer(QWidget):
     def _show_selected(self) -> None:
         record = self._selected_record()
         self._sync_slider()
-        self._update_status()
         if record is None:
+            self._update_status()
             self._show_empty("No iteration recorded yet: the training has not written one" if self.run is not None
                              else "Open a run file written by gradviz.watch")
             self.norms.set_records([], None)
@@ -323,6 +327,7 @@ class RunViewer(QWidget):
             self.selectionChanged.emit(None)
             return
         self._show_graph(record)
+        self._update_status()
         self.norms.set_records(self.records, selected=record)
         position = self.timeline.position or 0
         earlier = [self.run.record(i) for i in reversed(self.timeline.iterations[max(0, position - 4):position])]
@@ -357,14 +362,12 @@ class RunViewer(QWidget):
 
     def graph_version(self) -> tuple[int, int]:
         """``(version on screen, versions so far)`` of the graph's structure, counting from 1; (0, 0) without graphs."""
-        graphs = []
+        versions: dict[int, int] = {}  # id(graph) -> version; the run shares one object per structure
         for record in self.records:
-            if record.graph is not None and (not graphs or graphs[-1] is not record.graph):
-                if all(g is not record.graph for g in graphs):
-                    graphs.append(record.graph)
-        current = self._graph_on_view
-        position = next((i + 1 for i, g in enumerate(graphs) if g is current), 0)
-        return position, len(graphs)
+            if record.graph is not None:
+                versions.setdefault(id(record.graph), len(versions) + 1)
+        current = versions.get(id(self._graph_on_view), 0) if self._graph_on_view is not None else 0
+        return current, len(versions)
 
     def _sync_slider(self) -> None:
         self._updating = True
@@ -378,6 +381,13 @@ class RunViewer(QWidget):
         self._updating = False
         self.live_button.setChecked(self.timeline.live)
         self.history_label.setText(self.timeline.describe())
+
+    def _on_node_clicked(self, key) -> None:
+        # A click on a parameter shows its heatmaps, when it was recorded whole.
+        graph = self._graph_on_view
+        name = graph.nodes[key].get("name") if graph is not None and key in graph else None
+        if name and self.run is not None and name in self.run.recorded_params:
+            self.gradients.set_param(name)
 
     def _on_slider(self, value: int) -> None:
         if self._updating:
