@@ -101,7 +101,7 @@ class GradientFlowPlot(QWidget):
             self.plot.setXRange(low, high, padding=0.05)
             self.plot.getAxis("bottom").setTicks([[(e, f"1e{e}") for e in range(low, high + 1)]])
             self.empty.setPos((low + high) / 2, (len(names) - 1) / 2)
-        title = "gradient flow by depth" + (f" · iteration {selected.index}" if selected is not None else "")
+        title = "gradient flow" + (f" · iteration {selected.index}" if selected is not None else " by depth")
         c = theme.colours()
         self.plot.setTitle(title, color=c["text"], size=f"{self.font().pointSizeF() * 1.1:.0f}pt")
 
