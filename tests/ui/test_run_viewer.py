@@ -236,6 +236,47 @@ def test_new_iterations_appear_while_the_run_is_written(make_window, tmp_path, q
     assert not failures
 
 
+_WRITER_PROCESS = """
+import sys, os, time, torch
+sys.path.insert(0, {root!r})
+from tests.ui.test_run_viewer import Writer
+torch.set_num_threads(1)
+writer = Writer({path!r})
+writer.steps(2)
+print("ready", flush=True)
+while not os.path.exists({go!r}):
+    time.sleep(0.02)
+writer.steps(3)
+writer.close()
+"""
+
+
+def test_another_process_training_shows_up_live(make_window, tmp_path, qtbot):
+    """The real setup: the training is another process; the two share only the file."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path, go = tmp_path / "proc.gvrun", tmp_path / "go"
+    root = str(Path(__file__).resolve().parents[2])
+    script = _WRITER_PROCESS.format(root=root, path=str(path), go=str(go))
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=root)
+    try:
+        assert process.stdout.readline().strip() == "ready"
+        window = make_window(path)
+        viewer = window.viewer
+        assert viewer.timeline.iterations == [0, 1] and viewer.timeline.live
+        go.touch()
+        qtbot.waitUntil(lambda: viewer.timeline.selected == 4, timeout=30_000)
+        assert process.wait(60) == 0
+        assert viewer.timeline.iterations == [0, 1, 2, 3, 4] and viewer.error == ""
+    finally:
+        go.touch()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def test_polling_stands_in_where_watching_the_file_fails(make_window, tmp_path, qtbot):
     path = tmp_path / "polled.gvrun"
     writer = Writer(path)
