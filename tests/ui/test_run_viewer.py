@@ -187,8 +187,10 @@ def test_open_run_shows_every_recorded_iteration(make_window, tmp_path, qtbot):
     from gradviz.ui.training.graph_steps import param_keys
 
     fc2_weight = param_keys(record.graph)["fc2.weight"]
-    weights = view._state.edge_weights
+    weights = viewer.marks.edge_weights
     assert [w for (u, _), w in weights.items() if u == fc2_weight] == [pytest.approx(record.grad_norms["fc2.weight"])]
+    drawn = view.item.model.edge_weight  # what the view draws: the parameters' edges, nothing else
+    assert int((~np.isnan(drawn)).sum()) == len(weights) == len(run.param_names)
     run.close()
 
 
@@ -304,6 +306,72 @@ def test_a_changed_graph_structure_shows_the_newer_graph(make_window, tmp_path, 
     viewer.select_iteration(0)
     labels = {a.get("label") for _, a in viewer.graph_view.graph().nodes(data=True)}
     assert "TanhBackward0" not in labels and viewer.graph_version() == (1, 2)
+
+
+def _example(file: str, name: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / file
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)(), module.example_inputs
+
+
+class TwiceAndTwoOutputs(nn.Module):
+    """One module called twice, and two outputs (the loop sums them)."""
+
+    def __init__(self):
+        super().__init__()
+        self.shared = nn.Linear(6, 6)
+        self.left = nn.Linear(6, 2)
+        self.right = nn.Linear(6, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.shared(torch.relu(self.shared(x))))
+        return self.left(h), self.right(h)
+
+
+@pytest.mark.parametrize("case", ["transformer", "resnet", "twice"])
+def test_models_from_elsewhere_replay(make_window, tmp_path, qtbot, case):
+    """Tied weights (the transformer's embedding is its head), BatchNorm and skips
+    (a hand-built resnet), a module called twice with two outputs."""
+    torch.manual_seed(0)
+    if case == "transformer":
+        model, inputs = _example("transformer_block.py", "TinyTransformer")
+        loss_of = lambda out: out.logsumexp(-1).mean()  # noqa: E731
+    elif case == "resnet":
+        model, inputs = _example("small_resnet.py", "SmallResNet")
+        loss_of = lambda out: out.pow(2).mean()  # noqa: E731
+    else:
+        model, inputs = TwiceAndTwoOutputs(), lambda: torch.randn(4, 6)
+        loss_of = lambda out: out[0].sum() + out[1].pow(2).sum()  # noqa: E731
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    path = tmp_path / f"{case}.gvrun"
+    with gradviz.watch(model, optimizer, path=path, params="all") as run:
+        for _ in range(3):
+            optimizer.zero_grad()
+            loss = loss_of(model(inputs()))
+            loss.backward()
+            optimizer.step()
+            run.step(loss)
+    window = make_window(path)
+    viewer = window.viewer
+    assert viewer.error == "" and viewer.timeline.iterations == [0, 1, 2]
+    names = [n for n, _ in model.named_parameters()]  # tied weights: once
+    record = viewer.selected_record()
+    assert set(viewer.norms.bar_values) == set(names)
+    assert viewer.norms.bar_values == pytest.approx(record.grad_norms)
+    layers = [layer for layer, _ in viewer.flow.curve_values()]
+    assert len(layers) == len(set(layers)) and set(layers) <= {n.rpartition(".")[0] or n for n in names}
+    qtbot.waitUntil(viewer.graph_view.is_ready, timeout=30_000)
+    from gradviz.ui.training.graph_steps import param_keys
+
+    marked = {u for u, _ in viewer.marks.edge_weights}
+    assert marked == {param_keys(record.graph)[n] for n in names if n in param_keys(record.graph)} and marked
+    viewer.slider.setValue(0)
+    assert viewer.gradients.shown()[0].index == 0
 
 
 def test_a_light_run_says_what_it_lacks(make_window, tmp_path):

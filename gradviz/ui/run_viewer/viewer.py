@@ -62,6 +62,7 @@ class RunViewer(QWidget):
         self._watcher: RunFileWatcher | None = None
         self._task = None
         self._graph_on_view = None
+        self.marks = None  # GraphMarks on the graph now (graph_marks)
         self._updating = False
 
         from gradviz.ui.graph_view import GraphView
@@ -358,7 +359,7 @@ class RunViewer(QWidget):
             self._graph_on_view = graph
         else:
             view.clear_highlights()
-        marks = graph_marks(graph, record)
+        marks = self.marks = graph_marks(graph, record)
         view.set_edge_weights(marks.edge_weights)
         view.set_gradient_stats(marks.stats)
         view.flag_nodes(marks.flagged)
