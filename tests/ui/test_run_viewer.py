@@ -151,6 +151,23 @@ def test_graph_marks_weight_each_parameters_edge_by_its_gradient_norm(tmp_path):
     run.close()
 
 
+def test_run_reads_light_records_and_polls_without_caching(tmp_path):
+    path = tmp_path / "poll.gvrun"
+    writer = Writer(path, params="all")
+    writer.steps(2)
+    run = gradviz.open_run(path)
+    writer.steps(3)
+    assert run.poll() == [2, 3, 4] and run.poll() == [] and run.indices() == [0, 1, 2, 3, 4]
+    light, whole = run.read(3, tensors=False), run.read(3)
+    assert not light.params_before and not light.grads and not light.params_after
+    assert set(whole.grads) == set(run.param_names)
+    assert light.grad_norms == whole.grad_norms and light.loss == whole.loss and light.graph is whole.graph
+    assert run.read(3) is not whole  # read, not cached: a long run does not pile up in memory
+    assert run.record(3) is run.record(3)  # record() still caches
+    writer.close()
+    run.close()
+
+
 # -- the window ----------------------------------------------------------------------------------
 
 
@@ -192,6 +209,19 @@ def test_open_run_shows_every_recorded_iteration(make_window, tmp_path, qtbot):
     drawn = view.item.model.edge_weight  # what the view draws: the parameters' edges, nothing else
     assert int((~np.isnan(drawn)).sum()) == len(weights) == len(run.param_names)
     run.close()
+
+
+def test_only_a_few_whole_records_stay_in_memory(make_window, tmp_path):
+    from gradviz.ui.run_viewer.viewer import FULL_RECORDS_KEPT
+
+    path = write_run(tmp_path / "long.gvrun", FULL_RECORDS_KEPT + 4, params="all")
+    viewer = make_window(path).viewer
+    for position in range(len(viewer.timeline)):
+        viewer.slider.setValue(position)
+        assert viewer.gradients.shown()[0].index == position  # each one shown whole
+    assert viewer.kept_whole == list(range(4, FULL_RECORDS_KEPT + 4))
+    assert all(not r.grads for r in viewer.records)  # the light records hold no tensors
+    assert viewer.norms.loss_points()[0] == list(range(FULL_RECORDS_KEPT + 4))
 
 
 def test_new_iterations_appear_while_the_run_is_written(make_window, tmp_path, qtbot):

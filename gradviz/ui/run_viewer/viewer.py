@@ -11,11 +11,15 @@ What it shows for the selected iteration (history slider at the bottom):
 * weights before, gradient, update and weights after as heatmaps for the
   parameters recorded whole (the training UI's :class:`GradientPanel`).
 
-Opening reads the file in the background (a long run holds many records);
-after that a :class:`RunFileWatcher` says when the training committed more,
-and :meth:`RunViewer.refresh` reads just those (one indexed query plus the
-new rows) on the GUI thread. The app only ever holds a read-only connection
-and short read transactions, so the training never waits for it.
+Memory stays bounded by the model, not the run: every iteration is kept as a
+*light* record (loss, norms, flags, graph; no tensors), and whole tensors are
+read only for the iteration on screen (the last :data:`FULL_RECORDS_KEPT`
+looked at stay cached). Opening reads the light records in the background
+(a long run has many); after that a :class:`RunFileWatcher` says when the
+training committed more, and :meth:`RunViewer.refresh` reads just those rows
+on the GUI thread (the newest one whole only when Live shows it). The app
+only ever holds a read-only connection and short read transactions, so the
+training never waits for it.
 
 Which iteration is selected, and whether the view follows the newest
 ("Live"), is :class:`~gradviz.ui.run_viewer.timeline.Timeline`'s business.
@@ -25,6 +29,7 @@ line at the top; whatever was on screen stays.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -33,12 +38,17 @@ from PySide6.QtWidgets import (
 
 from gradviz.ui.errors import summary_of
 from gradviz.ui.run_viewer.file_watch import RunFileWatcher
-from gradviz.ui.run_viewer.flow_plot import GradientFlowPlot
+from gradviz.ui.run_viewer.flow_plot import EARLIER_SHOWN, GradientFlowPlot
 from gradviz.ui.run_viewer.graph_marks import graph_marks
 from gradviz.ui.run_viewer.timeline import Timeline
 from gradviz.ui.worker import run_task
 
-__all__ = ["RunViewer"]
+__all__ = ["FULL_RECORDS_KEPT", "RunViewer"]
+
+# Whole records (with the recorded tensors) kept after being looked at: going
+# back and forth between a few iterations costs no reads; more would let a
+# run of big tensors fill the memory.
+FULL_RECORDS_KEPT = 8
 
 
 class RunViewer(QWidget):
@@ -55,7 +65,8 @@ class RunViewer(QWidget):
         super().__init__(parent)
         self.setObjectName("runViewer")
         self.run = None
-        self.records: list = []
+        self.records: list = []  # light records (no tensors) of every recorded iteration, oldest first
+        self._full: OrderedDict = OrderedDict()  # iteration -> whole record, most recently used last
         self.timeline = Timeline()
         self.error = ""
         self._force_polling = force_polling
@@ -106,6 +117,7 @@ class RunViewer(QWidget):
         self.graph_stack.addWidget(self.no_graph)
         self.graph_stack.addWidget(self.graph_view)
         self.norms = NormsPanel()
+        self.norms.set_histogram_shown(False)  # it needs every iteration's tensors; the viewer keeps a few
         self.flow = GradientFlowPlot()
         self.gradients = GradientPanel()
 
@@ -190,7 +202,7 @@ class RunViewer(QWidget):
                     if task.cancelled:
                         run.close()
                         return None
-                    records.append(run.record(iteration))
+                    records.append(run.read(iteration, tensors=False))
                     if n % 50 == 0:
                         task.report(n / max(1, len(indices)), f"Reading iteration {iteration} of {indices[-1]}…")
                 return run, records
@@ -212,7 +224,7 @@ class RunViewer(QWidget):
         from gradviz.core.runfile import RunFileError
 
         try:
-            new = self.run.refresh()
+            new = [self.run.read(i, tensors=False) for i in self.run.poll()]
         except RunFileError as exc:
             self._set_error(f"Cannot read new iterations: {exc}")
             self.status.setText("⚠ out of date")
@@ -243,6 +255,11 @@ class RunViewer(QWidget):
         self.timeline.go_live()
         self._show_selected()
 
+    @property
+    def kept_whole(self) -> list[int]:
+        """Iterations whose whole records (tensors included) are in memory, least recently shown first."""
+        return list(self._full)
+
     def selected_record(self):
         """The record on screen (None: none yet)."""
         return self._selected_record()
@@ -270,6 +287,7 @@ class RunViewer(QWidget):
             return
         self.close_run()
         self.run, self.records = result
+        self._full.clear()
         self.timeline = Timeline(self.run.indices())
         self._graph_on_view = None
         self._set_error("")
@@ -311,7 +329,13 @@ class RunViewer(QWidget):
         iteration = self.timeline.selected
         if self.run is None or iteration is None:
             return None
-        return self.run.record(iteration)
+        record = self._full.get(iteration)
+        if record is None:
+            record = self._full[iteration] = self.run.read(iteration)
+            while len(self._full) > FULL_RECORDS_KEPT:
+                self._full.popitem(last=False)
+        self._full.move_to_end(iteration)
+        return record
 
     def _show_empty(self, message: str) -> None:
         self.no_graph.setText(message)
@@ -334,7 +358,7 @@ class RunViewer(QWidget):
         self._update_status()
         self.norms.set_records(self.records, selected=record)
         position = self.timeline.position or 0
-        earlier = [self.run.record(i) for i in reversed(self.timeline.iterations[max(0, position - 4):position])]
+        earlier = list(reversed(self.records[max(0, position - EARLIER_SHOWN):position]))
         self.flow.show_records(self.run.param_names, record, earlier)
         if self.run.recorded_params:
             self.gradients.show_record(record, "step")

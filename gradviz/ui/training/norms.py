@@ -79,7 +79,8 @@ class NormsPanel(QWidget):
         self.hist_kind.currentIndexChanged.connect(self._draw_histogram)
         controls.addWidget(self.log_check)
         controls.addStretch(1)
-        controls.addWidget(QLabel("Histogram of"))
+        self.hist_label = QLabel("Histogram of")
+        controls.addWidget(self.hist_label)
         controls.addWidget(self.hist_kind)
         controls.addWidget(self.hist_param)
         layout.addLayout(controls)
@@ -179,6 +180,12 @@ class NormsPanel(QWidget):
         self._hist_cache.clear()
         self._draw_bars()
         self._draw_histogram()
+
+    def set_histogram_shown(self, shown: bool) -> None:
+        """Show or hide the histogram over iterations and its choosers (the run
+        viewer hides it: it keeps whole tensors of the iteration on screen only)."""
+        for widget in (self.hist_label, self.hist_kind, self.hist_param, self.plot_widgets["histogramPlot"]):
+            widget.setVisible(shown)
 
     def set_histogram_param(self, name: str) -> None:
         if name in self._names:
