@@ -40,7 +40,7 @@ class GradientFlowPlot(QWidget):
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
         self.plot.showGrid(x=True, y=False, alpha=0.25)
-        self.plot.setLabel("bottom", "‖∂loss/∂w‖ of the layer (log scale)")
+        self.plot.setLabel("bottom", "‖∂loss/∂w‖ per layer (log)")
         for axis in ("left", "bottom"):
             self.plot.getAxis(axis).enableAutoSIPrefix(False)
         self.earlier = [self.plot.plot([], []) for _ in range(EARLIER_SHOWN)]
@@ -101,9 +101,6 @@ class GradientFlowPlot(QWidget):
             self.plot.setXRange(low, high, padding=0.05)
             self.plot.getAxis("bottom").setTicks([[(e, f"1e{e}") for e in range(low, high + 1)]])
             self.empty.setPos((low + high) / 2, (len(names) - 1) / 2)
-        title = "gradient flow" + (f" · iteration {selected.index}" if selected is not None else " by depth")
-        c = theme.colours()
-        self.plot.setTitle(title, color=c["text"], size=f"{self.font().pointSizeF() * 1.1:.0f}pt")
 
     def curve_values(self) -> list[tuple[str, float | None]]:
         """``[(layer, norm), ...]`` of the selected iteration, as drawn."""

@@ -123,16 +123,18 @@ class RunViewer(QWidget):
 
         # The graph runs top to bottom (loss at the bottom): it gets the full height
         # on the left, where its labels stay readable; the charts share the right.
-        lower = QSplitter(Qt.Orientation.Horizontal)
-        lower.setObjectName("runLowerSplitter")
-        lower.addWidget(self.gradients)
-        lower.addWidget(self.flow)
-        lower.setStretchFactor(0, 2)
-        lower.setStretchFactor(1, 1)
+        # Top right: norm bars, loss and gradient flow side by side (the three
+        # small charts); below them the heatmaps, which need the width.
+        upper = self._charts_row = QSplitter(Qt.Orientation.Horizontal)
+        upper.setObjectName("runChartsRow")
+        upper.addWidget(self.norms)
+        upper.addWidget(self.flow)
+        upper.setStretchFactor(0, 3)
+        upper.setStretchFactor(1, 2)
         charts = QSplitter(Qt.Orientation.Vertical)
         charts.setObjectName("runChartsSplitter")
-        charts.addWidget(self.norms)
-        charts.addWidget(lower)
+        charts.addWidget(upper)
+        charts.addWidget(self.gradients)
         charts.setStretchFactor(0, 1)
         charts.setStretchFactor(1, 1)
         charts.setChildrenCollapsible(False)
@@ -144,6 +146,9 @@ class RunViewer(QWidget):
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setChildrenCollapsible(False)
         layout.addWidget(self.splitter, 1)
+        self._user_sized = False
+        for splitter in (self.splitter, upper, charts):
+            splitter.splitterMoved.connect(self._on_user_sized)
 
         bar = QHBoxLayout()
         history = QLabel("Iteration")
@@ -169,6 +174,18 @@ class RunViewer(QWidget):
         self.history_label.setProperty("role", "muted")
         layout.addWidget(self.history_label)
         self._show_empty("Open a run file written by gradviz.watch")
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        # Splitters share only *extra* space by their stretch factors; the shares
+        # the charts need are set outright, so every window size starts readable.
+        # Once the user drags a handle, their sizes win.
+        if not self._user_sized:
+            width = max(1, self.width())
+            graph = width * 27 // 100
+            self.splitter.setSizes([graph, width - graph])
+            row = width - graph
+            self._charts_row.setSizes([row * 7 // 10, row * 3 // 10])
 
     # -- API -------------------------------------------------------------------------
     @property
@@ -409,6 +426,9 @@ class RunViewer(QWidget):
         self._updating = False
         self.live_button.setChecked(self.timeline.live)
         self.history_label.setText(self.timeline.describe())
+
+    def _on_user_sized(self, *_args) -> None:
+        self._user_sized = True
 
     def _on_node_clicked(self, key) -> None:
         # A click on a parameter shows its heatmaps, when it was recorded whole.
