@@ -477,6 +477,22 @@ def test_main_window_has_open_run_listed_with_its_shortcut(qtbot, tmp_path, monk
     wait_for_idle(30_000)
 
 
+def test_run_window_shortcuts_are_listed_and_unambiguous(make_window):
+    from collections import defaultdict
+
+    from PySide6.QtGui import QAction
+
+    window = make_window()
+    rows = dict(window.shortcut_rows())
+    assert rows["Open Run…"] == "Ctrl+Shift+R" and rows["Live"] == "Ctrl+L"
+    owners = defaultdict(list)
+    for action in window.findChildren(QAction):  # the graph view's own (Ctrl+E, Ctrl+F) too
+        for shortcut in action.shortcuts():
+            if not shortcut.isEmpty():
+                owners[shortcut.toString()].append(action.objectName())
+    assert {k: v for k, v in owners.items() if len(v) > 1} == {}
+
+
 def test_gradviz_view_opens_the_viewer_and_summary_prints(tmp_path, monkeypatch, capsys):
     from gradviz.cli import main
     from gradviz.ui.run_viewer import app
