@@ -359,7 +359,20 @@ def _run_view(args) -> int:
     return _open_run_viewer(args.run)
 
 
+def _no_display() -> bool:
+    """True on a Linux/BSD machine without a display (a GPU server over ssh), where
+    Qt would abort the process instead of opening a window."""
+    if not sys.platform.startswith(("linux", "freebsd", "openbsd")):
+        return False
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return False  # the user chose a platform (offscreen, vnc, ...)
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def _open_run_viewer(path: str) -> int:
+    if _no_display():
+        raise _UsageError("no display to open the viewer on (DISPLAY is not set): use `gradviz view --summary RUN`, "
+                          "or copy the run file to a machine with a display (ssh -X also works)")
     try:
         from gradviz.ui.run_viewer.app import main as view_main
     except ImportError as exc:

@@ -506,3 +506,9 @@ def test_gradviz_view_opens_the_viewer_and_summary_prints(tmp_path, monkeypatch,
     bad.write_text("nope\n" * 40)
     assert main(["view", str(bad)]) == 2 and opened == [str(path)]  # no window for a bad file
     assert capsys.readouterr().err.strip() == f"gradviz: error: {bad} is not a gradviz run file (not a SQLite database)"
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    assert main(["view", str(path)]) == 2 and opened == [str(path)]  # Qt would abort the process
+    assert "--summary" in capsys.readouterr().err
