@@ -404,6 +404,25 @@ def test_models_from_elsewhere_replay(make_window, tmp_path, qtbot, case):
     assert viewer.gradients.shown()[0].index == 0
 
 
+def test_nan_iterations_are_flagged_on_the_graph(make_window, tmp_path, qtbot):
+    path = tmp_path / "nan.gvrun"
+    writer = Writer(path)
+    writer.steps(1)
+    with torch.no_grad():
+        writer.model.mid.weight[0, 0] = float("nan")  # from here on the forward pass makes NaN
+    writer.steps(1)
+    writer.close()
+    window = make_window(path)
+    viewer = window.viewer
+    record = viewer.selected_record()
+    assert record.index == 1 and record.nonfinite
+    qtbot.waitUntil(viewer.graph_view.is_ready, timeout=20_000)
+    assert viewer.marks.flagged and viewer.graph_view.flagged_nodes() == set(viewer.marks.flagged)
+    viewer.slider.setValue(0)
+    assert viewer.graph_view.flagged_nodes() == set()  # iteration 0 was clean
+    assert viewer.norms.loss_points()[0] == [0]  # a NaN loss is no point on the curve
+
+
 def test_a_light_run_says_what_it_lacks(make_window, tmp_path):
     window = make_window(write_run(tmp_path / "light.gvrun", 3, level="light"))
     viewer = window.viewer
