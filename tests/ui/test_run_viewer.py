@@ -309,6 +309,25 @@ def test_another_process_training_shows_up_live(make_window, tmp_path, qtbot):
             process.wait()
 
 
+def test_a_refresh_that_fails_says_out_of_date_and_recovers(make_window, tmp_path, monkeypatch):
+    from gradviz.core.runfile import RunFileError
+
+    path = tmp_path / "flaky.gvrun"
+    writer = Writer(path)
+    writer.steps(2)
+    viewer = make_window(path).viewer
+    writer.steps(1)
+    poll = viewer.run.poll
+    monkeypatch.setattr(viewer.run, "poll", lambda: (_ for _ in ()).throw(RunFileError(f"{path} is corrupt (test)")))
+    assert viewer.refresh() == 0
+    assert viewer.error_label.isVisible() and "is corrupt (test)" in viewer.error and "out of date" in viewer.status.text()
+    assert viewer.selected_record().index == 1  # what was read stays on screen
+    monkeypatch.setattr(viewer.run, "poll", poll)
+    assert viewer.refresh() == 1
+    assert viewer.error == "" and not viewer.error_label.isVisible() and "out of date" not in viewer.status.text()
+    writer.close()
+
+
 def test_polling_stands_in_where_watching_the_file_fails(make_window, tmp_path, qtbot):
     path = tmp_path / "polled.gvrun"
     writer = Writer(path)

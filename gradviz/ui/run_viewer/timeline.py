@@ -63,7 +63,7 @@ class Timeline:
         span = f"{len(self._iterations)} recorded ({first}–{last})" if first != last else f"1 recorded ({first})"
         if self.live:
             return f"Live · iteration {self.selected} (newest) · {span}: drag the slider back to look"
-        return f"Iteration {self.selected} · {span} · Live (End) follows the newest"
+        return f"Iteration {self.selected} · {span} · Live follows the newest"
 
     # -- changes (each returns True when the selected iteration changed) --------------------
     def extend(self, iterations: Iterable[int]) -> bool:

@@ -69,6 +69,7 @@ class RunViewer(QWidget):
         self._full: OrderedDict = OrderedDict()  # iteration -> whole record, most recently used last
         self.timeline = Timeline()
         self.error = ""
+        self._refresh_failed = False
         self._force_polling = force_polling
         self._watcher: RunFileWatcher | None = None
         self._task = None
@@ -243,11 +244,15 @@ class RunViewer(QWidget):
         try:
             new = [self.run.read(i, tensors=False) for i in self.run.poll()]
         except RunFileError as exc:
+            # What is on screen stays (it was read whole); it just may not be the end of the run.
+            self._refresh_failed = True
             self._set_error(f"Cannot read new iterations: {exc}")
-            self.status.setText("⚠ out of date")
+            self.status.setText("⚠ out of date: new iterations cannot be read")
             return 0
-        if self.error and self.error.startswith("Cannot read new iterations"):
+        if self._refresh_failed:
+            self._refresh_failed = False
             self._set_error("")
+            self._update_status()
         if not new:
             return 0
         self.records.extend(new)
@@ -305,6 +310,7 @@ class RunViewer(QWidget):
         self.close_run()
         self.run, self.records = result
         self._full.clear()
+        self._refresh_failed = False
         self.timeline = Timeline(self.run.indices())
         self._graph_on_view = None
         self._set_error("")
