@@ -1,4 +1,4 @@
-"""examples/train_watch.py runs, and ``gradviz view`` summarises what it recorded."""
+"""examples/train_watch.py runs, and ``gradviz view --summary`` summarises what it recorded."""
 from __future__ import annotations
 
 import importlib.util

@@ -99,12 +99,22 @@ class GradientFlowPlot(QWidget):
             if high <= low:
                 high = low + 1
             self.plot.setXRange(low, high, padding=0.05)
-            self.plot.getAxis("bottom").setTicks([[(e, f"1e{e}") for e in range(low, high + 1)]])
+            self.plot.getAxis("bottom").setTicks(_log_ticks(low, high))
             self.empty.setPos((low + high) / 2, (len(names) - 1) / 2)
 
     def curve_values(self) -> list[tuple[str, float | None]]:
         """``[(layer, norm), ...]`` of the selected iteration, as drawn."""
         return list(self._layers)
+
+
+def _log_ticks(low: int, high: int) -> list[list[tuple[float, str]]]:
+    """Decades as major ticks; within a span of two decades or less also 2× and 5×
+    (one decade alone would give a single labelled tick)."""
+    major = [(e, f"1e{e}") for e in range(low, high + 1)]
+    minor = []
+    if high - low <= 2:
+        minor = [(e + math.log10(m), f"{m}e{e}") for e in range(low, high) for m in (2, 5)]
+    return [major, minor]
 
 
 def _points(layers: list[tuple[str, float | None]]) -> tuple[list[float], list[int]]:
