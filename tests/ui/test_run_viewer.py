@@ -126,6 +126,19 @@ def test_timeline_clamps_ignores_old_iterations_and_finds_the_nearest_recorded()
     assert "no iteration recorded yet" in empty.describe()
 
 
+def test_the_selection_model_and_chart_maths_need_no_qt():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys; import gradviz.ui.run_viewer.timeline, gradviz.ui.run_viewer.flow, "
+            "gradviz.ui.run_viewer.graph_marks; print(sorted(m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph'))))")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
 def test_layer_norms_combine_each_layers_parameters_in_model_order():
     names = ["conv.weight", "conv.bias", "frozen.weight", "head.weight", "scale"]
     norms = {"conv.weight": 3.0, "conv.bias": 4.0, "head.weight": math.inf, "scale": 2.0}
