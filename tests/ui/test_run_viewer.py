@@ -132,7 +132,7 @@ def test_the_selection_model_and_chart_maths_need_no_qt():
     from pathlib import Path
 
     code = ("import sys; import gradviz.ui.run_viewer.timeline, gradviz.ui.run_viewer.flow, "
-            "gradviz.ui.run_viewer.graph_marks; print(sorted(m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph'))))")
+            "gradviz.ui.run_viewer.graph_marks, gradviz.ui.run_viewer.ranks; print(sorted(m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph'))))")
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -194,6 +194,7 @@ def test_open_run_shows_every_recorded_iteration(make_window, tmp_path, qtbot):
     assert viewer.slider.minimum() == 0 and viewer.slider.maximum() == 4  # every recorded iteration
     assert viewer.timeline.live and viewer.selected_record().index == 4
     assert "exp1.gvrun" in viewer.title.text() and "AdamW" in viewer.title.text()
+    assert not viewer.ranks_label.isVisible()  # one process: no per-rank numbers
 
     viewer.slider.setValue(1)  # what dragging does
     assert not viewer.timeline.live and not viewer.live_button.isChecked()
@@ -453,6 +454,33 @@ def test_nan_iterations_are_flagged_on_the_graph(make_window, tmp_path, qtbot):
     viewer.slider.setValue(0)
     assert viewer.graph_view.flagged_nodes() == set()  # iteration 0 was clean
     assert viewer.norms.loss_points()[0] == [0]  # a NaN loss is no point on the curve
+
+
+def test_a_rank_whose_gradients_differ_is_named(make_window, tmp_path):
+    """As ``watch(..., ranks="all")`` writes under DDP: each rank's loss and norms (two ranks faked here)."""
+    from gradviz.ui.run_viewer.ranks import check_ranks
+
+    path = write_run(tmp_path / "ranks.gvrun", 2)
+    run = gradviz.open_run(path)
+    conn = sqlite3.connect(path)
+    for record in run.records():
+        norms = np.array([record.grad_norms[n] for n in run.param_names])
+        off = norms.copy()
+        if record.index == 1:
+            off[run.param_names.index("mid.weight")] *= 1.5  # rank 1 went its own way
+        for rank, values in ((0, norms), (1, off)):
+            conn.execute("INSERT INTO rank_stats VALUES (?, ?, ?, ?)", (record.index, rank, record.loss, values.tobytes()))
+    conn.commit()
+    conn.close()
+    run.close()
+    viewer = make_window(path).viewer
+    check = check_ranks(viewer.selected_record())
+    assert check.ranks == [0, 1] and not check.agree and check.worst[:2] == (1, "mid.weight")
+    assert check.worst[2] == pytest.approx(1 / 3)
+    assert viewer.ranks_label.isVisible() and "rank 1: ‖grad‖ of mid.weight differs by 33.3%" in viewer.ranks_label.text()
+    assert viewer.ranks_label.property("role") == "errorText"
+    viewer.select_iteration(0)
+    assert "agree across ranks" in viewer.ranks_label.text() and viewer.ranks_label.property("role") == "muted"
 
 
 def test_a_light_run_says_what_it_lacks(make_window, tmp_path):

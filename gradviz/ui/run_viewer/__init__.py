@@ -2,7 +2,8 @@
 
 Modules: ``timeline`` (which iteration is selected, or Live; Qt-free),
 ``flow`` (layer gradient norms by depth; Qt-free), ``graph_marks`` (what the
-graph shows for a recorded iteration; Qt-free), ``file_watch`` (notice that
+graph shows for a recorded iteration; Qt-free), ``ranks`` (do a distributed
+run's ranks agree; Qt-free), ``file_watch`` (notice that
 the run file grew), ``flow_plot`` (the gradient-flow chart), ``viewer`` (the
 :class:`RunViewer` widget), ``window`` (:class:`RunWindow`, File → Open Run…)
 and ``app`` (``gradviz view RUN``).

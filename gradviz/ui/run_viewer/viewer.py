@@ -36,10 +36,12 @@ from PySide6.QtWidgets import (
     QHBoxLayout, QLabel, QPushButton, QSlider, QSplitter, QStackedWidget, QVBoxLayout, QWidget,
 )
 
+from gradviz.ui import theme
 from gradviz.ui.errors import summary_of
 from gradviz.ui.run_viewer.file_watch import RunFileWatcher
 from gradviz.ui.run_viewer.flow_plot import EARLIER_SHOWN, GradientFlowPlot
 from gradviz.ui.run_viewer.graph_marks import graph_marks
+from gradviz.ui.run_viewer.ranks import check_ranks
 from gradviz.ui.run_viewer.timeline import Timeline
 from gradviz.ui.worker import run_task
 
@@ -94,10 +96,15 @@ class RunViewer(QWidget):
         top.addWidget(self.title, 1)
         top.addWidget(self.status)
         layout.addLayout(top)
+        self.ranks_label = QLabel()
+        self.ranks_label.setObjectName("runRanks")
+        self.ranks_label.setToolTip("Each rank's own loss and gradient norms (watch(..., ranks=\"all\")): after the "
+                                    "all-reduce they should agree; a rank that differs is named")
+        self.ranks_label.hide()
+        layout.addWidget(self.ranks_label)
         self.error_label = QLabel()
         self.error_label.setObjectName("runError")
-        self.error_label.setProperty("role", "error")
-        self.error_label.setStyleSheet("color: #c62828; font-weight: bold;")
+        self.error_label.setProperty("role", "errorText")  # the theme's error colour
         self.error_label.setWordWrap(True)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.hide()
@@ -379,6 +386,7 @@ class RunViewer(QWidget):
             return
         self._show_graph(record)
         self._update_status()
+        self._show_ranks(record)
         self.norms.set_records(self.records, selected=record)
         position = self.timeline.position or 0
         earlier = list(reversed(self.records[max(0, position - EARLIER_SHOWN):position]))
@@ -388,6 +396,17 @@ class RunViewer(QWidget):
         else:
             self.gradients.clear("No parameter was recorded whole in this run (watch(..., params=[...]) chooses them)")
         self.selectionChanged.emit(record.index)
+
+    def _show_ranks(self, record) -> None:
+        check = check_ranks(record)
+        self.ranks_label.setVisible(check is not None)
+        if check is None:
+            return
+        self.ranks_label.setText(check.describe())
+        role = "muted" if check.agree else "errorText"
+        if self.ranks_label.property("role") != role:
+            self.ranks_label.setProperty("role", role)
+            theme.repolish(self.ranks_label)
 
     def _show_graph(self, record) -> None:
         graph = record.graph
