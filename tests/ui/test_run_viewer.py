@@ -342,6 +342,18 @@ def test_a_refresh_that_fails_says_out_of_date_and_recovers(make_window, tmp_pat
     writer.close()
 
 
+def test_a_run_with_no_iteration_yet_waits_for_the_first(make_window, tmp_path, qtbot):
+    path = tmp_path / "empty.gvrun"
+    writer = Writer(path)  # the file exists from watch() on; no iteration committed yet
+    viewer = make_window(path).viewer
+    assert viewer.error == "" and len(viewer.timeline) == 0 and viewer.selected_record() is None
+    assert "No iteration recorded yet" in viewer.no_graph.text() and "no iteration recorded yet" in viewer.history_label.text()
+    writer.steps(1)
+    qtbot.waitUntil(lambda: viewer.timeline.selected == 0, timeout=10_000)
+    assert viewer.graph_stack.currentWidget() is viewer.graph_view
+    writer.close()
+
+
 def test_polling_stands_in_where_watching_the_file_fails(make_window, tmp_path, qtbot):
     path = tmp_path / "polled.gvrun"
     writer = Writer(path)
