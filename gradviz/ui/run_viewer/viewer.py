@@ -77,6 +77,7 @@ class RunViewer(QWidget):
         self._task = None
         self._graph_on_view = None
         self.marks = None  # GraphMarks on the graph now (graph_marks)
+        self._norms_records = -1  # how many records the norms panel's curves were drawn from
         self._updating = False
 
         from gradviz.ui.graph_view import GraphView
@@ -269,6 +270,7 @@ class RunViewer(QWidget):
         else:
             # Looking at an older iteration: it stays; the curves and the slider grow.
             self.norms.set_records(self.records, selected=self._selected_record())
+            self._norms_records = len(self.records)
             self._sync_slider()
         self._update_status()
         self.iterationsAdded.emit(len(new))
@@ -316,6 +318,7 @@ class RunViewer(QWidget):
             return
         self.close_run()
         self.run, self.records = result
+        self._norms_records = -1  # how many records the norms panel's curves were drawn from
         self._full.clear()
         self._refresh_failed = False
         self.timeline = Timeline(self.run.indices())
@@ -381,13 +384,18 @@ class RunViewer(QWidget):
             self._show_empty("No iteration recorded yet: the training has not written one" if self.run is not None
                              else "Open a run file written by gradviz.watch")
             self.norms.set_records([], None)
+            self._norms_records = 0
             self.flow.show_records([], None, [])
             self.selectionChanged.emit(None)
             return
         self._show_graph(record)
         self._update_status()
         self._show_ranks(record)
-        self.norms.set_records(self.records, selected=record)
+        if self._norms_records != len(self.records):
+            self.norms.set_records(self.records, selected=record)
+            self._norms_records = len(self.records)
+        else:
+            self.norms.set_selected(record)  # the curve is unchanged: only the bars and the marker move
         position = self.timeline.position or 0
         earlier = list(reversed(self.records[max(0, position - EARLIER_SHOWN):position]))
         self.flow.show_records(self.run.param_names, record, earlier)

@@ -36,6 +36,7 @@ from gradviz.ui import theme
 VANISHING = 1e-5
 EXPLODING = 1e2
 HIST_BINS = 48
+LOSS_DOTS_MAX = 200  # loss curves with more points are drawn as a line only
 COLOURS = {"normal": "#2f6fde", "vanishing": "#7fb2ff", "exploding": "#e8590c", "nonfinite": "#b00020"}
 
 
@@ -202,6 +203,14 @@ class NormsPanel(QWidget):
         self._draw_loss()
         self._draw_histogram()
 
+    def set_selected(self, selected) -> None:
+        """Show ``selected``'s norms and mark it on the curves, the records unchanged:
+        cheaper than :meth:`set_records` for a long run (the loss curve is not rebuilt)."""
+        self._selected = selected
+        self._draw_bars()
+        self._mark_loss()
+        self._draw_histogram()
+
     def _bar_record(self):
         if self._selected is not None:
             return self._selected
@@ -311,6 +320,9 @@ class NormsPanel(QWidget):
             if record.loss is not None and math.isfinite(record.loss):
                 xs.append(record.index)
                 ys.append(record.loss)
+        # A dot per iteration helps to count a few; hundreds only blur into the line
+        # and cost most of the plot's drawing time.
+        self.loss_curve.setSymbol("o" if len(xs) <= LOSS_DOTS_MAX else None)
         self.loss_curve.setData(xs, ys)
         self.loss_empty.setVisible(not xs)
         if not xs:
@@ -321,6 +333,9 @@ class NormsPanel(QWidget):
             self.loss_plot.setXRange(min(xs) - 0.5, max(xs) + 0.5, padding=0.02)
             _integer_ticks(self.loss_plot, max(xs) - min(xs) + 1)
             self.loss_plot.enableAutoRange(axis="y")
+        self._mark_loss()
+
+    def _mark_loss(self) -> None:
         if self._selected is not None:
             self.loss_marker.setPos(self._selected.index)
             self.loss_marker.show()
