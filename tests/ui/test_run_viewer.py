@@ -584,6 +584,22 @@ def test_run_window_shortcuts_are_listed_and_unambiguous(make_window):
     assert {k: v for k, v in owners.items() if len(v) > 1} == {}
 
 
+def test_charts_follow_a_theme_change(make_window, tmp_path, qtbot):
+    from PySide6.QtWidgets import QApplication
+
+    from gradviz.ui import theme
+
+    viewer = make_window(write_run(tmp_path / "theme.gvrun", 2)).viewer
+    background = lambda: viewer.flow.plot_widget.backgroundBrush().color().name()  # noqa: E731
+    assert background() == theme.colours("light")["base"]
+    try:
+        theme.apply(QApplication.instance(), "dark")
+        qtbot.waitUntil(lambda: background() == theme.colours("dark")["base"], timeout=5_000)
+    finally:
+        theme.apply(QApplication.instance(), "light")
+    qtbot.waitUntil(lambda: background() == theme.colours("light")["base"], timeout=5_000)
+
+
 def test_gradviz_view_opens_the_viewer_and_summary_prints(tmp_path, monkeypatch, capsys):
     from gradviz.cli import main
     from gradviz.ui.run_viewer import app

@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout, QLabel, QPushButton, QSlider, QSplitter, QStackedWidget, QVBoxLayout, QWidget,
 )
@@ -79,6 +79,10 @@ class RunViewer(QWidget):
         self.marks = None  # GraphMarks on the graph now (graph_marks)
         self._norms_records = -1  # how many records the norms panel's curves were drawn from
         self._updating = False
+        self._theme_timer = QTimer(self)
+        self._theme_timer.setSingleShot(True)
+        self._theme_timer.setInterval(0)
+        self._theme_timer.timeout.connect(self.apply_theme)
 
         from gradviz.ui.graph_view import GraphView
         from gradviz.ui.training.gradient_panel import GradientPanel
@@ -183,6 +187,17 @@ class RunViewer(QWidget):
         self.history_label.setProperty("role", "muted")
         layout.addWidget(self.history_label)
         self._show_empty("Open a run file written by gradviz.watch")
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        # Theme, zoom and lecture mode restyle the app; the hand-coloured charts
+        # follow once per change (the timer merges the burst of events).
+        if event.type() in (QEvent.Type.StyleChange, QEvent.Type.PaletteChange, QEvent.Type.FontChange):
+            self._theme_timer.start()
+
+    def apply_theme(self) -> None:
+        for panel in (self.norms, self.flow, self.gradients):
+            panel.apply_theme()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
