@@ -544,6 +544,20 @@ def test_a_bad_file_shows_its_error_and_the_window_goes_on(make_window, tmp_path
     assert viewer.error == "" and not viewer.error_label.isVisible() and viewer.timeline.iterations == [0, 1]
 
 
+def test_an_iteration_with_a_damaged_tensor_says_so_and_the_others_still_show(make_window, tmp_path):
+    path = write_run(tmp_path / "damaged.gvrun", 3, params=["fc1.weight"])
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE tensors SET data = x'00' WHERE iteration = 1 AND kind = 'grad'")  # bytes cut short
+    conn.commit()
+    conn.close()
+    viewer = make_window(path).viewer
+    assert viewer.error == ""
+    viewer.slider.setValue(1)
+    assert "iteration 1 holds an unreadable tensor" in viewer.error and viewer.error_label.isVisible()
+    viewer.slider.setValue(0)
+    assert viewer.gradients.shown()[0].index == 0 and viewer.error == ""
+
+
 def test_main_window_has_open_run_listed_with_its_shortcut(qtbot, tmp_path, monkeypatch):
     from gradviz.ui import MainWindow
     from gradviz.ui.run_viewer import window as run_window

@@ -72,6 +72,7 @@ class RunViewer(QWidget):
         self.timeline = Timeline()
         self.error = ""
         self._refresh_failed = False
+        self._damaged_shown = False  # the error line names an iteration that could not be read
         self._force_polling = force_polling
         self._watcher: RunFileWatcher | None = None
         self._task = None
@@ -335,7 +336,7 @@ class RunViewer(QWidget):
         self.run, self.records = result
         self._norms_records = -1  # how many records the norms panel's curves were drawn from
         self._full.clear()
-        self._refresh_failed = False
+        self._refresh_failed = self._damaged_shown = False
         self.timeline = Timeline(self.run.indices())
         self._graph_on_view = None
         self._set_error("")
@@ -392,9 +393,21 @@ class RunViewer(QWidget):
         self._sync_slider()
 
     def _show_selected(self) -> None:
-        record = self._selected_record()
+        from gradviz.core.runfile import RunFileError
+
+        try:
+            record = self._selected_record()
+        except RunFileError as exc:  # that iteration's rows are damaged: say so, keep the rest
+            self._sync_slider()
+            self._damaged_shown = True
+            self._set_error(str(exc))
+            return
+        if self._damaged_shown:  # the message was about another iteration
+            self._damaged_shown = False
+            self._set_error("")
         self._sync_slider()
         if record is None:
+            self.ranks_label.hide()
             self._update_status()
             self._show_empty("No iteration recorded yet: the training has not written one" if self.run is not None
                              else "Open a run file written by gradviz.watch")
