@@ -7,7 +7,7 @@ optimizer step. The data is sklearn's bundled 8x8 digits (no download); it
 runs in a few seconds on a CPU.
 
     python examples/train_watch.py                       # writes runs/digits.gvrun
-    gradviz view runs/digits.gvrun                       # summary of the run
+    gradviz view runs/digits.gvrun                       # replay it in the app (--summary: as text)
 """
 from __future__ import annotations
 

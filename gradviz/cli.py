@@ -5,7 +5,8 @@
     gradviz export --preset lenet -o g.svg    autograd graph of one forward + loss
     gradviz open-model model.py --name Net    open your own model, train N steps, summarise
     gradviz explain --preset neuron           the backward pass node by node, with the numbers
-    gradviz view runs/exp1.gvrun              summarise a run recorded with gradviz.watch
+    gradviz view runs/exp1.gvrun              replay a run recorded with gradviz.watch (live)
+    gradviz view --summary runs/exp1.gvrun    the same run summarised as text
 
 Every problem the user can fix (unknown preset, missing or corrupt project
 file, shapes that do not fit, unknown format, unwritable output) is one line
@@ -342,23 +343,53 @@ def _run_explain(args) -> int:
 
 def _add_view(subparsers) -> None:
     parser = subparsers.add_parser(
-        "view", help="summarise a run file recorded with gradviz.watch",
-        description="Print a summary of a run file (.gvrun) written by gradviz.watch: iterations, loss curve, "
-                    "learning rate, recorded parameters, NaN/Inf and skipped steps. Works while the run is being written.",
+        "view", help="replay a run file recorded with gradviz.watch (GUI; --summary for text)",
+        description="Open a run file (.gvrun) written by gradviz.watch in the run viewer: the graph coloured by "
+                    "gradient norms, loss, norm bars, gradient flow and heatmaps, with a slider over every recorded "
+                    "iteration; new iterations appear while the training writes them. --summary prints a summary "
+                    "instead (iterations, loss curve, learning rate, recorded parameters, NaN/Inf, skipped steps).",
     )
     parser.add_argument("run", metavar="RUN", help="a run file written by gradviz.watch (.gvrun)")
+    parser.add_argument("--summary", action="store_true", help="print a text summary instead of opening the GUI")
     parser.set_defaults(handler=_run_view)
 
 
 def _run_view(args) -> int:
     from gradviz.core.runfile import RunFileError, open_run
 
+    # Checked here first even for the GUI: a file that is not a run is one line
+    # on stderr and exit 2, not a window that opens only to say so.
     try:
         with open_run(args.run) as run:
-            _print_run(run)
+            if args.summary:
+                _print_run(run)
+                return EXIT_OK
     except RunFileError as exc:
         raise _UsageError(str(exc)) from None
-    return EXIT_OK
+    return _open_run_viewer(args.run)
+
+
+def _no_display() -> bool:
+    """True on a Linux/BSD machine without a display (a GPU server over ssh), where
+    Qt would abort the process instead of opening a window."""
+    if not sys.platform.startswith(("linux", "freebsd", "openbsd")):
+        return False
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return False  # the user chose a platform (offscreen, vnc, ...)
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _open_run_viewer(path: str) -> int:
+    if _no_display():
+        raise _UsageError("no display to open the viewer on (DISPLAY is not set): use `gradviz view --summary RUN`, "
+                          "or copy the run file to a machine with a display (ssh -X also works)")
+    try:
+        from gradviz.ui.run_viewer.app import main as view_main
+    except ImportError as exc:
+        print(f"{PROG}: error: cannot start the GUI: {exc}; `gradviz view --summary RUN` works without it",
+              file=sys.stderr)
+        return EXIT_FAILURE
+    return view_main(path)
 
 
 def _print_run(run) -> None:

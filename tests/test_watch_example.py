@@ -1,4 +1,4 @@
-"""examples/train_watch.py runs, and ``gradviz view`` summarises what it recorded."""
+"""examples/train_watch.py runs, and ``gradviz view --summary`` summarises what it recorded."""
 from __future__ import annotations
 
 import importlib.util
@@ -48,7 +48,7 @@ def test_train_watch_example_learns_and_records_every_iteration(digits_run):
 
 def test_view_prints_a_summary_of_the_run(digits_run, capsys):
     path, _ = digits_run
-    assert main(["view", str(path)]) == 0
+    assert main(["view", "--summary", str(path)]) == 0
     out = capsys.readouterr().out
     assert "DigitsNet, optimizer AdamW, level full" in out
     assert "iterations  23 recorded (0 … 22)" in out

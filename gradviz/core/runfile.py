@@ -534,6 +534,27 @@ class Run:
             self._load_indices()
         return [self.record(i) for i in self._indices[before:]]
 
+    def poll(self) -> list[int]:
+        """Like :meth:`refresh`, but return only the numbers of the iterations
+        committed since the last look and read none of their records (one
+        indexed query): for readers that keep few records, such as the app's
+        run viewer, which must not load every new iteration's tensors."""
+        before = len(self._indices)
+        with self._reading():
+            self._load_indices()
+        return self._indices[before:]
+
+    def read(self, iteration: int, *, tensors: bool = True) -> RecordedIteration:
+        """The record of one recorded iteration, read now and not cached (unlike
+        :meth:`record`, so a long run is not kept in memory). ``tensors=False``
+        leaves out the whole weights, gradients and weights-after: loss, norms,
+        learning rates, flags and graph only, cheap whatever the model's size."""
+        cached = self._records.get(iteration)
+        if cached is not None:
+            return cached
+        with self._reading():
+            return self._read_record(iteration, tensors=tensors)
+
     def iterations_since(self, iteration: int) -> list[RecordedIteration]:
         """Records of recorded iterations after ``iteration`` (refreshing first)."""
         self.refresh()
@@ -584,7 +605,7 @@ class Run:
             graph = self._graphs[graph_id] = graph_from_json(row[0])
         return graph
 
-    def _read_record(self, iteration: int) -> RecordedIteration:
+    def _read_record(self, iteration: int, *, tensors: bool = True) -> RecordedIteration:
         row = self._conn.execute(
             "SELECT loss, lrs, step_skipped, graph_id, norms, no_grad, nonfinite, output_shape, wall_time "
             "FROM iterations WHERE iteration = ?", (iteration,),
@@ -626,9 +647,10 @@ class Run:
             wall_time=wall_time,
         )
         by_kind = {"before": record.params_before, "grad": record.grads, "after": record.params_after}
-        for param_id, kind, dtype, shape, data in self._conn.execute(
+        rows = self._conn.execute(
             "SELECT param_id, kind, dtype, shape, data FROM tensors WHERE iteration = ? ORDER BY param_id", (iteration,)
-        ):
+        ) if tensors else ()
+        for param_id, kind, dtype, shape, data in rows:
             try:
                 by_kind[kind][names[param_id]] = tensor_from_bytes(dtype, shape, data)
             except (KeyError, IndexError, ValueError, RuntimeError) as exc:

@@ -120,19 +120,21 @@ class MainWindow(QMainWindow):
         self.active_session.sessionChanged.connect(self.sessionChanged)
         self.active_session.graphInvalidated.connect(self._mark_graph_stale)
 
-        # Extensions over the window's host interface (gradviz.ui.host.WindowHost):
-        # File → Open Model (a model from a file as the session), and step-through training.
-        from gradviz.ui.user_model.dialog import install_open_model
+        # Extensions over the window's host interface (gradviz.ui.host.WindowHost), in
+        # order: File → Open Model (a model from a file as the session), File → Open Run
+        # (a gradviz.watch run, live), step-through training, and what follows training:
+        # Run → Find first NaN and the Diagnostics dock.
+        from gradviz.ui.diagnostics_view import install_diagnostics
+        from gradviz.ui.nan_finder import install_nan_finder
+        from gradviz.ui.run_viewer import install_open_run
         from gradviz.ui.training import install_training_ui
+        from gradviz.ui.user_model.dialog import install_open_model
 
         install_open_model(self)
+        install_open_run(self)
         install_training_ui(self)  # sets self.training_ui
-        from gradviz.ui.nan_finder import install_nan_finder
-
-        install_nan_finder(self)  # Run → Find first NaN (sets self.nan_finder)
-        from gradviz.ui.diagnostics_view import install_diagnostics
-
-        install_diagnostics(self)  # the Diagnostics dock (sets self.diagnostics_panel)
+        install_nan_finder(self)  # sets self.nan_finder
+        install_diagnostics(self)  # sets self.diagnostics_panel
 
         self._restore_layout()
         self._on_document_changed()

@@ -12,9 +12,10 @@ from gradviz.ui.host import HOST_MEMBERS, WindowHost
 
 UI = Path(__file__).resolve().parents[2] / "gradviz" / "ui"
 EXTENSIONS = [UI / "training" / "install.py", UI / "training" / "inspection.py", UI / "user_model" / "opener.py",
-              UI / "user_model" / "dialog.py", UI / "diagnostics_view.py", UI / "nan_finder.py"]
+              UI / "user_model" / "dialog.py", UI / "diagnostics_view.py", UI / "nan_finder.py",
+              UI / "run_viewer" / "window.py"]
 # What an extension keeps on the window for itself (made on first use, one per window).
-OWN_ATTRIBUTES = ("model_opener", "open_model_dialog")
+OWN_ATTRIBUTES = ("model_opener", "open_model_dialog", "run_windows")
 
 
 def test_main_window_provides_the_whole_host_interface(qtbot):

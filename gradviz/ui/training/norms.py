@@ -37,6 +37,7 @@ from gradviz.ui.training.colour_scale import SCALE_TEXT, labelled_colour_bar, se
 VANISHING = 1e-5
 EXPLODING = 1e2
 HIST_BINS = 48
+LOSS_DOTS_MAX = 200  # loss curves with more points are drawn as a line only
 COLOURS = {"normal": "#2f6fde", "vanishing": "#7fb2ff", "exploding": "#e8590c", "nonfinite": "#b00020"}
 
 
@@ -80,7 +81,8 @@ class NormsPanel(QWidget):
         self.hist_kind.currentIndexChanged.connect(self._draw_histogram)
         controls.addWidget(self.log_check)
         controls.addStretch(1)
-        controls.addWidget(QLabel("Histogram of"))
+        self.hist_label = QLabel("Histogram of")
+        controls.addWidget(self.hist_label)
         controls.addWidget(self.hist_kind)
         controls.addWidget(self.hist_param)
         layout.addLayout(controls)
@@ -189,6 +191,12 @@ class NormsPanel(QWidget):
         self._draw_bars()
         self._draw_histogram()
 
+    def set_histogram_shown(self, shown: bool) -> None:
+        """Show or hide the histogram over iterations and its choosers (the run
+        viewer hides it: it keeps whole tensors of the iteration on screen only)."""
+        for widget in (self.hist_label, self.hist_kind, self.hist_param, self.plot_widgets["histogramPlot"]):
+            widget.setVisible(shown)
+
     def set_histogram_param(self, name: str) -> None:
         if name in self._names:
             self.hist_param.setCurrentText(name)
@@ -202,6 +210,14 @@ class NormsPanel(QWidget):
         self._hist_cache = {k: v for k, v in self._hist_cache.items() if k[0] in keep}
         self._draw_bars()
         self._draw_loss()
+        self._draw_histogram()
+
+    def set_selected(self, selected) -> None:
+        """Show ``selected``'s norms and mark it on the curves, the records unchanged:
+        cheaper than :meth:`set_records` for a long run (the loss curve is not rebuilt)."""
+        self._selected = selected
+        self._draw_bars()
+        self._mark_loss()
         self._draw_histogram()
 
     def _bar_record(self):
@@ -313,6 +329,9 @@ class NormsPanel(QWidget):
             if record.loss is not None and math.isfinite(record.loss):
                 xs.append(record.index)
                 ys.append(record.loss)
+        # A dot per iteration helps to count a few; hundreds only blur into the line
+        # and cost most of the plot's drawing time.
+        self.loss_curve.setSymbol("o" if len(xs) <= LOSS_DOTS_MAX else None)
         self.loss_curve.setData(xs, ys)
         self.loss_empty.setVisible(not xs)
         if not xs:
@@ -323,6 +342,9 @@ class NormsPanel(QWidget):
             self.loss_plot.setXRange(min(xs) - 0.5, max(xs) + 0.5, padding=0.02)
             _integer_ticks(self.loss_plot, max(xs) - min(xs) + 1)
             self.loss_plot.enableAutoRange(axis="y")
+        self._mark_loss()
+
+    def _mark_loss(self) -> None:
         if self._selected is not None:
             self.loss_marker.setPos(self._selected.index)
             self.loss_marker.show()
