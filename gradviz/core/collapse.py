@@ -43,7 +43,8 @@ Conventions:
   modules in it). Ops between the repeats (a residual add in the parent's
   ``forward``) go into the fold too: the fold holds every node on a path from
   one repeat to another, so contracting it keeps the graph acyclic. ``unfolded``
-  names folds (their keys) the reader opened: they show their repeats again.
+  names folds (their keys) the reader opened: every repeat of the same parent
+  is shown as its own box again.
 * Edges between two boxes, or a box and a node, are merged: one edge per pair
   with ``count`` = how many original edges it stands for. Edges inside a box
   disappear. Edges between two shown original nodes keep their attributes.
@@ -64,6 +65,7 @@ __all__ = [
     "FOLD_PREFIX",
     "fold_key",
     "fold_modules",
+    "fold_parent",
     "is_fold",
     "CollapsedGraph",
     "ancestor_modules",
@@ -131,6 +133,11 @@ def fold_modules(key: Any) -> list[str]:
     parent, _, span = key[len(FOLD_PREFIX):].rpartition(".")
     first, _, last = span.partition("-")
     return [f"{parent}.{i}" for i in range(int(first), int(last) + 1)]
+
+
+def fold_parent(key: Any) -> str | None:
+    """``"blocks"`` for ``"fold:blocks.0-23"`` (None when ``key`` is no fold)."""
+    return key[len(FOLD_PREFIX):].rpartition(".")[0] if is_fold(key) else None
 
 
 def fold_label(parent: str, first: int, last: int) -> str:
@@ -398,10 +405,12 @@ def _hull(shown: nx.DiGraph, keys: list[str]) -> set:
 
 def fold_repeats(result: CollapsedGraph, unfolded: Iterable[str] = ()) -> CollapsedGraph:
     """Fold runs of alike numbered sibling boxes of ``result`` into one box each (see the module docstring)."""
-    unfolded = set(unfolded)
+    # opening one fold opens its parent's repeats for good: expanding one of
+    # them must not fold the others again under a new key
+    opened = {fold_parent(key) for key in unfolded}
     for parent, first, last, keys in _repeat_runs(result.graph):
         key = fold_key(parent, first, last)
-        if key in unfolded:
+        if parent in opened:
             continue
         hull = _hull(result.graph, keys)
         extras = hull - set(keys)

@@ -195,7 +195,7 @@ class ModelOpener(QObject):
         if view is None:
             self.window.show_message(f"Graph ready ({graph.number_of_nodes():,} nodes); the graph view is not available")
             return
-        view.set_graph(graph)  # lays out in its worker; over 2000 nodes it opens collapsed by module
+        view.set_graph(graph)  # lays out in its worker; big graphs open collapsed by module
         self.window.central.setCurrentWidget(view)
 
     def close(self) -> None:

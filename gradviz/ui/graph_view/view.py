@@ -2,8 +2,12 @@
 
 What torchviz draws as a static picture, but explorable: zoom, pan, fit,
 minimap, hover tooltips, a details panel, search, collapsing modules into
-boxes, export. Layout runs off the GUI thread; big graphs (>2000 nodes with
-module information) open collapsed to a readable depth.
+boxes, export. Layout runs off the GUI thread; big graphs (more than
+:data:`AUTO_COLLAPSE_NODES` nodes with module information) open collapsed to
+the deepest depth that shows at most that many boxes, with runs of alike
+sibling modules folded into one box (``blocks.0 … blocks.23  ×24``; double-click
+unfolds it). Collapsing, expanding, folding and unfolding re-fit the graph to
+the window (a smooth zoom), so the whole new picture is always in view.
 
 Keys are the graph's node keys (``"n12"``, ``"out0"``) everywhere in this
 API; a collapsed module's box has the key ``"module:<name>"``. Calls that take
@@ -40,7 +44,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from gradviz.core import collapse as collapse_logic
-from gradviz.core.collapse import box_key, box_module, node_module
+from gradviz.core.collapse import box_key, box_module, fold_modules, is_fold, node_module
 from gradviz.core.layout import LayoutCancelled
 from gradviz.ui.worker import run_task
 
@@ -60,8 +64,10 @@ from .style import Fonts, TextMetrics
 from .toolbar import GraphToolbar
 from .transition import Transition
 
-# Graphs bigger than this open collapsed (when they know their modules).
-AUTO_COLLAPSE_NODES = 2000
+# Graphs bigger than this open collapsed (when they know their modules), to the
+# deepest depth that shows at most this many boxes: about what stays readable
+# at fit in a graph pane of the default window.
+AUTO_COLLAPSE_NODES = 150
 # Show the progress bar for layouts of graphs at least this big.
 PROGRESS_MIN_NODES = 800
 # Collapse/expand morphs are animated up to this many nodes (both states together).
@@ -93,6 +99,7 @@ class GraphView(QWidget):
         self._layout: SceneLayout | None = None  # what is shown (or being morphed to)
         self._cache: OrderedDict[tuple, SceneLayout] = OrderedDict()
         self._collapsed: frozenset[str] = frozenset()  # requested collapse state
+        self._unfolded: frozenset[str] = frozenset()  # fold keys the reader opened
         self._show_saved = False
         self._task = None
         self._generation = 0
@@ -262,9 +269,13 @@ class GraphView(QWidget):
         Layout runs in the background (``ready`` fires when the scene is
         built); a newer call cancels an older layout. ``positions`` (node
         centres, y down) skip the layout and disable auto-collapsing. Graphs
-        over 2000 nodes with ``module`` attributes open collapsed to a
+        over AUTO_COLLAPSE_NODES (150) nodes with ``module`` attributes open collapsed to a
         readable depth. Highlights, search and selection are reset.
         """
+        # The same network again (the next iteration): keep how it is shown, so no node moves.
+        same = self._layout is not None and graph is not None and self._graph is not None \
+            and positions is None and self._given_positions is None and same_structure(self._graph, graph)
+        kept = (self._collapsed, self._auto_fit) if same else None
         self._cancel_task()
         self._morph.stop()
         self._transition = None
@@ -273,6 +284,8 @@ class GraphView(QWidget):
         self.set_stale(None)  # whoever shows a graph shows a current one
         self._given_positions = positions
         self._collapsed = frozenset()
+        if kept is None:
+            self._unfolded = frozenset()
         self._cache.clear()
         self._layout = None
         self._module_sizes = collapse_logic.module_sizes(graph) if graph is not None else {}
@@ -289,9 +302,13 @@ class GraphView(QWidget):
             self._set_ready()
             return
         self._placeholder.hide()
-        auto = positions is None and graph.number_of_nodes() > AUTO_COLLAPSE_NODES and collapse_logic.has_modules(graph)
-        self._fit_after_layout = True
-        self._request_layout(None if auto else frozenset(), animate=False)
+        if kept is not None:
+            self._fit_after_layout = kept[1]
+            self._request_layout(kept[0], animate=False)
+        else:
+            auto = positions is None and graph.number_of_nodes() > AUTO_COLLAPSE_NODES and collapse_logic.has_modules(graph)
+            self._fit_after_layout = True
+            self._request_layout(None if auto else frozenset(), animate=False)
         if self.search_box.text().strip():
             self._search_timer.start()
 
@@ -326,7 +343,7 @@ class GraphView(QWidget):
         self._is_ready = False
         self._remember_anchor(anchor)
         if collapsed is not None:
-            state = layout_state(collapsed, self._show_saved)
+            state = layout_state(collapsed, self._show_saved, self._unfolded)
             self._collapsed = state[0]
             if state == self._pending_state:
                 return  # that layout is already being computed
@@ -343,24 +360,26 @@ class GraphView(QWidget):
         self._cancel_task()
         self._generation += 1
         generation = self._generation
-        metrics, show_saved, positions = self.metrics, self._show_saved, self._given_positions
+        metrics, show_saved, positions, unfolded = self.metrics, self._show_saved, self._given_positions, self._unfolded
 
         def job(task):  # worker thread: no Qt objects in here
             chosen = collapsed
             if chosen is None:
                 task.report(0.0, "choosing a readable collapse depth")
-                chosen = collapse_logic.modules_at_depth(graph, collapse_logic.choose_depth(graph))
+                depth = collapse_logic.choose_depth(graph, AUTO_COLLAPSE_NODES)
+                chosen = collapse_logic.modules_at_depth(graph, depth)
             return compute_layout(
                 graph,
                 chosen,
                 metrics=metrics,
                 show_saved=show_saved,
+                unfolded=unfolded,
                 positions=positions,
                 progress=task.report,
                 cancel=lambda: task.cancelled,
             )
 
-        self._pending_state = layout_state(collapsed, show_saved) if collapsed is not None else ("auto",)
+        self._pending_state = layout_state(collapsed, show_saved, unfolded) if collapsed is not None else ("auto",)
         big = graph.number_of_nodes() >= PROGRESS_MIN_NODES
         self._task = run_task(
             job,
@@ -405,7 +424,7 @@ class GraphView(QWidget):
         self._cache[layout.state] = layout
         while len(self._cache) > LAYOUT_CACHE_SIZE:
             self._cache.popitem(last=False)
-        self._collapsed = layout.state[0]
+        self._collapsed, self._unfolded = layout.state[0], layout.state[2]
         self._apply_layout(layout, animate=animate)
 
     def _apply_layout(self, layout: SceneLayout, *, animate: bool) -> None:
@@ -432,7 +451,13 @@ class GraphView(QWidget):
                 (min(final[0], start[0]) - margin, min(final[1], start[1]) - margin,
                  max(final[2], start[2]) + margin, max(final[3], start[3]) + margin)
             )
-            self._start_anchor_pan(anchor, layout)
+            if self._fit_after_layout:  # zoom to the new picture while it morphs
+                self._fit_after_layout = False
+                self._anchor_pan = None
+                self.fit_to_window(animate=True)
+                self._auto_fit = True
+            else:
+                self._start_anchor_pan(anchor, layout)
             self._morph.start()
             return
         self._show_model(SceneModel.from_layout(layout))
@@ -640,7 +665,9 @@ class GraphView(QWidget):
         if key is None or self._graph is None:
             return
         module = box_module(key)
-        if module is not None:
+        if is_fold(key):
+            self.unfold(key)
+        elif module is not None:
             self.expand_module(module)
         elif key in self._graph and node_module(self._graph.nodes[key]):
             self.collapse_module(node_module(self._graph.nodes[key]))
@@ -697,6 +724,12 @@ class GraphView(QWidget):
         key = self._key_at_index(index)
         if key is not None and self._graph is not None:
             module = box_module(key)
+            fold = self._fold_holding(module)
+            if is_fold(key):
+                label = self._layout.graph.nodes[key].get("label", key)
+                menu.addAction(f"Unfold {label}", lambda: self.unfold(key))
+            elif fold is not None:
+                menu.addAction(f"Fold {fold_modules(fold)[0]} … {fold_modules(fold)[-1]} again", lambda: self.fold(fold))
             if module is not None:
                 menu.addAction(f"Expand {module}", lambda: self.expand_module(module))
                 menu.addAction(f"Expand {module} completely", lambda: self.expand_module(module, fully=True))
@@ -732,7 +765,35 @@ class GraphView(QWidget):
         if self._graph is None:
             return
         wanted = collapse_logic.outermost(m for m in modules if m in self._module_sizes)
+        self._fit_after_layout = True  # every collapse change re-fits (see the module docstring)
         self._request_layout(wanted, animate=animate, anchor=anchor)
+
+    def unfold(self, key: str) -> None:
+        """Show the repeats of the fold ``key`` (``"fold:blocks.0-23"``) as their own boxes; re-fits."""
+        if self._graph is None or not is_fold(key):
+            return
+        self._unfolded = self._unfolded | {key}
+        self._fit_after_layout = True
+        self._request_layout(self._collapsed, animate=True)
+
+    def fold(self, key: str) -> None:
+        """Fold the repeats of ``key`` into one box again (after :meth:`unfold`); re-fits."""
+        if self._graph is None or key not in self._unfolded:
+            return
+        self._unfolded = self._unfolded - {key}
+        self._fit_after_layout = True
+        self._request_layout(self._collapsed, animate=True)
+
+    def folds(self) -> list[str]:
+        """The fold keys shown now (each a box standing for several alike modules)."""
+        return [k for k in self._layout.graph if is_fold(k)] if self._layout else []
+
+    def _fold_holding(self, module: str | None) -> str | None:
+        """The unfolded fold that ``module`` (or one of its ancestors) is a repeat of, if any."""
+        if not module:
+            return None
+        mine = set(collapse_logic.ancestor_modules(module))
+        return next((key for key in sorted(self._unfolded) if mine & set(fold_modules(key))), None)
 
     def collapse_module(self, module: str, *, anchor: Hashable | None = None) -> None:
         """Collapse ``module`` (and everything inside it) into one box."""
@@ -740,7 +801,12 @@ class GraphView(QWidget):
             self.set_collapsed(self._collapsed | {module}, anchor=anchor or box_key(module))
 
     def expand_module(self, module: str, *, fully: bool = False) -> None:
-        """Open ``module``'s box: completely when small (or ``fully``), else one level."""
+        """Open ``module``'s box: completely when small (or ``fully``), else one level.
+
+        A fold key (``"fold:blocks.0-23"``) unfolds (see :meth:`unfold`)."""
+        if is_fold(module):
+            self.unfold(module)
+            return
         if module not in self._module_sizes:
             return
         if fully:
@@ -1073,6 +1139,15 @@ class GraphView(QWidget):
             self.export(path, None if has_suffix else exporting.format_of_filter(chosen))
         except Exception as exc:  # shown to the user, not swallowed
             QMessageBox.warning(self, "Export failed", f"Could not export the graph:\n{exc}")
+
+
+def same_structure(a: nx.DiGraph, b: nx.DiGraph) -> bool:
+    """Whether two graphs have the same nodes and edges in the same order (labels may differ)."""
+    if a is b:
+        return True
+    if a.number_of_nodes() != b.number_of_nodes() or a.number_of_edges() != b.number_of_edges():
+        return False
+    return list(a.nodes) == list(b.nodes) and list(a.edges) == list(b.edges)
 
 
 def _alive(view) -> bool:
