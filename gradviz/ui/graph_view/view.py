@@ -41,7 +41,8 @@ import networkx as nx
 import numpy as np
 from PySide6.QtCore import QEasingCurve, QEvent, QEventLoop, QPointF, QRectF, Qt, QTimer, QVariantAnimation, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QInputDialog, QMenu, QMessageBox, QSplitter, QVBoxLayout,
+                               QWidget)
 
 from gradviz.core import collapse as collapse_logic
 from gradviz.core.collapse import box_key, box_module, fold_modules, is_fold, node_module
@@ -61,7 +62,7 @@ from .search import find_matches, path_to_outputs
 from .stale import STALE_OPACITY, StaleBanner
 from .state import ViewState
 from .style import Fonts, TextMetrics
-from .toolbar import GraphToolbar
+from .toolbar import GraphToolbar, OverflowButton
 from .transition import Transition
 
 # Graphs bigger than this open collapsed (when they know their modules), to the
@@ -147,7 +148,7 @@ class GraphView(QWidget):
         self.canvas.fitRequested.connect(lambda: self.fit_to_window())
         self.canvas.userNavigated.connect(self._stop_auto_fit)
         self.minimap = Minimap(self.canvas)
-        self.legend = Legend(self.canvas)
+        self.legend = Legend()  # a strip under the canvas (see _build_widgets), never over the nodes
         self._placeholder = placeholder(self.canvas)
         self.progress_panel = ProgressPanel(self.canvas)
         self.stale_banner = StaleBanner(self.canvas)
@@ -158,7 +159,14 @@ class GraphView(QWidget):
         self.details.setMinimumWidth(220)
         self.splitter = QSplitter(Qt.Horizontal)
         self.splitter.setObjectName("graphSplitter")
-        self.splitter.addWidget(self.canvas)
+        drawing = QWidget()
+        drawing.setObjectName("graphDrawing")
+        drawing_layout = self._drawing_layout = QVBoxLayout(drawing)
+        drawing_layout.setContentsMargins(0, 0, 0, 0)
+        drawing_layout.setSpacing(0)
+        drawing_layout.addWidget(self.canvas, 1)
+        drawing_layout.addWidget(self.legend)
+        self.splitter.addWidget(drawing)
         self.splitter.addWidget(self.details)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 0)
@@ -197,8 +205,30 @@ class GraphView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
-        layout.addWidget(self.toolbar)
+        # the toolbar hides what does not fit; "⋯" (outside it, always shown) holds everything
+        self.more_button = OverflowButton(self.toolbar)
+        self.more_button.findRequested.connect(self._find_from_menu)
+        bar_row = QHBoxLayout()
+        bar_row.setContentsMargins(0, 0, 4, 0)
+        bar_row.setSpacing(0)
+        bar_row.addWidget(self.toolbar, 1)
+        bar_row.addWidget(self.more_button)
+        layout.addLayout(bar_row)
         layout.addWidget(self.splitter, 1)
+        self.canvas.resized.connect(self._canvas_resized)
+
+    def _find_from_menu(self) -> None:
+        """"Find node…" in the overflow menu: the search box, or a prompt when the box is hidden."""
+        if self.search_box.isVisible():
+            self.focus_search()
+            return
+        text, ok = QInputDialog.getText(self, "Find node", "Node or parameter name:", text=self.search_box.text())
+        if ok and text.strip():
+            self.search(text)
+
+    def _canvas_resized(self) -> None:
+        self._place_overlays()
+        self._refit()  # still fitted when the legend strip below the canvas changes height
 
     def focus_search(self) -> None:
         self.search_box.setFocus(Qt.ShortcutFocusReason)
@@ -238,8 +268,6 @@ class GraphView(QWidget):
     def _place_overlays(self) -> None:
         viewport = self.canvas.viewport()
         self.minimap.place()
-        self.legend.adjustSize()
-        self.legend.move(10, viewport.height() - self.legend.height() - 10)
         self._placeholder.setGeometry(40, 40, max(10, viewport.width() - 80), max(10, viewport.height() - 80))
         self.progress_panel.place(viewport)
         self.stale_banner.place(viewport)
@@ -501,6 +529,7 @@ class GraphView(QWidget):
 
     def _after_scene_change(self) -> None:
         self._refresh_legend()
+        self._drawing_layout.activate()  # the legend strip takes its room now, not after "ready"
         self._place_overlays()
         if self._state.selected is not None:
             self._show_details(self._state.selected)
@@ -1102,8 +1131,6 @@ class GraphView(QWidget):
             )
             states = [name for name, present in checks if present]
         self.legend.set_content(set(model.kinds) if model is not None else set(), states)
-        viewport = self.canvas.viewport()
-        self.legend.move(10, viewport.height() - self.legend.height() - 10)
 
     # ------------------------------------------------------------------------------
     # export
