@@ -152,7 +152,11 @@ def _write_graph(graph, path, fmt: str):
     from gradviz.graph_export import export_graph
 
     try:
-        return export_graph(graph, path, fmt)
+        written = export_graph(graph, path, fmt)
+        if written.stem.endswith("-p1"):  # too tall for one readable PNG: numbered pages
+            print(f"note: the graph is too tall for one PNG with readable text; it is in pages "
+                  f"{written.name}, {written.stem[:-1]}2{written.suffix}, … (SVG keeps it in one file)")
+        return written
     except OSError as exc:
         raise _UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
     except ImportError as exc:

@@ -1,5 +1,9 @@
 """SVG text -> PNG file with Qt, offscreen. Used by PNG export (``gradviz export -f png``).
 
+Drawing the pixels is quick; encoding them was not (Qt's PNG writer takes
+~1.7 s for a 1254×12488 graph): :func:`save_png` encodes with Pillow at a
+fast zlib level, 2-3× quicker for files about as small.
+
 Rendering text needs a Qt application object (fonts). Outside the GUI none
 exists, so one is created; on Linux without a display it runs on Qt's
 ``offscreen`` platform, which makes the CLI work over SSH and in CI. It is a
@@ -12,7 +16,11 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["MAX_SIDE", "svg_to_png"]
+__all__ = ["MAX_SIDE", "save_png", "svg_to_png"]
+
+# zlib level for PNGs: 1 is the fastest; graph pictures (flat colours) shrink
+# about as well as at the default 6.
+PNG_COMPRESS_LEVEL = 1
 
 # Qt's raster images stop at 32767 px a side and a huge graph would need
 # gigabytes; beyond this the picture is scaled down to fit.
@@ -60,7 +68,20 @@ def svg_to_png(svg: str, path: str | os.PathLike, *, scale: float = 1.0, max_sid
         renderer.render(painter, QRectF(0, 0, width, height))
     finally:
         painter.end()
+    return save_png(image, path)
+
+
+def save_png(image, path: str | os.PathLike) -> Path:
+    """Write a ``QImage`` as PNG, quickly (Pillow, zlib level :data:`PNG_COMPRESS_LEVEL`); OSError if it cannot."""
+    from PIL import Image
+    from PySide6.QtGui import QImage
+
     path = Path(path)
-    if not image.save(str(path), "PNG"):
-        raise OSError(f"cannot write PNG file {path}")
+    rgb = image.convertToFormat(QImage.Format.Format_RGB888)
+    picture = Image.frombuffer("RGB", (rgb.width(), rgb.height()), bytes(rgb.constBits()), "raw", "RGB",
+                               rgb.bytesPerLine(), 1)
+    try:
+        picture.save(path, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    except (OSError, ValueError) as exc:
+        raise OSError(f"cannot write PNG file {path}: {exc}") from exc
     return path

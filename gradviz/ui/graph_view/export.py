@@ -11,7 +11,13 @@ import networkx as nx
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QImage, QPainter
 
+from gradviz.core.export import MIN_TEXT_PX, free_cuts, page_paths, plan_png_pages
+from gradviz.ui.rasterize import save_png
+
 from . import style
+
+__all__ = ["FILE_FILTER", "FORMATS", "MIN_TEXT_PX", "export_data", "format_for", "format_of_filter", "render_png",
+           "render_svg"]
 
 # file suffix -> format
 FORMATS = {"png": "png", "svg": "svg", "dot": "dot", "gv": "dot", "graphml": "graphml", "json": "json"}
@@ -19,11 +25,10 @@ FILE_FILTER = (
     "PNG image (*.png);;SVG drawing (*.svg);;Graphviz DOT (*.dot *.gv);;GraphML (*.graphml);;JSON (*.json)"
 )
 
-# PNG: twice the scene resolution for crisp text, but never more than this
-# (a 20k-node graph is ~650k px tall; raster painting stops at 32k px).
+# PNG: twice the scene resolution for crisp text while the picture is small;
+# bigger ones at less, never with text under MIN_TEXT_PX (then in pages):
+# see gradviz.core.export.plan_png_pages.
 PNG_SCALE = 2.0
-PNG_MAX_SIDE = 32000
-PNG_MAX_PIXELS = 60_000_000
 MARGIN = 16.0
 
 
@@ -40,25 +45,28 @@ def _source_rect(bounds: tuple[float, float, float, float]) -> QRectF:
     return QRectF(left, top, right - left, bottom - top).adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN)
 
 
-def render_png(scene, bounds, path) -> None:
-    """Render ``bounds`` of ``scene`` to a PNG on white."""
+def render_png(scene, bounds, path, *, text_px: float = 12.0, boxes=()) -> list[Path]:
+    """Render ``bounds`` of ``scene`` to PNG on white: one file, or pages ``name-p1.png``, …
+    when one image would make text (``text_px`` high in the scene) smaller than
+    :data:`MIN_TEXT_PX`. Pages break between the ``(top, bottom)`` spans of ``boxes``.
+    Drawn straight from the scene with QPainter, encoded by :func:`gradviz.ui.rasterize.save_png`.
+    Returns the files written."""
     source = _source_rect(bounds)
-    scale = min(
-        PNG_SCALE,
-        PNG_MAX_SIDE / max(source.width(), 1.0),
-        PNG_MAX_SIDE / max(source.height(), 1.0),
-        math.sqrt(PNG_MAX_PIXELS / max(source.width() * source.height(), 1.0)),
-    )
-    width = max(1, int(source.width() * scale))
-    height = max(1, int(source.height() * scale))
-    image = QImage(width, height, QImage.Format_ARGB32_Premultiplied)
-    image.fill(style.color(style.BACKGROUND))
-    painter = QPainter(image)
-    painter.setRenderHints(QPainter.Antialiasing | QPainter.TextAntialiasing)
-    scene.render(painter, QRectF(0, 0, width, height), source, Qt.KeepAspectRatio)
-    painter.end()
-    if not image.save(str(path), "PNG"):
-        raise OSError(f"could not write {path}")
+    plan = plan_png_pages((source.left(), source.top(), source.right(), source.bottom()), text_px=text_px,
+                          preferred_scale=PNG_SCALE, cuts=free_cuts(boxes))
+    paths = page_paths(path, len(plan.pages))
+    for index, target in enumerate(paths):
+        left, top, right, bottom = plan.pages[index]
+        width, height = plan.page_size(index)
+        image = QImage(width, height, QImage.Format_ARGB32_Premultiplied)
+        image.fill(style.color(style.BACKGROUND))
+        painter = QPainter(image)
+        painter.setRenderHints(QPainter.Antialiasing | QPainter.TextAntialiasing)
+        scene.render(painter, QRectF(0, 0, width, height), QRectF(left, top, right - left, bottom - top),
+                     Qt.IgnoreAspectRatio)
+        painter.end()
+        save_png(image, target)
+    return paths
 
 
 def render_svg(scene, bounds, path, title: str = "gradviz graph") -> None:
