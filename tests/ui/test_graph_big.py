@@ -1,0 +1,169 @@
+"""Big graphs open readable and nothing hides the graph or its controls (issue 13):
+auto-collapse with folded repeats, nodes that stay put across iterations, the legend
+outside the drawing, the overflow menu, and exports that are not faded by a selection."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PySide6.QtCore import QRect
+from PySide6.QtGui import QImage
+
+import gradviz
+from gradviz.core.collapse import fold_key
+from gradviz.ui.graph_view import GraphView
+from gradviz.ui.graph_view.view import AUTO_COLLAPSE_NODES
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+from transformer_block import TinyTransformer, example_inputs  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+
+def transformer_graph(seed: int = 0):
+    torch.manual_seed(seed)
+    model = TinyTransformer(n_layers=24)
+    return gradviz.trace_model(model, example_inputs(), loss_fn=lambda o: o.float().pow(2).mean()).graph
+
+
+@pytest.fixture(scope="module")
+def big_graph():
+    return transformer_graph()
+
+
+@pytest.fixture
+def view(qtbot):
+    widget = GraphView()
+    widget.animations_enabled = False
+    widget.canvas.animations_enabled = False
+    qtbot.addWidget(widget)
+    widget.resize(1200, 800)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def show(qtbot, view, graph):
+    with qtbot.waitSignal(view.ready, timeout=60_000):
+        view.set_graph(graph)
+
+
+def test_transformer_opens_collapsed_with_its_blocks_folded(qtbot, view, big_graph):
+    assert big_graph.number_of_nodes() > 1000
+    show(qtbot, view, big_graph)
+    assert view.node_count() <= AUTO_COLLAPSE_NODES
+    fold = fold_key("blocks", 0, 23)
+    assert view.folds() == [fold]
+    assert view.shown_graph().nodes[fold]["label"] == "blocks.0 … blocks.23  ×24"
+    # unfolding shows the 24 blocks, still a readable number of boxes, and re-fits
+    view.zoom_by(3.0)
+    with qtbot.waitSignal(view.ready, timeout=30_000):
+        view.canvas.nodeDoubleClicked.emit(view.item.model.index[fold])
+    assert view.folds() == [] and 24 < view.node_count() <= AUTO_COLLAPSE_NODES
+    visible = view.canvas.visible_scene_rect()
+    for key in view.node_positions():
+        assert visible.contains(view.node_rect(key)), key  # the whole new picture is in view
+    # and folds again from a block's context menu entry
+    with qtbot.waitSignal(view.ready, timeout=30_000):
+        view.fold(fold)
+    assert view.folds() == [fold]
+
+
+def test_nodes_never_move_between_iterations(qtbot, view, big_graph):
+    show(qtbot, view, big_graph)
+    with qtbot.waitSignal(view.ready, timeout=30_000):
+        view.unfold(fold_key("blocks", 0, 23))
+    with qtbot.waitSignal(view.ready, timeout=30_000):
+        view.expand_module("blocks.5")
+    before = view.node_positions()
+    again = transformer_graph(seed=1)  # the next iteration: same network, new values
+    assert again is not big_graph
+    show(qtbot, view, again)
+    assert view.graph() is again
+    assert view.node_positions() == before
+
+
+def node_rects_in_view(view):
+    canvas = view.canvas
+    rects = []
+    for key in view.node_positions():
+        polygon = canvas.mapFromScene(view.node_rect(key))
+        rect = polygon.boundingRect().translated(canvas.viewport().mapTo(view, canvas.viewport().rect().topLeft()))
+        rects.append((key, rect.intersected(canvas.viewport().geometry().translated(canvas.mapTo(view, canvas.rect().topLeft())))))
+    return rects
+
+
+@pytest.mark.parametrize("size", [(1600, 1000), (1280, 720), (700, 500)])
+def test_legend_never_covers_a_node_at_fit(qtbot, view, big_graph, size):
+    view.resize(*size)
+    show(qtbot, view, big_graph)
+    with qtbot.waitSignal(view.ready, timeout=30_000):
+        view.unfold(fold_key("blocks", 0, 23))  # many boxes, down to the pane's bottom edge
+    view.highlight_nodes(list(big_graph.nodes)[:3], "active")  # the legend grows a row
+    legend = view.legend
+    assert legend.isVisible() and "module (collapsed)" in legend.titles()
+    legend_rect = QRect(legend.mapTo(view, legend.rect().topLeft()), legend.size())
+    for key, rect in node_rects_in_view(view):
+        assert not rect.intersects(legend_rect), (key, rect, legend_rect)
+
+
+CONTROLS = ["Find node…", "◀", "▶", "Fit", "Collapse depth", "Expand all", "Saved tensors", "Details", "Export graph…"]
+
+
+def test_overflow_menu_holds_every_control_when_the_pane_is_narrow(qtbot, view, big_graph):
+    show(qtbot, view, big_graph)
+    view.resize(340, 500)
+    qtbot.waitUntil(lambda: view.width() == 340)
+    more = view.more_button
+    assert more.isVisible()
+    inside = QRect(more.mapTo(view, more.rect().topLeft()), more.size())
+    assert view.rect().contains(inside), (inside, view.rect())
+    texts = more.menu_texts()
+    for text in CONTROLS:
+        assert text in texts, (text, texts)
+    # at this width some controls are hidden in the toolbar: the menu is the way to them
+    hidden = [w for w in (view.toolbar.expand_all_button, view.toolbar.export_button, view.toolbar.details_button)
+              if not w.isVisible()]
+    assert hidden, "the pane is narrow enough to hide some toolbar controls"
+    actions = {a.text(): a for a in more.overflow_menu.actions()}
+    depth_menu = actions["Collapse depth"].menu()
+    with qtbot.waitSignal(view.ready, timeout=30_000):
+        [a for a in depth_menu.actions() if a.text() == "1"][0].trigger()
+    assert view.depth_spin.value() == 1
+    more.menu_texts()
+    actions = {a.text(): a for a in more.overflow_menu.actions()}
+    assert actions["Expand all"].isEnabled()
+    details_shown = view.details.isVisible()
+    actions["Details"].trigger()
+    assert view.details.isVisible() != details_shown
+
+
+def test_export_is_not_faded_by_the_selection(qtbot, view, tmp_path):
+    torch.manual_seed(0)
+    net = gradviz.build_model(gradviz.presets.load("lenet"))
+    graph = gradviz.trace_model(net, torch.randn(1, 1, 32, 32), loss_fn=torch.nn.functional.mse_loss,
+                                target=torch.randn(1, 10)).graph
+    show(qtbot, view, graph)
+    plain = tmp_path / "plain.png"
+    assert view.export(plain) == [plain]
+    weight = next(k for k, a in graph.nodes(data=True) if a.get("name") == "conv1.weight")
+    view.search("relu")  # matches are marked
+    view.select_node(weight)  # a parameter: its path lights up, everything else dims
+    view.set_stale("out of date")
+    assert view.item.model.path_active
+    after = tmp_path / "selected.png"
+    view.export(after)
+    assert QImage(str(after)) == QImage(str(plain))
+    highlighted = tmp_path / "highlighted.png"
+    view.export(highlighted, highlights=True)
+    assert QImage(str(highlighted)) != QImage(str(plain))
+    assert view.item.model.path_active and view.selected_node() == weight  # the screen keeps its state
+    svg_plain, svg_selected = tmp_path / "a.svg", tmp_path / "b.svg"
+    view.export(svg_selected)
+    view.select_node(None)
+    view.search("")
+    view.set_stale(None)
+    view.export(svg_plain)
+    assert svg_plain.read_text() == svg_selected.read_text()
