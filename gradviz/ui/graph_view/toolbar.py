@@ -31,7 +31,7 @@ class SearchBox(QLineEdit):
 class GraphToolbar(QToolBar):
     """Widgets only (stable objectNames); the GraphView connects them."""
 
-    def __init__(self, export_action: QAction, parent=None):
+    def __init__(self, export_action: QAction, animation_action: QAction | None = None, parent=None):
         super().__init__("Graph", parent)
         self.setObjectName("graphToolbar")
         self.setToolButtonStyle(Qt.ToolButtonTextOnly)
@@ -77,6 +77,13 @@ class GraphToolbar(QToolBar):
         self.export_button.setDefaultAction(export_action)
         self.export_button.setAutoRaise(True)
         self.addWidget(self.export_button)
+        self.animation_button = None
+        if animation_action is not None:
+            self.animation_button = QToolButton()
+            self.animation_button.setObjectName("graphExportAnimationButton")
+            self.animation_button.setDefaultAction(animation_action)
+            self.animation_button.setAutoRaise(True)
+            self.addWidget(self.animation_button)
 
     def _button(self, text: str, tip: str, name: str, checkable: bool = False) -> QToolButton:
         button = QToolButton()

@@ -190,7 +190,17 @@ class GraphView(QWidget):
         self.find_action.triggered.connect(self.focus_search)
         self.addAction(self.find_action)
 
-        self.toolbar = GraphToolbar(self.export_action)
+        self.animation_action = QAction("Export animation…", self)
+        self.animation_action.setObjectName("actionExportAnimation")
+        self.animation_action.setToolTip("Save this iteration's forward build-up and backward replay as an animated GIF "
+                                         "and numbered PNG frames, for slides")
+        self.animation_action.triggered.connect(self.show_animation_dialog)
+        self.addAction(self.animation_action)
+        # Who knows the last iteration's backward order (the training UI) may set this seam;
+        # without it the order is autograd's own rule (gradviz.core.animation.backward_order).
+        self.backward_order_source = None
+
+        self.toolbar = GraphToolbar(self.export_action, self.animation_action)
         bar = self.toolbar
         self.search_box, self.search_count, self.depth_spin = bar.search_box, bar.search_count, bar.depth_spin
         bar.search_box.textChanged.connect(lambda _: self._search_timer.start())
@@ -874,6 +884,7 @@ class GraphView(QWidget):
         has_saved = has_graph and any(a.get("saved") for _, a in self._graph.nodes(data=True))
         self.toolbar.saved_button.setEnabled(has_saved)
         self.export_action.setEnabled(has_graph)
+        self.animation_action.setEnabled(has_graph)
         self.search_box.setEnabled(has_graph)
 
     def set_show_saved(self, show: bool) -> None:
@@ -1200,6 +1211,18 @@ class GraphView(QWidget):
             item.visibility_version += 1
             model.touch_state()
             item.update()
+
+    def show_animation_dialog(self):
+        """Export animation…: ask size and outputs, then write the GIF and frames off the GUI's way."""
+        from .animation import AnimationDialog
+
+        if self._layout is None:
+            return None
+        backward = self.backward_order_source() if self.backward_order_source is not None else None
+        dialog = AnimationDialog(self, backward=backward)
+        dialog.accepted.connect(lambda: dialog.written and self.exported.emit(list(dialog.written)))
+        dialog.open()
+        return dialog
 
     def _export_with_dialog(self) -> None:
         if self._layout is None:
