@@ -382,7 +382,7 @@ PAGE_MAX_SIDE = 16384
 PAGE_MAX_PIXELS = 40_000_000
 # Up to this many pixels a picture is drawn at the preferred (crisp) scale;
 # bigger ones at less, down to the readable minimum, to keep encoding fast.
-CRISP_MAX_PIXELS = 8_000_000
+CRISP_MAX_PIXELS = 4_000_000
 
 
 @dataclass(frozen=True)
