@@ -167,3 +167,61 @@ def test_export_is_not_faded_by_the_selection(qtbot, view, tmp_path):
     view.set_stale(None)
     view.export(svg_plain)
     assert svg_plain.read_text() == svg_selected.read_text()
+
+
+def screen_matches_a_fresh_render(view) -> int:
+    """Rows where what is on screen (the backing store) differs from painting the view anew:
+    repaint leftovers (label fragments, half-dimmed boxes) show up as such rows."""
+    import numpy as np
+    from PySide6.QtWidgets import QApplication
+
+    on_screen = QApplication.primaryScreen().grabWindow(view.winId()).toImage().convertToFormat(QImage.Format_RGB32)
+    fresh = view.grab().toImage().convertToFormat(QImage.Format_RGB32)
+    assert on_screen.size() == fresh.size()
+    a = np.frombuffer(bytes(on_screen.constBits()), np.uint8).reshape(on_screen.height(), -1)
+    b = np.frombuffer(bytes(fresh.constBits()), np.uint8).reshape(fresh.height(), -1)
+    return int((a != b).any(axis=1).sum())
+
+
+def settle(qtbot, view):
+    """Animations done and every posted paint delivered."""
+    from PySide6.QtCore import QAbstractAnimation, QTimer
+
+    assert view.wait_until_ready(30_000)
+    stopped = QAbstractAnimation.State.Stopped
+    qtbot.waitUntil(lambda: not view._fade_timer.isActive() and view.canvas._view_animation.state() == stopped,
+                    timeout=5_000)
+    delivered = []
+    QTimer.singleShot(50, lambda: delivered.append(True))
+    qtbot.waitUntil(lambda: bool(delivered), timeout=5_000)
+
+
+def test_no_repaint_leftovers_after_select_collapse_search(qtbot):
+    """With animations on, as a user has them: after each step the screen equals a fresh paint."""
+    torch.manual_seed(0)
+    net = gradviz.build_model(gradviz.presets.load("lenet"))
+    graph = gradviz.trace_model(net, torch.randn(1, 1, 32, 32), loss_fn=torch.nn.functional.mse_loss,
+                                target=torch.randn(1, 10)).graph
+    view = GraphView()
+    qtbot.addWidget(view)
+    view.resize(1600, 1000)
+    view.show()
+    qtbot.waitExposed(view)
+    with qtbot.waitSignal(view.ready, timeout=20_000):
+        view.set_graph(graph)
+    settle(qtbot, view)
+    assert screen_matches_a_fresh_render(view) == 0
+    weight = next(k for k, a in graph.nodes(data=True) if a.get("name") == "conv2.weight")
+    steps = [
+        ("select a parameter", lambda: view.select_node(weight)),
+        ("collapse its module", lambda: view.collapse_module("conv2")),
+        ("search", lambda: view.search("relu")),
+        ("deselect", lambda: view.select_node(None)),
+        ("expand all", lambda: view.expand_all()),
+        ("highlight", lambda: view.highlight_nodes([weight], "active")),
+        ("hide and reveal", lambda: (view.hide_all_nodes(), view.reveal_nodes(list(graph.nodes)[:8]))),
+    ]
+    for name, step in steps:
+        step()
+        settle(qtbot, view)
+        assert screen_matches_a_fresh_render(view) == 0, name
