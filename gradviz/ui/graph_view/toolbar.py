@@ -35,6 +35,10 @@ class GraphToolbar(QToolBar):
         super().__init__("Graph", parent)
         self.setObjectName("graphToolbar")
         self.setToolButtonStyle(Qt.ToolButtonTextOnly)
+        # Qt's own "»" extension shows the hidden widgets in a cramped popup; the view's
+        # "⋯" menu (OverflowButton) holds every control instead, so one way is enough.
+        self.setStyleSheet("QToolButton#qt_toolbar_ext_button { max-width: 0px; max-height: 0px; border: none;"
+                           " padding: 0px; margin: 0px; }")
 
         self.search_box = SearchBox()
         self.search_box.setObjectName("graphSearch")
@@ -129,6 +133,7 @@ class OverflowButton(QToolButton):
         self.setToolTip("All graph controls (also those that do not fit the pane)")
         self.setAutoRaise(True)
         self.setPopupMode(QToolButton.InstantPopup)
+        self.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0px; }")
         self.overflow_menu = QMenu(self)
         self.overflow_menu.setObjectName("graphMoreMenu")
         self.overflow_menu.aboutToShow.connect(self.rebuild)
