@@ -11,6 +11,9 @@ graph as drawn (modules may be collapsed into boxes):
   ``backward_order`` when known, else the engine's own rule, see
   :func:`backward_order`); the op and the parameters it hands a gradient are
   active, everything done before is visited.
+* **step** (optional): ``morph_steps`` frames of one parameter going from its
+  values before the optimizer step to after (:func:`morph_frames`,
+  :func:`weights_at`); ``t`` runs from 0 to 1.
 
 When ``shown`` maps nodes to what stands for them on screen (a collapsed box),
 consecutive frames whose active boxes are the same merge into one frame: a
@@ -27,10 +30,12 @@ from typing import Callable, Hashable, Iterable, Sequence
 
 import networkx as nx
 
-__all__ = ["FORWARD", "BACKWARD", "Frame", "animation_frames", "backward_order", "forward_order", "frame_summary"]
+__all__ = ["FORWARD", "BACKWARD", "MORPH", "Frame", "animation_frames", "backward_order", "forward_order",
+           "frame_summary", "morph_frames", "weights_at"]
 
 FORWARD = "forward"
 BACKWARD = "backward"
+MORPH = "step"
 
 Key = Hashable
 
@@ -50,6 +55,8 @@ class Frame:
     shown_nodes: frozenset | None
     caption: str = ""
     ops: tuple = field(default=())  # the original op keys of this frame
+    parameter: str = ""  # MORPH frames: the parameter shown
+    t: float = 0.0  # MORPH frames: 0 = before the step, 1 = after
 
 
 def _ops(graph: nx.DiGraph) -> list[Key]:
@@ -178,9 +185,25 @@ def _names(graph: nx.DiGraph, ops: list[Key]) -> str:
     return names[0] if len(names) == 1 else f"{names[0]} … {names[-1]} ({len(names)} ops)"
 
 
+def morph_frames(parameter: str, steps: int) -> list[Frame]:
+    """``steps`` frames of ``parameter`` going from before the optimizer step (t=0) to after (t=1)."""
+    steps = max(0, int(steps))
+    return [Frame(MORPH, i, frozenset(), frozenset(), None,
+                  f"step {i + 1}/{steps} · {parameter}: before → after the update", (), parameter,
+                  i / (steps - 1) if steps > 1 else 1.0)
+            for i in range(steps)]
+
+
+def weights_at(before, after, t: float):
+    """The weights a fraction ``t`` of the way through the update (numpy arrays or tensors)."""
+    return before + (after - before) * float(t)
+
+
 def frame_summary(frames: Sequence[Frame]) -> str:
     """``"40 frames: 20 forward (one per op) and 20 backward (one per op autograd ran)"``."""
     forward = sum(1 for f in frames if f.phase == FORWARD)
     back = sum(1 for f in frames if f.phase == BACKWARD)
-    return (f"{len(frames)} frames: {forward} forward (one per op, or per box it is collapsed into) "
-            f"and {back} backward (one per op autograd ran, or per box)")
+    morph = sum(1 for f in frames if f.phase == MORPH)
+    text = (f"{len(frames)} frames: {forward} forward (one per op, or per box it is collapsed into), "
+            f"{back} backward (one per op autograd ran, or per box)")
+    return text + (f" and {morph} of the weight update" if morph else "")

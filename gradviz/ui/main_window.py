@@ -545,6 +545,12 @@ class MainWindow(QMainWindow):
         self._set_busy(None)
         show_error(self, "Cannot show the graph", f"The forward pass or the loss failed: {summary_of(exc)}", details)
 
+    def _latest_record(self):
+        """The session's latest recorded iteration (None before the first)."""
+        session = self.session
+        history = session.history if session is not None else None
+        return history[-1] if history is not None and len(history) else None
+
     def _ensure_graph_view(self) -> QWidget | None:
         """The central GraphView, created on first use (its import costs ~0.6 s, so
         it is not paid at startup). None while the module does not exist."""
@@ -564,6 +570,7 @@ class MainWindow(QMainWindow):
         self.graph_view = view
         self.central.addWidget(view)
         self.graphViewCreated.emit(view)
+        view.record_source = self._latest_record  # Export animation…: real orders, weights before/after
         # Beside the builder and the training code (windows up to ~1600 px), the
         # node-details side panel would take half the graph's width: start it
         # closed there; the graph toolbar's Details toggle opens it.

@@ -137,3 +137,36 @@ def test_cancel_stops_the_export(qtbot, view, lenet, tmp_path):
         job.cancel()
     assert not job.running
     assert not finished and not (tmp_path / "x.gif").exists()
+
+
+def test_a_recorded_iteration_gives_the_real_orders_and_the_weight_update(qtbot, view, tmp_path):
+    from gradviz.core.animation import MORPH
+    from gradviz.core.session import TrainingSession
+    from gradviz.ui.graph_view.animation import AnimationDialog, frames_for_view
+
+    session = TrainingSession(gradviz.presets.load("lenet"), lr=0.1)
+    record = session.run_iteration()
+    with qtbot.waitSignal(view.ready, timeout=20_000):
+        view.set_graph(record.graph)
+    ops = ops_of(record.graph)
+    settings = AnimationSettings(tmp_path / "step.gif", size=(400, 300), morph_parameter="conv2.weight", morph_steps=5)
+    frames = frames_for_view(view, record=record, settings=settings)
+    assert len(frames) == 2 * len(ops) + 5
+    backward = [f.ops[0] for f in frames if f.phase == BACKWARD]
+    assert backward == [k for k in record.backward_order if k in set(ops)]  # as autograd ran them
+    morph = [f for f in frames if f.phase == MORPH]
+    assert [f.t for f in morph] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    written = export_animation(view, settings, record=record)
+    assert Image.open(settings.path).n_frames == len(frames)
+    first, last = Image.open(written[-5]), Image.open(written[-1])
+    assert first.tobytes() != last.tobytes()  # the change grows from nothing to the whole update
+    # the dialog offers the record's parameters and counts the update frames
+    view.record_source = lambda: record
+    dialog = view.show_animation_dialog()
+    assert isinstance(dialog, AnimationDialog)
+    names = [dialog.morph_combo.itemText(i) for i in range(dialog.morph_combo.count())]
+    assert names[0] == "none" and "conv2.weight" in names
+    dialog.morph_combo.setCurrentText("conv2.weight")
+    dialog.morph_steps.setValue(7)
+    assert dialog.summary.text().startswith(f"{2 * len(ops) + 7} frames")
+    dialog.reject()

@@ -11,24 +11,32 @@ this module draws them and writes the files:
   time between events (QGraphicsScene lives on the GUI thread), the GIF and
   PNGs are encoded in a worker thread, with progress and cancel.
 * :class:`AnimationDialog` (objectName ``exportAnimationDialog``) asks for the
-  size, frame time and outputs, and states how many frames there will be.
+  size, frame time, outputs and (with an iteration record) the parameter whose
+  before→after update closes the animation, and states how many frames there will be.
+
+The iteration record (``view.record_source()``, set by the window) gives the
+real creation and backward order and the weights before and after the step;
+without one the orders come from the graph (:mod:`gradviz.core.animation`).
 
 Files: the GIF at the chosen path (``name.gif``); the frames beside it in
 ``name-frames/frame-001.png``, ``frame-002.png``, …
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 from PySide6.QtCore import QObject, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QImage, QPainter
-from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QMessageBox, QProgressDialog, QPushButton, QSpinBox, QVBoxLayout,
                                QWidget)
 
-from gradviz.core.animation import Frame, animation_frames, frame_summary
+import numpy as np
+
+from gradviz.core.animation import MORPH, Frame, animation_frames, frame_summary, morph_frames, weights_at
 
 from . import style
 from .items import GraphItem
@@ -51,6 +59,8 @@ class AnimationSettings:
     frame_ms: int = 400
     gif: bool = True
     png_frames: bool = True
+    morph_parameter: str = ""  # a parameter name: its update closes the animation (needs a record)
+    morph_steps: int = 12
 
 
 def frame_paths(path: Path, count: int) -> list[Path]:
@@ -60,20 +70,47 @@ def frame_paths(path: Path, count: int) -> list[Path]:
     return [folder / f"frame-{i:03d}.png" for i in range(1, count + 1)]
 
 
-def frames_for_view(view, *, backward: Sequence | None = None) -> list[Frame]:
-    """The frames of the graph as ``view`` draws it (collapsed boxes included)."""
+def _orders(graph, record) -> tuple[list | None, list | None]:
+    """The record's creation and backward orders when they are about this graph, else None (derive them)."""
+    if record is None:
+        return None, None
+    ops = {k for k, kind in graph.nodes(data="kind") if kind == "op"}
+    creation = list(getattr(record, "creation_order", None) or []) or None
+    backward = [k for k in (getattr(record, "backward_order", None) or []) if k in ops] or None
+    if creation is not None and not ops <= set(creation):
+        creation = None
+    if backward is not None and set(backward) != ops:
+        backward = None
+    return creation, backward
+
+
+def morph_parameters(record) -> list[str]:
+    """The parameters whose before/after weights ``record`` holds (full-level records)."""
+    before = getattr(record, "params_before", None) or {}
+    after = getattr(record, "params_after", None) or {}
+    return [name for name in before if name in after]
+
+
+def frames_for_view(view, *, record=None, settings: AnimationSettings | None = None) -> list[Frame]:
+    """The frames of the graph as ``view`` draws it (collapsed boxes included), plus the
+    weight update of ``settings.morph_parameter`` when ``record`` holds it."""
     layout = view._layout  # noqa: SLF001 (the view's own export helpers)
     if layout is None or view.graph() is None:
         return []
-    return animation_frames(view.graph(), backward=backward, shown=layout.collapsed.shown)
+    creation, backward = _orders(view.graph(), record)
+    frames = animation_frames(view.graph(), creation_order=creation, backward=backward, shown=layout.collapsed.shown)
+    if settings is not None and settings.morph_parameter and settings.morph_parameter in morph_parameters(record):
+        frames += morph_frames(settings.morph_parameter, settings.morph_steps)
+    return frames
 
 
 class FrameRenderer:
     """Draws frames of one laid-out graph at a fixed picture size."""
 
-    def __init__(self, layout, fonts, size: tuple[int, int]):
+    def __init__(self, layout, fonts, size: tuple[int, int], record=None):
         from PySide6.QtWidgets import QGraphicsScene
 
+        self.record = record
         self.size = (max(64, int(size[0])), max(64, int(size[1])))
         self.model = SceneModel.from_layout(layout)
         self.item = GraphItem(fonts)
@@ -94,6 +131,8 @@ class FrameRenderer:
         return QRectF((width - w) / 2, CAPTION_HEIGHT + (room_h - h) / 2, w, h)
 
     def render(self, frame: Frame) -> QImage:
+        if frame.phase == MORPH:
+            return self._render_morph(frame)
         m = self.model
         index = m.index
         if frame.shown_nodes is None:
@@ -122,6 +161,70 @@ class FrameRenderer:
         self.scene.render(painter, self._target(), self.source, Qt.KeepAspectRatio)
         painter.end()
         return image
+
+
+    def _render_morph(self, frame: Frame) -> QImage:
+        """Two heatmaps: the weights part-way through the update, and the change so far
+        (its own colour scale: an update is small next to the weights)."""
+        before = _as_grid(self.record.params_before[frame.parameter])
+        after = _as_grid(self.record.params_after[frame.parameter])
+        now = weights_at(before, after, frame.t)
+        width, height = self.size
+        image = QImage(width, height, QImage.Format_RGB32)
+        image.fill(style.color(style.BACKGROUND))
+        painter = QPainter(image)
+        painter.setRenderHint(QPainter.TextAntialiasing)
+        painter.setFont(self.caption_font)
+        painter.setPen(style.color("#1f2937"))
+        painter.drawText(QRectF(12, 0, width - 24, CAPTION_HEIGHT), Qt.AlignVCenter | Qt.AlignLeft, frame.caption)
+        weight_scale = float(max(np.nanmax(np.abs(before), initial=0), np.nanmax(np.abs(after), initial=0))) or 1.0
+        change_scale = float(np.nanmax(np.abs(after - before), initial=0)) or 1.0
+        panels = ((now, weight_scale, f"weights (|w| ≤ {weight_scale:.3g})"),
+                  (now - before, change_scale, f"change so far (|Δw| ≤ {change_scale:.3g})"))
+        panel_w = (width - 3 * MARGIN) / 2
+        for i, (values, scale, title) in enumerate(panels):
+            left = MARGIN + i * (panel_w + MARGIN)
+            painter.drawText(QRectF(left, CAPTION_HEIGHT, panel_w, 28), Qt.AlignCenter, title)
+            room = QRectF(left, CAPTION_HEIGHT + 30, panel_w, height - CAPTION_HEIGHT - 30 - MARGIN)
+            heat = _heatmap(values / scale)
+            k = min(room.width() / heat.width(), room.height() / heat.height())
+            w, h = heat.width() * k, heat.height() * k
+            painter.drawImage(QRectF(left + (panel_w - w) / 2, room.top() + (room.height() - h) / 2, w, h), heat)
+        painter.end()
+        return image
+
+
+def _as_grid(tensor) -> np.ndarray:
+    """A parameter as a 2-D array: conv kernels side by side (out·kh rows, in·kw columns)."""
+    values = np.asarray(tensor.detach().float().cpu().numpy() if hasattr(tensor, "detach") else tensor, dtype=float)
+    if values.ndim == 0:
+        return values.reshape(1, 1)
+    if values.ndim == 1:
+        return values.reshape(1, -1)
+    if values.ndim == 4:  # conv kernels as tiles in a near-square grid, a blank line between them
+        out, inp, kh, kw = values.shape
+        tiles = values.reshape(out * inp, kh, kw)
+        columns = max(1, math.ceil(math.sqrt(len(tiles))))
+        rows = math.ceil(len(tiles) / columns)
+        grid = np.full((rows * (kh + 1) - 1, columns * (kw + 1) - 1), np.nan)
+        for i, tile in enumerate(tiles):
+            r, c = divmod(i, columns)
+            grid[r * (kh + 1): r * (kh + 1) + kh, c * (kw + 1): c * (kw + 1) + kw] = tile
+        return grid
+    return values.reshape(values.shape[0], -1)
+
+
+def _heatmap(values: np.ndarray) -> QImage:
+    """Values in [-1, 1] as blue (negative) – white – red (positive), one pixel per weight."""
+    gap = np.isnan(values)[..., None]  # between conv kernels
+    v = np.clip(np.nan_to_num(values), -1.0, 1.0)[..., None]
+    white = np.array([255.0, 255.0, 255.0])
+    blue, red = np.array([37.0, 99.0, 235.0]), np.array([220.0, 38.0, 38.0])
+    rgb = np.where(v < 0, white + (-v) * (blue - white), white + v * (red - white))
+    rgb = np.where(gap, np.array([226.0, 232.0, 240.0]), rgb).astype(np.uint8)
+    rgb = np.ascontiguousarray(rgb)
+    height, width = rgb.shape[:2]
+    return QImage(rgb.data, width, height, 3 * width, QImage.Format_RGB888).copy()
 
 
 def _to_pil(image: QImage):
@@ -158,12 +261,14 @@ def write_files(pictures, settings: AnimationSettings, cancelled: Callable[[], b
     return written
 
 
-def export_animation(view, settings: AnimationSettings, *, backward: Sequence | None = None) -> list[Path]:
-    """Draw every frame of ``view``'s graph and write the files (blocking; scripts and tests)."""
-    frames = frames_for_view(view, backward=backward)
+def export_animation(view, settings: AnimationSettings, *, record=None) -> list[Path]:
+    """Draw every frame of ``view``'s graph and write the files (blocking; scripts and tests).
+
+    ``record``: the iteration's record (orders, weights before/after the step)."""
+    frames = frames_for_view(view, record=record, settings=settings)
     if not frames:
         raise ValueError("there is no graph to animate yet: show the graph first")
-    renderer = FrameRenderer(view._layout, view.fonts, settings.size)  # noqa: SLF001
+    renderer = FrameRenderer(view._layout, view.fonts, settings.size, record)  # noqa: SLF001
     pictures = [_to_pil(renderer.render(frame)) for frame in frames]
     return write_files(pictures, settings)
 
@@ -180,11 +285,11 @@ class AnimationExport(QObject):
     failed = Signal(str)
     cancelled = Signal()
 
-    def __init__(self, view, settings: AnimationSettings, *, backward: Sequence | None = None, parent=None):
+    def __init__(self, view, settings: AnimationSettings, *, record=None, parent=None):
         super().__init__(parent)
         self.settings = settings
-        self.frames = frames_for_view(view, backward=backward)
-        self.renderer = FrameRenderer(view._layout, view.fonts, settings.size) if self.frames else None  # noqa: SLF001
+        self.frames = frames_for_view(view, record=record, settings=settings)
+        self.renderer = FrameRenderer(view._layout, view.fonts, settings.size, record) if self.frames else None  # noqa: SLF001
         self.pictures = []
         self._stopped = False
         self._task = None
@@ -248,17 +353,17 @@ class AnimationExport(QObject):
 class AnimationDialog(QDialog):
     """Asks what to export and runs it with a progress dialog (objectName ``exportAnimationDialog``)."""
 
-    def __init__(self, view, *, backward: Sequence | None = None, parent=None):
+    def __init__(self, view, *, record=None, parent=None):
         super().__init__(parent or view)
         self.setObjectName("exportAnimationDialog")
         self.setWindowTitle("Export animation")
         self.view = view
-        self.backward = backward
+        self.record = record
         self.export: AnimationExport | None = None
         self.written: list[str] = []
-        frames = frames_for_view(view, backward=backward)
+        frames = frames_for_view(view, record=record)
 
-        self.summary = QLabel(frame_summary(frames) if frames else "Show the graph first: there is nothing to animate.")
+        self.summary = QLabel("")
         self.summary.setObjectName("animationFrameCount")
         self.summary.setWordWrap(True)
         self.path_edit = QLineEdit(str(Path.cwd() / "graph-animation.gif"))
@@ -281,6 +386,19 @@ class AnimationDialog(QDialog):
         self.png_check = QCheckBox("Numbered PNG frames (in a folder beside the GIF)")
         self.png_check.setObjectName("animationPngFrames")
         self.png_check.setChecked(True)
+        self.morph_combo = QComboBox()
+        self.morph_combo.setObjectName("animationMorphParameter")
+        self.morph_combo.addItem("none", "")
+        for name in morph_parameters(record):
+            self.morph_combo.addItem(name, name)
+        self.morph_combo.setEnabled(self.morph_combo.count() > 1)
+        self.morph_combo.setToolTip("End with this parameter's weights changing from before the optimizer step to after"
+                                    if self.morph_combo.count() > 1 else
+                                    "Run an iteration (full recording) to have weights before and after a step")
+        self.morph_steps = self._spin("animationMorphSteps", 2, 60, 12, " frames")
+        for widget in (self.morph_combo, self.morph_steps):
+            signal = widget.currentIndexChanged if widget is self.morph_combo else widget.valueChanged
+            signal.connect(self._update_summary)
 
         form = QFormLayout()
         form.addRow("File", path_row)
@@ -289,6 +407,8 @@ class AnimationDialog(QDialog):
         form.addRow("Frame time", self.frame_ms)
         form.addRow("", self.gif_check)
         form.addRow("", self.png_check)
+        form.addRow("Weight update of", self.morph_combo)
+        form.addRow("Update frames", self.morph_steps)
         buttons = QDialogButtonBox(QDialogButtonBox.Cancel)
         self.export_button = buttons.addButton("Export", QDialogButtonBox.AcceptRole)
         self.export_button.setObjectName("animationExportButton")
@@ -301,7 +421,11 @@ class AnimationDialog(QDialog):
         layout.addWidget(self.summary)
         layout.addLayout(form)
         layout.addWidget(buttons)
+        self._update_summary()
 
+    def _update_summary(self, *_):
+        frames = frames_for_view(self.view, record=self.record, settings=self.settings())
+        self.summary.setText(frame_summary(frames) if frames else "Show the graph first: there is nothing to animate.")
     def _spin(self, name: str, low: int, high: int, value: int, suffix: str) -> QSpinBox:
         spin = QSpinBox()
         spin.setObjectName(name)
@@ -317,7 +441,8 @@ class AnimationDialog(QDialog):
 
     def settings(self) -> AnimationSettings:
         return AnimationSettings(Path(self.path_edit.text()).expanduser(), (self.width_spin.value(), self.height_spin.value()),
-                                 self.frame_ms.value(), self.gif_check.isChecked(), self.png_check.isChecked())
+                                 self.frame_ms.value(), self.gif_check.isChecked(), self.png_check.isChecked(),
+                                 self.morph_combo.currentData() or "", self.morph_steps.value())
 
     def start(self) -> None:
         """Export with the chosen settings, with a progress dialog that can cancel."""
@@ -325,7 +450,7 @@ class AnimationDialog(QDialog):
         if not (settings.gif or settings.png_frames):
             QMessageBox.warning(self, "Export animation", "Choose the GIF, the PNG frames or both.")
             return
-        self.export = AnimationExport(self.view, settings, backward=self.backward, parent=self)
+        self.export = AnimationExport(self.view, settings, record=self.record, parent=self)
         progress = self.progress_dialog = QProgressDialog("Drawing frames…", "Cancel", 0, 1000, self)
         progress.setObjectName("animationProgress")
         progress.setWindowTitle("Export animation")

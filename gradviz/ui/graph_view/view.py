@@ -196,9 +196,9 @@ class GraphView(QWidget):
                                          "and numbered PNG frames, for slides")
         self.animation_action.triggered.connect(self.show_animation_dialog)
         self.addAction(self.animation_action)
-        # Who knows the last iteration's backward order (the training UI) may set this seam;
-        # without it the order is autograd's own rule (gradviz.core.animation.backward_order).
-        self.backward_order_source = None
+        # The window sets this seam: () -> the current iteration's record (orders, weights
+        # before/after the step) or None; without it the orders come from the graph.
+        self.record_source = None
 
         self.toolbar = GraphToolbar(self.export_action, self.animation_action)
         bar = self.toolbar
@@ -1218,8 +1218,8 @@ class GraphView(QWidget):
 
         if self._layout is None:
             return None
-        backward = self.backward_order_source() if self.backward_order_source is not None else None
-        dialog = AnimationDialog(self, backward=backward)
+        record = self.record_source() if self.record_source is not None else None
+        dialog = AnimationDialog(self, record=record)
         dialog.accepted.connect(lambda: dialog.written and self.exported.emit(list(dialog.written)))
         dialog.open()
         return dialog
