@@ -57,6 +57,10 @@ def test_transformer_opens_collapsed_with_its_blocks_folded(qtbot, view, big_gra
     fold = fold_key("blocks", 0, 23)
     assert view.folds() == [fold]
     assert view.shown_graph().nodes[fold]["label"] == "blocks.0 … blocks.23  ×24"
+    # clicking it explains it
+    view.canvas.nodeClicked.emit(view.item.model.index[fold])
+    assert view.selected_node() == fold
+    assert "24 alike modules folded" in view.details.toPlainText()
     # unfolding shows the 24 blocks, still a readable number of boxes, and re-fits
     view.zoom_by(3.0)
     with qtbot.waitSignal(view.ready, timeout=30_000):
@@ -69,6 +73,13 @@ def test_transformer_opens_collapsed_with_its_blocks_folded(qtbot, view, big_gra
     with qtbot.waitSignal(view.ready, timeout=30_000):
         view.fold(fold)
     assert view.folds() == [fold]
+    # the details panel's "expand" link of the fold unfolds it too
+    from PySide6.QtCore import QUrl
+
+    view.select_node(fold)
+    with qtbot.waitSignal(view.ready, timeout=30_000):
+        view.details.anchorClicked.emit(QUrl(f"expand:{fold}"))
+    assert view.folds() == []
 
 
 def test_nodes_never_move_between_iterations(qtbot, view, big_graph):

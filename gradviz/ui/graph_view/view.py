@@ -716,7 +716,7 @@ class GraphView(QWidget):
 
     def select_node(self, key: Hashable | None, *, center: bool = False) -> None:
         """Select a node (or box): details panel, and for parameters their path to the loss."""
-        if key is not None and (self._graph is None or (key not in self._graph and box_module(key) is None)):
+        if key is not None and (self._graph is None or (key not in self._graph and box_module(key) is None and not is_fold(key))):
             key = None
         self._state.selected = key
         if key is None:
