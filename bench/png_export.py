@@ -9,7 +9,9 @@ autograd nodes, drawn fully expanded: tall pictures) it times:
 * ``old_png_s``: the previous way for reference: the whole SVG rasterised into
   one image of at most 16384 px a side and saved with Qt's PNG writer,
 * ``view_svg_s`` / ``view_png_s``: the graph view's File-export of what it shows
-  (rendered from the scene; collapsed as it opens),
+  (rendered from the scene), fully expanded (the tall worst case),
+* ``view_old_png_s``: the view's previous PNG export for reference: twice the
+  scene resolution up to 60 Mpx in one image, Qt's PNG writer,
 
 plus ``png_over_svg`` = png_s / svg_s, the pages written and the smallest text
 height in px in the PNGs (12 px SVG text times the page scale).
@@ -47,6 +49,26 @@ def _old_png(svg: str, path: Path, max_side: int = 16384) -> float:
     painter.end()
     image.save(str(path), "PNG")
     return 12 * shrink
+
+
+def _old_view_png(view, path: Path) -> float:
+    """The view's pre-paging PNG export. Returns the label text px in it."""
+    import math
+
+    from PySide6.QtCore import QRectF, Qt
+    from PySide6.QtGui import QImage, QPainter
+
+    left, top, right, bottom = view.item.model.bounds()
+    source = QRectF(left, top, right - left, bottom - top).adjusted(-16, -16, 16, 16)
+    scale = min(2.0, 32000 / source.width(), 32000 / source.height(), math.sqrt(60e6 / (source.width() * source.height())))
+    image = QImage(int(source.width() * scale), int(source.height() * scale), QImage.Format_ARGB32_Premultiplied)
+    image.fill(Qt.white)
+    painter = QPainter(image)
+    painter.setRenderHints(QPainter.Antialiasing | QPainter.TextAntialiasing)
+    view.canvas.graph_scene.render(painter, QRectF(0, 0, image.width(), image.height()), source, Qt.KeepAspectRatio)
+    painter.end()
+    image.save(str(path), "PNG")
+    return view.metrics_text_px() * scale
 
 
 def run(blocks=(2, 12, 24)) -> list[dict]:
@@ -88,12 +110,17 @@ def run(blocks=(2, 12, 24)) -> list[dict]:
             view.show()
             view.set_graph(graph)
             view.wait_until_ready(120_000)
+            view.expand_all()
+            view.wait_until_ready(120_000)
             t = time.perf_counter()
             view.export(tmp / f"v{n}.svg")
             view_svg_s = time.perf_counter() - t
             t = time.perf_counter()
             view_pages = view.export(tmp / f"v{n}.png")
             view_png_s = time.perf_counter() - t
+            t = time.perf_counter()
+            view_old_text_px = _old_view_png(view, tmp / f"vold{n}.png")
+            view_old_s = time.perf_counter() - t
             view.close()
             view.deleteLater()
             rows.append(dict(blocks=n, nodes=graph.number_of_nodes(), svg_s=round(svg_s, 3), png_s=round(png_s, 3),
@@ -101,7 +128,8 @@ def run(blocks=(2, 12, 24)) -> list[dict]:
                              old_png_s=round(old_s, 3), old_text_px=round(old_text_px, 1),
                              view_svg_s=round(view_svg_s, 3), view_png_s=round(view_png_s, 3),
                              view_png_over_svg=round(view_png_s / max(view_svg_s, 1e-6), 2),
-                             view_pages=len(view_pages)))
+                             view_pages=len(view_pages), view_old_png_s=round(view_old_s, 3),
+                             view_old_text_px=round(view_old_text_px, 1)))
     return rows
 
 

@@ -96,3 +96,31 @@ def test_qt_export_of_a_tall_graph_keeps_text_readable(tall_graph, tmp_path):
         width, height = png_size(page)
         assert height <= PAGE_MAX_SIDE
         assert width / svg_width * 12 >= MIN_TEXT_PX - 0.01
+
+
+def test_the_view_exports_a_tall_graph_in_readable_pages(qtbot, tall_graph, tmp_path):
+    from gradviz.ui.graph_view import GraphView
+
+    view = GraphView()
+    view.animations_enabled = False
+    qtbot.addWidget(view)
+    view.resize(1200, 800)
+    view.show()
+    with qtbot.waitSignal(view.ready, timeout=60_000):
+        view.set_graph(tall_graph)
+    with qtbot.waitSignal(view.ready, timeout=60_000):
+        view.expand_all()  # 759 nodes in a column: far taller than one readable image
+    written = view.export(tmp_path / "view.png")
+    assert [p.name for p in written] == [f"view-p{i}.png" for i in range(1, len(written) + 1)]
+    assert len(written) >= 2
+    left, _, right, _ = view.item.model.bounds()
+    scene_width = right - left + 2 * 16  # the export's margin
+    for page in written:
+        width, height = png_size(page)
+        assert height <= PAGE_MAX_SIDE
+        assert width / scene_width * view.metrics_text_px() >= MIN_TEXT_PX - 0.01
+    # every node is on a page whole: the pages' heights add up to the drawing's
+    total = sum(png_size(p)[1] for p in written)
+    _, top, _, bottom = view.item.model.bounds()
+    scale = png_size(written[0])[0] / scene_width
+    assert abs(total - (bottom - top + 32) * scale) <= 0.01 * total  # (widths are rounded up to whole px)
