@@ -124,3 +124,26 @@ def test_the_view_exports_a_tall_graph_in_readable_pages(qtbot, tall_graph, tmp_
     _, top, _, bottom = view.item.model.bounds()
     scale = png_size(written[0])[0] / scene_width
     assert abs(total - (bottom - top + 32) * scale) <= 0.01 * total  # (widths are rounded up to whole px)
+
+
+@pytest.mark.parametrize("width", [333, 512])  # 333*3 bytes: rows padded to 4 in a QImage
+def test_save_png_writes_exactly_the_pixels(qtbot, tmp_path, width):
+    from PySide6.QtCore import QRectF, Qt
+    from PySide6.QtGui import QColor, QImage, QPainter
+
+    from gradviz.ui.rasterize import save_png
+
+    image = QImage(width, 77, QImage.Format_ARGB32_Premultiplied)
+    image.fill(QColor("#ffffff"))
+    painter = QPainter(image)
+    painter.setRenderHint(QPainter.Antialiasing)
+    painter.setBrush(QColor("#add8e6"))
+    painter.drawRoundedRect(QRectF(5, 5, width - 10, 60), 6, 6)
+    painter.drawText(QRectF(10, 10, width - 20, 40), Qt.AlignCenter, "AddmmBackward0")
+    painter.end()
+    path = save_png(image, tmp_path / "x.png")
+    back = QImage(str(path)).convertToFormat(QImage.Format_RGB32)
+    assert back.size() == image.size()
+    assert back == image.convertToFormat(QImage.Format_RGB32)
+    with pytest.raises(OSError, match="cannot write PNG file"):
+        save_png(image, tmp_path / "no such folder" / "x.png")

@@ -1,8 +1,8 @@
 """SVG text -> PNG file with Qt, offscreen. Used by PNG export (``gradviz export -f png``).
 
 Drawing the pixels is quick; encoding them was not (Qt's PNG writer takes
-~1.7 s for a 1254×12488 graph): :func:`save_png` encodes with Pillow at a
-fast zlib level, 2-3× quicker for files about as small.
+~1.7 s for a 1254×12488 graph): :func:`save_png` writes the PNG itself
+(unfiltered rows, fast zlib), several times quicker for files about as small.
 
 Rendering text needs a Qt application object (fonts). Outside the GUI none
 exists, so one is created; on Linux without a display it runs on Qt's
@@ -72,16 +72,34 @@ def svg_to_png(svg: str, path: str | os.PathLike, *, scale: float = 1.0, max_sid
 
 
 def save_png(image, path: str | os.PathLike) -> Path:
-    """Write a ``QImage`` as PNG, quickly (Pillow, zlib level :data:`PNG_COMPRESS_LEVEL`); OSError if it cannot."""
-    from PIL import Image
+    """Write a ``QImage`` as an RGB PNG, quickly; OSError if it cannot.
+
+    Rows unfiltered and zlib at level :data:`PNG_COMPRESS_LEVEL`: a graph is
+    mostly flat colour, which that compresses well, and it is 2-3× faster than
+    Pillow's and ~6× faster than Qt's writer (zlib also lets other threads run).
+    """
+    import struct
+    import zlib
+
+    import numpy as np
     from PySide6.QtGui import QImage
 
     path = Path(path)
     rgb = image.convertToFormat(QImage.Format.Format_RGB888)
-    picture = Image.frombuffer("RGB", (rgb.width(), rgb.height()), bytes(rgb.constBits()), "raw", "RGB",
-                               rgb.bytesPerLine(), 1)
+    width, height, stride = rgb.width(), rgb.height(), rgb.bytesPerLine()
+    rows = np.frombuffer(rgb.constBits(), np.uint8, count=stride * height).reshape(height, stride)[:, : 3 * width]
+    raw = np.empty((height, 3 * width + 1), np.uint8)
+    raw[:, 0] = 0  # filter type "None" for every row
+    raw[:, 1:] = rows
+    data = zlib.compress(raw.data, PNG_COMPRESS_LEVEL)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
     try:
-        picture.save(path, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    except (OSError, ValueError) as exc:
-        raise OSError(f"cannot write PNG file {path}: {exc}") from exc
+        with open(path, "wb") as out:
+            out.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    except OSError as exc:
+        raise OSError(f"cannot write PNG file {path}: {exc.strerror or exc}") from exc
     return path
