@@ -82,6 +82,47 @@ def test_transformer_opens_collapsed_with_its_blocks_folded(qtbot, view, big_gra
     assert view.folds() == []
 
 
+def test_a_hand_built_resnet34_opens_readable(qtbot, view):
+    import networkx as nx
+    from torch import nn
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from test_collapse_calls import BasicBlock, traced
+
+    class ResNet34(nn.Module):
+        """torchvision's resnet34 layout ([3, 4, 6, 3] BasicBlocks), narrow, written by hand."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 8, 7, 2, 3, bias=False)
+            self.bn1 = nn.BatchNorm2d(8)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+
+            def stage(i, o, n, s):
+                return nn.Sequential(BasicBlock(i, o, s), *[BasicBlock(o, o) for _ in range(n - 1)])
+
+            self.layer1, self.layer2 = stage(8, 8, 3, 1), stage(8, 16, 4, 2)
+            self.layer3, self.layer4 = stage(16, 32, 6, 2), stage(32, 64, 3, 2)
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(64, 10)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    graph = traced(ResNet34(), torch.randn(2, 3, 64, 64)).graph
+    assert graph.number_of_nodes() > AUTO_COLLAPSE_NODES
+    show(qtbot, view, graph)
+    assert 0 < len(view.collapsed_modules()) and view.node_count() <= AUTO_COLLAPSE_NODES
+    assert nx.is_directed_acyclic_graph(view.shown_graph())
+    with qtbot.waitSignal(view.ready, timeout=30_000):
+        view.collapse_to_depth(2)  # the blocks: alike ones fold
+    labels = {view.shown_graph().nodes[k]["label"] for k in view.folds()}
+    assert labels == {"layer1.0 … layer1.2  ×3", "layer2.1 … layer2.3  ×3", "layer3.1 … layer3.5  ×5"}
+
+
 def test_nodes_never_move_between_iterations(qtbot, view, big_graph):
     show(qtbot, view, big_graph)
     with qtbot.waitSignal(view.ready, timeout=30_000):
