@@ -108,3 +108,33 @@ def test_fewer_than_three_repeats_stay_apart():
     graph = traced(T5StyleStack(n_blocks=2), torch.randint(0, 20, (2, 5))).graph
     result = c.collapse_graph(graph, {"block.0", "block.1"}, fold=True)
     assert not [k for k in result.graph if c.is_fold(k)]
+
+
+def test_readable_collapse_is_the_rule_big_graphs_open_with(transformer):
+    wanted = c.readable_collapse(transformer)
+    shown = c.collapse_graph(transformer, wanted, fold=True).graph
+    unfolded = c.collapse_graph(transformer, wanted).graph
+    assert unfolded.number_of_nodes() <= c.READABLE_BOXES < transformer.number_of_nodes()
+    assert [k for k in shown if c.is_fold(k)] == [c.fold_key("blocks", 0, 23)]
+    small = traced(T5StyleStack(n_blocks=2), torch.randint(0, 20, (2, 5))).graph
+    assert small.number_of_nodes() <= c.READABLE_BOXES and c.readable_collapse(small) == frozenset()
+
+
+def test_open_model_exports_the_collapsed_folded_graph(capsys, tmp_path):
+    from gradviz.cli import main
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    target = tmp_path / "tr.json"
+    code = main(["open-model", str(examples / "transformer_block.py"), "--args", "n_layers=24", "--loss", "cross_entropy",
+                 "--steps", "0", "--export-graph", str(target), "--collapse", "auto"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    import json
+
+    nodes = json.loads(target.read_text())["nodes"]
+    assert len(nodes) <= c.READABLE_BOXES
+    assert "blocks.0 … blocks.23  ×24" in [n.get("label") for n in nodes]
+    assert "collapsed   " in out
+    code = main(["open-model", str(examples / "transformer_block.py"), "--export-graph", str(target), "--collapse", "deep"])
+    assert code == 2  # a usage error: one line on stderr
+    assert "--collapse: expected 'auto' or a depth" in capsys.readouterr().err

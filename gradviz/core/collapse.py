@@ -83,6 +83,8 @@ __all__ = [
     "modules_at_depth",
     "node_module",
     "outermost",
+    "READABLE_BOXES",
+    "readable_collapse",
     "shown_count",
 ]
 
@@ -99,6 +101,9 @@ FOLD_MAX_EXTRA_PER_REPEAT = 4
 # nodes is "readable": about two screens of boxes at a legible zoom (a
 # 24-block transformer opens as its 24 blocks, not 300 attention heads).
 READABLE_NODES = 120
+# A graph with more nodes than this opens collapsed (GUI, ``open-model --collapse auto``):
+# about what stays readable at fit in a graph pane of the default window.
+READABLE_BOXES = 150
 # expand_one_level: a module bigger than this opens with its children collapsed,
 # so opening "blocks" of a 24-block model shows 24 boxes, not 5000 nodes.
 EXPAND_FULLY_MAX = 150
@@ -579,6 +584,17 @@ def choose_depth(graph: nx.DiGraph, max_nodes: int = READABLE_NODES) -> int:
         else:
             break  # deeper levels only show more
     return best
+
+
+def readable_collapse(graph: nx.DiGraph, max_nodes: int = READABLE_BOXES) -> frozenset[str]:
+    """The collapsed set a graph opens with: none for at most ``max_nodes`` nodes (or no
+    modules), else every module at the deepest depth showing at most ``max_nodes``
+    boxes (:func:`choose_depth`). Draw it with ``collapse_graph(..., fold=True)``:
+    alike repeats then fold into one box, and unfolding them still shows at most
+    ``max_nodes`` boxes."""
+    if graph.number_of_nodes() <= max_nodes or not has_modules(graph):
+        return frozenset()
+    return modules_at_depth(graph, choose_depth(graph, max_nodes))
 
 
 def expand_one_level(

@@ -68,9 +68,8 @@ from .toolbar import GraphToolbar, OverflowButton
 from .transition import Transition
 
 # Graphs bigger than this open collapsed (when they know their modules), to the
-# deepest depth that shows at most this many boxes: about what stays readable
-# at fit in a graph pane of the default window.
-AUTO_COLLAPSE_NODES = 150
+# deepest depth that shows at most this many boxes (gradviz.core.collapse.readable_collapse).
+AUTO_COLLAPSE_NODES = collapse_logic.READABLE_BOXES
 # Show the progress bar for layouts of graphs at least this big.
 PROGRESS_MIN_NODES = 800
 # Collapse/expand morphs are animated up to this many nodes (both states together).
@@ -407,8 +406,7 @@ class GraphView(QWidget):
             chosen = collapsed
             if chosen is None:
                 task.report(0.0, "choosing a readable collapse depth")
-                depth = collapse_logic.choose_depth(graph, AUTO_COLLAPSE_NODES)
-                chosen = collapse_logic.modules_at_depth(graph, depth)
+                chosen = collapse_logic.readable_collapse(graph, AUTO_COLLAPSE_NODES)
             return compute_layout(
                 graph,
                 chosen,
