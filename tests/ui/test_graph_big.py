@@ -157,6 +157,10 @@ def test_legend_never_covers_a_node_at_fit(qtbot, view, big_graph, size):
     legend = view.legend
     assert legend.isVisible() and "module (collapsed)" in legend.titles()
     legend_rect = QRect(legend.mapTo(view, legend.rect().topLeft()), legend.size())
+    viewport = view.canvas.viewport()
+    drawing = QRect(viewport.mapTo(view, viewport.rect().topLeft()), viewport.size())
+    assert not legend_rect.intersects(drawing), (legend_rect, drawing)  # beside the drawing, whatever it shows
+    assert legend_rect.bottom() <= view.rect().bottom()  # and not clipped off the pane
     for key, rect in node_rects_in_view(view):
         assert not rect.intersects(legend_rect), (key, rect, legend_rect)
 
