@@ -545,6 +545,12 @@ class MainWindow(QMainWindow):
         self._set_busy(None)
         show_error(self, "Cannot show the graph", f"The forward pass or the loss failed: {summary_of(exc)}", details)
 
+    def _say_exported(self, paths: list) -> None:
+        """The graph view wrote files (an export, pages of a tall PNG, an animation): say where."""
+        if paths:
+            more = f" and {len(paths) - 1} more file{'s' if len(paths) > 2 else ''}" if len(paths) > 1 else ""
+            self.show_message(f"Exported {paths[0]}{more}")
+
     def _latest_record(self):
         """The session's latest recorded iteration (None before the first)."""
         session = self.session
@@ -571,6 +577,7 @@ class MainWindow(QMainWindow):
         self.central.addWidget(view)
         self.graphViewCreated.emit(view)
         view.record_source = self._latest_record  # Export animation…: real orders, weights before/after
+        view.exported.connect(self._say_exported)
         # Beside the builder and the training code (windows up to ~1600 px), the
         # node-details side panel would take half the graph's width: start it
         # closed there; the graph toolbar's Details toggle opens it.

@@ -170,3 +170,21 @@ def test_a_recorded_iteration_gives_the_real_orders_and_the_weight_update(qtbot,
     dialog.morph_steps.setValue(7)
     assert dialog.summary.text().startswith(f"{2 * len(ops) + 7} frames")
     dialog.reject()
+
+
+def test_the_window_gives_the_view_its_record_and_says_where_files_went(qtbot, monkeypatch):
+    from types import SimpleNamespace
+
+    from gradviz.ui import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    view = window._ensure_graph_view()
+    assert view.record_source is not None
+    session = SimpleNamespace(history=[])
+    monkeypatch.setattr(MainWindow, "session", property(lambda self: session))
+    assert view.record_source() is None  # no iteration yet
+    session.history += ["first", "second"]
+    assert view.record_source() == "second"  # the latest iteration
+    view.exported.emit(["/tmp/graph-p1.png", "/tmp/graph-p2.png", "/tmp/graph-p3.png"])
+    assert window.statusBar().currentMessage() == "Exported /tmp/graph-p1.png and 2 more files"
