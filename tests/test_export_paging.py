@@ -147,3 +147,15 @@ def test_save_png_writes_exactly_the_pixels(qtbot, tmp_path, width):
     assert back == image.convertToFormat(QImage.Format_RGB32)
     with pytest.raises(OSError, match="cannot write PNG file"):
         save_png(image, tmp_path / "no such folder" / "x.png")
+
+
+def test_a_very_wide_drawing_is_cut_into_columns_too():
+    plan = plan_png_pages((0.0, 0.0, 60000.0, 30000.0), text_px=12)
+    assert plan.scale * 12 >= MIN_TEXT_PX
+    lefts = sorted({page[0] for page in plan.pages})
+    assert len(lefts) >= 4  # 60000 units at 10/12 px each: over three 16384 px columns
+    for index in range(len(plan.pages)):
+        width, height = plan.page_size(index)
+        assert width <= PAGE_MAX_SIDE and height <= PAGE_MAX_SIDE and width * height <= 40_000_000 + PAGE_MAX_SIDE
+    area = sum((r - l) * (b - t) for l, t, r, b in plan.pages)
+    assert abs(area - 60000.0 * 30000.0) < 1.0  # the pages tile the drawing
