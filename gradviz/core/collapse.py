@@ -399,13 +399,19 @@ def _repeat_runs(shown: nx.DiGraph) -> list[tuple[str, int, int, list[str]]]:
 
 def _hull(shown: nx.DiGraph, keys: list[str]) -> set:
     """``keys`` and every node on a path between two of them (contracting it keeps a DAG a DAG)."""
-    below = set()
-    for key in keys:
-        below |= nx.descendants(shown, key)
-    above = set()
-    for key in keys:
-        above |= nx.ancestors(shown, key)
-    return set(keys) | (below & above)
+    return set(keys) | (_reach(shown.successors, keys) & _reach(shown.predecessors, keys))
+
+
+def _reach(step, start) -> set:
+    """Every node reached from any of ``start`` by ``step`` (one search for all of them)."""
+    seen: set = set()
+    stack = list(start)
+    while stack:
+        for nxt in step(stack.pop()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
 
 
 def fold_repeats(result: CollapsedGraph, unfolded: Iterable[str] = ()) -> CollapsedGraph:
