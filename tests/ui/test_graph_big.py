@@ -69,10 +69,19 @@ def test_transformer_opens_collapsed_with_its_blocks_folded(qtbot, view, big_gra
     visible = view.canvas.visible_scene_rect()
     for key in view.node_positions():
         assert visible.contains(view.node_rect(key)), key  # the whole new picture is in view
-    # and folds again from a block's context menu entry
+    # and folds again from a block's context menu
+    entries = {a.text(): a for a in view.context_menu("module:blocks.7").actions()}
+    with qtbot.waitSignal(view.ready, timeout=30_000):
+        entries["Fold blocks.0 … blocks.23 again"].trigger()
+    assert view.folds() == [fold]
+    # the fold's own context menu unfolds it
+    entries = {a.text(): a for a in view.context_menu(fold).actions()}
+    assert "Collapse blocks" in entries and "Export animation…" in entries
+    with qtbot.waitSignal(view.ready, timeout=30_000):
+        entries["Unfold blocks.0 … blocks.23  ×24"].trigger()
+    assert view.folds() == []
     with qtbot.waitSignal(view.ready, timeout=30_000):
         view.fold(fold)
-    assert view.folds() == [fold]
     # the details panel's "expand" link of the fold unfolds it too
     from PySide6.QtCore import QUrl
 

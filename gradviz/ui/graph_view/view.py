@@ -760,23 +760,30 @@ class GraphView(QWidget):
         return tooltip_html(key, graph.nodes[key], self._stats.get(key))
 
     def _on_context_menu(self, index: int, global_pos) -> None:
+        self.context_menu(self._key_at_index(index)).exec(global_pos)
+
+    def context_menu(self, key: Hashable | None) -> QMenu:
+        """The right-click menu for the shown node or box ``key`` (None: empty space)."""
         menu = QMenu(self)
-        key = self._key_at_index(index)
         if key is not None and self._graph is not None:
             module = box_module(key)
             fold = self._fold_holding(module)
             if is_fold(key):
-                label = self._layout.graph.nodes[key].get("label", key)
+                label = self._layout.graph.nodes[key].get("label", key) if self._layout else key
                 menu.addAction(f"Unfold {label}", lambda: self.unfold(key))
-            elif fold is not None:
-                menu.addAction(f"Fold {fold_modules(fold)[0]} … {fold_modules(fold)[-1]} again", lambda: self.fold(fold))
-            if module is not None:
+                parent = collapse_logic.fold_parent(key)
+                if parent in self._module_sizes:
+                    menu.addAction(f"Collapse {parent}", lambda: self.collapse_module(parent))
+            elif module is not None:
+                if fold is not None:
+                    menu.addAction(f"Fold {fold_modules(fold)[0]} … {fold_modules(fold)[-1]} again",
+                                   lambda: self.fold(fold))
                 menu.addAction(f"Expand {module}", lambda: self.expand_module(module))
                 menu.addAction(f"Expand {module} completely", lambda: self.expand_module(module, fully=True))
                 parent = module.rpartition(".")[0]
                 if parent:
                     menu.addAction(f"Collapse {parent}", lambda: self.collapse_module(parent, anchor=key))
-            else:
+            elif key in self._graph:
                 for ancestor in reversed(collapse_logic.ancestor_modules(node_module(self._graph.nodes[key]))):
                     menu.addAction(f"Collapse {ancestor}", lambda m=ancestor: self.collapse_module(m, anchor=key))
                 menu.addAction("Highlight path to the loss", lambda: self.highlight_path(key))
@@ -788,7 +795,8 @@ class GraphView(QWidget):
         if self._state.path is not None:
             menu.addAction("Clear path highlight", lambda: self.highlight_path(None))
         menu.addAction(self.export_action)
-        menu.exec(global_pos)
+        menu.addAction(self.animation_action)
+        return menu
 
     # ------------------------------------------------------------------------------
     # collapse / expand
