@@ -94,7 +94,7 @@ def morph_parameters(record) -> list[str]:
 def frames_for_view(view, *, record=None, settings: AnimationSettings | None = None) -> list[Frame]:
     """The frames of the graph as ``view`` draws it (collapsed boxes included), plus the
     weight update of ``settings.morph_parameter`` when ``record`` holds it."""
-    layout = view._layout  # noqa: SLF001 (the view's own export helpers)
+    layout = view.scene_layout()
     if layout is None or view.graph() is None:
         return []
     creation, backward = _orders(view.graph(), record)
@@ -268,7 +268,7 @@ def export_animation(view, settings: AnimationSettings, *, record=None) -> list[
     frames = frames_for_view(view, record=record, settings=settings)
     if not frames:
         raise ValueError("there is no graph to animate yet: show the graph first")
-    renderer = FrameRenderer(view._layout, view.fonts, settings.size, record)  # noqa: SLF001
+    renderer = FrameRenderer(view.scene_layout(), view.fonts, settings.size, record)
     pictures = [_to_pil(renderer.render(frame)) for frame in frames]
     return write_files(pictures, settings)
 
@@ -289,7 +289,7 @@ class AnimationExport(QObject):
         super().__init__(parent)
         self.settings = settings
         self.frames = frames_for_view(view, record=record, settings=settings)
-        self.renderer = FrameRenderer(view._layout, view.fonts, settings.size, record) if self.frames else None  # noqa: SLF001
+        self.renderer = FrameRenderer(view.scene_layout(), view.fonts, settings.size, record) if self.frames else None
         self.pictures = []
         self._stopped = False
         self._task = None

@@ -299,6 +299,10 @@ class GraphView(QWidget):
         """The original graph given to :meth:`set_graph`."""
         return self._graph
 
+    def scene_layout(self) -> SceneLayout | None:
+        """What is drawn (collapsed graph, positions, sizes, routes): for renderers such as Export animation."""
+        return self._layout
+
     def shown_graph(self) -> nx.DiGraph | None:
         """The graph as drawn: with collapsed modules as boxes."""
         return self._layout.graph if self._layout else None
