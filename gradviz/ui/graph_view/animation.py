@@ -447,8 +447,15 @@ class AnimationDialog(QDialog):
     def start(self) -> None:
         """Export with the chosen settings, with a progress dialog that can cancel."""
         settings = self.settings()
+        problem = None
         if not (settings.gif or settings.png_frames):
-            QMessageBox.warning(self, "Export animation", "Choose the GIF, the PNG frames or both.")
+            problem = "Choose the GIF, the PNG frames or both."
+        elif not self.path_edit.text().strip() or settings.path.suffix.lower() != ".gif":
+            problem = "Choose a file ending in .gif (the PNG frames go in a folder beside it)."
+        elif not settings.path.parent.is_dir():
+            problem = f"The folder {settings.path.parent} does not exist: choose another place."
+        if problem:
+            QMessageBox.warning(self, "Export animation", problem)
             return
         self.export = AnimationExport(self.view, settings, record=self.record, parent=self)
         progress = self.progress_dialog = QProgressDialog("Drawing frames…", "Cancel", 0, 1000, self)
