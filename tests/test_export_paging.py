@@ -159,3 +159,14 @@ def test_a_very_wide_drawing_is_cut_into_columns_too():
         assert width <= PAGE_MAX_SIDE and height <= PAGE_MAX_SIDE and width * height <= 40_000_000 + PAGE_MAX_SIDE
     area = sum((r - l) * (b - t) for l, t, r, b in plan.pages)
     assert abs(area - 60000.0 * 30000.0) < 1.0  # the pages tile the drawing
+
+
+def test_the_png_benchmark_runs(qtbot):
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from bench import png_export
+
+    [row] = png_export.run(blocks=(1,))
+    assert row["pages"] == 1 and row["min_text_px"] >= MIN_TEXT_PX
+    assert set(row) >= {"svg_s", "png_s", "png_over_svg", "view_png_s", "view_png_over_svg", "old_png_s"}
