@@ -393,6 +393,7 @@ class GraphView(QWidget):
                 return  # that layout is already being computed
             if self._layout is not None and self._layout.state == state and self._transition is None:
                 self._cancel_task()
+                self._fit_after_layout = False  # nothing changes, so nothing to re-fit later
                 self._set_ready()  # already shown
                 return
             cached = self._cache.get(state)
