@@ -30,6 +30,8 @@ from typing import Callable, Hashable, Iterable, Sequence
 
 import networkx as nx
 
+from gradviz.core.collapse import BOX_PREFIX, box_module, fold_modules, is_fold
+
 __all__ = ["FORWARD", "BACKWARD", "MORPH", "Frame", "animation_frames", "backward_order", "forward_order",
            "frame_summary", "morph_frames", "weights_at"]
 
@@ -157,7 +159,7 @@ def animation_frames(
         for i, (box, group_ops, appear) in enumerate(groups):
             visible |= appear
             frames.append(Frame(FORWARD, i, frozenset({box}), frozenset(done - {box}), frozenset(visible),
-                                f"forward {i + 1}/{len(groups)} · {_names(graph, group_ops)}", tuple(group_ops)))
+                                f"forward {i + 1}/{len(groups)} · {_names(graph, group_ops, box)}", tuple(group_ops)))
             done.add(box)
     if BACKWARD in phases:
         order = [k for k in (backward if backward is not None else backward_order(graph, creation_order)) if k in ops]
@@ -172,12 +174,19 @@ def animation_frames(
         done = {shown(o) for o in outputs}
         for i, (active, group_ops) in enumerate(groups):
             frames.append(Frame(BACKWARD, i, frozenset(active), frozenset(done - active), None,
-                                f"backward {i + 1}/{len(groups)} · {_names(graph, group_ops)}", tuple(group_ops)))
+                                f"backward {i + 1}/{len(groups)} · {_names(graph, group_ops, shown(group_ops[0]))}",
+                                tuple(group_ops)))
             done |= active
     return frames
 
 
-def _names(graph: nx.DiGraph, ops: list[Key]) -> str:
+def _names(graph: nx.DiGraph, ops: list[Key], box: Key) -> str:
+    """What a frame's caption calls its ops: the box they are drawn as, or their names."""
+    if is_fold(box):
+        modules = fold_modules(box)
+        return f"{modules[0]} … {modules[-1]}  ×{len(modules)} ({len(ops)} ops)"
+    if box_module(box) is not None:  # "layer1.0.relu (call 2)": the box's own label
+        return f"{str(box)[len(BOX_PREFIX):]} ({len(ops)} op{'s' if len(ops) != 1 else ''})"
     names = [_op_name(graph, k) for k in ops]
     modules = {graph.nodes[k].get("module") for k in ops}
     if len(names) > 1 and len(modules) == 1 and next(iter(modules)):
