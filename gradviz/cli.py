@@ -153,7 +153,11 @@ def _write_graph(graph, path, fmt: str):
     from gradviz.graph_export import export_graph
 
     try:
-        return export_graph(graph, path, fmt)
+        written = export_graph(graph, path, fmt)
+        if written.stem.endswith("-p1"):  # too tall for one readable PNG: numbered pages
+            print(f"note: the graph is too tall for one PNG with readable text; it is in pages "
+                  f"{written.name}, {written.stem[:-1]}2{written.suffix}, … (SVG keeps it in one file)")
+        return written
     except OSError as exc:
         raise _UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
     except ImportError as exc:
@@ -192,7 +196,33 @@ def _add_open_model(subparsers) -> None:
     parser.add_argument("--steps", type=int, default=1, metavar="N", help="training iterations to run (default: 1; 0: graph only)")
     parser.add_argument("--seed", type=_seed, default=0, help="seed for the weights and the random targets (default: 0)")
     parser.add_argument("--export-graph", metavar="OUT", help="write the autograd graph of the last step (.svg, .dot, .png, .graphml, .json)")
+    parser.add_argument("--collapse", metavar="auto|DEPTH", type=_collapse_choice,
+                        help="export the graph with modules collapsed into boxes and alike repeats folded "
+                             "(blocks.0 … blocks.23 ×24): 'auto' as the app opens it, or a module depth (1 = top level)")
     parser.set_defaults(handler=_run_open_model)
+
+
+def _collapse_choice(text: str):
+    """``--collapse``: ``"auto"`` or a depth >= 0."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        depth = int(text)
+    except ValueError:
+        depth = -1
+    if depth < 0:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a depth 0, 1, 2, …, got {text!r}")
+    return depth
+
+
+def _collapsed_for_export(graph, choice):
+    """``graph`` as ``--collapse`` asks: boxes per module, alike repeats folded (see gradviz.core.collapse)."""
+    from gradviz.core import collapse
+
+    if choice is None:
+        return graph
+    wanted = collapse.readable_collapse(graph) if choice == "auto" else collapse.modules_at_depth(graph, choice)
+    return collapse.collapse_graph(graph, wanted, fold=True).graph
 
 
 def _run_open_model(args) -> int:
@@ -254,7 +284,10 @@ def _run_open_model(args) -> int:
     for note in opened.notes:
         print(f"note        {note}")
     if export_format is not None:
-        path = _write_graph(graph, args.export_graph, export_format)
+        shown = _collapsed_for_export(graph, args.collapse)
+        if shown is not graph:
+            print(f"collapsed   {shown.number_of_nodes()} boxes and nodes shown of {graph.number_of_nodes()}")
+        path = _write_graph(shown, args.export_graph, export_format)
         print(f"wrote       {path} ({export_format})")
     return EXIT_OK
 

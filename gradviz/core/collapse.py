@@ -34,6 +34,17 @@ Conventions:
   called themselves: a ``ModuleList`` of blocks whose residual adds run in the
   parent's ``forward`` between the blocks. A collapsed graph of an acyclic
   graph is therefore always acyclic.
+* *Folding* (``collapse_graph(..., fold=True)``): a run of at least
+  :data:`FOLD_MIN_REPEATS` sibling boxes numbered one after another
+  (``blocks.0``, ``blocks.1``, ... as a ``ModuleList`` or ``Sequential`` names
+  them) that look alike (same numbers of nodes, ops and parameters) becomes
+  one box ``fold_key("blocks", 0, 23)`` labelled ``"blocks.0 … blocks.23  ×24"``
+  (``kind="module"``, ``module`` the parent, ``repeats``, ``folded``: the
+  modules in it). Ops between the repeats (a residual add in the parent's
+  ``forward``) go into the fold too: the fold holds every node on a path from
+  one repeat to another, so contracting it keeps the graph acyclic. ``unfolded``
+  names folds (their keys) the reader opened: every repeat of the same parent
+  is shown as its own box again.
 * Edges between two boxes, or a box and a node, are merged: one edge per pair
   with ``count`` = how many original edges it stands for. Edges inside a box
   disappear. Edges between two shown original nodes keep their attributes.
@@ -50,6 +61,12 @@ import networkx as nx
 
 __all__ = [
     "BOX_PREFIX",
+    "FOLD_MIN_REPEATS",
+    "FOLD_PREFIX",
+    "fold_key",
+    "fold_modules",
+    "fold_parent",
+    "is_fold",
     "CollapsedGraph",
     "ancestor_modules",
     "box_call",
@@ -66,15 +83,27 @@ __all__ = [
     "modules_at_depth",
     "node_module",
     "outermost",
+    "READABLE_BOXES",
+    "readable_collapse",
     "shown_count",
 ]
 
 BOX_PREFIX = "module:"
+FOLD_PREFIX = "fold:"
+# Fewer alike siblings than this stay separate boxes: folding two saves one box
+# but hides that there are two.
+FOLD_MIN_REPEATS = 3
+# A fold takes in at most this many extra nodes per repeat (ops between the
+# repeats); more means the repeats are not a plain chain, so they stay apart.
+FOLD_MAX_EXTRA_PER_REPEAT = 4
 
 # choose_depth: the deepest level whose collapsed graph has at most this many
 # nodes is "readable": about two screens of boxes at a legible zoom (a
 # 24-block transformer opens as its 24 blocks, not 300 attention heads).
 READABLE_NODES = 120
+# A graph with more nodes than this opens collapsed (GUI, ``open-model --collapse auto``):
+# about what stays readable at fit in a graph pane of the default window.
+READABLE_BOXES = 150
 # expand_one_level: a module bigger than this opens with its children collapsed,
 # so opening "blocks" of a 24-block model shows 24 boxes, not 5000 nodes.
 EXPAND_FULLY_MAX = 150
@@ -91,6 +120,34 @@ def call_label(module: str, call: int) -> str:
 def box_key(module: str, call: int | None = None) -> str:
     """The key of the box that stands for ``module`` (or its ``call``-th call) in a collapsed graph."""
     return BOX_PREFIX + (module if call is None else call_label(module, call))
+
+
+def fold_key(parent: str, first: int, last: int) -> str:
+    """The key of the box folding ``parent.first`` ... ``parent.last`` (see the module docstring)."""
+    return f"{FOLD_PREFIX}{parent}.{first}-{last}"
+
+
+def is_fold(key: Any) -> bool:
+    return isinstance(key, str) and key.startswith(FOLD_PREFIX)
+
+
+def fold_modules(key: Any) -> list[str]:
+    """The modules a fold key stands for, in order (``[]`` when ``key`` is no fold)."""
+    if not is_fold(key):
+        return []
+    parent, _, span = key[len(FOLD_PREFIX):].rpartition(".")
+    first, _, last = span.partition("-")
+    return [f"{parent}.{i}" for i in range(int(first), int(last) + 1)]
+
+
+def fold_parent(key: Any) -> str | None:
+    """``"blocks"`` for ``"fold:blocks.0-23"`` (None when ``key`` is no fold)."""
+    return key[len(FOLD_PREFIX):].rpartition(".")[0] if is_fold(key) else None
+
+
+def fold_label(parent: str, first: int, last: int) -> str:
+    """``"blocks.0 … blocks.23  ×24"``: how a fold is named on screen."""
+    return f"{parent}.{first} … {parent}.{last}  ×{last - first + 1}"
 
 
 def box_module(key: Any) -> str | None:
@@ -280,14 +337,22 @@ class CollapsedGraph:
         return self.group_of.get(key, key)
 
 
-def collapse_graph(graph: nx.DiGraph, collapsed: Iterable[str]) -> CollapsedGraph:
+def collapse_graph(graph: nx.DiGraph, collapsed: Iterable[str], *, fold: bool = False,
+                   unfolded: Iterable[str] = ()) -> CollapsedGraph:
     """Draw every module in ``collapsed`` (outermost wins) as one box (one per call).
 
     Node order is deterministic: original order, each box inserted where its
     first member was. Boxes carry ``count``, ``ops`` and ``params``. Boxes that
     would close a cycle are opened one level, so that what is drawn is a
-    true picture of the data flow (see the module docstring).
+    true picture of the data flow (see the module docstring). ``fold``: runs
+    of alike numbered sibling boxes become one box each, except the fold keys
+    in ``unfolded`` (see the module docstring).
     """
+    result = _collapse(graph, collapsed)
+    return fold_repeats(result, unfolded) if fold else result
+
+
+def _collapse(graph: nx.DiGraph, collapsed: Iterable[str]) -> CollapsedGraph:
     wanted = outermost(collapsed)
     if not wanted:
         return CollapsedGraph(graph=graph)
@@ -304,6 +369,121 @@ def collapse_graph(graph: nx.DiGraph, collapsed: Iterable[str]) -> CollapsedGrap
         wanted = outermost(wanted)
         if not wanted:
             return CollapsedGraph(graph=graph)
+
+
+_NUMBERED = re.compile(r"^(.*)\.(\d+)$")
+
+
+def _repeat_runs(shown: nx.DiGraph) -> list[tuple[str, int, int, list[str]]]:
+    """``(parent, first, last, box keys)`` of every run of alike numbered sibling boxes."""
+    by_parent: dict[str, dict[int, str]] = {}
+    for key, attrs in shown.nodes(data=True):
+        if attrs.get("kind") != "module" or is_fold(key) or box_call(key) is not None:
+            continue
+        match = _NUMBERED.match(box_module(key) or "")
+        if match:
+            by_parent.setdefault(match.group(1), {})[int(match.group(2))] = key
+    runs = []
+    for parent, boxes in by_parent.items():
+        look = {i: tuple(shown.nodes[k].get(a, 0) for a in ("count", "ops", "params")) for i, k in boxes.items()}
+        run: list[int] = []
+        for i in sorted(boxes) + [None]:
+            if run and i is not None and i == run[-1] + 1 and look[i] == look[run[0]]:
+                run.append(i)
+                continue
+            if len(run) >= FOLD_MIN_REPEATS:
+                runs.append((parent, run[0], run[-1], [boxes[j] for j in run]))
+            run = [i] if i is not None else []
+    return runs
+
+
+def _hull(shown: nx.DiGraph, keys: list[str]) -> set:
+    """``keys`` and every node on a path between two of them (contracting it keeps a DAG a DAG)."""
+    return set(keys) | (_reach(shown.successors, keys) & _reach(shown.predecessors, keys))
+
+
+def _reach(step, start) -> set:
+    """Every node reached from any of ``start`` by ``step`` (one search for all of them)."""
+    seen: set = set()
+    stack = list(start)
+    while stack:
+        for nxt in step(stack.pop()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
+def fold_repeats(result: CollapsedGraph, unfolded: Iterable[str] = ()) -> CollapsedGraph:
+    """Fold runs of alike numbered sibling boxes of ``result`` into one box each (see the module docstring)."""
+    # opening one fold opens its parent's repeats for good: expanding one of
+    # them must not fold the others again under a new key
+    opened = {fold_parent(key) for key in unfolded}
+    for parent, first, last, keys in _repeat_runs(result.graph):
+        key = fold_key(parent, first, last)
+        if parent in opened:
+            continue
+        hull = _hull(result.graph, keys)
+        extras = hull - set(keys)
+        if len(extras) > FOLD_MAX_EXTRA_PER_REPEAT * len(keys) or any(
+                result.graph.nodes[k].get("kind") == "module" for k in extras):
+            continue  # not a plain chain of repeats: folding would hide other structure
+        folded = [box_module(k) for k in keys]
+        attrs = dict(kind="module", label=fold_label(parent, first, last), module=parent,
+                     repeats=len(keys), folded=folded)
+        result = _contract(result, hull, key, attrs)
+    return result
+
+
+def _contract(result: CollapsedGraph, hull: set, key: str, attrs: dict) -> CollapsedGraph:
+    """``result`` with the shown nodes ``hull`` drawn as one node ``key`` (edges merged)."""
+    shown = result.graph
+    new = nx.DiGraph()
+    new.graph.update(shown.graph)
+    totals = {"count": 0, "ops": 0, "params": 0}
+    for node, node_attrs in shown.nodes(data=True):
+        if node not in hull:
+            new.add_node(node, **node_attrs)
+            continue
+        if key not in new:
+            new.add_node(key, **attrs)
+        if node_attrs.get("kind") == "module":
+            for name in totals:
+                totals[name] += node_attrs.get(name, 0)
+        else:
+            totals["count"] += 1
+            totals["ops" if node_attrs.get("kind") == "op" else "params"] += node_attrs.get("kind") in ("op", "param")
+    new.nodes[key].update(totals)
+    succ = new._succ
+    for u, v, data in shown.edges(data=True):
+        gu, gv = (key if u in hull else u), (key if v in hull else v)
+        if gu == gv:
+            continue
+        if gu == u and gv == v:
+            new.add_edge(u, v, **data)
+            continue
+        existing = succ[gu].get(gv)
+        if existing is None:
+            new.add_edge(gu, gv, count=data.get("count", 1))
+        else:
+            existing["count"] = existing.get("count", 1) + data.get("count", 1)
+    group_of = {orig: (key if box in hull else box) for orig, box in result.group_of.items()}
+    members = {box: keys for box, keys in result.members.items() if box not in hull}
+    inside = set()
+    for node in hull:
+        inside.update(result.members.get(node, [node]))
+    for orig in inside:
+        group_of[orig] = key
+    members[key] = _in_graph_order(result, inside)
+    return CollapsedGraph(graph=new, group_of=group_of, members=members, collapsed=result.collapsed)
+
+
+def _in_graph_order(result: CollapsedGraph, keys: set) -> list:
+    """``keys`` (original node keys) in the original graph's order."""
+    order = []
+    for box_or_node in result.graph.nodes:
+        order.extend(k for k in result.members.get(box_or_node, [box_or_node]) if k in keys)
+    return order
 
 
 def _boxes_on_cycles(shown: nx.DiGraph) -> list[str]:
@@ -410,6 +590,17 @@ def choose_depth(graph: nx.DiGraph, max_nodes: int = READABLE_NODES) -> int:
         else:
             break  # deeper levels only show more
     return best
+
+
+def readable_collapse(graph: nx.DiGraph, max_nodes: int = READABLE_BOXES) -> frozenset[str]:
+    """The collapsed set a graph opens with: none for at most ``max_nodes`` nodes (or no
+    modules), else every module at the deepest depth showing at most ``max_nodes``
+    boxes (:func:`choose_depth`). Draw it with ``collapse_graph(..., fold=True)``:
+    alike repeats then fold into one box, and unfolding them still shows at most
+    ``max_nodes`` boxes."""
+    if graph.number_of_nodes() <= max_nodes or not has_modules(graph):
+        return frozenset()
+    return modules_at_depth(graph, choose_depth(graph, max_nodes))
 
 
 def expand_one_level(

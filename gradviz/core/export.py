@@ -15,6 +15,10 @@ Everything is written by gradviz itself, so no Graphviz binary is needed:
   (``rasterize=``). The core draws no pixels and never imports Qt; the public
   :func:`gradviz.export_graph` (:mod:`gradviz.graph_export`) passes Qt's
   (:func:`gradviz.ui.rasterize.svg_to_png`), so scripts get PNGs as before.
+  Text stays at least :data:`MIN_TEXT_PX` px high: a graph too big for one
+  image at that size is written as numbered pages ``name-p1.png``,
+  ``name-p2.png``, … cut between rows of boxes (:func:`plan_png_pages`;
+  :func:`export_graph` returns the first, :func:`export_png_pages` all).
 * ``graphml``: :func:`networkx.write_graphml`; tuple and dict attributes are
   written as strings (GraphML has only scalar types).
 * ``json``: networkx node-link data (``nodes``/``edges``), each node with its
@@ -28,6 +32,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Hashable, Mapping
 from xml.sax.saxutils import escape, quoteattr
@@ -39,6 +45,12 @@ from gradviz.core.shapes import format_shape
 
 __all__ = [
     "FORMATS",
+    "MIN_TEXT_PX",
+    "PagePlan",
+    "export_png_pages",
+    "free_cuts",
+    "page_paths",
+    "plan_png_pages",
     "KIND_COLOURS",
     "export_graph",
     "format_for_path",
@@ -355,7 +367,132 @@ def format_for_path(path: str | os.PathLike, format: str | None = None) -> str:
 
 
 Rasterizer = Callable[[str, Path], Any]
-"""Writes SVG text (first argument) as a PNG file at the path (second argument)."""
+"""Writes SVG text (first argument) as a PNG file at the path (second argument),
+one pixel per unit of the SVG's ``width``/``height`` (its ``viewBox`` is the part drawn)."""
+
+
+# ---------------------------------------------------------------------------
+# PNG pages
+
+# No text in a PNG gets smaller than this (px): below it labels are guesswork.
+MIN_TEXT_PX = 10
+# One page at most this many px a side and this many px in all: raster painting
+# stops at 32k px, and encoding time grows with the pixels.
+PAGE_MAX_SIDE = 16384
+PAGE_MAX_PIXELS = 40_000_000
+# Up to this many pixels a picture is drawn at the preferred (crisp) scale;
+# bigger ones at less, down to the readable minimum, to keep encoding fast.
+CRISP_MAX_PIXELS = 4_000_000
+
+
+@dataclass(frozen=True)
+class PagePlan:
+    """How to cut a drawing into PNG pages: ``scale`` (px per drawing unit) and
+    each page's ``(left, top, right, bottom)`` in drawing units, top to bottom
+    (then left to right when even one column is too wide)."""
+
+    scale: float
+    pages: tuple[tuple[float, float, float, float], ...]
+
+    def page_size(self, index: int) -> tuple[int, int]:
+        """The pixel size of page ``index``."""
+        left, top, right, bottom = self.pages[index]
+        return _pixels(right - left, self.scale), _pixels(bottom - top, self.scale)
+
+
+def _pixels(length: float, scale: float) -> int:
+    """Pixels for ``length`` units: rounded up, so text never ends below its minimum."""
+    return max(1, math.ceil(length * scale - 1e-6))
+
+
+def free_cuts(boxes) -> list[float]:
+    """Heights where a horizontal cut touches no box: the middles of the gaps between
+    the ``(top, bottom)`` spans of ``boxes`` (a page break there splits no label)."""
+    spans = sorted((float(t), float(b)) for t, b in boxes)
+    cuts, reach = [], None
+    for top, bottom in spans:
+        if reach is not None and top > reach:
+            cuts.append((reach + top) / 2)
+        reach = bottom if reach is None else max(reach, bottom)
+    return cuts
+
+
+def plan_png_pages(bounds: tuple[float, float, float, float], *, text_px: float, preferred_scale: float = 2.0,
+                   min_text_px: float = MIN_TEXT_PX, max_side: int = PAGE_MAX_SIDE,
+                   max_pixels: int = PAGE_MAX_PIXELS, crisp_pixels: int = CRISP_MAX_PIXELS,
+                   cuts=()) -> PagePlan:
+    """Pages for a drawing of ``bounds`` whose text is ``text_px`` units high.
+
+    One page at ``preferred_scale`` when it fits ``crisp_pixels``; else one page
+    at a smaller scale if that keeps text at least ``min_text_px``; else the
+    readable scale, cut into pages of at most ``max_side`` px a side and
+    ``max_pixels`` px, each cut at one of ``cuts`` (heights between rows of
+    boxes, see :func:`free_cuts`) when one lies in the page's lower half.
+    """
+    left, top, right, bottom = bounds
+    width, height = max(right - left, 1e-6), max(bottom - top, 1e-6)
+    readable = min_text_px / max(text_px, 1e-6)
+    fits = min(max_side / width, max_side / height, math.sqrt(max_pixels / (width * height)))
+    crisp = min(preferred_scale, fits, math.sqrt(crisp_pixels / (width * height)))
+    if crisp >= readable:
+        return PagePlan(crisp, ((left, top, right, bottom),))
+    scale = readable
+    columns = max(1, math.ceil(width * scale / max_side - 1e-9))
+    column_w = width / columns
+    page_h = min(max_side / scale, max_pixels / (scale * scale * column_w))
+    cuts = sorted(c for c in cuts if top < c < bottom)
+    rows, y = [], top
+    while bottom - y > 1e-6:
+        limit = y + page_h
+        if limit >= bottom:
+            rows.append((y, bottom))
+            break
+        inside = [c for c in cuts if y + page_h / 2 <= c <= limit]
+        end = inside[-1] if inside else limit
+        rows.append((y, end))
+        y = end
+    pages = tuple((left + i * column_w, y0, left + (i + 1) * column_w, y1)
+                  for y0, y1 in rows for i in range(columns))
+    return PagePlan(scale, pages)
+
+
+def page_paths(path: str | os.PathLike, count: int) -> list[Path]:
+    """``[path]`` for one page; ``name-p1.png``, ``name-p2.png``, … beside it for more."""
+    path = Path(path)
+    if count <= 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-p{i}{path.suffix}") for i in range(1, count + 1)]
+
+
+_SVG_HEAD = re.compile(r'<svg [^>]*>')
+_SVG_SIZE = re.compile(r'width="([\d.]+)" height="([\d.]+)"')
+
+
+def _svg_page(svg: str, page: tuple[float, float, float, float], scale: float) -> str:
+    """``svg`` showing only ``page`` (drawing units), sized ``scale`` px per unit."""
+    left, top, right, bottom = page
+    head = (f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{_pixels(right - left, scale)}" '
+            f'height="{_pixels(bottom - top, scale)}" viewBox="{left:.1f} {top:.1f} {right - left:.1f} {bottom - top:.1f}">')
+    return _SVG_HEAD.sub(head, svg, count=1)
+
+
+def export_png_pages(graph: nx.DiGraph, path: str | os.PathLike, rasterize: Rasterizer, *,
+                     positions: Positions | None = None) -> list[Path]:
+    """Write ``graph`` as PNG through ``rasterize``: one file, or numbered pages when
+    one image would shrink the text below :data:`MIN_TEXT_PX` (see :func:`plan_png_pages`).
+    Returns the files written, in order."""
+    svg = graph_to_svg(graph, positions)
+    width, height = (float(v) for v in _SVG_SIZE.search(svg).groups())
+    boxes = [(float(y) - 0.0, float(y) + float(h)) for y, h in
+             re.findall(r'<rect x="[-\d.]+" y="([-\d.]+)" width="[\d.]+" height="([\d.]+)" rx', svg)]
+    plan = plan_png_pages((0.0, 0.0, width, height), text_px=_FONT_SIZE, preferred_scale=1.0, cuts=free_cuts(boxes))
+    paths = page_paths(path, len(plan.pages))
+    if len(paths) == 1 and plan.scale == 1.0:
+        rasterize(svg, paths[0])  # the whole drawing as it is
+        return paths
+    for page, target in zip(plan.pages, paths):
+        rasterize(_svg_page(svg, page, plan.scale), target)
+    return paths
 
 
 def export_graph(graph: nx.DiGraph, path: str | os.PathLike, format: str | None = None, *, positions: Positions | None = None,
@@ -367,8 +504,10 @@ def export_graph(graph: nx.DiGraph, path: str | os.PathLike, format: str | None 
     json and graphml (as ``x``/``y`` attributes); svg, png and json compute
     :func:`gradviz.layered_layout` when none are given. ``png`` needs
     ``rasterize`` (see :data:`Rasterizer`); without one it is a ``ValueError``
-    that says to use :func:`gradviz.export_graph`. Errors writing the file are
-    ``OSError``.
+    that says to use :func:`gradviz.export_graph`. A PNG too tall for readable
+    text in one image is written as pages ``name-p1.png``, … and the first is
+    returned (:func:`export_png_pages` returns them all). Errors writing the
+    file are ``OSError``.
     """
     key = format_for_path(path, format)
     path = Path(path)
@@ -380,7 +519,7 @@ def export_graph(graph: nx.DiGraph, path: str | os.PathLike, format: str | None 
     elif key == "svg":
         path.write_text(graph_to_svg(graph, positions), encoding="utf-8")
     elif key == "png":
-        rasterize(graph_to_svg(graph, positions), path)
+        return export_png_pages(graph, path, rasterize, positions=positions)[0]
     elif key == "graphml":
         checked = _checked_positions(graph, positions) if positions is not None else None
         nx.write_graphml(_plain_graph(graph, _graphml_value, checked), path)

@@ -536,6 +536,18 @@ class MainWindow(QMainWindow):
         self._set_busy(None)
         show_error(self, "Cannot show the graph", f"The forward pass or the loss failed: {summary_of(exc)}", details)
 
+    def _say_exported(self, paths: list) -> None:
+        """The graph view wrote files (an export, pages of a tall PNG, an animation): say where."""
+        if paths:
+            more = f" and {len(paths) - 1} more file{'s' if len(paths) > 2 else ''}" if len(paths) > 1 else ""
+            self.show_message(f"Exported {paths[0]}{more}")
+
+    def _latest_record(self):
+        """The session's latest recorded iteration (None before the first)."""
+        session = self.session
+        history = session.history if session is not None else None
+        return history[-1] if history is not None and len(history) else None
+
     @property
     def graph_view(self):
         """The central GraphView, made on first use: importing it costs ~0.6 s, which
@@ -546,6 +558,8 @@ class MainWindow(QMainWindow):
             view = GraphView()
             view.setObjectName("graphView")
             view.layoutFailed.connect(lambda message: self.show_message(f"Graph layout failed: {message}"))
+            view.record_source = self._latest_record  # Export animation…: real orders, weights before/after
+            view.exported.connect(self._say_exported)
             self._graph_view = view
             self.central.addWidget(view)
             # Beside the builder and the training code (windows up to ~1600 px), the

@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QKeySequence
 
-from gradviz.core.collapse import box_key, shown_count, modules_at_depth
+from gradviz.core.collapse import box_key, fold_key, shown_count, modules_at_depth
 from gradviz.ui.graph_view import GraphView
 
 pytestmark = pytest.mark.gui
@@ -195,6 +195,13 @@ def test_collapse_to_depth_and_spin_box(qtbot, view):
     with qtbot.waitSignal(view.ready, timeout=10000):
         spin.setValue(2)
     assert view.collapsed_modules() == frozenset(f"blocks.{b}" for b in range(12))
+    # the 12 alike blocks are folded into one box; double-clicking it shows them
+    fold = fold_key("blocks", 0, 11)
+    assert view.folds() == [fold] and view.node_count() == 4
+    assert view.shown_graph().nodes[fold]["label"] == "blocks.0 … blocks.11  ×12"
+    with qtbot.waitSignal(view.ready, timeout=10000):
+        view.canvas.nodeDoubleClicked.emit(view.item.model.index[fold])
+    assert view.folds() == []
     assert view.node_count() == shown_count(graph, modules_at_depth(graph, 2)) == 12 + 3
     with qtbot.waitSignal(view.ready, timeout=10000):
         view.expand_all()
@@ -385,7 +392,9 @@ def test_revealed_nodes_fade_in(qtbot, view, lenet_graph):
 
 def test_zoom_keys_fit_and_minimap(qtbot, view):
     graph = modular_graph(60)
-    show(qtbot, view, graph)
+    show(qtbot, view, graph)  # over 150 nodes: opens collapsed; expanding re-fits
+    with qtbot.waitSignal(view.ready, timeout=10000):
+        view.expand_all()
     canvas = view.canvas
     fitted = canvas.scale_factor()
     assert fitted < 1.0  # a tall graph is fitted small

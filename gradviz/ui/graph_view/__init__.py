@@ -5,8 +5,10 @@ clicks), ``items`` (painting with level of detail), ``model`` (geometry and
 visual state as numpy arrays), ``state`` (highlights kept in original node
 keys), ``layout_job`` (collapse + box sizes + layout, off the GUI thread),
 ``transition`` (collapse/expand morphs), ``details``, ``minimap``,
-``legend``, ``toolbar``, ``overlays``, ``search``, ``style`` and ``export``.
-The collapse logic itself is Qt-free: :mod:`gradviz.core.collapse`.
+``legend``, ``toolbar``, ``overlays``, ``search``, ``style``, ``export`` and
+``animation`` (Export animation…: GIF and PNG frames of an iteration).
+The collapse and folding logic is Qt-free: :mod:`gradviz.core.collapse`; so is
+which frames an animation has: :mod:`gradviz.core.animation`.
 """
 from .view import GraphView
 

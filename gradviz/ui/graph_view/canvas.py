@@ -69,6 +69,7 @@ class GraphCanvas(QGraphicsView):
     viewChanged = Signal()
     fitRequested = Signal()  # the F key
     userNavigated = Signal()  # the user zoomed or panned by hand
+    resized = Signal()  # the viewport got a new size (e.g. the legend strip below grew)
 
     def __init__(self, item: GraphItem, parent=None):
         super().__init__(parent)
@@ -292,6 +293,7 @@ class GraphCanvas(QGraphicsView):
         super().resizeEvent(event)
         self._update_scene_rect()
         self.viewChanged.emit()
+        self.resized.emit()
 
     def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802
         super().scrollContentsBy(dx, dy)

@@ -11,7 +11,7 @@ import networkx as nx
 from PySide6.QtCore import QUrl, Signal
 from PySide6.QtWidgets import QTextBrowser
 
-from gradviz.core.collapse import CollapsedGraph, box_module, node_module
+from gradviz.core.collapse import CollapsedGraph, box_module, is_fold, node_module
 from gradviz.core.node_notes import ERROR_ATTR, FAILED_ATTR, INPUT_SHAPES_ATTR, ORIGIN_ATTR, source_of
 
 from gradviz.core.display.graph_search import display_name
@@ -80,7 +80,7 @@ def node_html(
     stats: Mapping[str, Any] | None = None,
 ) -> str:
     """The panel's HTML for original node ``key`` (or a box key of ``shown``)."""
-    if box_module(key) is not None and shown is not None and key in shown.graph:
+    if (box_module(key) is not None or is_fold(key)) and shown is not None and key in shown.graph:
         return _box_html(graph, shown, key)
     attrs = graph.nodes[key]
     kind = attrs.get("kind", "op")
@@ -99,9 +99,10 @@ def node_html(
         facts.append(("module", _esc(module) if module else "<span class='muted'>top level</span>"))
     if shown is not None and key in shown.group_of:
         box = shown.group_of[key]
+        opens = box_module(box) or box  # a fold opens by its key
         facts.append(
-            ("shown in", f"<a href='node:{_esc(box)}'>{_esc(box_module(box))}</a> "
-             f"(collapsed, <a href='expand:{_esc(box_module(box))}'>expand</a>)")
+            ("shown in", f"<a href='node:{_esc(box)}'>{_esc(_box_title(shown, box))}</a> "
+             f"(collapsed, <a href='expand:{_esc(opens)}'>expand</a>)")
         )
     parts.append(_table(facts))
 
@@ -169,13 +170,18 @@ def _failure_html(attrs: Mapping[str, Any]) -> str:
     return "<h3>Error</h3>" + "".join(rows)
 
 
+def _box_title(shown: CollapsedGraph, box: Hashable) -> str:
+    return str(box_module(box) or shown.graph.nodes[box].get("label") or box)
+
+
 def _box_html(graph: nx.DiGraph, shown: CollapsedGraph, box: Hashable) -> str:
     attrs = shown.graph.nodes[box]
-    module = box_module(box)
+    module = box_module(box) or box  # a fold of repeated modules opens by its key
     members = shown.members.get(box, [])
+    what = f"{attrs.get('repeats')} alike modules folded" if is_fold(box) else "collapsed module"
     parts = [
-        f"<h2>{_esc(module)}</h2>",
-        f"<div class='sub'>collapsed module · {len(members)} nodes "
+        f"<h2>{_esc(_box_title(shown, box))}</h2>",
+        f"<div class='sub'>{what} · {len(members)} nodes "
         f"({attrs.get('ops', 0)} ops, {attrs.get('params', 0)} parameters) · "
         f"<a href='expand:{_esc(module)}'>expand</a></div>",
     ]

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Hashable, Mapping
 
 import networkx as nx
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QImage, QPainter
+from PySide6.QtGui import QImage, QPainter, QTransform
+from PySide6.QtWidgets import QStyleOptionGraphicsItem
+
+from gradviz.core.export import MIN_TEXT_PX, free_cuts, page_paths, plan_png_pages
+from gradviz.ui.rasterize import save_png
 
 from . import style
+
+__all__ = ["FILE_FILTER", "FORMATS", "MIN_TEXT_PX", "export_data", "format_for", "format_of_filter", "render_png",
+           "render_svg"]
 
 # file suffix -> format
 FORMATS = {"png": "png", "svg": "svg", "dot": "dot", "gv": "dot", "graphml": "graphml", "json": "json"}
@@ -19,11 +27,11 @@ FILE_FILTER = (
     "PNG image (*.png);;SVG drawing (*.svg);;Graphviz DOT (*.dot *.gv);;GraphML (*.graphml);;JSON (*.json)"
 )
 
-# PNG: twice the scene resolution for crisp text, but never more than this
-# (a 20k-node graph is ~650k px tall; raster painting stops at 32k px).
+# PNG: twice the scene resolution for crisp text while the picture is small;
+# bigger ones at less, never with text under MIN_TEXT_PX (then in pages):
+# see gradviz.core.export.plan_png_pages.
 PNG_SCALE = 2.0
-PNG_MAX_SIDE = 32000
-PNG_MAX_PIXELS = 60_000_000
+RENDER_BAND_PX = 2048  # a page is drawn in bands this tall (see render_png; 2048 measured best)
 MARGIN = 16.0
 
 
@@ -40,25 +48,56 @@ def _source_rect(bounds: tuple[float, float, float, float]) -> QRectF:
     return QRectF(left, top, right - left, bottom - top).adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN)
 
 
-def render_png(scene, bounds, path) -> None:
-    """Render ``bounds`` of ``scene`` to a PNG on white."""
+def render_png(scene, bounds, path, *, text_px: float = 12.0, boxes=()) -> list[Path]:
+    """Render ``bounds`` of ``scene`` to PNG on white: one file, or pages ``name-p1.png``, …
+    when one image would make text (``text_px`` high in the scene) smaller than
+    :data:`MIN_TEXT_PX`. Pages break between the ``(top, bottom)`` spans of ``boxes``.
+    Drawn straight from the scene with QPainter, encoded by :func:`gradviz.ui.rasterize.save_png`.
+    Returns the files written."""
     source = _source_rect(bounds)
-    scale = min(
-        PNG_SCALE,
-        PNG_MAX_SIDE / max(source.width(), 1.0),
-        PNG_MAX_SIDE / max(source.height(), 1.0),
-        math.sqrt(PNG_MAX_PIXELS / max(source.width() * source.height(), 1.0)),
-    )
-    width = max(1, int(source.width() * scale))
-    height = max(1, int(source.height() * scale))
+    plan = plan_png_pages((source.left(), source.top(), source.right(), source.bottom()), text_px=text_px,
+                          preferred_scale=PNG_SCALE, cuts=free_cuts(boxes))
+    paths = page_paths(path, len(plan.pages))
+    # a page is encoded in a thread while the next is drawn (zlib runs without the GIL)
+    with ThreadPoolExecutor(max_workers=2) as encoders:
+        pending = [encoders.submit(save_png, _draw_page(scene, plan, index), target)
+                   for index, target in enumerate(paths)]
+        for job in pending:
+            job.result()  # an OSError of any page is the export's error
+    return paths
+
+
+def _draw_page(scene, plan, index: int) -> QImage:
+    """Page ``index`` of ``plan`` drawn from ``scene`` (GUI thread)."""
+    left, top, right, bottom = plan.pages[index]
+    width, height = plan.page_size(index)
     image = QImage(width, height, QImage.Format_ARGB32_Premultiplied)
     image.fill(style.color(style.BACKGROUND))
     painter = QPainter(image)
     painter.setRenderHints(QPainter.Antialiasing | QPainter.TextAntialiasing)
-    scene.render(painter, QRectF(0, 0, width, height), source, Qt.KeepAspectRatio)
+    # In bands, painting the items directly with each band as the exposed rectangle:
+    # the graph item then draws only what touches the band (scene.render would expose
+    # the whole item for every page), and Qt strokes the short edge paths of a band
+    # much faster than the path of a whole page (long edges are stroked once per band).
+    sx, sy = width / (right - left), height / (bottom - top)
+    items = [item for item in scene.items(Qt.AscendingOrder) if item.isVisible()]
+    for band_top in range(0, height, RENDER_BAND_PX):
+        band_h = min(RENDER_BAND_PX, height - band_top)
+        painter.save()
+        painter.setClipRect(QRectF(0, band_top, width, band_h))
+        painter.setTransform(QTransform(sx, 0, 0, sy, -left * sx, -top * sy))
+        band = QRectF(left, top + band_top / sy, right - left, band_h / sy)
+        for item in items:
+            option = QStyleOptionGraphicsItem()
+            option.exposedRect = item.mapRectFromScene(band)
+            painter.save()
+            painter.setTransform(item.sceneTransform(), True)
+            painter.setOpacity(item.effectiveOpacity())
+            item.paint(painter, option, None)
+            painter.restore()
+        painter.restore()
     painter.end()
-    if not image.save(str(path), "PNG"):
-        raise OSError(f"could not write {path}")
+    return image
 
 
 def render_svg(scene, bounds, path, title: str = "gradviz graph") -> None:

@@ -55,9 +55,10 @@ class SceneLayout:
         return (float(low[:, 0].min()), float(low[:, 1].min()), float(high[:, 0].max()), float(high[:, 1].max()))
 
 
-def layout_state(collapsed: Iterable[str], show_saved: bool) -> tuple:
-    """A hashable description of one way to show the graph."""
-    return (frozenset(collapsed), bool(show_saved))
+def layout_state(collapsed: Iterable[str], show_saved: bool, unfolded: Iterable[str] = ()) -> tuple:
+    """A hashable description of one way to show the graph: collapsed modules,
+    saved-tensor toggle, folds of repeated modules the reader opened."""
+    return (frozenset(collapsed), bool(show_saved), frozenset(unfolded))
 
 
 def compute_layout(
@@ -66,6 +67,7 @@ def compute_layout(
     *,
     metrics: TextMetrics,
     show_saved: bool = False,
+    unfolded: Iterable[str] = (),
     positions: Mapping[Hashable, tuple[float, float]] | None = None,
     progress: Callable[[float, str], Any] | None = None,
     cancel: Callable[[], Any] | None = None,
@@ -77,10 +79,11 @@ def compute_layout(
     Raises :class:`gradviz.core.layout.LayoutCancelled` when ``cancel()``
     becomes true.
     """
-    state = layout_state(collapsed, show_saved)
+    state = layout_state(collapsed, show_saved, unfolded)
     report = progress or (lambda fraction, message: None)
     report(0.0, "grouping modules" if state[0] else "measuring nodes")
-    shown = collapse_graph(graph, state[0])
+    # runs of alike sibling boxes fold into one (blocks.0 … blocks.23  ×24)
+    shown = collapse_graph(graph, state[0], fold=True, unfolded=state[2])
     shown_graph = shown.graph
 
     width_cache: dict[tuple[str, str], float] = {}

@@ -1,15 +1,20 @@
-"""The legend in the canvas corner: what each box colour means."""
+"""The legend: what each box colour means, as a strip under the drawing.
+
+It sits in the view's layout below the canvas, not over it, so it never covers
+a node (issue 13: "the legend never covers nodes"). Entries run left to right
+and wrap onto more rows when the pane is narrow (height for width)."""
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPen
-from PySide6.QtWidgets import QWidget
+from PySide6.QtGui import QFontMetrics, QPainter, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from . import style
 
 SWATCH_W, SWATCH_H = 22, 13
 ROW_GAP = 4
-PAD = 8
+ENTRY_GAP = 18  # between one entry's text and the next swatch
+PAD = 6
 
 # (fill, border, dashed) of the state rows
 STATE_ROWS = {
@@ -22,16 +27,17 @@ STATE_ROWS = {
 
 
 class Legend(QWidget):
-    """Lists the node kinds present in the graph (and active highlight states)."""
+    """Lists the node kinds present in the graph (and active highlight states), in a row."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("graphLegend")
         self.setAttribute(Qt.WA_TransparentForMouseEvents, True)
-        font = QFont(self.font())
-        font.setPointSizeF(9.5)
-        self.setFont(font)
+        policy = QSizePolicy(QSizePolicy.Preferred, QSizePolicy.Fixed)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
         self._rows: list[tuple[str, str, str, bool]] = []
+        self.hide()  # until there is something to explain
 
     def set_content(self, kinds, states=()) -> None:
         rows = []
@@ -46,31 +52,64 @@ class Legend(QWidget):
         if rows != self._rows:
             self._rows = rows
             self.setVisible(bool(rows))
-            self.adjustSize()
+            self.updateGeometry()
             self.update()
+
+    def titles(self) -> list[str]:
+        """The entries shown, in order (for tests and screen readers)."""
+        return [row[0] for row in self._rows]
+
+    def _row_height(self) -> int:
+        return max(SWATCH_H, QFontMetrics(self.font()).height())
+
+    def _places(self, width: int) -> list[tuple[int, int]]:
+        """Top-left of each entry when the strip is ``width`` px wide (wrapping)."""
+        metrics = QFontMetrics(self.font())
+        row_h = self._row_height()
+        x, y, places = PAD, PAD, []
+        for title, *_ in self._rows:
+            entry = SWATCH_W + 6 + metrics.horizontalAdvance(title)
+            if x > PAD and x + entry > width - PAD:
+                x, y = PAD, y + row_h + ROW_GAP
+            places.append((x, y))
+            x += entry + ENTRY_GAP
+        return places
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802
+        return True
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802
+        places = self._places(width)
+        return (places[-1][1] + self._row_height() + PAD) if places else 0
 
     def sizeHint(self) -> QSize:  # noqa: N802
         metrics = QFontMetrics(self.font())
-        row_h = max(SWATCH_H, metrics.height())
-        width = max((metrics.horizontalAdvance(r[0]) for r in self._rows), default=0)
-        return QSize(PAD * 2 + SWATCH_W + 8 + width, PAD * 2 + len(self._rows) * (row_h + ROW_GAP) - ROW_GAP)
+        width = sum(SWATCH_W + 6 + metrics.horizontalAdvance(r[0]) + ENTRY_GAP for r in self._rows) + 2 * PAD
+        return QSize(width, self.heightForWidth(max(width, self.width())))
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(0, self.heightForWidth(max(1, self.width())))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self.height() != self.heightForWidth(self.width()):
+            self.updateGeometry()  # wrapped onto more (or fewer) rows
 
     def paintEvent(self, event) -> None:  # noqa: N802
         painter = QPainter(self)
         painter.setRenderHint(QPainter.Antialiasing, True)
+        painter.fillRect(self.rect(), style.color("#f8fafc"))
         painter.setPen(QPen(style.color("#cbd5e1"), 1))
-        painter.setBrush(style.color("#ffffff", 0.92))
-        painter.drawRoundedRect(QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5), 6, 6)
+        painter.drawLine(0, 0, self.width(), 0)
         metrics = QFontMetrics(self.font())
-        row_h = max(SWATCH_H, metrics.height())
-        y = PAD
-        for title, fill, border, dashed in self._rows:
+        row_h = self._row_height()
+        for (title, fill, border, dashed), (x, y) in zip(self._rows, self._places(self.width())):
             pen = QPen(style.color(border), 1.5)
             if dashed:
                 pen.setStyle(Qt.DashLine)
             painter.setPen(pen)
             painter.setBrush(style.color(fill))
-            painter.drawRoundedRect(QRectF(PAD, y + (row_h - SWATCH_H) / 2, SWATCH_W, SWATCH_H), 3, 3)
+            painter.drawRoundedRect(QRectF(x, y + (row_h - SWATCH_H) / 2, SWATCH_W, SWATCH_H), 3, 3)
             painter.setPen(style.color("#1f2937"))
-            painter.drawText(QRectF(PAD + SWATCH_W + 8, y, 400, row_h), Qt.AlignVCenter | Qt.AlignLeft, title)
-            y += row_h + ROW_GAP
+            text_w = metrics.horizontalAdvance(title) + 2
+            painter.drawText(QRectF(x + SWATCH_W + 6, y, text_w, row_h), Qt.AlignVCenter | Qt.AlignLeft, title)

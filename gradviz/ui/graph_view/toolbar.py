@@ -1,9 +1,14 @@
-"""The graph view's toolbar: search, fit, collapse depth, toggles and export."""
+"""The graph view's toolbar: search, fit, collapse depth, toggles and export.
+
+When the pane is too narrow for every control, the toolbar hides the ones
+that do not fit; the "⋯" button (:class:`OverflowButton`, objectName
+``graphMoreButton``) stays at the right edge and its menu holds *every*
+control of the toolbar, so none is ever out of reach."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QLabel, QLineEdit, QSpinBox, QToolBar, QToolButton
+from PySide6.QtGui import QAction, QActionGroup
+from PySide6.QtWidgets import QLabel, QLineEdit, QMenu, QSpinBox, QToolBar, QToolButton
 
 
 class SearchBox(QLineEdit):
@@ -26,10 +31,14 @@ class SearchBox(QLineEdit):
 class GraphToolbar(QToolBar):
     """Widgets only (stable objectNames); the GraphView connects them."""
 
-    def __init__(self, export_action: QAction, parent=None):
+    def __init__(self, export_action: QAction, animation_action: QAction | None = None, parent=None):
         super().__init__("Graph", parent)
         self.setObjectName("graphToolbar")
         self.setToolButtonStyle(Qt.ToolButtonTextOnly)
+        # Qt's own "»" extension shows the hidden widgets in a cramped popup; the view's
+        # "⋯" menu (OverflowButton) holds every control instead, so one way is enough.
+        self.setStyleSheet("QToolButton#qt_toolbar_ext_button { max-width: 0px; max-height: 0px; border: none;"
+                           " padding: 0px; margin: 0px; }")
 
         self.search_box = SearchBox()
         self.search_box.setObjectName("graphSearch")
@@ -74,6 +83,13 @@ class GraphToolbar(QToolBar):
         self.export_button.setDefaultAction(export_action)
         self.export_button.setAutoRaise(True)
         self.addWidget(self.export_button)
+        self.animation_button = None
+        if animation_action is not None:
+            self.animation_button = QToolButton()
+            self.animation_button.setObjectName("graphExportAnimationButton")
+            self.animation_button.setDefaultAction(animation_action)
+            self.animation_button.setAutoRaise(True)
+            self.addWidget(self.animation_button)
 
     def _button(self, text: str, tip: str, name: str, checkable: bool = False) -> QToolButton:
         button = QToolButton()
@@ -99,3 +115,76 @@ class GraphToolbar(QToolBar):
             self.search_box.blockSignals(True)
             self.search_box.setText(text)
             self.search_box.blockSignals(False)
+
+
+class OverflowButton(QToolButton):
+    """"⋯": a menu with every control of ``toolbar``, built when it opens (so it is current).
+
+    Buttons appear as actions (same text, tooltip, checked and enabled state)
+    that click them; the collapse depth as a submenu; the search box as
+    "Find node…", which emits :attr:`findRequested` (the view asks for the text
+    when the box itself is hidden)."""
+
+    findRequested = Signal()
+
+    def __init__(self, toolbar: GraphToolbar, parent=None):
+        super().__init__(parent)
+        self.toolbar = toolbar
+        self.setObjectName("graphMoreButton")
+        self.setText("⋯")
+        self.setToolTip("All graph controls (also those that do not fit the pane)")
+        self.setAutoRaise(True)
+        self.setPopupMode(QToolButton.InstantPopup)
+        self.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0px; }")
+        self.overflow_menu = QMenu(self)
+        self.overflow_menu.setObjectName("graphMoreMenu")
+        self.overflow_menu.aboutToShow.connect(self.rebuild)
+        self.setMenu(self.overflow_menu)
+
+    def rebuild(self) -> None:
+        """Fill the menu from the toolbar's controls as they are now."""
+        menu = self.overflow_menu
+        menu.clear()
+        for action in self.toolbar.actions():
+            if action.isSeparator():
+                if menu.actions() and not menu.actions()[-1].isSeparator():
+                    menu.addSeparator()
+                continue
+            widget = self.toolbar.widgetForAction(action)
+            if isinstance(widget, SearchBox):
+                find = menu.addAction("Find node…", self.findRequested.emit)
+                find.setObjectName("graphMoreFind")
+                find.setEnabled(widget.isEnabled())
+            elif isinstance(widget, QSpinBox):
+                self._depth_menu(menu, widget)
+            elif isinstance(widget, QToolButton):
+                self._mirror(menu, widget)
+
+    def _mirror(self, menu: QMenu, button: QToolButton) -> None:
+        source = button.defaultAction()
+        text = (source.text() if source is not None else button.text()) or button.toolTip()
+        mirror = menu.addAction(text)
+        mirror.setObjectName("graphMore_" + button.objectName())
+        mirror.setToolTip(button.toolTip())
+        mirror.setCheckable(button.isCheckable())
+        mirror.setChecked(button.isChecked())
+        mirror.setEnabled(button.isEnabled())
+        mirror.triggered.connect(button.click)
+
+    def _depth_menu(self, menu: QMenu, spin: QSpinBox) -> None:
+        sub = menu.addMenu("Collapse depth")
+        sub.menuAction().setObjectName("graphMore_" + spin.objectName())
+        sub.setEnabled(spin.isEnabled())
+        group = QActionGroup(sub)
+        for depth in range(spin.minimum(), spin.maximum() + 1):
+            name = spin.specialValueText() if depth == spin.minimum() and spin.specialValueText() else str(depth)
+            item = sub.addAction(name)
+            item.setCheckable(True)
+            item.setChecked(depth == spin.value())
+            group.addAction(item)
+            item.triggered.connect(lambda _=False, d=depth: spin.setValue(d))
+
+    def menu_texts(self) -> list[str]:
+        """The entries of the (rebuilt) menu, for tests: ``"Collapse depth"`` for the submenu."""
+        self.rebuild()
+        return [a.text() for a in self.overflow_menu.actions() if not a.isSeparator()]

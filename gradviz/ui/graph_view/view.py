@@ -2,8 +2,12 @@
 
 What torchviz draws as a static picture, but explorable: zoom, pan, fit,
 minimap, hover tooltips, a details panel, search, collapsing modules into
-boxes, export. Layout runs off the GUI thread; big graphs (>2000 nodes with
-module information) open collapsed to a readable depth.
+boxes, export. Layout runs off the GUI thread; big graphs (more than
+:data:`AUTO_COLLAPSE_NODES` nodes with module information) open collapsed to
+the deepest depth that shows at most that many boxes, with runs of alike
+sibling modules folded into one box (``blocks.0 … blocks.23  ×24``; double-click
+unfolds it). Collapsing, expanding, folding and unfolding re-fit the graph to
+the window (a smooth zoom), so the whole new picture is always in view.
 
 Keys are the graph's node keys (``"n12"``, ``"out0"``) everywhere in this
 API; a collapsed module's box has the key ``"module:<name>"``. Calls that take
@@ -32,16 +36,19 @@ scene shows the requested graph or collapse state, animations done),
 from __future__ import annotations
 
 from collections import OrderedDict
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Hashable, Iterable, Mapping
 
 import networkx as nx
 import numpy as np
 from PySide6.QtCore import QEasingCurve, QEvent, QEventLoop, QPointF, QRectF, Qt, QTimer, QVariantAnimation, Signal
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtGui import QAction, QFontInfo, QKeySequence
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QInputDialog, QMenu, QMessageBox, QSplitter, QVBoxLayout,
+                               QWidget)
 
 from gradviz.core import collapse as collapse_logic
-from gradviz.core.collapse import box_key, box_module, node_module
+from gradviz.core.collapse import box_key, box_module, fold_modules, is_fold, node_module
 from gradviz.core.layout import LayoutCancelled
 from gradviz.ui import source_editor
 from gradviz.ui.worker import run_task
@@ -59,11 +66,12 @@ from gradviz.core.display.graph_search import find_matches, path_to_outputs
 from .stale import STALE_OPACITY, StaleBanner
 from .state import ViewState
 from .style import Fonts, TextMetrics
-from .toolbar import GraphToolbar
+from .toolbar import GraphToolbar, OverflowButton
 from .transition import Transition
 
-# Graphs bigger than this open collapsed (when they know their modules).
-AUTO_COLLAPSE_NODES = 2000
+# Graphs bigger than this open collapsed (when they know their modules), to the
+# deepest depth that shows at most this many boxes (gradviz.core.collapse.readable_collapse).
+AUTO_COLLAPSE_NODES = collapse_logic.READABLE_BOXES
 # Show the progress bar for layouts of graphs at least this big.
 PROGRESS_MIN_NODES = 800
 # Collapse/expand morphs are animated up to this many nodes (both states together).
@@ -81,6 +89,7 @@ class GraphView(QWidget):
     nodeClicked = Signal(str)
     ready = Signal()
     layoutFailed = Signal(str)
+    exported = Signal(list)  # the files an export wrote (a tall PNG: several pages)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -95,6 +104,7 @@ class GraphView(QWidget):
         self._layout: SceneLayout | None = None  # what is shown (or being morphed to)
         self._cache: OrderedDict[tuple, SceneLayout] = OrderedDict()
         self._collapsed: frozenset[str] = frozenset()  # requested collapse state
+        self._unfolded: frozenset[str] = frozenset()  # fold keys the reader opened
         self._show_saved = False
         self._task = None
         self._generation = 0
@@ -145,7 +155,7 @@ class GraphView(QWidget):
         self.canvas.fitRequested.connect(lambda: self.fit_to_window())
         self.canvas.userNavigated.connect(self._stop_auto_fit)
         self.minimap = Minimap(self.canvas)
-        self.legend = Legend(self.canvas)
+        self.legend = Legend()  # a strip under the canvas (see _build_widgets), never over the nodes
         self._placeholder = placeholder(self.canvas)
         self.progress_panel = ProgressPanel(self.canvas)
         self.stale_banner = StaleBanner(self.canvas)
@@ -157,7 +167,14 @@ class GraphView(QWidget):
         self.details.setMinimumWidth(220)
         self.splitter = QSplitter(Qt.Horizontal)
         self.splitter.setObjectName("graphSplitter")
-        self.splitter.addWidget(self.canvas)
+        drawing = QWidget()
+        drawing.setObjectName("graphDrawing")
+        drawing_layout = self._drawing_layout = QVBoxLayout(drawing)
+        drawing_layout.setContentsMargins(0, 0, 0, 0)
+        drawing_layout.setSpacing(0)
+        drawing_layout.addWidget(self.canvas, 1)
+        drawing_layout.addWidget(self.legend)
+        self.splitter.addWidget(drawing)
         self.splitter.addWidget(self.details)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 0)
@@ -178,7 +195,17 @@ class GraphView(QWidget):
         self.find_action.triggered.connect(self.focus_search)
         self.addAction(self.find_action)
 
-        self.toolbar = GraphToolbar(self.export_action)
+        self.animation_action = QAction("Export animation…", self)
+        self.animation_action.setObjectName("actionExportAnimation")
+        self.animation_action.setToolTip("Save this iteration's forward build-up and backward replay as an animated GIF "
+                                         "and numbered PNG frames, for slides")
+        self.animation_action.triggered.connect(self.show_animation_dialog)
+        self.addAction(self.animation_action)
+        # The window sets this seam: () -> the current iteration's record (orders, weights
+        # before/after the step) or None; without it the orders come from the graph.
+        self.record_source = None
+
+        self.toolbar = GraphToolbar(self.export_action, self.animation_action)
         bar = self.toolbar
         self.search_box, self.search_count, self.depth_spin = bar.search_box, bar.search_count, bar.depth_spin
         bar.search_box.textChanged.connect(lambda _: self._search_timer.start())
@@ -196,8 +223,30 @@ class GraphView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
-        layout.addWidget(self.toolbar)
+        # the toolbar hides what does not fit; "⋯" (outside it, always shown) holds everything
+        self.more_button = OverflowButton(self.toolbar)
+        self.more_button.findRequested.connect(self._find_from_menu)
+        bar_row = QHBoxLayout()
+        bar_row.setContentsMargins(0, 0, 4, 0)
+        bar_row.setSpacing(0)
+        bar_row.addWidget(self.toolbar, 1)
+        bar_row.addWidget(self.more_button)
+        layout.addLayout(bar_row)
         layout.addWidget(self.splitter, 1)
+        self.canvas.resized.connect(self._canvas_resized)
+
+    def _find_from_menu(self) -> None:
+        """"Find node…" in the overflow menu: the search box, or a prompt when the box is hidden."""
+        if self.search_box.isVisible():
+            self.focus_search()
+            return
+        text, ok = QInputDialog.getText(self, "Find node", "Node or parameter name:", text=self.search_box.text())
+        if ok and text.strip():
+            self.search(text)
+
+    def _canvas_resized(self) -> None:
+        self._place_overlays()
+        self._refit()  # still fitted when the legend strip below the canvas changes height
 
     def focus_search(self) -> None:
         self.search_box.setFocus(Qt.ShortcutFocusReason)
@@ -240,8 +289,6 @@ class GraphView(QWidget):
     def _place_overlays(self) -> None:
         viewport = self.canvas.viewport()
         self.minimap.place()
-        self.legend.adjustSize()
-        self.legend.move(10, viewport.height() - self.legend.height() - 10)
         self._placeholder.setGeometry(40, 40, max(10, viewport.width() - 80), max(10, viewport.height() - 80))
         self.progress_panel.place(viewport)
         self.stale_banner.place(viewport)
@@ -268,6 +315,10 @@ class GraphView(QWidget):
         """The original graph given to :meth:`set_graph`."""
         return self._graph
 
+    def scene_layout(self) -> SceneLayout | None:
+        """What is drawn (collapsed graph, positions, sizes, routes): for renderers such as Export animation."""
+        return self._layout
+
     def shown_graph(self) -> nx.DiGraph | None:
         """The graph as drawn: with collapsed modules as boxes."""
         return self._layout.graph if self._layout else None
@@ -278,9 +329,13 @@ class GraphView(QWidget):
         Layout runs in the background (``ready`` fires when the scene is
         built); a newer call cancels an older layout. ``positions`` (node
         centres, y down) skip the layout and disable auto-collapsing. Graphs
-        over 2000 nodes with ``module`` attributes open collapsed to a
+        over AUTO_COLLAPSE_NODES (150) nodes with ``module`` attributes open collapsed to a
         readable depth. Highlights, search and selection are reset.
         """
+        # The same network again (the next iteration): keep how it is shown, so no node moves.
+        same = self._layout is not None and graph is not None and self._graph is not None \
+            and positions is None and self._given_positions is None and same_structure(self._graph, graph)
+        kept = (self._collapsed, self._auto_fit) if same else None
         self._cancel_task()
         self._morph.stop()
         self._transition = None
@@ -289,6 +344,8 @@ class GraphView(QWidget):
         self.set_stale(None)  # whoever shows a graph shows a current one
         self._given_positions = positions
         self._collapsed = frozenset()
+        if kept is None:
+            self._unfolded = frozenset()
         self._cache.clear()
         self._layout = None
         self._module_sizes = collapse_logic.module_sizes(graph) if graph is not None else {}
@@ -306,9 +363,13 @@ class GraphView(QWidget):
             self._set_ready()
             return
         self._placeholder.hide()
-        auto = positions is None and graph.number_of_nodes() > AUTO_COLLAPSE_NODES and collapse_logic.has_modules(graph)
-        self._fit_after_layout = True
-        self._request_layout(None if auto else frozenset(), animate=False)
+        if kept is not None:
+            self._fit_after_layout = kept[1]
+            self._request_layout(kept[0], animate=False)
+        else:
+            auto = positions is None and graph.number_of_nodes() > AUTO_COLLAPSE_NODES and collapse_logic.has_modules(graph)
+            self._fit_after_layout = True
+            self._request_layout(None if auto else frozenset(), animate=False)
         if self.search_box.text().strip():
             self._search_timer.start()
 
@@ -344,12 +405,13 @@ class GraphView(QWidget):
         self._is_ready = False
         self._remember_anchor(anchor)
         if collapsed is not None:
-            state = layout_state(collapsed, self._show_saved)
+            state = layout_state(collapsed, self._show_saved, self._unfolded)
             self._collapsed = state[0]
             if state == self._pending_state:
                 return  # that layout is already being computed
             if self._layout is not None and self._layout.state == state and self._transition is None:
                 self._cancel_task()
+                self._fit_after_layout = False  # nothing changes, so nothing to re-fit later
                 self._set_ready()  # already shown
                 return
             cached = self._cache.get(state)
@@ -361,24 +423,25 @@ class GraphView(QWidget):
         self._cancel_task()
         self._generation += 1
         generation = self._generation
-        metrics, show_saved, positions = self.metrics, self._show_saved, self._given_positions
+        metrics, show_saved, positions, unfolded = self.metrics, self._show_saved, self._given_positions, self._unfolded
 
         def job(task):  # worker thread: no Qt objects in here
             chosen = collapsed
             if chosen is None:
                 task.report(0.0, "choosing a readable collapse depth")
-                chosen = collapse_logic.modules_at_depth(graph, collapse_logic.choose_depth(graph))
+                chosen = collapse_logic.readable_collapse(graph, AUTO_COLLAPSE_NODES)
             return compute_layout(
                 graph,
                 chosen,
                 metrics=metrics,
                 show_saved=show_saved,
+                unfolded=unfolded,
                 positions=positions,
                 progress=task.report,
                 cancel=lambda: task.cancelled,
             )
 
-        self._pending_state = layout_state(collapsed, show_saved) if collapsed is not None else ("auto",)
+        self._pending_state = layout_state(collapsed, show_saved, unfolded) if collapsed is not None else ("auto",)
         big = graph.number_of_nodes() >= PROGRESS_MIN_NODES
         self._task = run_task(
             job,
@@ -423,7 +486,7 @@ class GraphView(QWidget):
         self._cache[layout.state] = layout
         while len(self._cache) > LAYOUT_CACHE_SIZE:
             self._cache.popitem(last=False)
-        self._collapsed = layout.state[0]
+        self._collapsed, self._unfolded = layout.state[0], layout.state[2]
         self._apply_layout(layout, animate=animate)
 
     def _apply_layout(self, layout: SceneLayout, *, animate: bool) -> None:
@@ -450,7 +513,13 @@ class GraphView(QWidget):
                 (min(final[0], start[0]) - margin, min(final[1], start[1]) - margin,
                  max(final[2], start[2]) + margin, max(final[3], start[3]) + margin)
             )
-            self._start_anchor_pan(anchor, layout)
+            if self._fit_after_layout:  # zoom to the new picture while it morphs
+                self._fit_after_layout = False
+                self._anchor_pan = None
+                self.fit_to_window(animate=True)
+                self._auto_fit = True
+            else:
+                self._start_anchor_pan(anchor, layout)
             self._morph.start()
             return
         self._show_model(SceneModel.from_layout(layout))
@@ -496,6 +565,7 @@ class GraphView(QWidget):
 
     def _after_scene_change(self) -> None:
         self._refresh_legend()
+        self._drawing_layout.activate()  # the legend strip takes its room now, not after "ready"
         self._place_overlays()
         self.notes.place()
         if self._state.selected is not None:
@@ -665,14 +735,16 @@ class GraphView(QWidget):
         if key is None or self._graph is None:
             return
         module = box_module(key)
-        if module is not None:
+        if is_fold(key):
+            self.unfold(key)
+        elif module is not None:
             self.expand_module(module)
         elif key in self._graph and node_module(self._graph.nodes[key]):
             self.collapse_module(node_module(self._graph.nodes[key]))
 
     def select_node(self, key: Hashable | None, *, center: bool = False) -> None:
         """Select a node (or box): details panel, and for parameters their path to the loss."""
-        if key is not None and (self._graph is None or (key not in self._graph and box_module(key) is None)):
+        if key is not None and (self._graph is None or (key not in self._graph and box_module(key) is None and not is_fold(key))):
             key = None
         self._state.selected = key
         if key is None:
@@ -718,17 +790,30 @@ class GraphView(QWidget):
         return tooltip_html(key, graph.nodes[key], self._stats.get(key))
 
     def _on_context_menu(self, index: int, global_pos) -> None:
+        self.context_menu(self._key_at_index(index)).exec(global_pos)
+
+    def context_menu(self, key: Hashable | None) -> QMenu:
+        """The right-click menu for the shown node or box ``key`` (None: empty space)."""
         menu = QMenu(self)
-        key = self._key_at_index(index)
         if key is not None and self._graph is not None:
             module = box_module(key)
-            if module is not None:
+            fold = self._fold_holding(module)
+            if is_fold(key):
+                label = self._layout.graph.nodes[key].get("label", key) if self._layout else key
+                menu.addAction(f"Unfold {label}", lambda: self.unfold(key))
+                parent = collapse_logic.fold_parent(key)
+                if parent in self._module_sizes:
+                    menu.addAction(f"Collapse {parent}", lambda: self.collapse_module(parent))
+            elif module is not None:
+                if fold is not None:
+                    menu.addAction(f"Fold {fold_modules(fold)[0]} … {fold_modules(fold)[-1]} again",
+                                   lambda: self.fold(fold))
                 menu.addAction(f"Expand {module}", lambda: self.expand_module(module))
                 menu.addAction(f"Expand {module} completely", lambda: self.expand_module(module, fully=True))
                 parent = module.rpartition(".")[0]
                 if parent:
                     menu.addAction(f"Collapse {parent}", lambda: self.collapse_module(parent, anchor=key))
-            else:
+            elif key in self._graph:
                 for ancestor in reversed(collapse_logic.ancestor_modules(node_module(self._graph.nodes[key]))):
                     menu.addAction(f"Collapse {ancestor}", lambda m=ancestor: self.collapse_module(m, anchor=key))
                 menu.addAction("Highlight path to the loss", lambda: self.highlight_path(key))
@@ -740,7 +825,8 @@ class GraphView(QWidget):
         if self._state.path is not None:
             menu.addAction("Clear path highlight", lambda: self.highlight_path(None))
         menu.addAction(self.export_action)
-        menu.exec(global_pos)
+        menu.addAction(self.animation_action)
+        return menu
 
     # ------------------------------------------------------------------------------
     # collapse / expand
@@ -757,7 +843,35 @@ class GraphView(QWidget):
         if self._graph is None:
             return
         wanted = collapse_logic.outermost(m for m in modules if m in self._module_sizes)
+        self._fit_after_layout = True  # every collapse change re-fits (see the module docstring)
         self._request_layout(wanted, animate=animate, anchor=anchor)
+
+    def unfold(self, key: str) -> None:
+        """Show the repeats of the fold ``key`` (``"fold:blocks.0-23"``) as their own boxes; re-fits."""
+        if self._graph is None or not is_fold(key):
+            return
+        self._unfolded = self._unfolded | {key}
+        self._fit_after_layout = True
+        self._request_layout(self._collapsed, animate=True)
+
+    def fold(self, key: str) -> None:
+        """Fold the repeats of ``key`` into one box again (after :meth:`unfold`); re-fits."""
+        if self._graph is None or key not in self._unfolded:
+            return
+        self._unfolded = self._unfolded - {key}
+        self._fit_after_layout = True
+        self._request_layout(self._collapsed, animate=True)
+
+    def folds(self) -> list[str]:
+        """The fold keys shown now (each a box standing for several alike modules)."""
+        return [k for k in self._layout.graph if is_fold(k)] if self._layout else []
+
+    def _fold_holding(self, module: str | None) -> str | None:
+        """The unfolded fold that ``module`` (or one of its ancestors) is a repeat of, if any."""
+        if not module:
+            return None
+        mine = set(collapse_logic.ancestor_modules(module))
+        return next((key for key in sorted(self._unfolded) if mine & set(fold_modules(key))), None)
 
     def collapse_module(self, module: str, *, anchor: Hashable | None = None) -> None:
         """Collapse ``module`` (and everything inside it) into one box."""
@@ -765,7 +879,12 @@ class GraphView(QWidget):
             self.set_collapsed(self._collapsed | {module}, anchor=anchor or box_key(module))
 
     def expand_module(self, module: str, *, fully: bool = False) -> None:
-        """Open ``module``'s box: completely when small (or ``fully``), else one level."""
+        """Open ``module``'s box: completely when small (or ``fully``), else one level.
+
+        A fold key (``"fold:blocks.0-23"``) unfolds (see :meth:`unfold`)."""
+        if is_fold(module):
+            self.unfold(module)
+            return
         if module not in self._module_sizes:
             return
         if fully:
@@ -801,6 +920,7 @@ class GraphView(QWidget):
         has_saved = has_graph and any(a.get("saved") for _, a in self._graph.nodes(data=True))
         self.toolbar.saved_button.setEnabled(has_saved)
         self.export_action.setEnabled(has_graph)
+        self.animation_action.setEnabled(has_graph)
         self.search_box.setEnabled(has_graph)
 
     def set_show_saved(self, show: bool) -> None:
@@ -1119,31 +1239,84 @@ class GraphView(QWidget):
             )
             states = [name for name, present in checks if present]
         self.legend.set_content(set(model.kinds) if model is not None else set(), states)
-        viewport = self.canvas.viewport()
-        self.legend.move(10, viewport.height() - self.legend.height() - 10)
 
     # ------------------------------------------------------------------------------
     # export
 
-    def export(self, path, fmt: str | None = None) -> None:
+    def export(self, path, fmt: str | None = None, *, highlights: bool = False) -> list:
         """Save what is shown: ``png``, ``svg``, ``dot``, ``graphml`` or ``json`` (default: from the suffix).
 
-        Pictures show the current collapse state and highlights; data formats
-        hold the shown graph (boxes included) with the layout's positions.
+        Pictures show the current collapse state as the graph is: without the
+        dimming of a selection, search or path highlight, the training roles
+        and the out-of-date fade, unless ``highlights`` (then as on screen).
+        Data formats hold the shown graph (boxes included) with the layout's
+        positions. Returns the files written: a PNG too tall to keep its text
+        readable is split into pages ``name-p1.png``, ``name-p2.png``, …
+        (see :func:`gradviz.ui.graph_view.export.render_png`).
         """
         if self._layout is None or self.item.model is None:
             raise ValueError("there is no graph to export yet")
         fmt = exporting.format_for(path, fmt)
         if fmt not in ("png", "svg"):
             exporting.export_data(self._layout.graph, path, fmt, self._layout.positions)
-            return
-        model = self.item.model
-        hover, model.hover = model.hover, -1  # the mouse is not part of the picture
+            return [Path(path)]
+        with self._picture_state(highlights):
+            if fmt == "png":
+                model = self.item.model
+                return exporting.render_png(self.canvas.graph_scene, model.bounds(), path,
+                                            text_px=self.metrics_text_px(), boxes=zip(model.y0, model.y1))
+            exporting.render_svg(self.canvas.graph_scene, self.item.model.bounds(), path)
+            return [Path(path)]
+
+    def metrics_text_px(self) -> float:
+        """The pixel height of node label text at 100 % zoom (what PNG export keeps >= 10 px)."""
+        return float(QFontInfo(self.fonts.label).pixelSize())
+
+    @contextmanager
+    def _picture_state(self, highlights: bool):
+        """The model as a picture shows it: no hover; with ``highlights`` False also no dimming or roles."""
+        model, item = self.item.model, self.item
+        names = ("hover", "path_active", "matched", "current", "selected", "hidden", "alpha", "role", "flagged", "edge_weight")
+        saved = {name: np.copy(getattr(model, name)) if isinstance(getattr(model, name), np.ndarray) else getattr(model, name)
+                 for name in names}
+        opacity = item.opacity()
+        model.hover = -1  # the mouse is not part of the picture
+        if not highlights:
+            model.path_active, model.current, model.selected = False, -1, -1
+            model.matched[:] = False
+            model.hidden[:] = False
+            model.alpha[:] = 1.0
+            model.role[:] = 0
+            model.flagged[:] = False
+            model.edge_weight[:] = np.nan
+            item.setOpacity(1.0)
+        item.visibility_version += 1
+        model.touch_state()
         try:
-            render = exporting.render_png if fmt == "png" else exporting.render_svg
-            render(self.canvas.graph_scene, model.bounds(), path)
+            yield
         finally:
-            model.hover = hover
+            for name, value in saved.items():
+                current = getattr(model, name)
+                if isinstance(current, np.ndarray):
+                    current[...] = value
+                else:
+                    setattr(model, name, value)
+            item.setOpacity(opacity)
+            item.visibility_version += 1
+            model.touch_state()
+            item.update()
+
+    def show_animation_dialog(self):
+        """Export animation…: ask size and outputs, then write the GIF and frames off the GUI's way."""
+        from .animation import AnimationDialog
+
+        if self._layout is None:
+            return None
+        record = self.record_source() if self.record_source is not None else None
+        dialog = AnimationDialog(self, record=record)
+        dialog.accepted.connect(lambda: dialog.written and self.exported.emit(list(dialog.written)))
+        dialog.open()
+        return dialog
 
     def _export_with_dialog(self) -> None:
         if self._layout is None:
@@ -1153,9 +1326,26 @@ class GraphView(QWidget):
             return
         try:
             has_suffix = "." in path.replace("\\", "/").rsplit("/", 1)[-1]
-            self.export(path, None if has_suffix else exporting.format_of_filter(chosen))
+            written = self.export(path, None if has_suffix else exporting.format_of_filter(chosen))
         except Exception as exc:  # shown to the user, not swallowed
             QMessageBox.warning(self, "Export failed", f"Could not export the graph:\n{exc}")
+            return
+        if len(written) > 1:  # say so: the user looks for one file
+            QMessageBox.information(
+                self, "Graph exported in pages",
+                f"The graph is too tall for one readable PNG, so it was saved as {len(written)} pages:\n"
+                f"{written[0].name} … {written[-1].name}\n(text stays at least {exporting.MIN_TEXT_PX} px high; "
+                "SVG keeps it in one file)")
+        self.exported.emit([str(p) for p in written])
+
+
+def same_structure(a: nx.DiGraph, b: nx.DiGraph) -> bool:
+    """Whether two graphs have the same nodes and edges in the same order (labels may differ)."""
+    if a is b:
+        return True
+    if a.number_of_nodes() != b.number_of_nodes() or a.number_of_edges() != b.number_of_edges():
+        return False
+    return list(a.nodes) == list(b.nodes) and list(a.edges) == list(b.edges)
 
 
 def _alive(view) -> bool:

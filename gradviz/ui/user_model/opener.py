@@ -198,7 +198,7 @@ class UserModelOpener(QObject):
         latest = self.opened.session.history[-1] if len(self.opened.session.history) else None
         graph = latest.graph if latest is not None and latest.graph is not None else self.opened.graph
         view = self.window.graph_view
-        view.set_graph(graph)  # lays out in its worker; over 2000 nodes it opens collapsed by module
+        view.set_graph(graph)  # lays out in its worker; big graphs open collapsed by module
         self.window.central.setCurrentWidget(view)
 
     def close(self) -> None:
