@@ -467,7 +467,7 @@ def test_large_graph_loads_without_blocking(qtbot, view, monkeypatch):
     # however fast or slow the machine.
     import threading
 
-    from gradviz.ui.graph_view import view as view_module
+    from gradviz.ui.graph_view import layout_pipeline as view_module
 
     gui_ran = threading.Event()
     seen = {}

@@ -291,7 +291,7 @@ def test_a_20k_node_model_opens_collapsed_and_the_gui_keeps_responding(qtbot, wi
 
     from gradviz.core.user_model import UserModelRequest
     from gradviz.ui.user_model import opener as model_session
-    from gradviz.ui.graph_view import view as view_module
+    from gradviz.ui.graph_view import layout_pipeline as view_module
     from gradviz.ui.user_model.opener import open_model_in_window
 
     request = UserModelRequest(
