@@ -17,7 +17,7 @@ from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractButton, QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox, QProgressBar,
-    QStackedWidget, QToolBar, QToolButton, QVBoxLayout, QWidget,
+    QStackedWidget, QTabBar, QToolBar, QToolButton, QVBoxLayout, QWidget,
 )
 
 from gradviz.ui import settings, theme
@@ -33,7 +33,12 @@ from gradviz.ui.builder.session_link import SessionLink
 from gradviz.ui.errors import show_error, summary_of
 from gradviz.ui.summary import SummaryView
 
-_STATE_VERSION = 1
+_STATE_VERSION = settings.LAYOUT_VERSION
+SIDE_COLUMN_SHARE = 0.19  # of the window width, each side column (builder left, panels right)
+# Narrower windows get one side column (builder, palette and panels as tabs) of
+# this share: two columns would leave the graph too narrow to read at fit.
+COMPACT_WIDTH = 1440
+COMPACT_COLUMN_SHARE = 0.3
 LECTURE_SCALE_KEY = "ui/lectureScale"
 Area = Qt.DockWidgetArea
 
@@ -564,11 +569,11 @@ class MainWindow(QMainWindow):
         self.graph_view = view
         self.central.addWidget(view)
         self.graphViewCreated.emit(view)
-        # Beside the builder and the training code (windows up to ~1600 px), the
-        # node-details side panel would take half the graph's width: start it
-        # closed there; the graph toolbar's Details toggle opens it.
+        # The node-details side panel would take a third of the graph's width (and
+        # so its text size at fit): start it closed; the graph toolbar's Details
+        # toggle opens it.
         toggle = view.findChild(QAbstractButton, "graphDetailsToggle")
-        if toggle is not None and toggle.isChecked() and self.central.width() < 640:
+        if toggle is not None and toggle.isChecked():
             toggle.setChecked(False)
         return view
 
@@ -681,20 +686,18 @@ class MainWindow(QMainWindow):
 
     # -- layout ---------------------------------------------------------------------------------------------
     def _default_layout(self) -> None:
-        """Left: the palette beside the builder, full height (the cards are tall).
-        Bottom: one tabbed area, under the graph and the right column, for the wide
-        panels (summary table; extensions add the gradients and charts). Right: what
-        extensions put there (the training code). The graph keeps the centre."""
+        """The graph is the stage: it keeps the centre and most of the width. Left:
+        one column, the palette (a short list of names) above the builder. Right:
+        one column that extensions fill (the training code above the gradients,
+        norms and summary as tabs). No bottom area: it would take the graph's height."""
         for dock in (self.palette_dock, self.builder_dock, self.summary_dock):
             dock.setFloating(False)
             self.removeDockWidget(dock)  # re-added below: Reset layout starts from scratch
-        # The bottom area runs under the right column: side by side, its pictures and
-        # charts need the width more than the right column's short code list needs height.
-        self.setCorner(Qt.Corner.BottomRightCorner, Area.BottomDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomLeftCorner, Area.LeftDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomRightCorner, Area.RightDockWidgetArea)
         self.addDockWidget(Area.LeftDockWidgetArea, self.palette_dock)
-        self.addDockWidget(Area.LeftDockWidgetArea, self.builder_dock)
-        self.splitDockWidget(self.palette_dock, self.builder_dock, Qt.Orientation.Horizontal)
-        self.addDockWidget(Area.BottomDockWidgetArea, self.summary_dock)
+        self.splitDockWidget(self.palette_dock, self.builder_dock, Qt.Orientation.Vertical)
+        self.addDockWidget(Area.RightDockWidgetArea, self.summary_dock)
         for dock in (self.palette_dock, self.builder_dock, self.summary_dock):
             dock.show()
         for step in self._default_layout_steps:
@@ -713,19 +716,48 @@ class MainWindow(QMainWindow):
         def docked(area):
             return [d for d in self.panels.values() if d.isVisible() and not d.isFloating() and self.dockWidgetArea(d) == area]
 
-        # The palette is a list of names; the cards need ~420 px at normal text size
-        # (narrower and their formulas wrap line by line); panels on the right (the
-        # training code) a quarter, never less than their content's minimum; the
-        # graph the rest, which makes it the largest area from 1280 px up.
-        right = docked(Area.RightDockWidgetArea)
-        docks = [self.palette_dock, self.builder_dock, *right]
-        sizes = [min(190, max(150, width // 10)), max(400, int(width * 0.27)), *[width // 4] * len(right)]
-        self.resizeDocks(docks, sizes, Qt.Orientation.Horizontal)
-        # One tab of the bottom area sizes it: tall enough for the gradient heatmaps
-        # and the charts' axes, short enough to leave the graph most of the height.
-        bottom = docked(Area.BottomDockWidgetArea)
-        if bottom:
-            self.resizeDocks(bottom[:1], [max(230, int(height * 0.3))], Qt.Orientation.Vertical)
+        def rows(area):
+            """The column's rows from the top, each as the dock in front of its tabs."""
+            fronts = []
+            for dock in docked(area):
+                group = [dock, *self.tabifiedDockWidgets(dock)]
+                if not any(front in group for front in fronts):
+                    shown = [d for d in group if d.isVisible() and d.geometry().x() >= 0 and d.geometry().y() >= 0]
+                    fronts.append(shown[0] if shown else dock)
+            return sorted(fronts, key=lambda d: d.geometry().y())
+
+        right = rows(Area.RightDockWidgetArea)
+        if self.width() < COMPACT_WIDTH and right:
+            # A small window has room for one side column beside a readable graph:
+            # every panel becomes a tab of it, each with the column's full height
+            # (split in two, neither half would hold the cards or the heatmaps).
+            panels = [self.builder_dock, self.palette_dock]
+            for front in right:
+                panels += [front, *[d for d in self.tabifiedDockWidgets(front) if d not in panels]]
+            for before, dock in zip(panels, panels[1:]):
+                self.tabifyDockWidget(before, dock)
+            self.builder_dock.raise_()
+            self.resizeDocks([self.builder_dock], [int(width * COMPACT_COLUMN_SHARE)], Qt.Orientation.Horizontal)
+            QTimer.singleShot(0, self._unelide_dock_tabs)  # the tab bar exists once the tabs are laid out
+            return
+        # Each side column gets SIDE_COLUMN_SHARE of the width (never less than its
+        # content's minimum): the graph keeps the rest, ~55-60 % at 1600 px.
+        side = max(260, int(width * SIDE_COLUMN_SHARE))
+        left = rows(Area.LeftDockWidgetArea)
+        self.resizeDocks(left[:1] + right[:1], [side] * len(left[:1] + right[:1]), Qt.Orientation.Horizontal)
+        # Left: the palette is a short list; the builder's cards want the height.
+        if len(left) > 1:
+            self.resizeDocks(left[:2], [int(height * 0.28), height], Qt.Orientation.Vertical)
+        # Right: the code list is short; the gradient pictures below it want the height.
+        if len(right) > 1:
+            self.resizeDocks(right[:2], [int(height * 0.36), height], Qt.Orientation.Vertical)
+
+    def _unelide_dock_tabs(self) -> None:
+        """Docks' tab bars scroll rather than cut their titles to "Ne…", "L…"."""
+        for bar in self.findChildren(QTabBar):
+            if bar.parent() is self:
+                bar.setElideMode(Qt.TextElideMode.ElideNone)
+                bar.setUsesScrollButtons(True)
 
     def showEvent(self, event):  # noqa: N802 - Qt override
         super().showEvent(event)

@@ -603,6 +603,13 @@ class GraphView(QWidget):
     def zoom_level(self) -> float:
         return self.canvas.scale_factor()
 
+    def label_pixel_size(self) -> float:
+        """How tall node label text is on screen now, in px: the label font's
+        pixel size times the zoom (what a reader at the back of a room sees)."""
+        font = self.fonts.label
+        pixels = font.pixelSize() if font.pixelSize() > 0 else font.pointSizeF() * self.canvas.logicalDpiY() / 72.0
+        return pixels * self.canvas.scale_factor()
+
     def zoom_by(self, factor: float) -> None:
         self._auto_fit = False
         self.canvas.zoom_by(factor)

@@ -250,23 +250,22 @@ class TrainingUI(QObject):
     def default_layout(self) -> None:
         """Our part of the window's default layout (first start, View → Reset layout).
 
-        Right: the code being run, a short list beside the graph. Bottom: the
-        gradients in front, the norms and loss and the model summary as tabs
-        behind them. Side by side under the graph, each of them got a strip
-        too narrow to read (four heatmaps, three charts, a table); as tabs, each
-        gets the area's full width.
+        One right column beside the graph: the code being run on top (a short
+        list), below it the gradients in front with the norms and loss and the
+        model summary as tabs behind them. A bottom area would take the graph's
+        height, and the graph is what the window is for.
         """
         window, area = self.window, Qt.DockWidgetArea
         summary = getattr(window, "summary_dock", None)
-        bottom = [self.gradient_dock, self.norms_dock] + ([summary] if summary is not None else [])
-        for dock in (self.training_dock, *bottom):
+        below = [self.gradient_dock, self.norms_dock] + ([summary] if summary is not None else [])
+        for dock in (self.training_dock, *below):
             dock.setFloating(False)
             window.removeDockWidget(dock)
         window.addDockWidget(area.RightDockWidgetArea, self.training_dock)
-        window.addDockWidget(area.BottomDockWidgetArea, self.gradient_dock)
-        for before, dock in zip(bottom, bottom[1:]):
+        window.splitDockWidget(self.training_dock, self.gradient_dock, Qt.Orientation.Vertical)
+        for before, dock in zip(below, below[1:]):
             window.tabifyDockWidget(before, dock)  # tabs in this order
-        for dock in (self.training_dock, *bottom):
+        for dock in (self.training_dock, *below):
             dock.show()
         self.gradient_dock.raise_()
 
