@@ -39,6 +39,7 @@ SIDE_COLUMN_SHARE = 0.19  # of the window width, each side column (builder left,
 # this share: two columns would leave the graph too narrow to read at fit.
 COMPACT_WIDTH = 1440
 COMPACT_COLUMN_SHARE = 0.3
+LECTURE_COLUMN_SHARE = 0.3  # the training code and gradients beside the graph in lecture mode
 LECTURE_SCALE_KEY = "ui/lectureScale"
 Area = Qt.DockWidgetArea
 
@@ -108,6 +109,7 @@ class MainWindow(QMainWindow):
         self._lecture_saved: dict | None = None
         self._lecture_hidden: list[QDockWidget] = []
         self._default_layout_steps: list = []  # extensions' parts of the default layout
+        self._lecture_layout_steps: list = []  # extensions' parts of the lecture layout
 
         self._build_central()
         self._build_docks()
@@ -117,6 +119,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
 
         self.document.changed.connect(self._on_document_changed)
+        self.builder_dock.visibilityChanged.connect(lambda _visible: self._sync_show_builder())
         self.document.undo_stack.cleanChanged.connect(self._update_title)
         self.files.pathChanged.connect(self._update_title)
         self.files.message.connect(self.show_message)
@@ -138,6 +141,7 @@ class MainWindow(QMainWindow):
         # -- end step-through training --
 
         self._restore_layout()
+        self._sync_show_builder()
         self._on_document_changed()
         self._update_layer_actions()
 
@@ -307,6 +311,8 @@ class MainWindow(QMainWindow):
         a("actionLectureMode", "&Lecture mode", self.set_lecture_mode, "F11", "lecture",
           "Full screen, large high-contrast text, fewer panels", checkable=True)
         a("actionResetLayout", "Reset &layout", self.reset_layout, None, None, "Put every panel back in its default place")
+        a("actionShowBuilder", "Show &builder", self.show_builder, "Ctrl+B", None,
+          "Show or put aside the network builder and the layer palette", checkable=True)
 
         a("actionFocusInputShape", "Edit &input shape", self._focus_input_shape, "Ctrl+I", None, "Jump to the input shape")
         show_graph = a("actionShowGraph", "Show &graph", self.show_graph, "F5", "graph",
@@ -362,6 +368,7 @@ class MainWindow(QMainWindow):
         for dock in self.panels.values():
             panels.addAction(dock.toggleViewAction())
         view.addAction(act["actionResetLayout"])
+        view.addAction(act["actionShowBuilder"])
         view.addSeparator()
         themes = self.menus["theme"] = view.addMenu("&Theme")
         themes.setObjectName("menuTheme")
@@ -650,39 +657,83 @@ class MainWindow(QMainWindow):
         self.show_message(f"Text size {self.font_scale * 100:.0f}%", 2000)
 
     def set_lecture_mode(self, on: bool) -> None:
-        """Full screen, large high-contrast text and fewer panels; leaving restores everything."""
+        """A presenter layout: full screen, large high-contrast text, the graph large
+        beside the training code and the gradients; the builder and the palette step
+        aside (Ctrl+B brings them back). Leaving restores the layout from before:
+        docks, their sizes and visibility, window geometry, theme and text size."""
         on = bool(on)
         if on == self.lecture_mode:
             return
         if on:
             self._lecture_saved = {
-                "state": self.saveState(_STATE_VERSION), "geometry": self.saveGeometry(), "maximized": self.isMaximized(),
-                "theme": self.theme_name, "scale": self.font_scale,
+                "state": self.saveState(_STATE_VERSION), "geometry": self.saveGeometry(),
+                "window_state": self.windowState(), "theme": self.theme_name, "scale": self.font_scale,
             }
-            for dock in self._lecture_hidden:
-                dock.hide()
             self.theme_name = "lecture"
             self.font_scale = theme.clamp_scale(settings.value(LECTURE_SCALE_KEY, theme.LECTURE_SCALE))
             self._apply_theme()
-            self.insertToolBarBreak(self.training_toolbar)  # large controls need their own row
             self.showFullScreen()
-            # With the side panels gone, give the cards room for lecture-sized text.
-            screen_width = self.screen().geometry().width() if self.screen() else self.width()
-            QTimer.singleShot(0, lambda: self.resizeDocks([self.builder_dock], [int(screen_width * 0.42)], Qt.Orientation.Horizontal))
-            self.show_message("Lecture mode: F11 to leave, Ctrl +/− for text size", 5000)
+            self._lecture_layout()
+            self._fit_graph_when_laid_out()
+            self.show_message("Lecture mode: F11 to leave, Ctrl +/− for text size, Ctrl+B for the builder", 5000)
         else:
             saved, self._lecture_saved = self._lecture_saved, None
             self.theme_name, self.font_scale = saved["theme"], saved["scale"]
             self._apply_theme()
-            self.removeToolBarBreak(self.training_toolbar)
-            self.showMaximized() if saved["maximized"] else self.showNormal()
+            self.setWindowState(saved["window_state"])
             self.restoreGeometry(saved["geometry"])
             self.restoreState(saved["state"], _STATE_VERSION)
+            self._fit_graph_when_laid_out()
         action = self.actions["actionLectureMode"]
         if action.isChecked() != on:
             action.setChecked(on)
         for name in theme.THEMES:
             self.actions[f"actionTheme{name.title()}"].setChecked(name == self.theme_name)
+
+    def add_lecture_layout_step(self, step) -> None:
+        """Run ``step()`` when lecture mode arranges its presenter layout, after the
+        window has put the builder docks aside: it places an extension's panels."""
+        self._lecture_layout_steps.append(step)
+
+    def _lecture_layout(self) -> None:
+        for dock in (*self._lecture_hidden, self.builder_dock):
+            dock.hide()
+        for step in self._lecture_layout_steps:
+            step()
+        # Whatever the steps put on the right gets LECTURE_COLUMN_SHARE of the screen.
+        screen_width = self.screen().geometry().width() if self.screen() else self.width()
+        right = [d for d in self.panels.values() if not d.isHidden() and not d.isFloating()
+                 and self.dockWidgetArea(d) == Area.RightDockWidgetArea]
+        if right:
+            QTimer.singleShot(0, lambda: self.resizeDocks(right[:1], [int(screen_width * LECTURE_COLUMN_SHARE)],
+                                                          Qt.Orientation.Horizontal))
+
+    def _fit_graph_when_laid_out(self) -> None:
+        """Fit the graph to its new pane once it is laid out again for the new text size."""
+        view = self.graph_view
+        if view is None or view.graph() is None or not hasattr(view, "ready"):
+            return
+
+        def fit():
+            view.ready.disconnect(fit)
+            view.fit_to_window(animate=False)
+
+        view.ready.connect(fit)
+
+    def show_builder(self, on: bool) -> None:
+        """Show (or put aside) the builder and the layer palette (Ctrl+B)."""
+        for dock in (self.palette_dock, self.builder_dock):
+            dock.setVisible(bool(on))
+        if on:
+            self.builder_dock.raise_()
+
+    def _sync_show_builder(self) -> None:
+        action = self.actions["actionShowBuilder"]
+        shown = not self.builder_dock.isHidden()
+        if action.isChecked() != shown:
+            action.blockSignals(True)
+            action.setChecked(shown)
+            action.blockSignals(False)
 
     # -- layout ---------------------------------------------------------------------------------------------
     def _default_layout(self) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPalette, QPixmap
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle, QWidget
 
 # resources/ sits beside the package in a source checkout; an install without it
 # still works: icons come back empty and actions show their text.
@@ -30,6 +30,7 @@ BASE_POINT_SIZE = 10.0
 LECTURE_SCALE = 1.6
 MIN_SCALE, MAX_SCALE = 0.7, 3.0
 ZOOM_STEP = 1.12
+TOOLBAR_EXTENSION_PX = 18  # the toolbar overflow button's width at 100 %
 
 _COLOURS = {
     "light": dict(
@@ -90,7 +91,8 @@ def apply(app: QApplication, name: str = DEFAULT_THEME, scale: float = 1.0) -> N
     _current.update(name=name, scale=scale, applied_to=app)
     c = _COLOURS[name]
     if not _current.get("fusion"):
-        app.setStyle("Fusion")  # the same look on every platform, and it honours palettes fully
+        # Fusion: the same look on every platform, and it honours palettes fully
+        app.setStyle(_ScaledStyle("Fusion"))
         _current["fusion"] = True
     app.setPalette(_palette(c))
     font = QFont(app.font())
@@ -99,6 +101,16 @@ def apply(app: QApplication, name: str = DEFAULT_THEME, scale: float = 1.0) -> N
     app.setStyleSheet(stylesheet(name, scale))
     if colours_changed:
         _refresh_icons()
+
+
+class _ScaledStyle(QProxyStyle):
+    """Fusion, with the toolbar overflow button (») growing with the text: at
+    lecture sizes the controls that do not fit are behind it, so it must be seen."""
+
+    def pixelMetric(self, metric, option=None, widget=None):  # noqa: N802 - Qt override
+        if metric == QStyle.PixelMetric.PM_ToolBarExtensionExtent:
+            return max(12, round(TOOLBAR_EXTENSION_PX * _current["scale"]))
+        return super().pixelMetric(metric, option, widget)
 
 
 def repolish(widget: QWidget) -> None:

@@ -99,6 +99,7 @@ class GraphView(QWidget):
         self._pending_state = None
         self._is_ready = True
         self._fit_after_layout = False
+        self._font_anchor = None  # (x, y) of the view's centre in the graph, kept across a font change
         # Until the user zooms or pans, the graph stays fitted to the window
         # (it may be laid out while hidden or before the window got its size).
         self._auto_fit = False
@@ -224,8 +225,14 @@ class GraphView(QWidget):
         self.item.set_fonts(fonts)
         self._cache.clear()
         if self._graph is not None and self._layout is not None:
+            # The app's zoom (Ctrl +/−) scales the graph too: keep the view's scale,
+            # so boxes and text grow on screen with the font, around the same spot.
+            left, top, right, bottom = self._layout.node_bounds()
+            centre = self.canvas.visible_scene_rect().center()
+            self._font_anchor = ((centre.x() - left) / max(right - left, 1.0), (centre.y() - top) / max(bottom - top, 1.0))
             self._layout = None  # nothing cached matches the new sizes
-            self._fit_after_layout = self._auto_fit
+            self._fit_after_layout = False
+            self._auto_fit = False
             self._request_layout(self._collapsed, animate=False)
 
     def _place_overlays(self) -> None:
@@ -445,6 +452,10 @@ class GraphView(QWidget):
             target = self._anchor_target(anchor, layout)
             if target is not None:
                 self.canvas.centerOn(target)
+        elif self._font_anchor is not None:
+            (rx, ry), (left, top, right, bottom) = self._font_anchor, layout.node_bounds()
+            self.canvas.centerOn(QPointF(left + rx * (right - left), top + ry * (bottom - top)))
+        self._font_anchor = None
         self._after_scene_change()
 
     def _show_model(self, model: SceneModel) -> None:

@@ -53,6 +53,9 @@ PHASE_ACTIONS = {
     "step": ("actionStep", "Ctrl+5"),
 }
 SPEED_DEFAULT = 50
+# The training code's column never takes more than this share of the window
+# (it scrolls sideways instead): the graph stays the largest thing on screen.
+MAX_PANEL_SHARE = 0.36
 
 
 def speed_factor(value: int) -> float:
@@ -112,6 +115,8 @@ class TrainingUI(QObject):
     def eventFilter(self, watched, event) -> bool:
         if event.type() in (QEvent.Type.StyleChange, QEvent.Type.PaletteChange, QEvent.Type.FontChange):
             self._theme_timer.start()
+        elif event.type() == QEvent.Type.Resize:
+            self.training_panel._follow_content()  # its width cap follows the window
         return False
 
     def apply_theme(self) -> None:
@@ -131,11 +136,11 @@ class TrainingUI(QObject):
         layout.addWidget(self.history)
         # Big lecture fonts on a small projector: scroll rather than clip the
         # code or push the window past the screen's bottom edge.
-        self.training_panel = _VerticalScrollArea()
+        self.training_panel = _VerticalScrollArea(width_cap=lambda: self.window.width() * MAX_PANEL_SHARE)
         self.training_panel.setObjectName("trainingPanel")
         self.training_panel.setWidgetResizable(True)
         self.training_panel.setFrameShape(QFrame.Shape.NoFrame)
-        self.training_panel.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.training_panel.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.training_panel.setWidget(content)
         self.gradients = GradientPanel()
         self.norms = NormsPanel()
@@ -245,6 +250,8 @@ class TrainingUI(QObject):
         self.norms_dock = window.add_panel(self.norms, "Norms and loss", "normsDock", area.BottomDockWidgetArea)
         if hasattr(window, "add_default_layout_step"):
             window.add_default_layout_step(self.default_layout)
+        if hasattr(window, "add_lecture_layout_step"):
+            window.add_lecture_layout_step(self.lecture_layout)
         self.default_layout()  # a window without the hook still starts sensibly; a saved layout is restored later
 
     def default_layout(self) -> None:
@@ -268,6 +275,21 @@ class TrainingUI(QObject):
         for dock in (self.training_dock, *below):
             dock.show()
         self.gradient_dock.raise_()
+
+    def lecture_layout(self) -> None:
+        """Our part of lecture mode's presenter layout: the code being run above the
+        gradients, in one column beside the graph. The norms and loss charts step
+        aside (View → Panels brings them back): their axes need a wide column."""
+        window, area = self.window, Qt.DockWidgetArea
+        for dock in (self.training_dock, self.gradient_dock, self.norms_dock):
+            dock.setFloating(False)
+            window.removeDockWidget(dock)
+        window.addDockWidget(area.RightDockWidgetArea, self.training_dock)
+        window.splitDockWidget(self.training_dock, self.gradient_dock, Qt.Orientation.Vertical)
+        window.tabifyDockWidget(self.gradient_dock, self.norms_dock)
+        for dock in (self.training_dock, self.gradient_dock):
+            dock.show()
+        self.norms_dock.hide()
 
     def arrange_for_training(self) -> None:
         """A layout for watching training on a projector: the graph as large as
@@ -619,12 +641,18 @@ class TrainingUI(QObject):
 
 
 class _VerticalScrollArea(QScrollArea):
-    """Scrolls up and down only: as wide as its content needs (code must not be cut).
+    """Scrolls up and down; as wide as its content needs (code must not be cut),
+    up to ``width_cap()`` px: beyond that (lecture text at 200 % on a small
+    screen) it scrolls sideways too rather than push the window past the screen.
 
     The content's minimum width changes with the font (zoom, lecture mode) and
     the optimizer (manual_sgd's longer line); every relayout of the content
     updates the area's own minimum width, which the dock respects.
     """
+
+    def __init__(self, parent=None, *, width_cap=None):
+        super().__init__(parent)
+        self._width_cap = width_cap
 
     def setWidget(self, widget: QWidget) -> None:
         super().setWidget(widget)
@@ -640,6 +668,8 @@ class _VerticalScrollArea(QScrollArea):
         content = self.widget()
         if content is not None:
             width = content.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width()
+            if self._width_cap is not None:
+                width = min(width, int(self._width_cap()))
             if width != self.minimumWidth():
                 self.setMinimumWidth(width)
 
