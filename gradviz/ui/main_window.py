@@ -348,6 +348,12 @@ class MainWindow(QMainWindow):
         examples.setEnabled(bool(examples.actions()))
         file.addSeparator()
         file.addActions([act["actionSave"], act["actionSaveAs"], act["actionExportPython"]])
+        # The graph view (made on first use) owns Export graph (Ctrl+E); until it
+        # exists a disabled stand-in holds its place in the menu.
+        self._export_graph_placeholder = file.addAction("Export &graph…")
+        self._export_graph_placeholder.setObjectName("actionExportGraphPending")
+        self._export_graph_placeholder.setEnabled(False)
+        self._export_graph_placeholder.setStatusTip("Show the graph first (F5)")
         file.addSeparator()
         file.addAction(act["actionQuit"])
 
@@ -575,6 +581,10 @@ class MainWindow(QMainWindow):
             layout_failed.connect(lambda message: self.show_message(f"Graph layout failed: {message}"))
         self.graph_view = view
         self.central.addWidget(view)
+        export = getattr(view, "export_action", None)
+        if export is not None:
+            self.menus["file"].insertAction(self._export_graph_placeholder, export)
+            self.menus["file"].removeAction(self._export_graph_placeholder)
         self.graphViewCreated.emit(view)
         # The node-details side panel would take a third of the graph's width (and
         # so its text size at fit): start it closed; the graph toolbar's Details
@@ -666,7 +676,7 @@ class MainWindow(QMainWindow):
             return
         if on:
             self._lecture_saved = {
-                "state": self.saveState(_STATE_VERSION), "geometry": self.saveGeometry(),
+                "state": self.saveState(_STATE_VERSION), "geometry": self.saveGeometry(), "rect": self.geometry(),
                 "window_state": self.windowState(), "theme": self.theme_name, "scale": self.font_scale,
             }
             self.theme_name = "lecture"
@@ -680,15 +690,26 @@ class MainWindow(QMainWindow):
             saved, self._lecture_saved = self._lecture_saved, None
             self.theme_name, self.font_scale = saved["theme"], saved["scale"]
             self._apply_theme()
-            self.setWindowState(saved["window_state"])
-            self.restoreGeometry(saved["geometry"])
-            self.restoreState(saved["state"], _STATE_VERSION)
+            self._restore_saved_layout(saved)
+            # Panels' minimum sizes follow the text size a moment later (their theme
+            # hooks run on the next pass of the event loop, the layouts they touch on
+            # the pass after); until then the restored docks would keep the lecture
+            # text's minimum widths: restore once more after both passes.
+            again = lambda: self.lecture_mode or self._restore_saved_layout(saved)  # noqa: E731
+            QTimer.singleShot(0, lambda: QTimer.singleShot(0, again))
             self._fit_graph_when_laid_out()
         action = self.actions["actionLectureMode"]
         if action.isChecked() != on:
             action.setChecked(on)
         for name in theme.THEMES:
             self.actions[f"actionTheme{name.title()}"].setChecked(name == self.theme_name)
+
+    def _restore_saved_layout(self, saved: dict) -> None:
+        self.setWindowState(saved["window_state"])
+        self.restoreGeometry(saved["geometry"])
+        if not saved["window_state"] & (Qt.WindowState.WindowMaximized | Qt.WindowState.WindowFullScreen):
+            self.setGeometry(saved["rect"])  # exactly; restoreGeometry may fit it to a screen
+        self.restoreState(saved["state"], _STATE_VERSION)
 
     def add_lecture_layout_step(self, step) -> None:
         """Run ``step()`` when lecture mode arranges its presenter layout, after the
@@ -840,14 +861,19 @@ class MainWindow(QMainWindow):
 
     # -- help -------------------------------------------------------------------------------------------------
     def shortcut_rows(self) -> list[tuple[str, str]]:
-        rows = []
-        for action in self.actions.values():
-            keys = ", ".join(s.toString(QKeySequence.SequenceFormat.NativeText) for s in action.shortcuts())
-            if keys:
-                rows.append((action.text().replace("&", ""), keys))
+        """(what, keys) for every action of the window that has a shortcut, read from
+        the actions themselves (the graph view's Find and Export included, once it
+        exists), so the list cannot fall behind them."""
+        rows, seen = [], set()
+        for action in [*self.actions.values(), *self.findChildren(QAction)]:
+            keys = ", ".join(s.toString(QKeySequence.SequenceFormat.NativeText) for s in action.shortcuts() if not s.isEmpty())
+            if keys and id(action) not in seen:
+                seen.add(id(action))
+                rows.append((action.text().replace("&", "").rstrip("…") or action.objectName(), keys))
         return rows
 
     def show_shortcuts(self) -> None:
+        self._ensure_graph_view()  # its actions (Find, Export graph) belong in the list
         lines = "".join(f"<tr><td>{name}</td><td>&nbsp;&nbsp;<b>{keys}</b></td></tr>" for name, keys in self.shortcut_rows())
         box = QMessageBox(self)
         box.setObjectName("shortcutsDialog")
