@@ -682,8 +682,10 @@ class MainWindow(QMainWindow):
             self.theme_name = "lecture"
             self.font_scale = theme.clamp_scale(settings.value(LECTURE_SCALE_KEY, theme.LECTURE_SCALE))
             self._apply_theme()
-            self.showFullScreen()
+            # Layout first: a panel's larger minimum size resizes the window, and a
+            # resize takes a window out of full screen.
             self._lecture_layout()
+            self.showFullScreen()
             self._fit_graph_when_laid_out()
             self.show_message("Lecture mode: F11 to leave, Ctrl +/− for text size, Ctrl+B for the builder", 5000)
         else:

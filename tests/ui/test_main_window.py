@@ -74,7 +74,7 @@ def test_lecture_mode_big_fonts_fewer_panels_and_back(window):
     assert lecture_size >= base * 1.4
     assert theme.current_theme() == "lecture"
     assert not window.summary_dock.isVisible() and not window.palette_dock.isVisible()
-    assert window.builder_dock.isVisible()
+    assert not window.builder_dock.isVisible()  # the builder steps aside (Ctrl+B brings it back)
     window.actions["actionZoomIn"].trigger()
     assert QApplication.font().pointSizeF() > lecture_size
     window.actions["actionLectureMode"].trigger()
