@@ -14,7 +14,7 @@ import importlib
 import importlib.util
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QFont, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractButton, QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox, QProgressBar,
     QStackedWidget, QTabBar, QToolBar, QToolButton, QVBoxLayout, QWidget,
@@ -39,7 +39,8 @@ SIDE_COLUMN_SHARE = 0.19  # of the window width, each side column (builder left,
 # this share: two columns would leave the graph too narrow to read at fit.
 COMPACT_WIDTH = 1440
 COMPACT_COLUMN_SHARE = 0.3
-LECTURE_COLUMN_SHARE = 0.3  # the training code and gradients beside the graph in lecture mode
+LECTURE_COLUMN_SHARE = 0.3
+RESTYLE_AFTER_ZOOM_MS = 600  # after the last Ctrl +/− step, the full stylesheet for the new size  # the training code and gradients beside the graph in lecture mode
 LECTURE_SCALE_KEY = "ui/lectureScale"
 Area = Qt.DockWidgetArea
 
@@ -110,6 +111,10 @@ class MainWindow(QMainWindow):
         self._lecture_hidden: list[QDockWidget] = []
         self._default_layout_steps: list = []  # extensions' parts of the default layout
         self._lecture_layout_steps: list = []  # extensions' parts of the lecture layout
+        self._restyle_timer = QTimer(self)
+        self._restyle_timer.setSingleShot(True)
+        self._restyle_timer.setInterval(RESTYLE_AFTER_ZOOM_MS)
+        self._restyle_timer.timeout.connect(self._apply_theme)
 
         self._build_central()
         self._build_docks()
@@ -646,6 +651,9 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if app is not None:
             theme.apply(app, self.theme_name, self.font_scale)
+            view = getattr(self, "graph_view", None)  # None while the window is being built
+            if view is not None:
+                view.setFont(QFont())  # from the theme again (a zoom step set its own)
 
     def set_theme(self, name: str) -> None:
         if name not in theme.THEMES:
@@ -663,7 +671,15 @@ class MainWindow(QMainWindow):
         default = theme.LECTURE_SCALE if self.lecture_mode else 1.0
         self.font_scale = default if factor is None else theme.clamp_scale(self.font_scale * factor)
         settings.set_value(LECTURE_SCALE_KEY if self.lecture_mode else settings.FONT_SCALE, self.font_scale)
-        self._apply_theme()
+        # Re-styling the whole window takes up to a second: each step scales the
+        # graph at once (its own font: boxes and text), the rest of the window
+        # follows in one restyle once the steps stop (RESTYLE_AFTER_ZOOM_MS).
+        app = QApplication.instance()
+        if app is not None:
+            theme.scale_fonts(app, self.font_scale)
+            if self.graph_view is not None:
+                self.graph_view.setFont(QFont(app.font()))
+        self._restyle_timer.start()
         self.show_message(f"Text size {self.font_scale * 100:.0f}%", 2000)
 
     def set_lecture_mode(self, on: bool) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPalette, QPixmap
-from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle, QWidget
+from PySide6.QtWidgets import QApplication, QWidget
 
 # resources/ sits beside the package in a source checkout; an install without it
 # still works: icons come back empty and actions show their text.
@@ -30,7 +30,6 @@ BASE_POINT_SIZE = 10.0
 LECTURE_SCALE = 1.6
 MIN_SCALE, MAX_SCALE = 0.7, 3.0
 ZOOM_STEP = 1.12
-TOOLBAR_EXTENSION_PX = 18  # the toolbar overflow button's width at 100 %
 
 _COLOURS = {
     "light": dict(
@@ -85,32 +84,46 @@ def apply(app: QApplication, name: str = DEFAULT_THEME, scale: float = 1.0) -> N
     if name not in _COLOURS:
         name = DEFAULT_THEME
     scale = clamp_scale(scale)
-    if _current.get("applied_to") is app and _current["name"] == name and _current["scale"] == scale:
+    if (_current.get("applied_to") is app and _current["name"] == name and _current["scale"] == scale
+            and _current.get("styled_scale") == scale):
         return
     colours_changed = _current.get("applied_to") is not app or _current["name"] != name
     _current.update(name=name, scale=scale, applied_to=app)
     c = _COLOURS[name]
     if not _current.get("fusion"):
-        # Fusion: the same look on every platform, and it honours palettes fully
-        app.setStyle(_ScaledStyle("Fusion"))
+        app.setStyle("Fusion")  # the same look on every platform, and it honours palettes fully
         _current["fusion"] = True
     app.setPalette(_palette(c))
     font = QFont(app.font())
     font.setPointSizeF(BASE_POINT_SIZE * scale)
     app.setFont(font)
     app.setStyleSheet(stylesheet(name, scale))
+    _current["styled_scale"] = scale
     if colours_changed:
         _refresh_icons()
 
 
-class _ScaledStyle(QProxyStyle):
-    """Fusion, with the toolbar overflow button (») growing with the text: at
-    lecture sizes the controls that do not fit are behind it, so it must be seen."""
+def scale_fonts(app: QApplication, scale: float) -> None:
+    """Set the text size only, keeping the stylesheet: a Ctrl +/− step's fast part.
 
-    def pixelMetric(self, metric, option=None, widget=None):  # noqa: N802 - Qt override
-        if metric == QStyle.PixelMetric.PM_ToolBarExtensionExtent:
-            return max(12, round(TOOLBAR_EXTENSION_PX * _current["scale"]))
-        return super().pixelMetric(metric, option, widget)
+    Re-applying the stylesheet re-polishes every widget (about a second with the
+    whole window up on a busy 2-core machine); the font alone takes a few tens of
+    ms. The paddings and the few role sizes the stylesheet sets follow with the
+    next :func:`apply` (the window calls it once the zooming stops).
+    """
+    scale = clamp_scale(scale)
+    if _current.get("applied_to") is not app:
+        apply(app, _current["name"], scale)
+        return
+    _current["scale"] = scale
+    font = QFont(app.font())
+    font.setPointSizeF(BASE_POINT_SIZE * scale)
+    app.setFont(font)
+
+
+def is_fully_styled() -> bool:
+    """False between :func:`scale_fonts` and the next :func:`apply`."""
+    return _current.get("styled_scale") == _current["scale"]
 
 
 def repolish(widget: QWidget) -> None:

@@ -144,7 +144,7 @@ def _enter_lecture(win, qtbot, size, scale):
     while win.font_scale > scale + 0.05 and steps < 24:
         win.actions["actionZoomOut"].trigger()
         steps += 1
-    qtbot.waitUntil(lambda: win.width() == size[0], timeout=3000)
+    qtbot.waitUntil(lambda: win.width() == size[0] and theme.is_fully_styled(), timeout=5000)
     for _ in range(3):
         QApplication.processEvents()
 
