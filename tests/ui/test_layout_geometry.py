@@ -201,6 +201,7 @@ def test_leaving_lecture_mode_restores_the_layout_exactly(make_window, qtbot):
     ui.gradient_dock.show()
     win.summary_dock.close()
     win.actions["actionZoomIn"].trigger()
+    qtbot.waitUntil(theme.is_fully_styled, timeout=5000)  # the zoom's restyle follows its steps
     win.resizeDocks([win.builder_dock], [380], Qt.Orientation.Horizontal)
     for _ in range(3):
         QApplication.processEvents()

@@ -55,7 +55,7 @@ PHASE_ACTIONS = {
 SPEED_DEFAULT = 50
 # The training code's column never takes more than this share of the window
 # (it scrolls sideways instead): the graph stays the largest thing on screen.
-MAX_PANEL_SHARE = 0.36
+MAX_PANEL_SHARE = 0.43
 
 
 def speed_factor(value: int) -> float:
