@@ -581,6 +581,7 @@ class MainWindow(QMainWindow):
                 raise
             return None
         view.setObjectName("graphView")
+        view.setFont(QFont(QApplication.font()))  # its text follows the window's zoom (_apply_theme, zoom)
         layout_failed = getattr(view, "layoutFailed", None)
         if layout_failed is not None:
             layout_failed.connect(lambda message: self.show_message(f"Graph layout failed: {message}"))
@@ -653,7 +654,7 @@ class MainWindow(QMainWindow):
             theme.apply(app, self.theme_name, self.font_scale)
             view = getattr(self, "graph_view", None)  # None while the window is being built
             if view is not None:
-                view.setFont(QFont())  # from the theme again (a zoom step set its own)
+                view.setFont(QFont(app.font()))  # the theme's size (a zoom step sets it too)
 
     def set_theme(self, name: str) -> None:
         if name not in theme.THEMES:

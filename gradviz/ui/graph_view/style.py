@@ -52,11 +52,11 @@ WEIGHT_LOW, WEIGHT_HIGH = "#cbd5e1", "#3730a3"
 
 # geometry (scene px)
 PAD_X = 12.0
-PAD_Y = 4.0  # compact: LeNet's 15 rows must fit a 1280×720 window at >= 12 px text
+PAD_Y = 3.5  # compact: LeNet's 15 rows must fit a 1280×720 window at >= 12 px text
 # Rows of boxes are this fraction of the tallest box apart: room for the edges
 # and their arrows, no more (every px of gap costs text size at fit).
-LAYER_GAP_RATIO = 0.5
-MIN_LAYER_GAP = 12.0
+LAYER_GAP_RATIO = 0.45
+MIN_LAYER_GAP = 10.0
 MIN_WIDTH = 56.0
 CORNER = 6.0
 EDGE_WIDTH = 1.4
@@ -68,6 +68,9 @@ STACK_OFFSET = 4.0  # module boxes are drawn as a small stack of cards
 # and edges as one batched path (level of detail for very big graphs).
 DETAIL_SCALE = 0.4
 
+# Node text: a Helvetica-like face first, where 0/O and 1/l differ clearly
+# (ConvolutionBackward0, fc1.weight), read from the back of a room.
+LABEL_FAMILIES = ["Arial", "Helvetica", "Nimbus Sans", "Liberation Sans", "DejaVu Sans"]
 MIN_LABEL_POINT_SIZE = 9.0  # node text follows the widget font (themes scale it), never below this
 SMALL_FONT_RATIO = 0.85
 
@@ -97,9 +100,10 @@ class Fonts:
         size = max(MIN_LABEL_POINT_SIZE, base.pointSizeF() if base.pointSizeF() > 0 else 10.0)
         self.label = QFont(base)
         self.label.setPointSizeF(size)
+        self.label.setFamilies(LABEL_FAMILIES)
         self.bold = QFont(self.label)
         self.bold.setBold(True)
-        self.small = QFont(base)
+        self.small = QFont(self.label)
         self.small.setPointSizeF(size * SMALL_FONT_RATIO)
 
     def for_style(self, style: str) -> QFont:
