@@ -753,6 +753,9 @@ class MainWindow(QMainWindow):
         view = self.graph_view
         if view is None or view.graph() is None or not hasattr(view, "ready"):
             return
+        if view.is_ready():  # the text size did not change: nothing is being laid out
+            view.fit_to_window(animate=False)
+            return
 
         def fit():
             view.ready.disconnect(fit)
