@@ -238,6 +238,23 @@ def test_a_layout_saved_by_an_older_version_does_not_override_the_new_default(qt
     _forget_remembered_layout()
 
 
+def test_a_layout_saved_by_this_version_is_restored(qtbot):
+    from gradviz.ui import MainWindow
+
+    _forget_remembered_layout()
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.show()
+    first.removeDockWidget(first.training_ui.gradient_dock)
+    first.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, first.training_ui.gradient_dock)
+    first.training_ui.gradient_dock.show()
+    first._save_layout()  # what closing the window does
+    again = MainWindow()
+    qtbot.addWidget(again)
+    assert again.dockWidgetArea(again.training_ui.gradient_dock) == Qt.DockWidgetArea.BottomDockWidgetArea
+    _forget_remembered_layout()
+
+
 def test_shortcut_list_names_every_action_that_has_a_shortcut(make_window):
     win = make_window(1280, 720)
     win.actions["actionShortcuts"].trigger()
