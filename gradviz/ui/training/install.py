@@ -120,6 +120,7 @@ class TrainingUI(QObject):
         return False
 
     def apply_theme(self) -> None:
+        self.indicator.set_names_shown(not getattr(self.window, "lecture_mode", False))
         self.indicator.apply_theme()
         self.gradients.apply_theme()
         self.norms.apply_theme()
