@@ -12,16 +12,21 @@ import sys
 from gradviz.ui import settings
 
 
+def configure_application(app) -> None:
+    """Names for settings and the desktop. No display name: Qt appends it to every
+    window title ("gradviz — untitled — gradviz"); the window says it once itself."""
+    app.setOrganizationName(settings.ORGANISATION)
+    app.setApplicationName(settings.APPLICATION)
+    app.setDesktopFileName("gradviz")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(argv)
-    app.setOrganizationName(settings.ORGANISATION)
-    app.setApplicationName(settings.APPLICATION)
-    app.setApplicationDisplayName("gradviz")
-    app.setDesktopFileName("gradviz")
+    configure_application(app)
 
     from gradviz.ui.errors import install_excepthook
 

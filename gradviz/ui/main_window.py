@@ -12,10 +12,10 @@ from __future__ import annotations
 
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QFont, QKeySequence
 from PySide6.QtWidgets import (
     QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox, QProgressBar,
-    QStackedWidget, QToolBar, QToolButton, QVBoxLayout, QWidget,
+    QStackedWidget, QTabBar, QToolBar, QToolButton, QVBoxLayout, QWidget,
 )
 
 from gradviz.ui import settings, theme
@@ -32,7 +32,14 @@ from gradviz.ui.worker import LatestTask
 from gradviz.ui.errors import show_error, summary_of
 from gradviz.ui.summary import SummaryView
 
-_STATE_VERSION = 1
+_STATE_VERSION = settings.LAYOUT_VERSION
+SIDE_COLUMN_SHARE = 0.19  # of the window width, each side column (builder left, panels right)
+# Narrower windows get one side column (builder, palette and panels as tabs) of
+# this share: two columns would leave the graph too narrow to read at fit.
+COMPACT_WIDTH = 1440
+COMPACT_COLUMN_SHARE = 0.3
+LECTURE_COLUMN_SHARE = 0.3
+RESTYLE_AFTER_ZOOM_MS = 600  # after the last Ctrl +/− step, the full stylesheet for the new size  # the training code and gradients beside the graph in lecture mode
 LECTURE_SCALE_KEY = "ui/lectureScale"
 Area = Qt.DockWidgetArea
 
@@ -102,6 +109,11 @@ class MainWindow(QMainWindow):
         self._lecture_saved: dict | None = None
         self._lecture_hidden: list[QDockWidget] = []
         self._default_layout_steps: list = []  # extensions' parts of the default layout
+        self._lecture_layout_steps: list = []  # extensions' parts of the lecture layout
+        self._restyle_timer = QTimer(self)
+        self._restyle_timer.setSingleShot(True)
+        self._restyle_timer.setInterval(RESTYLE_AFTER_ZOOM_MS)
+        self._restyle_timer.timeout.connect(self._apply_theme)
 
         self._build_central()
         self._build_docks()
@@ -111,6 +123,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
 
         self.document.changed.connect(self._on_document_changed)
+        self.builder_dock.visibilityChanged.connect(lambda _visible: self._sync_show_builder())
         self.document.undo_stack.cleanChanged.connect(self.update_title)
         self.files.pathChanged.connect(self.update_title)
         self.files.message.connect(self.show_message)
@@ -137,6 +150,7 @@ class MainWindow(QMainWindow):
         install_diagnostics(self)  # sets self.diagnostics_panel
 
         self._restore_layout()
+        self._sync_show_builder()
         self._on_document_changed()
         self._update_layer_actions()
 
@@ -306,6 +320,8 @@ class MainWindow(QMainWindow):
         a("actionLectureMode", "&Lecture mode", self.set_lecture_mode, "F11", "lecture",
           "Full screen, large high-contrast text, fewer panels", checkable=True)
         a("actionResetLayout", "Reset &layout", self.reset_layout, None, None, "Put every panel back in its default place")
+        a("actionShowBuilder", "Show &builder", self.show_builder, "Ctrl+B", None,
+          "Show or put aside the network builder and the layer palette", checkable=True)
 
         a("actionFocusInputShape", "Edit &input shape", self._focus_input_shape, "Ctrl+I", None, "Jump to the input shape")
         show_graph = a("actionShowGraph", "Show &graph", self.show_graph, "F5", "graph",
@@ -341,6 +357,12 @@ class MainWindow(QMainWindow):
         examples.setEnabled(bool(examples.actions()))
         file.addSeparator()
         file.addActions([act["actionSave"], act["actionSaveAs"], act["actionExportPython"]])
+        # The graph view (made on first use) owns Export graph (Ctrl+E); until it
+        # exists a disabled stand-in holds its place in the menu.
+        self._export_graph_placeholder = file.addAction("Export &graph…")
+        self._export_graph_placeholder.setObjectName("actionExportGraphPending")
+        self._export_graph_placeholder.setEnabled(False)
+        self._export_graph_placeholder.setStatusTip("Show the graph first (F5)")
         file.addSeparator()
         file.addAction(act["actionQuit"])
 
@@ -361,6 +383,7 @@ class MainWindow(QMainWindow):
         for dock in self.panels.values():
             panels.addAction(dock.toggleViewAction())
         view.addAction(act["actionResetLayout"])
+        view.addAction(act["actionShowBuilder"])
         view.addSeparator()
         themes = self.menus["theme"] = view.addMenu("&Theme")
         themes.setObjectName("menuTheme")
@@ -557,16 +580,18 @@ class MainWindow(QMainWindow):
 
             view = GraphView()
             view.setObjectName("graphView")
+            view.setFont(QFont(QApplication.font()))  # its text follows the window's zoom (_apply_theme, zoom)
             view.layoutFailed.connect(lambda message: self.show_message(f"Graph layout failed: {message}"))
             view.record_source = self._latest_record  # Export animation…: real orders, weights before/after
             view.exported.connect(self._say_exported)
             self._graph_view = view
             self.central.addWidget(view)
-            # Beside the builder and the training code (windows up to ~1600 px), the
-            # node-details side panel would take half the graph's width: start it
-            # closed there; the graph toolbar's Details toggle opens it.
-            if self.central.width() < 640:
-                view.set_details_visible(False)
+            self.menus["file"].insertAction(self._export_graph_placeholder, view.export_action)
+            self.menus["file"].removeAction(self._export_graph_placeholder)
+            # The node-details side panel would take a third of the graph's width (and
+            # so its text size at fit): start it closed; the graph toolbar's Details
+            # toggle opens it.
+            view.set_details_visible(False)
             self.graphViewCreated.emit(view)
         return self._graph_view
 
@@ -624,6 +649,8 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if app is not None:
             theme.apply(app, self.theme_name, self.font_scale)
+            if getattr(self, "_graph_view", None) is not None:  # not set yet while the window is being built
+                self._graph_view.setFont(QFont(app.font()))  # the theme's size (a zoom step sets it too)
 
     def set_theme(self, name: str) -> None:
         if name not in theme.THEMES:
@@ -641,60 +668,126 @@ class MainWindow(QMainWindow):
         default = theme.LECTURE_SCALE if self.lecture_mode else 1.0
         self.font_scale = default if factor is None else theme.clamp_scale(self.font_scale * factor)
         settings.set_value(LECTURE_SCALE_KEY if self.lecture_mode else settings.FONT_SCALE, self.font_scale)
-        self._apply_theme()
+        # Re-styling the whole window takes up to a second: each step scales the
+        # graph at once (its own font: boxes and text), the rest of the window
+        # follows in one restyle once the steps stop (RESTYLE_AFTER_ZOOM_MS).
+        app = QApplication.instance()
+        if app is not None:
+            theme.scale_fonts(app, self.font_scale)
+            if self.has_graph_view:
+                self.graph_view.setFont(QFont(app.font()))
+        self._restyle_timer.start()
         self.show_message(f"Text size {self.font_scale * 100:.0f}%", 2000)
 
     def set_lecture_mode(self, on: bool) -> None:
-        """Full screen, large high-contrast text and fewer panels; leaving restores everything."""
+        """A presenter layout: full screen, large high-contrast text, the graph large
+        beside the training code and the gradients; the builder and the palette step
+        aside (Ctrl+B brings them back). Leaving restores the layout from before:
+        docks, their sizes and visibility, window geometry, theme and text size."""
         on = bool(on)
         if on == self.lecture_mode:
             return
         if on:
             self._lecture_saved = {
-                "state": self.saveState(_STATE_VERSION), "geometry": self.saveGeometry(), "maximized": self.isMaximized(),
-                "theme": self.theme_name, "scale": self.font_scale,
+                "state": self.saveState(_STATE_VERSION), "geometry": self.saveGeometry(), "rect": self.geometry(),
+                "window_state": self.windowState(), "theme": self.theme_name, "scale": self.font_scale,
             }
-            for dock in self._lecture_hidden:
-                dock.hide()
             self.theme_name = "lecture"
             self.font_scale = theme.clamp_scale(settings.value(LECTURE_SCALE_KEY, theme.LECTURE_SCALE))
             self._apply_theme()
-            self.insertToolBarBreak(self.training_toolbar)  # large controls need their own row
+            # Layout first: a panel's larger minimum size resizes the window, and a
+            # resize takes a window out of full screen.
+            self._lecture_layout()
             self.showFullScreen()
-            # With the side panels gone, give the cards room for lecture-sized text.
-            screen_width = self.screen().geometry().width() if self.screen() else self.width()
-            QTimer.singleShot(0, lambda: self.resizeDocks([self.builder_dock], [int(screen_width * 0.42)], Qt.Orientation.Horizontal))
-            self.show_message("Lecture mode: F11 to leave, Ctrl +/− for text size", 5000)
+            self._fit_graph_when_laid_out()
+            self.show_message("Lecture mode: F11 to leave, Ctrl +/− for text size, Ctrl+B for the builder", 5000)
         else:
             saved, self._lecture_saved = self._lecture_saved, None
             self.theme_name, self.font_scale = saved["theme"], saved["scale"]
             self._apply_theme()
-            self.removeToolBarBreak(self.training_toolbar)
-            self.showMaximized() if saved["maximized"] else self.showNormal()
-            self.restoreGeometry(saved["geometry"])
-            self.restoreState(saved["state"], _STATE_VERSION)
+            self._restore_saved_layout(saved)
+            # Panels' minimum sizes follow the text size a moment later (their theme
+            # hooks run on the next pass of the event loop, the layouts they touch on
+            # the pass after); until then the restored docks would keep the lecture
+            # text's minimum widths: restore once more after both passes.
+            again = lambda: self.lecture_mode or self._restore_saved_layout(saved)  # noqa: E731
+            QTimer.singleShot(0, lambda: QTimer.singleShot(0, again))
+            self._fit_graph_when_laid_out()
         action = self.actions["actionLectureMode"]
         if action.isChecked() != on:
             action.setChecked(on)
         for name in theme.THEMES:
             self.actions[f"actionTheme{name.title()}"].setChecked(name == self.theme_name)
 
+    def _restore_saved_layout(self, saved: dict) -> None:
+        self.setWindowState(saved["window_state"])
+        self.restoreGeometry(saved["geometry"])
+        if not saved["window_state"] & (Qt.WindowState.WindowMaximized | Qt.WindowState.WindowFullScreen):
+            self.setGeometry(saved["rect"])  # exactly; restoreGeometry may fit it to a screen
+        self.restoreState(saved["state"], _STATE_VERSION)
+
+    def add_lecture_layout_step(self, step) -> None:
+        """Run ``step()`` when lecture mode arranges its presenter layout, after the
+        window has put the builder docks aside: it places an extension's panels."""
+        self._lecture_layout_steps.append(step)
+
+    def _lecture_layout(self) -> None:
+        for dock in (*self._lecture_hidden, self.builder_dock):
+            dock.hide()
+        for step in self._lecture_layout_steps:
+            step()
+        # Whatever the steps put on the right gets LECTURE_COLUMN_SHARE of the screen.
+        screen_width = self.screen().geometry().width() if self.screen() else self.width()
+        right = [d for d in self.panels.values() if not d.isHidden() and not d.isFloating()
+                 and self.dockWidgetArea(d) == Area.RightDockWidgetArea]
+        if right:
+            QTimer.singleShot(0, lambda: self.resizeDocks(right[:1], [int(screen_width * LECTURE_COLUMN_SHARE)],
+                                                          Qt.Orientation.Horizontal))
+
+    def _fit_graph_when_laid_out(self) -> None:
+        """Fit the graph to its new pane once it is laid out again for the new text size."""
+        if not self.has_graph_view or self.graph_view.graph() is None:
+            return
+        view = self.graph_view
+        if view.is_ready():  # the text size did not change: nothing is being laid out
+            view.fit_to_window(animate=False)
+            return
+
+        def fit():
+            view.ready.disconnect(fit)
+            view.fit_to_window(animate=False)
+
+        view.ready.connect(fit)
+
+    def show_builder(self, on: bool) -> None:
+        """Show (or put aside) the builder and the layer palette (Ctrl+B)."""
+        for dock in (self.palette_dock, self.builder_dock):
+            dock.setVisible(bool(on))
+        if on:
+            self.builder_dock.raise_()
+
+    def _sync_show_builder(self) -> None:
+        action = self.actions["actionShowBuilder"]
+        shown = not self.builder_dock.isHidden()
+        if action.isChecked() != shown:
+            action.blockSignals(True)
+            action.setChecked(shown)
+            action.blockSignals(False)
+
     # -- layout ---------------------------------------------------------------------------------------------
     def _default_layout(self) -> None:
-        """Left: the palette beside the builder, full height (the cards are tall).
-        Bottom: one tabbed area, under the graph and the right column, for the wide
-        panels (summary table; extensions add the gradients and charts). Right: what
-        extensions put there (the training code). The graph keeps the centre."""
+        """The graph is the stage: it keeps the centre and most of the width. Left:
+        one column, the palette (a short list of names) above the builder. Right:
+        one column that extensions fill (the training code above the gradients,
+        norms and summary as tabs). No bottom area: it would take the graph's height."""
         for dock in (self.palette_dock, self.builder_dock, self.summary_dock):
             dock.setFloating(False)
             self.removeDockWidget(dock)  # re-added below: Reset layout starts from scratch
-        # The bottom area runs under the right column: side by side, its pictures and
-        # charts need the width more than the right column's short code list needs height.
-        self.setCorner(Qt.Corner.BottomRightCorner, Area.BottomDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomLeftCorner, Area.LeftDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomRightCorner, Area.RightDockWidgetArea)
         self.addDockWidget(Area.LeftDockWidgetArea, self.palette_dock)
-        self.addDockWidget(Area.LeftDockWidgetArea, self.builder_dock)
-        self.splitDockWidget(self.palette_dock, self.builder_dock, Qt.Orientation.Horizontal)
-        self.addDockWidget(Area.BottomDockWidgetArea, self.summary_dock)
+        self.splitDockWidget(self.palette_dock, self.builder_dock, Qt.Orientation.Vertical)
+        self.addDockWidget(Area.RightDockWidgetArea, self.summary_dock)
         for dock in (self.palette_dock, self.builder_dock, self.summary_dock):
             dock.show()
         for step in self._default_layout_steps:
@@ -713,19 +806,48 @@ class MainWindow(QMainWindow):
         def docked(area):
             return [d for d in self.panels.values() if d.isVisible() and not d.isFloating() and self.dockWidgetArea(d) == area]
 
-        # The palette is a list of names; the cards need ~420 px at normal text size
-        # (narrower and their formulas wrap line by line); panels on the right (the
-        # training code) a quarter, never less than their content's minimum; the
-        # graph the rest, which makes it the largest area from 1280 px up.
-        right = docked(Area.RightDockWidgetArea)
-        docks = [self.palette_dock, self.builder_dock, *right]
-        sizes = [min(190, max(150, width // 10)), max(400, int(width * 0.27)), *[width // 4] * len(right)]
-        self.resizeDocks(docks, sizes, Qt.Orientation.Horizontal)
-        # One tab of the bottom area sizes it: tall enough for the gradient heatmaps
-        # and the charts' axes, short enough to leave the graph most of the height.
-        bottom = docked(Area.BottomDockWidgetArea)
-        if bottom:
-            self.resizeDocks(bottom[:1], [max(230, int(height * 0.3))], Qt.Orientation.Vertical)
+        def rows(area):
+            """The column's rows from the top, each as the dock in front of its tabs."""
+            fronts = []
+            for dock in docked(area):
+                group = [dock, *self.tabifiedDockWidgets(dock)]
+                if not any(front in group for front in fronts):
+                    shown = [d for d in group if d.isVisible() and d.geometry().x() >= 0 and d.geometry().y() >= 0]
+                    fronts.append(shown[0] if shown else dock)
+            return sorted(fronts, key=lambda d: d.geometry().y())
+
+        right = rows(Area.RightDockWidgetArea)
+        if self.width() < COMPACT_WIDTH and right:
+            # A small window has room for one side column beside a readable graph:
+            # every panel becomes a tab of it, each with the column's full height
+            # (split in two, neither half would hold the cards or the heatmaps).
+            panels = [self.builder_dock, self.palette_dock]
+            for front in right:
+                panels += [front, *[d for d in self.tabifiedDockWidgets(front) if d not in panels]]
+            for before, dock in zip(panels, panels[1:]):
+                self.tabifyDockWidget(before, dock)
+            self.builder_dock.raise_()
+            self.resizeDocks([self.builder_dock], [int(width * COMPACT_COLUMN_SHARE)], Qt.Orientation.Horizontal)
+            QTimer.singleShot(0, self._unelide_dock_tabs)  # the tab bar exists once the tabs are laid out
+            return
+        # Each side column gets SIDE_COLUMN_SHARE of the width (never less than its
+        # content's minimum): the graph keeps the rest, ~55-60 % at 1600 px.
+        side = max(260, int(width * SIDE_COLUMN_SHARE))
+        left = rows(Area.LeftDockWidgetArea)
+        self.resizeDocks(left[:1] + right[:1], [side] * len(left[:1] + right[:1]), Qt.Orientation.Horizontal)
+        # Left: the palette is a short list; the builder's cards want the height.
+        if len(left) > 1:
+            self.resizeDocks(left[:2], [int(height * 0.28), height], Qt.Orientation.Vertical)
+        # Right: the code list is short; the gradient pictures below it want the height.
+        if len(right) > 1:
+            self.resizeDocks(right[:2], [int(height * 0.36), height], Qt.Orientation.Vertical)
+
+    def _unelide_dock_tabs(self) -> None:
+        """Docks' tab bars scroll rather than cut their titles to "Ne…", "L…"."""
+        for bar in self.findChildren(QTabBar):
+            if bar.parent() is self:
+                bar.setElideMode(Qt.TextElideMode.ElideNone)
+                bar.setUsesScrollButtons(True)
 
     def showEvent(self, event):  # noqa: N802 - Qt override
         super().showEvent(event)
@@ -757,14 +879,19 @@ class MainWindow(QMainWindow):
 
     # -- help -------------------------------------------------------------------------------------------------
     def shortcut_rows(self) -> list[tuple[str, str]]:
-        rows = []
-        for action in self.actions.values():
-            keys = ", ".join(s.toString(QKeySequence.SequenceFormat.NativeText) for s in action.shortcuts())
-            if keys:
-                rows.append((action.text().replace("&", ""), keys))
+        """(what, keys) for every action of the window that has a shortcut, read from
+        the actions themselves (the graph view's Find and Export included, once it
+        exists), so the list cannot fall behind them."""
+        rows, seen = [], set()
+        for action in [*self.actions.values(), *self.findChildren(QAction)]:
+            keys = ", ".join(s.toString(QKeySequence.SequenceFormat.NativeText) for s in action.shortcuts() if not s.isEmpty())
+            if keys and id(action) not in seen:
+                seen.add(id(action))
+                rows.append((action.text().replace("&", "").rstrip("…") or action.objectName(), keys))
         return rows
 
     def show_shortcuts(self) -> None:
+        self.graph_view  # made now if not yet: its actions (Find, Export graph) belong in the list
         lines = "".join(f"<tr><td>{name}</td><td>&nbsp;&nbsp;<b>{keys}</b></td></tr>" for name, keys in self.shortcut_rows())
         box = QMessageBox(self)
         box.setObjectName("shortcutsDialog")

@@ -20,6 +20,9 @@ THEME = "ui/theme"
 FONT_SCALE = "ui/fontScale"
 WINDOW_GEOMETRY = "window/geometry"
 WINDOW_STATE = "window/state"
+# The dock arrangement's version: a state saved by an older arrangement is not
+# restored (the new default wins); bump it whenever the default layout changes.
+LAYOUT_VERSION = 2
 RECENT_FILES = "files/recent"
 LAST_DIRECTORY = "files/lastDirectory"
 

@@ -84,7 +84,8 @@ def apply(app: QApplication, name: str = DEFAULT_THEME, scale: float = 1.0) -> N
     if name not in _COLOURS:
         name = DEFAULT_THEME
     scale = clamp_scale(scale)
-    if _current.get("applied_to") is app and _current["name"] == name and _current["scale"] == scale:
+    if (_current.get("applied_to") is app and _current["name"] == name and _current["scale"] == scale
+            and _current.get("styled_scale") == scale):
         return
     colours_changed = _current.get("applied_to") is not app or _current["name"] != name
     _current.update(name=name, scale=scale, applied_to=app)
@@ -97,6 +98,7 @@ def apply(app: QApplication, name: str = DEFAULT_THEME, scale: float = 1.0) -> N
     font.setPointSizeF(BASE_POINT_SIZE * scale)
     app.setFont(font)
     app.setStyleSheet(stylesheet(name, scale))
+    _current["styled_scale"] = scale
     if colours_changed:
         _refresh_icons()
 
@@ -104,6 +106,29 @@ def apply(app: QApplication, name: str = DEFAULT_THEME, scale: float = 1.0) -> N
 def styled(app: QApplication) -> bool:
     """Whether :func:`apply` styled ``app`` (gradviz's own application, not a host's)."""
     return _current.get("applied_to") is app
+
+
+def scale_fonts(app: QApplication, scale: float) -> None:
+    """Set the text size only, keeping the stylesheet: a Ctrl +/− step's fast part.
+
+    Re-applying the stylesheet re-polishes every widget (about a second with the
+    whole window up on a busy 2-core machine); the font alone takes a few tens of
+    ms. The paddings and the few role sizes the stylesheet sets follow with the
+    next :func:`apply` (the window calls it once the zooming stops).
+    """
+    scale = clamp_scale(scale)
+    if _current.get("applied_to") is not app:
+        apply(app, _current["name"], scale)
+        return
+    _current["scale"] = scale
+    font = QFont(app.font())
+    font.setPointSizeF(BASE_POINT_SIZE * scale)
+    app.setFont(font)
+
+
+def is_fully_styled() -> bool:
+    """False between :func:`scale_fonts` and the next :func:`apply`."""
+    return _current.get("styled_scale") == _current["scale"]
 
 
 def repolish(widget: QWidget) -> None:

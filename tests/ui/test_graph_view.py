@@ -10,6 +10,7 @@ from PySide6.QtGui import QAction, QKeySequence
 
 from gradviz.core.collapse import box_key, fold_key, shown_count, modules_at_depth
 from gradviz.ui.graph_view import GraphView
+from gradviz.ui.graph_view.style import NAME_SHAPE_SEPARATOR
 
 pytestmark = pytest.mark.gui
 
@@ -128,10 +129,10 @@ def test_lenet_layout_invariants_in_the_scene(qtbot, view, lenet_graph):
     first = view.node_positions()
     show(qtbot, view, lenet_graph)
     assert view.node_positions() == first
-    # labels: ops by autograd class, params by name and shape (as torchviz)
-    texts = {k: [t for t, _ in model.lines[i]] for i, k in enumerate(model.keys)}
+    # labels: ops by autograd class, params by name and shape (as torchviz), on one line
+    texts = {k: [" ".join(t.split(NAME_SHAPE_SEPARATOR)) for t, _ in model.lines[i]] for i, k in enumerate(model.keys)}
     param = next(k for k, a in lenet_graph.nodes(data=True) if a.get("name") == "fc1.weight")
-    assert texts[param] == ["fc1.weight", "(120, 400)"]
+    assert texts[param] == ["fc1.weight (120, 400)"]
     assert ["AddmmBackward0"] in texts.values()
 
 

@@ -74,7 +74,7 @@ def test_lecture_mode_big_fonts_fewer_panels_and_back(window):
     assert lecture_size >= base * 1.4
     assert theme.current_theme() == "lecture"
     assert not window.summary_dock.isVisible() and not window.palette_dock.isVisible()
-    assert window.builder_dock.isVisible()
+    assert not window.builder_dock.isVisible()  # the builder steps aside (Ctrl+B brings it back)
     window.actions["actionZoomIn"].trigger()
     assert QApplication.font().pointSizeF() > lecture_size
     window.actions["actionLectureMode"].trigger()
@@ -244,9 +244,10 @@ def test_no_two_actions_share_a_shortcut(window):
     assert clashes == {}
 
 
-def test_first_run_layout_tabs_the_bottom_panels_and_gives_each_room(qtbot):
-    """No remembered layout (the tests' config dir is fresh): the wide bottom panels
-    share one tabbed area, gradients in front, instead of thin strips side by side."""
+def test_first_run_layout_tabs_the_side_panels_and_gives_each_room(qtbot):
+    """No remembered layout (the tests' config dir is fresh): the panels share one
+    right column beside the graph (the code above, the gradients in front of the
+    norms and summary tabs below), no bottom area takes the graph's height."""
     from gradviz.ui import MainWindow
 
     # Earlier tests' windows remembered their layout and text size on closing.
@@ -260,22 +261,22 @@ def test_first_run_layout_tabs_the_bottom_panels_and_gives_each_room(qtbot):
     qtbot.waitUntil(lambda: not win._default_sizes_pending, timeout=3000)
     QApplication.processEvents()
     ui = win.training_ui
-    bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+    right = Qt.DockWidgetArea.RightDockWidgetArea
 
     def check():
         tabbed = win.tabifiedDockWidgets(ui.gradient_dock)
         assert win.summary_dock in tabbed and ui.norms_dock in tabbed
-        assert all(win.dockWidgetArea(d) == bottom for d in (ui.gradient_dock, ui.norms_dock, win.summary_dock))
+        assert all(win.dockWidgetArea(d) == right for d in (ui.training_dock, ui.gradient_dock, ui.norms_dock, win.summary_dock))
         assert not ui.gradient_dock.visibleRegion().isEmpty()  # the tab in front
-        assert win.dockWidgetArea(ui.training_dock) == Qt.DockWidgetArea.RightDockWidgetArea
+        assert ui.gradient_dock.y() > ui.training_dock.y()  # below the code
+        assert all(win.dockWidgetArea(d) == Qt.DockWidgetArea.LeftDockWidgetArea for d in (win.palette_dock, win.builder_dock))
 
     check()
-    assert win.palette_dock.width() >= 140  # a list of layer names
+    assert win.palette_dock.height() >= 140  # a list of layer names
     for dock in (win.builder_dock, ui.training_dock, ui.gradient_dock):
         assert dock.width() >= 250 and dock.height() >= 200, dock.objectName()
-    assert ui.gradient_dock.height() <= win.height() * 0.4  # the graph keeps most of the height
     central = win.centralWidget()
-    assert central.width() >= 400 and central.height() >= 400
+    assert central.width() >= win.width() / 2 and central.height() >= win.height() * 0.8
 
     # View → Reset layout brings the same arrangement back after the training layout.
     win.actions["actionTrainingLayout"].trigger()

@@ -20,6 +20,8 @@ from .items import GraphItem
 MIN_SCALE = 0.0002
 MAX_SCALE = 4.0
 FIT_MAX_SCALE = 1.5
+# px around the graph at fit: a frame, no more (each px of it costs text size)
+FIT_MARGIN = 12.0
 WHEEL_ZOOM_PER_NOTCH = 1.2
 KEY_ZOOM = 1.25
 CLICK_SLOP_PX = 5  # a press that moves less than this is a click, not a drag
@@ -136,7 +138,7 @@ class GraphCanvas(QGraphicsView):
         self._view_animation.stop()
         self.set_scale(self.scale_factor() * factor)
 
-    def fit_scale(self, rect: QRectF, margin: float = 24.0) -> float:
+    def fit_scale(self, rect: QRectF, margin: float = FIT_MARGIN) -> float:
         view = self.viewport().rect().adjusted(int(margin), int(margin), -int(margin), -int(margin))
         if rect.isEmpty() or view.width() <= 0 or view.height() <= 0:
             return 1.0

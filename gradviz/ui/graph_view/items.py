@@ -118,6 +118,8 @@ class GraphItem(QGraphicsItem):
         self._line_heights = {
             name: QFontMetricsF(fonts.for_style(name)).height() for name in ("label", "bold", "small")
         }
+        self._line_heights[style.NAME_SHAPE] = max(self._line_heights["bold"], self._line_heights["label"])
+        self._bold_metrics, self._label_metrics = QFontMetricsF(fonts.bold), QFontMetricsF(fonts.label)
         self.update()
 
     # -- model ---------------------------------------------------------------
@@ -346,11 +348,28 @@ class GraphItem(QGraphicsItem):
         heights = [self._line_heights[s] for _, s in lines]
         y = rect.center().y() - sum(heights) / 2
         for (text, line_style), height in zip(lines, heights):
+            if line_style == style.NAME_SHAPE:
+                self._draw_name_shape(p, text, QRectF(rect.left(), y, rect.width(), height), look)
+                y += height
+                continue
             p.setFont(self.fonts.for_style(line_style))
             secondary = line_style == "small" or (line_style == "label" and text.startswith("(")) or text == "scalar"
             p.setPen(style.color(style.SECONDARY_TEXT if secondary else look.text))
             p.drawText(QRectF(rect.left(), y, rect.width(), height), Qt.AlignCenter, text)
             y += height
+
+    def _draw_name_shape(self, p: QPainter, text: str, line: QRectF, look) -> None:
+        """``conv1.weight (6, 1, 5, 5)``: the name bold, the shape secondary, centred together."""
+        name, shape = style.split_name_shape(text)
+        name_width = self._bold_metrics.horizontalAdvance(name)
+        shape_width = self._label_metrics.horizontalAdvance(shape)
+        left = line.center().x() - (name_width + shape_width) / 2
+        p.setFont(self.fonts.bold)
+        p.setPen(style.color(look.text))
+        p.drawText(QRectF(left, line.top(), name_width + 1, line.height()), Qt.AlignLeft | Qt.AlignVCenter, name)
+        p.setFont(self.fonts.label)
+        p.setPen(style.color(style.SECONDARY_TEXT))
+        p.drawText(QRectF(left + name_width, line.top(), shape_width + 1, line.height()), Qt.AlignLeft | Qt.AlignVCenter, shape)
 
     # overview ----------------------------------------------------------------
     def overview_paths(self, m: SceneModel) -> dict:

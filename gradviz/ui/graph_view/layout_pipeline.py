@@ -183,6 +183,10 @@ class _LayoutPipeline:
             target = self._anchor_target(anchor, layout)
             if target is not None:
                 self.canvas.centerOn(target)
+        elif self._font_anchor is not None:
+            (rx, ry), (left, top, right, bottom) = self._font_anchor, layout.node_bounds()
+            self.canvas.centerOn(QPointF(left + rx * (right - left), top + ry * (bottom - top)))
+        self._font_anchor = None
         self._after_scene_change()
 
     def _show_model(self, model: SceneModel) -> None:

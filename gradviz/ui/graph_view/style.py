@@ -52,7 +52,11 @@ WEIGHT_LOW, WEIGHT_HIGH = "#cbd5e1", "#3730a3"
 
 # geometry (scene px)
 PAD_X = 12.0
-PAD_Y = 7.0
+PAD_Y = 3.5  # compact: LeNet's 15 rows must fit a 1280×720 window at >= 12 px text
+# Rows of boxes are this fraction of the tallest box apart: room for the edges
+# and their arrows, no more (every px of gap costs text size at fit).
+LAYER_GAP_RATIO = 0.45
+MIN_LAYER_GAP = 10.0
 MIN_WIDTH = 56.0
 CORNER = 6.0
 EDGE_WIDTH = 1.4
@@ -64,6 +68,9 @@ STACK_OFFSET = 4.0  # module boxes are drawn as a small stack of cards
 # and edges as one batched path (level of detail for very big graphs).
 DETAIL_SCALE = 0.4
 
+# Node text: a Helvetica-like face first, where 0/O and 1/l differ clearly
+# (ConvolutionBackward0, fc1.weight), read from the back of a room.
+LABEL_FAMILIES = ["Arial", "Helvetica", "Nimbus Sans", "Liberation Sans", "DejaVu Sans"]
 MIN_LABEL_POINT_SIZE = 9.0  # node text follows the widget font (themes scale it), never below this
 SMALL_FONT_RATIO = 0.85
 
@@ -93,13 +100,28 @@ class Fonts:
         size = max(MIN_LABEL_POINT_SIZE, base.pointSizeF() if base.pointSizeF() > 0 else 10.0)
         self.label = QFont(base)
         self.label.setPointSizeF(size)
+        self.label.setFamilies(LABEL_FAMILIES)
         self.bold = QFont(self.label)
         self.bold.setBold(True)
-        self.small = QFont(base)
+        self.small = QFont(self.label)
         self.small.setPointSizeF(size * SMALL_FONT_RATIO)
 
     def for_style(self, style: str) -> QFont:
-        return {"bold": self.bold, "small": self.small}.get(style, self.label)
+        # a NAME_SHAPE line starts with its bold name (the shape part: ``label``)
+        return {"bold": self.bold, NAME_SHAPE: self.bold, "small": self.small}.get(style, self.label)
+
+
+# A line's style that shows a name and a shape on one line: the name bold, the
+# shape after NAME_SHAPE_SEPARATOR in the secondary colour. One line instead of
+# two keeps parameter boxes as short as the op boxes beside them.
+NAME_SHAPE = "name_shape"
+NAME_SHAPE_SEPARATOR = "\u2002"  # an en space: reads as a gap where the text is shown whole
+
+
+def split_name_shape(text: str) -> tuple[str, str]:
+    """``"conv1.weight\u2002(6, 1, 5, 5)"`` -> ``("conv1.weight", "\u2002(6, 1, 5, 5)")``."""
+    name, sep, shape = text.partition(NAME_SHAPE_SEPARATOR)
+    return name, sep + shape
 
 
 @dataclass(frozen=True)
@@ -124,9 +146,13 @@ class TextMetrics:
             advances[style] = {ch: metrics.horizontalAdvance(ch) for ch in chars}
             heights[style] = metrics.height()
             fallback[style] = metrics.horizontalAdvance("M")
+        heights[NAME_SHAPE] = max(heights["bold"], heights["label"])
         return cls(advances, heights, fallback)
 
     def width(self, text: str, style: str = "label") -> float:
+        if style == NAME_SHAPE:
+            name, shape = split_name_shape(text)
+            return self.width(name, "bold") + self.width(shape, "label")
         table = self.advances[style]
         missing = self.fallback[style]
         return sum(table.get(ch, missing) for ch in text)
@@ -160,21 +186,29 @@ def _saved_lines(saved: Mapping[str, Any], limit: int = 3) -> list[tuple[str, st
     return lines
 
 
+def _name_shape(name: Any, shape: Any) -> tuple[str, str]:
+    if shape is None:
+        return (str(name), "bold")
+    return (f"{name}{NAME_SHAPE_SEPARATOR}{format_shape(shape)}", NAME_SHAPE)
+
+
+def layer_gap(sizes) -> float:
+    """The vertical space between rows of boxes for boxes of ``sizes`` ((w, h) pairs)."""
+    tallest = max((h for _, h in sizes), default=0.0)
+    return max(MIN_LAYER_GAP, LAYER_GAP_RATIO * tallest)
+
+
 def node_lines(key: Any, attrs: Mapping[str, Any], show_saved: bool = False) -> list[tuple[str, str]]:
     """The text lines of a node box as ``(text, style)``, style label/bold/small.
 
-    Parameters read like torchviz (name, then shape), collapsed modules show
+    Parameters read like torchviz (name, then shape, on one line), collapsed modules show
     their name and how many nodes they hold, ops their autograd class name.
     """
     kind = attrs.get("kind")
     if kind == "param":
-        return [(str(attrs.get("name") or attrs.get("label") or key), "bold"), (format_shape(attrs.get("shape")), "label")]
+        return [_name_shape(attrs.get("name") or attrs.get("label") or key, attrs.get("shape"))]
     if kind == "leaf":
-        title = attrs.get("name") or "input"
-        lines = [(str(title), "bold")]
-        if attrs.get("shape") is not None:
-            lines.append((format_shape(attrs.get("shape")), "label"))
-        return lines
+        return [_name_shape(attrs.get("name") or "input", attrs.get("shape"))]
     if kind == "output":
         lines = [(str(attrs.get("label") or "output"), "bold")]
         shape = attrs.get("shape")

@@ -95,6 +95,7 @@ class GraphView(_LayoutPipeline, _Collapsing, _Finding, _AnimationApi, _ExportAp
         self._pending_state = None
         self._is_ready = True
         self._fit_after_layout = False
+        self._font_anchor = None  # (x, y) of the view's centre in the graph, kept across a font change
         # Until the user zooms or pans, the graph stays fitted to the window
         # (it may be laid out while hidden or before the window got its size).
         self._auto_fit = False
@@ -266,8 +267,14 @@ class GraphView(_LayoutPipeline, _Collapsing, _Finding, _AnimationApi, _ExportAp
         self.notes.set_font(self.font())
         self._cache.clear()
         if self._graph is not None and self._layout is not None:
+            # The app's zoom (Ctrl +/−) scales the graph too: keep the view's scale,
+            # so boxes and text grow on screen with the font, around the same spot.
+            left, top, right, bottom = self._layout.node_bounds()
+            centre = self.canvas.visible_scene_rect().center()
+            self._font_anchor = ((centre.x() - left) / max(right - left, 1.0), (centre.y() - top) / max(bottom - top, 1.0))
             self._layout = None  # nothing cached matches the new sizes
-            self._fit_after_layout = self._auto_fit
+            self._fit_after_layout = False
+            self._auto_fit = False
             self._request_layout(self._collapsed, animate=False)
 
     def _place_overlays(self) -> None:
@@ -402,6 +409,13 @@ class GraphView(_LayoutPipeline, _Collapsing, _Finding, _AnimationApi, _ExportAp
 
     def zoom_level(self) -> float:
         return self.canvas.scale_factor()
+
+    def label_pixel_size(self) -> float:
+        """How tall node label text is on screen now, in px: the label font's
+        pixel size times the zoom (what a reader at the back of a room sees)."""
+        font = self.fonts.label
+        pixels = font.pixelSize() if font.pixelSize() > 0 else font.pointSizeF() * self.canvas.logicalDpiY() / 72.0
+        return pixels * self.canvas.scale_factor()
 
     def zoom_by(self, factor: float) -> None:
         self._auto_fit = False

@@ -60,6 +60,9 @@ PHASE_ACTIONS = {
     "step": ("actionStep", "Ctrl+5"),
 }
 SPEED_DEFAULT = 50
+# The training code's column never takes more than this share of the window
+# (it scrolls sideways instead): the graph stays the largest thing on screen.
+MAX_PANEL_SHARE = 0.43
 
 
 def speed_factor(value: int) -> float:
@@ -118,9 +121,12 @@ class TrainingUI(QObject):
     def eventFilter(self, watched, event) -> bool:
         if event.type() in (QEvent.Type.StyleChange, QEvent.Type.PaletteChange, QEvent.Type.FontChange):
             self._theme_timer.start()
+        elif event.type() == QEvent.Type.Resize:
+            self.training_panel._follow_content()  # its width cap follows the window
         return False
 
     def apply_theme(self) -> None:
+        self.indicator.set_names_shown(not getattr(self.window, "lecture_mode", False))
         self.indicator.apply_theme()
         self.outputs.apply_theme()
         self.gradients.apply_theme()
@@ -142,11 +148,11 @@ class TrainingUI(QObject):
         layout.addWidget(self.outputs, 1)
         # Big lecture fonts on a small projector: scroll rather than clip the
         # code or push the window past the screen's bottom edge.
-        self.training_panel = _VerticalScrollArea()
+        self.training_panel = _VerticalScrollArea(width_cap=lambda: self.window.width() * MAX_PANEL_SHARE)
         self.training_panel.setObjectName("trainingPanel")
         self.training_panel.setWidgetResizable(True)
         self.training_panel.setFrameShape(QFrame.Shape.NoFrame)
-        self.training_panel.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.training_panel.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.training_panel.setWidget(content)
         self.gradients = GradientPanel()
         self.norms = NormsPanel()
@@ -261,29 +267,44 @@ class TrainingUI(QObject):
         self.gradient_dock = window.add_panel(self.gradients, "Gradients", "gradientDock", area.BottomDockWidgetArea)
         self.norms_dock = window.add_panel(self.norms, "Norms and loss", "normsDock", area.BottomDockWidgetArea)
         window.add_default_layout_step(self.default_layout)
+        window.add_lecture_layout_step(self.lecture_layout)
         self.default_layout()  # a saved layout is restored later
 
     def default_layout(self) -> None:
         """Our part of the window's default layout (first start, View → Reset layout).
 
-        Right: the code being run, a short list beside the graph. Bottom: the
-        gradients in front, the norms and loss and the model summary as tabs
-        behind them. Side by side under the graph, each of them got a strip
-        too narrow to read (four heatmaps, three charts, a table); as tabs, each
-        gets the area's full width.
+        One right column beside the graph: the code being run on top (a short
+        list), below it the gradients in front with the norms and loss and the
+        model summary as tabs behind them. A bottom area would take the graph's
+        height, and the graph is what the window is for.
         """
         window, area = self.window, Qt.DockWidgetArea
-        bottom = [self.gradient_dock, self.norms_dock, window.summary_dock]
-        for dock in (self.training_dock, *bottom):
+        below = [self.gradient_dock, self.norms_dock, window.summary_dock]
+        for dock in (self.training_dock, *below):
             dock.setFloating(False)
             window.removeDockWidget(dock)
         window.addDockWidget(area.RightDockWidgetArea, self.training_dock)
-        window.addDockWidget(area.BottomDockWidgetArea, self.gradient_dock)
-        for before, dock in zip(bottom, bottom[1:]):
+        window.splitDockWidget(self.training_dock, self.gradient_dock, Qt.Orientation.Vertical)
+        for before, dock in zip(below, below[1:]):
             window.tabifyDockWidget(before, dock)  # tabs in this order
-        for dock in (self.training_dock, *bottom):
+        for dock in (self.training_dock, *below):
             dock.show()
         self.gradient_dock.raise_()
+
+    def lecture_layout(self) -> None:
+        """Our part of lecture mode's presenter layout: the code being run above the
+        gradients, in one column beside the graph. The norms and loss charts step
+        aside (View → Panels brings them back): their axes need a wide column."""
+        window, area = self.window, Qt.DockWidgetArea
+        for dock in (self.training_dock, self.gradient_dock, self.norms_dock):
+            dock.setFloating(False)
+            window.removeDockWidget(dock)
+        window.addDockWidget(area.RightDockWidgetArea, self.training_dock)
+        window.splitDockWidget(self.training_dock, self.gradient_dock, Qt.Orientation.Vertical)
+        window.tabifyDockWidget(self.gradient_dock, self.norms_dock)
+        for dock in (self.training_dock, self.gradient_dock):
+            dock.show()
+        self.norms_dock.hide()
 
     def arrange_for_training(self) -> None:
         """A layout for watching training on a projector: the graph as large as
@@ -622,12 +643,18 @@ class TrainingUI(QObject):
 
 
 class _VerticalScrollArea(QScrollArea):
-    """Scrolls up and down only: as wide as its content needs (code must not be cut).
+    """Scrolls up and down; as wide as its content needs (code must not be cut),
+    up to ``width_cap()`` px: beyond that (lecture text at 200 % on a small
+    screen) it scrolls sideways too rather than push the window past the screen.
 
     The content's minimum width changes with the font (zoom, lecture mode) and
     the optimizer (manual_sgd's longer line); every relayout of the content
     updates the area's own minimum width, which the dock respects.
     """
+
+    def __init__(self, parent=None, *, width_cap=None):
+        super().__init__(parent)
+        self._width_cap = width_cap
 
     def setWidget(self, widget: QWidget) -> None:
         super().setWidget(widget)
@@ -643,6 +670,8 @@ class _VerticalScrollArea(QScrollArea):
         content = self.widget()
         if content is not None:
             width = content.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width()
+            if self._width_cap is not None:
+                width = min(width, int(self._width_cap()))
             if width != self.minimumWidth():
                 self.setMinimumWidth(width)
 

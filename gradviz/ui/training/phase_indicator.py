@@ -189,6 +189,12 @@ class PhaseIndicator(QWidget):
                 states[phase] = "pending"
         return states
 
+    def set_names_shown(self, shown: bool) -> None:
+        """Show the phase names beside the code lines (lecture mode leaves them out:
+        the step buttons above name the phases, and the graph gets the width)."""
+        for row in self.rows.values():
+            row.name.setVisible(bool(shown))
+
     def apply_theme(self) -> None:
         """Colours and sizes from the current theme and zoom (after a change)."""
         self._styled.clear()

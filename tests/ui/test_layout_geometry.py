@@ -1,0 +1,303 @@
+"""The graph is the stage: window geometry in the default and the lecture layouts at
+1600×1000 and 1280×720 (the graph's share of the width, nothing cut off by the window
+edge), LeNet's node labels at fit, the F11 round trip, the shortcut list, the title."""
+import pytest
+from PySide6.QtCore import QPoint, QRect, QRectF, Qt
+from PySide6.QtGui import QAction, QFontMetricsF
+from PySide6.QtWidgets import QApplication, QDockWidget, QToolBar, QToolButton
+
+from gradviz.ui import settings, theme
+
+SIZES = [(1600, 1000), (1280, 720)]
+MIN_LABEL_PX = 12.0
+
+
+def _forget_remembered_layout():
+    store = settings.settings()
+    for key in (settings.WINDOW_STATE, settings.WINDOW_GEOMETRY, settings.FONT_SCALE, settings.THEME,
+                "ui/lectureScale"):
+        store.remove(key)
+
+
+@pytest.fixture
+def make_window(qtbot):
+    from gradviz.ui import MainWindow
+
+    made = []
+
+    def make(width, height):
+        _forget_remembered_layout()
+        win = MainWindow()
+        qtbot.addWidget(win)
+        win.resize(width, height)
+        win.show()
+        qtbot.waitUntil(lambda: not win._default_sizes_pending, timeout=5000)
+        QApplication.processEvents()
+        made.append(win)
+        return win
+
+    yield make
+    from gradviz.ui.worker import wait_for_idle
+
+    for win in made:
+        if win.lecture_mode:
+            win.set_lecture_mode(False)
+    wait_for_idle(20_000)
+
+
+def _rect_in(widget, window) -> QRect:
+    return QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
+
+
+def clipped(win) -> list[str]:
+    """Visible toolbar controls and dock title bars not wholly inside the window."""
+    inside = win.rect()
+    out = []
+    for bar in win.findChildren(QToolBar):
+        if not bar.isVisible() or bar.window() is not win:
+            continue
+        bar_rect = _rect_in(bar, win)
+        widgets = [(a.text() or a.objectName(), bar.widgetForAction(a)) for a in bar.actions()]
+        widgets.append(("overflow", bar.findChild(QToolButton, "qt_toolbar_ext_button")))
+        for name, widget in widgets:
+            if widget is None or not widget.isVisible():
+                continue
+            rect = _rect_in(widget, win)
+            if not (inside.contains(rect) and bar_rect.contains(rect)):
+                out.append(f"{bar.objectName()}: {name} at {rect.getRect()}")
+    for dock in win.findChildren(QDockWidget):
+        if dock.isVisible() and not dock.isFloating() and not dock.visibleRegion().isEmpty():
+            rect = _rect_in(dock.titleBarWidget(), win)
+            if not inside.contains(rect):
+                out.append(f"{dock.objectName()} title at {rect.getRect()}")
+    return out
+
+
+def body_text_px(widget) -> float:
+    font = QApplication.font()
+    return font.pointSizeF() * widget.logicalDpiY() / 72.0
+
+
+def show_lenet_graph(win, qtbot):
+    win.load_preset("lenet")
+    win.actions["actionShowGraph"].trigger()
+    qtbot.waitUntil(lambda: win.has_graph_view and win.graph_view.shown_graph() is not None
+                    and win.graph_view.is_ready(), timeout=30_000)
+    QApplication.processEvents()
+    return win.graph_view
+
+
+def graph_share(win) -> float:
+    return win.centralWidget().width() / win.width()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_default_layout_gives_the_graph_the_stage(make_window, size):
+    win = make_window(*size)
+    assert graph_share(win) >= 0.5, win.centralWidget().width()
+    assert win.centralWidget().height() >= 0.75 * win.height()  # no bottom dock under the graph
+    assert clipped(win) == []
+    # every panel stays reachable: listed in View → Panels, none closed
+    listed = set(win.menus["panels"].actions())
+    for dock in win.panels.values():
+        assert dock.toggleViewAction() in listed and not dock.isHidden(), dock.objectName()
+    assert win.actions["actionResetLayout"].objectName() == "actionResetLayout"
+    assert win.actions["actionResetLayout"] in win.menus["view"].actions()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_lenet_labels_are_readable_and_whole_at_fit(make_window, qtbot, size):
+    win = make_window(*size)
+    view = show_lenet_graph(win, qtbot)
+    label_px = view.label_pixel_size()
+    assert label_px >= MIN_LABEL_PX
+    assert label_px >= body_text_px(view) - 0.01  # never smaller than the window's own text
+    # every box (so every label in it) inside the pane, and each label inside its box
+    canvas = view.canvas
+    pane = QRectF(canvas.viewport().rect())
+    bold, label = QFontMetricsF(view.fonts.bold), QFontMetricsF(view.fonts.label)
+    graph = view.shown_graph()
+    assert len(graph) == 27
+    for key in graph:
+        box = view.node_rect(key)
+        on_screen = QRectF(canvas.mapFromScene(box.topLeft()), canvas.mapFromScene(box.bottomRight()))
+        assert pane.contains(on_screen), (key, on_screen, pane)
+        for text, style in view._layout.lines[key]:
+            from gradviz.ui.graph_view.style import NAME_SHAPE, split_name_shape
+
+            if style == NAME_SHAPE:
+                name, shape = split_name_shape(text)
+                width = bold.horizontalAdvance(name) + label.horizontalAdvance(shape)
+            else:
+                width = QFontMetricsF(view.fonts.for_style(style)).horizontalAdvance(text)
+            assert width <= box.width(), (key, text)
+
+
+def _enter_lecture(win, qtbot, size, scale):
+    win.set_lecture_mode(True)
+    win.showNormal()  # the offscreen "screen" is small: stand in for a projector of this size
+    win.resize(*size)
+    steps = 0
+    while win.font_scale < scale - 0.05 and steps < 12:
+        win.actions["actionZoomIn"].trigger()
+        steps += 1
+    while win.font_scale > scale + 0.05 and steps < 24:
+        win.actions["actionZoomOut"].trigger()
+        steps += 1
+    qtbot.waitUntil(lambda: win.width() == size[0] and theme.is_fully_styled(), timeout=5000)
+    for _ in range(3):
+        QApplication.processEvents()
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.6, 2.0], ids=lambda s: f"{round(s * 100)}pct")
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_lecture_layout_is_a_presenter_layout(make_window, qtbot, size, scale):
+    win = make_window(*size)
+    _enter_lecture(win, qtbot, size, scale)
+    ui = win.training_ui
+    assert win.lecture_mode and theme.current_theme() == "lecture"
+    assert win.builder_dock.isHidden() and win.palette_dock.isHidden()
+    for dock in (ui.training_dock, ui.gradient_dock):  # the phase strip with the code, the gradients
+        assert not dock.isHidden() and not dock.visibleRegion().isEmpty(), dock.objectName()
+    assert graph_share(win) >= 0.5
+    assert win.width() == size[0]  # no panel pushed the window past the screen
+    assert clipped(win) == []
+    # one key brings the builder back, and puts it away again
+    win.actions["actionShowBuilder"].trigger()
+    assert not win.builder_dock.isHidden() and not win.palette_dock.isHidden()
+    assert win.actions["actionShowBuilder"].isChecked()
+    win.actions["actionShowBuilder"].trigger()
+    assert win.builder_dock.isHidden() and not win.actions["actionShowBuilder"].isChecked()
+
+
+def test_zoom_scales_the_graph_text_too(make_window, qtbot):
+    win = make_window(1600, 1000)
+    view = show_lenet_graph(win, qtbot)
+    _enter_lecture(win, qtbot, (1600, 1000), theme.LECTURE_SCALE)
+    qtbot.waitUntil(view.is_ready, timeout=10_000)
+    before = view.label_pixel_size()
+    assert before >= MIN_LABEL_PX
+    win.actions["actionZoomIn"].trigger()
+    qtbot.waitUntil(lambda: view.is_ready() and view.label_pixel_size() > before * 1.05, timeout=10_000)
+    assert view.label_pixel_size() == pytest.approx(before * theme.ZOOM_STEP, rel=0.05)
+
+
+def _layout_snapshot(win):
+    docks = {
+        name: (dock.isHidden(), dock.isFloating(), win.dockWidgetArea(dock), dock.geometry().getRect()
+               if not dock.visibleRegion().isEmpty() else None)
+        for name, dock in win.panels.items()
+    }
+    return {"docks": docks, "geometry": win.geometry().getRect(), "scale": win.font_scale, "theme": win.theme_name,
+            "full_screen": win.isFullScreen(), "central": win.centralWidget().geometry().getRect()}
+
+
+def test_leaving_lecture_mode_restores_the_layout_exactly(make_window, qtbot):
+    win = make_window(1600, 1000)
+    ui = win.training_ui
+    # a layout of the user's own: gradients at the bottom, summary closed, bigger text
+    win.removeDockWidget(ui.gradient_dock)
+    win.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, ui.gradient_dock)
+    ui.gradient_dock.show()
+    win.summary_dock.close()
+    win.actions["actionZoomIn"].trigger()
+    qtbot.waitUntil(theme.is_fully_styled, timeout=5000)  # the zoom's restyle follows its steps
+    win.resizeDocks([win.builder_dock], [380], Qt.Orientation.Horizontal)
+    for _ in range(3):
+        QApplication.processEvents()
+    before = _layout_snapshot(win)
+
+    win.actions["actionLectureMode"].trigger()
+    for _ in range(3):
+        QApplication.processEvents()
+    assert win.isFullScreen() and win.builder_dock.isHidden()
+    win.actions["actionZoomIn"].trigger()  # the lecture's own text size does not leak out
+    win.actions["actionLectureMode"].trigger()
+    for _ in range(3):
+        QApplication.processEvents()
+    # the panels' minimum sizes follow the text size a moment later; then all matches
+    try:
+        qtbot.waitUntil(lambda: _layout_snapshot(win) == before, timeout=3000)
+    except Exception:
+        assert _layout_snapshot(win) == before  # shows what differs
+        raise
+
+
+def test_a_layout_saved_by_an_older_version_does_not_override_the_new_default(qtbot):
+    from gradviz.ui import MainWindow
+
+    _forget_remembered_layout()
+    old = MainWindow()
+    qtbot.addWidget(old)
+    old.removeDockWidget(old.training_ui.gradient_dock)
+    old.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, old.training_ui.gradient_dock)
+    settings.set_value(settings.WINDOW_STATE, old.saveState(settings.LAYOUT_VERSION - 1))
+    win = MainWindow()
+    qtbot.addWidget(win)
+    assert win.dockWidgetArea(win.training_ui.gradient_dock) == Qt.DockWidgetArea.RightDockWidgetArea
+    _forget_remembered_layout()
+
+
+def test_a_layout_saved_by_this_version_is_restored(qtbot):
+    from gradviz.ui import MainWindow
+
+    _forget_remembered_layout()
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.show()
+    first.removeDockWidget(first.training_ui.gradient_dock)
+    first.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, first.training_ui.gradient_dock)
+    first.training_ui.gradient_dock.show()
+    first._save_layout()  # what closing the window does
+    again = MainWindow()
+    qtbot.addWidget(again)
+    assert again.dockWidgetArea(again.training_ui.gradient_dock) == Qt.DockWidgetArea.BottomDockWidgetArea
+    _forget_remembered_layout()
+
+
+def test_shortcut_list_names_every_action_that_has_a_shortcut(make_window):
+    win = make_window(1280, 720)
+    win.actions["actionShortcuts"].trigger()
+    box = win.findChild(object, "shortcutsDialog")
+    assert box is not None and win.has_graph_view
+    listed = {(name, keys) for name, keys in win.shortcut_rows()}
+    from PySide6.QtGui import QKeySequence
+
+    with_keys = [a for a in win.findChildren(QAction) if any(not s.isEmpty() for s in a.shortcuts())]
+    assert len(with_keys) >= 30
+    for action in with_keys:
+        keys = ", ".join(s.toString(QKeySequence.SequenceFormat.NativeText) for s in action.shortcuts() if not s.isEmpty())
+        assert any(k == keys for _, k in listed), (action.objectName(), keys)
+        assert keys.split(", ")[0] in box.text(), action.objectName()
+    for keys in ("Ctrl+F", "Ctrl+E", "Ctrl+B", "F11", "F5"):
+        assert any(keys in k.split(", ") for _, k in listed), keys
+    box.close()
+
+
+def test_export_graph_is_in_the_file_menu(make_window):
+    win = make_window(1280, 720)
+    file_menu = win.menus["file"]
+    stand_in = [a for a in file_menu.actions() if a.objectName() == "actionExportGraphPending"]
+    assert stand_in and not stand_in[0].isEnabled()  # before the graph view exists
+    view = win.graph_view
+    assert view.export_action in file_menu.actions()
+    assert view.export_action.shortcut().toString() == "Ctrl+E"
+    assert not [a for a in file_menu.actions() if a.objectName() == "actionExportGraphPending"]
+
+
+def test_window_title_says_gradviz_once(make_window):
+    from gradviz.app import configure_application
+
+    calls = []
+
+    class App:
+        def __getattr__(self, name):
+            return lambda *args: calls.append(name)
+
+    configure_application(App())
+    # Qt appends an application display name to every window title
+    assert "setApplicationDisplayName" not in calls and "setApplicationName" in calls
+    win = make_window(1280, 720)
+    assert win.windowTitle() == "gradviz — untitled"
+    win.load_preset("lenet")
+    assert win.windowTitle().count("gradviz") == 1
