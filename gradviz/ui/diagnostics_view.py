@@ -99,7 +99,7 @@ class DiagnosticsPanel(QWidget):
         for name in ("normByDepthPlot", "updateRatioPlot"):
             widget = pg.PlotWidget(background=c["base"])
             widget.setObjectName(name)
-            widget.setMinimumWidth(220)
+            widget.setMinimumWidth(140)  # the panel shares the graph's right column (~450 px)
             self.plot_widgets[name] = widget
             splitter.addWidget(widget)
         for index, stretch in enumerate((4, 3, 3)):  # the flags' sentences need the most room

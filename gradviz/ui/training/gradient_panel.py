@@ -104,6 +104,10 @@ class GradientPanel(QWidget):
         for key in PANELS:
             self.show_combo.addItem(f"only {TITLES[key]}", key)
         self.show_combo.currentIndexChanged.connect(self._on_focus_changed)
+        # The panel lives in the graph's right column: the combo shows the start of
+        # its choice rather than widen the column (its list shows them whole).
+        self.show_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.show_combo.setMinimumContentsLength(8)
         show_label = QLabel("Show")
         show_label.setBuddy(self.show_combo)
         top.addSpacing(8)
@@ -116,6 +120,7 @@ class GradientPanel(QWidget):
         self.hover_label = QLabel(" ")
         self.hover_label.setObjectName("hoverLabel")
         self.hover_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.hover_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top.addWidget(self.hover_label)
         layout.addLayout(top)
 
