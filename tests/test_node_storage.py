@@ -1,0 +1,132 @@
+"""Storage limits of per-node gradients (issue 16, item 1): tensors up to the
+session's whole-tensor limit are kept whole on the CPU, larger ones as a
+summary whose numbers match a reference computed here, and the records'
+memory stays inside the history's byte budget."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from gradviz.core.history import SUMMARY_BYTES, node_gradients_bytes, record_bytes
+from gradviz.core.node_grads import HISTOGRAM_BINS, NodeRecorder, TensorSummary, keep, summarise
+from gradviz.core.session import TrainingSession
+
+
+def reference_histogram(values: torch.Tensor, low: float, high: float) -> list[int]:
+    """Counts per bin by comparing with the bin edges, value by value (float64)."""
+    values = values.double()
+    width = (high - low) / HISTOGRAM_BINS
+    counts = [0] * HISTOGRAM_BINS
+    for v in values.tolist():
+        counts[min(HISTOGRAM_BINS - 1, max(0, int((v - low) // width)))] += 1
+    return counts
+
+
+def test_small_tensors_are_kept_whole_as_independent_cpu_copies():
+    grad = torch.randn(8, 8)
+    kept = keep(grad, limit=64)
+    assert isinstance(kept, torch.Tensor) and kept.device.type == "cpu"
+    torch.testing.assert_close(kept, grad)
+    grad.add_(1.0)  # the engine may reuse a gradient as .grad and change it in place
+    assert not torch.equal(kept, grad)
+    assert isinstance(keep(torch.randn(65), limit=64), TensorSummary)  # one over the limit
+
+
+def test_summary_numbers_match_a_reference():
+    torch.manual_seed(0)
+    values = torch.randn(3, 50, 41).relu()  # 6,150 values, about half exactly zero
+    summary = summarise(values)
+    flat = values.reshape(-1).double()
+    assert summary.shape == (3, 50, 41) and summary.dtype == "torch.float32" and summary.numel == 6150
+    assert summary.norm == pytest.approx(math.sqrt(float((flat * flat).sum())), rel=1e-5)
+    assert (summary.min, summary.max) == (float(flat.min()), pytest.approx(float(flat.max())))
+    assert summary.mean == pytest.approx(float(flat.mean()), rel=1e-5)
+    assert summary.zero_fraction == pytest.approx(float((flat == 0).sum()) / 6150)
+    assert 0.4 < summary.zero_fraction < 0.6
+    assert list(summary.histogram) == reference_histogram(flat, summary.min, summary.max)
+    assert sum(summary.histogram) == 6150 and summary.histogram[-1] >= 1  # the maximum is in the top bin
+    assert summary.nonfinite == 0
+
+
+def test_summary_skips_nan_and_inf_and_counts_them():
+    values = torch.linspace(-1.0, 1.0, 5000)
+    values[7], values[8], values[9] = float("nan"), float("inf"), float("-inf")
+    summary = summarise(values)
+    finite = torch.cat([values[:7], values[10:]]).double()
+    assert summary.nonfinite == 3 and sum(summary.histogram) == 4997
+    assert summary.min == pytest.approx(-1.0) and summary.max == pytest.approx(1.0)
+    assert summary.mean == pytest.approx(float(finite.mean()), abs=1e-6)
+    assert list(summary.histogram) == reference_histogram(finite, summary.min, summary.max)
+
+
+def test_summary_of_constant_half_and_integer_tensors():
+    constant = summarise(torch.full((5000,), 2.5))
+    assert constant.min == constant.max == 2.5 and sum(constant.histogram) == 5000
+    half = summarise(torch.full((5000,), 300.0, dtype=torch.float16))  # its squares overflow float16
+    assert half.dtype == "torch.float16" and half.norm == pytest.approx(300.0 * math.sqrt(5000), rel=1e-3)
+    ints = summarise(torch.arange(5000))
+    assert (ints.min, ints.max, sum(ints.histogram)) == (0.0, 4999.0, 5000)
+    assert list(ints.histogram) == reference_histogram(torch.arange(5000), 0.0, 4999.0)
+
+
+class Wide(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(200, 100)
+        self.head = nn.Linear(100, 1)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.fc(x)))
+
+
+def test_the_whole_tensor_limit_decides_per_tensor(one_torch_thread):
+    torch.manual_seed(0)
+    session = TrainingSession(Wide(), inputs=torch.randn(4, 200), node_gradients=True, whole_tensor_limit=400)
+    record = session.run_iteration()
+    for entry in record.node_gradients.values():
+        for value in [*entry.received, *entry.produced, *entry.outputs, *entry.saved.values()]:
+            if isinstance(value, torch.Tensor):
+                assert value.numel() <= 400 and value.device.type == "cpu"
+            elif isinstance(value, TensorSummary):
+                assert value.numel > 400
+    weight = next(e for e in record.node_gradients.values()
+                  if e.is_accumulate and e.variable is not None and tuple(e.variable.shape) == (100, 200))
+    assert isinstance(weight.grad_after, TensorSummary) and weight.grad_after.numel == 20_000
+    assert weight.grad_after.norm == pytest.approx(float(record.grads["fc.weight"].norm()), rel=1e-5)
+
+
+def test_node_gradients_count_in_the_history_budget(one_torch_thread):
+    torch.manual_seed(0)
+    limit = 50_000  # everything kept whole: the per-node tensors outweigh the parameter copies
+    session = TrainingSession(Wide(), inputs=torch.randn(64, 200), node_gradients=True,
+                              whole_tensor_limit=limit, max_history=100)
+    record = session.run_iteration()
+    per_node = node_gradients_bytes(record.node_gradients)
+    whole = sum(v.element_size() * v.nelement() for e in record.node_gradients.values()
+                for v in [*e.received, *e.produced] if isinstance(v, torch.Tensor))
+    assert per_node >= whole > 3 * 4 * 20_000  # more than the parameter copies of the record
+    assert record_bytes(record) >= per_node + 3 * 4 * 20_101
+
+    budget = 4 * record_bytes(record)
+    session = TrainingSession(Wide(), inputs=torch.randn(64, 200), node_gradients=True,
+                              whole_tensor_limit=limit, max_history=100, max_history_bytes=budget)
+    for _ in range(8):
+        session.run_iteration()
+        assert session.history.nbytes <= budget
+        assert sum(record_bytes(r) for r in session.history) == session.history.nbytes
+    assert len(session.history) < 5  # the byte budget, not max_history, bounds the kept records
+
+
+def test_a_summary_is_counted_small():
+    recorder = NodeRecorder(whole_tensor_limit=10)
+    summary = recorder._keep(torch.randn(1000))
+    assert isinstance(summary, TensorSummary)
+
+    class Entry:
+        received, produced, outputs, saved = [summary], [None], [], {"n": 3}
+        variable = grad_before = grad_after = None
+
+    assert node_gradients_bytes({"n0": Entry()}) < SUMMARY_BYTES + 1000 < 1000 * 4
