@@ -130,3 +130,43 @@ def test_a_summary_is_counted_small():
         variable = grad_before = grad_after = None
 
     assert node_gradients_bytes({"n0": Entry()}) < SUMMARY_BYTES + 1000 < 1000 * 4
+
+
+def test_views_of_one_tensor_share_a_summary_but_keep_their_shape():
+    recorder = NodeRecorder(whole_tensor_limit=10)
+    weight = torch.randn(40, 30)
+    first = recorder._keep(weight)
+    transposed = recorder._keep(weight.t())
+    flat = recorder._keep(weight.reshape(-1))
+    assert (first.shape, transposed.shape, flat.shape) == ((40, 30), (30, 40), (1200,))
+    assert transposed.histogram == first.histogram and flat.norm == first.norm
+    assert len(recorder._summaries) == 1  # summarised once
+    every_other = recorder._keep(weight[:, ::2])  # a strided slice holds other values
+    assert every_other.shape == (40, 15) and sum(every_other.histogram) == 600
+    weight.mul_(2.0)  # changed in place: summarised again
+    doubled = recorder._keep(weight)
+    assert doubled.max == pytest.approx(2 * first.max) and len(recorder._summaries) == 3
+
+
+def test_grad_after_an_accumulation_is_the_accumulated_gradient(one_torch_thread):
+    torch.manual_seed(0)
+    model = Wide()
+    session = TrainingSession(model, inputs=torch.randn(4, 200), node_gradients=True, optimizer="sgd")
+    session.run_iteration()
+    # A second backward without zero_grad: .grad is changed in place, grad_after must say so.
+    model.zero_grad(set_to_none=False)
+    for p in model.parameters():
+        p.grad.fill_(1.0)
+    recorder = NodeRecorder(whole_tensor_limit=10)
+    from gradviz.core.graph import autograd_graph
+
+    with recorder.forward():
+        loss = model(torch.randn(4, 200)).pow(2).mean()
+    graph = autograd_graph(loss, model)
+    with recorder.backward(graph, [loss]):
+        loss.backward()
+    (key,) = [k for k, a in graph.nodes(data=True) if a.get("name") == "fc.weight"]
+    entry = recorder.nodes[key]
+    assert entry.grad_before.min == entry.grad_before.max == 1.0
+    assert entry.grad_after.norm == pytest.approx(float(model.fc.weight.grad.norm()), rel=1e-5)
+    assert entry.grad_after.norm != pytest.approx(entry.received[0].norm, rel=1e-3)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Union
 
 import networkx as nx
@@ -146,6 +146,19 @@ def keep(tensor: torch.Tensor | None, limit: int = WHOLE_TENSOR_LIMIT) -> Kept |
     if tensor.is_sparse:
         tensor = tensor.to_dense()
     return tensor.to("cpu", copy=True)
+
+
+def _dense(tensor: torch.Tensor) -> bool:
+    """Whether the tensor's elements fill ``numel`` consecutive storage slots
+    from its offset, each once: contiguous, or a permutation of contiguous."""
+    if tensor.is_contiguous():
+        return True
+    expected = 1
+    for stride, size in sorted((st, sz) for st, sz in zip(tensor.stride(), tensor.shape) if sz != 1):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
 
 
 def _keep_saved(value: Any, keep_tensor) -> Any:
@@ -296,15 +309,27 @@ class NodeRecorder:
             self._summaries.clear()
 
     def _keep(self, tensor: torch.Tensor | None) -> Kept | None:
-        """:func:`keep`, summarising each large tensor once per recording."""
+        """:func:`keep`, summarising each large tensor once per recording.
+
+        Keyed by the memory the tensor covers and its version counter (shared
+        by views, bumped by in-place changes), so a transposed or reshaped view
+        of a tensor already summarised (a Linear's weight saved as ``W.t()``,
+        a gradient reshaped by ``ViewBackward``) reuses its numbers: they are
+        the same values in another order. Only the shape differs."""
         if tensor is None or tensor.numel() <= self.limit or tensor.is_sparse:
             return keep(tensor, self.limit)
-        key = (tensor.device, tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape),
-               tuple(tensor.stride()), tensor.dtype, tensor._version)
+        if _dense(tensor):
+            key = (tensor.device, tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tensor.numel(),
+                   tensor.dtype, tensor._version)
+        else:  # a strided slice: only the very same view has the same values
+            key = (tensor.device, tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape),
+                   tuple(tensor.stride()), tensor.dtype, tensor._version)
         cached = self._summaries.get(key)
         if cached is None:
             cached = self._summaries[key] = (tensor.detach(), summarise(tensor))
-        return cached[1]
+        summary = cached[1]
+        shape = tuple(tensor.shape)
+        return summary if summary.shape == shape else replace(summary, shape=shape)
 
     def _add_outputs(self, graph: nx.DiGraph, fns: dict, roots: Any, seeds: Any) -> None:
         root_list = list(roots) if isinstance(roots, (list, tuple)) else ([roots] if roots is not None else [])
@@ -326,7 +351,7 @@ class NodeRecorder:
                                             outputs=[value] if value is not None else [])
 
     def _hooks(self, key: str, fn: Any):
-        limit, kept = self.limit, self._keep
+        kept = self._keep
         label = type(fn).__name__
         accumulate = label == "AccumulateGrad"
 
@@ -356,7 +381,9 @@ class NodeRecorder:
                 entry = self.nodes[key] = NodeGradients(key, label, received=[kept(g) for g in grad_outputs])
             entry.produced = [kept(g) for g in grad_inputs]
             if accumulate:
-                entry.grad_after = keep(fn.variable.grad, limit)  # changed in place since before: never cached
+                # Through the cache: an accumulation in place bumps the version,
+                # so only a .grad that is the very tensor received reuses its summary.
+                entry.grad_after = kept(fn.variable.grad)
                 if not entry.outputs and entry.variable is not None:
                     entry.outputs = [entry.variable]
 
