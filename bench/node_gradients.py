@@ -59,8 +59,9 @@ def measure(name: str, batch: int | None, rounds: int = 15, block: int = 4) -> d
     def session(node_gradients: bool) -> TrainingSession:
         if big:
             module, example = _big_model(name)
+            # max_history 3: the same copies are made each iteration, fewer kept (a shared machine)
             return TrainingSession(module, loss="mse", optimizer="sgd", lr=LR, inputs=example, seed=0,
-                                   record="full", max_history=10, node_gradients=node_gradients)
+                                   record="full", max_history=3, node_gradients=node_gradients)
         return TrainingSession(spec, loss="mse", optimizer="sgd", lr=LR, data=RandomData(seed=0), seed=0,
                                record="full", max_history=10, node_gradients=node_gradients)
 

@@ -170,3 +170,25 @@ def test_grad_after_an_accumulation_is_the_accumulated_gradient(one_torch_thread
     assert entry.grad_before.min == entry.grad_before.max == 1.0
     assert entry.grad_after.norm == pytest.approx(float(model.fc.weight.grad.norm()), rel=1e-5)
     assert entry.grad_after.norm != pytest.approx(entry.received[0].norm, rel=1e-3)
+
+
+def test_large_tensors_summarised_in_chunks_match_the_whole_tensor_path(monkeypatch):
+    import gradviz.core.node_grads as node_grads
+
+    torch.manual_seed(0)
+    monkeypatch.setattr(node_grads, "CHUNK_ELEMENTS", 1000)  # 5,000+ values: several chunks, a short last one
+    values = torch.randn(71, 77).relu()
+    for tensor in (values, values.t(), values.half(), (values * 10).to(torch.int64)):
+        chunked = node_grads.summarise(tensor)
+        assert chunked.shape == tuple(tensor.shape) and chunked.dtype == str(tensor.dtype)
+        flat = tensor.reshape(-1).double()
+        assert chunked.norm == pytest.approx(float(flat.norm()), rel=1e-4)
+        assert (chunked.min, chunked.max) == (float(flat.min()), float(flat.max()))
+        assert chunked.mean == pytest.approx(float(flat.mean()), rel=1e-4)
+        assert chunked.zero_fraction == float((flat == 0).sum()) / flat.numel()
+        assert list(chunked.histogram) == reference_histogram(flat, chunked.min, chunked.max)
+        assert sum(chunked.histogram) == 71 * 77
+    with_nan = values.clone()
+    with_nan[3, 4] = float("nan")
+    summary = node_grads.summarise(with_nan)  # falls back to the whole-tensor path: NaN counted, not binned
+    assert summary.nonfinite == 1 and sum(summary.histogram) == 71 * 77 - 1
