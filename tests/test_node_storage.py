@@ -192,3 +192,16 @@ def test_large_tensors_summarised_in_chunks_match_the_whole_tensor_path(monkeypa
     with_nan[3, 4] = float("nan")
     summary = node_grads.summarise(with_nan)  # falls back to the whole-tensor path: NaN counted, not binned
     assert summary.nonfinite == 1 and sum(summary.histogram) == 71 * 77 - 1
+
+
+def test_a_gradient_passed_on_is_copied_once_and_changes_are_seen():
+    recorder = NodeRecorder(whole_tensor_limit=100)
+    grad = torch.randn(4, 5)
+    first, again = recorder._keep(grad), recorder._keep(grad)
+    assert again is first and first is not grad  # one CPU copy, shared by both entries
+    assert recorder._keep(grad.t()) is not first  # another view: its own copy, its own shape
+    assert recorder._keep(grad.t()).shape == (5, 4)
+    grad.add_(1.0)  # changed in place (an accumulation): copied again, the first copy untouched
+    changed = recorder._keep(grad)
+    torch.testing.assert_close(changed, grad)
+    assert not torch.equal(changed, first)

@@ -357,6 +357,7 @@ class NodeRecorder:
         # tensor itself, so its memory cannot be reused by another tensor with
         # the same key while the cache lives (one forward + backward).
         self._summaries: dict[tuple, tuple[torch.Tensor, TensorSummary]] = {}
+        self._copies: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}  # the same, for whole copies
         # (grad_fn, output_nr) -> kept value; the Node objects are held so
         # their ids cannot be reused before backward maps them to keys.
         self._values: dict[tuple[Any, int], Kept] = {}
@@ -399,6 +400,7 @@ class NodeRecorder:
                 handle.remove()
             self._values.clear()  # the Nodes (and their saved tensors) can go
             self._summaries.clear()
+            self._copies.clear()
 
     def _keep(self, tensor: torch.Tensor | None) -> Kept | None:
         """:func:`keep`, summarising each large tensor once per recording.
@@ -408,8 +410,18 @@ class NodeRecorder:
         of a tensor already summarised (a Linear's weight saved as ``W.t()``,
         a gradient reshaped by ``ViewBackward``) reuses its numbers: they are
         the same values in another order. Only the shape differs."""
-        if tensor is None or tensor.numel() <= self.limit or tensor.is_sparse:
+        if tensor is None or tensor.is_sparse:
             return keep(tensor, self.limit)
+        if tensor.numel() <= self.limit:
+            # A gradient one Node produced is the one the next receives, an
+            # op's output the next op's saved input: copy each view once. The
+            # record's copies are read-only data, so entries may share one.
+            key = (tensor.device, tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape),
+                   tuple(tensor.stride()), tensor.dtype, tensor._version)
+            cached = self._copies.get(key)
+            if cached is None:
+                cached = self._copies[key] = (tensor, keep(tensor, self.limit))
+            return cached[1]
         if _dense(tensor):
             key = (tensor.device, tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tensor.numel(),
                    tensor.dtype, tensor._version)
