@@ -205,3 +205,20 @@ def test_a_gradient_passed_on_is_copied_once_and_changes_are_seen():
     changed = recorder._keep(grad)
     torch.testing.assert_close(changed, grad)
     assert not torch.equal(changed, first)
+
+
+def test_input_shapes_are_the_inputs_shapes_also_when_broadcast():
+    from gradviz.core.graph import autograd_graph
+
+    x = torch.randn(3, 1, requires_grad=True)
+    y = torch.randn(3, 4, requires_grad=True)
+    recorder = NodeRecorder()
+    with recorder.forward():
+        loss = (x + y).mul(torch.randn(4)).sum()
+    graph = autograd_graph(loss)
+    with recorder.backward(graph, [loss]):
+        loss.backward()
+    (add,) = [recorder.nodes[k] for k in recorder.nodes if recorder.nodes[k].label == "AddBackward0"]
+    assert add.input_shapes == [(3, 1), (3, 4)]
+    (mul,) = [recorder.nodes[k] for k in recorder.nodes if recorder.nodes[k].label == "MulBackward0"]
+    assert mul.input_shapes == [(3, 4), None]  # the constant needs no gradient

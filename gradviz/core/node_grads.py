@@ -468,12 +468,8 @@ class NodeRecorder:
                 entry.input_shapes = []
             else:
                 entry.saved = self._saved(fn)
-                entry.input_shapes = [
-                    None if producer is None else tuple(producer._input_metadata[nr].shape)
-                    for producer, nr in fn.next_functions
-                ]
-                n_outputs = len(fn._input_metadata)
-                values = [self._values.get((fn, nr)) for nr in range(n_outputs)]
+                # input_shapes: in the post-hook, from the gradients (cheaper than _input_metadata)
+                values = [self._values.get((fn, nr)) for nr in range(len(grad_outputs))]
                 entry.outputs = values if any(v is not None for v in values) else []
             entry.received = [kept(g) for g in grad_outputs]
             self.nodes[key] = entry
@@ -484,6 +480,15 @@ class NodeRecorder:
             if entry is None:  # pre-hook did not run (cannot happen in torch 2.x; be safe)
                 entry = self.nodes[key] = NodeGradients(key, label, received=[kept(g) for g in grad_outputs])
             entry.produced = [kept(g) for g in grad_inputs]
+            if not accumulate:
+                # The engine has already summed broadcast gradients back to
+                # their input's shape (validate_outputs runs before post-hooks),
+                # so a defined gradient's shape is its input's.
+                entry.input_shapes = [
+                    None if producer is None
+                    else tuple(grad.shape) if grad is not None else tuple(producer._input_metadata[nr].shape)
+                    for (producer, nr), grad in zip(fn.next_functions, grad_inputs)
+                ]
             if accumulate:
                 # Through the cache: an accumulation in place bumps the version,
                 # so only a .grad that is the very tensor received reuses its summary.
