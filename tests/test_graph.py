@@ -580,3 +580,28 @@ def test_trace_model_multiple_outputs_twice_called_and_tied():
     ops = only(graph, kind="op")
     assert sorted(traced.creation_order) == sorted(ops)  # the loss's ops too, via note()
     assert graph.nodes[traced.creation_order[-1]]["label"] == "AddBackward0"
+
+
+def test_recorder_results_hold_no_reference_cycle():
+    """The Nodes (and the tensors they saved) go as soon as the last reference does, not at the next GC pass."""
+    import gc
+
+    class Square(nn.Module):
+        def forward(self, x):
+            h = x * 2
+            self.kept = weakref.ref(h)  # saved by the product below, held only by the autograd graph
+            return h * h
+
+    model = nn.Sequential(nn.Linear(3, 3), Square())
+    gc.disable()
+    try:
+        with ForwardRecorder(model) as rec:
+            out = model(torch.randn(2, 3))
+        module_of = rec.module_of
+        probe = weakref.ref(rec)
+        assert model[1].kept() is not None
+        del rec, out
+        assert probe() is None and model[1].kept() is None  # refcounting alone freed them
+        assert module_of.resolve is not None
+    finally:
+        gc.enable()

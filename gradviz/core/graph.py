@@ -374,6 +374,36 @@ class _Ownership(dict):
         self.resolve = resolve  # Node -> owner, or None when the Node is not of this forward
 
 
+def _timeline():
+    """``(boundaries, owners, end, owner)`` for one recording: the module-call
+    boundaries (sequence numbers, appended by the hooks), who owns the Nodes
+    from each on, a one-item list holding the end number (set on exit), and
+    the lookup ``owner(Node)``. Closures over these, not over the recorder:
+    the maps handed out must not form a reference cycle with the recorder,
+    which holds the Nodes (and their saved tensors) that refcounting should free."""
+    boundaries: list[int] = []
+    owners: list[tuple[tuple[str, int], ...]] = []
+    end = [-1]
+
+    def owner(fn: Any) -> tuple[tuple[str, int], ...] | None:
+        number = fn._sequence_nr()
+        if not boundaries or not boundaries[0] <= number < end[0]:
+            return None
+        return owners[bisect_right(boundaries, number) - 1]
+
+    return boundaries, owners, end, owner
+
+
+def _module_of_owner(owner):
+    def module(fn: Any) -> str | None:
+        frame = owner(fn)
+        if frame is None:
+            return None
+        return frame[-1][0] if frame else ""
+
+    return module
+
+
 class ForwardRecorder:
     """Record which module created each autograd Node during a forward pass.
 
@@ -425,8 +455,8 @@ class ForwardRecorder:
 
     def __init__(self, model: nn.Module):
         self.model = model
-        self.module_of: dict[int, str] = _Ownership(self._module_by_number)
-        self.call_of: dict[int, tuple[tuple[str, int], ...]] = _Ownership(self.owner)
+        self.module_of: dict[int, str] = {}
+        self.call_of: dict[int, tuple[tuple[str, int], ...]] = {}
         self.creation_order: list[Any] = []
         self._found: list[Any] = []  # grad_fns of module outputs (and noted tensors), with repeats
         # The running module calls, outermost first: each entry is the whole
@@ -437,7 +467,9 @@ class ForwardRecorder:
         # at every module entry and exit, so the numbers never decrease.
         self._boundaries: list[int] = []
         self._owners: list[tuple[tuple[str, int], ...]] = []
-        self._end = -1  # sequence numbers from _boundaries[0] up to this one are this forward's
+        self._end = [-1]  # sequence numbers from _boundaries[0] up to this one are this forward's
+        self._owner = None
+        self._new_timeline()
         self._name_of: dict[int, str] = {}
         self._thread = 0
         self._handles: list[Any] = []
@@ -445,11 +477,10 @@ class ForwardRecorder:
     # -- context manager -------------------------------------------------
     def __enter__(self) -> "ForwardRecorder":
         # Start clean so one recorder can record several forward passes.
-        self.module_of = _Ownership(self._module_by_number)
-        self.call_of = _Ownership(self.owner)
+        self._new_timeline()
         self.creation_order = []
-        self._found, self._boundaries, self._owners = [], [], []
-        self._frames, self._calls, self._end = [()], {}, -1
+        self._found = []
+        self._frames, self._calls = [()], {}
         # ids are safe: self.model keeps its modules alive. A module reachable
         # under two names keeps the first, as named_modules() reports it.
         self._name_of = {id(module): name for name, module in self.model.named_modules()}
@@ -469,7 +500,7 @@ class ForwardRecorder:
     def __exit__(self, exc_type, exc, tb) -> None:
         self._remove_hooks()
         del self._frames[1:]
-        self._end = _next_sequence_nr()
+        self._end[0] = _next_sequence_nr()
         self._assign()
 
     def note(self, *values: Any) -> None:
@@ -483,16 +514,12 @@ class ForwardRecorder:
         """The module calls running when ``fn`` was created, outermost first;
         ``()`` outside every module call, None for a Node not made by this
         forward (older, or an ``AccumulateGrad``). Valid after exit."""
-        number = fn._sequence_nr()
-        if not self._boundaries or not self._boundaries[0] <= number < self._end:
-            return None
-        return self._owners[bisect_right(self._boundaries, number) - 1]
+        return self._owner(fn)
 
-    def _module_by_number(self, fn: Any) -> str | None:
-        frame = self.owner(fn)
-        if frame is None:
-            return None
-        return frame[-1][0] if frame else ""
+    def _new_timeline(self) -> None:
+        self._boundaries, self._owners, self._end, self._owner = _timeline()
+        self.module_of = _Ownership(_module_of_owner(self._owner))
+        self.call_of = _Ownership(self._owner)
 
     def _remove_hooks(self) -> None:
         for handle in self._handles:
@@ -545,7 +572,7 @@ class ForwardRecorder:
     # -- assignment on exit ----------------------------------------------
     def _assign(self) -> None:
         """Walk back from the collected grad_fns once and fill the results."""
-        start, end = self._boundaries[0], self._end
+        start, end = self._boundaries[0], self._end[0]
         boundaries, owners = self._boundaries, self._owners
         module_of, call_of = self.module_of, self.call_of
         owned = []
