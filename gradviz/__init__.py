@@ -42,8 +42,8 @@ _EXPORTS = {
     "DeviceError": "gradviz.core.devices",
     "layered_layout": "gradviz.core.layout",
     "export_graph": "gradviz.graph_export",
-    "load_user_model": "gradviz.core.loader",
-    "ModelLoadError": "gradviz.core.loader",
+    "load_user_model": "gradviz.core.user_model_loader",
+    "ModelLoadError": "gradviz.core.user_model_loader",
     # recording users' own training loops
     "watch": "gradviz.core.watch",
     "WatchError": "gradviz.core.watch",

@@ -114,7 +114,7 @@ def _run_info(args) -> int:
 
 def _add_export(subparsers) -> None:
     from gradviz.core.export import FORMATS
-    from gradviz.core.session import LOSSES
+    from gradviz.core.vocabulary import LOSSES
 
     parser = subparsers.add_parser(
         "export",
@@ -164,7 +164,7 @@ def _write_graph(graph, path, fmt: str):
 
 
 def _add_open_model(subparsers) -> None:
-    from gradviz.core.session import LOSSES, OPTIMIZERS
+    from gradviz.core.vocabulary import LOSSES, OPTIMIZERS
 
     parser = subparsers.add_parser(
         "open-model",
@@ -195,9 +195,9 @@ def _add_open_model(subparsers) -> None:
 
 
 def _run_open_model(args) -> int:
-    from gradviz.core.loader import ModelLoadError
+    from gradviz.core.user_model_loader import ModelLoadError
     from gradviz.core.model_io import describe_inputs
-    from gradviz.core.user_session import ModelRequest, open_user_model, parameter_counts
+    from gradviz.core.user_model import UserModelRequest, open_user_model, parameter_counts
 
     if args.steps < 0:
         raise _UsageError(f"--steps must be 0 or more, got {args.steps}")
@@ -209,7 +209,7 @@ def _run_open_model(args) -> int:
             export_format = format_for_path(args.export_graph)
         except ValueError as exc:
             raise _UsageError(str(exc)) from None
-    request = ModelRequest(
+    request = UserModelRequest(
         path=args.file, name=args.name, args=args.args, weights=args.weights, input_shapes=args.inputs, dtype=args.dtype,
         input_expression=args.input_expr, loss=args.loss, optimizer=args.optimizer, lr=args.lr, seed=args.seed,
     )
@@ -227,7 +227,7 @@ def _run_open_model(args) -> int:
         try:
             record = session.run_iteration()
         except Exception as exc:  # noqa: BLE001 - their forward on a later step: say where, with their lines
-            from gradviz.core.user_session import _their_lines
+            from gradviz.core.user_model import _their_lines
 
             raise _UsageError(f"step {step + 1}: {exc}", _their_lines(exc, loaded)) from None
         print(f"step {step + 1:<6} loss {record.loss:.6g}")
@@ -254,7 +254,7 @@ def _run_open_model(args) -> int:
 
 def _add_explain(subparsers) -> None:
     from gradviz.core.node_grads import WHOLE_TENSOR_LIMIT
-    from gradviz.core.session import LOSSES
+    from gradviz.core.vocabulary import LOSSES
 
     parser = subparsers.add_parser(
         "explain",

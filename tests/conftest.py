@@ -7,9 +7,20 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 _CONFIG_HOME = tempfile.mkdtemp(prefix="gradviz-test-config-")
 os.environ["XDG_CONFIG_HOME"] = _CONFIG_HOME
 os.environ["GRADVIZ_CONFIG_DIR"] = _CONFIG_HOME
-os.environ.setdefault("GRADVIZ_TESTING", "1")
 
 import pytest  # noqa: E402
+
+
+def pytest_collection_modifyitems(config, items):
+    """The benchmarks are not part of the test run (README): their smoke tests start
+    interpreters and windows for about a minute. They run when asked for, with
+    GRADVIZ_BENCH_SMOKE=1 or ``-m bench``."""
+    if os.environ.get("GRADVIZ_BENCH_SMOKE") == "1" or "bench" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="benchmark smoke test: opt in with GRADVIZ_BENCH_SMOKE=1")
+    for item in items:
+        if item.get_closest_marker("bench") is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture
@@ -29,3 +40,33 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _scripted_prompts(request, monkeypatch):
+    """Every window a GUI test makes asks its questions (save changes? recover? which
+    file?) of a script that answers at once: "discard", "no", no file. A forgotten prompt
+    can then never hang the run. Tests that care replace single answers on
+    ``window.prompts``."""
+    if "qtbot" not in request.fixturenames:
+        return  # only GUI tests make windows; core tests never import Qt
+    from gradviz.ui import main_window
+    from gradviz.ui.builder.prompts import Prompts
+
+    class ScriptedPrompts(Prompts):
+        def ask_save_changes(self, document_name):
+            return "discard"
+
+        def ask_recover(self, description):
+            return False
+
+        def open_path(self):
+            return None
+
+        def save_path(self, suggested):
+            return None
+
+        def export_path(self, suggested):
+            return None
+
+    monkeypatch.setattr(main_window, "Prompts", ScriptedPrompts)

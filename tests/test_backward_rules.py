@@ -194,7 +194,7 @@ def _labels_of(graph):
 
 def test_every_node_class_of_every_preset_and_example_has_a_rule():
     from gradviz.core.session import LOSSES, TrainingSession
-    from gradviz.core.user_session import ModelRequest, open_user_model
+    from gradviz.core.user_model import UserModelRequest, open_user_model
 
     labels = Counter()
     for name in presets.names():
@@ -205,7 +205,7 @@ def test_every_node_class_of_every_preset_and_example_has_a_rule():
     assert len(examples) >= 3
     for path in examples:
         for loss in ("mse", "l1", "cross_entropy"):
-            labels.update(_labels_of(open_user_model(ModelRequest(path, loss=loss)).graph))
+            labels.update(_labels_of(open_user_model(UserModelRequest(path, loss=loss)).graph))
     assert {"AddmmBackward0", "ConvolutionBackward0", "AccumulateGrad"} <= set(labels)
     assert sorted(label for label in labels if rule_for(label) is None) == []
 
@@ -229,9 +229,9 @@ def _assert_every_node_recomputes(record):
     ("small_resnet.py", "cross_entropy"),  # skips, in-place ReLU, BatchNorm
 ])
 def test_every_node_of_the_examples_recomputes(file, loss):
-    from gradviz.core.user_session import ModelRequest, open_user_model
+    from gradviz.core.user_model import UserModelRequest, open_user_model
 
-    session = open_user_model(ModelRequest(EXAMPLES / file, loss=loss)).session
+    session = open_user_model(UserModelRequest(EXAMPLES / file, loss=loss)).session
     session.set_node_gradients(True, 1_000_000)
     record = session.run_iteration()
     assert set(record.node_gradients) == set(record.backward_order)

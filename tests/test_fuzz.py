@@ -26,6 +26,7 @@ from gradviz.core.shapes import infer_shapes
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 import os
+from gradviz.core.layers import validate_network
 _SCALE = int(os.environ.get("GRADVIZ_FUZZ_SCALE", "1"))  # raise it to hunt for bugs: GRADVIZ_FUZZ_SCALE=20
 FUZZ = settings(max_examples=40 * _SCALE, derandomize=_SCALE == 1, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
@@ -155,7 +156,7 @@ def test_random_parameters_are_accepted_and_work_or_give_a_spec_error(data, kind
         params.update({k: v for k, v in fitted.items() if k in {d.name for d in layer_kinds()[kind].params}})
     spec = NetworkSpec([LayerSpec(kind, "layer", params)], tuple(shape))
     try:
-        spec.validate()
+        validate_network(spec)
     except SpecError as exc:
         assert exc.layer_name == "layer"
         return
@@ -168,7 +169,7 @@ def test_names_are_accepted_and_work_or_give_a_spec_error(name, network):
     try:
         spec = NetworkSpec.from_dict({"name": network, "input_shape": [2, 4], "layers": [
             {"kind": "Linear", "name": name, "params": {"in_features": 4, "out_features": 3}}]})
-        spec.validate()
+        validate_network(spec)
     except SpecError:
         assert layer_name_problem(name) or network_name_problem(network)
         return
@@ -245,7 +246,7 @@ def valid_specs(draw):
 @settings(FUZZ, max_examples=30 * _SCALE)
 @given(spec=valid_specs())
 def test_to_python_of_random_valid_specs_compiles_builds_and_matches(spec):
-    spec.validate()
+    validate_network(spec)
     source = to_python(spec)
     namespace: dict = {"__name__": "exported"}
     exec(compile(source, "<to_python>", "exec"), namespace)

@@ -17,6 +17,7 @@ from gradviz.core.memory import MemoryLimitError, check_fits, estimate_memory, f
 from gradviz.core.names import RESERVED_LAYER_NAMES, layer_name_problem
 from gradviz.core.project import remove_stale_temp_files
 from gradviz.core.session import TrainingError, TrainingSession
+from gradviz.core.layers import validate_network
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -43,7 +44,7 @@ def test_non_finite_parameters_are_refused_at_edit_naming_layer_and_field(kind, 
     layer = LayerSpec(kind, "act", {"num_features": 8} if kind == "BatchNorm1d" else {})
     spec = edits.set_param(_mlp(layer), (0,), field, value)
     with pytest.raises(SpecError, match="finite") as caught:
-        spec.validate()
+        validate_network(spec)
     assert caught.value.layer_name == "act" and caught.value.field == field
 
 
@@ -96,7 +97,7 @@ def test_spec_from_json_refuses_huge_integers_and_nesting():
 def test_names_torch_modules_use_are_refused(name):
     spec = _mlp(LayerSpec("Linear", name, {"in_features": 8, "out_features": 2}))
     with pytest.raises(SpecError) as caught:
-        spec.validate()
+        validate_network(spec)
     assert caught.value.field == "name" and caught.value.layer_name == name
     with pytest.raises(SpecError):
         edits.rename_layer(_mlp(LayerSpec("Linear", "fc", {"in_features": 8, "out_features": 2})), (0,), name)
@@ -117,9 +118,9 @@ def test_every_nn_module_attribute_is_reserved():
 @pytest.mark.parametrize("name", ["class", "None", "lambda", "def", "True", "import"])
 def test_python_keywords_are_refused_as_layer_and_network_names(name):
     with pytest.raises(SpecError, match="keyword"):
-        _mlp(LayerSpec("Linear", name, {"in_features": 8, "out_features": 2})).validate()
+        validate_network(_mlp(LayerSpec("Linear", name, {"in_features": 8, "out_features": 2})))
     with pytest.raises(SpecError, match="keyword"):
-        NetworkSpec([], (1, 8), name=name).validate()
+        validate_network(NetworkSpec([], (1, 8), name=name))
     with pytest.raises(SpecError):
         NetworkSpec.from_dict({"name": name, "input_shape": [1, 8], "layers": []})
 
@@ -127,7 +128,7 @@ def test_python_keywords_are_refused_as_layer_and_network_names(name):
 @pytest.mark.parametrize("name", ["torch", "nn", "F", "super", "print"])
 def test_network_names_that_hide_what_the_exported_code_uses_are_refused(name):
     with pytest.raises(SpecError, match="exported Python"):
-        NetworkSpec([], (1, 8), name=name).validate()
+        validate_network(NetworkSpec([], (1, 8), name=name))
 
 
 def test_residual_blocks_whose_names_give_the_same_class_name_export_both():
@@ -153,7 +154,7 @@ def test_tuples_must_have_one_entry_per_spatial_dimension(kind, field, value, sh
     params = {"in_channels": 1, "out_channels": 2} if kind.startswith("Conv") else {}
     spec = NetworkSpec([LayerSpec(kind, "layer", {**params, field: value})], shape)
     with pytest.raises(SpecError, match="spatial dimension") as caught:
-        spec.validate()
+        validate_network(spec)
     assert caught.value.layer_name == "layer" and caught.value.field == field
 
 
@@ -335,9 +336,9 @@ def test_cli_siblings_seed_huge_inputs_and_exit_are_exit_2(tmp_path, capsys, arg
 
 
 def test_a_seed_torch_cannot_take_is_a_model_load_error(tmp_path):
-    from gradviz.core.loader import ModelLoadError
-    from gradviz.core.user_session import ModelRequest, open_user_model
+    from gradviz.core.user_model_loader import ModelLoadError
+    from gradviz.core.user_model import UserModelRequest, open_user_model
 
     (tmp_path / "m.py").write_text("import torch\ndef net():\n    return torch.nn.Linear(3, 2)\n")
     with pytest.raises(ModelLoadError, match="below 2\\*\\*64"):
-        open_user_model(ModelRequest(path=tmp_path / "m.py", name="net", input_shapes="4, 3", seed=2**70))
+        open_user_model(UserModelRequest(path=tmp_path / "m.py", name="net", input_shapes="4, 3", seed=2**70))

@@ -71,3 +71,24 @@ def test_the_check_lets_ordinary_imports_pass(tmp_path, monkeypatch):
     path = tmp_path / "ok.py"
     path.write_text("import torch\nimport networkx as nx\nfrom gradviz.core.spec import LayerSpec\nfrom . import shapes\n")
     assert _violations(path) == []
+
+
+def _core_import_graph() -> dict[str, set[str]]:
+    """Module -> the gradviz.core modules it imports anywhere (lazy imports included)."""
+    graph = {}
+    for path in sorted(CORE.rglob("*.py")):
+        module = "gradviz.core." + ".".join(path.relative_to(CORE).with_suffix("").parts)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        graph[module] = {name for _, name in _imported_names(tree, module) if name in
+                         {"gradviz.core." + ".".join(p.relative_to(CORE).with_suffix("").parts) for p in CORE.rglob("*.py")}}
+        graph[module].discard(module)
+    return graph
+
+
+def test_core_has_no_import_cycles():
+    """No circle of imports inside core, lazy ones included: the spec is plain data that the
+    limits and the layer catalogue check, and nothing below imports back up."""
+    import networkx as nx
+
+    graph = nx.DiGraph([(a, b) for a, targets in _core_import_graph().items() for b in targets])
+    assert [sorted(c) for c in nx.strongly_connected_components(graph) if len(c) > 1] == []

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import networkx as nx
@@ -476,13 +477,13 @@ def load_bench():
 def test_dot_layout_positions_are_read_back_y_down_and_comparable():
     bench = load_bench()
     graph = tiny_model_graph()
+    outer = time.perf_counter()
     pos, seconds = bench.dot_layout(graph, timeout=60)
-    assert seconds > 0
+    assert 0 < seconds <= time.perf_counter() - outer  # dot's wall time, within the call
     assert set(pos) == set(graph.nodes)
     for u, v in graph.edges():
         assert pos[v][1] > pos[u][1]  # flipped to y-down like ours
     assert overlapping_pairs(graph, pos) == []  # same box sizes as ours, fixedsize
-    assert count_crossings(graph, pos) >= 0
 
 
 def test_overlapping_gc_pauses_from_two_threads_restore_the_collector(gc_enabled):

@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from gradviz.core.layers import validate_network
 from gradviz.core import edits
 from gradviz.core.limits import MAX_LAYERS, MAX_NESTING_DEPTH, check_spec_limits
 from gradviz.core.project import ProjectError, load_project, project_from_json
@@ -62,7 +63,7 @@ def test_specs_made_in_code_hit_the_limit_not_the_recursion_limit():
     from gradviz.core.session import TrainingSession
 
     spec = nested_spec(250)
-    for attempt in (spec.validate, lambda: build_model(spec), lambda: TrainingSession(spec)):
+    for attempt in (lambda: validate_network(spec), lambda: build_model(spec), lambda: TrainingSession(spec)):
         with pytest.raises(SpecError, match=f"at most {MAX_NESTING_DEPTH}"):
             attempt()
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import gradviz
-from gradviz.core.loader import (
+from gradviz.core.user_model_loader import (
     ModelLoadError, load_user_model, make_example_inputs, parse_call_arguments, parse_shapes,
 )
 

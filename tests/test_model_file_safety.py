@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gradviz.cli import main
-from gradviz.core.loader import ModelLoadError, load_user_model, load_weights
+from gradviz.core.user_model_loader import ModelLoadError, load_user_model, load_weights
 from gradviz.core.model_files import code_running_kinds, model_file_kind, runs_code
 from gradviz.core.safe_export import export_archive_problem
 

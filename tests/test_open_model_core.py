@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from gradviz.core.loader import ModelLoadError
+from gradviz.core.user_model_loader import ModelLoadError
 from gradviz.core.session import TrainingSession
-from gradviz.core.user_session import ModelRequest, open_user_model, parameter_counts
+from gradviz.core.user_model import UserModelRequest, open_user_model, parameter_counts
 from model_reference import EXAMPLES, graph_signature, reference_graph
 
 
@@ -31,7 +31,7 @@ def assert_same_graph(recorded, module, inputs, loss_name):
     ("small_resnet.py", "cross_entropy"), ("transformer_block.py", "cross_entropy"), ("lstm_tagger.py", "mse"),
 ])
 def test_examples_open_step_and_match_autograd_graph(file, loss):
-    opened = open_user_model(ModelRequest(EXAMPLES / file, loss=loss, optimizer="adam"))
+    opened = open_user_model(UserModelRequest(EXAMPLES / file, loss=loss, optimizer="adam"))
     session, inputs = opened.session, opened.loaded.example_inputs
     assert_same_graph(opened.graph, session.model, inputs, loss)
     record = session.run_iteration()
@@ -42,7 +42,7 @@ def test_examples_open_step_and_match_autograd_graph(file, loss):
 
 
 def test_skip_connection_in_place_ops_and_batchnorm_buffers():
-    opened = open_user_model(ModelRequest(EXAMPLES / "small_resnet.py", loss="cross_entropy"))
+    opened = open_user_model(UserModelRequest(EXAMPLES / "small_resnet.py", loss="cross_entropy"))
     model = opened.session.model
     labels = Counter(a["label"] for _, a in opened.graph.nodes(data=True))
     assert labels["AddBackward0"] >= 4  # out += shortcut(x), one per block
@@ -56,7 +56,7 @@ def test_skip_connection_in_place_ops_and_batchnorm_buffers():
 
 
 def test_tied_weights_appear_once_under_their_first_name():
-    opened = open_user_model(ModelRequest(EXAMPLES / "transformer_block.py", loss="cross_entropy"))
+    opened = open_user_model(UserModelRequest(EXAMPLES / "transformer_block.py", loss="cross_entropy"))
     model = opened.session.model
     assert model.head.weight is model.embed.weight
     record = opened.session.run_iteration()
@@ -69,7 +69,7 @@ def test_tied_weights_appear_once_under_their_first_name():
 
 
 def test_cross_entropy_over_the_last_dimension_of_sequence_logits():
-    opened = open_user_model(ModelRequest(EXAMPLES / "transformer_block.py", loss="cross_entropy"))
+    opened = open_user_model(UserModelRequest(EXAMPLES / "transformer_block.py", loss="cross_entropy"))
     session = opened.session
     assert session.output_shape == (2, 16, 100)
     _, targets = session._current_batch("classes")
@@ -172,7 +172,7 @@ def test_no_gradient_is_known_from_the_graph_before_the_first_step(tmp_path):
         "    def forward(self, x):\n"
         "        return self.b(self.a(x))\n"
     )
-    opened = open_user_model(ModelRequest(path, input_shapes="3, 4"))
+    opened = open_user_model(UserModelRequest(path, input_shapes="3, 4"))
     expected = {"a.weight": "frozen", "a.bias": "trainable", "b.weight": "trainable", "b.bias": "trainable",
                 "spare.weight": "no gradient", "spare.bias": "no gradient"}
     assert opened.parameter_status() == expected
@@ -218,7 +218,7 @@ def test_export_program_and_torchscript_files_train(tmp_path):
     torch.export.save(torch.export.export(model, (example,)), tmp_path / "mlp.pt2")
     torch.jit.script(model).save(str(tmp_path / "mlp.ts"))
     for name, kind in (("mlp.pt2", "export"), ("mlp.ts", "torchscript")):
-        opened = open_user_model(ModelRequest(tmp_path / name, input_shapes="2, 4", loss="cross_entropy"))
+        opened = open_user_model(UserModelRequest(tmp_path / name, input_shapes="2, 4", loss="cross_entropy"))
         assert opened.loaded.kind == kind
         record = opened.session.run_iteration()
         assert_same_graph(record.graph, opened.session.model, opened.loaded.example_inputs, "cross_entropy")
@@ -230,7 +230,7 @@ def test_weights_are_loaded_from_a_state_dict(tmp_path):
     source.write_text("import torch.nn as nn\ndef make():\n    return nn.Linear(4, 2)\n")
     weights = nn.Linear(4, 2)
     torch.save(weights.state_dict(), tmp_path / "w.pt")
-    opened = open_user_model(ModelRequest(source, name="make", weights=tmp_path / "w.pt", input_shapes="1, 4"))
+    opened = open_user_model(UserModelRequest(source, name="make", weights=tmp_path / "w.pt", input_shapes="1, 4"))
     assert torch.equal(opened.session.model.weight, weights.weight)
     assert any("weights loaded" in note for note in opened.notes)
 
@@ -250,17 +250,17 @@ def test_failures_in_user_code_keep_their_lines(tmp_path):
     )
     # check_forward runs in eval mode and passes; the training-mode graph pass fails, with their line
     with pytest.raises(ModelLoadError) as info:
-        open_user_model(ModelRequest(path, input_shapes="1, 4"))
+        open_user_model(UserModelRequest(path, input_shapes="1, 4"))
     assert "only breaks in training mode" in str(info.value)
     assert "line 8" in info.value.user_traceback
     with pytest.raises(ModelLoadError, match="no example inputs"):
-        open_user_model(ModelRequest(path))
+        open_user_model(UserModelRequest(path))
 
 
 # -- big models ---------------------------------------------------------------------------------------------
 
 def test_a_20k_node_transformer_opens_and_steps():
-    request = ModelRequest(
+    request = UserModelRequest(
         EXAMPLES / "transformer_block.py", name="TinyTransformer",
         args="n_layers=340, d_model=8, n_heads=2, vocab=20, max_len=16", input_shapes="1, 8", dtype="int64",
         loss="cross_entropy",

@@ -455,3 +455,23 @@ def test_lr_zero_is_allowed_as_its_message_says_and_leaves_the_weights_alone():
     assert session.lr == 0.0
     with pytest.raises(ValueError, match="learning rate must be zero or positive"):
         session.set_lr(-1e-12)
+
+
+@pytest.mark.parametrize("level", ["full", "light"])
+def test_each_phase_result_shows_only_what_that_phase_produced(level):
+    """PhaseResult reads its values from the record, for its own phase only: what a
+    phase did not produce is None, what it did equals the record's value."""
+    produced = {"zero_grad": set(), "forward": {"output_shape"}, "loss": {"loss", "graph", "creation_order"},
+                "backward": {"backward_order", "grad_norms"}, "step": set()}
+    if level == "light":
+        produced["loss"] -= {"graph", "creation_order"}
+        produced["backward"] -= {"backward_order"}
+    fields = ("output_shape", "loss", "graph", "creation_order", "backward_order", "grad_norms")
+    session = TrainingSession(presets.load("mlp"), record=level)
+    for phase in PHASES:
+        result = session.advance()
+        assert result.phase == phase
+        shown = {name for name in fields if getattr(result, name) is not None}
+        assert shown == produced[phase]
+        for name in shown:
+            assert getattr(result, name) is getattr(result.record, name)

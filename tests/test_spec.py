@@ -3,6 +3,7 @@ import pytest
 
 import gradviz
 from gradviz import LayerSpec, NetworkSpec, SpecError, presets
+from gradviz.core.layers import validate_network
 
 
 @pytest.mark.parametrize("name", presets.names())
@@ -53,7 +54,7 @@ def test_invalid_values_raise_spec_error_naming_layer_and_field(layer, field):
 def test_duplicate_names_rejected():
     spec = NetworkSpec([LayerSpec("ReLU", "a"), LayerSpec("Tanh", "a")], (1, 3))
     with pytest.raises(SpecError, match="used twice"):
-        spec.validate()
+        validate_network(spec)
 
 
 def test_bad_json_is_spec_error_not_traceback():

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from gradviz.core.layers import get_kind, layer_kinds, make_module, resolved_params
+from gradviz.core.layers import get_kind, layer_kinds, make_module, resolved_params, validate_network
 from gradviz.core.memory import check_fits
 from gradviz.core.names import layer_name_problem
 from gradviz.core.shapes import infer_shapes
@@ -184,7 +184,7 @@ def spec_from_module(module: nn.Module, input_shape: tuple | None = None) -> Net
     if not layers:
         raise SpecError(f"{type(module).__name__} has no layers to describe")
     spec = NetworkSpec(layers, tuple(input_shape) if input_shape else _guess_input_shape(layers[0]))
-    spec.validate()
+    validate_network(spec)
     return spec
 
 

@@ -10,8 +10,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from gradviz.core.names import layer_name_problem
-from gradviz.core.spec import LayerSpec, SpecError
+from gradviz.core.limits import check_spec_limits
+from gradviz.core.names import layer_name_problem, network_name_problem
+from gradviz.core.spec import LayerSpec, NetworkSpec, SpecError
 
 # Parameter types understood by validation and by the UI's editor factory.
 INT, FLOAT, BOOL, SIZE, SHAPE = "int", "float", "bool", "size", "shape"
@@ -274,3 +275,22 @@ def make_module(layer: LayerSpec):
     if kind.factory is None:
         raise SpecError(f"layer {layer.name!r}: {kind.name} is built by build_model, not make_module", layer_name=layer.name)
     return kind.factory(resolved_params(layer))
+
+
+def validate_network(spec: NetworkSpec) -> None:
+    """Raise ``SpecError`` naming the layer and field of the first problem found in ``spec``.
+
+    It lives beside the catalogue it checks against, so the spec module stays a plain
+    data description that imports nothing of the layers."""
+    problem = network_name_problem(spec.name)
+    if problem:
+        raise SpecError(f"network name: {problem}", field="name")
+    check_spec_limits(spec)
+    if not spec.input_shape or any(d <= 0 for d in spec.input_shape):
+        raise SpecError(f"input shape {spec.input_shape} must have only positive sizes", field="input_shape")
+    seen: set[str] = set()
+    for _, layer in spec.walk():
+        if layer.name in seen:
+            raise SpecError(f"layer name {layer.name!r} is used twice; names must be unique", layer_name=layer.name, field="name")
+        seen.add(layer.name)
+        validate_layer(layer)

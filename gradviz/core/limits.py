@@ -4,14 +4,14 @@ The limits keep every recursive walk (copying a spec, building its model,
 drawing its cards) far from Python's recursion limit and the builder far from
 a freeze. They are checked on the raw JSON *before* a spec is built from it
 (so a hostile file cannot exhaust the stack while being read) and on every
-spec ``NetworkSpec.validate`` sees (so no edit can create what no file may
+spec ``gradviz.core.layers.validate_network`` sees (so no edit can create what no file may
 hold). Both checks walk with an explicit stack: they never recurse.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from gradviz.core.spec import SpecError
+from gradviz.core.spec_error import SpecError
 
 # Blocks (``Residual``) nested inside blocks: real networks use two or three levels.
 MAX_NESTING_DEPTH = 32

@@ -21,6 +21,7 @@ No Qt here.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 import torch
@@ -29,12 +30,15 @@ from gradviz.core.data import TARGET_KINDS, VALUES, DataError, DataSource
 
 __all__ = [
     "ExampleInputs",
+    "OutputProbe",
     "as_call_args",
     "class_view",
     "describe_inputs",
     "describe_value",
     "floating_tensors",
     "loss_output",
+    "module_input_shape",
+    "probe_output",
 ]
 
 
@@ -151,3 +155,67 @@ class ExampleInputs(DataSource):
 
     def describe(self) -> str:
         return f"your example inputs {describe_inputs(self.inputs)} (same batch every step)"
+
+
+def module_input_shape(model: torch.nn.Module, input_shape: tuple | None) -> tuple:
+    """The input shape to probe ``model`` with: the one given, the one a gradviz-built
+    model knows, or one read off its first layer; else a ``ValueError`` that says what to pass."""
+    if input_shape is not None:
+        shape = tuple(int(d) for d in input_shape)
+        if not shape or any(d <= 0 for d in shape):
+            raise ValueError(f"input_shape must be positive sizes, batch first, got {input_shape!r}")
+        return shape
+    from gradviz.core.spec import NetworkSpec
+
+    spec = getattr(model, "spec", None)
+    if isinstance(spec, NetworkSpec):  # built by gradviz: it knows its input
+        return tuple(spec.input_shape)
+    try:
+        from gradviz.core.build import spec_from_module
+
+        return tuple(spec_from_module(model).input_shape)
+    except Exception:
+        raise ValueError(
+            f"cannot tell what input {type(model).__name__} takes; pass input_shape=(N, ...), batch first, "
+            "or inputs= (example tensors)"
+        ) from None
+
+
+@dataclass(frozen=True)
+class OutputProbe:
+    """What one probing pass learned of a model's output: the shape and dtype of the
+    tensor the loss uses, which output that is (``loss_output``), and a description
+    of the whole output when it is not a single tensor (else None)."""
+
+    shape: tuple
+    dtype: torch.dtype
+    loss_output: str
+    description: str | None
+
+
+def probe_output(model: torch.nn.Module, args: tuple, what: str) -> OutputProbe:
+    """Run ``model(*args)`` once to learn the output the loss will use.
+
+    Eval mode: BatchNorm statistics stay untouched, dropout is off. ``what`` names
+    the inputs in the ``ValueError`` raised when the model cannot take them.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            output = model(*args)
+        if not isinstance(output, torch.Tensor) and len(list(floating_tensors(output))) > 1:
+            # Which output the loss takes depends on what requires grad:
+            # only a pass with autograd on can tell (the graph is dropped).
+            with torch.enable_grad():
+                output = model(*args)
+    except Exception as exc:  # any failure here means "wrong input shape" to the user
+        raise ValueError(f"the model cannot take {what}: {type(exc).__name__}: {exc}") from None
+    finally:
+        model.train(was_training)
+    try:
+        tensor, which = loss_output(output)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+    description = None if isinstance(output, torch.Tensor) else describe_value(output)
+    return OutputProbe(tuple(tensor.shape), tensor.dtype, which, description)

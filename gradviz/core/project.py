@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gradviz.core.layers import validate_network
 from gradviz.core.spec import NetworkSpec, ShapeError, SpecError
 
 FORMAT = "gradviz-project"
@@ -195,7 +196,7 @@ def project_from_json(text: str, path: str | os.PathLike | None = None) -> Proje
         raise ProjectError(f"{where}: 'extra' must be an object", path)
     try:
         spec = NetworkSpec.from_dict(document.get("spec"))
-        spec.validate()
+        validate_network(spec)
     except (SpecError, ShapeError) as exc:
         raise ProjectError(f"{where}: invalid network: {exc}", path) from None
     if path is not None:  # leftovers of a killed save of this file sit beside the real file, not a link to it

@@ -68,7 +68,7 @@ import networkx as nx
 import numpy as np
 import torch
 
-from gradviz.core.session import IterationRecord
+from gradviz.core.records import IterationRecord
 
 __all__ = [
     "FORMAT",

@@ -38,22 +38,26 @@ import threading
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import networkx as nx
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from gradviz.core.data import CLASSES, VALUES, DataSource, RandomData, make_data
 from gradviz.core.devices import resolve_device
 from gradviz.core.events import EmitterGroup
 from gradviz.core.history import History, history_budget
-from gradviz.core.model_io import ExampleInputs, as_call_args, class_view, describe_value, loss_output
-from gradviz.core.model_io import floating_tensors as _floating
-from gradviz.core.node_grads import WHOLE_TENSOR_LIMIT, NodeGradients, NodeRecorder
+from gradviz.core.layers import validate_network
+from gradviz.core.loss_and_optimizer import LossFn, check_lr, check_optimizer_name, make_optimizer, resolve_loss
+from gradviz.core.model_io import ExampleInputs, as_call_args, class_view, loss_output, module_input_shape, probe_output
+from gradviz.core.node_grads import WHOLE_TENSOR_LIMIT, NodeRecorder
+from gradviz.core.records import IterationRecord, NonFinite, PhaseResult, TrainingError
 from gradviz.core.spec import NetworkSpec
+from gradviz.core.tensor_stats import all_finite, finite_given_norms, snapshot
+from gradviz.core.tensor_stats import norms as tensor_norms
+# Re-exported (see __all__) so ``from gradviz.core.session import PHASES`` keeps working.
+from gradviz.core.vocabulary import LOSSES, OPTIMIZERS, PHASES, RECORD_LEVELS, SESSION_EVENTS
 
 __all__ = [
     "DEFAULT_MAX_HISTORY",
@@ -69,219 +73,10 @@ __all__ = [
     "TrainingSession",
 ]
 
-PHASES = ("zero_grad", "forward", "loss", "backward", "step")
-# The names of ``TrainingSession.events`` (see the class docstring).
-SESSION_EVENTS = ("phase_done", "iteration_recorded", "reset", "settings_changed", "graph_invalidated")
-LOSSES = ("mse", "l1", "cross_entropy", "nll")
-OPTIMIZERS = ("sgd", "sgd_momentum", "adam", "manual_sgd")
-RECORD_LEVELS = ("full", "light")
 
 # 100 full records of LeNet (61,706 parameters) hold three float32 copies of
 # the parameters each: about 74 MB. Light records are a few KB each.
 DEFAULT_MAX_HISTORY = 100
-SGD_MOMENTUM = 0.9
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-class TrainingError(RuntimeError):
-    """A phase failed (the model cannot take the batch, the loss cannot compare
-    output and target, …). ``phase`` and ``iteration`` say where; the message
-    what. The phase did not advance: fix the cause and retry, or call
-    :meth:`TrainingSession.abort_iteration`."""
-
-    def __init__(self, message: str, *, phase: str, iteration: int):
-        super().__init__(message)
-        self.phase = phase
-        self.iteration = iteration
-
-
-@dataclass(frozen=True)
-class NonFinite:
-    """Where NaN or Inf first appeared: ``iteration``, ``phase`` and ``where``:
-    ``"output"``, ``"loss"``, a parameter name or an autograd node's label
-    (``key`` is then its graph node key)."""
-
-    iteration: int
-    phase: str
-    where: str
-    key: str | None = None
-
-
-@dataclass
-class IterationRecord:
-    """What one iteration did. Filled phase by phase; ``complete`` once ``step`` ran.
-
-    Always recorded (both levels):
-        index: the iteration number (0 for the first).
-        lr, loss_name, optimizer_name, record_level: the settings it ran with.
-        output_shape: shape of the model's output (of the tensor the loss
-            used, when the model returns several: see
-            ``TrainingSession.loss_output``).
-        loss: the loss as a float (may be nan or inf).
-        grad_norms: parameter name -> L2 norm of its gradient (parameters that
-            received no gradient are absent).
-        no_grad: names of the parameters that received no gradient in this
-            backward: frozen ones (``requires_grad=False``) and ones the
-            forward did not use. Not an error; they are simply not updated.
-        nonfinite: names holding NaN or Inf, in the order found: ``"output"``,
-            ``"loss"``, autograd node keys (full level), parameter names (their
-            gradient or their value after the step).
-        phase_times: phase -> seconds it took.
-
-    Only at the ``"full"`` level (empty/None at ``"light"``):
-        params_before, grads, params_after: parameter name -> CPU tensor copy.
-        graph: the iteration's autograd graph (params named, op nodes carry
-            ``module``), detached with ``detach_graph`` after backward so it
-            holds no autograd Nodes or tensors.
-        creation_order: op node keys in the order the forward pass and the
-            loss created them.
-        backward_order: node keys in the order the autograd engine ran them.
-        node_grad_norms: node key -> norm of the gradient it received (None
-            where none was defined).
-
-    Only with ``node_gradients=True`` (a full-level option; else empty):
-        node_gradients: node key -> :class:`~gradviz.core.node_grads.NodeGradients`:
-            what each autograd Node received, produced and saved, and its
-            forward value; see :mod:`gradviz.core.explain` for the rule of each.
-    """
-
-    index: int
-    lr: float
-    loss_name: str
-    optimizer_name: str
-    record_level: str
-    output_shape: tuple | None = None
-    loss: float | None = None
-    params_before: dict[str, torch.Tensor] = field(default_factory=dict)
-    grads: dict[str, torch.Tensor] = field(default_factory=dict)
-    params_after: dict[str, torch.Tensor] = field(default_factory=dict)
-    grad_norms: dict[str, float] = field(default_factory=dict)
-    no_grad: list[str] = field(default_factory=list)
-    node_grad_norms: dict[str, float | None] = field(default_factory=dict)
-    node_gradients: dict[str, NodeGradients] = field(default_factory=dict)
-    graph: nx.DiGraph | None = None
-    creation_order: list[str] = field(default_factory=list)
-    backward_order: list[str] = field(default_factory=list)
-    nonfinite: list[str] = field(default_factory=list)
-    phase_times: dict[str, float] = field(default_factory=dict)
-    complete: bool = False
-
-    def _flag(self, name: str) -> None:
-        if name not in self.nonfinite:
-            self.nonfinite.append(name)
-
-
-@dataclass
-class PhaseResult:
-    """What :meth:`TrainingSession.advance` returns: the phase that ran and what it produced.
-
-    Fields not produced by the phase are None: ``output_shape`` after
-    ``forward``; ``loss``, ``graph`` and ``creation_order`` after ``loss``
-    (graph and order at the full level only; the graph still holds its
-    autograd Nodes until backward); ``backward_order`` (full level) and
-    ``grad_norms`` after ``backward``. ``nonfinite`` lists what this phase
-    found to be NaN/Inf. ``record`` is the iteration's record (complete after
-    ``step``).
-    """
-
-    phase: str
-    elapsed_s: float
-    iteration: int
-    record: IterationRecord
-    output_shape: tuple | None = None
-    loss: float | None = None
-    graph: nx.DiGraph | None = None
-    creation_order: list[str] | None = None
-    backward_order: list[str] | None = None
-    grad_norms: dict[str, float] | None = None
-    nonfinite: list[str] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------------------
-# losses and optimizers by name
-
-_LOSS_FACTORIES: dict[str, tuple[Callable[[], nn.Module], str]] = {
-    "mse": (nn.MSELoss, VALUES),
-    "l1": (nn.L1Loss, VALUES),
-    "cross_entropy": (nn.CrossEntropyLoss, CLASSES),
-    "nll": (nn.NLLLoss, CLASSES),
-}
-
-
-def _resolve_loss(loss: str | LossFn) -> tuple[str, LossFn, str]:
-    """``(name, function, target kind)`` for a loss name or callable."""
-    if isinstance(loss, str):
-        entry = _LOSS_FACTORIES.get(loss.strip().lower())
-        if entry is None:
-            raise ValueError(
-                f"unknown loss {loss!r}; use one of: {', '.join(LOSSES)}, or a callable(output, target) -> scalar tensor"
-            )
-        factory, target = entry
-        return loss.strip().lower(), factory(), target
-    if not callable(loss):
-        raise ValueError(f"loss must be one of {', '.join(LOSSES)} or a callable, got {type(loss).__name__}")
-    # Class-index losses given as objects or functions still need class targets.
-    classes = isinstance(loss, (nn.CrossEntropyLoss, nn.NLLLoss)) or loss in (F.cross_entropy, F.nll_loss)
-    name = getattr(loss, "__name__", None) or type(loss).__name__
-    return name, loss, CLASSES if classes else VALUES
-
-
-def _check_optimizer_name(name: str) -> str:
-    key = str(name).strip().lower()
-    if key not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; use one of: {', '.join(OPTIMIZERS)}")
-    return key
-
-
-def _make_optimizer(name: str, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer | None:
-    if name == "manual_sgd":
-        return None  # the tutorial's hand-written update runs in _step
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr)
-    if name == "sgd_momentum":
-        return torch.optim.SGD(params, lr=lr, momentum=SGD_MOMENTUM)
-    return torch.optim.Adam(params, lr=lr)
-
-
-def _check_lr(lr: Any) -> float:
-    try:
-        value = float(lr)
-    except (TypeError, ValueError):
-        raise ValueError(f"learning rate must be a number, got {lr!r}") from None
-    if math.isnan(value) or value < 0:
-        raise ValueError(f"learning rate must be zero or positive, got {lr!r}")
-    return value
-
-
-def _snapshot(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    # copy=True: on the CPU .to("cpu") alone would return the live tensor.
-    return {name: t.detach().to("cpu", copy=True) for name, t in tensors.items()}
-
-
-def _norms(tensors: list[torch.Tensor]) -> list[float]:
-    """L2 norm of each tensor, as floats: one fused kernel per device and
-    dtype (``torch._foreach_norm``) and one device sync, instead of a norm
-    (or an isfinite + all) and a Python round trip per tensor. That per-tensor
-    work was most of what the light record level cost over a bare loop."""
-    if not tensors:
-        return []
-    return torch.stack([n.float() for n in torch._foreach_norm([t.detach() for t in tensors])]).tolist()
-
-
-def _finite_given_norms(tensors: list[torch.Tensor], norms: list[float]) -> list[bool]:
-    """Per tensor: no NaN/Inf, read off its norm: any NaN or Inf makes the
-    norm NaN or Inf. A norm can also overflow on huge finite values, so only
-    those few are checked element by element."""
-    return [math.isfinite(n) or bool(torch.isfinite(t.detach()).all()) for t, n in zip(tensors, norms)]
-
-
-def _all_finite(tensors: list[torch.Tensor]) -> list[bool]:
-    """Per tensor: no NaN/Inf. One fused norm and one device sync for all of them."""
-    return _finite_given_norms(tensors, _norms(tensors))
-
-
-# ---------------------------------------------------------------------------
 
 
 class TrainingSession:
@@ -399,7 +194,7 @@ class TrainingSession:
             from gradviz.core.memory import check_fits
             from gradviz.core.shapes import output_shape
 
-            model_or_spec.validate()  # its limits first: copying a spec nested thousands deep would recurse out
+            validate_network(model_or_spec)  # its limits first: copying a spec nested thousands deep would recurse out
             self.spec: NetworkSpec | None = model_or_spec.copy()
             if self.device.type != "cpu":  # build_model checks the CPU; the model then lives on this device
                 check_fits(self.spec, self.device)
@@ -412,7 +207,7 @@ class TrainingSession:
             if isinstance(data, ExampleInputs):
                 self._input_shape = tuple(data.inputs[0].shape)
             else:
-                self._input_shape = _module_input_shape(model, input_shape)
+                self._input_shape = module_input_shape(model, input_shape)
             self._output_shape = ()  # probed below, once the model is on its device
         else:
             raise TypeError(
@@ -424,7 +219,7 @@ class TrainingSession:
         if not self._output_shape:
             self._output_shape = self._probe_output_shape(data if self._classes_last else None)
         # For reset(): the starting weights, on the CPU so they cost no GPU memory.
-        self._initial_state = _snapshot(dict(self.model.state_dict()))
+        self._initial_state = snapshot(dict(self.model.state_dict()))
 
         if data is None:
             data = RandomData(seed=self.seed)
@@ -436,9 +231,9 @@ class TrainingSession:
 
         # Requested settings (what the properties report) and the ones in
         # effect for the running iteration: setters only touch the former.
-        self._lr = _check_lr(lr)
-        self._loss_name, self._loss_fn, self._target_kind = _resolve_loss(loss)
-        self._optimizer_name = _check_optimizer_name(optimizer)
+        self._lr = check_lr(lr)
+        self._loss_name, self._loss_fn, self._target_kind = resolve_loss(loss)
+        self._optimizer_name = check_optimizer_name(optimizer)
         self._active: dict[str, Any] = {}
         self.optimizer: torch.optim.Optimizer | None = None
         self._optimizer_for: str | None = None  # name the current optimizer object was made for
@@ -530,12 +325,12 @@ class TrainingSession:
     # -- settings ------------------------------------------------------------
     def set_lr(self, lr: float) -> None:
         """Change the learning rate from the next iteration on (optimizer state is kept)."""
-        self._lr = _check_lr(lr)
+        self._lr = check_lr(lr)
         self.events.settings_changed.emit(key="lr", value=self._lr)
 
     def set_loss(self, loss: str | LossFn) -> None:
         """Change the loss from the next iteration on."""
-        self._loss_name, self._loss_fn, self._target_kind = _resolve_loss(loss)
+        self._loss_name, self._loss_fn, self._target_kind = resolve_loss(loss)
         self.events.settings_changed.emit(key="loss", value=self._loss_name)
         self.events.graph_invalidated.emit(reason=f"the loss is now {self._loss_name}")
 
@@ -551,7 +346,7 @@ class TrainingSession:
     def set_optimizer(self, name: str) -> None:
         """Use a fresh optimizer from the next iteration on, also when ``name``
         is the current one: momentum and Adam state restart."""
-        self._optimizer_name = _check_optimizer_name(name)
+        self._optimizer_name = check_optimizer_name(name)
         self._fresh_optimizer = True
         self.events.settings_changed.emit(key="optimizer", value=self._optimizer_name)
 
@@ -694,7 +489,7 @@ class TrainingSession:
         name = self._optimizer_name
         params = [p for p in self.model.parameters() if p.requires_grad]
         if name != self._optimizer_for or self._fresh_optimizer:
-            self.optimizer = _make_optimizer(name, params, self._lr)
+            self.optimizer = make_optimizer(name, params, self._lr)
             self._optimizer_for = name
             self._fresh_optimizer = False
         elif self.optimizer is not None:
@@ -760,7 +555,7 @@ class TrainingSession:
 
     def _phase_zero_grad(self, record: IterationRecord, result: PhaseResult) -> None:
         if self.record_level == "full":
-            record.params_before = _snapshot(self._params_to_keep(dict(self.model.named_parameters())))
+            record.params_before = snapshot(self._params_to_keep(dict(self.model.named_parameters())))
         if self.optimizer is not None:
             self.optimizer.zero_grad()
         else:
@@ -784,8 +579,8 @@ class TrainingSession:
                 returned = self.model(*args)
         output, _ = loss_output(returned)  # a TypeError when there is nothing to compute a loss on
         self._output = output
-        record.output_shape = result.output_shape = tuple(output.shape)
-        if not _all_finite([output])[0]:
+        record.output_shape = tuple(output.shape)
+        if not all_finite([output])[0]:
             self._note_nonfinite(record, result, "forward", ["output"])
 
     def _phase_loss(self, record: IterationRecord, result: PhaseResult) -> None:
@@ -797,10 +592,9 @@ class TrainingSession:
         if loss.grad_fn is None:
             raise ValueError("the loss does not depend on any parameter that requires grad: there is nothing to train")
         self._loss_tensor = loss
-        record.loss = result.loss = float(loss.detach())
+        record.loss = float(loss.detach())
         if self.record_level == "full":
             self._build_graph(record, loss)
-            result.graph, result.creation_order = record.graph, list(record.creation_order)
         if not math.isfinite(record.loss):
             self._note_nonfinite(record, result, "loss", ["loss"])
 
@@ -867,7 +661,7 @@ class TrainingSession:
                 record.node_gradients = self._node_recorder.nodes
             else:
                 trace = trace_backward(loss, graph)
-            record.backward_order = result.backward_order = list(trace.order)
+            record.backward_order = list(trace.order)
             record.node_grad_norms = {key: trace.norm(key) for key in trace.order}
             if trace.nonfinite:
                 self._note_nonfinite(record, result, "backward", list(trace.nonfinite))
@@ -882,14 +676,13 @@ class TrainingSession:
                 record.no_grad.append(name)
         grads = [p.grad for _, p in named]
         if grads:
-            norms = _norms(grads)
+            norms = tensor_norms(grads)
             record.grad_norms = {name: norm for (name, _), norm in zip(named, norms)}
-            bad = [name for (name, _), ok in zip(named, _finite_given_norms(grads, norms)) if not ok]
+            bad = [name for (name, _), ok in zip(named, finite_given_norms(grads, norms)) if not ok]
             if bad:
                 self._note_nonfinite(record, result, "backward", bad)
-        result.grad_norms = dict(record.grad_norms)
         if self.record_level == "full":
-            record.grads = _snapshot(self._params_to_keep({name: p.grad for name, p in named}))
+            record.grads = snapshot(self._params_to_keep({name: p.grad for name, p in named}))
         # Backward freed the saved tensors; drop the rest of the autograd graph too.
         self._output = self._loss_tensor = None
 
@@ -904,11 +697,11 @@ class TrainingSession:
         else:
             self.optimizer.step()
         named = list(self.model.named_parameters())
-        bad = [name for (name, _), ok in zip(named, _all_finite([p for _, p in named])) if not ok]
+        bad = [name for (name, _), ok in zip(named, all_finite([p for _, p in named])) if not ok]
         if bad:
             self._note_nonfinite(record, result, "step", bad)
         if self.record_level == "full":
-            record.params_after = _snapshot(self._params_to_keep(dict(named)))
+            record.params_after = snapshot(self._params_to_keep(dict(named)))
 
     def _finish_iteration(self, record: IterationRecord) -> None:
         record.complete = True
@@ -919,63 +712,23 @@ class TrainingSession:
         self._clear_transient()
 
     def _probe_output_shape(self, examples: ExampleInputs | None = None) -> tuple:
-        """Run the module once to learn the shape of the output the loss uses.
-
-        On the example inputs when there are some, else on zeros of the input
-        shape. Eval mode: BatchNorm statistics stay untouched, dropout is off.
-        Also sets ``loss_output`` and ``output_description``.
-        """
+        """The shape of the output the loss uses, from one pass on the example inputs
+        when there are some, else on zeros of the input shape (see ``probe_output``).
+        Also sets ``loss_output`` and ``output_description``."""
         if examples is not None:
             args = tuple(t.to(self.device) for t in examples.inputs)
             what = f"the example inputs {', '.join(str(tuple(t.shape)) for t in args)}"
         else:
             args = (torch.zeros(self._input_shape, device=self.device),)
             what = f"an input of shape {self._input_shape}"
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                output = self.model(*args)
-            if not isinstance(output, torch.Tensor) and len(list(_floating(output))) > 1:
-                # Which output the loss takes depends on what requires grad:
-                # only a pass with autograd on can tell (the graph is dropped).
-                with torch.enable_grad():
-                    output = self.model(*args)
-        except Exception as exc:  # any failure here means "wrong input shape" to the user
-            raise ValueError(f"the model cannot take {what}: {type(exc).__name__}: {exc}") from None
-        finally:
-            self.model.train(was_training)
-        try:
-            tensor, self.loss_output = loss_output(output)
-        except TypeError as exc:
-            raise ValueError(str(exc)) from None
-        self._output_dtype = tensor.dtype
-        if not isinstance(output, torch.Tensor):
-            self.output_description = describe_value(output)
-        return tuple(tensor.shape)
+        probe = probe_output(self.model, args, what)
+        self.loss_output, self._output_dtype = probe.loss_output, probe.dtype
+        if probe.description is not None:
+            self.output_description = probe.description
+        return probe.shape
 
     def __repr__(self) -> str:
         return (
             f"TrainingSession(iteration={self.iteration}, next_phase={self.next_phase!r}, loss={self._loss_name!r}, "
             f"optimizer={self._optimizer_name!r}, lr={self._lr}, device={str(self.device)!r}, record={self.record_level!r})"
         )
-
-
-def _module_input_shape(model: nn.Module, input_shape: tuple | None) -> tuple:
-    if input_shape is not None:
-        shape = tuple(int(d) for d in input_shape)
-        if not shape or any(d <= 0 for d in shape):
-            raise ValueError(f"input_shape must be positive sizes, batch first, got {input_shape!r}")
-        return shape
-    spec = getattr(model, "spec", None)
-    if isinstance(spec, NetworkSpec):  # built by gradviz: it knows its input
-        return tuple(spec.input_shape)
-    try:
-        from gradviz.core.build import spec_from_module
-
-        return tuple(spec_from_module(model).input_shape)
-    except Exception:
-        raise ValueError(
-            f"cannot tell what input {type(model).__name__} takes; pass input_shape=(N, ...), batch first, "
-            "or inputs= (example tensors)"
-        ) from None

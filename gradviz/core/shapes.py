@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from gradviz.core.layers import layer_kinds, resolved_params
+from gradviz.core.layers import layer_kinds, resolved_params, validate_network
 from gradviz.core.spec import LayerSpec, NetworkSpec, ShapeError
 
 Shape = tuple[int, ...]
@@ -39,7 +39,7 @@ def infer_shapes(spec: NetworkSpec) -> list[LayerShape]:
     Raises ``SpecError`` for invalid parameters and ``ShapeError`` (with
     ``layer_index``/``layer_name``) for shapes that do not fit together.
     """
-    spec.validate()
+    validate_network(spec)
     shapes, _ = _infer_block(spec.layers, tuple(spec.input_shape), ())
     return shapes
 

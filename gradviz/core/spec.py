@@ -11,19 +11,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from gradviz.core.limits import check_spec_data
 from gradviz.core.names import network_name_problem
-
-
-class SpecError(ValueError):
-    """A spec that cannot describe a network: unknown kind, bad parameter value, bad name.
-
-    ``layer_name`` and ``field`` say where; the message says what is wrong.
-    """
-
-    def __init__(self, message: str, *, layer_name: str | None = None, field: str | None = None):
-        super().__init__(message)
-        self.layer_name = layer_name
-        self.field = field
+from gradviz.core.spec_error import SpecError
 
 
 class ShapeError(ValueError):
@@ -118,8 +108,6 @@ class NetworkSpec:
 
     @classmethod
     def from_dict(cls, data: Any) -> "NetworkSpec":
-        from gradviz.core.limits import check_spec_data
-
         if not isinstance(data, dict):
             raise SpecError(f"network: expected an object, got {type(data).__name__}")
         check_spec_data(data)  # before the recursive reading below
@@ -163,24 +151,6 @@ class NetworkSpec:
 
     def find(self, name: str) -> LayerSpec | None:
         return next((layer for _, layer in self.walk() if layer.name == name), None)
-
-    def validate(self) -> None:
-        """Raise ``SpecError`` naming the layer and field of the first problem found."""
-        from gradviz.core.layers import validate_layer
-        from gradviz.core.limits import check_spec_limits
-
-        problem = network_name_problem(self.name)
-        if problem:
-            raise SpecError(f"network name: {problem}", field="name")
-        check_spec_limits(self)
-        if not self.input_shape or any(d <= 0 for d in self.input_shape):
-            raise SpecError(f"input shape {self.input_shape} must have only positive sizes", field="input_shape")
-        seen: set[str] = set()
-        for _, layer in self.walk():
-            if layer.name in seen:
-                raise SpecError(f"layer name {layer.name!r} is used twice; names must be unique", layer_name=layer.name, field="name")
-            seen.add(layer.name)
-            validate_layer(layer)
 
     def unique_name(self, base: str) -> str:
         """A layer name not used yet in this spec: ``base``, ``base2``, ``base3`` …"""

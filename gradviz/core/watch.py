@@ -67,7 +67,7 @@ import torch
 from torch import nn
 
 from gradviz.core.runfile import RUN_SUFFIX, RunFileError, RunWriter, dtype_name, graph_signature, graph_to_json
-from gradviz.core.session import RECORD_LEVELS
+from gradviz.core.vocabulary import RECORD_LEVELS
 
 __all__ = [
     "PARAM_SELECTIONS",

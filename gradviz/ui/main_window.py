@@ -10,13 +10,11 @@ session on screen and relays its events; views listen to it.
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractButton, QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox, QProgressBar,
+    QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox, QProgressBar,
     QStackedWidget, QToolBar, QToolButton, QVBoxLayout, QWidget,
 )
 
@@ -30,6 +28,7 @@ from gradviz.ui.builder.project_files import ProjectFiles
 from gradviz.ui.builder.prompts import Prompts
 from gradviz.ui.builder.recovery import Autosaver, offer_recovery
 from gradviz.ui.builder.session_link import SessionLink
+from gradviz.ui.worker import LatestTask
 from gradviz.ui.errors import show_error, summary_of
 from gradviz.ui.summary import SummaryView
 
@@ -97,8 +96,8 @@ class MainWindow(QMainWindow):
         self.actions: dict[str, QAction] = {}
         self.menus: dict[str, QMenu] = {}
         self.panels: dict[str, QDockWidget] = {}
-        self.graph_view: QWidget | None = None
-        self._graph_task = None
+        self._graph_view = None  # made on first use: see the graph_view property
+        self._graph_job = LatestTask()  # Show graph (F5): forward + loss in the background
         self._run_actions: list[QAction] = []
         self._lecture_saved: dict | None = None
         self._lecture_hidden: list[QDockWidget] = []
@@ -112,8 +111,8 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
 
         self.document.changed.connect(self._on_document_changed)
-        self.document.undo_stack.cleanChanged.connect(self._update_title)
-        self.files.pathChanged.connect(self._update_title)
+        self.document.undo_stack.cleanChanged.connect(self.update_title)
+        self.files.pathChanged.connect(self.update_title)
         self.files.message.connect(self.show_message)
         self.stack.message.connect(self.show_message)
         self.stack.selectionChanged.connect(self._update_layer_actions)
@@ -121,16 +120,13 @@ class MainWindow(QMainWindow):
         self.active_session.sessionChanged.connect(self.sessionChanged)
         self.active_session.graphInvalidated.connect(self._mark_graph_stale)
 
-        # -- File → Open Model (gradviz.ui.open_model): a model from a file as the session --
-        from gradviz.ui.open_model import install_open_model
-
-        install_open_model(self)
-        # -- end Open Model --
-        # -- Step-through training (gradviz.ui.training): step actions, docks, controller --
+        # Extensions over the window's host interface (gradviz.ui.host.WindowHost):
+        # File → Open Model (a model from a file as the session), and step-through training.
+        from gradviz.ui.user_model.dialog import install_open_model
         from gradviz.ui.training import install_training_ui
 
+        install_open_model(self)
         install_training_ui(self)  # sets self.training_ui
-        # -- end step-through training --
 
         self._restore_layout()
         self._on_document_changed()
@@ -434,11 +430,11 @@ class MainWindow(QMainWindow):
 
     # -- state → widgets -------------------------------------------------------------------------
     def _on_document_changed(self) -> None:
-        self._update_title()
-        self._update_validity()
+        self.update_title()
+        self.update_validity()
         self._update_layer_actions()
 
-    def _update_title(self, *_args) -> None:
+    def update_title(self, *_args) -> None:
         modified = "*" if self.document.is_modified else ""
         self.setWindowTitle(f"gradviz — {self.files.display_name}{modified}")
 
@@ -452,7 +448,7 @@ class MainWindow(QMainWindow):
             return False, "The network is empty: pick a preset or add layers"
         return True, ""
 
-    def _update_validity(self) -> None:
+    def update_validity(self) -> None:
         ok, reason = self.validity()
         analysis, spec = self.document.analysis, self.document.spec
         if ok:
@@ -507,76 +503,60 @@ class MainWindow(QMainWindow):
         if session is None:
             self.show_message(f"Cannot show the graph: {self.session_link.problem}")
             return
-        if self._graph_task is not None:
-            self._graph_task.cancel()
-        from gradviz.ui.worker import run_task
-
         def work(task):
             task.report(0.2, "Running the forward pass and the loss…")
             return session.preview_graph()
 
         self._set_busy("Building the autograd graph…")
-        self._graph_task = task = run_task(
-            work, on_done=lambda graph: self._graph_ready(task, graph, session),
-            on_error=lambda exc, details: self._graph_failed(task, exc, details),
+        self._graph_job.start(  # a newer F5 replaces this one: only the latest graph is drawn
+            work, on_done=lambda graph: self._graph_ready(graph, session),
+            on_error=self._graph_failed,
             on_progress=lambda fraction, message: self._set_busy(message),
         )
 
-    def _graph_ready(self, task, graph, session=None) -> None:
-        if task is not self._graph_task:
-            return  # a newer request replaced this one
-        self._graph_task = None
+    def _graph_ready(self, graph, session=None) -> None:
         self._set_busy(None)
         if session is not None and session is not self.active_session.session:
             self.show_message("The network changed while its graph was built: F5 to show the new one")
             return  # never draw a previous network's graph as if it were the current one
-        view = self._ensure_graph_view()
-        nodes = getattr(graph, "number_of_nodes", lambda: "?")()
-        if view is None:
-            self.show_message(f"Graph ready ({nodes} nodes); the graph view is not available in this version")
-            return
+        view = self.graph_view
         view.set_graph(graph)
         self.central.setCurrentWidget(view)
-        self.show_message(f"Autograd graph: {nodes} nodes")
+        self.show_message(f"Autograd graph: {graph.number_of_nodes()} nodes")
 
-    def _graph_failed(self, task, exc, details: str) -> None:
-        if task is self._graph_task:
-            self._graph_task = None
+    def _graph_failed(self, exc, details: str) -> None:
         self._set_busy(None)
         show_error(self, "Cannot show the graph", f"The forward pass or the loss failed: {summary_of(exc)}", details)
 
-    def _ensure_graph_view(self) -> QWidget | None:
-        """The central GraphView, created on first use (its import costs ~0.6 s, so
-        it is not paid at startup). None while the module does not exist."""
-        if self.graph_view is not None:
-            return self.graph_view
-        try:
-            module = importlib.import_module("gradviz.ui.graph_view")
-            view = module.GraphView()
-        except ModuleNotFoundError as exc:
-            if not (exc.name or "").startswith("gradviz.ui.graph_view"):
-                raise
-            return None
-        view.setObjectName("graphView")
-        layout_failed = getattr(view, "layoutFailed", None)
-        if layout_failed is not None:
-            layout_failed.connect(lambda message: self.show_message(f"Graph layout failed: {message}"))
-        self.graph_view = view
-        self.central.addWidget(view)
-        self.graphViewCreated.emit(view)
-        # Beside the builder and the training code (windows up to ~1600 px), the
-        # node-details side panel would take half the graph's width: start it
-        # closed there; the graph toolbar's Details toggle opens it.
-        toggle = view.findChild(QAbstractButton, "graphDetailsToggle")
-        if toggle is not None and toggle.isChecked() and self.central.width() < 640:
-            toggle.setChecked(False)
-        return view
+    @property
+    def graph_view(self):
+        """The central GraphView, made on first use: importing it costs ~0.6 s, which
+        start-up does not pay (napari's viewer builds its docks the same lazy way)."""
+        if self._graph_view is None:
+            from gradviz.ui.graph_view import GraphView
+
+            view = GraphView()
+            view.setObjectName("graphView")
+            view.layoutFailed.connect(lambda message: self.show_message(f"Graph layout failed: {message}"))
+            self._graph_view = view
+            self.central.addWidget(view)
+            # Beside the builder and the training code (windows up to ~1600 px), the
+            # node-details side panel would take half the graph's width: start it
+            # closed there; the graph toolbar's Details toggle opens it.
+            if self.central.width() < 640:
+                view.set_details_visible(False)
+            self.graphViewCreated.emit(view)
+        return self._graph_view
+
+    @property
+    def has_graph_view(self) -> bool:
+        """Whether the graph view was made yet (asking does not make it)."""
+        return self._graph_view is not None
 
     def _mark_graph_stale(self, reason: str) -> None:
         """The active session changed (or its loss): a graph on screen is no longer its graph."""
-        view = self.graph_view
-        if view is not None and view.graph() is not None and hasattr(view, "set_stale"):
-            view.set_stale(f"Out of date ({reason}) — F5 to refresh")
+        if self.has_graph_view and self.graph_view.graph() is not None:
+            self.graph_view.set_stale(f"Out of date ({reason}) — F5 to refresh")
 
     def _set_busy(self, message: str | None) -> None:
         if message is None:
@@ -604,8 +584,6 @@ class MainWindow(QMainWindow):
             return _available_devices()
 
         run_task(work, on_done=self.training.set_devices, on_error=lambda exc, details: None)
-        if importlib.util.find_spec("gradviz.ui.graph_view") is None:
-            self.placeholder_text.setText(self.placeholder_text.text() + "<br><br><i>(The graph view is not part of this version yet.)</i>")
 
     def offer_recovery(self) -> bool:
         """If an earlier run crashed with unsaved work, offer it back."""
@@ -793,16 +771,11 @@ class MainWindow(QMainWindow):
         self._save_layout()
         self.autosaver.stop()  # a clean exit leaves no recovery file behind
         self.session_link.timer.stop()
-        if self._graph_task is not None:
-            self._graph_task.cancel()
+        self._graph_job.cancel()
         event.accept()
 
 
 def _available_devices() -> list[str]:
-    try:
-        module = importlib.import_module("gradviz.core.devices")
-    except ModuleNotFoundError as exc:
-        if exc.name == "gradviz.core.devices":
-            return ["cpu"]
-        raise
-    return list(module.available_devices())
+    from gradviz.core.devices import available_devices  # imports torch: called off the GUI thread
+
+    return list(available_devices())

@@ -201,6 +201,76 @@ def run_task(
     return task
 
 
+class LatestTask:
+    """A slot for background work where only the newest request counts ("latest wins").
+
+    The user can ask again before the last answer arrives (open another file, press F5
+    twice, check another model). Each :meth:`start` makes the new task the current one;
+    the callbacks of a task that is no longer current are dropped, so an old answer
+    never overwrites a newer one. ``busy`` is true while the current task runs.
+    """
+
+    def __init__(self) -> None:
+        self._task: Task | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None
+
+    @property
+    def task(self) -> Task | None:
+        return self._task
+
+    def start(
+        self,
+        fn: Callable[[Task], Any],
+        *,
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException, str], None] | None = None,
+        on_progress: Callable[[float, str], None] | None = None,
+        user_code: str | None = None,
+        cancel_previous: bool = True,
+    ) -> Task:
+        """Run ``fn`` like :func:`run_task`; only its callbacks count from now on."""
+        if cancel_previous and self._task is not None:
+            self._task.cancel()  # user code cannot be interrupted: its result is ignored instead
+        started: list[Task] = []  # the callbacks arrive queued on the GUI thread, after start returns
+
+        def current() -> bool:
+            return bool(started) and started[0] is self._task
+
+        def done(result):
+            if current():
+                self._task = None
+                if on_done is not None:
+                    on_done(result)
+
+        def failed(exc, details):
+            if current():
+                self._task = None
+                if on_error is not None:
+                    on_error(exc, details)
+
+        def progress(fraction, message):
+            if current() and on_progress is not None:
+                on_progress(fraction, message)
+
+        task = run_task(fn, on_done=done, on_error=failed, on_progress=progress, user_code=user_code)
+        started.append(task)
+        self._task = task
+        return task
+
+    def forget(self) -> None:
+        """Ignore whatever is running now (its answer is no longer wanted), without cancelling it."""
+        self._task = None
+
+    def cancel(self) -> None:
+        """Cancel the current task (if it can be) and ignore its answer."""
+        if self._task is not None:
+            self._task.cancel()
+        self._task = None
+
+
 class UserCodeEvents(QObject):
     """``started(task)`` for every user-code task (the window's stop offer listens)."""
 

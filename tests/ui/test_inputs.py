@@ -157,7 +157,7 @@ def test_changing_lr_keeps_the_history_and_the_next_step_uses_it(qtbot, window):
 # -- the Open Model dialog -------------------------------------------------------------------------------------------
 
 def open_dialog(window):
-    from gradviz.ui.open_model import show_open_model_dialog
+    from gradviz.ui.user_model.dialog import show_open_model_dialog
 
     return show_open_model_dialog(window)
 

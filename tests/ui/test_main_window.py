@@ -163,13 +163,11 @@ def test_session_follows_the_network_and_controls(window, qtbot):
 def test_show_graph_runs_in_background_and_fills_the_graph_view(window, qtbot):
     pytest.importorskip("gradviz.core.session")
     window.load_preset("mlp")
-    received = []
-    window._ensure_graph_view = lambda: type("FakeView", (), {"set_graph": lambda self, g: received.append(g)})()
-    window.central.setCurrentWidget = lambda widget: None
     window.actions["actionShowGraph"].trigger()
     assert window.progress.isVisible()
-    qtbot.waitUntil(lambda: bool(received), timeout=20_000)
-    graph = received[0]
+    qtbot.waitUntil(lambda: window.has_graph_view and window.graph_view.graph() is not None, timeout=20_000)
+    graph = window.graph_view.graph()
+    assert window.central.currentWidget() is window.graph_view
     assert graph.number_of_nodes() > 5
     assert not window.progress.isVisible()
     assert "nodes" in window.statusBar().currentMessage()
@@ -236,7 +234,7 @@ def test_no_two_actions_share_a_shortcut(window):
 
     from PySide6.QtGui import QAction
 
-    window._ensure_graph_view()  # its actions (Export graph, Find) join the window's
+    window.graph_view  # made now: its actions (Export graph, Find) join the window's
     owners = defaultdict(list)
     for action in window.findChildren(QAction):
         for shortcut in action.shortcuts():

@@ -29,7 +29,7 @@ def window(qtbot):
     from gradviz.ui.worker import wait_for_idle
 
     wait_for_idle(20_000)
-    gc.unfreeze()  # an opened model freezes long-lived objects (see model_session)
+    gc.unfreeze()  # an opened model freezes long-lived objects (see gradviz.ui.user_model.opener)
 
 
 def idle(qtbot, window):
@@ -45,9 +45,9 @@ def trigger(qtbot, window, name):
 
 
 def show_graph(qtbot, window):
-    before = window.graph_view.graph() if window.graph_view is not None else None
+    before = window.graph_view.graph() if window.has_graph_view else None
     window.actions["actionShowGraph"].trigger()
-    qtbot.waitUntil(lambda: window.graph_view is not None and window.graph_view.graph() is not None
+    qtbot.waitUntil(lambda: window.has_graph_view and window.graph_view.graph() is not None
                     and window.graph_view.graph() is not before and window.graph_view.is_ready(), timeout=TIMEOUT)
     return window.graph_view
 
@@ -136,15 +136,15 @@ def test_reset_weights_clears_nan_marks_and_norms(qtbot, window):
 
 
 def test_back_to_the_builder_shows_the_builders_own_state(qtbot, window):
-    from gradviz.core.user_session import ModelRequest
-    from gradviz.ui.model_session import open_model_in_window
+    from gradviz.core.user_model import UserModelRequest
+    from gradviz.ui.user_model.opener import open_model_in_window
 
     ui = window.training_ui
     trigger(qtbot, window, "actionRunIteration")
     trigger(qtbot, window, "actionZeroGrad")
     trigger(qtbot, window, "actionForward")
     builder = window.session
-    open_model_in_window(window, ModelRequest(EXAMPLES / "lstm_tagger.py", loss="mse"))
+    open_model_in_window(window, UserModelRequest(EXAMPLES / "lstm_tagger.py", loss="mse"))
     qtbot.waitUntil(lambda: window.model_opener.session is not None, timeout=TIMEOUT)
     opened = window.session
     assert opened is not builder and window.active_session.opened is opened
@@ -195,7 +195,7 @@ def test_lr_keeps_the_history_other_settings_start_afresh(qtbot, window):
 
 
 def test_parameter_node_and_gradient_panel_select_each_other(qtbot, window):
-    from gradviz.ui.training.graph_steps import param_keys
+    from gradviz.core.display.graph_steps import param_keys
 
     ui = window.training_ui
     view = show_graph(qtbot, window)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture
 def window(qtbot):
     from gradviz.ui import MainWindow
-    from gradviz.ui.open_model import install_open_model
+    from gradviz.ui.user_model.dialog import install_open_model
 
     win = MainWindow()
     if "actionOpenModel" not in win.actions:  # the window installs it itself once integrated
@@ -29,7 +29,7 @@ def window(qtbot):
     wait_for_idle(30_000)  # no background task may outlive its window's test
     import gc
 
-    gc.unfreeze()  # opening a model freezes long-lived objects (see model_session); the window is gone now
+    gc.unfreeze()  # opening a model freezes long-lived objects (see gradviz.ui.user_model.opener); the window is gone now
 
 
 def open_dialog(window):
@@ -52,7 +52,7 @@ def choose_file(qtbot, dialog, path):
     dialog.choose_path(path)
     if dialog.warning.isVisible():
         qtbot.mouseClick(dialog.trust_button, qtbot_left())
-    qtbot.waitUntil(lambda: dialog._scan_task is None and dialog.class_combo.count() > 0, timeout=20_000)
+    qtbot.waitUntil(lambda: not dialog._scan_job.busy and dialog.class_combo.count() > 0, timeout=20_000)
 
 
 def step_one_iteration(qtbot, window, session):
@@ -106,7 +106,7 @@ def test_python_file_runs_only_after_consent_remembered_per_version(qtbot, windo
     assert not dialog.check_button.isEnabled()
     from gradviz.ui.worker import wait_for_idle
 
-    assert dialog._scan_task is None and wait_for_idle(30_000)  # nothing was started, and nothing is running ...
+    assert not dialog._scan_job.busy and wait_for_idle(30_000)  # nothing was started, and nothing is running ...
     assert not marker.exists()  # ... so nothing ran, not even to list the classes
 
     qtbot.mouseClick(dialog.trust_button, qtbot_left())
@@ -159,7 +159,7 @@ def test_each_example_opens_through_the_menu_and_steps(qtbot, window, file, cls,
     assert not window.palette_dock.isVisible()
 
     # the graph arrives from a background forward pass; the view is made when it does
-    qtbot.waitUntil(lambda: window.graph_view is not None and window.graph_view.graph() is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: window.has_graph_view and window.graph_view.graph() is not None, timeout=30_000)
     view = window.graph_view
     assert view.wait_until_ready(30_000)
     inputs = window.model_opener.opened.loaded.example_inputs
@@ -223,9 +223,9 @@ def test_wrong_input_shape_names_forward_and_the_shape(qtbot, window):
 
 
 def test_programmatic_open_errors_in_a_dialog(qtbot, window, tmp_path):
-    from gradviz.core.user_session import ModelRequest
+    from gradviz.core.user_model import UserModelRequest
     from gradviz.ui import errors
-    from gradviz.ui.model_session import open_model_in_window
+    from gradviz.ui.user_model.opener import open_model_in_window
 
     path = tmp_path / "shape_bug.py"
     path.write_text(
@@ -237,7 +237,7 @@ def test_programmatic_open_errors_in_a_dialog(qtbot, window, tmp_path):
         "    def forward(self, x):\n"
         "        return self.fc(x.flatten())\n"
     )
-    open_model_in_window(window, ModelRequest(path, input_shapes="3, 4"))
+    open_model_in_window(window, UserModelRequest(path, input_shapes="3, 4"))
     qtbot.waitUntil(lambda: errors.last_dialog() is not None, timeout=20_000)
     shown = errors.last_dialog()
     assert "Net.forward failed on inputs of shape (3, 4)" in shown.summary()
@@ -248,13 +248,13 @@ def test_programmatic_open_errors_in_a_dialog(qtbot, window, tmp_path):
 # -- back to the builder ------------------------------------------------------------------------------------------
 
 def test_back_to_the_builder_and_settings_apply_to_the_opened_model(qtbot, window):
-    from gradviz.core.user_session import ModelRequest
-    from gradviz.ui.model_session import open_model_in_window
+    from gradviz.core.user_model import UserModelRequest
+    from gradviz.ui.user_model.opener import open_model_in_window
 
     window.load_preset("mlp")
     builder_session = window.session
     builder_widget = window.builder_dock.widget()
-    open_model_in_window(window, ModelRequest(EXAMPLES / "lstm_tagger.py", loss="mse"))
+    open_model_in_window(window, UserModelRequest(EXAMPLES / "lstm_tagger.py", loss="mse"))
     qtbot.waitUntil(lambda: window.model_opener.session is not None, timeout=30_000)
     opened = window.model_opener.session
     assert window.session is opened
@@ -278,7 +278,7 @@ def test_back_to_the_builder_and_settings_apply_to_the_opened_model(qtbot, windo
     assert changed and changed[-1] is window.session
     assert builder_session is not None
 
-    open_model_in_window(window, ModelRequest(EXAMPLES / "lstm_tagger.py"))
+    open_model_in_window(window, UserModelRequest(EXAMPLES / "lstm_tagger.py"))
     qtbot.waitUntil(lambda: window.model_opener.session is not None, timeout=30_000)
     window.load_preset("lenet")  # building again closes the opened model
     assert window.model_opener.session is None and window.builder_dock.widget() is builder_widget
@@ -289,12 +289,12 @@ def test_back_to_the_builder_and_settings_apply_to_the_opened_model(qtbot, windo
 def test_a_20k_node_model_opens_collapsed_and_the_gui_keeps_responding(qtbot, window, monkeypatch):
     import threading
 
-    from gradviz.core.user_session import ModelRequest
-    from gradviz.ui import model_session
+    from gradviz.core.user_model import UserModelRequest
+    from gradviz.ui.user_model import opener as model_session
     from gradviz.ui.graph_view import view as view_module
-    from gradviz.ui.model_session import open_model_in_window
+    from gradviz.ui.user_model.opener import open_model_in_window
 
-    request = ModelRequest(
+    request = UserModelRequest(
         EXAMPLES / "transformer_block.py", name="TinyTransformer",
         args="n_layers=340, d_model=8, n_heads=2, vocab=20, max_len=16", input_shapes="1, 8", dtype="int64",
         loss="cross_entropy",
@@ -319,7 +319,7 @@ def test_a_20k_node_model_opens_collapsed_and_the_gui_keeps_responding(qtbot, wi
         opener = getattr(window, "model_opener", None)
         if opener is not None and opener.busy and opener.session is None:
             gui_saw["opening"].set()
-        view = window.graph_view
+        view = window.graph_view if window.has_graph_view else None
         if view is not None and view.graph() is not None and not view.is_ready():
             gui_saw["layout"].set()
 
@@ -332,7 +332,7 @@ def test_a_20k_node_model_opens_collapsed_and_the_gui_keeps_responding(qtbot, wi
     qtbot.waitUntil(lambda: window.model_opener.session is not None, timeout=120_000)
     opened_at = time.perf_counter()
     # The graph goes to the view on the next turn of the event loop; then it lays out in its worker.
-    qtbot.waitUntil(lambda: window.graph_view is not None and window.graph_view.graph() is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: window.has_graph_view and window.graph_view.graph() is not None, timeout=10_000)
     view = window.graph_view
     assert view.wait_until_ready(120_000)
     laid_out_at = time.perf_counter()

@@ -42,10 +42,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def make_machine(qtbot, counter):
     from PySide6.QtWidgets import QApplication, QDialog
 
-    from gradviz.core.user_session import ModelRequest
+    from gradviz.core.user_model import UserModelRequest
     from gradviz.ui import MainWindow
-    from gradviz.ui.model_session import open_model_in_window
-    from gradviz.ui.training.graph_steps import structure_signature
+    from gradviz.ui.user_model.opener import open_model_in_window
+    from gradviz.core.display.graph_steps import structure_signature
     from gradviz.ui.training.install import last_done_phase
 
     # One window for all examples (building one costs seconds); each example starts
@@ -95,7 +95,7 @@ def make_machine(qtbot, counter):
             opener = getattr(window, "model_opener", None)
 
             def quiet():
-                view = window.graph_view
+                view = window.graph_view if window.has_graph_view else None
                 return (ui.controller.is_idle() and not ui.gradients.morphing
                         and (opener is None or not opener.busy)
                         and not window.progress.isVisible()
@@ -234,7 +234,7 @@ def make_machine(qtbot, counter):
         def open_example_model(self, name):
             self.step()
             # Consent is the dialog's business; this is the path it takes once given.
-            open_model_in_window(self.window, ModelRequest(EXAMPLES / name, loss="mse"))
+            open_model_in_window(self.window, UserModelRequest(EXAMPLES / name, loss="mse"))
             self.settle()
             assert self.window.active_session.opened is self.window.model_opener.session is not None
 
@@ -315,7 +315,7 @@ def make_machine(qtbot, counter):
             # NaN/Inf marks only where the shown record has non-finite values.
             bad = set(getattr(shown[0], "nonfinite", None) or [])
             assert panel._nonfinite <= bad
-            view = self.window.graph_view
+            view = self.window.graph_view if self.window.has_graph_view else None
             if view is not None:
                 if not bad:
                     assert not view.flagged_nodes()

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("gradviz.core.session")
 
-from gradviz.ui.training import tensor_images
+from gradviz.core.display import tensor_images
 
 PHASE_ACTIONS = {
     "zero_grad": "actionZeroGrad",
@@ -191,7 +191,7 @@ def test_nan_is_flagged_and_pauses_play(window, qtbot):
 def test_history_goes_back_to_any_iteration_and_phase(window, qtbot):
     ui = window.training_ui
     window.actions["actionShowGraph"].trigger()
-    qtbot.waitUntil(lambda: window.graph_view is not None and window.graph_view.graph() is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.has_graph_view and window.graph_view.graph() is not None, timeout=TIMEOUT)
     shown = window.graph_view.graph()
     for _ in range(3):
         window.actions["actionRunIteration"].trigger()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from gradviz.core.user_session import ModelRequest
+from gradviz.core.user_model import UserModelRequest
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -32,7 +32,7 @@ STUCK_MODEL = textwrap.dedent('''
 @pytest.fixture
 def window(qtbot):
     from gradviz.ui import MainWindow
-    from gradviz.ui.open_model import install_open_model
+    from gradviz.ui.user_model.dialog import install_open_model
 
     win = MainWindow()
     if "actionOpenModel" not in win.actions:
@@ -50,13 +50,13 @@ def show_lenet_graph(window, qtbot):
     window.load_preset("lenet")
     qtbot.waitUntil(lambda: window.session is not None and window.actions["actionShowGraph"].isEnabled(), timeout=20_000)
     window.actions["actionShowGraph"].trigger()
-    qtbot.waitUntil(lambda: window._graph_task is None, timeout=30_000)
+    qtbot.waitUntil(lambda: not window._graph_job.busy, timeout=30_000)
     view = window.graph_view
     assert view is not None and view.graph() is not None and view.graph().number_of_nodes() > 10
 
 
 def test_stuck_forward_offers_stop_and_stop_ends_it(window, qtbot, tmp_path):
-    from gradviz.ui.model_session import open_model_in_window
+    from gradviz.ui.user_model.opener import open_model_in_window
     from gradviz.ui.user_code import install_stop_offer
     from gradviz.ui.worker import running_user_code
 
@@ -65,7 +65,7 @@ def test_stuck_forward_offers_stop_and_stop_ends_it(window, qtbot, tmp_path):
     offer = install_stop_offer(window)
     offer.offer_ms = 50  # "after a few seconds", made short for the test
     failures = []
-    open_model_in_window(window, ModelRequest(path=path, input_shapes="1, 4"),
+    open_model_in_window(window, UserModelRequest(path=path, input_shapes="1, 4"),
                          on_failed=lambda exc, details: failures.append((exc, details)))
     qtbot.waitUntil(offer.isVisible, timeout=20_000)
     assert "still running" in offer.label.text() and "stuck.py" in offer.label.text()
@@ -98,15 +98,15 @@ def test_the_process_exits_when_the_window_closes_while_user_code_is_stuck(tmp_p
         from PySide6.QtWidgets import QApplication
 
         from gradviz import app
-        from gradviz.core.user_session import ModelRequest
+        from gradviz.core.user_model import UserModelRequest
 
         qapp = QApplication(sys.argv)
 
         def drive():
             window = next(w for w in qapp.topLevelWidgets() if w.objectName() == "mainWindow" or hasattr(w, "document"))
-            from gradviz.ui.model_session import open_model_in_window
+            from gradviz.ui.user_model.opener import open_model_in_window
 
-            open_model_in_window(window, ModelRequest(path={str(path)!r}, input_shapes="1, 4"))
+            open_model_in_window(window, UserModelRequest(path={str(path)!r}, input_shapes="1, 4"))
 
             def close_when_stuck():
                 if os.path.exists({str(marker)!r}):  # their forward runs (and never returns)
@@ -131,7 +131,7 @@ def test_the_process_exits_when_the_window_closes_while_user_code_is_stuck(tmp_p
 def test_code_stuck_in_c_is_said_to_be_unstoppable(window, qtbot, tmp_path):
     import threading
 
-    from gradviz.ui.model_session import open_model_in_window
+    from gradviz.ui.user_model.opener import open_model_in_window
     from gradviz.ui.user_code import install_stop_offer
     from gradviz.ui.worker import running_user_code
 
@@ -144,7 +144,7 @@ def test_code_stuck_in_c_is_said_to_be_unstoppable(window, qtbot, tmp_path):
     offer.offer_ms, offer.grace_ms = 50, 50
     failures = []
     try:
-        open_model_in_window(window, ModelRequest(path=path, input_shapes="1, 4"),
+        open_model_in_window(window, UserModelRequest(path=path, input_shapes="1, 4"),
                              on_failed=lambda exc, details: failures.append(exc))
         qtbot.waitUntil(offer.isVisible, timeout=20_000)
         qtbot.mouseClick(offer.button, Qt.MouseButton.LeftButton)

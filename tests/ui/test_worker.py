@@ -57,3 +57,34 @@ def test_tasks_are_released_and_garbage_is_collected_on_the_gui_thread(qtbot):
     # automatic collection is off; the GUI-thread timer collects instead
     assert not gc.isenabled()
     assert worker._gc_timer is not None and worker._gc_timer.isActive()
+
+
+def test_latest_task_drops_the_answers_of_replaced_tasks(qtbot):
+    """Two requests in a row: only the second one's answer, error or progress reaches the
+    caller, though the first one's answer arrives too (the pool runs them in turn)."""
+    from gradviz.ui.worker import LatestTask
+
+    job = LatestTask()
+    release_first = threading.Event()
+    answers, progress = [], []
+
+    def first(task):
+        task.report(0.1, "first")
+        release_first.wait(10)
+        return "first"
+
+    job.start(first, on_done=answers.append, on_progress=lambda f, m: progress.append(m), cancel_previous=False)
+    second = job.start(lambda task: "second", on_done=answers.append, on_progress=lambda f, m: progress.append(m))
+    assert job.task is second and job.busy
+    release_first.set()
+    qtbot.waitUntil(lambda: not job.busy, timeout=5000)
+    assert wait_for_idle(5000)
+    assert answers == ["second"] and "first" not in progress
+
+    errors = []
+    job.start(lambda task: 1 / 0, on_error=lambda exc, details: errors.append(type(exc)))
+    job.forget()  # the user moved on: this failure is nobody's business any more
+    assert wait_for_idle(5000)
+    job.start(lambda task: "third", on_done=answers.append)
+    qtbot.waitUntil(lambda: answers[-1] == "third", timeout=5000)
+    assert errors == []

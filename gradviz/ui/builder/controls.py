@@ -13,7 +13,8 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
 
 from gradviz.core import presets, text_values
-from gradviz.ui.builder.document import LOSSES, OPTIMIZERS, NetworkDocument
+from gradviz.core.vocabulary import LOSSES, OPTIMIZERS
+from gradviz.ui.builder.document import NetworkDocument
 from gradviz.ui.builder.param_editors import route_undo_to_document
 from gradviz.ui.validated_field import ProblemUnderField, ValidatedField
 

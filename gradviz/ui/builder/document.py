@@ -16,11 +16,10 @@ from PySide6.QtGui import QUndoStack
 
 from gradviz.core.limits import check_spec_limits
 from gradviz.core.spec import NetworkSpec
+from gradviz.core.vocabulary import LOSSES, OPTIMIZERS
 from gradviz.core.analysis import Analysis, analyse
 from gradviz.ui.builder.commands import SnapshotCommand
 
-LOSSES = ("mse", "l1", "cross_entropy", "nll")
-OPTIMIZERS = ("sgd", "sgd_momentum", "adam", "manual_sgd")
 DEFAULT_SETTINGS = {"loss": "mse", "optimizer": "sgd", "lr": 0.01, "device": "cpu", "data": None}
 DEFAULT_INPUT_SHAPE = (1, 1, 32, 32)
 

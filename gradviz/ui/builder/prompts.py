@@ -1,12 +1,9 @@
 """The questions the app asks (save changes? recover? which file?).
 
-Kept in one replaceable object so tests substitute answers instead of driving
-modal dialogs. Under ``GRADVIZ_TESTING`` the defaults never block: they answer
-"discard" / "no" / no file, so a forgotten prompt cannot hang a test run.
+Kept in one replaceable object so tests substitute scripted answers instead of
+driving modal dialogs (the test suite gives every window one that never blocks).
 """
 from __future__ import annotations
-
-import os
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
@@ -17,18 +14,12 @@ PROJECT_FILTER = f"gradviz projects (*{SUFFIX});;JSON files (*.json);;All files 
 PYTHON_FILTER = "Python files (*.py);;All files (*)"
 
 
-def _testing() -> bool:
-    return bool(os.environ.get("GRADVIZ_TESTING"))
-
-
 class Prompts:
     def __init__(self, parent: QWidget | None = None):
         self.parent = parent
 
     def ask_save_changes(self, document_name: str) -> str:
         """"save", "discard" or "cancel"."""
-        if _testing():
-            return "discard"
         box = QMessageBox(self.parent)
         box.setObjectName("saveChangesBox")
         box.setIcon(QMessageBox.Icon.Warning)
@@ -43,8 +34,6 @@ class Prompts:
         )
 
     def ask_recover(self, description: str) -> bool:
-        if _testing():
-            return False
         box = QMessageBox(self.parent)
         box.setObjectName("recoverBox")
         box.setIcon(QMessageBox.Icon.Question)
@@ -58,22 +47,16 @@ class Prompts:
         return box.exec() == QMessageBox.StandardButton.Yes
 
     def open_path(self) -> str | None:
-        if _testing():
-            return None
         path, _ = QFileDialog.getOpenFileName(self.parent, "Open project", settings.last_directory(), PROJECT_FILTER)
         return path or None
 
     def save_path(self, suggested: str) -> str | None:
-        if _testing():
-            return None
         path, _ = QFileDialog.getSaveFileName(self.parent, "Save project", suggested, PROJECT_FILTER)
         if path and not path.endswith((SUFFIX, ".json")):
             path += SUFFIX
         return path or None
 
     def export_path(self, suggested: str) -> str | None:
-        if _testing():
-            return None
         path, _ = QFileDialog.getSaveFileName(self.parent, "Export as Python", suggested, PYTHON_FILTER)
         if path and not path.endswith(".py"):
             path += ".py"

@@ -15,7 +15,6 @@ torch loads on the first build: the app warms it up in the background first.
 """
 from __future__ import annotations
 
-import importlib
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -27,14 +26,11 @@ KEPT_SETTINGS = {"lr": "set_lr"}
 
 
 def training_session_class():
-    """``gradviz.TrainingSession``, or None while ``gradviz.core.session`` does not exist."""
-    try:
-        module = importlib.import_module("gradviz.core.session")
-    except ModuleNotFoundError as exc:
-        if exc.name in ("gradviz.core.session",):
-            return None
-        raise
-    return getattr(module, "TrainingSession", None)
+    """``gradviz.TrainingSession``: imported when first needed, since it imports torch
+    (the window shows before that; ``MainWindow.warm_up`` calls this off the GUI thread)."""
+    from gradviz.core.session import TrainingSession
+
+    return TrainingSession
 
 
 class SessionLink(QObject):
@@ -100,8 +96,6 @@ class SessionLink(QObject):
             factory = training_session_class()
         except Exception as exc:  # noqa: BLE001 - a broken session module must not break the builder
             return None, f"Training sessions failed to load: {type(exc).__name__}: {exc}"
-        if factory is None:
-            return None, "Training sessions are not available in this version"
         settings = document.settings
         kwargs = dict(loss=settings["loss"], optimizer=settings["optimizer"], lr=float(settings["lr"]), device=settings["device"])
         if settings.get("data") is not None:

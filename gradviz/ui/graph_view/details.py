@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QTextBrowser
 
 from gradviz.core.collapse import CollapsedGraph, box_module, node_module
 
-from .search import display_name
+from gradviz.core.display.graph_search import display_name
 from .style import KINDS, format_shape
 
 MAX_LISTED = 40  # neighbours listed before "… and N more"

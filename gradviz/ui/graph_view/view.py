@@ -53,7 +53,7 @@ from .legend import Legend
 from .minimap import Minimap
 from .model import ROLE_ACTIVE, ROLE_CODES, ROLE_VISITED, SceneModel
 from .overlays import ProgressPanel, placeholder
-from .search import find_matches, path_to_outputs
+from gradviz.core.display.graph_search import find_matches, path_to_outputs
 from .stale import STALE_OPACITY, StaleBanner
 from .state import ViewState
 from .style import Fonts, TextMetrics
@@ -247,6 +247,13 @@ class GraphView(QWidget):
 
     # ------------------------------------------------------------------------------
     # graph and layout
+
+    def set_details_visible(self, visible: bool) -> None:
+        """Show or hide the node-details side panel (what the toolbar's Details toggle does)."""
+        self.toolbar.details_button.setChecked(visible)
+
+    def details_visible(self) -> bool:
+        return self.toolbar.details_button.isChecked()
 
     def graph(self) -> nx.DiGraph | None:
         """The original graph given to :meth:`set_graph`."""

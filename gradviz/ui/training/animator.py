@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from gradviz.ui.training import graph_steps as steps
+from gradviz.core.display import graph_steps as steps
 from gradviz.ui.worker import run_task
 
 # Time per node at speed 1, and the most one phase may take (big graphs).
@@ -238,7 +238,7 @@ class GraphAnimator(QObject):
             groups = steps.reveal_groups(graph, forward)
         else:
             groups = steps.reveal_groups(graph, loss, already=set(self._forward_nodes(graph, forward)))
-            groups.append(steps.output_keys(graph))
+            groups.append(steps.output_nodes(graph))
         self.revealed = []
         state = {"previous": None}
 

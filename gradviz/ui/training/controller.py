@@ -20,8 +20,8 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from gradviz.ui.worker import run_task
+from gradviz.core.vocabulary import PHASES
 
-PHASES = ("zero_grad", "forward", "loss", "backward", "step")
 
 # Pause between two phases of a sequence at speed 1 when no animation paces it,
 # so that the phase indicator can be read.

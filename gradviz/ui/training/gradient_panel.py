@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from gradviz.ui import theme
-from gradviz.ui.training import tensor_images
+from gradviz.core.display import tensor_images
+from gradviz.core.vocabulary import PHASES
 
 PANELS = ("before", "grad", "update", "after")
 TITLES = {
@@ -41,7 +42,6 @@ HOVER_NAMES = {"before": "weight before", "grad": "gradient", "update": "update"
 # Strong ends and a white middle survive a projector's washed-out colours.
 DIVERGING = ["#08306b", "#2171b5", "#9ecae1", "#f7f7f7", "#fc9272", "#cb181d", "#67000d"]
 MORPH_MS = 1400
-PHASES = ("zero_grad", "forward", "loss", "backward", "step")
 
 
 def diverging_colormap() -> pg.ColorMap:

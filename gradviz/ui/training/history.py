@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from gradviz.core.vocabulary import PHASES
 
-PHASES = ("zero_grad", "forward", "loss", "backward", "step")
 
 
 class HistoryBar(QWidget):

@@ -22,11 +22,11 @@ choosing it there selects its node.
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractButton,
     QFrame,
     QLabel,
     QScrollArea,
@@ -36,14 +36,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gradviz.core.vocabulary import PHASES
 from gradviz.ui import theme
 from gradviz.ui.training.animator import GraphAnimator
 from gradviz.ui.training.banner import Banner
-from gradviz.ui.training.controller import PHASES, StepController
+from gradviz.ui.training.controller import StepController
 from gradviz.ui.training.gradient_panel import GradientPanel
 from gradviz.ui.training.history import HistoryBar
 from gradviz.ui.training.norms import NormsPanel
 from gradviz.ui.training.phase_indicator import PhaseIndicator
+
+if TYPE_CHECKING:  # the window, as extensions see it
+    from gradviz.ui.host import WindowHost
 
 PHASE_ACTIONS = {
     "zero_grad": ("actionZeroGrad", "Ctrl+1"),
@@ -82,18 +86,17 @@ def describe_nonfinite(first) -> str:
 class TrainingUI(QObject):
     """Everything :func:`install_training_ui` added; kept on ``window.training_ui``."""
 
-    def __init__(self, window):
+    def __init__(self, window: "WindowHost"):
         super().__init__(window)
         self.window = window
         self.controller = StepController(parent=self, session_source=lambda: window.session)
-        self.active = getattr(window, "active_session", None)
-        self.animator = GraphAnimator(self._graph_view, parent=self, existing_view_source=lambda: window.graph_view)
+        self.active = window.active_session
+        self.animator = GraphAnimator(self._graph_view, parent=self, existing_view_source=lambda: window.graph_view if window.has_graph_view else None)
         self.controller.set_pacer(self.animator)
         self.actions: dict[str, QAction] = {}
         self._phase_buttons: list = []
-        self._graph_view_failed = False
         self._pending_gradients = None
-        self._valid = bool(window.validity()[0]) if hasattr(window, "validity") else True
+        self._valid = bool(window.validity()[0])
 
         self._build_widgets()
         self._build_actions()
@@ -188,18 +191,14 @@ class TrainingUI(QObject):
         self.speed_slider.valueChanged.connect(self._on_speed)
 
         window = self.window
-        run_menu = window.menus.get("run") if hasattr(window, "menus") else None
-        if run_menu is not None:
-            run_menu.addSeparator()
-            for phase in PHASES:
-                run_menu.addAction(self.actions[PHASE_ACTIONS[phase][0]])
-            run_menu.addSeparator()
-            for name in ("actionNextPhase", "actionRunIteration", "actionPlay", "actionSkipAnimation",
-                         "actionResetTraining"):
-                run_menu.addAction(self.actions[name])
-        view_menu = window.menus.get("view") if hasattr(window, "menus") else None
-        if view_menu is not None:
-            view_menu.addAction(self.actions["actionTrainingLayout"])
+        run_menu = window.menus["run"]
+        run_menu.addSeparator()
+        for phase in PHASES:
+            run_menu.addAction(self.actions[PHASE_ACTIONS[phase][0]])
+        run_menu.addSeparator()
+        for name in ("actionNextPhase", "actionRunIteration", "actionPlay", "actionSkipAnimation", "actionResetTraining"):
+            run_menu.addAction(self.actions[name])
+        window.menus["view"].addAction(self.actions["actionTrainingLayout"])
 
         self.toolbar = QToolBar("Step")
         self.toolbar.setObjectName("stepToolBar")
@@ -243,9 +242,8 @@ class TrainingUI(QObject):
         self.training_dock = window.add_panel(self.training_panel, "Training step", "trainingDock", area.RightDockWidgetArea)
         self.gradient_dock = window.add_panel(self.gradients, "Gradients", "gradientDock", area.BottomDockWidgetArea)
         self.norms_dock = window.add_panel(self.norms, "Norms and loss", "normsDock", area.BottomDockWidgetArea)
-        if hasattr(window, "add_default_layout_step"):
-            window.add_default_layout_step(self.default_layout)
-        self.default_layout()  # a window without the hook still starts sensibly; a saved layout is restored later
+        window.add_default_layout_step(self.default_layout)
+        self.default_layout()  # a saved layout is restored later
 
     def default_layout(self) -> None:
         """Our part of the window's default layout (first start, View → Reset layout).
@@ -257,8 +255,7 @@ class TrainingUI(QObject):
         gets the area's full width.
         """
         window, area = self.window, Qt.DockWidgetArea
-        summary = getattr(window, "summary_dock", None)
-        bottom = [self.gradient_dock, self.norms_dock] + ([summary] if summary is not None else [])
+        bottom = [self.gradient_dock, self.norms_dock, window.summary_dock]
         for dock in (self.training_dock, *bottom):
             dock.setFloating(False)
             window.removeDockWidget(dock)
@@ -276,10 +273,8 @@ class TrainingUI(QObject):
         norms as a tab behind them); the builder docks are put away (View →
         Panels, or View → Reset layout, bring them back)."""
         window, area = self.window, Qt.DockWidgetArea
-        for name in ("palette_dock", "builder_dock", "summary_dock"):
-            dock = getattr(window, name, None)
-            if dock is not None:
-                dock.hide()
+        for dock in (window.palette_dock, window.builder_dock, window.summary_dock):
+            dock.hide()
         window.setCorner(Qt.Corner.BottomRightCorner, area.BottomDockWidgetArea)
         for dock, where in ((self.training_dock, area.RightDockWidgetArea), (self.gradient_dock, area.BottomDockWidgetArea),
                             (self.norms_dock, area.BottomDockWidgetArea)):
@@ -291,10 +286,8 @@ class TrainingUI(QObject):
         self.gradient_dock.raise_()
         # The graph view's node-details side panel halves the graph on a
         # projector; its own toggle brings it back.
-        view = window.graph_view
-        toggle = view.findChild(QAbstractButton, "graphDetailsToggle") if view is not None else None
-        if toggle is not None and toggle.isChecked():
-            toggle.setChecked(False)
+        if window.has_graph_view:
+            window.graph_view.set_details_visible(False)
         window.resizeDocks([self.training_dock], [round(window.width() * 0.3)], Qt.Orientation.Horizontal)
         window.resizeDocks([self.gradient_dock], [round(window.height() * 0.35)], Qt.Orientation.Vertical)
 
@@ -316,23 +309,16 @@ class TrainingUI(QObject):
         # On a model too big for full records, the history copies only the parameter looked at.
         self.gradients.paramChanged.connect(lambda name: self.controller.session is not None and name and
                                             self.controller.session.watch_parameters([name]))
-        if hasattr(w, "sessionChanged"):
-            w.sessionChanged.connect(c.set_session)
-        active = self.active
-        if active is not None:  # the session's own events (any thread, delivered on ours)
-            active.iterationRecorded.connect(self._on_iteration_finished)
-            active.resetDone.connect(self._on_reset)
-            active.settingsChanged.connect(self._on_setting)
-            active.graphInvalidated.connect(self._on_graph_invalidated)
-        else:
-            c.iterationFinished.connect(self._on_iteration_finished)
-            c.resetDone.connect(self._on_reset)
-        if hasattr(w, "graphViewCreated"):
-            w.graphViewCreated.connect(self._watch_graph_view)
-        if getattr(w, "graph_view", None) is not None:
+        w.sessionChanged.connect(c.set_session)
+        active = self.active  # the session's own events (any thread, delivered on ours)
+        active.iterationRecorded.connect(self._on_iteration_finished)
+        active.resetDone.connect(self._on_reset)
+        active.settingsChanged.connect(self._on_setting)
+        active.graphInvalidated.connect(self._on_graph_invalidated)
+        w.graphViewCreated.connect(self._watch_graph_view)
+        if w.has_graph_view:
             self._watch_graph_view(w.graph_view)
-        if hasattr(w, "networkValidityChanged"):
-            w.networkValidityChanged.connect(self._on_validity)
+        w.networkValidityChanged.connect(self._on_validity)
 
     # -- commands ------------------------------------------------------------------------------
     def run_phase(self, phase: str | None) -> bool:
@@ -372,7 +358,7 @@ class TrainingUI(QObject):
 
     def _can_step(self) -> bool:
         if not self._valid:
-            reason = self.window.validity()[1] if hasattr(self.window, "validity") else "the network is invalid"
+            reason = self.window.validity()[1]
             self.window.show_message(f"Cannot train: {reason}")
             return False
         if not self.history.is_live:
@@ -383,7 +369,7 @@ class TrainingUI(QObject):
     def _explain_refusal(self, phase: str | None) -> None:
         controller = self.controller
         if controller.session is None:
-            problem = getattr(getattr(self.window, "session_link", None), "problem", "") or "no session"
+            problem = self.window.session_link.problem or "no session"
             self.window.show_message(f"Cannot train: {problem}")
         elif controller.busy:
             self.window.show_message("Wait: a phase is running")
@@ -489,7 +475,7 @@ class TrainingUI(QObject):
             view.nodeClicked.connect(self._on_node_clicked)
 
     def _param_keys(self, view) -> dict:
-        from gradviz.ui.training.graph_steps import param_keys
+        from gradviz.core.display.graph_steps import param_keys
 
         graph = view.graph() if view is not None else None
         return param_keys(graph) if graph is not None else {}
@@ -502,6 +488,8 @@ class TrainingUI(QObject):
             self.gradients.set_param(name)
 
     def _select_param_node(self, name: str) -> None:
+        if not self.window.has_graph_view:
+            return  # no graph on screen yet: nothing to select
         view = self.window.graph_view
         key = self._param_keys(view).get(name)
         if key is not None and view.selected_node() != key:
@@ -603,19 +591,10 @@ class TrainingUI(QObject):
         self._refresh_norms(selected=record)
 
     def _graph_view(self):
-        window = self.window
-        view = window.graph_view
-        if view is None:
-            # MainWindow creates its GraphView lazily; there is no public creator yet.
-            try:
-                view = window._ensure_graph_view()
-            except Exception as exc:  # noqa: BLE001 - a broken graph view must not stop training
-                if not self._graph_view_failed:
-                    self._graph_view_failed = True
-                    window.show_message(f"The graph view is not available: {type(exc).__name__}: {exc}", 10000)
-                return None
-        if view is not None and window.central.currentWidget() is not view:
-            window.central.setCurrentWidget(view)
+        """The window's graph view, brought to the front (the animation draws on it)."""
+        view = self.window.graph_view
+        if self.window.central.currentWidget() is not view:
+            self.window.central.setCurrentWidget(view)
         return view
 
 
@@ -651,7 +630,7 @@ def _plain(text: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", text))
 
 
-def install_training_ui(window) -> TrainingUI:
+def install_training_ui(window: "WindowHost") -> TrainingUI:
     """Add step-through training to ``window`` (a MainWindow); returns what was added."""
     ui = TrainingUI(window)
     window.training_ui = ui

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
 )
 
 from gradviz.ui import theme
+from gradviz.core.vocabulary import PHASES
 
-PHASES = ("zero_grad", "forward", "loss", "backward", "step")
 
 # The tutorial's loop, line by line (the PyTorch "Neural Networks" tutorial).
 CODE = {

@@ -2,16 +2,16 @@
 
 :func:`open_model_in_window` is the one path File → Open Model takes (the
 dialog calls it on Open; tests call it too): it runs
-:func:`gradviz.core.user_session.open_user_model` in a worker thread (the
+:func:`gradviz.core.user_model.open_user_model` in a worker thread (the
 user's code, the first forward pass and the graph extraction never block the
-GUI), then :class:`ModelOpener` makes the result the window's session:
+GUI), then :class:`UserModelOpener` makes the result the window's session:
 
 * the window's ``active_session`` (:class:`gradviz.ui.active_session.ActiveSession`)
   makes it the session the user is looking at: ``window.session`` returns it and
   ``window.sessionChanged`` announces it, so the step-through controls,
   animation and gradient panels work on it unchanged; the builder's rebuilds
   stay in the background until the model is closed;
-* the Network dock shows the :class:`ExternalModelPanel` instead of layer
+* the Network dock shows the :class:`UserModelPanel` instead of layer
   cards (read-only, apart from loss, optimizer and learning rate); the layer
   palette, the builder's model summary and the builder's training toolbar are
   hidden, since they describe the built network;
@@ -24,34 +24,37 @@ network (New, Open, a preset, Undo).
 from __future__ import annotations
 
 import gc
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 
-from gradviz.core.loader import ModelLoadError, user_traceback
-from gradviz.core.user_session import ModelRequest, OpenedModel, open_user_model
+from gradviz.core.user_model_loader import ModelLoadError, user_traceback
+from gradviz.core.user_model import UserModelRequest, OpenedUserModel, open_user_model
 from gradviz.ui.errors import show_error, summary_of
-from gradviz.ui.external_model_panel import ExternalModelPanel
-from gradviz.ui.worker import Interrupted, Task, run_task
+from gradviz.ui.user_model.panel import UserModelPanel
+from gradviz.ui.worker import Interrupted, LatestTask, Task
 
-__all__ = ["ModelOpener", "model_opener", "open_model_in_window"]
+if TYPE_CHECKING:  # the window, as extensions see it
+    from gradviz.ui.host import WindowHost
+
+__all__ = ["UserModelOpener", "model_opener", "open_model_in_window"]
 
 PANEL_WIDTH = 480  # px: the model panel's width in place of the (wider) layer builder
 
 
-def model_opener(window) -> "ModelOpener":
+def model_opener(window: "WindowHost") -> "UserModelOpener":
     """The window's opener, made on first use (``install_open_model`` makes it at start-up)."""
     opener = getattr(window, "model_opener", None)
     if opener is None:
-        opener = window.model_opener = ModelOpener(window)
+        opener = window.model_opener = UserModelOpener(window)
     return opener
 
 
 def open_model_in_window(
     window,
-    request: ModelRequest,
+    request: UserModelRequest,
     *,
-    on_opened: Callable[[OpenedModel], None] | None = None,
+    on_opened: Callable[[OpenedUserModel], None] | None = None,
     on_failed: Callable[[BaseException, str], None] | None = None,
 ) -> Task:
     """Open ``request`` in the background and show it in ``window``; see the module docstring.
@@ -62,18 +65,18 @@ def open_model_in_window(
     return model_opener(window).open(request, on_opened=on_opened, on_failed=on_failed)
 
 
-class ModelOpener(QObject):
+class UserModelOpener(QObject):
     """Holds the model opened from a file (if any) and swaps it in and out of the window."""
 
-    modelChanged = Signal(object)  # the OpenedModel, or None when back to the builder
+    modelChanged = Signal(object)  # the OpenedUserModel, or None when back to the builder
     busyChanged = Signal(bool)
 
-    def __init__(self, window):
+    def __init__(self, window: "WindowHost"):
         super().__init__(window)
         self.window = window
-        self.opened: OpenedModel | None = None
-        self._task: Task | None = None
-        self._panel: ExternalModelPanel | None = None
+        self.opened: OpenedUserModel | None = None
+        self._job = LatestTask()  # opening a model: a newer request replaces the running one
+        self._panel: UserModelPanel | None = None
         self._builder_widget = None
         self._builder_title = ""
         self._builder_width = 0
@@ -94,17 +97,15 @@ class ModelOpener(QObject):
 
     @property
     def busy(self) -> bool:
-        return self._task is not None
+        return self._job.busy
 
     @property
-    def panel(self) -> ExternalModelPanel | None:
+    def panel(self) -> UserModelPanel | None:
         return self._panel
 
     # -- opening -------------------------------------------------------------------------
-    def open(self, request: ModelRequest, *, on_opened=None, on_failed=None) -> Task:
+    def open(self, request: UserModelRequest, *, on_opened=None, on_failed=None) -> Task:
         """Load, build the session and its graph in the worker; show the result on the GUI thread."""
-        if self._task is not None:
-            self._task.cancel()  # user code cannot be interrupted; its result is ignored instead
         window = self.window
 
         def work(task):
@@ -113,8 +114,6 @@ class ModelOpener(QObject):
             return opened
 
         def done(opened):
-            if task is not self._task:
-                return  # a newer request replaced this one
             # On the GUI thread: a collection may free Qt objects, which must
             # never happen on the worker (see gradviz.ui.worker).
             _freeze_long_lived_objects()
@@ -124,8 +123,6 @@ class ModelOpener(QObject):
                 on_opened(opened)
 
         def failed(exc, details):
-            if task is not self._task:
-                return
             self._finish_task()
             if isinstance(exc, Interrupted):  # the user pressed Stop (gradviz.ui.user_code)
                 exc = ModelLoadError(f"{request.display_name}: stopped — its code was interrupted while it ran",
@@ -139,28 +136,25 @@ class ModelOpener(QObject):
                 show_error(window, "Cannot open the model", str(exc), exc.user_traceback)
 
         def progress(fraction, message):
-            if task is self._task and message:
+            if message:
                 window.show_message(f"Opening {request.display_name}: {message}…", 0)
 
         self._set_busy(True)
         window.show_message(f"Opening {request.display_name}…", 0)
-        task = self._task = run_task(work, on_done=done, on_error=failed, on_progress=progress,
-                                     user_code=f"opening {request.display_name}")
-        return task
+        return self._job.start(work, on_done=done, on_error=failed, on_progress=progress,
+                               user_code=f"opening {request.display_name}")
 
     def _finish_task(self) -> None:
-        self._task = None
         self._set_busy(False)
 
     def _set_busy(self, busy: bool) -> None:
-        progress = getattr(self.window, "progress", None)
-        if progress is not None:
-            progress.setRange(0, 0)  # indeterminate: loading user code has no meaningful percentage
-            progress.setVisible(busy)
+        progress = self.window.progress
+        progress.setRange(0, 0)  # indeterminate: loading user code has no meaningful percentage
+        progress.setVisible(busy)
         self.busyChanged.emit(busy)
 
     # -- showing ----------------------------------------------------------------------------
-    def show(self, opened: OpenedModel) -> None:
+    def show(self, opened: OpenedUserModel) -> None:
         """Make ``opened`` the window's session and show its graph (GUI thread)."""
         window = self.window
         first = self.opened is None
@@ -180,7 +174,7 @@ class ModelOpener(QObject):
         QTimer.singleShot(0, lambda: self._if_current(opened, self.show_graph))
         QTimer.singleShot(0, lambda: self._if_current(opened, lambda: self.modelChanged.emit(opened)))
 
-    def _if_current(self, opened: OpenedModel, step: Callable[[], None]) -> None:
+    def _if_current(self, opened: OpenedUserModel, step: Callable[[], None]) -> None:
         if self.opened is opened:  # not closed or replaced in the meantime
             step()
 
@@ -190,11 +184,7 @@ class ModelOpener(QObject):
             return
         latest = self.opened.session.history[-1] if len(self.opened.session.history) else None
         graph = latest.graph if latest is not None and latest.graph is not None else self.opened.graph
-        ensure = getattr(self.window, "_ensure_graph_view", None)
-        view = ensure() if ensure is not None else getattr(self.window, "graph_view", None)
-        if view is None:
-            self.window.show_message(f"Graph ready ({graph.number_of_nodes():,} nodes); the graph view is not available")
-            return
+        view = self.window.graph_view
         view.set_graph(graph)  # lays out in its worker; over 2000 nodes it opens collapsed by module
         self.window.central.setCurrentWidget(view)
 
@@ -207,13 +197,10 @@ class ModelOpener(QObject):
         gc.unfreeze()  # the model's objects may become garbage now: let the collector see them again
         self._swap_out_panel()
         # The title and status bar describe the builder's network again.
-        for refresh in ("_update_title", "_update_validity"):
-            method = getattr(window, refresh, None)
-            if method is not None:
-                method()
-        view = getattr(window, "graph_view", None)
-        if view is not None:
-            view.set_graph(None)  # the opened model's graph is not the builder's network
+        window.update_title()
+        window.update_validity()
+        if window.has_graph_view:
+            window.graph_view.set_graph(None)  # the opened model's graph is not the builder's network
         window.active_session.set_opened(None)  # the builder's session again: every panel follows
         self.modelChanged.emit(None)
 
@@ -221,7 +208,7 @@ class ModelOpener(QObject):
     def _swap_in_panel(self) -> None:
         window = self.window
         if self._panel is None:
-            self._panel = ExternalModelPanel()
+            self._panel = UserModelPanel()
             self._panel.closeRequested.connect(self.close)
             self._panel.showGraphRequested.connect(self.show_graph)
             self._panel.settingChosen.connect(self.apply_setting)
@@ -238,8 +225,8 @@ class ModelOpener(QObject):
         window.resizeDocks([dock], [min(dock.width(), PANEL_WIDTH)], Qt.Orientation.Horizontal)
         # The palette adds layers, the summary and the training toolbar describe the
         # built network (its data source and device included): none applies here.
-        bars = [getattr(window, name, None) for name in ("palette_dock", "summary_dock", "training_toolbar")]
-        self._hidden_bars = [bar for bar in bars if bar is not None and bar.isVisible()]
+        bars = [window.palette_dock, window.summary_dock, window.training_toolbar]
+        self._hidden_bars = [bar for bar in bars if bar.isVisible()]
         for bar in self._hidden_bars:
             bar.hide()
 
@@ -279,17 +266,15 @@ class ModelOpener(QObject):
     def _announce_valid(self) -> None:
         """The builder's validity gates the training actions: an opened model is always runnable."""
         window = self.window
-        label = getattr(window, "network_status", None)
-        if label is not None and self.opened is not None:
+        label = window.network_status
+        if self.opened is not None:
             counts = sum(p.numel() for p in self.opened.session.model.parameters())
             label.setText(f"✓ {self.opened.name} (from a file) · {counts:,} parameters · "
                           f"loss on {self.opened.session.loss_output} {self.opened.session.output_shape}")
             label.setProperty("ok", "true")
             label.style().unpolish(label)
             label.style().polish(label)
-        signal = getattr(window, "networkValidityChanged", None)
-        if signal is not None:
-            signal.emit(True, "")
+        window.networkValidityChanged.emit(True, "")
 
     def _on_document_changed(self) -> None:
         if self.opened is None:

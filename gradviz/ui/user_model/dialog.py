@@ -6,7 +6,7 @@ file), optional weights, the example inputs (shapes + dtype, or a Python
 expression, or nothing when the file defines ``example_inputs()``), loss and
 optimizer. Check runs everything once in the background and shows what came
 out, or the user's own traceback; Open does the same and shows the model in
-the window (:func:`gradviz.ui.model_session.open_model_in_window`).
+the window (:func:`gradviz.ui.user_model.opener.open_model_in_window`).
 
 Opening a Python file runs its code. Before the first run of each file (per
 path and modification time, remembered in QSettings) the dialog says so and
@@ -36,22 +36,22 @@ from PySide6.QtWidgets import (
 )
 
 from gradviz.core.model_files import model_file_kind, runs_code
+from gradviz.core.vocabulary import LOSSES, OPTIMIZERS
 from gradviz.ui import settings, theme, trusted_files
 from gradviz.ui.builder.controls import lr_field
 from gradviz.ui.builder.param_editors import set_error_state
 from gradviz.ui.errors import summary_of
 from gradviz.ui.validated_field import ValidatedField
-from gradviz.ui.worker import run_task
+from gradviz.ui.worker import LatestTask
 
 # torch loads in the background after start-up: this module is imported when the
 # window is built, so everything that needs torch is imported where it is used.
 if TYPE_CHECKING:
-    from gradviz.core.user_session import ModelRequest, OpenedModel
+    from gradviz.ui.host import WindowHost
+    from gradviz.core.user_model import UserModelRequest, OpenedUserModel
 
 __all__ = ["OpenModelDialog", "install_open_model", "show_open_model_dialog"]
 
-LOSSES = ("mse", "l1", "cross_entropy", "nll")  # gradviz.core.session.LOSSES, without importing torch's session here
-OPTIMIZERS = ("sgd", "sgd_momentum", "adam", "manual_sgd")
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "bool")
 FILE_FILTER = "PyTorch models (*.py *.pt2 *.pt *.pth *.ts *.torchscript *.jit);;Python files (*.py);;All files (*)"
 WEIGHTS_FILTER = "state_dict files (*.pt *.pth *.bin *.ckpt);;All files (*)"
@@ -62,7 +62,7 @@ TYPE_TEXT = {
 }
 
 
-def install_open_model(window) -> None:
+def install_open_model(window: "WindowHost") -> None:
     """Add File → Open Model… (Ctrl+Shift+O) to ``window`` and make its model opener."""
     from PySide6.QtGui import QAction
 
@@ -73,19 +73,16 @@ def install_open_model(window) -> None:
     action.setStatusTip("Open your own model (.py, torch.export .pt2, TorchScript) and step through its training")
     action.triggered.connect(lambda: show_open_model_dialog(window))
     window.addAction(action)  # the shortcut works while the menu bar is hidden (full screen)
-    actions = getattr(window, "actions", None)
-    if isinstance(actions, dict):
-        actions["actionOpenModel"] = action
-    file_menu = getattr(window, "menus", {}).get("file")
-    if file_menu is not None:
-        # Right after Open…, where people look for "open something".
-        entries = file_menu.actions()
-        anchor = next((a for a in entries if a.objectName() == "actionOpen"), None)
-        following = entries[entries.index(anchor) + 1] if anchor is not None and entries.index(anchor) + 1 < len(entries) else None
-        if following is not None:
-            file_menu.insertAction(following, action)
-        else:
-            file_menu.addAction(action)
+    window.actions["actionOpenModel"] = action
+    # Right after Open…, where people look for "open something".
+    file_menu = window.menus["file"]
+    entries = file_menu.actions()
+    anchor = next((a for a in entries if a.objectName() == "actionOpen"), None)
+    following = entries[entries.index(anchor) + 1] if anchor is not None and entries.index(anchor) + 1 < len(entries) else None
+    if following is not None:
+        file_menu.insertAction(following, action)
+    else:
+        file_menu.addAction(action)
     # Users' code may never return: the status bar offers to stop it (gradviz.ui.user_code).
     from gradviz.ui.user_code import install_stop_offer
 
@@ -114,7 +111,7 @@ def _row(*widgets: QWidget, stretch_first: bool = True) -> QHBoxLayout:
 
 
 class OpenModelDialog(QDialog):
-    """See the module docstring. ``request()`` is what the fields say, as a ``ModelRequest``."""
+    """See the module docstring. ``request()`` is what the fields say, as a ``UserModelRequest``."""
 
     def __init__(self, window):
         super().__init__(window)
@@ -124,9 +121,9 @@ class OpenModelDialog(QDialog):
         self.setModal(False)
         self.setMinimumWidth(620)
         self._scan = None  # FileScan of the current Python file, once it ran
-        self._scan_task = None
-        self._check_task = None
-        self._checked: tuple[tuple, OpenedModel] | None = None  # (request key, result) of the last good Check
+        self._scan_job = LatestTask()  # listing the classes of the chosen file
+        self._check_job = LatestTask()  # Check: running the model once
+        self._checked: tuple[tuple, OpenedUserModel] | None = None  # (request key, result) of the last good Check
         self._applied_path: str | None = None  # the path text in force (applied on commit)
         self._build()
         self._apply_path()
@@ -293,10 +290,10 @@ class OpenModelDialog(QDialog):
         text = self.path_edit.text().strip()
         return Path(text).expanduser() if text else None
 
-    def request(self) -> ModelRequest:
+    def request(self) -> UserModelRequest:
         """The fields as a request; a ``ModelLoadError`` names a field that cannot work."""
-        from gradviz.core.loader import ModelLoadError
-        from gradviz.core.user_session import ModelRequest
+        from gradviz.core.user_model_loader import ModelLoadError
+        from gradviz.core.user_model import UserModelRequest
 
         path = self.path()
         if path is None:
@@ -304,7 +301,7 @@ class OpenModelDialog(QDialog):
         if not path.is_file():
             raise ModelLoadError(f"{path}: no such file")
         python = model_file_kind(path) == "python"
-        return ModelRequest(
+        return UserModelRequest(
             path=path,
             name=(self.class_combo.currentText().strip() or None) if python else None,
             args=self.args_edit.value() if python else "",
@@ -317,7 +314,7 @@ class OpenModelDialog(QDialog):
             lr=self.lr_spin.value(),
         )
 
-    def set_request(self, request: ModelRequest) -> None:
+    def set_request(self, request: UserModelRequest) -> None:
         """Fill the fields (scripts, tests, and reopening what was opened last)."""
         self.choose_path(request.path)
         self.class_combo.setEditText(request.name or "")
@@ -371,7 +368,7 @@ class OpenModelDialog(QDialog):
 
     def _on_path_changed(self) -> None:
         self._scan = None
-        self._scan_task = None  # a running scan of the previous file is ignored when it ends
+        self._scan_job.forget()  # a running scan of the previous file is ignored when it ends
         self._checked = None
         self.class_combo.clear()
         path = self.path()
@@ -432,9 +429,6 @@ class OpenModelDialog(QDialog):
         self._set_status(f"Reading {path.name}…")
 
         def done(scan):
-            if task is not self._scan_task:
-                return
-            self._scan_task = None
             self._scan = scan
             typed = self.class_combo.currentText().strip()
             self.class_combo.clear()
@@ -446,18 +440,15 @@ class OpenModelDialog(QDialog):
             self._update_buttons()
 
         def failed(exc, details):
-            if task is not self._scan_task:
-                return
-            self._scan_task = None
             self._show_error(exc, details)
             self._update_buttons()
 
         def work(_task):
-            from gradviz.core.loader import scan_python_file
+            from gradviz.core.user_model_loader import scan_python_file
 
             return scan_python_file(path)
 
-        task = self._scan_task = run_task(work, on_done=done, on_error=failed)
+        self._scan_job.start(work, on_done=done, on_error=failed, cancel_previous=False)
         self._update_buttons()
 
     def _update_inputs_hint(self) -> None:
@@ -467,7 +458,7 @@ class OpenModelDialog(QDialog):
         if expression:
             text = "Inputs: the expression" + (" (it wins over the shapes)" if shapes else "")
         elif shapes:
-            from gradviz.core.loader import parse_shapes
+            from gradviz.core.user_model_loader import parse_shapes
 
             parsed = parse_shapes(shapes)
             text = "Inputs: " + ", ".join(str(shape) for shape in parsed) + f" {self.dtype_combo.currentText()}"
@@ -485,13 +476,13 @@ class OpenModelDialog(QDialog):
         path = self.path()
         ready = path is not None and path.is_file() and model_file_kind(path) is not None and not self.needs_trust()
         opener = getattr(self.main_window, "model_opener", None)
-        running = self._check_task is not None or (opener is not None and opener.busy)
+        running = self._check_job.busy or (opener is not None and opener.busy)
         self.check_button.setEnabled(ready and not running)
         self.open_button.setEnabled(ready and not running)
 
     # -- check and open ---------------------------------------------------------------------------------
-    def _valid_request(self) -> ModelRequest | None:
-        from gradviz.core.loader import ModelLoadError
+    def _valid_request(self) -> UserModelRequest | None:
+        from gradviz.core.user_model_loader import ModelLoadError
 
         if self.needs_trust():
             self._set_status("Agree to run this Python file first (the button in the warning above)", error=True)
@@ -516,28 +507,22 @@ class OpenModelDialog(QDialog):
         self._set_status(f"Checking {request.display_name}: running your code…")
 
         def done(opened):
-            if task is not self._check_task:
-                return
-            self._check_task = None
             self._checked = (key, opened)
             self._set_status(_summary(opened), ok=True)
             self._update_buttons()
 
         def failed(exc, details):
-            if task is not self._check_task:
-                return
-            self._check_task = None
             self._show_error(exc, details)
             self._update_buttons()
 
         def work(t):
-            from gradviz.core.user_session import open_user_model
+            from gradviz.core.user_model import open_user_model
 
             return open_user_model(request, progress=t.report)
 
-        task = self._check_task = run_task(
-            work, on_done=done, on_error=failed,
-            on_progress=lambda f, m: task is self._check_task and m and self._set_status(f"Checking: {m}…"),
+        self._check_job.start(
+            work, on_done=done, on_error=failed, cancel_previous=False,
+            on_progress=lambda f, m: m and self._set_status(f"Checking: {m}…"),
         )
         self._update_buttons()
 
@@ -546,7 +531,7 @@ class OpenModelDialog(QDialog):
         request = self._valid_request()
         if request is None:
             return
-        from gradviz.ui.model_session import model_opener, open_model_in_window
+        from gradviz.ui.user_model.opener import model_opener, open_model_in_window
 
         opener = model_opener(self.main_window)
         if self._checked is not None and self._checked[0] == _request_key(request):
@@ -582,7 +567,7 @@ class OpenModelDialog(QDialog):
             self.details.clear()
 
     def _show_error(self, exc: BaseException, details: str) -> None:
-        from gradviz.core.loader import ModelLoadError
+        from gradviz.core.user_model_loader import ModelLoadError
 
         message = str(exc) if isinstance(exc, ModelLoadError) else summary_of(exc)
         trace = getattr(exc, "user_traceback", "") or ("" if isinstance(exc, ModelLoadError) else details)
@@ -620,7 +605,7 @@ def _text_field(name: str, check) -> ValidatedField:
 
 
 def _check_arguments(text: str) -> None:
-    from gradviz.core.loader import ModelLoadError, parse_call_arguments
+    from gradviz.core.user_model_loader import ModelLoadError, parse_call_arguments
 
     try:
         parse_call_arguments(text)
@@ -629,7 +614,7 @@ def _check_arguments(text: str) -> None:
 
 
 def _check_shapes(text: str) -> None:
-    from gradviz.core.loader import ModelLoadError, parse_shapes
+    from gradviz.core.user_model_loader import ModelLoadError, parse_shapes
 
     try:
         parse_shapes(text)
@@ -645,7 +630,7 @@ def _check_expression(text: str) -> None:
         raise ValueError(f"expression: {exc.msg} (column {exc.offset})") from None
 
 
-def _request_key(request: ModelRequest) -> tuple:
+def _request_key(request: UserModelRequest) -> tuple:
     """What makes two requests open the same thing, including the file's current version."""
     path = Path(request.path)
     try:
@@ -656,7 +641,7 @@ def _request_key(request: ModelRequest) -> tuple:
             request.dtype, request.input_expression, request.loss, request.optimizer, request.lr)
 
 
-def _summary(opened: OpenedModel) -> str:
+def _summary(opened: OpenedUserModel) -> str:
     session = opened.session
     output = session.output_description or f"tensor {session.output_shape}"
     return (

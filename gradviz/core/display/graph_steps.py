@@ -59,7 +59,9 @@ def reveal_groups(graph: nx.DiGraph, ops: Iterable[Key], already: set[Key] | Non
     return groups
 
 
-def output_keys(graph: nx.DiGraph) -> list[Key]:
+def output_nodes(graph: nx.DiGraph) -> list[Key]:
+    """The nodes of kind "output" (the values backward starts from), graph order.
+    Search's ``graph_search.output_keys`` also falls back to the sinks; this does not."""
     return [k for k, kind in graph.nodes(data="kind") if kind == "output"]
 
 
@@ -110,7 +112,7 @@ def nonfinite_keys(graph: nx.DiGraph, names: Iterable[str], forward_ops: list[Ke
         elif name == "output" and forward_ops:
             keys.append(forward_ops[-1])
         elif name == "loss":
-            keys.extend(output_keys(graph))
+            keys.extend(output_nodes(graph))
     return list(dict.fromkeys(keys))
 
 

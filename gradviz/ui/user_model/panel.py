@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from gradviz.core.model_io import describe_inputs
-from gradviz.core.user_session import OpenedModel, parameter_counts
+from gradviz.core.user_model import OpenedUserModel, parameter_counts
 from gradviz.ui.builder.controls import LOSS_HELP, OPTIMIZER_HELP, lr_field
 
 KIND_TEXT = {"python": "Python file", "export": "torch.export program", "torchscript": "TorchScript file"}
@@ -78,8 +78,8 @@ def _label(object_name: str, role: str | None = None, *, wrap: bool = True) -> Q
     return label
 
 
-class ExternalModelPanel(QWidget):
-    """Shows one :class:`~gradviz.core.user_session.OpenedModel`; ``refresh`` after training steps."""
+class UserModelPanel(QWidget):
+    """Shows one :class:`~gradviz.core.user_model.OpenedUserModel`; ``refresh`` after training steps."""
 
     closeRequested = Signal()
     showGraphRequested = Signal()
@@ -89,7 +89,7 @@ class ExternalModelPanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("externalModelPanel")
-        self.opened: OpenedModel | None = None
+        self.opened: OpenedUserModel | None = None
 
         self.title = _label("externalModelTitle", "sectionTitle")
         self.source = _label("externalModelSource", "muted")
@@ -169,7 +169,7 @@ class ExternalModelPanel(QWidget):
         combo.currentIndexChanged.connect(lambda index: self.settingChosen.emit(key, combo.itemData(index)))
         return combo
 
-    def set_model(self, opened: OpenedModel | None) -> None:
+    def set_model(self, opened: OpenedUserModel | None) -> None:
         self.opened = opened
         if opened is None:
             self.param_model.set_rows([])

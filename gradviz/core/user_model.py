@@ -1,13 +1,13 @@
 """Open a model someone wrote as a ``TrainingSession``: the one path shared by
 File → Open Model, ``gradviz open-model`` and the tests.
 
-:func:`open_user_model` loads the file (:mod:`gradviz.core.loader`), makes the
+:func:`open_user_model` loads the file (:mod:`gradviz.core.user_model_loader`), makes the
 session over the user's module with their example inputs, and builds the
 autograd graph of one forward + loss (nothing trained yet) so that a bug in
 their ``forward`` or a loss that does not fit the output surfaces here, with
 their own traceback lines, rather than on the first step.
 
-Everything raised is a :class:`~gradviz.core.loader.ModelLoadError`: one
+Everything raised is a :class:`~gradviz.core.user_model_loader.ModelLoadError`: one
 message the user can act on, plus ``user_traceback`` when their code failed.
 
 No Qt here: the GUI runs this in a worker thread.
@@ -22,15 +22,15 @@ from typing import Any, Callable
 import networkx as nx
 import torch
 
-from gradviz.core.loader import LoadedModel, ModelLoadError, load_user_model, user_traceback
+from gradviz.core.user_model_loader import LoadedModel, ModelLoadError, load_user_model, user_traceback
 
-__all__ = ["ModelRequest", "OpenedModel", "ParameterCounts", "open_user_model", "parameter_counts"]
+__all__ = ["UserModelRequest", "OpenedUserModel", "ParameterCounts", "open_user_model", "parameter_counts"]
 
 Progress = Callable[[float, str], Any]
 
 
 @dataclass
-class ModelRequest:
+class UserModelRequest:
     """Everything the Open Model dialog (or the command line) asks for.
 
     Inputs come from ``input_expression`` if given, else ``input_shapes`` +
@@ -58,7 +58,7 @@ class ModelRequest:
 
 
 @dataclass
-class OpenedModel:
+class OpenedUserModel:
     """A user's model, opened: the loader's result, its session, and the graph of one forward + loss."""
 
     loaded: LoadedModel
@@ -107,7 +107,7 @@ def parameter_counts(session, status: dict[str, str] | None = None) -> Parameter
     return ParameterCounts(values, len(status), tally["trainable"], tally["frozen"], tally["no gradient"])
 
 
-def open_user_model(request: ModelRequest, progress: Progress | None = None) -> OpenedModel:
+def open_user_model(request: UserModelRequest, progress: Progress | None = None) -> OpenedUserModel:
     """Load ``request``'s model, make its session and its first graph (see the module docstring)."""
     from gradviz.core.session import TrainingError, TrainingSession
 
@@ -165,7 +165,7 @@ def open_user_model(request: ModelRequest, progress: Progress | None = None) -> 
             f"to ({rows}, {session.output_shape[-1]}) with {rows} random class targets"
         )
     report(1.0, "opened")
-    return OpenedModel(loaded=loaded, session=session, graph=graph, notes=notes)
+    return OpenedUserModel(loaded=loaded, session=session, graph=graph, notes=notes)
 
 
 def _their_lines(exc: BaseException, loaded: LoadedModel) -> str:
