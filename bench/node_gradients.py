@@ -9,7 +9,14 @@ received and produced gradients, its saved tensors and its forward value
 variant's CPU time over the raw loop's (median of per-round ratios), so the
 existing levels' numbers (``bench/training.py``) are unaffected by this option.
 
-    python bench/node_gradients.py [--rounds 15] [--block 4]
+Cases: the presets ``neuron``, ``lenet`` at batch 64 and ``resnet_tiny`` at its
+batch of 2, and with ``--big`` two third-party-sized models written out in
+:mod:`bench._models`: ``resnet50`` (ResNet-50's bottleneck architecture, one
+128×128 image) and ``gpt2`` (GPT-2 small: 12 layers, width 768, 50,257-token
+vocabulary, tied head; 32 tokens). The budget (issue 16): a full record with
+per-node gradients at most 1.5× the raw loop.
+
+    python bench/node_gradients.py [--rounds 15] [--block 4] [--big] [--only NAME ...]
 """
 from __future__ import annotations
 
@@ -30,20 +37,46 @@ from gradviz.core.data import VALUES, RandomData  # noqa: E402
 from gradviz.core.session import TrainingSession  # noqa: E402
 
 CASES = (("neuron", None), ("lenet", 64), ("resnet_tiny", None))
+BIG_CASES = (("resnet50", None), ("gpt2", None))
+
+
+def _big_model(name: str) -> tuple[nn.Module, torch.Tensor]:
+    """A fresh copy of a :mod:`bench._models` model (same weights every call) and its input."""
+    from bench import _models
+
+    torch.manual_seed(0)
+    if name == "resnet50":
+        return _models.BottleneckResNet(), torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    if name == "gpt2":
+        return _models.GPT2(), torch.randint(0, 50257, (1, 32), generator=torch.Generator().manual_seed(0))
+    raise ValueError(f"unknown benchmark model {name!r}")
 
 
 def measure(name: str, batch: int | None, rounds: int = 15, block: int = 4) -> dict:
     torch.set_num_threads(1)
-    spec = _spec(name, batch)
+    big = name in dict(BIG_CASES)
 
     def session(node_gradients: bool) -> TrainingSession:
+        if big:
+            module, example = _big_model(name)
+            # max_history 3: the same copies are made each iteration, fewer kept (a shared machine)
+            return TrainingSession(module, loss="mse", optimizer="sgd", lr=LR, inputs=example, seed=0,
+                                   record="full", max_history=3, node_gradients=node_gradients)
         return TrainingSession(spec, loss="mse", optimizer="sgd", lr=LR, data=RandomData(seed=0), seed=0,
                                record="full", max_history=10, node_gradients=node_gradients)
 
+    if big:
+        model, inputs = _big_model(name)
+        spec = None
+    else:
+        spec = _spec(name, batch)
+        model = gradviz.build_model(spec, seed=0)
     full, nodes = session(False), session(True)
-    model = gradviz.build_model(spec, seed=0)
     model.train()
-    inputs, targets = RandomData(seed=0).batch(spec.input_shape, full.output_shape, VALUES)
+    if big:
+        _, targets = full.data.batch(full.input_shape, full.output_shape, VALUES)
+    else:
+        inputs, targets = RandomData(seed=0).batch(spec.input_shape, full.output_shape, VALUES)
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
     criterion = nn.MSELoss()
 
@@ -60,10 +93,14 @@ def measure(name: str, batch: int | None, rounds: int = 15, block: int = 4) -> d
     for block_of in variants.values():  # warm-up
         block_of(2)
     cpu: dict[str, list[float]] = {key: [] for key in variants}
+    phases: dict[str, dict[str, float]] = {key: {} for key in variants}
     order = list(variants)
     for r in range(rounds):
         for key in order[r % 3:] + order[:r % 3]:
-            cpu[key].append(variants[key](block)[1])
+            _, seconds, phase_cpu = variants[key](block)
+            cpu[key].append(seconds)
+            for phase, t in phase_cpu.items():
+                phases[key][phase] = phases[key].get(phase, 0.0) + t / rounds
 
     def ratio(key: str) -> float:
         return statistics.median(a / b for a, b in zip(cpu[key], cpu["raw"]))
@@ -71,7 +108,7 @@ def measure(name: str, batch: int | None, rounds: int = 15, block: int = 4) -> d
     record = nodes.history[-1]
     return {
         "model": name,
-        "batch": spec.input_shape[0],
+        "batch": full.input_shape[0],
         "graph_nodes": record.graph.number_of_nodes(),
         "raw_ms": statistics.median(cpu["raw"]) * 1e3,
         "full_ms": statistics.median(cpu["full"]) * 1e3,
@@ -79,6 +116,9 @@ def measure(name: str, batch: int | None, rounds: int = 15, block: int = 4) -> d
         "full_ratio": ratio("full"),
         "node_gradients_ratio": ratio("node_gradients"),
         "node_gradients_over_full": statistics.median(a / b for a, b in zip(cpu["node_gradients"], cpu["full"])),
+        # mean CPU ms per phase of one recorded iteration, to see where the time goes
+        "full_phases_ms": {k: v * 1e3 for k, v in phases["full"].items()},
+        "node_gradients_phases_ms": {k: v * 1e3 for k, v in phases["node_gradients"].items()},
     }
 
 
@@ -102,8 +142,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--block", type=int, default=4, help="iterations per timed block")
+    parser.add_argument("--big", action="store_true", help="also resnet50 and gpt2 (about a minute)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="only these cases")
+    parser.add_argument("--phases", action="store_true", help="also print CPU ms per phase")
     args = parser.parse_args(argv)
-    print(format_table(run(rounds=args.rounds, block=args.block)))
+    cases = CASES + (BIG_CASES if args.big or args.only else ())
+    if args.only:
+        cases = tuple(c for c in cases if c[0] in args.only)
+    rows = run(cases, rounds=args.rounds, block=args.block)
+    print(format_table(rows))
+    if args.phases:
+        for r in rows:
+            for key in ("full", "node_gradients"):
+                cells = "  ".join(f"{p} {ms:.1f}" for p, ms in r[f"{key}_phases_ms"].items())
+                print(f"{r['model']:<12}{key:<16}{cells}")
     return 0
 
 

@@ -24,8 +24,8 @@ snapshot:
 
     bookkeeping   light - raw: what every level pays (batch fetch, gradient
                   norms, NaN/Inf checks, the phase machinery)
-    graph         full - light in forward + loss: the per-op recorder that
-                  assigns modules, and building the autograd graph
+    graph         full - light in forward + loss: the module-hook recorder
+                  that assigns modules, and building the autograd graph
     trace         full - light in backward, minus one snapshot: a hook per
                   autograd Node with a gradient norm each, and detaching
     snapshots     full - light in zero_grad + step, plus the gradient copy

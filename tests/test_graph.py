@@ -493,3 +493,115 @@ def test_trace_model_without_loss_and_with_saved():
 
 def graph_output_shape(graph):
     return graph.nodes[graph.graph["roots"][0]]["shape"]
+
+
+# -- the recorder runs nothing per torch op ---------------------------------
+
+
+class Probe(nn.Module):
+    """Notes whether a torch function mode is active inside a module's forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+        self.modes_seen: list[int] = []
+
+    def forward(self, x):
+        self.modes_seen.append(torch._C._len_torch_function_stack())
+        return self.fc(x)
+
+
+def test_recorder_installs_no_per_op_callback():
+    model = Probe()
+    with ForwardRecorder(model) as rec:
+        out = model(torch.randn(2, 3)).sum()
+    assert model.modes_seen == [0]  # no TorchFunctionMode: module hooks only
+    graph = autograd_graph(out, model, module_of=rec.module_of, calls_of=rec.call_of)
+    (addmm,) = only(graph, label="AddmmBackward0")
+    assert graph.nodes[addmm]["module"] == "fc" and graph.nodes[addmm]["calls"] == (("", 1), ("fc", 1))
+
+
+class HiddenAux(nn.Module):
+    """A functional result the forward keeps aside (not returned by any module call)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+        self.aux = None
+
+    def forward(self, x):
+        self.aux = torch.sigmoid(x).mean()  # reachable only from the loss built later
+        return torch.tanh(self.fc(x))
+
+
+def test_op_hidden_from_module_outputs_is_owned_by_its_call():
+    model = nn.Sequential(nn.Linear(3, 3), HiddenAux())
+    with ForwardRecorder(model) as rec:
+        out = model(torch.randn(2, 3))
+    loss = out.sum() + model[1].aux
+    graph = autograd_graph(loss, model, module_of=rec.module_of, calls_of=rec.call_of)
+    (sigmoid,) = only(graph, label="SigmoidBackward0")
+    (mean,) = only(graph, label="MeanBackward0")
+    (tanh,) = only(graph, label="TanhBackward0")
+    for key in (sigmoid, mean, tanh):
+        assert graph.nodes[key]["module"] == "1"
+        assert graph.nodes[key]["calls"] == (("", 1), ("1", 1))
+    (total,) = only(graph, label="AddBackward0")  # the loss: after the recorder, no module, no calls
+    assert graph.nodes[total]["module"] == "" and "calls" not in graph.nodes[total]
+
+
+class TwoHeads(nn.Module):
+    """Multiple outputs, a module called twice and weights tied between two layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Linear(4, 4)
+        self.act = nn.ReLU()
+        self.a = nn.Linear(4, 4)
+        self.b = nn.Linear(4, 4)
+        self.b.weight = self.a.weight
+
+    def forward(self, x):
+        h = self.act(self.enc(x))
+        return {"a": self.act(self.a(h)), "b": self.b(h)}
+
+
+def test_trace_model_multiple_outputs_twice_called_and_tied():
+    torch.manual_seed(0)
+    model = TwoHeads()
+    traced = trace_model(model, torch.randn(2, 4), loss_fn=lambda out: out["a"].sum() + out["b"].pow(2).sum())
+    graph = traced.graph
+    relus = sorted(graph.nodes[k]["calls"] for k in only(graph, label="ReluBackward0"))
+    assert relus == [(("", 1), ("act", 1)), (("", 1), ("act", 2))]
+    addmm_modules = sorted(graph.nodes[k]["module"] for k in only(graph, label="AddmmBackward0"))
+    assert addmm_modules == ["a", "b", "enc"]
+    (tied,) = [k for k in only(graph, kind="param") if graph.nodes[k]["name"] == "a.weight"]
+    assert sorted(graph.nodes[t]["module"] for t in graph.successors(tied)) == ["a", "b"]
+    ops = only(graph, kind="op")
+    assert sorted(traced.creation_order) == sorted(ops)  # the loss's ops too, via note()
+    assert graph.nodes[traced.creation_order[-1]]["label"] == "AddBackward0"
+
+
+def test_recorder_results_hold_no_reference_cycle():
+    """The Nodes (and the tensors they saved) go as soon as the last reference does, not at the next GC pass."""
+    import gc
+
+    class Square(nn.Module):
+        def forward(self, x):
+            h = x * 2
+            self.kept = weakref.ref(h)  # saved by the product below, held only by the autograd graph
+            return h * h
+
+    model = nn.Sequential(nn.Linear(3, 3), Square())
+    gc.disable()
+    try:
+        with ForwardRecorder(model) as rec:
+            out = model(torch.randn(2, 3))
+        module_of = rec.module_of
+        probe = weakref.ref(rec)
+        assert model[1].kept() is not None
+        del rec, out
+        assert probe() is None and model[1].kept() is None  # refcounting alone freed them
+        assert module_of.resolve is not None
+    finally:
+        gc.enable()

@@ -38,7 +38,6 @@ from torch.nn.modules.module import (
     register_module_forward_hook,
     register_module_forward_pre_hook,
 )
-from torch.overrides import TorchFunctionMode
 
 from gradviz.core.gcpause import gc_paused
 
@@ -186,7 +185,7 @@ def autograd_graph(
         nodes = _node_entries(key_of, _param_names(params), saved_tensors)
         if module_of is not None:
             _add_module_names(nodes, key_of, module_of)
-        if calls_of:
+        if calls_of is not None:
             _add_module_calls(nodes, key_of, calls_of)
         out_keys = []
         for i, tensor in enumerate(roots):
@@ -262,17 +261,24 @@ def _add_module_names(nodes: list, key_of: dict, module_of: Mapping[Any, str]) -
     # Accept both Node objects and id(Node) as keys: the recorder stores ids
     # (cheap, and it keeps the Nodes alive itself), callers may prefer Nodes.
     by_id = bool(module_of) and isinstance(next(iter(module_of)), int)
+    resolve = getattr(module_of, "resolve", None)  # a ForwardRecorder's: owns Nodes its walk missed
     # nodes was built by iterating key_of, so the two line up
     for (_, attrs), fn in zip(nodes, key_of):
         if attrs["kind"] == "op":
-            attrs["module"] = module_of.get(id(fn) if by_id else fn, "")
+            module = module_of.get(id(fn) if by_id else fn)
+            if module is None and resolve is not None:
+                module = resolve(fn)
+            attrs["module"] = module or ""
 
 
 def _add_module_calls(nodes: list, key_of: dict, calls_of: Mapping[Any, tuple]) -> None:
-    by_id = isinstance(next(iter(calls_of)), int)
+    by_id = bool(calls_of) and isinstance(next(iter(calls_of)), int)
+    resolve = getattr(calls_of, "resolve", None)
     for (_, attrs), fn in zip(nodes, key_of):
         if attrs["kind"] == "op":
             calls = calls_of.get(id(fn) if by_id else fn)
+            if calls is None and resolve is not None:
+                calls = resolve(fn)
             if calls:
                 attrs["calls"] = calls
 
@@ -327,9 +333,13 @@ def detach_graph(graph: nx.DiGraph) -> nx.DiGraph:
 # created (Node._sequence_nr()). So instead of working out ownership op by op,
 # the recorder notes the counter at each module entry and exit: the Nodes
 # numbered between two such events were created by the module innermost at
-# that moment. A torch function mode only collects the grad_fn of each call's
-# result so the Nodes can be found again; all walking happens once, on exit.
-# That keeps the per-op cost of recording to a Python call and a list append.
+# that moment. Only module hooks run during the forward pass, nothing per op
+# (a Python callback per torch op used to be most of a full record's cost);
+# the forward hook keeps the grad_fns of each module call's output, and on
+# exit one walk back from those through ``next_functions`` finds the Nodes.
+# A Node that walk cannot reach (a functional op's result the forward hid
+# from every module output, used later) is still owned correctly: its number
+# is looked up when :func:`autograd_graph` meets it.
 
 # Peeks at the current thread's counter (the number the next Node will get).
 # Private, but stable and what the autograd profiler uses; torch is pinned.
@@ -355,37 +365,43 @@ def _tensors_in(value: Any) -> Iterable[torch.Tensor]:
                 yield item
 
 
-class _RecordingMode(TorchFunctionMode):
-    """Collects the grad_fn behind every torch call's result (thread-local, like all modes)."""
+class _Ownership(dict):
+    """``{id(Node): owner}`` as filled on exit, plus :meth:`resolve` for Nodes
+    the exit walk did not reach: :func:`autograd_graph` asks it for those."""
 
-    def __init__(self, found: list):
+    def __init__(self, resolve):
         super().__init__()
-        self._found = found
+        self.resolve = resolve  # Node -> owner, or None when the Node is not of this forward
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        result = func(*args, **(kwargs or {}))
-        # Runs once per torch call of the forward pass: the common case, one
-        # tensor, is handled inline.
-        if isinstance(result, torch.Tensor):
-            fn = result.grad_fn
-            if fn is not None:
-                self._found.append(fn)
-        elif result is None:
-            # __setitem__ and the _foreach_*_ ops return None but give their
-            # *input* tensors a new grad_fn. (Other in-place ops return the
-            # tensor they changed, which the branch above sees.)
-            self._collect(args)
-            if kwargs:
-                self._collect(kwargs)
-        elif isinstance(result, (tuple, list)):
-            self._collect(result)
-        return result
 
-    def _collect(self, value: Any) -> None:
-        for tensor in _tensors_in(value):
-            fn = tensor.grad_fn
-            if fn is not None:
-                self._found.append(fn)
+def _timeline():
+    """``(boundaries, owners, end, owner)`` for one recording: the module-call
+    boundaries (sequence numbers, appended by the hooks), who owns the Nodes
+    from each on, a one-item list holding the end number (set on exit), and
+    the lookup ``owner(Node)``. Closures over these, not over the recorder:
+    the maps handed out must not form a reference cycle with the recorder,
+    which holds the Nodes (and their saved tensors) that refcounting should free."""
+    boundaries: list[int] = []
+    owners: list[tuple[tuple[str, int], ...]] = []
+    end = [-1]
+
+    def owner(fn: Any) -> tuple[tuple[str, int], ...] | None:
+        number = fn._sequence_nr()
+        if not boundaries or not boundaries[0] <= number < end[0]:
+            return None
+        return owners[bisect_right(boundaries, number) - 1]
+
+    return boundaries, owners, end, owner
+
+
+def _module_of_owner(owner):
+    def module(fn: Any) -> str | None:
+        frame = owner(fn)
+        if frame is None:
+            return None
+        return frame[-1][0] if frame else ""
+
+    return module
 
 
 class ForwardRecorder:
@@ -400,22 +416,27 @@ class ForwardRecorder:
 
     While active it registers a forward pre-hook and a forward hook that track
     the stack of running modules of ``model.named_modules()`` (by qualified
-    name, e.g. ``"layer1.0.conv2"``), and a
-    :class:`~torch.overrides.TorchFunctionMode` that collects the ``grad_fn``
-    of every torch call's result. On exit it walks back from those through
-    ``next_functions`` once (linear in the graph size) and gives each Node
-    created inside the ``with`` block to the module that was innermost when
-    the Node was created, going by autograd's creation sequence number. That
-    is exact for in-place ops, ops inside nested containers and custom
-    ``autograd.Function``s alike. Ops outside any submodule (the model's own
-    ``forward`` body, the loss) get ``""``. ``AccumulateGrad`` Nodes and Nodes
-    that existed before the ``with`` block are not ops of this forward and are
-    left out.
+    name, e.g. ``"layer1.0.conv2"``) and note autograd's Node counter at every
+    module entry and exit; the forward hook also keeps the ``grad_fn`` of each
+    call's output. Nothing runs per torch op. On exit it walks back from those
+    ``grad_fn``s through ``next_functions`` once (linear in the graph size)
+    and gives each Node created inside the ``with`` block to the module that
+    was innermost when the Node was created, going by autograd's creation
+    sequence number. That is exact for in-place ops, functional ops, ops
+    inside nested containers and custom ``autograd.Function``s alike. Ops
+    outside any submodule (the model's own ``forward`` body, the loss) get
+    ``""``. ``AccumulateGrad`` Nodes and Nodes that existed before the ``with``
+    block are not ops of this forward and are left out.
+
+    Nodes created after the model's last module call (the loss) are not
+    reachable from any module output: call :meth:`note` with the loss to have
+    them in ``creation_order``; either way :func:`autograd_graph` gives them
+    ``""`` (and any Node the walk missed its module, see :meth:`owner`).
 
     The hooks are registered globally (``register_module_forward_pre_hook``)
     rather than per module: registering two hooks on each of 10^4 modules cost
     more than the whole graph walk. They ignore modules outside ``model`` and
-    calls from other threads. Hooks and mode are removed on exit, also when the
+    calls from other threads. Hooks are removed on exit, also when the
     forward raises. Run the forward on the thread that entered the recorder
     (sequence numbers are per thread).
 
@@ -437,7 +458,7 @@ class ForwardRecorder:
         self.module_of: dict[int, str] = {}
         self.call_of: dict[int, tuple[tuple[str, int], ...]] = {}
         self.creation_order: list[Any] = []
-        self._found: list[Any] = []  # grad_fns seen by the mode, with repeats
+        self._found: list[Any] = []  # grad_fns of module outputs (and noted tensors), with repeats
         # The running module calls, outermost first: each entry is the whole
         # call path ((module, call number), ...), shared by the Nodes it owns.
         self._frames: list[tuple[tuple[str, int], ...]] = [()]
@@ -446,16 +467,19 @@ class ForwardRecorder:
         # at every module entry and exit, so the numbers never decrease.
         self._boundaries: list[int] = []
         self._owners: list[tuple[tuple[str, int], ...]] = []
+        self._end = [-1]  # sequence numbers from _boundaries[0] up to this one are this forward's
+        self._owner = None
+        self._new_timeline()
         self._name_of: dict[int, str] = {}
         self._thread = 0
         self._handles: list[Any] = []
-        self._mode: _RecordingMode | None = None
 
     # -- context manager -------------------------------------------------
     def __enter__(self) -> "ForwardRecorder":
         # Start clean so one recorder can record several forward passes.
-        self.module_of, self.call_of, self.creation_order = {}, {}, []
-        self._found, self._boundaries, self._owners = [], [], []
+        self._new_timeline()
+        self.creation_order = []
+        self._found = []
         self._frames, self._calls = [()], {}
         # ids are safe: self.model keeps its modules alive. A module reachable
         # under two names keeps the first, as named_modules() reports it.
@@ -463,27 +487,39 @@ class ForwardRecorder:
         self._thread = threading.get_ident()
         self._mark(())
         try:
-            self._mode = _RecordingMode(self._found)
             pre_hook, hook = self._make_hooks()
             self._handles.append(register_module_forward_pre_hook(pre_hook))
             # always_call: the hook also runs when forward raises, which keeps
             # the name stack balanced.
             self._handles.append(register_module_forward_hook(hook, always_call=True))
-            self._mode.__enter__()
         except BaseException:
             self._remove_hooks()
             raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if self._mode is not None:
-                self._mode.__exit__(exc_type, exc, tb)
-                self._mode = None
-        finally:
-            self._remove_hooks()
-            del self._frames[1:]
-        self._assign(end=_next_sequence_nr())
+        self._remove_hooks()
+        del self._frames[1:]
+        self._end[0] = _next_sequence_nr()
+        self._assign()
+
+    def note(self, *values: Any) -> None:
+        """Also walk back from these tensors (e.g. the loss) on exit, so the
+        Nodes made after the last module call are in ``creation_order``."""
+        for tensor in _tensors_in(values):
+            if tensor.grad_fn is not None:
+                self._found.append(tensor.grad_fn)
+
+    def owner(self, fn: Any) -> tuple[tuple[str, int], ...] | None:
+        """The module calls running when ``fn`` was created, outermost first;
+        ``()`` outside every module call, None for a Node not made by this
+        forward (older, or an ``AccumulateGrad``). Valid after exit."""
+        return self._owner(fn)
+
+    def _new_timeline(self) -> None:
+        self._boundaries, self._owners, self._end, self._owner = _timeline()
+        self.module_of = _Ownership(_module_of_owner(self._owner))
+        self.call_of = _Ownership(self._owner)
 
     def _remove_hooks(self) -> None:
         for handle in self._handles:
@@ -500,7 +536,8 @@ class ForwardRecorder:
         every module call in the process while recording, so attribute
         lookups on ``self`` are avoided."""
         name_of, frames, calls, thread = self._name_of, self._frames, self._calls, self._thread
-        boundaries, owners, get_ident = self._boundaries, self._owners, threading.get_ident
+        boundaries, owners, get_ident, found = self._boundaries, self._owners, threading.get_ident, self._found
+        tensor_type = torch.Tensor
 
         def pre_hook(module, args):
             name = name_of.get(id(module))
@@ -518,17 +555,24 @@ class ForwardRecorder:
                 frames.pop()
             boundaries.append(_next_sequence_nr())
             owners.append(frames[-1])
-            if len(frames) == 1 and self._mode is not None:
-                # The model's output may come straight from a custom
-                # autograd.Function, which the torch function mode never sees.
-                self._mode._collect(output)
+            # Every call's output, not only the model's: a submodule's output
+            # the model keeps aside (an auxiliary loss) is found too.
+            if type(output) is tensor_type or isinstance(output, tensor_type):
+                fn = output.grad_fn
+                if fn is not None:
+                    found.append(fn)
+            elif output is not None:
+                for tensor in _tensors_in(output):
+                    fn = tensor.grad_fn
+                    if fn is not None:
+                        found.append(fn)
 
         return pre_hook, hook
 
     # -- assignment on exit ----------------------------------------------
-    def _assign(self, end: int) -> None:
+    def _assign(self) -> None:
         """Walk back from the collected grad_fns once and fill the results."""
-        start = self._boundaries[0]
+        start, end = self._boundaries[0], self._end[0]
         boundaries, owners = self._boundaries, self._owners
         module_of, call_of = self.module_of, self.call_of
         owned = []
@@ -609,6 +653,7 @@ def trace_model(
             root = loss_fn(output)
         else:
             root = loss_fn(output, target)
+        recorder.note(root)  # the loss's Nodes come after the last module call
 
     graph_roots = root
     if isinstance(root, (tuple, list)):

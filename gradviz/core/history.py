@@ -29,6 +29,10 @@ MIN_FULL_RECORDS = 10
 # Rough bytes per graph node and per recorded number (networkx dicts, names, norms).
 GRAPH_NODE_BYTES = 1500
 ENTRY_BYTES = 120
+# Rough bytes of one per-node gradients entry and of one tensor summary (its
+# fields and 32 histogram counts as Python objects); whole tensors count exactly.
+NODE_ENTRY_BYTES = 600
+SUMMARY_BYTES = 1200
 # Training needs about this many model-sized buffers of its own (weights,
 # gradients, optimizer state, activations): set aside before the budget.
 TRAINING_COPIES = 4
@@ -93,11 +97,39 @@ def tensor_bytes(tensors: Iterable) -> int:
     return sum(t.element_size() * t.nelement() for t in tensors)
 
 
+def kept_bytes(value) -> int:
+    """Bytes of what a per-node gradients entry keeps for one value: a whole
+    tensor exactly, a summary (anything else with a ``histogram``) estimated,
+    sequences and dicts summed, plain numbers and strings as nothing."""
+    if hasattr(value, "element_size") and hasattr(value, "nelement"):
+        return value.element_size() * value.nelement()
+    if hasattr(value, "histogram"):
+        return SUMMARY_BYTES
+    if isinstance(value, dict):
+        return sum(kept_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(kept_bytes(v) for v in value)
+    return 0
+
+
+def node_gradients_bytes(entries: dict) -> int:
+    """What ``IterationRecord.node_gradients`` holds, in bytes (see :func:`kept_bytes`)."""
+    total = 0
+    for entry in entries.values():
+        total += NODE_ENTRY_BYTES + kept_bytes(entry.received) + kept_bytes(entry.produced)
+        total += kept_bytes(entry.saved) + kept_bytes(entry.outputs)
+        total += kept_bytes((entry.variable, entry.grad_before, entry.grad_after))
+    return total
+
+
 def record_bytes(record) -> int:
     """What an ``IterationRecord`` holds, in bytes (tensor copies exactly, the rest estimated)."""
     total = tensor_bytes([*record.params_before.values(), *record.grads.values(), *record.params_after.values()])
     if record.graph is not None:
         total += GRAPH_NODE_BYTES * record.graph.number_of_nodes()
+    node_gradients = getattr(record, "node_gradients", None)
+    if node_gradients:
+        total += node_gradients_bytes(node_gradients)
     entries = len(record.grad_norms) + len(record.node_grad_norms) + len(record.creation_order) + len(record.backward_order)
     # Per-node gradients and values (the node inspector, numbers mode) copy many small tensors.
     for entry in (getattr(record, "node_gradients", None) or {}).values():
@@ -180,6 +212,9 @@ class History(Sequence):
             record.params_before, record.grads, record.params_after = {}, {}, {}
             size = record_bytes(record)
             self.note = f"Records are bigger than the {format_bytes(self.max_bytes)} history budget: parameter copies are not kept"
+            if size > self.max_bytes and getattr(record, "node_gradients", None):
+                record.node_gradients = {}  # then the per-node tensors (the graph says more per byte)
+                size = record_bytes(record)
             if size > self.max_bytes:
                 record.graph = None
                 size = record_bytes(record)

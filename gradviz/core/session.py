@@ -115,8 +115,8 @@ class TrainingSession:
             given to :meth:`watch_parameters` are copied (``history.note``).
         record: ``"full"`` records everything (graph, backward order, per-node
             gradient norms, CPU copies of parameters before/after and of the
-            gradients): that costs a Python callback per torch op in forward,
-            a walk of the autograd graph, a hook per autograd Node in backward
+            gradients): that costs a hook per module call in forward, a walk
+            of the autograd graph, a hook per autograd Node in backward
             and 3 × 4 bytes per parameter per kept record (LeNet: about 0.7 MB
             a record). ``"light"`` records only loss, gradient norms and
             non-finite values: a plain training step plus one norm and one
@@ -730,7 +730,7 @@ class TrainingSession:
         key_of = {id(fn): key for key, fn in fns.items()}
         forward_keys = [key_of[id(fn)] for fn in recorder.creation_order if id(fn) in key_of]
         # The loss ran outside the recorder (keeping it active across phases
-        # would leak its torch-function mode into other code on this thread),
+        # would leak its global module hooks into other code),
         # so its ops are the op nodes the forward did not create. They all come
         # from this one phase, one thread, so autograd's sequence numbers
         # order them.

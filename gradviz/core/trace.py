@@ -13,6 +13,7 @@ gradients it receives (w.r.t. its forward outputs).
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -103,6 +104,71 @@ def _to_floats(norm_lists: list[list[torch.Tensor | None]]) -> list[list[float |
     return [[None if n is None else value_of[id(n)] for n in norms] for norms in norm_lists]
 
 
+# Gradients wait for their norm in batches of at most this many elements: one
+# fused norm kernel per batch instead of one call per gradient (a Python round
+# trip each, most of what tracing cost on small graphs), while the gradients
+# of a large graph are still let go of as backward proceeds.
+NORM_BATCH_ELEMENTS = 1 << 22
+
+
+class _NormBatch:
+    """The norms of the gradients the Node hooks see, computed a batch at a time.
+
+    A gradient passed on from one Node to the next is seen twice (produced,
+    then received) and normed once. Hooks may run on several engine threads
+    (one per device), hence the lock.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._records: list[tuple[str, list, list]] = []  # (key, grad-in slots, grad-out slots)
+        self._pending: list[torch.Tensor] = []
+        self._slot_of: dict[int, int] = {}  # id(pending gradient) -> its slot; the list keeps it alive
+        self._slots: list[Any] = []  # slot -> 0-dim norm tensor (filled at each flush)
+        self._elements = 0
+
+    def add(self, key: str, grad_inputs, grad_outputs) -> None:
+        with self._lock:
+            self._records.append((key, [self._slot(g) for g in grad_inputs], [self._slot(g) for g in grad_outputs]))
+            if self._elements > NORM_BATCH_ELEMENTS:
+                self._flush()
+
+    def _slot(self, grad: torch.Tensor | None) -> int | None:
+        if grad is None:
+            return None
+        slot = self._slot_of.get(id(grad))
+        if slot is None:
+            slot = self._slot_of[id(grad)] = len(self._slots)
+            self._slots.append(None)
+            self._pending.append(grad)
+            self._elements += grad.numel()
+        return slot
+
+    def _flush(self) -> None:
+        groups: dict[tuple, list[int]] = {}
+        first = len(self._slots) - len(self._pending)
+        for offset, grad in enumerate(self._pending):
+            if grad.is_sparse or grad.dtype in (torch.float16, torch.bfloat16) or not grad.is_floating_point():
+                self._slots[first + offset] = _norm_tensor(grad)  # float32 sums, sparse values: one by one
+            else:
+                groups.setdefault((grad.device, grad.dtype), []).append(offset)
+        for offsets in groups.values():
+            fused = torch._foreach_norm([self._pending[i].detach() for i in offsets])
+            for i, norm in zip(offsets, fused):
+                self._slots[first + i] = norm
+        self._pending.clear()
+        self._slot_of.clear()  # ids may be reused once the gradients are let go of
+        self._elements = 0
+
+    def finish(self) -> list[tuple[str, list, list]]:
+        """``(key, grad-in norms, grad-out norms)`` per hook call, norms as 0-dim tensors or None."""
+        with self._lock:
+            self._flush()
+            slots = self._slots
+            return [(key, [None if s is None else slots[s] for s in ins], [None if s is None else slots[s] for s in outs])
+                    for key, ins, outs in self._records]
+
+
 def _roots_and_seeds(root: Any, gradient: Any) -> tuple[list[torch.Tensor], list[Any]]:
     roots = list(root) if isinstance(root, (list, tuple)) else [root]
     if gradient is None:
@@ -155,14 +221,11 @@ def trace_backward(
     roots, seeds = _roots_and_seeds(root, gradient)
     out_keys = _output_keys(graph, roots, fns)
 
-    # Hooks fire on the engine's thread(s); list.append is atomic under the GIL.
-    records: list[tuple[str, list, list]] = []
+    norms = _NormBatch()
 
     def hook_for(key: str):
         def hook(grad_inputs, grad_outputs):
-            records.append(
-                (key, [_norm_tensor(g) for g in grad_inputs], [_norm_tensor(g) for g in grad_outputs])
-            )
+            norms.add(key, grad_inputs, grad_outputs)
 
         return hook
 
@@ -183,6 +246,7 @@ def trace_backward(
         seed_norms = []
         for tensor, seed in zip(roots, seeds):
             seed_norms.append([_norm_tensor(seed if seed is not None else torch.ones_like(tensor))])
+        records = norms.finish()
         keys = out_keys + [key for key, _, _ in records]
         grad_in = _to_floats(seed_norms + [r[1] for r in records])
         grad_out = _to_floats(seed_norms + [r[2] for r in records])

@@ -431,6 +431,7 @@ class Watch:
         if self._recorder is None:
             return
         try:
+            self._recorder.note(output)  # the model's own last ops: its forward hook may not see this call
             recorder = self._end_forward_recorder()
             self._recorder_state = (recorder.module_of, recorder.creation_order)
             self._output_shape = tuple(output.shape) if isinstance(output, torch.Tensor) else None
