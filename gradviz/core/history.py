@@ -131,25 +131,9 @@ def record_bytes(record) -> int:
     if node_gradients:
         total += node_gradients_bytes(node_gradients)
     entries = len(record.grad_norms) + len(record.node_grad_norms) + len(record.creation_order) + len(record.backward_order)
-    # Per-node gradients and values (the node inspector, numbers mode) copy many small tensors.
-    for entry in (getattr(record, "node_gradients", None) or {}).values():
-        total += kept_bytes([entry.received, entry.produced, entry.saved, entry.outputs, entry.variable,
-                             entry.grad_before, entry.grad_after])
+    # The forward values per node (the node inspector, numbers mode) copy many small tensors.
     total += kept_bytes(getattr(record, "node_values", None) or {})
     return total + ENTRY_BYTES * (entries + 20)
-
-
-def kept_bytes(value) -> int:
-    """Bytes of kept tensors inside ``value`` (nested lists, tuples, dicts); a summary counts as a few entries."""
-    if hasattr(value, "element_size") and hasattr(value, "nelement"):
-        return value.element_size() * value.nelement()
-    if isinstance(value, dict):
-        return sum(kept_bytes(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return sum(kept_bytes(v) for v in value)
-    if hasattr(value, "histogram"):  # a TensorSummary
-        return ENTRY_BYTES * (len(value.histogram) + 10)
-    return 0
 
 
 def format_bytes(count: float) -> str:
