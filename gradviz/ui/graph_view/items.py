@@ -177,7 +177,7 @@ class GraphItem(QGraphicsItem):
             x, bottom = m.x0[i] + m.w[i] / 2, m.y0[i] + m.h[i]
             boxes[i] = QRectF(x - width / 2, bottom + BADGE_GAP, width, self._badge_height(len(lines)))
         ordered = sorted(boxes, key=lambda i: boxes[i].center().x())
-        for _ in range(4):  # a few sweeps settle the handful of tags of a tiny network
+        for _ in range(30):  # sweeps until settled: tags of a tiny network, rows close together
             moved = False
             for a_pos, a in enumerate(ordered):
                 for b in ordered[a_pos + 1:]:
