@@ -10,38 +10,36 @@ session on screen and relays its events; views listen to it.
 """
 from __future__ import annotations
 
-
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QFont, QKeySequence
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QFont
 from PySide6.QtWidgets import (
-    QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox, QProgressBar,
-    QStackedWidget, QTabBar, QToolBar, QToolButton, QVBoxLayout, QWidget,
+    QApplication,
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from gradviz.ui import settings, theme
 from gradviz.ui.active_session import ActiveSession
 from gradviz.ui.builder.controls import TrainingControls
 from gradviz.ui.builder.document import NetworkDocument
-from gradviz.ui.builder.palette import LayerPalette, kinds_menu
+from gradviz.ui.builder.palette import LayerPalette
 from gradviz.ui.builder.panel import BuilderPanel
 from gradviz.ui.builder.project_files import ProjectFiles
 from gradviz.ui.builder.prompts import Prompts
 from gradviz.ui.builder.recovery import Autosaver, offer_recovery
 from gradviz.ui.builder.session_link import SessionLink
-from gradviz.ui.worker import LatestTask
 from gradviz.ui.errors import show_error, summary_of
+from gradviz.ui.presentation import RESTYLE_AFTER_ZOOM_MS, Area, _Presentation
 from gradviz.ui.summary import SummaryView
-
-_STATE_VERSION = settings.LAYOUT_VERSION
-SIDE_COLUMN_SHARE = 0.19  # of the window width, each side column (builder left, panels right)
-# Narrower windows get one side column (builder, palette and panels as tabs) of
-# this share: two columns would leave the graph too narrow to read at fit.
-COMPACT_WIDTH = 1440
-COMPACT_COLUMN_SHARE = 0.3
-LECTURE_COLUMN_SHARE = 0.3
-RESTYLE_AFTER_ZOOM_MS = 600  # after the last Ctrl +/− step, the full stylesheet for the new size  # the training code and gradients beside the graph in lecture mode
-LECTURE_SCALE_KEY = "ui/lectureScale"
-Area = Qt.DockWidgetArea
+from gradviz.ui.window_actions import _WindowActions
+from gradviz.ui.worker import LatestTask
 
 
 class DockTitleBar(QWidget):
@@ -76,7 +74,7 @@ class DockTitleBar(QWidget):
             layout.addWidget(button)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(_WindowActions, _Presentation, QMainWindow):
     sessionChanged = Signal(object)  # the core TrainingSession, or None (= active_session.sessionChanged)
     networkValidityChanged = Signal(bool, str)  # valid, reason when not
     graphViewCreated = Signal(object)  # the central GraphView, once it is made (lazily)
@@ -261,204 +259,6 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.palette_dock, self.builder_dock, Qt.Orientation.Horizontal)
         self.summary_dock = self.add_panel(self.summary, "Model summary", "summaryPanel", Area.BottomDockWidgetArea, hide_in_lecture=True)
 
-    def _action(self, name: str, text: str, slot=None, shortcut=None, icon: str | None = None, tip: str = "",
-                checkable: bool = False) -> QAction:
-        action = QAction(text, self)
-        action.setObjectName(name)
-        if shortcut is not None:
-            shortcuts = shortcut if isinstance(shortcut, (list, tuple)) else [shortcut]
-            action.setShortcuts([QKeySequence(s) for s in shortcuts])
-        if icon:
-            theme.bind_icon(action, icon)
-        if tip or action.shortcut().toString():
-            hint = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-            action.setToolTip(f"{tip or text.replace('&', '').rstrip('…')}" + (f" ({hint})" if hint else ""))
-            action.setStatusTip(tip or "")
-        action.setCheckable(checkable)
-        if slot is not None:
-            action.triggered.connect(slot)
-        self.actions[name] = action
-        self.addAction(action)  # shortcuts work even while the menu bar is hidden (full screen)
-        return action
-
-    def _build_actions(self) -> None:
-        a, files, stack = self._action, self.files, self.stack
-        a("actionNew", "&New", files.new, QKeySequence.StandardKey.New, "new", "Start an empty network")
-        a("actionOpen", "&Open…", files.open_dialog, QKeySequence.StandardKey.Open, "open", "Open a project file")
-        a("actionSave", "&Save", files.save, QKeySequence.StandardKey.Save, "save", "Save the project")
-        a("actionSaveAs", "Save &As…", files.save_as_dialog, "Ctrl+Shift+S", None, "Save the project under a new name")
-        a("actionExportPython", "&Export as Python…", files.export_dialog, "Ctrl+Shift+E", "export",
-          "Write the network as a standalone nn.Module class")
-        a("actionQuit", "&Quit", self.close, QKeySequence.StandardKey.Quit)
-
-        undo = self.document.undo_stack.createUndoAction(self, "&Undo")
-        redo = self.document.undo_stack.createRedoAction(self, "&Redo")
-        for action, name, keys, icon in (
-            (undo, "actionUndo", [QKeySequence.StandardKey.Undo], "undo"),
-            (redo, "actionRedo", [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")], "redo"),
-        ):
-            action.setObjectName(name)
-            # The menu says "Undo Set fc1.in_features"; the toolbar button keeps a short label.
-            action.setIconText(name.removeprefix("action"))
-            action.setShortcuts([QKeySequence(k) for k in keys])
-            theme.bind_icon(action, icon)
-            self.actions[name] = action
-            self.addAction(action)
-
-        a("actionDeleteLayer", "&Delete layer", lambda: stack.remove_layer(), QKeySequence.StandardKey.Delete, "delete")
-        a("actionDuplicateLayer", "D&uplicate layer", lambda: stack.duplicate_layer(), "Ctrl+D", "duplicate")
-        a("actionRenameLayer", "Re&name layer…", stack.begin_rename, "F2", "rename")
-        a("actionMoveLayerUp", "Move layer &up", lambda: stack.move_layer_by(None, -1), "Alt+Up", "up")
-        a("actionMoveLayerDown", "Move layer do&wn", lambda: stack.move_layer_by(None, +1), "Alt+Down", "down")
-        a("actionCopySummary", "&Copy summary", self.summary.copy, None, "copy", "Copy the model summary as text")
-
-        a("actionZoomIn", "Zoom &in", lambda: self.zoom(theme.ZOOM_STEP), [QKeySequence.StandardKey.ZoomIn, "Ctrl+="], "zoom-in",
-          "Larger text")
-        a("actionZoomOut", "Zoom &out", lambda: self.zoom(1 / theme.ZOOM_STEP), QKeySequence.StandardKey.ZoomOut, "zoom-out",
-          "Smaller text")
-        a("actionZoomReset", "&Reset zoom", lambda: self.zoom(None), "Ctrl+0", None, "Default text size")
-        a("actionLectureMode", "&Lecture mode", self.set_lecture_mode, "F11", "lecture",
-          "Full screen, large high-contrast text, fewer panels", checkable=True)
-        a("actionResetLayout", "Reset &layout", self.reset_layout, None, None, "Put every panel back in its default place")
-        a("actionShowBuilder", "Show &builder", self.show_builder, "Ctrl+B", None,
-          "Show or put aside the network builder and the layer palette", checkable=True)
-
-        a("actionFocusInputShape", "Edit &input shape", self._focus_input_shape, "Ctrl+I", None, "Jump to the input shape")
-        show_graph = a("actionShowGraph", "Show &graph", self.show_graph, "F5", "graph",
-                       "Run one forward pass and the loss, and draw the autograd graph")
-        self.requires_valid_network(show_graph)
-        self.requires_valid_network(self.actions["actionExportPython"])
-
-        a("actionShortcuts", "&Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents)
-        a("actionAbout", "&About gradviz", self.show_about)
-
-        group = QActionGroup(self)
-        group.setExclusive(True)
-        for name in theme.THEMES:
-            action = a(f"actionTheme{name.title()}", theme.LABELS[name], lambda _=False, n=name: self.set_theme(n),
-                       checkable=True)
-            group.addAction(action)
-            action.setChecked(name == self.theme_name)
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        act = self.actions
-        file = self.menus["file"] = bar.addMenu("&File")
-        file.setObjectName("menuFile")
-        file.addActions([act["actionNew"], act["actionOpen"]])
-        self.recent_menu = self.menus["recent"] = file.addMenu("Open &recent")
-        self.recent_menu.setObjectName("menuRecentFiles")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        examples = self.menus["examples"] = file.addMenu("Open &example")
-        examples.setObjectName("menuExamples")
-        for path in sorted((theme.RESOURCES / "examples").glob("*.gvz.json")):
-            action = examples.addAction(path.name.removesuffix(".gvz.json"))
-            action.triggered.connect(lambda _=False, p=path: self.files.open_example(p))
-        examples.setEnabled(bool(examples.actions()))
-        file.addSeparator()
-        file.addActions([act["actionSave"], act["actionSaveAs"], act["actionExportPython"]])
-        # The graph view (made on first use) owns Export graph (Ctrl+E); until it
-        # exists a disabled stand-in holds its place in the menu.
-        self._export_graph_placeholder = file.addAction("Export &graph…")
-        self._export_graph_placeholder.setObjectName("actionExportGraphPending")
-        self._export_graph_placeholder.setEnabled(False)
-        self._export_graph_placeholder.setStatusTip("Show the graph first (F5)")
-        file.addSeparator()
-        file.addAction(act["actionQuit"])
-
-        edit = self.menus["edit"] = bar.addMenu("&Edit")
-        edit.setObjectName("menuEdit")
-        edit.addActions([act["actionUndo"], act["actionRedo"]])
-        edit.addSeparator()
-        edit.addActions([act[n] for n in ("actionRenameLayer", "actionDuplicateLayer", "actionMoveLayerUp", "actionMoveLayerDown")])
-        edit.addSeparator()
-        edit.addAction(act["actionDeleteLayer"])
-        edit.addSeparator()
-        edit.addAction(act["actionCopySummary"])
-
-        view = self.menus["view"] = bar.addMenu("&View")
-        view.setObjectName("menuView")
-        panels = self.menus["panels"] = view.addMenu("&Panels")
-        panels.setObjectName("menuPanels")
-        for dock in self.panels.values():
-            panels.addAction(dock.toggleViewAction())
-        view.addAction(act["actionResetLayout"])
-        view.addAction(act["actionShowBuilder"])
-        view.addSeparator()
-        themes = self.menus["theme"] = view.addMenu("&Theme")
-        themes.setObjectName("menuTheme")
-        themes.addActions([act[f"actionTheme{n.title()}"] for n in theme.THEMES])
-        view.addSeparator()
-        view.addActions([act["actionZoomIn"], act["actionZoomOut"], act["actionZoomReset"]])
-        view.addSeparator()
-        view.addAction(act["actionLectureMode"])
-
-        network = self.menus["network"] = bar.addMenu("&Network")
-        network.setObjectName("menuNetwork")
-        from gradviz.core import presets
-
-        preset_menu = self.menus["presets"] = network.addMenu("&Presets")
-        preset_menu.setObjectName("menuPresets")
-        preset_menu.setToolTipsVisible(True)
-        for name in presets.names():
-            action = self._action(f"actionPreset_{name}", name, lambda _=False, n=name: self.load_preset(n),
-                                  tip=presets.DESCRIPTIONS.get(name, ""))
-            preset_menu.addAction(action)
-        add_menu = kinds_menu("&Add layer", lambda kind: self.stack.add_layer(kind), self)
-        add_menu.setObjectName("menuAddLayer")
-        self.menus["add_layer"] = add_menu
-        network.addMenu(add_menu)
-        network.addAction(act["actionFocusInputShape"])
-
-        run = self.menus["run"] = bar.addMenu("&Run")
-        run.setObjectName("menuRun")
-        run.addAction(act["actionShowGraph"])
-
-        help_menu = self.menus["help"] = bar.addMenu("&Help")
-        help_menu.setObjectName("menuHelp")
-        help_menu.addActions([act["actionShortcuts"], act["actionAbout"]])
-
-    def _build_toolbars(self) -> None:
-        self.toolbar = QToolBar("Main")
-        self.toolbar.setObjectName("mainToolBar")
-        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        act = self.actions
-        self.toolbar.addActions([act["actionNew"], act["actionOpen"], act["actionSave"]])
-        self.toolbar.addSeparator()
-        self.toolbar.addActions([act["actionUndo"], act["actionRedo"]])
-        self.toolbar.addSeparator()
-        self.toolbar.addActions([act["actionShowGraph"], act["actionLectureMode"]])
-        # Everyday file and undo buttons are icons (with tooltips) so that the training
-        # controls fit on the same row; the two actions people look for keep their words.
-        for name in ("actionNew", "actionOpen", "actionSave", "actionUndo", "actionRedo"):
-            button = self.toolbar.widgetForAction(act[name])
-            if button is not None and not act[name].icon().isNull():
-                button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
-        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.toolbar)
-
-        self.training_toolbar = QToolBar("Training")
-        self.training_toolbar.setObjectName("trainingToolBar")
-        for label, widget in self.training.widgets():
-            text = QLabel(label)
-            text.setBuddy(widget)
-            self.training_toolbar.addWidget(text)
-            self.training_toolbar.addWidget(widget)
-        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.training_toolbar)
-
-    def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        bar.setObjectName("statusBar")
-        self.progress = QProgressBar()
-        self.progress.setObjectName("taskProgress")
-        self.progress.setMaximumWidth(160)
-        self.progress.setTextVisible(False)
-        self.progress.hide()
-        self.network_status = QLabel()
-        self.network_status.setObjectName("networkStatus")
-        self.network_status.setProperty("role", "validity")
-        bar.addPermanentWidget(self.progress)
-        bar.addPermanentWidget(self.network_status)
-
     # -- state → widgets -------------------------------------------------------------------------
     def _on_document_changed(self) -> None:
         self.update_title()
@@ -639,278 +439,6 @@ class MainWindow(QMainWindow):
     def autosave_now(self) -> None:
         """Write the recovery file now (the crash handler calls this first)."""
         self.autosaver.autosave()
-
-    # -- theme, zoom, lecture mode -------------------------------------------------------------------
-    @property
-    def lecture_mode(self) -> bool:
-        return self._lecture_saved is not None
-
-    def _apply_theme(self) -> None:
-        app = QApplication.instance()
-        if app is not None:
-            theme.apply(app, self.theme_name, self.font_scale)
-            if getattr(self, "_graph_view", None) is not None:  # not set yet while the window is being built
-                self._graph_view.setFont(QFont(app.font()))  # the theme's size (a zoom step sets it too)
-
-    def set_theme(self, name: str) -> None:
-        if name not in theme.THEMES:
-            return
-        self.theme_name = name
-        if not self.lecture_mode:
-            settings.set_value(settings.THEME, name)
-        self._apply_theme()
-        action = self.actions.get(f"actionTheme{name.title()}")
-        if action is not None and not action.isChecked():
-            action.setChecked(True)
-
-    def zoom(self, factor: float | None) -> None:
-        """Scale every font (``None`` resets); remembered separately for lecture mode."""
-        default = theme.LECTURE_SCALE if self.lecture_mode else 1.0
-        self.font_scale = default if factor is None else theme.clamp_scale(self.font_scale * factor)
-        settings.set_value(LECTURE_SCALE_KEY if self.lecture_mode else settings.FONT_SCALE, self.font_scale)
-        # Re-styling the whole window takes up to a second: each step scales the
-        # graph at once (its own font: boxes and text), the rest of the window
-        # follows in one restyle once the steps stop (RESTYLE_AFTER_ZOOM_MS).
-        app = QApplication.instance()
-        if app is not None:
-            theme.scale_fonts(app, self.font_scale)
-            if self.has_graph_view:
-                self.graph_view.setFont(QFont(app.font()))
-        self._restyle_timer.start()
-        self.show_message(f"Text size {self.font_scale * 100:.0f}%", 2000)
-
-    def set_lecture_mode(self, on: bool) -> None:
-        """A presenter layout: full screen, large high-contrast text, the graph large
-        beside the training code and the gradients; the builder and the palette step
-        aside (Ctrl+B brings them back). Leaving restores the layout from before:
-        docks, their sizes and visibility, window geometry, theme and text size."""
-        on = bool(on)
-        if on == self.lecture_mode:
-            return
-        if on:
-            self._lecture_saved = {
-                "state": self.saveState(_STATE_VERSION), "geometry": self.saveGeometry(), "rect": self.geometry(),
-                "window_state": self.windowState(), "theme": self.theme_name, "scale": self.font_scale,
-            }
-            self.theme_name = "lecture"
-            self.font_scale = theme.clamp_scale(settings.value(LECTURE_SCALE_KEY, theme.LECTURE_SCALE))
-            self._apply_theme()
-            # Layout first: a panel's larger minimum size resizes the window, and a
-            # resize takes a window out of full screen.
-            self._lecture_layout()
-            self.showFullScreen()
-            self._fit_graph_when_laid_out()
-            self.show_message("Lecture mode: F11 to leave, Ctrl +/− for text size, Ctrl+B for the builder", 5000)
-        else:
-            saved, self._lecture_saved = self._lecture_saved, None
-            self.theme_name, self.font_scale = saved["theme"], saved["scale"]
-            self._apply_theme()
-            self._restore_saved_layout(saved)
-            # Panels' minimum sizes follow the text size a moment later (their theme
-            # hooks run on the next pass of the event loop, the layouts they touch on
-            # the pass after); until then the restored docks would keep the lecture
-            # text's minimum widths: restore once more after both passes.
-            again = lambda: self.lecture_mode or self._restore_saved_layout(saved)  # noqa: E731
-            QTimer.singleShot(0, lambda: QTimer.singleShot(0, again))
-            self._fit_graph_when_laid_out()
-        action = self.actions["actionLectureMode"]
-        if action.isChecked() != on:
-            action.setChecked(on)
-        for name in theme.THEMES:
-            self.actions[f"actionTheme{name.title()}"].setChecked(name == self.theme_name)
-
-    def _restore_saved_layout(self, saved: dict) -> None:
-        self.setWindowState(saved["window_state"])
-        self.restoreGeometry(saved["geometry"])
-        if not saved["window_state"] & (Qt.WindowState.WindowMaximized | Qt.WindowState.WindowFullScreen):
-            self.setGeometry(saved["rect"])  # exactly; restoreGeometry may fit it to a screen
-        self.restoreState(saved["state"], _STATE_VERSION)
-
-    def add_lecture_layout_step(self, step) -> None:
-        """Run ``step()`` when lecture mode arranges its presenter layout, after the
-        window has put the builder docks aside: it places an extension's panels."""
-        self._lecture_layout_steps.append(step)
-
-    def _lecture_layout(self) -> None:
-        for dock in (*self._lecture_hidden, self.builder_dock):
-            dock.hide()
-        for step in self._lecture_layout_steps:
-            step()
-        # Whatever the steps put on the right gets LECTURE_COLUMN_SHARE of the screen.
-        screen_width = self.screen().geometry().width() if self.screen() else self.width()
-        right = [d for d in self.panels.values() if not d.isHidden() and not d.isFloating()
-                 and self.dockWidgetArea(d) == Area.RightDockWidgetArea]
-        if right:
-            QTimer.singleShot(0, lambda: self.resizeDocks(right[:1], [int(screen_width * LECTURE_COLUMN_SHARE)],
-                                                          Qt.Orientation.Horizontal))
-
-    def _fit_graph_when_laid_out(self) -> None:
-        """Fit the graph to its new pane once it is laid out again for the new text size."""
-        if not self.has_graph_view or self.graph_view.graph() is None:
-            return
-        view = self.graph_view
-        if view.is_ready():  # the text size did not change: nothing is being laid out
-            view.fit_to_window(animate=False)
-            return
-
-        def fit():
-            view.ready.disconnect(fit)
-            view.fit_to_window(animate=False)
-
-        view.ready.connect(fit)
-
-    def show_builder(self, on: bool) -> None:
-        """Show (or put aside) the builder and the layer palette (Ctrl+B)."""
-        for dock in (self.palette_dock, self.builder_dock):
-            dock.setVisible(bool(on))
-        if on:
-            self.builder_dock.raise_()
-
-    def _sync_show_builder(self) -> None:
-        action = self.actions["actionShowBuilder"]
-        shown = not self.builder_dock.isHidden()
-        if action.isChecked() != shown:
-            action.blockSignals(True)
-            action.setChecked(shown)
-            action.blockSignals(False)
-
-    # -- layout ---------------------------------------------------------------------------------------------
-    def _default_layout(self) -> None:
-        """The graph is the stage: it keeps the centre and most of the width. Left:
-        one column, the palette (a short list of names) above the builder. Right:
-        one column that extensions fill (the training code above the gradients,
-        norms and summary as tabs). No bottom area: it would take the graph's height."""
-        for dock in (self.palette_dock, self.builder_dock, self.summary_dock):
-            dock.setFloating(False)
-            self.removeDockWidget(dock)  # re-added below: Reset layout starts from scratch
-        self.setCorner(Qt.Corner.BottomLeftCorner, Area.LeftDockWidgetArea)
-        self.setCorner(Qt.Corner.BottomRightCorner, Area.RightDockWidgetArea)
-        self.addDockWidget(Area.LeftDockWidgetArea, self.palette_dock)
-        self.splitDockWidget(self.palette_dock, self.builder_dock, Qt.Orientation.Vertical)
-        self.addDockWidget(Area.RightDockWidgetArea, self.summary_dock)
-        for dock in (self.palette_dock, self.builder_dock, self.summary_dock):
-            dock.show()
-        for step in self._default_layout_steps:
-            step()
-        self._default_sizes_pending = True
-        if self.isVisible():
-            QTimer.singleShot(0, self._apply_default_sizes)
-
-    def _apply_default_sizes(self) -> None:
-        """Dock sizes only take once the window has its real size, i.e. after show()."""
-        if not self._default_sizes_pending:
-            return
-        self._default_sizes_pending = False
-        width, height = max(self.width(), 1000), max(self.height(), 600)
-
-        def docked(area):
-            return [d for d in self.panels.values() if d.isVisible() and not d.isFloating() and self.dockWidgetArea(d) == area]
-
-        def rows(area):
-            """The column's rows from the top, each as the dock in front of its tabs."""
-            fronts = []
-            for dock in docked(area):
-                group = [dock, *self.tabifiedDockWidgets(dock)]
-                if not any(front in group for front in fronts):
-                    shown = [d for d in group if d.isVisible() and d.geometry().x() >= 0 and d.geometry().y() >= 0]
-                    fronts.append(shown[0] if shown else dock)
-            return sorted(fronts, key=lambda d: d.geometry().y())
-
-        right = rows(Area.RightDockWidgetArea)
-        if self.width() < COMPACT_WIDTH and right:
-            # A small window has room for one side column beside a readable graph:
-            # every panel becomes a tab of it, each with the column's full height
-            # (split in two, neither half would hold the cards or the heatmaps).
-            panels = [self.builder_dock, self.palette_dock]
-            for front in right:
-                panels += [front, *[d for d in self.tabifiedDockWidgets(front) if d not in panels]]
-            for before, dock in zip(panels, panels[1:]):
-                self.tabifyDockWidget(before, dock)
-            self.builder_dock.raise_()
-            self.resizeDocks([self.builder_dock], [int(width * COMPACT_COLUMN_SHARE)], Qt.Orientation.Horizontal)
-            QTimer.singleShot(0, self._unelide_dock_tabs)  # the tab bar exists once the tabs are laid out
-            return
-        # Each side column gets SIDE_COLUMN_SHARE of the width (never less than its
-        # content's minimum): the graph keeps the rest, ~55-60 % at 1600 px.
-        side = max(260, int(width * SIDE_COLUMN_SHARE))
-        left = rows(Area.LeftDockWidgetArea)
-        self.resizeDocks(left[:1] + right[:1], [side] * len(left[:1] + right[:1]), Qt.Orientation.Horizontal)
-        # Left: the palette is a short list; the builder's cards want the height.
-        if len(left) > 1:
-            self.resizeDocks(left[:2], [int(height * 0.28), height], Qt.Orientation.Vertical)
-        # Right: the code list is short; the gradient pictures below it want the height.
-        if len(right) > 1:
-            self.resizeDocks(right[:2], [int(height * 0.36), height], Qt.Orientation.Vertical)
-
-    def _unelide_dock_tabs(self) -> None:
-        """Docks' tab bars scroll rather than cut their titles to "Ne…", "L…"."""
-        for bar in self.findChildren(QTabBar):
-            if bar.parent() is self:
-                bar.setElideMode(Qt.TextElideMode.ElideNone)
-                bar.setUsesScrollButtons(True)
-
-    def showEvent(self, event):  # noqa: N802 - Qt override
-        super().showEvent(event)
-        if getattr(self, "_default_sizes_pending", False):
-            QTimer.singleShot(0, self._apply_default_sizes)
-
-    def reset_layout(self) -> None:
-        if self.lecture_mode:
-            self.set_lecture_mode(False)
-        self._default_layout()
-
-    def _restore_layout(self) -> None:
-        self.resize(1500, 940)
-        self._default_layout()
-        geometry = settings.value(settings.WINDOW_GEOMETRY)
-        state = settings.value(settings.WINDOW_STATE)
-        if isinstance(geometry, (QByteArray, bytes)):
-            self.restoreGeometry(QByteArray(geometry))
-        if isinstance(state, (QByteArray, bytes)) and self.restoreState(QByteArray(state), _STATE_VERSION):
-            self._default_sizes_pending = False  # the user's own layout wins
-
-    def _save_layout(self) -> None:
-        if self.lecture_mode:  # remember the normal layout, not the lecture one
-            state, geometry = self._lecture_saved["state"], self._lecture_saved["geometry"]
-        else:
-            state, geometry = self.saveState(_STATE_VERSION), self.saveGeometry()
-        settings.set_value(settings.WINDOW_STATE, state)
-        settings.set_value(settings.WINDOW_GEOMETRY, geometry)
-
-    # -- help -------------------------------------------------------------------------------------------------
-    def shortcut_rows(self) -> list[tuple[str, str]]:
-        """(what, keys) for every action of the window that has a shortcut, read from
-        the actions themselves (the graph view's Find and Export included, once it
-        exists), so the list cannot fall behind them."""
-        rows, seen = [], set()
-        for action in [*self.actions.values(), *self.findChildren(QAction)]:
-            keys = ", ".join(s.toString(QKeySequence.SequenceFormat.NativeText) for s in action.shortcuts() if not s.isEmpty())
-            if keys and id(action) not in seen:
-                seen.add(id(action))
-                rows.append((action.text().replace("&", "").rstrip("…") or action.objectName(), keys))
-        return rows
-
-    def show_shortcuts(self) -> None:
-        self.graph_view  # made now if not yet: its actions (Find, Export graph) belong in the list
-        lines = "".join(f"<tr><td>{name}</td><td>&nbsp;&nbsp;<b>{keys}</b></td></tr>" for name, keys in self.shortcut_rows())
-        box = QMessageBox(self)
-        box.setObjectName("shortcutsDialog")
-        box.setWindowTitle("Keyboard shortcuts")
-        box.setText(f"<table>{lines}</table>")
-        box.setModal(False)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.show()
-
-    def show_about(self) -> None:
-        import gradviz
-
-        box = QMessageBox(self)
-        box.setObjectName("aboutDialog")
-        box.setWindowTitle("About gradviz")
-        box.setText(f"<b>gradviz {gradviz.__version__}</b><br>Make PyTorch's autograd visible.")
-        box.setModal(False)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.show()
 
     # -- closing ------------------------------------------------------------------------------------------------
     def closeEvent(self, event):  # noqa: N802 - Qt override
