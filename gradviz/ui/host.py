@@ -57,6 +57,9 @@ class WindowHost(Protocol):
     @property
     def has_graph_view(self) -> bool: ...  # whether it was made yet (asking does not make it)
 
+    @property
+    def lecture_mode(self) -> bool: ...  # F11's presenter layout is on
+
     def add_panel(self, widget: "QWidget", title: str, object_name: str, area=..., *,
                   hide_in_lecture: bool = False) -> "QDockWidget": ...
 

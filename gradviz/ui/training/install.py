@@ -126,7 +126,7 @@ class TrainingUI(QObject):
         return False
 
     def apply_theme(self) -> None:
-        self.indicator.set_names_shown(not getattr(self.window, "lecture_mode", False))
+        self.indicator.set_names_shown(not self.window.lecture_mode)
         self.indicator.apply_theme()
         self.outputs.apply_theme()
         self.gradients.apply_theme()
