@@ -411,6 +411,8 @@ class GradientPanel(QWidget):
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
         super().resizeEvent(event)
         if self._images.get("before") is None:
+            if self._focus is None:  # no pictures yet: still no title cut at the panel's edge
+                self._apply_arrangement(self._fitting_arrangements()[0])
             return
         arrangement, per_row = self._choose(self._shape)
         if per_row != self._per_row:
@@ -463,11 +465,23 @@ class GradientPanel(QWidget):
         height = (area.height() - 4 - SPACING * (rows - 1)) / rows - title - scale - 8
         return max(0.0, width), max(0.0, height)
 
+    def _fitting_arrangements(self) -> list[tuple[int, int]]:
+        """The arrangements whose pictures are at least as wide as their titles: the
+        layout would otherwise push the last columns out of the panel (clipped, in a
+        narrow column). The last one (a column of four) when none is."""
+        candidates = ARRANGEMENTS if self._focus is None else ((1, 1),)
+        bold = QFont(self.font())
+        bold.setBold(True)
+        least = QFontMetricsF(bold).horizontalAdvance(max(TITLES.values(), key=len)) * 1.1
+        # ... and than what its own layout needs (the colour bar's labels, margins).
+        least = max([least, *(self.plots[k].effectiveSizeHint(Qt.SizeHint.MinimumSize).width() for k in PANELS)])
+        return [a for a in candidates if self._cell_size(a)[0] + 12 >= least] or [candidates[-1]]
+
     def _choose(self, shape: tuple) -> tuple[tuple[int, int], int | None]:
         """The arrangement of the four pictures and the filters per row that draw
         one weight of a tensor of ``shape`` largest."""
         best, best_pixels = (self.arrangement, None), -1.0
-        for arrangement in (ARRANGEMENTS if self._focus is None else ((1, 1),)):
+        for arrangement in self._fitting_arrangements():
             width, height = self._cell_size(arrangement)
             per_row = tensor_images.best_per_row(shape, width, height)
             rows, cols = tensor_images.image_shape(shape, per_row)
