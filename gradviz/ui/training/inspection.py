@@ -74,6 +74,9 @@ class Inspection(QObject):
         if window.has_graph_view:
             self._watch_view(window.graph_view)
         window.add_default_layout_step(self.default_layout)
+        # In lecture mode too a tab behind the gradients: the presenter column holds the
+        # code and the gradients; the inspector is one click away, not a third row.
+        window.add_lecture_layout_step(self.default_layout)
         self.default_layout()
         self._on_session(ui.controller._session)  # not .session: that may build one (and load torch) at start-up
 
