@@ -334,6 +334,7 @@ class MainWindow(_WindowActions, _Presentation, QMainWindow):
         if session is None:
             self.show_message(f"Cannot show the graph: {self.session_link.problem}")
             return
+
         def work(task):
             task.report(0.2, "Running the forward pass and the loss…")
             return session.preview_graph()
@@ -341,7 +342,7 @@ class MainWindow(_WindowActions, _Presentation, QMainWindow):
         self._set_busy("Building the autograd graph…")
         self._graph_job.start(  # a newer F5 replaces this one: only the latest graph is drawn
             work, on_done=lambda graph: self._graph_ready(graph, session),
-            on_error=self._graph_failed,
+            on_error=lambda exc, details: self._graph_failed(exc, details, session),
             on_progress=lambda fraction, message: self._set_busy(message),
         )
 
@@ -355,9 +356,13 @@ class MainWindow(_WindowActions, _Presentation, QMainWindow):
         self.central.setCurrentWidget(view)
         self.show_message(f"Autograd graph: {graph.number_of_nodes()} nodes")
 
-    def _graph_failed(self, exc, details: str) -> None:
+    def _graph_failed(self, exc, details: str, session=None) -> None:
         self._set_busy(None)
         show_error(self, "Cannot show the graph", f"The forward pass or the loss failed: {summary_of(exc)}", details)
+        if session is not None:
+            from gradviz.ui.crash_view import show_partial_graph
+
+            show_partial_graph(self, session)  # the graph up to the op that failed
 
     def _say_exported(self, paths: list) -> None:
         """The graph view wrote files (an export, pages of a tall PNG, an animation): say where."""

@@ -211,3 +211,50 @@ def test_open_in_editor_link_keeps_any_path(qtbot, path):
     with qtbot.waitSignal(details.sourceRequested) as signal:
         details.anchorClicked.emit(QUrl(source_link(path, 12)))
     assert signal.args == [path, 12]
+
+
+def test_a_builder_network_whose_forward_raises_shows_the_graph_up_to_the_failing_op(qtbot, window):
+    """F5 on a network whose forward raises half-way (here fc2, patched to fail): the
+    error is reported as before, and the graph view shows what was built, up to it."""
+    from gradviz.core.partial_graph import FAILED_KEY
+
+    window.load_preset("lenet")
+    qtbot.waitUntil(lambda: window.session is not None and window.actions["actionShowGraph"].isEnabled(), timeout=30_000)
+    fc2 = window.session.model.fc2
+
+    def broken(x):
+        raise RuntimeError("fc2 is broken on purpose")
+
+    fc2.forward = broken
+    window.actions["actionShowGraph"].trigger()
+    qtbot.waitUntil(lambda: window.has_graph_view and window.graph_view.graph() is not None
+                    and FAILED_KEY in window.graph_view.graph(), timeout=60_000)
+    view = window.graph_view
+    labels = {a.get("label") for _, a in view.graph().nodes(data=True)}
+    assert "ConvolutionBackward0" in labels and "MseLossBackward0" not in labels  # built up to fc2, no loss
+    qtbot.waitUntil(lambda: view.selected_node() == FAILED_KEY, timeout=30_000)
+    assert "fc2 is broken on purpose" in view.details.toPlainText()
+    from PySide6.QtWidgets import QApplication
+
+    errors = [w for w in QApplication.topLevelWidgets() if w.objectName() == "errorDialog" and w.isVisible()]
+    assert errors  # the error is still reported, as before
+    for dialog in errors:
+        dialog.close()
+
+
+def test_a_forward_phase_that_raises_shows_the_graph_up_to_the_failing_op(qtbot, window):
+    """Step-through: the forward phase raises (fc2 patched to fail); the banner says so
+    and the graph view shows the graph up to fc2, the failing op selected."""
+    from gradviz.core.partial_graph import FAILED_KEY
+
+    window.load_preset("lenet")
+    qtbot.waitUntil(lambda: window.session is not None and window.actions["actionShowGraph"].isEnabled(), timeout=30_000)
+    window.session.model.fc2.forward = lambda x: (_ for _ in ()).throw(RuntimeError("fc2 fails in forward"))
+    ui = window.training_ui
+    ui.run_phase("zero_grad")
+    qtbot.waitUntil(lambda: ui.controller.is_idle(), timeout=30_000)
+    ui.run_phase("forward")
+    qtbot.waitUntil(lambda: window.has_graph_view and window.graph_view.graph() is not None
+                    and FAILED_KEY in window.graph_view.graph(), timeout=60_000)
+    assert "fc2 fails in forward" in window.graph_view.graph().nodes[FAILED_KEY].get("error", "")
+    assert window.session.next_phase == "forward"  # the phase did not advance

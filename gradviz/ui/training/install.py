@@ -607,6 +607,11 @@ class TrainingUI(QObject):
     def _on_failed(self, message: str) -> None:
         self.banner.show_message(f"The phase failed: {html.escape(message)}")
         self.window.show_message(f"Training failed: {message}", 15000)
+        session = self.controller.session
+        if session is not None and session.next_phase in ("forward", "loss"):
+            from gradviz.ui.crash_view import show_partial_graph
+
+            show_partial_graph(self.window, session)  # the graph up to the op that failed
 
     def _on_busy(self, busy: bool) -> None:
         self.history.set_navigation_enabled(not busy)
