@@ -567,7 +567,7 @@ def test_main_window_has_open_run_listed_with_its_shortcut(qtbot, tmp_path, monk
     qtbot.addWidget(main)
     action = main.actions["actionOpenRun"]
     assert action in main.menus["file"].actions()
-    assert ("Open Run…", "Ctrl+Shift+R") in main.shortcut_rows()
+    assert ("Open Run", "Ctrl+Shift+R") in main.shortcut_rows()
     path = write_run(tmp_path / "menu.gvrun", 2)
     monkeypatch.setattr(run_window, "choose_run_file", lambda parent: str(path))
     action.trigger()

@@ -54,14 +54,16 @@ WEIGHT_LOW, WEIGHT_HIGH = "#cbd5e1", "#3730a3"
 PAD_X = 12.0
 PAD_Y = 3.5  # compact: LeNet's 15 rows must fit a 1280×720 window at >= 12 px text
 # Rows of boxes are this fraction of the tallest box apart: room for the edges
-# and their arrows, no more (every px of gap costs text size at fit).
-LAYER_GAP_RATIO = 0.45
-MIN_LAYER_GAP = 10.0
+# and their arrows, no more (every px of gap costs text size at fit; with the
+# legend strip under the drawing, LeNet's 16 rows need a gap this small to keep
+# labels at body text size in a 1280×720 window).
+LAYER_GAP_RATIO = 0.34
+MIN_LAYER_GAP = 8.0
 MIN_WIDTH = 56.0
 CORNER = 6.0
 EDGE_WIDTH = 1.4
-ARROW_LENGTH = 8.0
-ARROW_HALF_WIDTH = 4.0
+ARROW_LENGTH = 6.0
+ARROW_HALF_WIDTH = 3.5
 STACK_OFFSET = 4.0  # module boxes are drawn as a small stack of cards
 
 # Below this zoom the text would be smaller than ~5 px: boxes are drawn plain

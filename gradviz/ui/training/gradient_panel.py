@@ -86,7 +86,10 @@ class GradientPanel(QWidget):
         label = QLabel("Parameter")
         self.combo = QComboBox()
         self.combo.setObjectName("paramCombo")
-        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # As wide as a typical name (conv1.weight); longer ones show their start, whole in the list:
+        # the panel shares a column beside the graph, at up to 200 % text in lecture mode.
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(8)
         self.combo.currentIndexChanged.connect(self._on_param_changed)
         label.setBuddy(self.combo)
         self.caption = QLabel()
@@ -100,20 +103,16 @@ class GradientPanel(QWidget):
         self.show_combo = QComboBox()
         self.show_combo.setObjectName("gradientShowCombo")
         self.show_combo.setToolTip("Show all four pictures, or one of them as large as the panel (double-click a picture)")
-        self.show_combo.addItem("all four", None)
+        self.show_combo.addItem("show all four", None)
         for key in PANELS:
-            self.show_combo.addItem(f"only {TITLES[key]}", key)
+            self.show_combo.addItem(f"show only {TITLES[key]}", key)
         self.show_combo.currentIndexChanged.connect(self._on_focus_changed)
         # The panel lives in the graph's right column: the combo shows the start of
         # its choice rather than widen the column (its list shows them whole).
         self.show_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.show_combo.setMinimumContentsLength(8)
-        show_label = QLabel("Show")
-        show_label.setBuddy(self.show_combo)
+        self.show_combo.setMinimumContentsLength(3)
         top.addSpacing(8)
-        top.addWidget(show_label)
         top.addWidget(self.show_combo)
-        top.addSpacing(12)
         top.addWidget(self.caption, 1)
         # Hover text shares the top row: a row of its own would take height
         # from the pictures.
