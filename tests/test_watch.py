@@ -415,3 +415,22 @@ def test_other_ranks_record_nothing_by_default(tmp_path, monkeypatch):
         assert not run.recording and run.rank == 1
         _loop(model, optimizer, run, 2)
     assert not (tmp_path / "rank1.gvrun").exists()
+
+
+def test_the_stored_graph_names_the_users_source_line_of_each_op(tmp_path):
+    """Node → source line for watched runs too: the graph in the run file carries, on each
+    op of the model's forward, the file, line and code of this test's Net.forward."""
+    import inspect
+
+    model = Net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    path = tmp_path / "src.gvrun"
+    with gradviz.watch(model, optimizer, path=path) as run:
+        _loop(model, optimizer, run, 2)
+    with gradviz.open_run(path) as opened:
+        graph = opened.records()[0].graph
+    lines, start = inspect.getsourcelines(Net.forward)
+    relu_line = start + next(i for i, text in enumerate(lines) if "torch.relu" in text)
+    found = {a["label"]: a["source"] for _, a in graph.nodes(data=True) if a.get("source")}
+    assert found["ReluBackward0"]["line"] == relu_line and found["ReluBackward0"]["file"].endswith("test_watch.py")
+    assert "torch.relu(self.fc1(x))" in found["ReluBackward0"]["code"]

@@ -266,6 +266,10 @@ class Watch:
         self._graph_id: int | None = None
         self._recorder = None
         self._recorder_state: tuple[dict, list] | None = None
+        # The user's file and line of each op (gradviz.core.source_lines), recorded
+        # with the graph at the full level: the stored graph's nodes carry ``source``.
+        self._sources = None
+        self._sources_open = False
         self._output_shape: tuple | None = None
         self._handles: list[Any] = []
         self._writer: RunWriter | None = None
@@ -424,6 +428,11 @@ class Watch:
             recorder = ForwardRecorder(self.model)
             recorder.__enter__()
             self._recorder = recorder
+            if self.level == "full" and self._role == "writer":
+                from gradviz.core.source_lines import SourceRecorder
+
+                self._sources = SourceRecorder().__enter__()
+                self._sources_open = True
         except Exception as exc:  # noqa: BLE001
             self._fail(exc)
 
@@ -442,6 +451,9 @@ class Watch:
         recorder, self._recorder = self._recorder, None
         if recorder is not None:
             recorder.__exit__(None, None, None)
+        if self._sources_open:  # the forward's lines are known; the graph takes them later
+            self._sources_open = False
+            self._sources.__exit__(None, None, None)
         return recorder
 
     # -- hooks: the optimizer step ----------------------------------------------------
@@ -550,6 +562,11 @@ class Watch:
 
         module_of, created = state if state is not None else (None, [])
         graph = autograd_graph(loss, self.model, module_of=module_of or None)
+        sources, self._sources = self._sources, None
+        if sources is not None:
+            from gradviz.core.source_lines import add_source_lines
+
+            add_source_lines(graph, sources)
         fns = graph.graph["fn"]
         key_of = {id(fn): key for key, fn in fns.items()}
         forward_keys = [key_of[id(fn)] for fn in created if id(fn) in key_of]
