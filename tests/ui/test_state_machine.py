@@ -278,7 +278,9 @@ def make_machine(qtbot, counter):
         @invariant()
         def no_dialog_left_open(self):
             assert QApplication.activeModalWidget() is None
-            dialogs = [w for w in QApplication.topLevelWidgets() if isinstance(w, QDialog) and w.isVisible()]
+            # The window's own dialogs (its error dialogs, Open Model, …): not every top-level
+            # widget of the test process, whose earlier tests' windows may be mid-deletion.
+            dialogs = [w for w in self.window.findChildren(QDialog) if w.isWindow() and w.isVisible()]
             assert not [d for d in dialogs if d.isModal()], [(d.objectName(), d.windowTitle()) for d in dialogs]
             for dialog in dialogs:
                 # Non-modal error dialogs are expected feedback (e.g. F5 on a network without
