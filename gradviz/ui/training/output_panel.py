@@ -16,9 +16,9 @@ from PySide6.QtCore import QSize
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from gradviz.core.vocabulary import PHASES
 from gradviz.ui import theme
 
-PHASES = ("zero_grad", "forward", "loss", "backward", "step")
 TARGET_COLOUR = "#15803d"  # the graph's output/loss green: the target is what the loss compares with
 MISS_COLOUR = "#b45309"
 EMPTY_MESSAGE = "Run forward to see the network's output for the first sample"
