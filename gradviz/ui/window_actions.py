@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 
 from gradviz.ui import theme
 from gradviz.ui.builder.palette import kinds_menu
+from gradviz.ui.shortcuts import shortcut_rows, show_shortcuts_dialog
 
 
 class _WindowActions:
@@ -221,24 +222,11 @@ class _WindowActions:
         """(what, keys) for every action of the window that has a shortcut, read from
         the actions themselves (the graph view's Find and Export included, once it
         exists), so the list cannot fall behind them."""
-        rows, seen = [], set()
-        for action in [*self.actions.values(), *self.findChildren(QAction)]:
-            keys = ", ".join(s.toString(QKeySequence.SequenceFormat.NativeText) for s in action.shortcuts() if not s.isEmpty())
-            if keys and id(action) not in seen:
-                seen.add(id(action))
-                rows.append((action.text().replace("&", "").rstrip("…") or action.objectName(), keys))
-        return rows
+        return shortcut_rows([*self.actions.values(), *self.findChildren(QAction)])
 
     def show_shortcuts(self) -> None:
         self.graph_view  # made now if not yet: its actions (Find, Export graph) belong in the list
-        lines = "".join(f"<tr><td>{name}</td><td>&nbsp;&nbsp;<b>{keys}</b></td></tr>" for name, keys in self.shortcut_rows())
-        box = QMessageBox(self)
-        box.setObjectName("shortcutsDialog")
-        box.setWindowTitle("Keyboard shortcuts")
-        box.setText(f"<table>{lines}</table>")
-        box.setModal(False)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.show()
+        show_shortcuts_dialog(self, self.shortcut_rows(), "shortcutsDialog")
 
     def show_about(self) -> None:
         import gradviz

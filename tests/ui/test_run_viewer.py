@@ -589,7 +589,7 @@ def test_run_window_shortcuts_are_listed_and_unambiguous(make_window):
 
     window = make_window()
     rows = dict(window.shortcut_rows())
-    assert rows["Open Run…"] == "Ctrl+Shift+R" and rows["Live"] == "Ctrl+L"
+    assert rows["Open Run"] == "Ctrl+Shift+R" and rows["Live"] == "Ctrl+L"
     owners = defaultdict(list)
     for action in window.findChildren(QAction):  # the graph view's own (Ctrl+E, Ctrl+F) too
         for shortcut in action.shortcuts():

@@ -6,15 +6,15 @@ several runs can be compared side by side.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import os
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QWidget
 
 from gradviz.ui.run_viewer.viewer import RunViewer
+from gradviz.ui.shortcuts import shortcut_rows, show_shortcuts_dialog
 
 if TYPE_CHECKING:  # the window, as extensions see it
     from gradviz.ui.host import WindowHost
@@ -82,18 +82,11 @@ class RunWindow(QMainWindow):
             self.open(path)
 
     def shortcut_rows(self) -> list[tuple[str, str]]:
-        return [(a.text().replace("&", ""), a.shortcut().toString(QKeySequence.SequenceFormat.NativeText))
-                for a in self.actions.values() if not a.shortcut().isEmpty()]
+        return shortcut_rows(self.actions.values())
 
     def show_shortcuts(self) -> None:
-        rows = "".join(f"<tr><td>{name}</td><td>&nbsp;&nbsp;<b>{keys}</b></td></tr>" for name, keys in self.shortcut_rows())
-        box = QMessageBox(self)
-        box.setObjectName("runShortcutsDialog")
-        box.setWindowTitle("Keyboard shortcuts")
-        box.setText(f"<table>{rows}<tr><td>Slider: earlier / later iteration</td><td>&nbsp;&nbsp;<b>← →</b></td></tr></table>")
-        box.setModal(False)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.show()
+        rows = [*self.shortcut_rows(), ("Slider: earlier / later iteration", "← →")]
+        show_shortcuts_dialog(self, rows, "runShortcutsDialog")
 
     def _on_opened(self, path: str) -> None:
         self.setWindowTitle(f"gradviz — {os.path.basename(path)}")
