@@ -593,6 +593,9 @@ def test_recorder_results_hold_no_reference_cycle():
             return h * h
 
     model = nn.Sequential(nn.Linear(3, 3), Square())
+    # As it was afterwards: GUI tests hand collection to a GUI-thread timer (gc disabled);
+    # switching it back on would let a worker thread collect Qt objects (a deadlock).
+    was_enabled = gc.isenabled()
     gc.disable()
     try:
         with ForwardRecorder(model) as rec:
@@ -604,4 +607,5 @@ def test_recorder_results_hold_no_reference_cycle():
         assert probe() is None and model[1].kept() is None  # refcounting alone freed them
         assert module_of.resolve is not None
     finally:
-        gc.enable()
+        if was_enabled:
+            gc.enable()
