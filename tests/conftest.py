@@ -70,3 +70,18 @@ def _scripted_prompts(request, monkeypatch):
             return None
 
     monkeypatch.setattr(main_window, "Prompts", ScriptedPrompts)
+
+
+@pytest.fixture(autouse=True)
+def _garbage_collection_stays_on_the_gui_thread():
+    """Once a GUI test handed collection to the GUI thread's timer (gradviz.ui.worker), no
+    test may switch automatic collection back on: a worker thread would then collect Qt
+    objects, which deadlocks or crashes a later GUI test far from the cause."""
+    yield
+    import gc
+    import sys
+
+    worker = sys.modules.get("gradviz.ui.worker")
+    if worker is not None and getattr(worker, "_gc_timer", None) is not None and gc.isenabled():
+        gc.disable()
+        pytest.fail("this test left automatic garbage collection on; restore gc.isenabled() as it found it")
