@@ -140,16 +140,15 @@ def test_ops_made_by_gradviz_itself_have_no_line():
     assert not any("source" in a for _, a in record.graph.nodes(data=True))
 
 
-def test_session_records_source_for_a_users_module_and_the_switch_turns_it_off():
+def test_session_records_source_when_switched_on_and_one_off_graphs_always_have_it():
     model = TwoCalls()
     session = TrainingSession(model, inputs=torch.randn(2, 4))
+    assert session.source_lines is False  # off by default: it would take a record past its budget
+    assert ops_by_line(session.run_iteration().graph) == {}
+    assert line_of("@fc-second") in ops_by_line(session.preview_graph())  # F5's one-off graph: always
+    session.source_lines = True  # what the app does while the node inspector is shown
     record = session.run_iteration()
     assert line_of("@square") in ops_by_line(record.graph)
-    preview = session.preview_graph()
-    assert line_of("@fc-second") in ops_by_line(preview)
-    session.source_lines = False
-    assert ops_by_line(session.run_iteration().graph) == {}
-    assert ops_by_line(session.preview_graph()) == {}
 
 
 def test_opened_transformer_points_at_the_attention_line_and_json_carries_it(tmp_path):
@@ -244,6 +243,7 @@ def test_a_loss_function_the_user_wrote_has_its_lines_in_a_step():
         return ((output - target) ** 2).mean()  # @my-loss
 
     session = TrainingSession(nn.Sequential(nn.Linear(4, 2)), inputs=torch.randn(3, 4), loss=my_loss)
+    session.source_lines = True
     by_line = ops_by_line(session.run_iteration().graph)
     assert sorted(by_line) == [line_of("@my-loss")]
     assert sorted(by_line[line_of("@my-loss")]) == ["MeanBackward0", "PowBackward0", "SubBackward0"]

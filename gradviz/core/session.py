@@ -77,9 +77,12 @@ __all__ = [
 # 100 full records of LeNet (61,706 parameters) hold three float32 copies of
 # the parameters each: about 74 MB. Light records are a few KB each.
 DEFAULT_MAX_HISTORY = 100
-# Op nodes carry the user's source line by default when capturing it stays
-# within the recorded iteration's budget (bench/source_lines.py; README Performance).
-SOURCE_LINES_DEFAULT = True
+# Recorded iterations carry the user's source line on each op only when asked
+# (``session.source_lines = True``; the app asks while the node inspector is shown):
+# capturing it costs a full record 1.09-1.14x (bench/source_lines.py), which takes
+# resnet_tiny past the recorded iteration's 1.5x budget. The one-off graphs
+# (preview_graph, the NaN search, the crash report) always carry them.
+SOURCE_LINES_DEFAULT = False
 # How many values of the first sample's output and target a record keeps (the output-vs-target chart).
 SAMPLE_LIMIT = 64
 
@@ -442,7 +445,7 @@ class TrainingSession:
                     def loss_on_output(output, target):
                         return checked(self._loss_input(loss_output(output)[0], target_kind), target)
 
-                    with SourceRecorder(self.source_lines) as sources:
+                    with SourceRecorder() as sources:  # a one-off graph: always with lines
                         traced = trace_model(self.model, *as_call_args(inputs), loss_fn=loss_on_output, target=targets)
             except (RuntimeError, ValueError, TypeError, MemoryError) as exc:
                 raise TrainingError(f"cannot build the graph: {exc}", phase="preview", iteration=self.iteration) from exc

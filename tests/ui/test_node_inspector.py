@@ -365,10 +365,10 @@ def test_node_gradients_are_recorded_only_while_someone_can_look(window, qtbot):
     ui = window.training_ui
     inspection = ui.inspection
     session = inspection.numbers.session
-    assert session.node_gradients  # the inspector is shown (and the neuron is tiny)
+    assert session.node_gradients and session.source_lines  # the inspector is shown (and the neuron is tiny)
     window.actions["actionNumbersMode"].trigger()  # tags off
     inspection.dock.close()
-    qtbot.waitUntil(lambda: not session.node_gradients, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not session.node_gradients and not session.source_lines, timeout=TIMEOUT)
     run_until_backward(window, qtbot)
     ui.run_phase("backward")
     qtbot.waitUntil(lambda: ui.controller.is_idle() and not ui.animator.animating, timeout=TIMEOUT)
@@ -376,7 +376,7 @@ def test_node_gradients_are_recorded_only_while_someone_can_look(window, qtbot):
 
     inspection.dock.show()
     inspection.dock.raise_()
-    qtbot.waitUntil(lambda: session.node_gradients, timeout=TIMEOUT)  # from the next iteration on
+    qtbot.waitUntil(lambda: session.node_gradients and session.source_lines, timeout=TIMEOUT)  # from the next iteration on
     tanh = key_of(window.graph_view.graph(), "TanhBackward0")
     inspection.show_node(tanh)
     assert inspection.inspector.status.text() == NOT_RECORDED

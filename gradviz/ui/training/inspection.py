@@ -109,6 +109,7 @@ class Inspection(QObject):
         if session is None or getattr(session, "record_level", "full") != "full":
             return
         want = self.wants_node_gradients()
+        session.source_lines = want  # inspecting: the user's lines too, from the next iteration on
         if bool(getattr(session, "node_gradients", False)) != want:
             try:
                 session.set_node_gradients(want)
