@@ -300,7 +300,8 @@ def test_gradient_panel_scales_weights_with_its_size_and_keeps_labels_apart(qtbo
     panel.set_parameters([("conv1.weight", (6, 1, 5, 5))])
     panel.show_record(record, "step")
     qtbot.waitUntil(lambda: panel.plots["grad"].vb.width() > 0, timeout=5000)
-    qtbot.wait(50)  # one layout pass for the rearranged plots
+    # the plots are rearranged for this size: the panel would choose what it shows
+    qtbot.waitUntil(lambda: panel._choose(panel._shape) == (panel.arrangement, panel._per_row), timeout=5000)
     pixels = weight_pixels(panel)
     room = min(size[0] / 35, size[1] / 5)
     assert pixels >= MIN_WEIGHT_PX or pixels >= 0.25 * room  # small panels: still a fair share of the room

@@ -283,15 +283,14 @@ def test_new_iterations_appear_while_the_run_is_written(make_window, tmp_path, q
 
 
 _WRITER_PROCESS = """
-import sys, os, time, torch
+import sys, torch
 sys.path.insert(0, {root!r})
 from tests.ui.test_run_viewer import Writer
 torch.set_num_threads(1)
 writer = Writer({path!r})
 writer.steps(2)
 print("ready", flush=True)
-while not os.path.exists({go!r}):
-    time.sleep(0.02)
+sys.stdin.readline()  # the test says "go" once the viewer shows the first two
 writer.steps(3)
 writer.close()
 """
@@ -303,21 +302,27 @@ def test_another_process_training_shows_up_live(make_window, tmp_path, qtbot):
     import sys
     from pathlib import Path
 
-    path, go = tmp_path / "proc.gvrun", tmp_path / "go"
+    path = tmp_path / "proc.gvrun"
     root = str(Path(__file__).resolve().parents[2])
-    script = _WRITER_PROCESS.format(root=root, path=str(path), go=str(go))
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=root)
+    script = _WRITER_PROCESS.format(root=root, path=str(path))
+    process = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True, cwd=root)
+
+    def go() -> None:
+        if process.poll() is None and not process.stdin.closed:
+            process.stdin.write("go\n")
+            process.stdin.close()
     try:
         assert process.stdout.readline().strip() == "ready"
         window = make_window(path)
         viewer = window.viewer
         assert viewer.timeline.iterations == [0, 1] and viewer.timeline.live
-        go.touch()
+        go()
         qtbot.waitUntil(lambda: viewer.timeline.selected == 4, timeout=30_000)
         assert process.wait(60) == 0
         assert viewer.timeline.iterations == [0, 1, 2, 3, 4] and viewer.error == ""
     finally:
-        go.touch()
+        go()
         if process.poll() is None:
             process.kill()
             process.wait()
