@@ -15,7 +15,16 @@ from gradviz.ui.worker import run_task
 if TYPE_CHECKING:
     from gradviz.ui.host import WindowHost
 
-__all__ = ["show_partial_graph"]
+__all__ = ["show_crash", "show_partial_graph"]
+
+
+def show_crash(window: "WindowHost", crash) -> None:
+    """Show ``crash`` (a :class:`~gradviz.core.partial_graph.ForwardCrash`): the graph up
+    to the failed op, that op red and selected, its error in the details panel."""
+    view = window.graph_view
+    view.set_graph_with_problem(crash.graph, crash.failed_key)
+    window.central.setCurrentWidget(view)
+    window.show_message(f"The forward pass failed: {crash.describe()}", 0)
 
 
 def show_partial_graph(window: "WindowHost", session) -> None:
@@ -25,11 +34,7 @@ def show_partial_graph(window: "WindowHost", session) -> None:
         return session.crash_report()
 
     def done(crash) -> None:
-        if crash is None or session is not window.active_session.session:
-            return  # it runs through now, or the user moved on to another network
-        view = window.graph_view
-        view.set_graph_with_problem(crash.graph, crash.failed_key)
-        window.central.setCurrentWidget(view)
-        window.show_message(f"The forward pass failed: {crash.describe()}", 0)
+        if crash is not None and session is window.active_session.session:  # else: runs now, or another network
+            show_crash(window, crash)
 
     run_task(work, on_done=done, on_error=lambda exc, details: None)  # a diagnosis never adds an error

@@ -30,6 +30,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 
 from gradviz.core.user_model_loader import ModelLoadError, user_traceback
 from gradviz.core.user_model import UserModelRequest, OpenedUserModel, open_user_model
+from gradviz.ui.crash_view import show_crash
 from gradviz.ui.errors import show_error, summary_of
 from gradviz.ui.user_model.panel import UserModelPanel
 from gradviz.ui.worker import Interrupted, LatestTask, Task
@@ -182,10 +183,7 @@ class UserModelOpener(QObject):
         """A forward that raised (a :class:`~gradviz.core.partial_graph.ForwardCrash`): the
         graph up to the failed op, that op red and selected, its error in the details panel."""
         self.last_crash = crash
-        view = self.window.graph_view
-        view.set_graph_with_problem(crash.graph, crash.failed_key)
-        self.window.central.setCurrentWidget(view)
-        self.window.show_message(f"The forward pass failed: {crash.describe()}", 0)
+        show_crash(self.window, crash)
 
     def _if_current(self, opened: OpenedUserModel, step: Callable[[], None]) -> None:
         if self.opened is opened:  # not closed or replaced in the meantime
