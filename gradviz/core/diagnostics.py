@@ -72,7 +72,10 @@ __all__ = [
     "diagnose",
     "diagnostics_over",
     "layer_of",
+    "read_counts",
     "relu_activity",
+    "relu_name",
+    "relu_peak",
 ]
 
 VANISHING_RATIO = 1e-3
@@ -172,40 +175,59 @@ def relu_activity(graph: nx.DiGraph) -> list[ReluActivity]:
     """Dead units of every ReLU in a *live* autograd graph (``graph.graph["fn"]``
     still holds the Nodes, i.e. before backward freed what they saved).
 
-    Reads each ``ReluBackward0``'s saved result; a result changed in place since
-    (which autograd itself would refuse to use) is skipped. Empty for a
-    detached graph.
+    Reads each ``ReluBackward0``'s saved result (:func:`relu_peak`); a result
+    changed in place since (which autograd itself would refuse to use) is
+    skipped. Empty for a detached graph.
     """
-    import torch
-
     fns = graph.graph.get("fn") or {}
     seen = []  # (key, units, batch, live-unit count as a 0-dim tensor)
-    with torch.no_grad():
-        for key, attrs in graph.nodes(data=True):
-            if attrs.get("label") != RELU_LABEL or key not in fns:
-                continue
-            try:
-                result = fns[key]._saved_result
-            except (RuntimeError, AttributeError):
-                continue
-            if not isinstance(result, torch.Tensor) or result.numel() == 0:
-                continue
-            # A ReLU's output is >= 0: a unit is live where its largest value over the batch is > 0.
-            # One reduction and one count per ReLU, read back together below (one device sync).
-            batch, peak = (result.shape[0], result.amax(dim=0)) if result.dim() >= 2 else (1, result)
-            seen.append((key, peak.numel(), int(batch), torch.count_nonzero(peak)))  # peak >= 0: nonzero = live
-    if not seen:
-        return []
-    counts = [count for *_, count in seen]
-    try:
-        live = torch.stack(counts).tolist()
-    except RuntimeError:  # a model split over devices: one read each
-        live = [int(count) for count in counts]
-    return [ReluActivity(key, _relu_name(graph, key), units, units - alive, batch)
+    for key, attrs in graph.nodes(data=True):
+        if attrs.get("label") != RELU_LABEL or key not in fns:
+            continue
+        peak = relu_peak(fns[key])
+        if peak is not None:
+            seen.append((key, *peak))
+    live = read_counts([count for *_, count in seen])
+    return [ReluActivity(key, relu_name(graph, key), units, units - alive, batch)
             for (key, units, batch, _), alive in zip(seen, live)]
 
 
-def _relu_name(graph: nx.DiGraph, key: str) -> str:
+def relu_peak(fn: Any) -> tuple[int, int, torch.Tensor] | None:
+    """``(units, batch, live units as a 0-dim tensor on the device)`` of one
+    ``ReluBackward0`` Node whose saved result is still alive; None otherwise.
+
+    No device sync: the count stays a tensor (:func:`read_counts` reads many at
+    once; :func:`gradviz.watch` copies it to the host without waiting).
+    """
+    import torch
+
+    if type(fn).__name__ != RELU_LABEL:
+        return None
+    try:
+        result = fn._saved_result
+    except (RuntimeError, AttributeError):
+        return None
+    if not isinstance(result, torch.Tensor) or result.numel() == 0:
+        return None
+    with torch.no_grad():
+        # A ReLU's output is >= 0: a unit is live where its largest value over the batch is > 0.
+        batch, peak = (result.shape[0], result.amax(dim=0)) if result.dim() >= 2 else (1, result)
+        return peak.numel(), int(batch), torch.count_nonzero(peak)  # peak >= 0: nonzero = live
+
+
+def read_counts(counts: list[torch.Tensor]) -> list[int]:
+    """The counts of :func:`relu_peak` as ints, read back together (one device sync)."""
+    import torch
+
+    if not counts:
+        return []
+    try:
+        return [int(n) for n in torch.stack(counts).tolist()]
+    except RuntimeError:  # a model split over devices: one read each
+        return [int(count) for count in counts]
+
+
+def relu_name(graph: nx.DiGraph, key: str) -> str:
     """``relu1`` (its module) or, for ``F.relu``, ``ReLU after conv1`` (the layer
     whose parameters feed the op before it)."""
     attrs = graph.nodes[key]

@@ -131,7 +131,9 @@ class NonFiniteReport:
     pass stayed finite or did not run); ``parameters``: names of parameters
     already holding NaN/Inf; ``loss``: the re-run's loss value; ``graph``: the
     autograd graph of the re-run (detached; op nodes carry ``source``), None
-    when the forward built none; ``error``: the forward's exception, if it raised.
+    when the forward built none; ``error``: the forward's exception, if it raised;
+    ``creation_order``: the graph's op node keys in the order they were created
+    (what maps a node to the same op in another run of the same code).
     """
 
     forward: NonFiniteOrigin | None = None
@@ -140,6 +142,7 @@ class NonFiniteReport:
     loss: float | None = None
     graph: nx.DiGraph | None = None
     error: str | None = None
+    creation_order: list = field(default_factory=list)
 
     @property
     def first(self) -> NonFiniteOrigin | None:
@@ -361,14 +364,17 @@ def find_first_nonfinite(
     inputs: Any,
     loss_fn: LossFn | None = None,
     target: Any = None,
+    *,
+    kwargs: Mapping[str, Any] | None = None,
 ) -> NonFiniteReport:
     """Re-run ``model(*inputs)`` (and ``loss_fn``) with checks and say where NaN/Inf starts.
 
     ``inputs``: a tensor, or a tuple of them for a ``forward`` with several
     arguments. ``loss_fn(output, target)``, or ``loss_fn(output)`` when
     ``target`` is None; without one the loss is the model's first
-    floating-point output (summed when it is not a scalar). See the module
-    docstring; nothing of the caller's state changes.
+    floating-point output (summed when it is not a scalar). ``kwargs``: keyword
+    arguments of ``forward``. See the module docstring; nothing of the caller's
+    state changes.
     """
     from gradviz.core.graph import autograd_graph, detach_graph
 
@@ -380,7 +386,7 @@ def find_first_nonfinite(
     with _restored(model), torch.enable_grad():
         try:
             with SourceRecorder() as sources, mode:
-                output = model(*as_call_args(inputs))
+                output = model(*as_call_args(inputs), **(kwargs or {}))
                 if loss_fn is None:
                     loss, _ = loss_output(output)
                 elif target is None:
@@ -402,6 +408,9 @@ def find_first_nonfinite(
             return report
         graph = autograd_graph(loss, model)
         add_source_lines(graph, sources)
+        fns = graph.graph["fn"]
+        report.creation_order = sorted((k for k, a in graph.nodes(data=True) if a.get("kind") == "op"),
+                                       key=lambda k: fns[k]._sequence_nr())
         if mode.grad_fn is not None:
             key_of = {fn: key for key, fn in graph.graph["fn"].items()}
             report.forward.key = key_of.get(mode.grad_fn)

@@ -47,6 +47,18 @@ Schema, version 1 (:data:`SCHEMA_VERSION`)::
     rank_stats(iteration INTEGER, rank INTEGER, loss REAL, grad_norms BLOB)
         with ``watch(..., ranks="all")`` under torch.distributed: each rank's
         loss and float64 gradient norms (params order); PRIMARY KEY(iteration, rank)
+    relu_activity(iteration INTEGER PRIMARY KEY, data TEXT)
+        full level: each ReLU's dead units in that iteration's forward, JSON
+        [{"key", "name", "units", "dead", "batch"}...] (key: its node in the
+        stored graph); read into ``record.relu``
+    nonfinite_origins(iteration INTEGER PRIMARY KEY, data TEXT)
+        with ``watch(..., find_nonfinite=True)`` (the default, full level):
+        where NaN/Inf started, searched once, in the first recorded iteration
+        whose loss or gradients were non-finite; JSON of
+        :class:`~gradviz.core.watch_nan.WatchedOrigin`
+
+    The last two tables came after version 1's first files: a file without
+    them opens, and its records have no ReLU activity and no origin.
 
 Reading: :func:`open_run` returns a :class:`Run`; its records are
 :class:`RecordedIteration` objects, which are
@@ -103,6 +115,8 @@ CREATE TABLE IF NOT EXISTS tensors(
     PRIMARY KEY(iteration, param_id, kind));
 CREATE TABLE IF NOT EXISTS rank_stats(
     iteration INTEGER, rank INTEGER, loss REAL, grad_norms BLOB, PRIMARY KEY(iteration, rank));
+CREATE TABLE IF NOT EXISTS relu_activity(iteration INTEGER PRIMARY KEY, data TEXT);
+CREATE TABLE IF NOT EXISTS nonfinite_origins(iteration INTEGER PRIMARY KEY, data TEXT);
 """
 
 
@@ -236,6 +250,12 @@ class RecordedIteration(IterationRecord):
         wall_time: Unix time the iteration was recorded.
         rank_losses, rank_grad_norms: rank -> loss / {name: gradient norm},
             when each rank of a distributed run recorded its own.
+        nonfinite_origin: where NaN/Inf started
+            (:class:`~gradviz.core.watch_nan.WatchedOrigin`), on the one
+            iteration the watcher searched; None on every other.
+
+    ``relu`` (an :class:`IterationRecord` field) is filled from the file at the
+    full level, so ``record.diagnostics`` shows dead ReLU units.
     """
 
     lrs: list[float] = field(default_factory=list)
@@ -245,6 +265,7 @@ class RecordedIteration(IterationRecord):
     wall_time: float | None = None
     rank_losses: dict[int, float | None] = field(default_factory=dict)
     rank_grad_norms: dict[int, dict[str, float]] = field(default_factory=dict)
+    nonfinite_origin: Any = None
 
     @property
     def update_ratios(self) -> dict[str, float]:
@@ -331,12 +352,18 @@ class RunWriter:
 
     def write_iteration(self, row: dict[str, Any], tensors: list[tuple[int, str, torch.Tensor]],
                         graph: tuple[int, int, str] | None = None,
-                        rank_stats: tuple[int, float | None, np.ndarray] | None = None) -> None:
+                        rank_stats: tuple[int, float | None, np.ndarray] | None = None, *,
+                        relu: str | None = None, origin: str | None = None) -> None:
         """One iteration in one transaction: the row, its tensors, (when the
-        structure changed) the new graph ``(graph id, first iteration, JSON)``
-        and (``ranks="all"``) this rank's ``(rank, loss, gradient norms)``."""
+        structure changed) the new graph ``(graph id, first iteration, JSON)``,
+        (``ranks="all"``) this rank's ``(rank, loss, gradient norms)``, and the
+        JSON of its ReLU activity and of where NaN/Inf started, when known."""
         self.execute("BEGIN IMMEDIATE")
         try:
+            if relu is not None:
+                self.execute("INSERT INTO relu_activity(iteration, data) VALUES (?, ?)", (row["iteration"], relu))
+            if origin is not None:
+                self.execute("INSERT INTO nonfinite_origins(iteration, data) VALUES (?, ?)", (row["iteration"], origin))
             if rank_stats is not None:
                 rank, loss, grad_norms = rank_stats
                 self.execute(
@@ -447,6 +474,8 @@ class Run:
                 self._records: dict[int, RecordedIteration] = {}
                 self._graphs: dict[int, nx.DiGraph] = {}
                 self._last_seen = -1
+                # Files written before relu_activity / nonfinite_origins existed lack them.
+                self._tables = {name for (name,) in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
                 self._load_indices()
         except BaseException:
             self._conn.close()
@@ -492,6 +521,21 @@ class Run:
                 (self._last_seen,),
             ).fetchall()
         return [(i, json.loads(flags), None if skipped is None else bool(skipped)) for i, flags, skipped in rows]
+
+    def nonfinite_origin(self):
+        """Where NaN/Inf started in this run (:class:`~gradviz.core.watch_nan.WatchedOrigin`,
+        its ``iteration`` says when), or None: the losses and gradients stayed
+        finite, the search was off, or the file predates it."""
+        if "nonfinite_origins" not in self._tables:
+            return None
+        from gradviz.core.watch_nan import WatchedOrigin
+
+        with self._reading():
+            row = self._conn.execute(
+                "SELECT iteration, data FROM nonfinite_origins WHERE iteration <= ? ORDER BY iteration LIMIT 1",
+                (self._last_seen,),
+            ).fetchone()
+        return None if row is None else WatchedOrigin.from_json(row[1])
 
     def graph_count(self) -> int:
         """How many graph structures the run went through (0 at the light level)."""
@@ -662,6 +706,19 @@ class Run:
             record.rank_losses[rank] = rank_loss
             values = np.frombuffer(blob, dtype="<f8")
             record.rank_grad_norms[rank] = {n: float(v) for n, v in zip(names, values) if not math.isnan(v)}
+        if "relu_activity" in self._tables:
+            row = self._conn.execute("SELECT data FROM relu_activity WHERE iteration = ?", (iteration,)).fetchone()
+            if row is not None:
+                from gradviz.core.diagnostics import ReluActivity
+
+                record.relu = [ReluActivity(str(r["key"]), str(r["name"]), int(r["units"]), int(r["dead"]), int(r["batch"]))
+                               for r in json.loads(row[0])]
+        if "nonfinite_origins" in self._tables:
+            row = self._conn.execute("SELECT data FROM nonfinite_origins WHERE iteration = ?", (iteration,)).fetchone()
+            if row is not None:
+                from gradviz.core.watch_nan import WatchedOrigin
+
+                record.nonfinite_origin = WatchedOrigin.from_json(row[0])
         return record
 
 

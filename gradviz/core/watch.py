@@ -31,7 +31,13 @@ How it records (the design, in short):
   graph built from the loss in ``run.step`` knows which module created each
   op. The graph is stored when first seen and again only when its structure
   changes. Whole weights, gradients and updates are stored for the selected
-  parameters (``params``); every parameter gets its norms.
+  parameters (``params``); every parameter gets its norms. Each ReLU's dead
+  units are counted at the end of the forward, while autograd still holds
+  their outputs (``record.relu``, so ``record.diagnostics`` flags them).
+* ``find_nonfinite`` (full level): the first recorded iteration whose loss or
+  gradients are non-finite is searched for where NaN/Inf started, once per
+  run (:mod:`gradviz.core.watch_nan`); the run file keeps the answer
+  (``run.nonfinite_origin()``).
 * Norms are computed on the device with fused kernels. On a GPU, values are
   copied into pinned host buffers with ``non_blocking=True`` and written at
   the next ``run.step`` (when those copies have long finished), so the loop
@@ -209,6 +215,9 @@ class _Pending:
     creation_order: list[str]
     output_shape: tuple | None
     wall_time: float
+    relu: list[tuple[str, str, int, int]] = field(default_factory=list)  # (key, name, units, batch)
+    relu_live: torch.Tensor | None = None  # host copy: live units of each
+    origin: Any = None  # WatchedOrigin, when this iteration was searched
 
 
 # ---------------------------------------------------------------------------
@@ -229,7 +238,7 @@ class Watch:
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, path: str | os.PathLike | None = None,
                  *, every: int = 1, params: str | Sequence[str] = "default", level: str = "full", ranks: str = "zero",
-                 overwrite: bool = False, defer_writes: bool | None = None):
+                 overwrite: bool = False, defer_writes: bool | None = None, find_nonfinite: bool = True):
         if not isinstance(model, nn.Module):
             raise WatchError(f"watch needs an nn.Module, got {type(model).__name__}")
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
@@ -271,6 +280,13 @@ class Watch:
         self._sources = None
         self._sources_open = False
         self._output_shape: tuple | None = None
+        # ReluBackward0 Nodes of the recorded forward: (fn, units, batch, live units on the device)
+        self._relu: list[tuple[Any, int, int, torch.Tensor]] = []
+        self._nan_search = None
+        if find_nonfinite and level == "full":
+            from gradviz.core.watch_nan import FirstNanSearch
+
+            self._nan_search = FirstNanSearch()
         self._handles: list[Any] = []
         self._writer: RunWriter | None = None
         self._warned = False
@@ -388,7 +404,7 @@ class Watch:
             self._handles.append(self.optimizer.register_step_pre_hook(self._before_step))
             self._handles.append(self.optimizer.register_step_post_hook(self._after_step))
         if self.level == "full" and self._role == "writer":
-            self._handles.append(self.model.register_forward_pre_hook(self._forward_starts))
+            self._handles.append(self.model.register_forward_pre_hook(self._forward_starts, with_kwargs=True))
             self._handles.append(self.model.register_forward_hook(self._forward_ends, always_call=True))
 
     def _stop(self) -> None:
@@ -398,6 +414,9 @@ class Watch:
         self._handles.clear()
         self._end_forward_recorder()
         self._capture = self._pending = self._before = None
+        self._relu = []
+        if self._nan_search is not None:
+            self._nan_search.clear()  # no reference to the user's tensors outlives the recording
         if self._writer is not None:
             self._writer.close(finalize=self._role == "writer" and not self._warned)
             self._writer = None
@@ -417,7 +436,9 @@ class Watch:
     def _recording_now(self) -> bool:
         return self.recording and self.iteration % self.every == 0
 
-    def _forward_starts(self, module, args) -> None:
+    def _forward_starts(self, module, args, kwargs) -> None:
+        if self._nan_search is not None and self._nan_search.busy:
+            return  # the NaN search's own re-run
         if self._recorder is not None or self._recorder_state is not None or not self._recording_now():
             return  # a second forward in the same iteration is not traced
         if not torch.is_grad_enabled():
@@ -433,6 +454,8 @@ class Watch:
 
                 self._sources = SourceRecorder().__enter__()
                 self._sources_open = True
+                if self._nan_search is not None:
+                    self._nan_search.forward_starts(args, kwargs)
         except Exception as exc:  # noqa: BLE001
             self._fail(exc)
 
@@ -444,6 +467,12 @@ class Watch:
             recorder = self._end_forward_recorder()
             self._recorder_state = (recorder.module_of, recorder.creation_order)
             self._output_shape = tuple(output.shape) if isinstance(output, torch.Tensor) else None
+            # What ReLUs saved for backward is alive now, not after the user's backward.
+            from gradviz.core.diagnostics import relu_peak
+
+            self._relu = [(fn, *peak) for fn in recorder.creation_order if (peak := relu_peak(fn)) is not None]
+            if self._nan_search is not None:
+                self._nan_search.forward_ends(output)
         except Exception as exc:  # noqa: BLE001
             self._fail(exc)
 
@@ -541,16 +570,19 @@ class Watch:
             loss_value = self._copies.copy("loss", loss.detach().float().reshape(()))
         else:
             loss_value = None if loss is None else float(loss)
-        graph, creation_order = None, []
+        graph, creation_order, key_of = None, [], {}
         state, self._recorder_state = self._recorder_state, None
+        relu, self._relu = self._relu, []
         self._end_forward_recorder()
         if self.level == "full" and self._role == "writer" and isinstance(loss, torch.Tensor) and loss.grad_fn is not None:
-            graph, creation_order = self._graph(loss, state)
+            graph, creation_order, key_of = self._graph(loss, state)
+        relu_rows, relu_live = self._relu_rows(relu, graph, key_of)
+        origin = self._search_nonfinite(index, loss, capture, graph, creation_order)
         self._pending = _Pending(
             iteration=index, loss=loss_value, norms=self._copies.copy("norms", norms), lrs=capture.lrs,
             no_grad=[n for n, ok in zip(self._names, capture.grad_present) if not ok], step_skipped=step_skipped,
             tensors=capture.tensors, graph=graph, creation_order=creation_order,
-            output_shape=self._output_shape, wall_time=time.time(),
+            output_shape=self._output_shape, wall_time=time.time(), relu=relu_rows, relu_live=relu_live, origin=origin,
         )
         self._output_shape = None
         if not self._defer:
@@ -575,7 +607,44 @@ class Watch:
         rest = [key for key, attrs in graph.nodes(data=True) if attrs.get("kind") == "op" and key not in seen]
         rest.sort(key=lambda key: fns[key]._sequence_nr())
         detach_graph(graph)
-        return graph, forward_keys + rest
+        return graph, forward_keys + rest, key_of
+
+    def _relu_rows(self, relu, graph, key_of: dict[int, str]):
+        """The forward's ReLUs that are in the stored graph, named, and a host copy of their live-unit counts."""
+        if graph is None or not relu:
+            return [], None
+        from gradviz.core.diagnostics import relu_name
+
+        kept = [(key_of[id(fn)], units, batch, live) for fn, units, batch, live in relu if id(fn) in key_of]
+        if not kept:
+            return [], None
+        rows = [(key, relu_name(graph, key), units, batch) for key, units, batch, _ in kept]
+        try:
+            counts = torch.stack([live for *_, live in kept])
+        except RuntimeError:  # a model split over devices
+            counts = torch.stack([live.cpu() for *_, live in kept])
+        return rows, self._copies.copy("relu", counts)
+
+    def _search_nonfinite(self, index: int, loss, capture: _Capture, graph, creation_order: list[str]):
+        """Where NaN/Inf started, when this is the run's first recorded iteration with a
+        non-finite loss or gradient (searched once per run); None otherwise."""
+        search = self._nan_search
+        if search is None:
+            return None
+        if not search.armed:
+            search.clear()
+            return None
+        if not search.needed(loss, capture.grad_norms, capture.grad_present):
+            search.clear()
+            return None
+        # The forward ran with the weights from before this iteration's step, when one ran.
+        weights_used = capture.before if capture.stepped and capture.before is not None else None
+        try:
+            return search.run(self.model, self._params, weights_used, index, loss, graph, creation_order)
+        except Exception as exc:  # noqa: BLE001 - a failed search must not stop the recording
+            from gradviz.core.watch_nan import WatchedOrigin
+
+            return WatchedOrigin(index, "", "", f"the search failed: {type(exc).__name__}: {exc}", found=False)
 
     def _flush(self) -> None:
         """Write the pending iteration (its host copies have landed by now)."""
@@ -617,7 +686,13 @@ class Watch:
             "wall_time": pending.wall_time,
         }
         rank_row = (self.rank, _sql_float(loss), np.ascontiguousarray(norms[:, 0])) if self._rank_stats else None
-        self._writer.write_iteration(row, pending.tensors, graph_row, rank_row)
+        relu = None
+        if pending.relu:
+            live = pending.relu_live.tolist()
+            relu = json.dumps([{"key": key, "name": name, "units": units, "dead": units - int(alive), "batch": batch}
+                               for (key, name, units, batch), alive in zip(pending.relu, live)])
+        origin = pending.origin.to_json() if pending.origin is not None else None
+        self._writer.write_iteration(row, pending.tensors, graph_row, rank_row, relu=relu, origin=origin)
 
 
 def _sql_float(value: float | None) -> float | None:
@@ -627,7 +702,7 @@ def _sql_float(value: float | None) -> float | None:
 
 def watch(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, path: str | os.PathLike | None = None, *,
           every: int = 1, params: str | Sequence[str] = "default", level: str = "full", ranks: str = "zero",
-          overwrite: bool = False, defer_writes: bool | None = None) -> Watch:
+          overwrite: bool = False, defer_writes: bool | None = None, find_nonfinite: bool = True) -> Watch:
     """Record a training loop into a run file; use as ``with gradviz.watch(...) as run:`` and call
     ``run.step(loss)`` once per iteration, after ``optimizer.step()``.
 
@@ -651,10 +726,19 @@ def watch(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, path
         overwrite: replace an existing file at ``path``.
         defer_writes: write each iteration at the next ``step`` so device
             copies overlap training; default: on for GPU models, off on the CPU.
+        find_nonfinite: at the ``"full"`` level, search where NaN/Inf started
+            in the first recorded iteration whose loss or gradients are
+            non-finite (once per run; :mod:`gradviz.core.watch_nan`): the
+            forward is re-run with the weights it used and a check on every
+            op, then backward with the gradient your loss sent into the
+            model's output. Costs one device sync per recorded iteration (to
+            test the loss) on a GPU; references to the forward's inputs and
+            output gradient are kept until ``run.step``. Dropout, autocast or
+            inputs changed in place make the re-run differ from the training.
 
     Raises:
         WatchError: a model with no parameters, FSDP, an unknown parameter
             name or option, or a path that cannot be created.
     """
     return Watch(model, optimizer, path, every=every, params=params, level=level, ranks=ranks,
-                 overwrite=overwrite, defer_writes=defer_writes)
+                 overwrite=overwrite, defer_writes=defer_writes, find_nonfinite=find_nonfinite)
