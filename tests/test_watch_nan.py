@@ -1,0 +1,242 @@
+"""gradviz.watch in loops made to fail: where NaN/Inf started, searched once, kept in the run file
+and linked to the stored graph; and dead ReLU units counted for run-file records."""
+from __future__ import annotations
+
+import sqlite3
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import gradviz
+from gradviz.core.diagnostics import DEAD_UNITS
+from gradviz.core.nan_origin import BACKWARD, FORWARD, PARAMETER
+from gradviz.core.watch import RecordingStoppedWarning
+from gradviz.core.watch_nan import LOSS
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+HERE = Path(__file__).resolve()
+
+
+def line_of(marker: str) -> int:
+    for number, text in enumerate(HERE.read_text().splitlines(), 1):
+        if marker in text and "line_of(" not in text:
+            return number
+    raise AssertionError(marker)
+
+
+class LogOfZero(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.fc(x) - 100.0)  # all zero
+        return torch.log(h)  # @log
+
+
+class ZeroOverZero(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x):
+        h = self.fc(x) * 0.0
+        return h / h.sum(dim=1, keepdim=True)  # @div
+
+
+class ExpOverflow(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+        with torch.no_grad():
+            self.fc.bias.fill_(90.0)  # e^90 fits float32, e^93 does not
+
+    def forward(self, x):
+        return torch.exp(self.fc(x) + 3.1)  # @exp
+
+
+class NanInBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * float("nan")
+
+
+class BadBackward(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(3, 4)
+        self.fc2 = nn.Linear(4, 2)
+
+    def forward(self, x):
+        h = NanInBackward.apply(self.fc1(x))  # @custom
+        return self.fc2(torch.tanh(h))
+
+
+class Healthy(nn.Module):
+    def __init__(self, bias: float = 0.0):
+        super().__init__()
+        self.fc1 = nn.Linear(3, 16)
+        self.act = nn.ReLU()
+        self.fc2 = nn.Linear(16, 2)
+        with torch.no_grad():
+            self.fc1.bias.fill_(bias)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+def mean_loss(output):
+    return output.mean()
+
+
+def _watch(model, path, loss_fn=mean_loss, *, steps=3, lr=0.01, find_nonfinite=True):
+    """A plain SGD loop; returns the weights after each optimizer.step(), as the loop saw them
+    before run.step (to check the search put them back exactly)."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 3) * 0.1
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    after = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RecordingStoppedWarning)
+        with gradviz.watch(model, optimizer, path, find_nonfinite=find_nonfinite) as run:
+            for _ in range(steps):
+                optimizer.zero_grad()
+                loss = loss_fn(model(x))
+                loss.backward()
+                optimizer.step()
+                weights = [p.detach().clone() for p in model.parameters()]
+                run.step(loss)
+                after.append((weights, [p.detach().clone() for p in model.parameters()]))
+            assert run.recording and run.iteration == steps  # the training went on and so did the recording
+    return gradviz.open_run(path), after
+
+
+def _same(pairs) -> bool:
+    return all(torch.equal(a.nan_to_num(), b.nan_to_num()) and torch.equal(a.isnan(), b.isnan())
+               for seen, kept in pairs for a, b in zip(seen, kept))
+
+
+def _origin(run):
+    origin = run.nonfinite_origin()
+    assert origin is not None and origin.found, origin
+    rows = [r for r in run if r.nonfinite_origin is not None]
+    assert [r.index for r in rows] == [origin.iteration]  # searched once per run
+    return origin, run.record(origin.iteration)
+
+
+def test_log_of_zero_inside_the_model(tmp_path):
+    run, after = _watch(LogOfZero(), tmp_path / "log.gvrun")
+    origin, record = _origin(run)
+    assert origin.iteration == 0 and origin.phase == FORWARD and origin.op == "log"
+    assert origin.reason.startswith("log of a value ≤ 0")
+    assert origin.source.line == line_of("@log")
+    assert record.graph.nodes[origin.key]["label"] == "LogBackward0" == origin.label
+    assert record.graph.nodes[origin.key]["source"]["line"] == line_of("@log")
+    assert any("input 0" in line for line in origin.details)
+    assert _same(after)  # the post-step weights are back exactly
+    assert "log at test_watch_nan.py" in origin.describe()
+    assert len(run) == 3
+
+
+def test_zero_over_zero(tmp_path):
+    run, _ = _watch(ZeroOverZero(), tmp_path / "div.gvrun")
+    origin, record = _origin(run)
+    assert origin.phase == FORWARD and origin.op == "div"
+    assert "0/0" in origin.reason
+    assert origin.source.line == line_of("@div")
+    assert record.graph.nodes[origin.key]["label"] == "DivBackward0"
+
+
+def test_exp_overflow(tmp_path):
+    run, _ = _watch(ExpOverflow(), tmp_path / "exp.gvrun")
+    origin, record = _origin(run)
+    assert origin.phase == FORWARD and origin.op == "exp"
+    assert origin.reason.startswith("exp overflow: max input 93")
+    assert record.graph.nodes[origin.key]["label"] == "ExpBackward0"
+
+
+def test_learning_rate_so_large_the_weights_overflow(tmp_path):
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 1))
+    # One step with this lr sends the weights to ±Inf: the next forward uses them.
+    run, after = _watch(model, tmp_path / "lr.gvrun", lambda out: (out ** 2).mean() * 1e6 + 1.0, lr=1e38)
+    origin, record = _origin(run)
+    assert origin.iteration == 1  # iteration 0 was finite; its step broke the weights
+    assert origin.phase == PARAMETER and origin.op in dict(model.named_parameters())
+    assert "learning rate" in origin.reason
+    assert record.graph.nodes[origin.key]["name"] == origin.op
+    assert _same(after)
+
+
+def test_custom_function_returning_nan_in_backward(tmp_path):
+    run, _ = _watch(BadBackward(), tmp_path / "custom.gvrun")
+    origin, record = _origin(run)
+    assert origin.phase == BACKWARD and origin.op == "NanInBackwardBackward"
+    assert "produced NaN from a finite gradient" in origin.reason
+    assert record.graph.nodes[origin.key]["label"] == "NanInBackwardBackward"
+    assert origin.source.line == line_of("@custom")
+
+
+def test_nan_made_in_the_users_loss_code(tmp_path):
+    def loss_fn(out):
+        return torch.log(out.abs().sum() * 0.0)  # @loss
+
+    run, _ = _watch(Healthy(), tmp_path / "loss.gvrun", loss_fn)
+    origin, record = _origin(run)
+    assert origin.phase == LOSS and origin.op == "LogBackward0"
+    assert origin.reason.startswith("the model's output is finite (")
+    assert "the loss your code computed from it is not" in origin.reason
+    # The loss's ops are made outside the model's forward, where no source line is recorded.
+    assert origin.source is None or origin.source.line == line_of("@loss")
+    assert record.graph.nodes[origin.key]["label"] == "LogBackward0"
+
+
+def test_nan_made_in_the_users_loss_backward(tmp_path):
+    def loss_fn(out):
+        return NanInBackward.apply(out).mean()  # @lossbackward
+
+    run, _ = _watch(Healthy(), tmp_path / "lossbw.gvrun", loss_fn)
+    origin, record = _origin(run)
+    assert origin.phase == BACKWARD and origin.reason.startswith("in your loss's backward")
+    assert origin.source is None or origin.source.line == line_of("@lossbackward")
+    assert record.graph.nodes[origin.key]["label"] == origin.op == "MeanBackward0"
+
+
+def test_a_finite_run_stores_no_origin_and_the_switch_turns_the_search_off(tmp_path):
+    run, _ = _watch(Healthy(), tmp_path / "ok.gvrun")
+    assert run.nonfinite_origin() is None and all(r.nonfinite_origin is None for r in run)
+    off, _ = _watch(LogOfZero(), tmp_path / "off.gvrun", find_nonfinite=False)
+    assert off.nonfinite_origin() is None
+    assert "loss" in off.record(0).nonfinite  # still flagged, just not searched
+
+
+def test_dead_relu_units_in_run_file_records(tmp_path):
+    dead, _ = _watch(Healthy(bias=-50.0), tmp_path / "dead.gvrun", steps=2)
+    record = dead.record(0)
+    assert [(r.name, r.dead, r.units, r.batch) for r in record.relu] == [("act", 16, 16, 4)]
+    assert record.graph.nodes[record.relu[0].key]["label"] == "ReluBackward0"
+    flags = record.diagnostics.flags_of(DEAD_UNITS)
+    assert len(flags) == 1 and flags[0].nodes == (record.relu[0].key,)
+
+    torch.manual_seed(1)
+    healthy, _ = _watch(Healthy(), tmp_path / "alive.gvrun", steps=2)
+    relu = healthy.record(0).relu
+    assert len(relu) == 1 and relu[0].dead < relu[0].units // 2
+    assert not healthy.record(0).diagnostics.flags_of(DEAD_UNITS)
+
+
+def test_a_file_from_before_these_tables_still_opens(tmp_path):
+    path = tmp_path / "old.gvrun"
+    _watch(LogOfZero(), path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE relu_activity")
+        conn.execute("DROP TABLE nonfinite_origins")
+    run = gradviz.open_run(path)
+    assert run.nonfinite_origin() is None
+    assert run.record(0).relu == [] and run.record(0).nonfinite_origin is None
