@@ -202,7 +202,8 @@ def test_records_read_back_from_a_watched_run_have_diagnostics(tmp_path):
     diag = gradviz.open_run(path)[-1].diagnostics
     assert [ln.layer for ln in diag.layer_norms] == ["0", "2"]
     assert set(diag.update_ratios) == {"0.weight", "0.bias", "2.weight", "2.bias"}
-    assert diag.relu == []  # a watched run keeps no ReLU outputs
+    # counted by the watcher at the forward's end, while autograd still held the ReLU's output
+    assert [(r.name, r.units, r.batch) for r in diag.relu] == [("1", 8, 16)] and diag.relu[0].dead < 8
     # A run file does not say which parameters were frozen: the flag names both causes.
     assert diag.no_grad == ["3.weight", "3.bias"] and diag.frozen == diag.unused == []
     assert [f.message for f in diag.flags] == ["No gradient (frozen, or not used by the loss): 3.weight, 3.bias"]
