@@ -638,3 +638,68 @@ def test_gradviz_view_opens_the_viewer_and_summary_prints(tmp_path, monkeypatch,
     monkeypatch.setattr("sys.platform", "linux")
     assert main(["view", str(path)]) == 2 and opened == [str(path)]  # Qt would abort the process
     assert "--summary" in capsys.readouterr().err
+
+
+class LogNet(nn.Module):
+    """Healthy for the first iterations; ``broken`` makes its forward take log(0)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.broken = False
+
+    def forward(self, x):
+        h = self.fc(x)
+        if self.broken:
+            h = torch.log(torch.relu(h - 100.0))  # @runlog
+        return h
+
+
+def test_where_nan_started_is_named_and_one_click_shows_its_op(make_window, tmp_path, qtbot):
+    from PySide6.QtCore import Qt
+
+    path = tmp_path / "nanorigin.gvrun"
+    torch.manual_seed(0)
+    model = LogNet()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-2)
+    with gradviz.watch(model, optimizer, path=path) as run:
+        for i in range(5):
+            model.broken = i >= 2
+            x = torch.randn(8, 4)
+            optimizer.zero_grad()
+            loss = model(x).mean()
+            loss.backward()
+            optimizer.step()
+            run.step(loss)
+    window = make_window(path)
+    viewer = window.viewer
+    label = viewer.findChild(type(viewer.nan_label), "runNanOrigin")
+    assert label is viewer.nan_label and viewer._nan_row.isVisible()
+    assert label.text().startswith("⚠ First NaN/Inf: iteration 2 — forward log at test_run_viewer.py")
+    assert "log of a value ≤ 0" in label.text()
+    assert window.actions["actionRunGoToNan"].isEnabled()
+    assert ("Go to first NaN", "Ctrl+Shift+N") in [(n.replace("&", ""), k) for n, k in window.shortcut_rows()]
+    assert viewer.selected_record().index == 4  # live: the newest; the origin's node is not flagged there
+    qtbot.waitUntil(viewer.graph_view.is_ready, timeout=20_000)
+    key = viewer.nan_origin.key
+    assert "nonfinite_origin" not in viewer.graph_view.graph().nodes[key]  # the same graph as iteration 2's
+
+    qtbot.mouseClick(viewer.findChild(type(viewer.nan_button), "runNanOriginButton"), Qt.MouseButton.LeftButton)
+    assert viewer.selected_record().index == 2 and not viewer.timeline.live
+    view = viewer.graph_view
+    qtbot.waitUntil(lambda: key in view.flagged_nodes() and view.selected_node() == key, timeout=20_000)
+    assert view.graph().nodes[key]["label"] == "LogBackward0"
+    view.toolbar.details_button.setChecked(True)
+    text = view.details.toPlainText()
+    assert "NaN/Inf starts here" in text and "log of a value ≤ 0" in text
+
+    viewer.slider.setValue(0)  # before the log was taken: another graph, nothing flagged
+    assert view.flagged_nodes() == set()
+    viewer.select_iteration(3)  # same structure as 2, but not where it started: no diagnosis on the node
+    assert "nonfinite_origin" not in view.graph().nodes[key]
+
+
+def test_a_run_without_nan_shows_no_origin_line(make_window, tmp_path):
+    window = make_window(write_run(tmp_path / "clean.gvrun", steps=2))
+    assert not window.viewer._nan_row.isVisible() and window.viewer.nan_origin is None
+    assert not window.actions["actionRunGoToNan"].isEnabled()

@@ -9,7 +9,12 @@ What it shows for the selected iteration (history slider at the bottom):
   iterations (the training UI's :class:`NormsPanel`);
 * gradient flow by depth (:class:`GradientFlowPlot`);
 * weights before, gradient, update and weights after as heatmaps for the
-  parameters recorded whole (the training UI's :class:`GradientPanel`).
+  parameters recorded whole (the training UI's :class:`GradientPanel`);
+* where NaN/Inf started, when the watcher searched it (``watch(...,
+  find_nonfinite=True)``): a red line under the title naming the iteration,
+  the op, its source line and the reason, with a button that goes to that
+  iteration and selects the op in its graph (flagged red, the details panel
+  says why, as Run → Find first NaN does in the main window).
 
 Memory stays bounded by the model, not the run: every iteration is kept as a
 *light* record (loss, norms, flags, graph; no tensors), and whole tensors are
@@ -55,6 +60,7 @@ FULL_RECORDS_KEPT = 8
 
 class RunViewer(QWidget):
     """objectNames: ``runViewer``; ``runTitle``, ``runStatus``, ``runError`` (top lines);
+    ``runNanOrigin``, ``runNanOriginButton`` (where NaN/Inf started, when known);
     ``runGraphView`` (a GraphView), ``normsPanel``, ``gradientFlowPlot``, ``gradientPanel``;
     ``runSlider``, ``runLiveButton``, ``runHistoryLabel`` (history bar)."""
 
@@ -62,6 +68,7 @@ class RunViewer(QWidget):
     failed = Signal(str)            # the one-line reason a file could not be opened or read
     selectionChanged = Signal(object)  # the iteration on screen (None: none yet)
     iterationsAdded = Signal(int)   # how many new iterations a refresh found
+    nanOriginFound = Signal(object)  # WatchedOrigin: where NaN/Inf started (the run holds one at most)
 
     def __init__(self, parent: QWidget | None = None, *, force_polling: bool = False):
         super().__init__(parent)
@@ -115,6 +122,26 @@ class RunViewer(QWidget):
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.hide()
         layout.addWidget(self.error_label)
+        self.nan_origin = None  # WatchedOrigin: where NaN/Inf started, once a record says
+        self._point_at_origin = False  # the next graph shown selects the origin's node
+        self.nan_label = QLabel()
+        self.nan_label.setObjectName("runNanOrigin")
+        self.nan_label.setProperty("role", "errorText")
+        self.nan_label.setWordWrap(True)
+        self.nan_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.nan_button = QPushButton("Go to it")
+        self.nan_button.setObjectName("runNanOriginButton")
+        self.nan_button.setToolTip("Show the iteration where NaN/Inf started and select the op in its graph "
+                                   "(Ctrl+Shift+N)")
+        self.nan_button.clicked.connect(lambda: self.show_nan_origin())
+        self._nan_row = QWidget()
+        self._nan_row.setObjectName("runNanOriginRow")
+        nan_row = QHBoxLayout(self._nan_row)
+        nan_row.setContentsMargins(0, 0, 0, 0)
+        nan_row.addWidget(self.nan_label, 1)
+        nan_row.addWidget(self.nan_button, 0, Qt.AlignmentFlag.AlignTop)
+        self._nan_row.hide()
+        layout.addWidget(self._nan_row)
 
         self.graph_view = GraphView()
         self.graph_view.setObjectName("runGraphView")
@@ -280,6 +307,7 @@ class RunViewer(QWidget):
         if not new:
             return 0
         self.records.extend(new)
+        self._note_nan_origin(new)
         moved = self.timeline.extend(r.index for r in new)
         if moved:
             self._show_selected()
@@ -296,6 +324,16 @@ class RunViewer(QWidget):
         """Show recorded iteration ``iteration`` (leaves Live)."""
         self.timeline.select_iteration(iteration)
         self._show_selected()
+
+    def show_nan_origin(self) -> bool:
+        """Go to the iteration where NaN/Inf started and select its op in the graph
+        (flagged, centred, its reason in the details panel); False when none is known."""
+        origin = self.nan_origin
+        if origin is None or self.run is None:
+            return False
+        self._point_at_origin = True
+        self.select_iteration(origin.iteration)
+        return True
 
     def go_live(self) -> None:
         """Follow the newest iteration."""
@@ -340,6 +378,8 @@ class RunViewer(QWidget):
         self.timeline = Timeline(self.run.indices())
         self._graph_on_view = None
         self._set_error("")
+        self.nan_origin = None
+        self._note_nan_origin(self.records)
         self.norms.set_parameters(list(self.run.param_names))
         self.gradients.set_parameters([(name, self.run.param_shapes[name]) for name in self.run.recorded_params])
         self._watcher = RunFileWatcher(self.run.path, self, force_polling=self._force_polling)
@@ -366,6 +406,21 @@ class RunViewer(QWidget):
         self._set_error(message)
         self._update_status()
         self.failed.emit(message)
+
+    def _note_nan_origin(self, records) -> None:
+        """The watcher searched once per run: the first record holding an origin is the one."""
+        if self.nan_origin is None:
+            self.nan_origin = next((r.nonfinite_origin for r in records
+                                    if getattr(r, "nonfinite_origin", None) is not None), None)
+        origin = self.nan_origin
+        self._nan_row.setVisible(origin is not None)
+        if origin is None:
+            return
+        self.nan_label.setText(f"⚠ {origin.describe()}")
+        source = f"\n{origin.source}" if origin.source is not None else ""
+        self.nan_label.setToolTip("\n".join(origin.details or [origin.reason]) + source)
+        self.nan_button.setEnabled(True)
+        self.nanOriginFound.emit(origin)
 
     def _set_error(self, message: str) -> None:
         self.error = message
@@ -454,17 +509,43 @@ class RunViewer(QWidget):
             return
         self.graph_stack.setCurrentWidget(self.graph_view)
         view = self.graph_view
+        origin_key = self._origin_key(record, graph)
+        point, self._point_at_origin = self._point_at_origin and origin_key is not None, False
         if graph is not self._graph_on_view:
             # The run shares one graph object between the iterations of one structure:
             # a different object is a new version of the graph.
-            view.set_graph(graph)
+            if point:
+                view.set_graph_with_problem(graph, origin_key)
+                point = False
+            else:
+                view.set_graph(graph)
             self._graph_on_view = graph
         else:
             view.clear_highlights()
         marks = self.marks = graph_marks(graph, record)
         view.set_edge_weights(marks.edge_weights)
         view.set_gradient_stats(marks.stats)
-        view.flag_nodes(marks.flagged)
+        view.flag_nodes(marks.flagged + ([origin_key] if origin_key is not None else []))
+        if point:
+            view.show_problem(origin_key)
+
+    def _origin_key(self, record, graph):
+        """The origin's node when ``record`` is the iteration searched (its details panel
+        then says why); the graph is shared with other iterations, which must not say so."""
+        from gradviz.core.node_notes import ORIGIN_ATTR
+
+        origin = self.nan_origin
+        if origin is None:
+            return None
+        here = origin.iteration == record.index and origin.key in graph
+        for key, attrs in graph.nodes(data=True):
+            if ORIGIN_ATTR in attrs and not (here and key == origin.key):
+                del attrs[ORIGIN_ATTR]
+        if not here:
+            return None
+        lines = origin.details or [origin.reason]
+        graph.nodes[origin.key][ORIGIN_ATTR] = "\n".join(lines)
+        return origin.key
 
     def graph_version(self) -> tuple[int, int]:
         """``(version on screen, versions so far)`` of the graph's structure, counting from 1; (0, 0) without graphs."""

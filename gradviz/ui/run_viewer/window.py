@@ -23,12 +23,13 @@ __all__ = ["OPEN_RUN_SHORTCUT", "RUN_FILTER", "RunWindow", "choose_run_file", "i
 
 OPEN_RUN_SHORTCUT = "Ctrl+Shift+R"
 LIVE_SHORTCUT = "Ctrl+L"
+NAN_ORIGIN_SHORTCUT = "Ctrl+Shift+N"  # as Run → Find first NaN in the main window
 RUN_FILTER = "gradviz runs (*.gvrun);;All files (*)"
 
 
 class RunWindow(QMainWindow):
     """objectName ``runWindow``; its viewer is ``viewer`` (:class:`RunViewer`).
-    Actions: ``actionOpenRun``, ``actionRunLive``, ``actionCloseRun``, ``actionRunShortcuts``."""
+    Actions: ``actionOpenRun``, ``actionRunLive``, ``actionRunGoToNan``, ``actionCloseRun``, ``actionRunShortcuts``."""
 
     def __init__(self, parent: QWidget | None = None, *, force_polling: bool = False):
         super().__init__(parent)
@@ -43,6 +44,10 @@ class RunWindow(QMainWindow):
                      "Open a run file written by gradviz.watch")
         self._action("actionRunLive", "&Live", lambda: self.viewer.go_live(), LIVE_SHORTCUT,
                      "Follow the newest iteration as the training writes it")
+        self._action("actionRunGoToNan", "Go to first &NaN", lambda: self.viewer.show_nan_origin(), NAN_ORIGIN_SHORTCUT,
+                     "Show the iteration where NaN/Inf started and select the op in its graph")
+        self.actions["actionRunGoToNan"].setEnabled(False)
+        self.viewer.nanOriginFound.connect(lambda _origin: self.actions["actionRunGoToNan"].setEnabled(True))
         self._action("actionCloseRun", "&Close", self.close, QKeySequence.StandardKey.Close, "Close this run")
         self._action("actionRunShortcuts", "&Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents)
         file_menu = self.menuBar().addMenu("&File")
@@ -50,7 +55,7 @@ class RunWindow(QMainWindow):
         file_menu.addActions([self.actions["actionOpenRun"], self.actions["actionCloseRun"]])
         view_menu = self.menuBar().addMenu("&View")
         view_menu.setObjectName("runMenuView")
-        view_menu.addAction(self.actions["actionRunLive"])
+        view_menu.addActions([self.actions["actionRunLive"], self.actions["actionRunGoToNan"]])
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.setObjectName("runMenuHelp")
         help_menu.addAction(self.actions["actionRunShortcuts"])
@@ -89,6 +94,7 @@ class RunWindow(QMainWindow):
         show_shortcuts_dialog(self, rows, "runShortcutsDialog")
 
     def _on_opened(self, path: str) -> None:
+        self.actions["actionRunGoToNan"].setEnabled(self.viewer.nan_origin is not None)
         self.setWindowTitle(f"gradviz — {os.path.basename(path)}")
         self.statusBar().showMessage(f"Opened {path}: {len(self.viewer.timeline)} iterations", 5000)
 
