@@ -141,6 +141,7 @@ class FirstNanSearch:
         self.busy = False
         self._call: tuple[tuple, dict] | None = None
         self._grads: list[torch.Tensor | None] = []
+        self._mask: tuple[tuple[bool, ...], torch.Tensor] | None = None  # which gradient norms exist
 
     @property
     def armed(self) -> bool:
@@ -175,16 +176,25 @@ class FirstNanSearch:
         return keep
 
     def needed(self, loss: Any, grad_norms: torch.Tensor | None, grad_present: Sequence[bool]) -> bool:
-        """Whether the loss or a gradient norm is non-finite (one device sync)."""
-        checks = []
+        """Whether the loss or a gradient norm is non-finite: a few small ops and one
+        device sync (norms are NaN where a parameter has no gradient: left out)."""
+        values = []
         if isinstance(loss, torch.Tensor):
-            checks.append(torch.isfinite(loss.detach()).all().reshape(1))
+            values.append(loss.detach().float().reshape(-1))
         elif loss is not None and not math.isfinite(float(loss)):
             return True
         if grad_norms is not None and any(grad_present):
-            mask = torch.tensor(list(grad_present), device=grad_norms.device)
-            checks.append(torch.isfinite(grad_norms[mask]).all().reshape(1).to(checks[0].device if checks else grad_norms.device))
-        return bool(checks) and not bool(torch.cat(checks).all())
+            if all(grad_present):
+                values.append(grad_norms.float())
+            else:
+                present = tuple(grad_present)
+                if self._mask is None or self._mask[0] != present or self._mask[1].device != grad_norms.device:
+                    self._mask = (present, torch.tensor(present, device=grad_norms.device))
+                values.append(grad_norms[self._mask[1]].float())
+        if not values:
+            return False
+        device = values[0].device
+        return not bool(torch.isfinite(torch.cat([v.to(device) for v in values])).all())
 
     def run(self, model: nn.Module, params: list[torch.Tensor], weights_used: list[torch.Tensor] | None,
             iteration: int, loss: Any, graph: nx.DiGraph | None, creation_order: list[str]) -> WatchedOrigin:
