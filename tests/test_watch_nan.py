@@ -240,3 +240,47 @@ def test_a_file_from_before_these_tables_still_opens(tmp_path):
     run = gradviz.open_run(path)
     assert run.nonfinite_origin() is None
     assert run.record(0).relu == [] and run.record(0).nonfinite_origin is None
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, h, shift):
+        return torch.log(torch.relu(self.fc(h)) + shift)  # @twice
+
+
+class TwoCalls(nn.Module):
+    """One block called twice, a keyword argument, a dict of two outputs (both used by the loss)."""
+
+    def __init__(self):
+        super().__init__()
+        self.block = Block()
+        self.head = nn.Linear(3, 2)
+
+    def forward(self, x, *, shift=1.0):
+        h = self.block(x, 1.0)
+        h = self.block(h * 0.0 - 100.0, shift)  # relu gives 0 everywhere: log(shift) is log(0) when shift=0
+        return {"logits": self.head(h), "hidden": h}
+
+
+def test_a_block_called_twice_with_kwargs_and_dict_outputs_links_the_second_call(tmp_path):
+    torch.manual_seed(0)
+    model = TwoCalls()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    x = torch.randn(4, 3)
+    with gradviz.watch(model, optimizer, tmp_path / "twice.gvrun") as run:
+        for i in range(3):
+            optimizer.zero_grad()
+            out = model(x, shift=0.0 if i == 1 else 1.0)
+            loss = out["logits"].mean() + out["hidden"].mean()
+            loss.backward()
+            optimizer.step()
+            run.step(loss)
+    opened = gradviz.open_run(tmp_path / "twice.gvrun")
+    origin, record = _origin(opened)
+    assert origin.iteration == 1 and origin.phase == FORWARD and origin.op == "log"
+    assert origin.source.line == line_of("@twice")
+    logs = [k for k in record.creation_order if record.graph.nodes[k]["label"] == "LogBackward0"]
+    assert len(logs) == 2 and origin.key == logs[1]  # the second call's log, not the first's

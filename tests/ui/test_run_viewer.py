@@ -703,3 +703,45 @@ def test_a_run_without_nan_shows_no_origin_line(make_window, tmp_path):
     window = make_window(write_run(tmp_path / "clean.gvrun", steps=2))
     assert not window.viewer._nan_row.isVisible() and window.viewer.nan_origin is None
     assert not window.actions["actionRunGoToNan"].isEnabled()
+
+
+class DeadReLU(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 16)
+        self.act = nn.ReLU()
+        self.fc2 = nn.Linear(16, 3)
+        with torch.no_grad():
+            self.fc1.bias.fill_(-50.0)  # every unit's input is negative: all dead
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+def test_the_diagnostics_dock_shows_dead_relu_units_of_a_watched_run(make_window, tmp_path, qtbot):
+    path = tmp_path / "dead.gvrun"
+    torch.manual_seed(0)
+    model = DeadReLU()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-2)
+    with gradviz.watch(model, optimizer, path=path) as run:
+        for _ in range(2):
+            optimizer.zero_grad()
+            loss = model(torch.randn(8, 4)).pow(2).mean()
+            loss.backward()
+            optimizer.step()
+            run.step(loss)
+    window = make_window(path)
+    dock = window.findChild(type(window.diagnostics_dock), "runDiagnosticsDock")
+    assert dock is window.diagnostics_dock and not dock.isVisible()
+    window.actions["actionRunDiagnostics"].trigger()
+    assert dock.isVisible()
+    panel = window.diagnostics_panel
+    qtbot.waitUntil(lambda: panel.flag_messages() != [], timeout=10_000)
+    dead = [m for m in panel.flag_messages() if "Dead ReLU units: act: 16 of 16" in m]
+    assert dead, panel.flag_messages()
+    qtbot.waitUntil(window.viewer.graph_view.is_ready, timeout=20_000)
+    row = panel.flag_messages().index(dead[0])
+    panel.click_flag(row)
+    view = window.viewer.graph_view
+    assert view.graph().nodes[view.selected_node()]["label"] == "ReluBackward0"
+    assert ("Diagnostics", "Ctrl+Shift+D") in [(n.replace("&", ""), k) for n, k in window.shortcut_rows()]

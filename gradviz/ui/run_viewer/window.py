@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QWidget
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QWidget
 
 from gradviz.ui.run_viewer.viewer import RunViewer
 from gradviz.ui.shortcuts import shortcut_rows, show_shortcuts_dialog
@@ -24,12 +24,16 @@ __all__ = ["OPEN_RUN_SHORTCUT", "RUN_FILTER", "RunWindow", "choose_run_file", "i
 OPEN_RUN_SHORTCUT = "Ctrl+Shift+R"
 LIVE_SHORTCUT = "Ctrl+L"
 NAN_ORIGIN_SHORTCUT = "Ctrl+Shift+N"  # as Run → Find first NaN in the main window
+DIAGNOSTICS_SHORTCUT = "Ctrl+Shift+D"
 RUN_FILTER = "gradviz runs (*.gvrun);;All files (*)"
 
 
 class RunWindow(QMainWindow):
     """objectName ``runWindow``; its viewer is ``viewer`` (:class:`RunViewer`).
-    Actions: ``actionOpenRun``, ``actionRunLive``, ``actionRunGoToNan``, ``actionCloseRun``, ``actionRunShortcuts``."""
+    Actions: ``actionOpenRun``, ``actionRunLive``, ``actionRunGoToNan``, ``actionRunDiagnostics``,
+    ``actionCloseRun``, ``actionRunShortcuts``. The Diagnostics dock (``runDiagnosticsDock``, hidden at
+    first: the charts need the room) shows the gradient health of the iteration on screen, dead ReLU
+    units included; a click on a flag selects its nodes in the run's graph."""
 
     def __init__(self, parent: QWidget | None = None, *, force_polling: bool = False):
         super().__init__(parent)
@@ -50,12 +54,14 @@ class RunWindow(QMainWindow):
         self.viewer.nanOriginFound.connect(lambda _origin: self.actions["actionRunGoToNan"].setEnabled(True))
         self._action("actionCloseRun", "&Close", self.close, QKeySequence.StandardKey.Close, "Close this run")
         self._action("actionRunShortcuts", "&Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents)
+        self._add_diagnostics()
         file_menu = self.menuBar().addMenu("&File")
         file_menu.setObjectName("runMenuFile")
         file_menu.addActions([self.actions["actionOpenRun"], self.actions["actionCloseRun"]])
         view_menu = self.menuBar().addMenu("&View")
         view_menu.setObjectName("runMenuView")
-        view_menu.addActions([self.actions["actionRunLive"], self.actions["actionRunGoToNan"]])
+        view_menu.addActions([self.actions["actionRunLive"], self.actions["actionRunGoToNan"],
+                              self.actions["actionRunDiagnostics"]])
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.setObjectName("runMenuHelp")
         help_menu.addAction(self.actions["actionRunShortcuts"])
@@ -65,6 +71,46 @@ class RunWindow(QMainWindow):
             lambda n: self.statusBar().showMessage(f"{n} new iteration{'s' if n != 1 else ''} recorded", 3000))
         self.setWindowTitle("gradviz — run")
         self.resize(1500, 940)
+
+    def _add_diagnostics(self) -> None:
+        from gradviz.ui.diagnostics_view import DiagnosticsPanel, describe_selection, select_nodes
+
+        panel = self.diagnostics_panel = DiagnosticsPanel()
+        dock = self.diagnostics_dock = QDockWidget("Diagnostics", self)
+        dock.setObjectName("runDiagnosticsDock")
+        dock.setWidget(panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        dock.hide()
+        action = dock.toggleViewAction()
+        action.setObjectName("actionRunDiagnostics")
+        action.setText("&Diagnostics")
+        action.setShortcut(QKeySequence(DIAGNOSTICS_SHORTCUT))
+        tip = "Gradient health of the iteration on screen: vanishing/exploding, dead ReLU units, missing gradients"
+        action.setToolTip(f"{tip} ({DIAGNOSTICS_SHORTCUT})")
+        action.setStatusTip(tip)
+        self.addAction(action)
+        self.actions["actionRunDiagnostics"] = action
+
+        def show(_iteration) -> None:
+            record = self.viewer.selected_record()
+            if record is None:
+                panel.show_message("No iteration recorded yet")
+                return
+            records = self.viewer.records
+            position = self.viewer.timeline.position or 0
+            panel.show_record(record, earlier=records[max(0, position - 5):position])
+
+        def select(keys: list) -> None:
+            view = self.viewer.graph_view
+            shown = select_nodes(view, keys)
+            if not shown:
+                self.statusBar().showMessage("This flag names no node of the graph", 4000)
+            else:
+                present = [k for k in keys if k in view.graph()]
+                self.statusBar().showMessage(describe_selection(view, present, shown), 6000)
+
+        self.viewer.selectionChanged.connect(show)
+        panel.nodesRequested.connect(select)
 
     def _action(self, name, text, slot, shortcut, tip="") -> QAction:
         action = QAction(text, self)
