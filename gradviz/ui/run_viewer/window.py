@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QWidget
 
@@ -111,6 +111,9 @@ class RunWindow(QMainWindow):
 
         self.viewer.selectionChanged.connect(show)
         panel.nodesRequested.connect(select)
+        # A third of the height: the graph and the charts above keep the rest.
+        action.toggled.connect(lambda on: on and QTimer.singleShot(0, lambda: self.resizeDocks(
+            [dock], [max(200, self.height() // 3)], Qt.Orientation.Vertical)))
 
     def _action(self, name, text, slot, shortcut, tip="") -> QAction:
         action = QAction(text, self)
