@@ -108,7 +108,7 @@ def _watch(model, path, loss_fn=mean_loss, *, steps=3, lr=0.01, find_nonfinite=T
         with gradviz.watch(model, optimizer, path, find_nonfinite=find_nonfinite) as run:
             for _ in range(steps):
                 optimizer.zero_grad()
-                loss = loss_fn(model(x))
+                loss = loss_fn(model(x))  # @lossline
                 loss.backward()
                 optimizer.step()
                 weights = [p.detach().clone() for p in model.parameters()]
@@ -192,8 +192,10 @@ def test_nan_made_in_the_users_loss_code(tmp_path):
     assert origin.phase == LOSS and origin.op == "LogBackward0"
     assert origin.reason.startswith("the model's output is finite (")
     assert "the loss your code computed from it is not" in origin.reason
-    # The loss's ops are made outside the model's forward, where no source line is recorded.
-    assert origin.source is None or origin.source.line == line_of("@loss")
+    # The loss's ops ran outside the model's forward, where no source line is recorded: the
+    # line named is where the loop assigned the tensor it passed to run.step.
+    assert origin.source.line == line_of("@lossline") and origin.source.function == "_watch"
+    assert any("last assigned at" in line for line in origin.details)
     assert record.graph.nodes[origin.key]["label"] == "LogBackward0"
 
 
@@ -204,7 +206,7 @@ def test_nan_made_in_the_users_loss_backward(tmp_path):
     run, _ = _watch(Healthy(), tmp_path / "lossbw.gvrun", loss_fn)
     origin, record = _origin(run)
     assert origin.phase == BACKWARD and origin.reason.startswith("in your loss's backward")
-    assert origin.source is None or origin.source.line == line_of("@lossbackward")
+    assert origin.source.line == line_of("@lossline")
     assert record.graph.nodes[origin.key]["label"] == origin.op == "MeanBackward0"
 
 

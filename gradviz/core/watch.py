@@ -63,6 +63,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -283,6 +284,7 @@ class Watch:
         # ReluBackward0 Nodes of the recorded forward: (fn, units, batch, live units on the device)
         self._relu: list[tuple[Any, int, int, torch.Tensor]] = []
         self._nan_search = None
+        self._caller = None
         if find_nonfinite and level == "full":
             from gradviz.core.watch_nan import FirstNanSearch
 
@@ -315,10 +317,13 @@ class Watch:
         index = self.iteration
         try:
             if self.recording and index % self.every == 0:
+                if self._nan_search is not None and self._nan_search.armed:
+                    self._caller = sys._getframe(1)  # where the loss line is looked for, should the search run
                 self._record(index, loss)
         except Exception as exc:  # noqa: BLE001 - the training must go on: warn once, stop recording
             self._fail(exc)
         finally:
+            self._caller = None  # a frame holds the loop's locals: never keep it
             self.iteration += 1
 
     def close(self) -> None:
@@ -640,7 +645,7 @@ class Watch:
         # The forward ran with the weights from before this iteration's step, when one ran.
         weights_used = capture.before if capture.stepped and capture.before is not None else None
         try:
-            return search.run(self.model, self._params, weights_used, index, loss, graph, creation_order)
+            return search.run(self.model, self._params, weights_used, index, loss, graph, creation_order, self._caller)
         except Exception as exc:  # noqa: BLE001 - a failed search must not stop the recording
             from gradviz.core.watch_nan import WatchedOrigin
 

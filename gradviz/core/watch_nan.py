@@ -21,7 +21,11 @@ search is exact for the model whatever the user's loss code was. Then:
 * an op inside the model made NaN/Inf: that op (``"forward"``);
 * the model's inputs already hold NaN/Inf: ``"input"``;
 * the model's output is finite but the user's loss is not: ``"loss"``,
-  pointing at the stored graph's loss op and its source line;
+  pointing at the stored graph's loss op. Its source line: the node's own
+  when the loss was made inside the forward (recorded then); else the line
+  of the loop that last assigned the tensor passed to ``run.step`` (source
+  lines are recorded during the forward only: keeping the recording mode on
+  past it could pop a mode the user's code pushed);
 * the output gradient the user's loss sent back is non-finite while the
   loss is finite: ``"backward"``, in the loss's backward;
 * else the first autograd Node that produced a non-finite gradient from
@@ -40,7 +44,9 @@ No Qt here.
 """
 from __future__ import annotations
 
+import ast
 import json
+import linecache
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Hashable, Sequence
@@ -53,7 +59,7 @@ from gradviz.core.model_io import floating_tensors
 from gradviz.core.nan_origin import BACKWARD, FORWARD, PARAMETER, NonFiniteReport, TensorStats, find_first_nonfinite
 from gradviz.core.node_notes import SourceLine, source_of
 
-__all__ = ["INPUT", "LOSS", "FirstNanSearch", "WatchedOrigin", "loss_key"]
+__all__ = ["INPUT", "LOSS", "FirstNanSearch", "WatchedOrigin", "assigned_line", "loss_key"]
 
 # Phases beyond nan_origin's (forward, backward, parameter): what only a watched loop can tell apart.
 LOSS, INPUT = "loss", "input"
@@ -197,10 +203,12 @@ class FirstNanSearch:
         return not bool(torch.isfinite(torch.cat([v.to(device) for v in values])).all())
 
     def run(self, model: nn.Module, params: list[torch.Tensor], weights_used: list[torch.Tensor] | None,
-            iteration: int, loss: Any, graph: nx.DiGraph | None, creation_order: list[str]) -> WatchedOrigin:
+            iteration: int, loss: Any, graph: nx.DiGraph | None, creation_order: list[str],
+            caller: Any = None) -> WatchedOrigin:
         """Search now (once): ``weights_used`` are the weights the forward ran
         with (None: the current ones); they are put in for the search and the
-        current weights restored exactly afterwards."""
+        current weights restored exactly afterwards. ``caller``: the frame that
+        called ``run.step`` (where the loss line is looked for)."""
         call, grads = self._call, list(self._grads)
         self.done, self.busy = True, True
         self.clear()
@@ -213,7 +221,7 @@ class FirstNanSearch:
                     after = [p.detach().clone() for p in params]
                     torch._foreach_copy_([p.detach() for p in params], list(weights_used))
             try:
-                return _search(model, call, grads, iteration, loss, graph, creation_order)
+                return _search(model, call, grads, iteration, loss, graph, creation_order, caller)
             finally:
                 if after is not None:
                     with torch.no_grad():
@@ -223,7 +231,7 @@ class FirstNanSearch:
 
 
 def _search(model: nn.Module, call: tuple[tuple, dict], grads: list[torch.Tensor | None], iteration: int,
-            loss: Any, graph: nx.DiGraph | None, creation_order: list[str]) -> WatchedOrigin:
+            loss: Any, graph: nx.DiGraph | None, creation_order: list[str], caller: Any = None) -> WatchedOrigin:
     args, kwargs = call
     grads_finite = _finite([g for g in grads if g is not None])
     rerun: dict[str, list[torch.Tensor]] = {}
@@ -270,17 +278,23 @@ def _search(model: nn.Module, call: tuple[tuple, dict], grads: list[torch.Tensor
     output_text = "; ".join(TensorStats.of(o).describe() for o in outputs) or "no floating output"
     key = loss_key(graph) if graph is not None else None
     attrs = graph.nodes[key] if key is not None else {}
+    loss_source, where = source_of(attrs), []
+    if loss_source is None and caller is not None:
+        loss_source = assigned_line(caller, loss)
+        if loss_source is not None:
+            where = [f"  the loss was last assigned at {loss_source} (the op's own line is not recorded: "
+                     "it ran outside the model's forward)"]
     if not math.isfinite(user_loss):
         reason = (f"the model's output is finite ({output_text}); the loss your code computed from it is not "
                   f"(loss {user_loss})")
-        return WatchedOrigin(iteration, LOSS, attrs.get("label", "loss"), reason, source=source_of(attrs),
-                             details=[reason], key=key, label=attrs.get("label"))
+        return WatchedOrigin(iteration, LOSS, attrs.get("label", "loss"), reason, source=loss_source,
+                             details=[reason, *where], key=key, label=attrs.get("label"))
     if not grads_finite:
         stats = "; ".join(TensorStats.of(g).describe() for g in grads if g is not None)
         reason = (f"in your loss's backward: the gradient it sent into the model's output holds NaN/Inf ({stats}) "
                   f"while the loss ({user_loss:.6g}) and the output are finite")
-        return WatchedOrigin(iteration, BACKWARD, attrs.get("label", "loss"), reason, source=source_of(attrs),
-                             details=[reason], key=key, label=attrs.get("label"))
+        return WatchedOrigin(iteration, BACKWARD, attrs.get("label", "loss"), reason, source=loss_source,
+                             details=[reason, *where], key=key, label=attrs.get("label"))
     if report.backward is not None:
         origin = report.backward
         key, label = linked(origin.key)
@@ -289,6 +303,34 @@ def _search(model: nn.Module, call: tuple[tuple, dict], grads: list[torch.Tensor
     return WatchedOrigin(iteration, "", "", "the re-run of this iteration's forward and backward stayed finite: "
                          "dropout or other randomness, autocast, or inputs changed in place can make a re-run differ",
                          found=False)
+
+
+def assigned_line(frame: Any, value: Any) -> SourceLine | None:
+    """The line of ``frame``'s function that last assigned a variable now holding
+    ``value``, before the line running now (``loss = criterion(out, y)`` for the
+    ``loss`` passed to ``run.step``); None when no variable holds it or the
+    source cannot be read."""
+    names = {name for name, held in frame.f_locals.items() if held is value}
+    if not names:
+        return None
+    code = frame.f_code
+    try:
+        tree = ast.parse("".join(linecache.getlines(code.co_filename)))
+    except (SyntaxError, ValueError):
+        return None
+    last = 0
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.NamedExpr)):
+            targets = [node.target]
+        else:
+            continue
+        if not code.co_firstlineno <= node.lineno < frame.f_lineno:
+            continue
+        if any(isinstance(n, ast.Name) and n.id in names for target in targets for n in ast.walk(target)):
+            last = max(last, node.lineno)
+    return SourceLine.read(code.co_filename, last, code.co_name) if last else None
 
 
 def _param_key(graph: nx.DiGraph | None, name: str) -> str | None:
