@@ -459,6 +459,9 @@ def _print_run(run) -> None:
     if bad:
         i, names = bad[0]
         print(f"nonfinite   in {len(bad)} iteration(s), first at {i}: {', '.join(names[:5])}")
+    origin = run.nonfinite_origin()
+    if origin is not None:
+        print(f"nan origin  {origin.describe().removeprefix('First NaN/Inf: ')}")
     if skipped:
         print(f"skipped     {len(skipped)} optimizer step(s) skipped (Inf/NaN gradients), first at {skipped[0]}")
     ranks = run.ranks()

@@ -286,3 +286,14 @@ def test_a_block_called_twice_with_kwargs_and_dict_outputs_links_the_second_call
     assert origin.source.line == line_of("@twice")
     logs = [k for k in record.creation_order if record.graph.nodes[k]["label"] == "LogBackward0"]
     assert len(logs) == 2 and origin.key == logs[1]  # the second call's log, not the first's
+
+
+def test_view_summary_names_where_nan_started(tmp_path, capsys):
+    from gradviz.cli import main
+
+    path = tmp_path / "summary.gvrun"
+    _watch(LogOfZero(), path)
+    assert main(["view", "--summary", str(path)]) == 0
+    out = capsys.readouterr().out
+    line = next(text for text in out.splitlines() if text.startswith("nan origin"))
+    assert line.startswith("nan origin  iteration 0 — forward log at test_watch_nan.py:") and "log of a value ≤ 0" in line
