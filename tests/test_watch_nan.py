@@ -297,3 +297,35 @@ def test_view_summary_names_where_nan_started(tmp_path, capsys):
     out = capsys.readouterr().out
     line = next(text for text in out.splitlines() if text.startswith("nan origin"))
     assert line.startswith("nan origin  iteration 0 — forward log at test_watch_nan.py:") and "log of a value ≤ 0" in line
+
+
+def test_damaged_relu_rows_are_a_run_file_error(tmp_path):
+    from gradviz.core.runfile import RunFileError
+
+    path = tmp_path / "damaged.gvrun"
+    _watch(Healthy(), path, steps=1)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE relu_activity SET data = '[{\"key\": \"n1\"}]'")
+    with pytest.raises(RunFileError, match="ReLU activity"):
+        gradviz.open_run(path).record(0)
+
+
+class Dropout(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x):
+        return self.drop(self.fc(x))
+
+
+def test_a_rerun_that_stays_finite_says_so_and_the_training_goes_on(tmp_path):
+    # The gradients go bad after backward (a hook the re-run does not see): nothing to find in the model.
+    model = Dropout()
+    model.fc.weight.register_hook(lambda grad: grad * float("nan"))
+    run, _ = _watch(model, tmp_path / "hook.gvrun")
+    origin = run.nonfinite_origin()
+    assert origin is not None and not origin.found and origin.iteration == 0
+    assert "stayed finite" in origin.reason and "not found" in origin.describe()
+    assert len(run) == 3

@@ -711,8 +711,11 @@ class Run:
             if row is not None:
                 from gradviz.core.diagnostics import ReluActivity
 
-                record.relu = [ReluActivity(str(r["key"]), str(r["name"]), int(r["units"]), int(r["dead"]), int(r["batch"]))
-                               for r in json.loads(row[0])]
+                try:
+                    record.relu = [ReluActivity(str(r["key"]), str(r["name"]), int(r["units"]), int(r["dead"]),
+                                                int(r["batch"])) for r in json.loads(row[0])]
+                except (KeyError, TypeError) as exc:
+                    raise ValueError(f"iteration {iteration} holds unreadable ReLU activity ({exc})") from None
         if "nonfinite_origins" in self._tables:
             row = self._conn.execute("SELECT data FROM nonfinite_origins WHERE iteration = ?", (iteration,)).fetchone()
             if row is not None:

@@ -301,8 +301,8 @@ def _search(model: nn.Module, call: tuple[tuple, dict], grads: list[torch.Tensor
         return WatchedOrigin(iteration, BACKWARD, origin.op, origin.reason, source=origin.source,
                              details=origin.details(where=False), key=key, label=label)
     return WatchedOrigin(iteration, "", "", "the re-run of this iteration's forward and backward stayed finite: "
-                         "dropout or other randomness, autocast, or inputs changed in place can make a re-run differ",
-                         found=False)
+                         "dropout or other randomness, autocast, or inputs changed in place can make a re-run differ; "
+                         "or the gradients went bad after backward (clipping, a gradient hook)", found=False)
 
 
 def assigned_line(frame: Any, value: Any) -> SourceLine | None:
