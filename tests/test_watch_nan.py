@@ -329,3 +329,20 @@ def test_a_rerun_that_stays_finite_says_so_and_the_training_goes_on(tmp_path):
     assert origin is not None and not origin.found and origin.iteration == 0
     assert "stayed finite" in origin.reason and "not found" in origin.describe()
     assert len(run) == 3
+
+
+def test_the_search_leaves_the_random_state_and_batchnorm_statistics_as_they_were(tmp_path):
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Dropout(0.5), nn.Linear(4, 1))
+    torch.manual_seed(0)
+    x = torch.randn(8, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    with gradviz.watch(model, optimizer, tmp_path / "state.gvrun") as run:
+        optimizer.zero_grad()
+        loss = torch.log(model(x).sum() * 0.0)  # non-finite: the search runs in run.step
+        loss.backward()
+        optimizer.step()
+        state, stats = torch.random.get_rng_state(), model[1].running_mean.clone()
+        run.step(loss)
+        assert torch.equal(torch.random.get_rng_state(), state)
+        assert torch.equal(model[1].running_mean, stats)
+    assert gradviz.open_run(tmp_path / "state.gvrun").nonfinite_origin().phase == LOSS

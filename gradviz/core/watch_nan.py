@@ -220,8 +220,12 @@ class FirstNanSearch:
                 with torch.no_grad():
                     after = [p.detach().clone() for p in params]
                     torch._foreach_copy_([p.detach() for p in params], list(weights_used))
+            # find_first_nonfinite puts the CPU random state back; a GPU's too, so the
+            # re-run's dropout does not shift the training's random numbers.
+            devices = sorted({p.device.index or 0 for p in params if p.device.type == "cuda"})
             try:
-                return _search(model, call, grads, iteration, loss, graph, creation_order, caller)
+                with torch.random.fork_rng(devices=devices):
+                    return _search(model, call, grads, iteration, loss, graph, creation_order, caller)
             finally:
                 if after is not None:
                     with torch.no_grad():
