@@ -346,3 +346,60 @@ def test_the_search_leaves_the_random_state_and_batchnorm_statistics_as_they_wer
         assert torch.equal(torch.random.get_rng_state(), state)
         assert torch.equal(model[1].running_mean, stats)
     assert gradviz.open_run(tmp_path / "state.gvrun").nonfinite_origin().phase == LOSS
+
+
+class ResBlock(nn.Module):
+    """torchvision's BasicBlock by hand: one in-place ReLU module called twice, a residual ``+=``."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        out += x
+        return self.relu(out)
+
+
+class TinyResNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.relu = nn.ReLU(inplace=True)
+        self.layer = nn.Sequential(ResBlock(8), ResBlock(8))
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        return self.fc(self.layer(self.relu(self.stem(x))).mean((2, 3)))
+
+
+def test_a_hand_built_resnet_counts_every_relu_call_and_names_bad_inputs(tmp_path):
+    from gradviz.core.watch_nan import INPUT
+
+    torch.manual_seed(0)
+    model = TinyResNet()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    path = tmp_path / "resnet.gvrun"
+    with gradviz.watch(model, optimizer, path) as run:
+        for i in range(3):
+            x = torch.randn(4, 3, 8, 8)
+            if i == 1:
+                x[0, 0, 0, 0] = float("nan")  # bad data, not a bad op
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), torch.randint(0, 10, (4,)))
+            loss.backward()
+            optimizer.step()
+            run.step(loss)
+    opened = gradviz.open_run(path)
+    origin = opened.nonfinite_origin()
+    assert origin.iteration == 1 and origin.phase == INPUT and "1 NaN" in origin.details[0]
+    record = opened.record(0)
+    names = sorted(r.name for r in record.relu)
+    assert names == ["layer.0.relu", "layer.0.relu", "layer.1.relu", "layer.1.relu", "relu"]  # each call its own
+    assert all(record.graph.nodes[r.key]["label"] == "ReluBackward0" and r.units == 8 * 8 * 8 for r in record.relu)
+    assert len({r.key for r in record.relu}) == 5
