@@ -113,6 +113,10 @@ def measure(name: str, batch: int, rounds: int, block: int) -> dict:
     return row
 
 
+def run(cases=("mlp", "lenet"), batch: int = 64, rounds: int = 11, block: int = 8) -> list[dict]:
+    return [measure(name, batch, rounds, block) for name in cases]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=11)
@@ -124,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'relu/base':>11}{'both/base':>11}{'base/raw':>10}{'both/raw':>10}"
     print(header)
     print("-" * len(header))
-    for name in args.cases:
-        r = measure(name, args.batch, args.rounds, args.block)
+    for r in run(args.cases, args.batch, args.rounds, args.block):
         print(f"{r['model']:<8}{r['relus']:>6}" + "".join(f"{r[v + '_ms']:>10.2f}" for v in VARIANTS)
               + f"{r['relu_vs_base']:>11.3f}{r['both_vs_base']:>11.3f}{r['base_vs_raw']:>10.2f}{r['both_vs_raw']:>10.2f}")
     return 0

@@ -65,6 +65,13 @@ def test_watch_runs():
     assert row["recorded_iterations"] == 4 and row["graph_nodes"] > 0
 
 
+def test_watch_extras_runs():
+    from bench import watch_extras
+
+    [row] = watch_extras.run(cases=("mlp",), batch=2, rounds=1, block=1)
+    assert row["relus"] == 3 and row["both_ms"] > 0 and row["relu_vs_base"] > 0
+
+
 def test_memory_runs_and_history_is_bounded():
     from bench import memory
 
