@@ -53,6 +53,7 @@ __all__ = [
     "NodeRecorder",
     "TensorSummary",
     "WHOLE_TENSOR_LIMIT",
+    "forward_node_values",
     "keep",
     "key_plan",
 ]
@@ -374,6 +375,26 @@ class ForwardValues:
             if key is not None and value is not None:
                 values[key] = value
         return values
+
+
+def forward_node_values(record: Any, graph: nx.DiGraph | None = None, creation_order: Any = None) -> dict[str, Kept]:
+    """The forward value of each node of ``record`` on the keys of ``graph``.
+
+    ``record.node_values`` once they are keyed (from the loss phase on, or
+    right after the forward when the session knew the keys); before that the
+    forward phase's ``record.forward_values`` put on ``graph`` (the graph
+    shown while the forward builds up) by :meth:`ForwardValues.by_key`, with
+    ``creation_order`` its op keys in creation order (default: the graph's
+    own). ``{}`` before the forward, or when nothing was recorded."""
+    if record is None:
+        return {}
+    keyed = getattr(record, "node_values", None)
+    if keyed:
+        return dict(keyed)
+    forward = getattr(record, "forward_values", None)
+    if forward is None or graph is None:
+        return {}
+    return forward.by_key(graph, creation_order)
 
 
 class _ValueMode(TorchFunctionMode):

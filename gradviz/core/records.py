@@ -84,6 +84,9 @@ class IterationRecord:
             before backward has run: from the loss phase on, and already after
             the forward when the session has made a graph of this network
             before (a preview or an earlier iteration) to take the keys from.
+        forward_order: the op keys the forward made (not the loss), when
+            the forward's values were noted (else empty: a display splits
+            ``creation_order`` by modules).
         forward_values: from the forward phase until the loss phase (then
             None: ``node_values`` holds the same values by key): each node's
             value by creation order and parameter name
@@ -125,6 +128,7 @@ class IterationRecord:
     relu: list = field(default_factory=list)
     node_values: dict[str, Any] = field(default_factory=dict)
     forward_values: ForwardValues | None = None
+    forward_order: list[str] = field(default_factory=list)
     output_sample: torch.Tensor | None = None
     target_sample: torch.Tensor | None = None
     output_sample_size: int = 0

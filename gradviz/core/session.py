@@ -766,6 +766,9 @@ class TrainingSession:
         if self._node_recorder is not None:
             # The same kept values the forward noted (the recorder's cache), now on this graph's keys.
             record.node_values = self._node_recorder.values_by_key(graph)
+            # The forward's own ops, as the forward build-up showed them (by forward_values):
+            # a model's last op outside its modules (the neuron's tanh) is no loss op.
+            record.forward_order = forward_keys
             record.forward_values = None
             self._key_plan = key_plan(graph, forward_keys)
         record.creation_order = forward_keys + loss_keys

@@ -162,6 +162,13 @@ class GraphAnimator(QObject):
         """The graph the live animation runs on."""
         return self._template
 
+    @property
+    def graph_order(self) -> list:
+        """The op keys of :attr:`graph` in the order forward and loss create them."""
+        if self._template is None:
+            return []
+        return list(self._template.graph.get("creation_order") or self._template_order)
+
     def _view(self):
         return self._view_source() if self._view_source is not None else None
 
