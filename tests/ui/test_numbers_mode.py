@@ -304,3 +304,16 @@ def test_tags_between_forward_and_loss_from_the_graph_shown():
     assert_forward_tags(by_label)
     some = next(iter(tags))
     assert set(node_tags(record, graph=graph, shown={some})) == {some}
+
+
+def test_tags_follow_a_state_shown_later(window, qtbot):
+    """The first forward may finish before the graph to show it on has come: the
+    animator shows that state once it has, and the tags come with it."""
+    ui = window.training_ui
+    set_weights(ui.inspection.numbers.session)
+    for phase in ("zero_grad", "forward"):
+        run_phase(window, qtbot, phase)
+    qtbot.waitUntil(lambda: not ui.animator.animating, timeout=TIMEOUT)
+    window.graph_view.set_node_badges({})  # as before the graph came
+    ui.animator.show_state(ui.animator.record, "forward")
+    assert "TanhBackward0" in tags_by_label(window) and "MseLossBackward0" not in tags_by_label(window)

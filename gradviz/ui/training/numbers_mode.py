@@ -175,6 +175,7 @@ class NumbersMode(QObject):
         self._typed: tuple | None = None  # (inputs, targets) the lecturer typed, kept across rebuilt sessions
         animator.nodeActivated.connect(lambda _phase, _key: self.refresh())
         animator.finished.connect(self.refresh)
+        animator.stateShown.connect(self.refresh)  # e.g. the forward's values once the graph to show them on came
 
     @property
     def active(self) -> bool:
