@@ -133,6 +133,9 @@ def record_bytes(record) -> int:
     entries = len(record.grad_norms) + len(record.node_grad_norms) + len(record.creation_order) + len(record.backward_order)
     # The forward values per node (the node inspector, numbers mode) copy many small tensors.
     total += kept_bytes(getattr(record, "node_values", None) or {})
+    forward = getattr(record, "forward_values", None)  # None once the loss phase has keyed them
+    if forward is not None:
+        total += kept_bytes(forward.ops) + kept_bytes(forward.params)
     return total + ENTRY_BYTES * (entries + 20)
 
 

@@ -13,6 +13,12 @@ fills one :class:`NodeGradients` per Node the engine ran:
   read just before the Node runs, while the engine still holds them;
 * ``outputs``: the op's forward output value(s), when the forward ran under
   :meth:`NodeRecorder.forward`;
+
+and, right after the forward pass, before the loss exists and so before any
+graph keys do, :meth:`NodeRecorder.forward_values` gives what the forward
+computed as :class:`ForwardValues` (each op's output in creation order, each
+parameter by name), which :meth:`ForwardValues.by_key` puts on the keys of a
+graph of the same network (the one the app shows while the forward builds up);
 * for ``AccumulateGrad``: the parameter's value and its ``.grad`` before and
   after the accumulation.
 
@@ -36,16 +42,20 @@ import networkx as nx
 import torch
 from torch.overrides import TorchFunctionMode
 
-from gradviz.core.graph import SAVED_PREFIX, _saved_attribute_names
+from gradviz.core.graph import SAVED_PREFIX, _label, _saved_attribute_names
 
 __all__ = [
+    "ForwardValues",
     "HISTOGRAM_BINS",
+    "KeyPlan",
     "Kept",
     "NodeGradients",
     "NodeRecorder",
     "TensorSummary",
     "WHOLE_TENSOR_LIMIT",
+    "forward_node_values",
     "keep",
+    "key_plan",
 ]
 
 # A 64×64 gradient is still kept whole; a LeNet conv activation (64·6·28·28)
@@ -309,6 +319,84 @@ class NodeGradients:
         return self.label == "AccumulateGrad"
 
 
+@dataclass(frozen=True)
+class KeyPlan:
+    """Where a network's forward lands in a graph's keys: ``ops`` are the graph's
+    op nodes the forward created, as ``(key, label)`` in creation order,
+    ``params`` maps parameter names to their nodes' keys. See :func:`key_plan`."""
+
+    ops: tuple[tuple[str, str], ...] = ()
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def key_plan(graph: nx.DiGraph, creation_order: Any = None) -> KeyPlan:
+    """The :class:`KeyPlan` of ``graph``; ``creation_order`` (default:
+    ``graph.graph["creation_order"]``) lists its op keys in creation order:
+    the forward's first, then the loss's (which :meth:`ForwardValues.by_key`
+    never reaches: it maps only as many ops as the forward made)."""
+    order = creation_order if creation_order is not None else graph.graph.get("creation_order") or ()
+    nodes = graph.nodes
+    ops = tuple((key, nodes[key].get("label", "")) for key in order
+                if key in nodes and nodes[key].get("kind") == "op")
+    params = {attrs["name"]: key for key, attrs in nodes(data=True)
+              if attrs.get("kind") == "param" and attrs.get("name")}
+    return KeyPlan(ops, params)
+
+
+@dataclass
+class ForwardValues:
+    """What one forward pass computed, noted before the graph (and its keys) exists.
+
+    The autograd graph is built from the loss, after the forward, and its keys
+    come from a walk back from the loss; so right after the forward the values
+    are kept by *position*: ``ops`` holds ``(label, value)`` for each op the
+    loss will reach (those behind the output it compares), in the order the
+    forward created them, ``params`` each trainable parameter's value by name.
+    :meth:`by_key` puts them on the keys of a graph of the same network,
+    op by op in creation order; it stops at the first op whose label differs
+    (another structure from there on: no value rather than a wrong one).
+    """
+
+    ops: list[tuple[str, Kept | None]] = field(default_factory=list)
+    params: dict[str, Kept] = field(default_factory=dict)
+
+    def by_key(self, graph: nx.DiGraph | KeyPlan, creation_order: Any = None) -> dict[str, Kept]:
+        """``{key: value}`` on ``graph`` (or a :class:`KeyPlan` of one) whose op keys
+        in creation order are ``creation_order`` (default: the graph's own)."""
+        plan = graph if isinstance(graph, KeyPlan) else key_plan(graph, creation_order)
+        values: dict[str, Kept] = {}
+        for (label, value), (key, planned) in zip(self.ops, plan.ops):
+            if label != planned:
+                break
+            if value is not None:
+                values[key] = value
+        for name, value in self.params.items():
+            key = plan.params.get(name)
+            if key is not None and value is not None:
+                values[key] = value
+        return values
+
+
+def forward_node_values(record: Any, graph: nx.DiGraph | None = None, creation_order: Any = None) -> dict[str, Kept]:
+    """The forward value of each node of ``record`` on the keys of ``graph``.
+
+    ``record.node_values`` once they are keyed (from the loss phase on, or
+    right after the forward when the session knew the keys); before that the
+    forward phase's ``record.forward_values`` put on ``graph`` (the graph
+    shown while the forward builds up) by :meth:`ForwardValues.by_key`, with
+    ``creation_order`` its op keys in creation order (default: the graph's
+    own). ``{}`` before the forward, or when nothing was recorded."""
+    if record is None:
+        return {}
+    keyed = getattr(record, "node_values", None)
+    if keyed:
+        return dict(keyed)
+    forward = getattr(record, "forward_values", None)
+    if forward is None or graph is None:
+        return {}
+    return forward.by_key(graph, creation_order)
+
+
 class _ValueMode(TorchFunctionMode):
     """Notes the output value of every torch call whose result has a grad_fn."""
 
@@ -374,6 +462,33 @@ class NodeRecorder:
         """Note each op's output value while the block runs (this thread only)."""
         with _ValueMode(self):
             yield self
+
+    def forward_values(self, output: Any, creation_order: list, params: Any = ()) -> ForwardValues:
+        """What the forward just computed, before the loss and its graph exist (:class:`ForwardValues`).
+
+        ``output``: the tensor(s) the loss will compare (only ops behind them
+        are kept, as the loss's graph will hold only those); ``creation_order``:
+        the forward's op Nodes in creation order
+        (:attr:`gradviz.core.graph.ForwardRecorder.creation_order`); ``params``:
+        ``(name, parameter)`` pairs, e.g. ``model.named_parameters()``. The
+        values are the very objects :meth:`values_by_key` gives these nodes
+        later (the same copies, nothing kept twice).
+        """
+        created = set(creation_order)
+        roots = [t.grad_fn for t in (output if isinstance(output, (list, tuple)) else [output])
+                 if isinstance(t, torch.Tensor) and t.grad_fn is not None]
+        reached: set = set()
+        stack = [fn for fn in roots if fn in created]
+        reached.update(stack)
+        while stack:
+            for producer, _ in stack.pop().next_functions:
+                if producer is not None and producer in created and producer not in reached:
+                    reached.add(producer)
+                    stack.append(producer)
+        values = self._values
+        ops = [(_label(type(fn)), values.get((fn, 0))) for fn in creation_order if fn in reached]
+        kept = {name: self._keep(p) for name, p in params if p.requires_grad}
+        return ForwardValues(ops, kept)
 
     def values_by_key(self, graph: nx.DiGraph) -> dict[str, Kept]:
         """The forward value of each node of ``graph`` (not yet detached), known before backward.

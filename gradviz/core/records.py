@@ -11,7 +11,7 @@ import networkx as nx
 import torch
 
 from gradviz.core.data import VALUES
-from gradviz.core.node_grads import NodeGradients
+from gradviz.core.node_grads import ForwardValues, NodeGradients
 
 __all__ = ["IterationRecord", "NonFinite", "PhaseResult", "TrainingError"]
 
@@ -81,7 +81,17 @@ class IterationRecord:
             sample has); for class losses the target is one class index.
             Set by ``forward``: what the class compares before the loss.
         node_values: node key -> forward value (kept like node gradients),
-            known from the loss phase on, before backward has run.
+            before backward has run: from the loss phase on, and already after
+            the forward when the session has made a graph of this network
+            before (a preview or an earlier iteration) to take the keys from.
+        forward_order: the op keys the forward made (not the loss), when
+            the forward's values were noted (else empty: a display splits
+            ``creation_order`` by modules).
+        forward_values: from the forward phase until the loss phase (then
+            None: ``node_values`` holds the same values by key): each node's
+            value by creation order and parameter name
+            (:class:`~gradviz.core.node_grads.ForwardValues`), which
+            ``forward_values.by_key(graph)`` puts on any graph of the network.
         target_kind: ``"values"`` (regression: outputs against target
             values) or ``"classes"`` (the target is a class index).
 
@@ -117,6 +127,8 @@ class IterationRecord:
     complete: bool = False
     relu: list = field(default_factory=list)
     node_values: dict[str, Any] = field(default_factory=dict)
+    forward_values: ForwardValues | None = None
+    forward_order: list[str] = field(default_factory=list)
     output_sample: torch.Tensor | None = None
     target_sample: torch.Tensor | None = None
     output_sample_size: int = 0

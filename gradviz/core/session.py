@@ -51,7 +51,7 @@ from gradviz.core.history import History, history_budget
 from gradviz.core.layers import validate_network
 from gradviz.core.loss_and_optimizer import LossFn, check_lr, check_optimizer_name, make_optimizer, resolve_loss
 from gradviz.core.model_io import ExampleInputs, as_call_args, class_view, loss_output, module_input_shape, probe_output
-from gradviz.core.node_grads import WHOLE_TENSOR_LIMIT, NodeRecorder
+from gradviz.core.node_grads import WHOLE_TENSOR_LIMIT, NodeRecorder, key_plan
 from gradviz.core.records import IterationRecord, NonFinite, PhaseResult, TrainingError
 from gradviz.core.spec import NetworkSpec
 from gradviz.core.tensor_stats import all_finite, finite_given_norms, snapshot
@@ -265,6 +265,10 @@ class TrainingSession:
         # when an output or loss first turned non-finite; None before that.
         self.nonfinite_report = None
         self._lock = threading.Lock()
+        # Where the forward's ops land in the graph's keys (node_grads.KeyPlan), from the
+        # last graph made (a preview or a loss phase): the forward phase's node_values
+        # use it. The loss phase keys its own graph's values exactly, whatever it says.
+        self._key_plan = None
         self._clear_transient()
         self.events = EmitterGroup(self, *SESSION_EVENTS)
 
@@ -346,6 +350,7 @@ class TrainingSession:
     def set_loss(self, loss: str | LossFn) -> None:
         """Change the loss from the next iteration on."""
         self._loss_name, self._loss_fn, self._target_kind = resolve_loss(loss)
+        self._key_plan = None  # the graph's keys come from a walk back from the loss
         self.events.settings_changed.emit(key="loss", value=self._loss_name)
         self.events.graph_invalidated.emit(reason=f"the loss is now {self._loss_name}")
 
@@ -457,6 +462,7 @@ class TrainingSession:
             add_source_lines(traced.graph, sources)
             graph = detach_graph(traced.graph)
             graph.graph["creation_order"] = list(traced.creation_order)
+            self._key_plan = key_plan(graph)
             return graph
 
     def find_first_nonfinite(self):
@@ -648,10 +654,23 @@ class TrainingSession:
                 returned = self.model(*args)
         output, _ = loss_output(returned)  # a TypeError when there is nothing to compute a loss on
         self._output = output
+        if self._node_recorder is not None:
+            self._note_forward_values(record, output)
         record.output_shape = tuple(output.shape)
         self._sample_output(record, output)
         if not all_finite([output])[0]:
             self._note_nonfinite(record, result, "forward", ["output"])
+
+    def _note_forward_values(self, record: IterationRecord, output: torch.Tensor) -> None:
+        """Each node's value right after the forward (the inspector and numbers mode show
+        them as the forward builds up), before the loss phase makes the graph and its keys:
+        by creation order (``record.forward_values``), and on the keys of the last graph
+        this session made (``record.node_values``) when it knows one."""
+        values = self._node_recorder.forward_values(output, self._recorder.creation_order,
+                                                    self.model.named_parameters())
+        record.forward_values = values
+        if self._key_plan is not None:
+            record.node_values = values.by_key(self._key_plan)
 
     def _sample_output(self, record: IterationRecord, output: torch.Tensor) -> None:
         """The first sample's output and target, as the loss will compare them (a few values, copied)."""
@@ -745,7 +764,13 @@ class TrainingSession:
         loss_keys.sort(key=lambda key: fns[key]._sequence_nr())
         record.graph = self._live_graph = graph
         if self._node_recorder is not None:
+            # The same kept values the forward noted (the recorder's cache), now on this graph's keys.
             record.node_values = self._node_recorder.values_by_key(graph)
+            # The forward's own ops, as the forward build-up showed them (by forward_values):
+            # a model's last op outside its modules (the neuron's tanh) is no loss op.
+            record.forward_order = forward_keys
+            record.forward_values = None
+            self._key_plan = key_plan(graph, forward_keys)
         record.creation_order = forward_keys + loss_keys
         # Dead ReLU units: read now, while the Nodes still hold what they saved.
         from gradviz.core.diagnostics import relu_activity

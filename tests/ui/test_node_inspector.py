@@ -275,22 +275,81 @@ def test_unknown_op_shows_its_gradients_and_says_there_is_no_explanation(qtbot):
     assert ["3", "12"] == [t for t in texts(produced)]
 
 
-def test_before_backward_only_forward_values_and_a_reason(window, qtbot):
+def set_neuron(session):
+    """micrograd's neuron: w = (−3, 1), b = 6.8814, x = (2, 0)."""
+    with torch.no_grad():
+        session.model.neuron.weight.copy_(torch.tensor([[-3.0, 1.0]]))
+        session.model.neuron.bias.fill_(6.8813735870195432)
+    session.data = gradviz.core.data.GivenData([2.0, 0.0], [1.0])
+
+
+# The neuron's forward by hand: n = w·x + b = −3·2 + 1·0 + 6.8814, o = tanh(n)
+N_BY_HAND = -3.0 * 2.0 + 1.0 * 0.0 + 6.8813735870195432
+O_BY_HAND = math.tanh(N_BY_HAND)
+
+
+def shown_value(inspector) -> list[str]:
+    value = inspector.findChild(TensorView, "inspectorValue")
+    return texts(value) if value is not None else []
+
+
+def test_after_the_forward_only_each_node_shows_its_value_and_before_it_nothing(window, qtbot):
     ui = window.training_ui
     inspector = ui.inspection.inspector
-    for phase in ("zero_grad", "forward"):
+    session = ui.inspection.numbers.session
+    run_until_backward(window, qtbot)
+    for phase in ("backward", "step"):
         ui.run_phase(phase)
         qtbot.waitUntil(lambda: ui.controller.is_idle(), timeout=TIMEOUT)
+    set_neuron(session)
+    ui.run_phase("zero_grad")
+    qtbot.waitUntil(lambda: ui.controller.is_idle(), timeout=TIMEOUT)
     graph = window.graph_view.graph()
-    tanh = key_of(graph, "TanhBackward0")
-    ui.inspection.show_node(tanh)  # no graph of this iteration yet: says when values come
-    assert inspector.shown_key is None and "once the loss phase" in inspector.status.text()
+    tanh, addmm = key_of(graph, "TanhBackward0"), key_of(graph, "AddmmBackward0")
+    ui.inspection.show_node(tanh)  # a new iteration: the last one's values are not this one's
+    assert shown_value(inspector) == [] and "has not run yet" in inspector.status.text()
+
+    ui.run_phase("forward")
+    qtbot.waitUntil(lambda: ui.controller.is_idle() and not ui.animator.animating, timeout=TIMEOUT)
+    ui.inspection.show_node(tanh)
+    assert inspector.shown_key == tanh and inspector.sections() == ["value (forward)"]
+    assert shown_value(inspector) == [f"{O_BY_HAND:.4f}"]  # 0.7071
+    assert "gradients arrive when backward runs" in inspector.status.text()
+    ui.inspection.show_node(addmm)
+    assert shown_value(inspector) == [f"{N_BY_HAND:.4f}"]  # 0.8814
+    ui.inspection.show_node(key_of(graph, name="neuron.weight"))
+    assert inspector.sections() == ["parameter value"] and shown_value(inspector) == ["−3", "1"]
+    ui.inspection.show_node(key_of(graph, "MseLossBackward0"))  # the loss phase's: not yet
+    assert shown_value(inspector) == [] and "loss phase" in inspector.status.text()
 
     ui.run_phase("loss")
     qtbot.waitUntil(lambda: ui.controller.is_idle(), timeout=TIMEOUT)
     ui.inspection.show_node(tanh)
-    assert inspector.sections() == ["value (forward)"]
-    assert "gradients arrive when backward runs" in inspector.status.text()
+    assert inspector.sections() == ["value (forward)"] and shown_value(inspector) == [f"{O_BY_HAND:.4f}"]
+
+
+def test_step_node_steps_through_the_forward_and_the_inspector_shows_each_value(window, qtbot):
+    ui = window.training_ui
+    inspector = ui.inspection.inspector
+    set_neuron(ui.inspection.numbers.session)
+    ui.run_phase("zero_grad")
+    qtbot.waitUntil(lambda: ui.controller.is_idle(), timeout=TIMEOUT)
+    step = window.actions["actionStepNode"]
+    step.trigger()  # runs the forward, paused on its first node
+    qtbot.waitUntil(lambda: ui.animator.paused and bool(ui.animator.revealed), timeout=TIMEOUT)
+    graph = window.graph_view.graph()
+    shown = []
+    while True:
+        active = ui.animator.revealed[-1]
+        assert inspector.shown_key == active
+        shown.append((graph.nodes[active]["label"], shown_value(inspector)))
+        if not ui.animator.animating:
+            break
+        step.trigger()
+    # the weight's transpose (inside F.linear: no value of its own), w·x + b, tanh
+    assert shown == [("TBackward0", []), ("AddmmBackward0", [f"{N_BY_HAND:.4f}"]),
+                     ("TanhBackward0", [f"{O_BY_HAND:.4f}"])]
+    assert ui.controller.next_phase == "loss"
 
 
 class TwoHeads(nn.Module):

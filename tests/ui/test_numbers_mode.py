@@ -232,3 +232,88 @@ def test_tiny_mlp_tags_do_not_overlap_and_fit_shows_them(window, qtbot):
     shown = view.canvas.mapToScene(view.canvas.viewport().rect()).boundingRect()
     for box in boxes:
         assert shown.contains(box), box
+
+
+FORWARD_EXPECTED = {  # the neuron's forward by hand (x = (2, 0)): n = w·x + b, o = tanh(n)
+    "AddmmBackward0": [W1 * 2.0 + W2 * 0.0 + B],
+    "TanhBackward0": [math.tanh(W1 * 2.0 + W2 * 0.0 + B)],
+    "neuron.weight": [W1, W2],
+    "neuron.bias": [B],
+}
+
+
+def assert_forward_tags(tags, expected=FORWARD_EXPECTED):
+    assert set(tags) == set(expected), sorted(tags)  # no loss, no output: the loss phase has not run
+    for label, data in expected.items():
+        data_line, grad_line = tags[label]
+        assert numbers_of(data_line) == pytest.approx(data, rel=5e-3, abs=5e-4), label
+        assert grad_line == f"grad {UNKNOWN}", label
+
+
+def test_forward_values_appear_node_by_node_as_the_forward_builds_up(window, qtbot):
+    ui = window.training_ui
+    numbers = ui.inspection.numbers
+    session = numbers.session
+    panel = numbers.panel
+    type_into(qtbot, panel.input_field, "2, 0")
+    type_into(qtbot, panel.target_field, "1")
+    for phase in ("zero_grad", "forward", "loss", "backward", "step"):
+        run_phase(window, qtbot, phase)
+    qtbot.waitUntil(lambda: not ui.animator.animating, timeout=TIMEOUT)
+    assert window.graph_view.node_badges()  # the last iteration's numbers
+    set_weights(session)
+
+    run_phase(window, qtbot, "zero_grad")
+    assert window.graph_view.node_badges() == {}  # before the forward: nothing stale
+
+    step = window.actions["actionStepNode"]
+    step.trigger()  # runs the forward, paused on its first node
+    qtbot.waitUntil(lambda: ui.animator.paused and bool(ui.animator.revealed), timeout=TIMEOUT)
+    assert ui.animator.running_phase == "forward"
+    seen, steps = {}, 0
+    graph = window.graph_view.graph()
+    while ui.animator.animating:
+        badges = window.graph_view.node_badges()
+        assert set(badges) <= set(ui.animator.revealed)  # a tag only once its node has appeared
+        for key, lines in badges.items():
+            seen.setdefault(graph.nodes[key].get("name") or graph.nodes[key]["label"], lines)
+        step.trigger()
+        steps += 1
+    # T (the weight's transpose), addmm (with the bias), tanh: the forward, node by node
+    assert steps == 2 and "TanhBackward0" not in seen  # tanh appears with the last step
+    assert_forward_tags(seen, {k: v for k, v in FORWARD_EXPECTED.items() if k != "TanhBackward0"})
+    assert_forward_tags(tags_by_label(window))  # and stays after it
+    assert ui.controller.next_phase == "loss"
+
+
+def test_tags_between_forward_and_loss_from_the_graph_shown():
+    from gradviz.core.data import GivenData
+    from gradviz.core.presets import neuron
+    from gradviz.core.session import TrainingSession
+
+    session = TrainingSession(neuron(), node_gradients=True, data=GivenData([2.0, 0.0], [1.0]))
+    set_weights(session)
+    session.advance()
+    session.advance()  # forward: no graph of this network made yet, so nothing keyed
+    record = session.current
+    assert record.node_values == {}
+    graph = session.preview_graph()  # the graph the window shows
+    assert node_tags(record) == {}  # no graph of its own yet
+    tags = node_tags(record, graph=graph)
+    by_label = {graph.nodes[k].get("name") or graph.nodes[k]["label"]: lines for k, lines in tags.items()}
+    assert_forward_tags(by_label)
+    some = next(iter(tags))
+    assert set(node_tags(record, graph=graph, shown={some})) == {some}
+
+
+def test_tags_follow_a_state_shown_later(window, qtbot):
+    """The first forward may finish before the graph to show it on has come: the
+    animator shows that state once it has, and the tags come with it."""
+    ui = window.training_ui
+    set_weights(ui.inspection.numbers.session)
+    for phase in ("zero_grad", "forward"):
+        run_phase(window, qtbot, phase)
+    qtbot.waitUntil(lambda: not ui.animator.animating, timeout=TIMEOUT)
+    window.graph_view.set_node_badges({})  # as before the graph came
+    ui.animator.show_state(ui.animator.record, "forward")
+    assert "TanhBackward0" in tags_by_label(window) and "MseLossBackward0" not in tags_by_label(window)

@@ -25,9 +25,11 @@ def structure_signature(graph: nx.DiGraph | None) -> tuple | None:
 def split_creation_order(graph: nx.DiGraph, creation_order: list[Key], record=None) -> tuple[list[Key], list[Key]]:
     """``(forward ops, loss ops)`` in creation order.
 
-    A record that knows the split (``forward_order``) is used as is. Otherwise
-    the loss ops are the trailing ops created outside any module (the loss runs
-    outside the network); at least the last op when no op knows its module.
+    A record that knows the split (``forward_order``) is used as is; one
+    between forward and loss that noted its values (``forward_values``) knows
+    how many ops its forward made: the first that many. Otherwise the loss ops
+    are the trailing ops created outside any module (the loss runs outside the
+    network); at least the last op when no op knows its module.
     """
     forward_order = getattr(record, "forward_order", None) if record is not None else None
     if forward_order:
@@ -36,6 +38,10 @@ def split_creation_order(graph: nx.DiGraph, creation_order: list[Key], record=No
     order = [k for k in creation_order if k in graph]
     if not order:
         return [], []
+    forward_values = getattr(record, "forward_values", None) if record is not None else None
+    if forward_values is not None:
+        made = len(forward_values.ops)
+        return order[:made], order[made:]
     has_modules = any(graph.nodes[k].get("module") for k in order)
     cut = len(order)
     while cut > 0 and not graph.nodes[order[cut - 1]].get("module"):

@@ -49,6 +49,8 @@ class GraphAnimator(QObject):
     started = Signal(str)
     # (phase, key): the replay made this node the active one (the inspector follows)
     nodeActivated = Signal(str, str)
+    # show_state put a record's state on the view (also when the graph arrived after the phase)
+    stateShown = Signal()
 
     def __init__(self, view_source: Callable[[], object], parent: QObject | None = None,
                  existing_view_source: Callable[[], object] | None = None):
@@ -161,6 +163,13 @@ class GraphAnimator(QObject):
     def graph(self):
         """The graph the live animation runs on."""
         return self._template
+
+    @property
+    def graph_order(self) -> list:
+        """The op keys of :attr:`graph` in the order forward and loss create them."""
+        if self._template is None:
+            return []
+        return list(self._template.graph.get("creation_order") or self._template_order)
 
     def _view(self):
         return self._view_source() if self._view_source is not None else None
@@ -348,6 +357,7 @@ class GraphAnimator(QObject):
         self._show_loss(view, graph, record, phase)
         if phase == "zero_grad":
             view.hide_all_nodes()  # the previous graph was freed; forward builds a new one
+            self.stateShown.emit()
             return
         if phase == "forward":
             view.hide_all_nodes()
@@ -367,6 +377,7 @@ class GraphAnimator(QObject):
             view.highlight_nodes(steps.param_keys(graph).values(), None)
         # After the step nothing computes any more: no node stays "active" (orange).
         self._flag(record, phase)
+        self.stateShown.emit()
 
     def _show_loss(self, view, graph, record, phase: str | None) -> None:
         """The loss value beside the loss node once the loss phase computed it."""

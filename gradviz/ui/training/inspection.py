@@ -129,7 +129,9 @@ class Inspection(QObject):
 
     def show_node(self, key: str) -> None:
         """Inspect ``key`` in the record the graph shows now."""
-        self.inspector.show_node(self.ui.animator.record, key)
+        animator = self.ui.animator
+        # the graph on screen: before the loss phase the record has none of its own
+        self.inspector.show_node(animator.record, key, animator.graph, animator.graph_order)
 
     def go_to(self, key: str) -> None:
         """A "gradient out" link: select and centre that node, and inspect it."""

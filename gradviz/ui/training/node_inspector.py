@@ -15,7 +15,10 @@ it shows, from the record's per-node gradients (:mod:`gradviz.core.explain`):
   leaves the last iteration's gradient in "before").
 
 Unknown ops show their recorded gradients and say there is no explanation
-yet. Before backward only forward values are known (``record.node_values``).
+yet. Before backward only forward values are known: from the forward phase on
+(``record.node_values``, or ``record.forward_values`` put on the graph shown
+while the forward builds up, see :func:`gradviz.core.node_grads.forward_node_values`),
+so stepping through the forward (F6) shows each op's output as it appears.
 No ML here: everything comes from the core's explanation of the record.
 """
 from __future__ import annotations
@@ -43,8 +46,11 @@ NOT_RECORDED = ("Node gradients were not recorded in this iteration (the inspect
                 "they are from the next iteration on")
 NOT_RUN = "The engine did not run this node in backward (nothing needed its gradient)"
 FORWARD_ONLY = "Forward value only: the gradients arrive when backward runs"
-BEFORE_LOSS = ("The forward pass has run; each node's value shows once the loss phase has built "
-               "the autograd graph")
+BEFORE_FORWARD = "The forward pass of this iteration has not run yet: each node's value shows as it builds up"
+FORWARD_NOT_RECORDED = ("Values were not recorded in this forward pass (the inspector was closed); "
+                        "they are from the next iteration on")
+NO_VALUE_YET = ("No value for this node yet: the loss phase computes the loss's nodes; an op run inside "
+                "another (a Linear's transpose) has none of its own")
 
 
 def _label(text: str = "", name: str = "", *, rich: bool = False, mono: bool = False) -> QLabel:
@@ -257,13 +263,21 @@ class NodeInspector(QWidget):
                 if isinstance(self._body_layout.itemAt(i).widget(), QLabel)
                 and self._body_layout.itemAt(i).widget().property("role") == "sectionTitle"]
 
-    def show_node(self, record, key: str) -> None:
+    def show_node(self, record, key: str, graph=None, creation_order=None) -> None:
         """Show node ``key`` of ``record`` (an IterationRecord, or anything with
-        ``graph``, ``node_gradients`` and optionally ``node_values``)."""
-        graph = getattr(record, "graph", None) if record is not None else None
+        ``graph``, ``node_gradients`` and optionally ``node_values``).
+
+        ``graph``: the graph on screen, used while ``record`` has none of its
+        own yet (between forward and loss: the forward's values are put on its
+        keys, ``creation_order`` its op keys in creation order)."""
+        own = getattr(record, "graph", None) if record is not None else None
+        if own is not None:
+            graph = own
         if record is None or graph is None or key not in graph:
-            forward_only = record is not None and graph is None and getattr(record, "output_shape", None) is not None
-            self.clear(BEFORE_LOSS if forward_only else NO_RECORD)
+            self.clear(NO_RECORD)
+            return
+        if own is None:
+            self._show_forward(record, key, graph, creation_order)
             return
         self._reset_body()
         self.shown_key, self.explanation = key, None
@@ -290,6 +304,29 @@ class NodeInspector(QWidget):
         self.status.show()
         if value is not None:
             self._add(_section("value (forward)"))
+            self._add(TensorView(value, "inspectorValue"))
+
+    def _show_forward(self, record, key: str, graph, creation_order) -> None:
+        """Between forward and loss: the node's output value, or why there is none."""
+        from gradviz.core.node_grads import forward_node_values
+
+        self._reset_body()
+        self.shown_key, self.explanation = key, None
+        self.title.setText(_title(key, graph.nodes[key]))
+        self.title.show()
+        values = forward_node_values(record, graph, creation_order)
+        value = values.get(key)
+        if value is not None:
+            self.status.setText(FORWARD_ONLY)
+        elif getattr(record, "output_shape", None) is None:
+            self.status.setText(BEFORE_FORWARD)
+        elif not values:
+            self.status.setText(FORWARD_NOT_RECORDED)
+        else:
+            self.status.setText(NO_VALUE_YET)
+        self.status.show()
+        if value is not None:
+            self._add(_section("value (forward)" if graph.nodes[key].get("kind") != "param" else "parameter value"))
             self._add(TensorView(value, "inspectorValue"))
 
     def _show_explanation(self, e, graph, record) -> None:

@@ -7,9 +7,11 @@ input and output), every node of the graph gets a tag with
     data 0.881
     grad −0.5
 
-``data`` is the node's forward value (known from the loss phase on), ``grad``
-the gradient it received, ∂L/∂(that value): filled in node by node as the
-backward replay reaches each node. ``View → Numbers on nodes``
+``data`` is the node's forward value, ``grad`` the gradient it received,
+∂L/∂(that value). The values are known from the forward phase on: each node
+shows its ``data`` as the forward build-up reveals it (node by node with
+Step node, F6); the gradients fill in node by node as the backward replay
+reaches each node. ``View → Numbers on nodes``
 (``actionNumbersMode``) turns the tags off and on.
 
 The lecturer types the input and the target (:class:`NumbersPanel`, two
@@ -63,18 +65,23 @@ def tag_text(value) -> str:
     return texts[0] if value.numel() == 1 else "[" + ", ".join(texts) + "]"
 
 
-def node_tags(record, visited=None) -> dict[str, list[str]]:
+def node_tags(record, visited=None, *, graph=None, creation_order=None, shown=None) -> dict[str, list[str]]:
     """``{key: ["data …", "grad …"]}`` for the nodes of ``record``'s graph.
 
     ``visited``: the keys backward has reached so far (the replay): only they
-    show their gradient; None: every node backward ran.
+    show their gradient; None: every node backward ran. ``graph`` (with its op
+    keys in ``creation_order``): the graph on screen, used while ``record`` has
+    none of its own (after the forward, before the loss). ``shown``: only these
+    keys get a tag (the nodes the forward build-up has revealed so far).
     """
     from gradviz.core.explain import node_numbers
+    from gradviz.core.node_grads import forward_node_values
 
-    graph = getattr(record, "graph", None) if record is not None else None
-    if graph is None:
+    own = getattr(record, "graph", None) if record is not None else None
+    graph = own if own is not None else graph
+    if record is None or graph is None:
         return {}
-    values = dict(getattr(record, "node_values", None) or {})
+    values = forward_node_values(record, graph, creation_order)
     gradients = getattr(record, "node_gradients", None) or {}
     grads = {}
     if gradients:
@@ -85,6 +92,8 @@ def node_tags(record, visited=None) -> dict[str, list[str]]:
                 grads[key] = numbers.grad
     tags = {}
     for key in graph.nodes:
+        if shown is not None and key not in shown:
+            continue
         data = values.get(key)
         grad = grads.get(key)
         if data is None and grad is None:
@@ -166,6 +175,7 @@ class NumbersMode(QObject):
         self._typed: tuple | None = None  # (inputs, targets) the lecturer typed, kept across rebuilt sessions
         animator.nodeActivated.connect(lambda _phase, _key: self.refresh())
         animator.finished.connect(self.refresh)
+        animator.stateShown.connect(self.refresh)  # e.g. the forward's values once the graph to show them on came
 
     @property
     def active(self) -> bool:
@@ -231,5 +241,8 @@ class NumbersMode(QObject):
             return
         animator = self.animator
         record = animator.record
-        visited = set(animator.visited) if animator.running_phase == "backward" else None
-        view.set_node_badges(node_tags(record, visited))
+        phase = animator.running_phase
+        visited = set(animator.visited) if phase == "backward" else None
+        shown = set(animator.revealed) if phase == "forward" else None  # the build-up so far
+        view.set_node_badges(node_tags(record, visited, graph=animator.graph, creation_order=animator.graph_order,
+                                       shown=shown))
