@@ -162,6 +162,9 @@ class History(Sequence):
         self.note = ""  # set when records are cut down to fit (see snapshot_names)
         self.watched: set[str] | None = None  # parameters someone looks at (None: not known)
         self.full_snapshots = True
+        # Called with each record dropped to make room (outside the lock): the
+        # session reuses the memory of its copies (gradviz.core.snapshot_pool).
+        self.on_drop = None
 
     @property
     def maxlen(self) -> int:
@@ -202,15 +205,21 @@ class History(Sequence):
             if size > self.max_bytes:
                 record.graph = None
                 size = record_bytes(record)
+        dropped = []
         with self._lock:
             if len(self._items) == self._items.maxlen and self._items:
-                self._forget(self._items.popleft())
+                dropped.append(self._items.popleft())
             if self.max_bytes is not None:
                 while self._items and self.nbytes + size > self.max_bytes:
-                    self._forget(self._items.popleft())
+                    dropped.append(self._items.popleft())
+            for old in dropped:
+                self._forget(old)
             self._items.append(record)
             self._sizes[id(record)] = size
             self.nbytes += size
+        if self.on_drop is not None:
+            for old in dropped:
+                self.on_drop(old)
 
     def _forget(self, record) -> None:
         self.nbytes -= self._sizes.pop(id(record), 0)

@@ -53,6 +53,7 @@ from gradviz.core.loss_and_optimizer import LossFn, check_lr, check_optimizer_na
 from gradviz.core.model_io import ExampleInputs, as_call_args, class_view, loss_output, module_input_shape, probe_output
 from gradviz.core.node_grads import WHOLE_TENSOR_LIMIT, NodeRecorder
 from gradviz.core.records import IterationRecord, NonFinite, PhaseResult, TrainingError
+from gradviz.core.snapshot_pool import SnapshotPool
 from gradviz.core.spec import NetworkSpec
 from gradviz.core.tensor_stats import all_finite, finite_given_norms, snapshot
 from gradviz.core.tensor_stats import norms as tensor_norms
@@ -253,6 +254,9 @@ class TrainingSession:
             max_history_bytes = history_budget(sum(sizes.values()))
         self.history = History(max_history, max_history_bytes)
         self.history.plan(sizes)
+        # The copies of dropped records are reused for new ones: fresh memory costs page faults.
+        self._snapshots = SnapshotPool(max_bytes=3 * sum(sizes.values()))
+        self.history.on_drop = self._recycle_record
         self.iteration = 0
         self.phase_index = 0
         self.first_nonfinite: NonFinite | None = None
@@ -616,12 +620,15 @@ class TrainingSession:
         """The parameters someone looks at: on a model too big for full records, only they are copied."""
         self.history.watched = set(names)
 
+    def _recycle_record(self, record: IterationRecord) -> None:
+        self._snapshots.recycle(record, record.params_before, record.grads, record.params_after)
+
     def _params_to_keep(self, named: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {name: named[name] for name in self.history.snapshot_names(named)}
 
     def _phase_zero_grad(self, record: IterationRecord, result: PhaseResult) -> None:
         if self.record_level == "full":
-            record.params_before = snapshot(self._params_to_keep(dict(self.model.named_parameters())))
+            record.params_before = self._snapshots.copy(self._params_to_keep(dict(self.model.named_parameters())))
         if self.optimizer is not None:
             self.optimizer.zero_grad()
         else:
@@ -789,7 +796,7 @@ class TrainingSession:
             if bad:
                 self._note_nonfinite(record, result, "backward", bad)
         if self.record_level == "full":
-            record.grads = snapshot(self._params_to_keep({name: p.grad for name, p in named}))
+            record.grads = self._snapshots.copy(self._params_to_keep({name: p.grad for name, p in named}))
         # Backward freed the saved tensors; drop the rest of the autograd graph too.
         self._output = self._loss_tensor = None
 
@@ -808,7 +815,7 @@ class TrainingSession:
         if bad:
             self._note_nonfinite(record, result, "step", bad)
         if self.record_level == "full":
-            record.params_after = snapshot(self._params_to_keep(dict(named)))
+            record.params_after = self._snapshots.copy(self._params_to_keep(dict(named)))
 
     def _finish_iteration(self, record: IterationRecord) -> None:
         record.complete = True
