@@ -7,16 +7,17 @@ import torch
 import torch.nn as nn
 
 from gradviz.core.session import TrainingSession
-from gradviz.core.snapshot_pool import SnapshotPool
+from gradviz.core.snapshot_pool import MIN_POOLED_BYTES, SnapshotPool
 
 
 def _net():
+    # 160x120 and 120x3 weights (76.8 KB, 1.4 KB): one copy big enough to be pooled, the others not
     torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 3))
+    return nn.Sequential(nn.Linear(120, 160), nn.Tanh(), nn.Linear(160, 3))
 
 
 def _session(recycle: bool) -> TrainingSession:
-    session = TrainingSession(_net(), input_shape=(4, 5), optimizer="sgd_momentum", lr=0.05, max_history=2)
+    session = TrainingSession(_net(), input_shape=(4, 120), optimizer="sgd_momentum", lr=0.05, max_history=2)
     if not recycle:
         session._snapshots.max_bytes = 0
     return session
@@ -34,8 +35,8 @@ def test_records_made_in_recycled_memory_equal_fresh_copies():
                 assert got[key].stride() == expected[key].stride() and not got[key].requires_grad
         del a, b
     # max_history 2: record 0 is dropped when record 2 is kept, so records 3 to 7 are
-    # made in recycled memory, every copy of them (3 dicts of 4 tensors)
-    assert recycled._snapshots.reused == 5 * 3 * 4
+    # made in recycled memory: the big weight's three copies (the small ones are fresh)
+    assert recycled._snapshots.reused == 5 * 3
     assert fresh._snapshots.reused == 0
 
 
@@ -45,7 +46,7 @@ def test_a_record_someone_still_holds_is_never_overwritten():
     dict_only = session.run_iteration().params_after  # a view keeps only the dict
     session.run_iteration()
     view = session.history[-1].grads["0.weight"][1:]  # a slice of a copy
-    array = session.history[-1].params_before["2.bias"].numpy()  # and a numpy array on another
+    array = session.history[-1].params_before["0.weight"].numpy()  # and a numpy array on another
     expected = {
         "held": {k: t.clone() for k, t in held.params_before.items()},
         "dict": {k: t.clone() for k, t in dict_only.items()},
@@ -64,19 +65,21 @@ def test_a_record_someone_still_holds_is_never_overwritten():
 
 
 def test_pool_copies_like_to_cpu_and_keeps_at_most_its_budget():
-    pool = SnapshotPool(max_bytes=4 * 10)
+    n = MIN_POOLED_BYTES // 4  # float32 elements of the smallest pooled copy
+    pool = SnapshotPool(max_bytes=4 * n)
 
     class Record:
         pass
 
     record = Record()
-    first = pool.copy({"a": torch.arange(10.0), "b": torch.ones(3, 4).t()})
-    assert first["b"].stride() == (1, 4) and torch.equal(first["b"], torch.ones(4, 3))
+    first = pool.copy({"a": torch.arange(float(n)), "b": torch.ones(n, 2).t()})
+    assert first["b"].stride() == (1, 2) and torch.equal(first["b"], torch.ones(2, n))
     pool.recycle(record, first)
     del record
-    pointer_a, pointer_b = first["a"].data_ptr(), first["b"].data_ptr()
+    pointer_a = first["a"].data_ptr()
     del first
-    second = pool.copy({"a": torch.arange(10.0) * 2, "b": torch.zeros(3, 4).t()})
-    assert second["a"].data_ptr() == pointer_a  # 40 bytes: within the budget, reused
-    assert second["b"].data_ptr() != pointer_b  # the budget was spent: a fresh copy
-    assert torch.equal(second["a"], torch.arange(10.0) * 2) and torch.equal(second["b"], torch.zeros(4, 3))
+    second = pool.copy({"a": torch.arange(float(n)) * 2, "b": torch.zeros(n, 2).t()})
+    assert second["a"].data_ptr() == pointer_a  # within the budget: reused
+    assert pool.reused == 1  # the budget was spent: "b" is a fresh copy
+    assert torch.equal(second["a"], torch.arange(float(n)) * 2) and torch.equal(second["b"], torch.zeros(2, n))
+    assert second["b"].stride() == (1, 2)

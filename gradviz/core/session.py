@@ -523,6 +523,7 @@ class TrainingSession:
         self._loss_sources = contextlib.nullcontext()  # the loss's, at full record level
         self._live_graph: nx.DiGraph | None = None
         self._node_recorder: NodeRecorder | None = None
+        self._named_params: list[tuple[str, nn.Parameter]] = []  # the running iteration's named_parameters()
 
     def _run_phase(self) -> PhaseResult:
         phase = PHASES[self.phase_index]
@@ -551,8 +552,10 @@ class TrainingSession:
 
     def _start_iteration(self) -> None:
         name = self._optimizer_name
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        # Once per iteration: the phases below all need them (a walk of the module tree each time otherwise).
+        self._named_params = list(self.model.named_parameters())
         if name != self._optimizer_for or self._fresh_optimizer:
+            params = [p for _, p in self._named_params if p.requires_grad]
             self.optimizer = make_optimizer(name, params, self._lr)
             self._optimizer_for = name
             self._fresh_optimizer = False
@@ -628,7 +631,7 @@ class TrainingSession:
 
     def _phase_zero_grad(self, record: IterationRecord, result: PhaseResult) -> None:
         if self.record_level == "full":
-            record.params_before = self._snapshots.copy(self._params_to_keep(dict(self.model.named_parameters())))
+            record.params_before = self._snapshots.copy(self._params_to_keep(dict(self._named_params)))
         if self.optimizer is not None:
             self.optimizer.zero_grad()
         else:
@@ -729,7 +732,7 @@ class TrainingSession:
         from gradviz.core.graph import autograd_graph
 
         recorder = self._recorder
-        graph = autograd_graph(loss, self.model, module_of=recorder.module_of, calls_of=recorder.call_of)
+        graph = autograd_graph(loss, dict(self._named_params), module_of=recorder.module_of, calls_of=recorder.call_of)
         if self._sources is not None:
             from gradviz.core.source_lines import add_source_lines
 
@@ -781,7 +784,7 @@ class TrainingSession:
         else:
             loss.backward()
         named, record.no_grad, record.frozen = [], [], []
-        for name, p in self.model.named_parameters():
+        for name, p in self._named_params:
             if p.grad is not None:
                 named.append((name, p))
             else:  # frozen, or unused by forward: not an error, shown as "no gradient"
@@ -804,13 +807,13 @@ class TrainingSession:
         if self.optimizer is None:
             learning_rate = self._active["lr"]
             # The tutorial's update, verbatim: .data bypasses autograd.
-            for f in self.model.parameters():
+            for _, f in self._named_params:
                 if f.grad is None:
                     continue
                 f.data.sub_(f.grad.data * learning_rate)
         else:
             self.optimizer.step()
-        named = list(self.model.named_parameters())
+        named = self._named_params
         bad = [name for (name, _), ok in zip(named, all_finite([p for _, p in named])) if not ok]
         if bad:
             self._note_nonfinite(record, result, "step", bad)

@@ -28,6 +28,10 @@ import torch
 
 __all__ = ["SnapshotPool"]
 
+# Smaller copies are not pooled: the allocator reuses freed small blocks without new
+# pages anyway, and checking and matching a buffer cost more than such a copy.
+MIN_POOLED_BYTES = 64 * 1024
+
 
 def _counts(tensor: torch.Tensor) -> tuple[int, int, int] | None:
     """(Python references, TensorImpl uses, storage uses) of ``tensor`` as seen from
@@ -40,15 +44,16 @@ def _counts(tensor: torch.Tensor) -> tuple[int, int, int] | None:
 
 
 def _unheld(entries: list) -> Iterator[tuple[dict, bool, Iterator]]:
-    """For each dict of each dropped record whose record is gone: the dict, whether
-    only ``entries`` holds it, and an iterator of ``(tensor, counts)`` over its values.
+    """For each dict of each dropped record whose record is gone: the dict, its
+    reference count, and an iterator of ``(tensor, counts)`` over its poolable values.
     Both the pool and the calibration below look through this one function, so the
     counts it sees for an unshared dict and tensor are the same in both."""
     for record, dicts in entries:
         if record() is not None:
             continue
         for held in dicts:
-            yield held, sys.getrefcount(held), ((tensor, _counts(tensor)) for tensor in held.values())
+            yield held, sys.getrefcount(held), ((tensor, _counts(tensor)) for tensor in held.values()
+                                            if tensor.nbytes >= MIN_POOLED_BYTES)
 
 
 class _Probe:
@@ -58,7 +63,7 @@ class _Probe:
 def _unshared_counts() -> tuple[int, tuple[int, int, int] | None]:
     """What :func:`_unheld` reports for a dict and a tensor no one else holds."""
     probe = _Probe()
-    entries = [(weakref.ref(probe), [{"probe": torch.empty(1)}])]
+    entries = [(weakref.ref(probe), [{"probe": torch.empty(MIN_POOLED_BYTES // 4)}])]
     del probe
     for _, dict_refs, values in _unheld(entries):
         for _, counts in values:
@@ -102,8 +107,12 @@ class SnapshotPool:
         with self._lock:
             if self._dropped:
                 self._harvest()
+            free_lists = self._free
             for name, tensor in tensors.items():
-                free = self._free.get(_key(tensor)) if self._free and tensor.device.type == "cpu" else None
+                if tensor.device.type != "cpu":
+                    copies[name] = tensor.detach().to("cpu")  # a new tensor: it changes device
+                    continue
+                free = free_lists.get(_key(tensor)) if free_lists and tensor.nbytes >= MIN_POOLED_BYTES else None
                 if free:
                     buffer = free.pop()
                     self._bytes -= buffer.nbytes
@@ -111,8 +120,8 @@ class SnapshotPool:
                     targets.append(buffer)
                     sources.append(tensor.detach())
                 else:
-                    # copy=True: on the CPU .to("cpu") alone would return the live tensor.
-                    copies[name] = tensor.detach().to("cpu", copy=True)
+                    # what .to("cpu", copy=True) does (same strides), a little faster
+                    copies[name] = tensor.detach().clone()
         if targets:
             torch._foreach_copy_(targets, sources)
             self.reused += len(targets)
@@ -137,7 +146,7 @@ class SnapshotPool:
             if dict_refs != _UNSHARED_DICT:
                 continue
             for tensor, counts in values:
-                if counts != _UNSHARED or tensor.requires_grad:
+                if counts != _UNSHARED or tensor.requires_grad or tensor.nbytes < MIN_POOLED_BYTES:
                     continue
                 if self._bytes + tensor.nbytes > self.max_bytes:
                     break
