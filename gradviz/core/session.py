@@ -681,9 +681,9 @@ class TrainingSession:
             first = compared[0] if compared.dim() > 0 else compared
             first = first.reshape(-1)
             record.output_sample_size = int(first.numel())
-            record.output_sample = first[:SAMPLE_LIMIT].to("cpu", torch.float64).clone()
+            record.output_sample = first[:SAMPLE_LIMIT].to("cpu", torch.float64, copy=True)
             target = targets[0] if targets.dim() > 0 else targets
-            record.target_sample = target.reshape(-1)[:SAMPLE_LIMIT].to("cpu", torch.float64).clone()
+            record.target_sample = target.reshape(-1)[:SAMPLE_LIMIT].to("cpu", torch.float64, copy=True)
         record.target_kind = kind
 
     def _phase_loss(self, record: IterationRecord, result: PhaseResult) -> None:

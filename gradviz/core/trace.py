@@ -57,7 +57,10 @@ class BackwardTrace:
         For a parameter that is the norm of its ``.grad`` contribution. None
         when the node did not run or received no defined gradient.
         """
-        norms = [n for n in self.grad_out_norms.get(key, ()) if n is not None]
+        received = self.grad_out_norms.get(key, ())
+        if len(received) == 1:  # most nodes: one gradient received (None stays None)
+            return received[0]
+        norms = [n for n in received if n is not None]
         if not norms:
             return None
         if len(norms) == 1:
@@ -309,9 +312,12 @@ def trace_backward(
         grad_in, grad_out = floats[:len(keys)], floats[len(keys):]
 
     trace = BackwardTrace(order=keys, elapsed_s=elapsed)
-    for key, ins, outs in zip(keys, grad_in, grad_out):
-        trace.grad_in_norms[key] = ins
-        trace.grad_out_norms[key] = outs
-        if any(n is not None and not math.isfinite(n) for n in ins + outs):
-            trace.nonfinite.append(key)
+    trace.grad_in_norms = dict(zip(keys, grad_in))
+    trace.grad_out_norms = dict(zip(keys, grad_out))
+    # Norms are >= 0, so their sum is finite exactly when each one is (unless it
+    # overflows): one sum instead of a check per node, which then finds the culprits.
+    if not math.isfinite(sum(n for norms in floats for n in norms if n is not None)):
+        for key, ins, outs in zip(keys, grad_in, grad_out):
+            if any(n is not None and not math.isfinite(n) for n in ins + outs):
+                trace.nonfinite.append(key)
     return trace
