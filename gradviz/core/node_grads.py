@@ -143,11 +143,12 @@ class _Scratch(threading.local):
         kept = getattr(self, "by_dtype", None)
         if kept is None:
             kept = self.by_dtype = {}
-        if dtype not in kept:
-            kept[dtype] = (torch.empty(CHUNK_ELEMENTS, dtype=dtype), torch.empty(CHUNK_ELEMENTS, dtype=dtype),
-                           torch.empty(CHUNK_ELEMENTS, dtype=torch.int32),
-                           torch.empty(CHUNK_ELEMENTS, dtype=torch.bool))
-        return kept[dtype]
+        key = (dtype, CHUNK_ELEMENTS)  # a chunk size changed since (a test's) needs other buffers
+        if key not in kept:
+            kept[key] = (torch.empty(CHUNK_ELEMENTS, dtype=dtype), torch.empty(CHUNK_ELEMENTS, dtype=dtype),
+                         torch.empty(CHUNK_ELEMENTS, dtype=torch.int32),
+                         torch.empty(CHUNK_ELEMENTS, dtype=torch.bool))
+        return kept[key]
 
 
 _scratch = _Scratch()
