@@ -16,6 +16,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Sequence
 
 import networkx as nx
@@ -90,23 +91,6 @@ def _norm_tensor(grad: torch.Tensor | None) -> torch.Tensor | None:
     return torch.linalg.vector_norm(grad)
 
 
-def _to_floats(norm_lists: list[list[torch.Tensor | None]]) -> list[list[float | None]]:
-    """Convert the recorded 0-dim norm tensors with one transfer per device and dtype.
-
-    The hooks keep norms as tensors so CUDA backward is not synchronised once
-    per Node by ``.item()``.
-    """
-    groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
-    for norms in norm_lists:
-        for n in norms:
-            if n is not None:
-                groups.setdefault((n.device, n.dtype), []).append(n)
-    value_of: dict[int, float] = {}
-    for tensors in groups.values():
-        value_of.update(zip(map(id, tensors), torch.stack(tensors).tolist()))
-    return [[None if n is None else value_of[id(n)] for n in norms] for norms in norm_lists]
-
-
 # Gradients wait for their norm in batches of at most this many elements: one
 # fused norm kernel per batch instead of one call per gradient (a Python round
 # trip each, most of what tracing cost on small graphs), while the gradients
@@ -114,12 +98,33 @@ def _to_floats(norm_lists: list[list[torch.Tensor | None]]) -> list[list[float |
 NORM_BATCH_ELEMENTS = 1 << 22
 
 
+class _Normed:
+    """A gradient's norm taken at once (it is summed with others before its AccumulateGrad runs)."""
+
+    __slots__ = ("norm",)
+
+    def __init__(self, norm: torch.Tensor):
+        self.norm = norm
+
+
+class _Received:
+    """A gradient's norm to be read off what ``key`` (its AccumulateGrad) received."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str):
+        self.key = key
+
+
 class _NormBatch:
     """The norms of the gradients the Node hooks see, computed a batch at a time.
 
-    A gradient passed on from one Node to the next is seen twice (produced,
-    then received) and normed once. Hooks may run on several engine threads
-    (one per device), hence the lock.
+    A hook only notes its key and the engine's gradient tuples; every so many
+    elements (and at the end) one pass takes the norms of all gradients noted
+    since, a gradient passed on from one Node to the next (produced, then
+    received: the same tensor) once, with one fused kernel per device and
+    dtype. Hooks may run on several engine threads (one per device), hence
+    the lock.
 
     A gradient on its way to a parameter's (or leaf's) ``AccumulateGrad`` is
     *not* kept waiting: while anything else references it, ``AccumulateGrad``
@@ -133,82 +138,84 @@ class _NormBatch:
     twice) is normed right away.
     """
 
-    def __init__(self, to_accumulate: dict[str, dict[int, str]] | None = None):
+    def __init__(self, to_accumulate: dict[str, dict[int, str | None]] | None = None):
         self._lock = threading.Lock()
-        self._records: list[tuple[str, list, list]] = []  # (key, grad-in slots, grad-out slots)
-        self._pending: list[torch.Tensor] = []
-        self._slot_of: dict[int, int] = {}  # id(pending gradient) -> its slot; the list keeps it alive
-        self._slots: list[Any] = []  # slot -> 0-dim norm tensor (filled at each flush)
+        self._waiting: list[tuple[str, tuple, tuple]] = []  # (key, produced, received) not normed yet
+        self._done: list[tuple[str, list, list]] = []  # the same with indices into the norms, markers or None
+        self._stacks: list[torch.Tensor] = []  # the norms, a 1-D tensor per batch and device, in index order
+        self._count = 0
         self._elements = 0
         self._to_accumulate = to_accumulate or {}
-        self._aliases: list[tuple[int, str]] = []  # (slot, accumulator key): that one's received norm
 
     def add(self, key: str, grad_inputs, grad_outputs) -> None:
+        deferred = self._to_accumulate.get(key)
+        if deferred is not None:
+            grad_inputs = tuple(
+                g if g is None or i not in deferred
+                else (_Received(deferred[i]) if deferred[i] is not None else _Normed(_norm_tensor(g)))
+                for i, g in enumerate(grad_inputs))
         with self._lock:
-            deferred = self._to_accumulate.get(key)
-            if deferred is None:
-                ins = [self._slot(g) for g in grad_inputs]
-            else:
-                ins = [self._slot(g) if i not in deferred else self._accumulated(g, deferred[i])
-                       for i, g in enumerate(grad_inputs)]
-            self._records.append((key, ins, [self._slot(g) for g in grad_outputs]))
+            self._waiting.append((key, grad_inputs, grad_outputs))
+            for g in grad_outputs:  # what it received is what others produced: counted once
+                if g is not None:
+                    self._elements += g.numel()
             if self._elements > NORM_BATCH_ELEMENTS:
                 self._flush()
 
-    def _accumulated(self, grad: torch.Tensor | None, accumulator: str | None) -> int | None:
-        """A slot for a gradient bound for an ``AccumulateGrad``, without keeping the gradient."""
-        if grad is None:
-            return None
-        slot = len(self._slots)
-        if accumulator is None:  # summed with others before accumulating: norm it now
-            self._slots.append(_norm_tensor(grad))
-        else:
-            self._slots.append(None)
-            self._aliases.append((slot, accumulator))
-        return slot
-
-    def _slot(self, grad: torch.Tensor | None) -> int | None:
-        if grad is None:
-            return None
-        slot = self._slot_of.get(id(grad))
-        if slot is None:
-            slot = self._slot_of[id(grad)] = len(self._slots)
-            self._slots.append(None)
-            self._pending.append(grad)
-            self._elements += grad.numel()
-        return slot
-
     def _flush(self) -> None:
-        groups: dict[tuple, list[int]] = {}
-        # One entry per pending gradient, in the same order (both are appended together);
-        # the slots need not be contiguous: slots of gradients bound for AccumulateGrad sit between.
-        pending_slots = list(self._slot_of.values())
-        for offset, grad in enumerate(self._pending):
-            if grad.is_sparse or grad.dtype in (torch.float16, torch.bfloat16) or not grad.is_floating_point():
-                self._slots[pending_slots[offset]] = _norm_tensor(grad)  # float32 sums, sparse values: one by one
+        """Norm the gradients noted since the last flush; the records keep indices into the norms."""
+        waiting, self._waiting, self._elements = self._waiting, [], 0
+        tensor_type = torch.Tensor
+        unique: dict[int, torch.Tensor] = {}  # id -> gradient (held here, so ids stay distinct)
+        for _, produced, received in waiting:
+            for g in produced:
+                if type(g) is tensor_type or isinstance(g, tensor_type):
+                    unique[id(g)] = g
+            for g in received:
+                if g is not None:
+                    unique[id(g)] = g
+        groups: dict[tuple, list[torch.Tensor]] = {}
+        for grad in unique.values():
+            groups.setdefault((grad.layout, grad.device, grad.dtype), []).append(grad)
+        index_of: dict[int, int] = {}
+        for (layout, _, dtype), grads in groups.items():
+            if layout != torch.strided or dtype in (torch.float16, torch.bfloat16) or not dtype.is_floating_point:
+                stacked = torch.stack([_norm_tensor(g) for g in grads])  # float32 sums, sparse values: one by one
             else:
-                groups.setdefault((grad.device, grad.dtype), []).append(offset)
-        for offsets in groups.values():
-            fused = torch._foreach_norm([self._pending[i].detach() for i in offsets])
-            for i, norm in zip(offsets, fused):
-                self._slots[pending_slots[i]] = norm
-        self._pending.clear()
-        self._slot_of.clear()  # ids may be reused once the gradients are let go of
-        self._elements = 0
+                stacked = torch.stack(torch._foreach_norm(grads))
+            first = self._count
+            self._stacks.append(stacked)
+            self._count += len(grads)
+            index_of.update(zip(map(id, grads), range(first, self._count)))
+        for key, produced, received in waiting:
+            self._done.append((
+                key,
+                [index_of.get(id(g), g) for g in produced],  # None and markers stay as they are
+                [None if g is None else index_of[id(g)] for g in received],
+            ))
 
     def finish(self) -> list[tuple[str, list, list]]:
-        """``(key, grad-in norms, grad-out norms)`` per hook call, norms as 0-dim tensors or None."""
+        """``(key, grad-in norms, grad-out norms)`` per hook call, norms as floats or None.
+
+        One read of the norms per batch and device (a CUDA backward is not
+        synchronised per Node, as ``.item()`` in the hooks would)."""
         with self._lock:
             self._flush()
-            slots = self._slots
-            if self._aliases:
-                accumulators = {accumulator for _, accumulator in self._aliases}
-                received = {key: outs[0] for key, _, outs in self._records if key in accumulators and outs}
-                for slot, accumulator in self._aliases:
-                    source = received.get(accumulator)
-                    slots[slot] = None if source is None else slots[source]
-            return [(key, [None if s is None else slots[s] for s in ins], [None if s is None else slots[s] for s in outs])
-                    for key, ins, outs in self._records]
+            done = self._done
+        values: list[float] = []
+        for stacked in self._stacks:
+            values.extend(stacked.tolist())
+        floats = []
+        for key, ins, outs in done:
+            floats.append((key, [None if i is None else values[i] for i in outs], ins))
+        received = {key: outs[0] for key, outs, _ in floats if outs}
+        resolved = []
+        for key, outs, ins in floats:
+            resolved.append((key, [
+                None if n is None else values[n] if type(n) is int
+                else received.get(n.key) if type(n) is _Received else float(n.norm)
+                for n in ins], outs))
+        return resolved
 
 
 def _accumulation_slots(graph: nx.DiGraph) -> dict[str, dict[int, str | None]]:
@@ -281,12 +288,8 @@ def trace_backward(
     out_keys = _output_keys(graph, roots, fns)
 
     norms = _NormBatch(_accumulation_slots(graph))
+    add = norms.add
 
-    def hook_for(key: str):
-        def hook(grad_inputs, grad_outputs):
-            norms.add(key, grad_inputs, grad_outputs)
-
-        return hook
 
     # The hooks allocate a few objects per Node; with the collector running,
     # its passes over the large autograd graph doubled the traced time.
@@ -294,7 +297,7 @@ def trace_backward(
         handles = []
         try:
             for key, fn in fns.items():
-                handles.append(fn.register_hook(hook_for(key)))
+                handles.append(fn.register_hook(partial(add, key)))
             start = time.perf_counter()
             torch.autograd.backward(roots, seeds, retain_graph=retain_graph)
             elapsed = time.perf_counter() - start
@@ -304,12 +307,13 @@ def trace_backward(
 
         seed_norms = []
         for tensor, seed in zip(roots, seeds):
-            seed_norms.append([_norm_tensor(seed if seed is not None else torch.ones_like(tensor))])
+            # No seed: backward seeds a one-element root with 1, norm 1.
+            seed_norms.append([1.0 if seed is None else float(_norm_tensor(seed))])
         records = norms.finish()
         keys = out_keys + [key for key, _, _ in records]
-        # one conversion for both: a device sync and a stack less
-        floats = _to_floats(seed_norms + [r[1] for r in records] + seed_norms + [r[2] for r in records])
-        grad_in, grad_out = floats[:len(keys)], floats[len(keys):]
+        grad_in = seed_norms + [r[1] for r in records]
+        grad_out = [list(norms) for norms in seed_norms] + [r[2] for r in records]
+        floats = grad_in + grad_out
 
     trace = BackwardTrace(order=keys, elapsed_s=elapsed)
     trace.grad_in_norms = dict(zip(keys, grad_in))
