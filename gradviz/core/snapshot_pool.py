@@ -104,13 +104,14 @@ class SnapshotPool:
     def copy(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         copies: dict[str, torch.Tensor] = {}
         targets, sources = [], []
-        with self._lock:
+        # no_grad: the copies need no detach() each (a third of a small model's copy time)
+        with self._lock, torch.no_grad():
             if self._dropped:
                 self._harvest()
             free_lists = self._free
             for name, tensor in tensors.items():
-                if tensor.device.type != "cpu":
-                    copies[name] = tensor.detach().to("cpu")  # a new tensor: it changes device
+                if not tensor.is_cpu:
+                    copies[name] = tensor.to("cpu")  # a new tensor: it changes device
                     continue
                 free = free_lists.get(_key(tensor)) if free_lists and tensor.nbytes >= MIN_POOLED_BYTES else None
                 if free:
@@ -118,13 +119,13 @@ class SnapshotPool:
                     self._bytes -= buffer.nbytes
                     copies[name] = buffer
                     targets.append(buffer)
-                    sources.append(tensor.detach())
+                    sources.append(tensor)
                 else:
                     # what .to("cpu", copy=True) does (same strides), a little faster
-                    copies[name] = tensor.detach().clone()
-        if targets:
-            torch._foreach_copy_(targets, sources)
-            self.reused += len(targets)
+                    copies[name] = tensor.clone()
+            if targets:
+                torch._foreach_copy_(targets, sources)
+                self.reused += len(targets)
         return copies
 
     def recycle(self, record, *copies: dict[str, torch.Tensor]) -> None:
