@@ -475,3 +475,39 @@ def test_each_phase_result_shows_only_what_that_phase_produced(level):
         assert shown == produced[phase]
         for name in shown:
             assert getattr(result, name) is getattr(result.record, name)
+
+
+def _triple_grad(param):
+    param.grad.mul_(3.0)
+
+
+class _TiedWithHook(nn.Module):
+    """A weight used twice (its gradient is a sum), a float64 parameter, and one whose
+    gradient a post-accumulate hook rescales after autograd accumulated it."""
+
+    def __init__(self):
+        super().__init__()
+        self.tied = nn.Linear(6, 6)
+        self.wide = nn.Parameter(torch.randn(6, dtype=torch.float64))
+        self.scaled = nn.Parameter(torch.randn(6))
+        self.scaled.register_post_accumulate_grad_hook(_triple_grad)
+
+    def forward(self, x):
+        h = torch.tanh(self.tied(self.tied(x)))
+        return h * self.scaled + (self.wide * 0.5).float()
+
+
+def test_grad_norms_are_the_norms_of_the_gradients_left_in_grad():
+    """Full records read most gradient norms off the backward trace: they must be what
+    tensor_stats.norms gives for .grad itself (the light level's way), bit for bit,
+    also where .grad is a sum (tied), float64 (its norm is rounded to float32 there), or
+    changed by a hook after accumulating."""
+    from gradviz.core.tensor_stats import norms
+
+    torch.manual_seed(0)
+    session = TrainingSession(_TiedWithHook(), input_shape=(3, 6), record="full")
+    for _ in range(2):
+        record = session.run_iteration()
+        # the step changed the weights, not the gradients: .grad is still this backward's
+        named = [(name, p) for name, p in session.model.named_parameters()]
+        assert record.grad_norms == dict(zip([n for n, _ in named], norms([p.grad for _, p in named])))
