@@ -511,3 +511,36 @@ def test_grad_norms_are_the_norms_of_the_gradients_left_in_grad():
         # the step changed the weights, not the gradients: .grad is still this backward's
         named = [(name, p) for name, p in session.model.named_parameters()]
         assert record.grad_norms == dict(zip([n for n, _ in named], norms([p.grad for _, p in named])))
+
+
+class _FrozenNorm(nn.Module):
+    """A model whose train() keeps its BatchNorm in eval mode (detection models do this)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.norm = nn.BatchNorm1d(4)
+        self.train_calls = 0
+
+    def train(self, mode: bool = True):
+        self.train_calls += 1
+        super().train(mode)
+        self.norm.eval()
+        return self
+
+    def forward(self, x):
+        return self.norm(self.fc(x))
+
+
+def test_each_forward_trains_the_model_its_own_way():
+    model = _FrozenNorm()
+    session = TrainingSession(model, input_shape=(3, 4))
+    calls = model.train_calls
+    session.run(2)
+    assert model.train_calls == calls + 2  # an overridden train() runs every forward
+    assert not model.norm.training and model.fc.training
+    plain = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+    session = TrainingSession(plain, input_shape=(3, 4))
+    plain.eval()  # e.g. someone evaluated between iterations
+    session.run_iteration()
+    assert all(m.training for m in plain.modules())

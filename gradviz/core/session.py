@@ -108,6 +108,9 @@ def _traced_grad_norms(graph: nx.DiGraph, trace, named_params: list, fresh: list
     return known
 
 
+_MODULE_TRAIN = nn.Module.train
+
+
 class TrainingSession:
     """Train a network one phase at a time and record what every phase did.
 
@@ -660,7 +663,7 @@ class TrainingSession:
     def _phase_forward(self, record: IterationRecord, result: PhaseResult) -> None:
         inputs, _ = self._current_batch(self._active["target_kind"])
         args = as_call_args(inputs)
-        self.model.train()
+        self._train_mode()
         with torch.enable_grad():
             if self.record_level == "full":
                 from gradviz.core.graph import ForwardRecorder
@@ -682,6 +685,16 @@ class TrainingSession:
         self._sample_output(record, output)
         if not all_finite([output])[0]:
             self._note_nonfinite(record, result, "forward", ["output"])
+
+    def _train_mode(self) -> None:
+        """``model.train()``, skipped when every module already trains and none
+        overrides ``train`` (whose override might do more than set the flags):
+        train() sets an attribute on every module, a third of a small model's
+        forward overhead."""
+        modules = list(self.model.modules())
+        if all(m.training and type(m).train is _MODULE_TRAIN for m in modules):
+            return
+        self.model.train()
 
     def _sample_output(self, record: IterationRecord, output: torch.Tensor) -> None:
         """The first sample's output and target, as the loss will compare them (a few values, copied)."""
