@@ -223,10 +223,12 @@ def _accumulation_slots(graph: nx.DiGraph) -> dict[str, dict[int, str | None]]:
     param or leaf node (an ``AccumulateGrad``): None where that ``AccumulateGrad``
     receives more than this one gradient (they are summed before it runs)."""
     slots: dict[str, dict[int, str | None]] = {}
-    nodes = graph.nodes
-    for key, consumers in graph.adjacency():
-        if nodes[key].get("kind") not in ("param", "leaf"):
+    successors = graph._succ  # the adjacency dicts themselves (no view per node), as graph._digraph writes them
+    for key, attrs in graph._node.items():
+        kind = attrs.get("kind")
+        if kind != "param" and kind != "leaf":
             continue
+        consumers = successors[key]
         edges = [(consumer, data.get("slots", (data["slot"],))) for consumer, data in consumers.items()]
         alone = len(edges) == 1 and len(edges[0][1]) == 1
         for consumer, consumer_slots in edges:
