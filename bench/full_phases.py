@@ -6,6 +6,9 @@ third-party-sized models of :mod:`bench._models`, printing the extra CPU ms
 of each phase: where the time above raw goes.
 
     python bench/full_phases.py NAME [ITERATIONS_PER_BLOCK] [ROUNDS]    # NAME: lenet, resnet_tiny, resnet50, gpt2
+
+Run as a script it imports gradviz from its own tree; to time another tree
+(a baseline), run a copy of it from outside both with that tree on PYTHONPATH.
 """
 import sys, time, statistics
 from pathlib import Path
