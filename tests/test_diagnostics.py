@@ -207,3 +207,17 @@ def test_records_read_back_from_a_watched_run_have_diagnostics(tmp_path):
     # A run file does not say which parameters were frozen: the flag names both causes.
     assert diag.no_grad == ["3.weight", "3.bias"] and diag.frozen == diag.unused == []
     assert [f.message for f in diag.flags] == ["No gradient (frozen, or not used by the loss): 3.weight, 3.bias"]
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("units", [12, 40_000])  # below and above COUNT_NONZERO_LIMIT
+def test_dead_units_counted_exactly_for_small_and_large_outputs(batch, units):
+    torch.manual_seed(0)
+    x = torch.randn(batch, units).abs() + 0.1
+    x[:, : units // 4] = -1.0  # a quarter of the units dead for every sample
+    x[0, units // 4] = -1.0  # dead in one sample only: still live when the batch has others
+    leaf = x.clone().requires_grad_(True)
+    loss = torch.relu(leaf * 1.0).sum()
+    [found] = dg.relu_activity(autograd_graph(loss, {}))
+    assert (found.units, found.batch) == (units, batch)
+    assert found.dead == units // 4 + (1 if batch == 1 else 0)

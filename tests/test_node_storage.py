@@ -222,3 +222,14 @@ def test_input_shapes_are_the_inputs_shapes_also_when_broadcast():
     assert add.input_shapes == [(3, 1), (3, 4)]
     (mul,) = [recorder.nodes[k] for k in recorder.nodes if recorder.nodes[k].label == "MulBackward0"]
     assert mul.input_shapes == [(3, 4), None]  # the constant needs no gradient
+
+
+@pytest.mark.parametrize("repeat", [10, 300_000])  # the whole-tensor path and the chunked one
+def test_histogram_of_a_range_too_narrow_for_a_float32_scale(repeat):
+    """Values 1e-40 apart (subnormal gradients): bins / (high - low) overflows float32;
+    it used to give NaN bins and bincount raised in the middle of backward."""
+    values = torch.tensor([0.0, 1e-40, 2e-40, 3e-40] * repeat, dtype=torch.float32)
+    summary = summarise(values)
+    assert sum(summary.histogram) == values.numel()
+    assert summary.histogram[0] == summary.histogram[-1] == repeat
+    assert sum(1 for count in summary.histogram if count) == 4

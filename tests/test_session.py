@@ -475,3 +475,72 @@ def test_each_phase_result_shows_only_what_that_phase_produced(level):
         assert shown == produced[phase]
         for name in shown:
             assert getattr(result, name) is getattr(result.record, name)
+
+
+def _triple_grad(param):
+    param.grad.mul_(3.0)
+
+
+class _TiedWithHook(nn.Module):
+    """A weight used twice (its gradient is a sum), a float64 parameter, and one whose
+    gradient a post-accumulate hook rescales after autograd accumulated it."""
+
+    def __init__(self):
+        super().__init__()
+        self.tied = nn.Linear(6, 6)
+        self.wide = nn.Parameter(torch.randn(6, dtype=torch.float64))
+        self.scaled = nn.Parameter(torch.randn(6))
+        self.scaled.register_post_accumulate_grad_hook(_triple_grad)
+
+    def forward(self, x):
+        h = torch.tanh(self.tied(self.tied(x)))
+        return h * self.scaled + (self.wide * 0.5).float()
+
+
+def test_grad_norms_are_the_norms_of_the_gradients_left_in_grad():
+    """Full records read most gradient norms off the backward trace: they must be what
+    tensor_stats.norms gives for .grad itself (the light level's way), bit for bit,
+    also where .grad is a sum (tied), float64 (its norm is rounded to float32 there), or
+    changed by a hook after accumulating."""
+    from gradviz.core.tensor_stats import norms
+
+    torch.manual_seed(0)
+    session = TrainingSession(_TiedWithHook(), input_shape=(3, 6), record="full")
+    for _ in range(2):
+        record = session.run_iteration()
+        # the step changed the weights, not the gradients: .grad is still this backward's
+        named = [(name, p) for name, p in session.model.named_parameters()]
+        assert record.grad_norms == dict(zip([n for n, _ in named], norms([p.grad for _, p in named])))
+
+
+class _FrozenNorm(nn.Module):
+    """A model whose train() keeps its BatchNorm in eval mode (detection models do this)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.norm = nn.BatchNorm1d(4)
+        self.train_calls = 0
+
+    def train(self, mode: bool = True):
+        self.train_calls += 1
+        super().train(mode)
+        self.norm.eval()
+        return self
+
+    def forward(self, x):
+        return self.norm(self.fc(x))
+
+
+def test_each_forward_trains_the_model_its_own_way():
+    model = _FrozenNorm()
+    session = TrainingSession(model, input_shape=(3, 4))
+    calls = model.train_calls
+    session.run(2)
+    assert model.train_calls == calls + 2  # an overridden train() runs every forward
+    assert not model.norm.training and model.fc.training
+    plain = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+    session = TrainingSession(plain, input_shape=(3, 4))
+    plain.eval()  # e.g. someone evaluated between iterations
+    session.run_iteration()
+    assert all(m.training for m in plain.modules())

@@ -229,3 +229,52 @@ def test_norm_of_a_node_that_receives_several_gradients_is_their_joint_l2_norm()
     split = next(k for k, attrs in graph.nodes(data=True) if attrs.get("label") == "SplitBackward0")
     assert sorted(trace.grad_out_norms[split]) == pytest.approx([6.0, 8.0])
     assert trace.norm(split) == pytest.approx(10.0)
+
+
+class _TiedAndSquared(nn.Module):
+    """A weight used twice (tied: summed before accumulating), one used by one op
+    only, and a parameter a single op consumes twice (``w * w``: two slots)."""
+
+    def __init__(self):
+        super().__init__()
+        self.shared = nn.Parameter(torch.randn(4, 4))
+        self.single = nn.Parameter(torch.randn(4))
+        self.squared = nn.Parameter(torch.randn(4))
+
+    def forward(self, x):
+        h = torch.tanh(x @ self.shared + self.single)
+        return (h @ self.shared.t()) * (self.squared * self.squared)
+
+
+def test_gradients_bound_for_accumulate_grad_are_normed_exactly_and_not_kept():
+    """The norms of gradients going to AccumulateGrad (read off what it received, or
+    normed at once where several are summed) equal norms taken in the hook itself,
+    and the parameters' .grad is the gradient autograd produced (taken over, not copied:
+    nothing of the trace holds it while AccumulateGrad runs)."""
+    torch.manual_seed(0)
+    model = _TiedAndSquared()
+    x = torch.randn(3, 4, requires_grad=True)
+    loss = model(x).pow(2).sum()
+    graph = autograd_graph(loss, model)
+    expected = {}
+    handles = [fn.register_hook(lambda ins, outs, key=key: expected.__setitem__(
+        key, ([None if g is None else float(g.norm()) for g in ins], [None if g is None else float(g.norm()) for g in outs])))
+        for key, fn in graph.graph["fn"].items()]
+    trace = trace_backward(loss, graph, retain_graph=True)
+    for handle in handles:
+        handle.remove()
+    for key, (ins, outs) in expected.items():
+        assert trace.grad_in_norms[key] == pytest.approx(ins, rel=1e-6), key
+        assert trace.grad_out_norms[key] == pytest.approx(outs, rel=1e-6), key
+    # the reference hooks above held the gradients, so autograd copied them: now without them
+    model.zero_grad(set_to_none=True)
+    produced = {}
+
+    def keep_single(ins, outs):
+        produced.update(single=[g.data_ptr() for g in ins if g is not None and g.shape == (4,)])
+
+    add_node = next(fn for key, fn in graph.graph["fn"].items() if graph.nodes[key]["label"] == "AddBackward0")
+    handle = add_node.register_hook(keep_single)
+    trace_backward(loss, graph)
+    handle.remove()
+    assert model.single.grad.data_ptr() in produced["single"]

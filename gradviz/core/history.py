@@ -97,19 +97,41 @@ def tensor_bytes(tensors: Iterable) -> int:
     return sum(t.element_size() * t.nelement() for t in tensors)
 
 
+_NO_BYTES = (str, int, float, bool, type(None))
+
+
 def kept_bytes(value) -> int:
     """Bytes of what a per-node gradients entry keeps for one value: a whole
     tensor exactly, a summary (anything else with a ``histogram``) estimated,
-    sequences and dicts summed, plain numbers and strings as nothing."""
-    if hasattr(value, "element_size") and hasattr(value, "nelement"):
-        return value.element_size() * value.nelement()
-    if hasattr(value, "histogram"):
-        return SUMMARY_BYTES
-    if isinstance(value, dict):
-        return sum(kept_bytes(v) for v in value.values())
+    sequences and dicts summed, plain numbers and strings as nothing.
+
+    It runs over every value of every entry each time a record is kept (the
+    entries of a small model's record: a few hundred), so the common cases are
+    tested first and without ``hasattr`` (a failed one raises inside)."""
+    if isinstance(value, _NO_BYTES):
+        return 0
     if isinstance(value, (list, tuple)):
-        return sum(kept_bytes(v) for v in value)
-    return 0
+        total = 0
+        for item in value:
+            total += kept_bytes(item)
+        return total
+    if isinstance(value, dict):
+        total = 0
+        for item in value.values():
+            total += kept_bytes(item)
+        return total
+    kind = _kind_of_type.get(type(value))
+    if kind is None:  # once per type
+        kind = _kind_of_type[type(value)] = (
+            _TENSOR if hasattr(value, "element_size") and hasattr(value, "nelement")
+            else _SUMMARY if hasattr(value, "histogram") else _OTHER)
+    if kind is _TENSOR:
+        return value.element_size() * value.nelement()
+    return SUMMARY_BYTES if kind is _SUMMARY else 0
+
+
+_TENSOR, _SUMMARY, _OTHER = "tensor", "summary", "other"
+_kind_of_type: dict[type, str] = {}
 
 
 def node_gradients_bytes(entries: dict) -> int:
@@ -165,6 +187,9 @@ class History(Sequence):
         self.note = ""  # set when records are cut down to fit (see snapshot_names)
         self.watched: set[str] | None = None  # parameters someone looks at (None: not known)
         self.full_snapshots = True
+        # Called with each record dropped to make room (outside the lock): the
+        # session reuses the memory of its copies (gradviz.core.snapshot_pool).
+        self.on_drop = None
 
     @property
     def maxlen(self) -> int:
@@ -205,15 +230,21 @@ class History(Sequence):
             if size > self.max_bytes:
                 record.graph = None
                 size = record_bytes(record)
+        dropped = []
         with self._lock:
             if len(self._items) == self._items.maxlen and self._items:
-                self._forget(self._items.popleft())
+                dropped.append(self._items.popleft())
             if self.max_bytes is not None:
                 while self._items and self.nbytes + size > self.max_bytes:
-                    self._forget(self._items.popleft())
+                    dropped.append(self._items.popleft())
+            for old in dropped:
+                self._forget(old)
             self._items.append(record)
             self._sizes[id(record)] = size
             self.nbytes += size
+        if self.on_drop is not None:
+            for old in dropped:
+                self.on_drop(old)
 
     def _forget(self, record) -> None:
         self.nbytes -= self._sizes.pop(id(record), 0)

@@ -153,11 +153,12 @@ class _Scratch(threading.local):
         kept = getattr(self, "by_dtype", None)
         if kept is None:
             kept = self.by_dtype = {}
-        if dtype not in kept:
-            kept[dtype] = (torch.empty(CHUNK_ELEMENTS, dtype=dtype), torch.empty(CHUNK_ELEMENTS, dtype=dtype),
-                           torch.empty(CHUNK_ELEMENTS, dtype=torch.int32),
-                           torch.empty(CHUNK_ELEMENTS, dtype=torch.bool))
-        return kept[dtype]
+        key = (dtype, CHUNK_ELEMENTS)  # a chunk size changed since (a test's) needs other buffers
+        if key not in kept:
+            kept[key] = (torch.empty(CHUNK_ELEMENTS, dtype=dtype), torch.empty(CHUNK_ELEMENTS, dtype=dtype),
+                         torch.empty(CHUNK_ELEMENTS, dtype=torch.int32),
+                         torch.empty(CHUNK_ELEMENTS, dtype=torch.bool))
+        return kept[key]
 
 
 _scratch = _Scratch()
@@ -204,13 +205,12 @@ def _summarise_in_chunks(values: torch.Tensor, shape: tuple, dtype: str) -> Tens
     if high <= low:
         counts[HISTOGRAM_BINS // 2] = numel
     else:
-        scale = HISTOGRAM_BINS / (high - low)
         for chunk in chunks:
             size = chunk.numel()
             if widen:
                 chunk = as_float[:size].copy_(chunk)
             # As _histogram: truncating [0, bins - 0.5] puts the top edge in the last bin.
-            torch.sub(chunk, low, out=position[:size]).mul_(scale).clamp_(0, HISTOGRAM_BINS - 0.5)
+            _scale_to_bins(torch.sub(chunk, low, out=position[:size]), low, high).clamp_(0, HISTOGRAM_BINS - 0.5)
             counts += torch.bincount(bins[:size].copy_(position[:size]), minlength=HISTOGRAM_BINS)
     return TensorSummary(shape, dtype, norm_value, low, high, mean, zero_count / numel,
                          tuple(counts.tolist()), 0)
@@ -228,10 +228,22 @@ def _histogram(values: torch.Tensor, low: float, high: float) -> tuple[int, ...]
         counts = [0] * HISTOGRAM_BINS
         counts[HISTOGRAM_BINS // 2] = values.numel()
         return tuple(counts)
-    scale = HISTOGRAM_BINS / (high - low)
     # Truncation of [0, bins - 0.5] gives 0 .. bins - 1: the top edge lands in the last bin.
-    bins = torch.sub(values, low).mul_(scale).clamp_(0, HISTOGRAM_BINS - 0.5).to(torch.int32)
+    bins = _scale_to_bins(torch.sub(values, low), low, high).clamp_(0, HISTOGRAM_BINS - 0.5).to(torch.int32)
     return tuple(torch.bincount(bins, minlength=HISTOGRAM_BINS).tolist())
+
+
+def _scale_to_bins(shifted: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """``shifted`` (values − low, in place) in bin units: × bins / (high − low).
+
+    A range narrower than about 1e-37 (tiny gradients, subnormal values) makes
+    that factor overflow the tensor's dtype: ×inf gave 0 × inf = NaN for the
+    lowest value and a negative bin (bincount raised, a ResNet-50's backward
+    with node gradients crashed). Then it divides by the range instead."""
+    scale = HISTOGRAM_BINS / (high - low)
+    if scale <= torch.finfo(shifted.dtype).max:
+        return shifted.mul_(scale)
+    return shifted.div_(high - low).mul_(HISTOGRAM_BINS)
 
 
 def keep(tensor: torch.Tensor | None, limit: int = WHOLE_TENSOR_LIMIT) -> Kept | None:

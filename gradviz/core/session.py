@@ -53,6 +53,7 @@ from gradviz.core.loss_and_optimizer import LossFn, check_lr, check_optimizer_na
 from gradviz.core.model_io import ExampleInputs, as_call_args, class_view, loss_output, module_input_shape, probe_output
 from gradviz.core.node_grads import WHOLE_TENSOR_LIMIT, NodeRecorder, key_plan
 from gradviz.core.records import IterationRecord, NonFinite, PhaseResult, TrainingError
+from gradviz.core.snapshot_pool import SnapshotPool
 from gradviz.core.spec import NetworkSpec
 from gradviz.core.tensor_stats import all_finite, finite_given_norms, snapshot
 from gradviz.core.tensor_stats import norms as tensor_norms
@@ -85,6 +86,29 @@ DEFAULT_MAX_HISTORY = 100
 SOURCE_LINES_DEFAULT = False
 # How many values of the first sample's output and target a record keeps (the output-vs-target chart).
 SAMPLE_LIMIT = 64
+
+
+def _traced_grad_norms(graph: nx.DiGraph, trace, named_params: list, fresh: list[bool]) -> dict[str, float]:
+    """``{name: norm of .grad}`` read off the backward trace, for the parameters whose
+    ``.grad`` *is* the one gradient their AccumulateGrad received: it was None before
+    backward (zero_grad), it is a dense float32 tensor (the trace's norm is then the
+    same fused float32 norm ``tensor_stats.norms`` takes) and no hook after
+    accumulation may have changed it. Saves a pass over every gradient (GPT-2: 500 MB)."""
+    key_of = {attrs["name"]: key for key, attrs in graph.nodes(data=True) if attrs.get("kind") == "param"}
+    known = {}
+    for (name, p), was_none in zip(named_params, fresh):
+        grad = p.grad
+        if not was_none or grad is None or grad.dtype != torch.float32 or grad.layout != torch.strided:
+            continue
+        if getattr(p, "_post_accumulate_grad_hooks", None):
+            continue
+        received = trace.grad_out_norms.get(key_of.get(name))
+        if received is not None and len(received) == 1 and received[0] is not None:
+            known[name] = received[0]
+    return known
+
+
+_MODULE_TRAIN = nn.Module.train
 
 
 class TrainingSession:
@@ -253,6 +277,9 @@ class TrainingSession:
             max_history_bytes = history_budget(sum(sizes.values()))
         self.history = History(max_history, max_history_bytes)
         self.history.plan(sizes)
+        # The copies of dropped records are reused for new ones: fresh memory costs page faults.
+        self._snapshots = SnapshotPool(max_bytes=3 * sum(sizes.values()))
+        self.history.on_drop = self._recycle_record
         self.iteration = 0
         self.phase_index = 0
         self.first_nonfinite: NonFinite | None = None
@@ -525,6 +552,7 @@ class TrainingSession:
         self._loss_sources = contextlib.nullcontext()  # the loss's, at full record level
         self._live_graph: nx.DiGraph | None = None
         self._node_recorder: NodeRecorder | None = None
+        self._named_params: list[tuple[str, nn.Parameter]] = []  # the running iteration's named_parameters()
 
     def _run_phase(self) -> PhaseResult:
         phase = PHASES[self.phase_index]
@@ -553,8 +581,10 @@ class TrainingSession:
 
     def _start_iteration(self) -> None:
         name = self._optimizer_name
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        # Once per iteration: the phases below all need them (a walk of the module tree each time otherwise).
+        self._named_params = list(self.model.named_parameters())
         if name != self._optimizer_for or self._fresh_optimizer:
+            params = [p for _, p in self._named_params if p.requires_grad]
             self.optimizer = make_optimizer(name, params, self._lr)
             self._optimizer_for = name
             self._fresh_optimizer = False
@@ -622,12 +652,15 @@ class TrainingSession:
         """The parameters someone looks at: on a model too big for full records, only they are copied."""
         self.history.watched = set(names)
 
+    def _recycle_record(self, record: IterationRecord) -> None:
+        self._snapshots.recycle(record, record.params_before, record.grads, record.params_after)
+
     def _params_to_keep(self, named: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {name: named[name] for name in self.history.snapshot_names(named)}
 
     def _phase_zero_grad(self, record: IterationRecord, result: PhaseResult) -> None:
         if self.record_level == "full":
-            record.params_before = snapshot(self._params_to_keep(dict(self.model.named_parameters())))
+            record.params_before = self._snapshots.copy(self._params_to_keep(dict(self._named_params)))
         if self.optimizer is not None:
             self.optimizer.zero_grad()
         else:
@@ -636,7 +669,7 @@ class TrainingSession:
     def _phase_forward(self, record: IterationRecord, result: PhaseResult) -> None:
         inputs, _ = self._current_batch(self._active["target_kind"])
         args = as_call_args(inputs)
-        self.model.train()
+        self._train_mode()
         with torch.enable_grad():
             if self.record_level == "full":
                 from gradviz.core.graph import ForwardRecorder
@@ -672,6 +705,16 @@ class TrainingSession:
         if self._key_plan is not None:
             record.node_values = values.by_key(self._key_plan)
 
+    def _train_mode(self) -> None:
+        """``model.train()``, skipped when every module already trains and none
+        overrides ``train`` (whose override might do more than set the flags):
+        train() sets an attribute on every module, a third of a small model's
+        forward overhead."""
+        modules = list(self.model.modules())
+        if all(m.training and type(m).train is _MODULE_TRAIN for m in modules):
+            return
+        self.model.train()
+
     def _sample_output(self, record: IterationRecord, output: torch.Tensor) -> None:
         """The first sample's output and target, as the loss will compare them (a few values, copied)."""
         kind = self._active["target_kind"]
@@ -690,9 +733,9 @@ class TrainingSession:
             first = compared[0] if compared.dim() > 0 else compared
             first = first.reshape(-1)
             record.output_sample_size = int(first.numel())
-            record.output_sample = first[:SAMPLE_LIMIT].to("cpu", torch.float64).clone()
+            record.output_sample = first[:SAMPLE_LIMIT].to("cpu", torch.float64, copy=True)
             target = targets[0] if targets.dim() > 0 else targets
-            record.target_sample = target.reshape(-1)[:SAMPLE_LIMIT].to("cpu", torch.float64).clone()
+            record.target_sample = target.reshape(-1)[:SAMPLE_LIMIT].to("cpu", torch.float64, copy=True)
         record.target_kind = kind
 
     def _phase_loss(self, record: IterationRecord, result: PhaseResult) -> None:
@@ -741,7 +784,7 @@ class TrainingSession:
         from gradviz.core.graph import autograd_graph
 
         recorder = self._recorder
-        graph = autograd_graph(loss, self.model, module_of=recorder.module_of, calls_of=recorder.call_of)
+        graph = autograd_graph(loss, dict(self._named_params), module_of=recorder.module_of, calls_of=recorder.call_of)
         if self._sources is not None:
             from gradviz.core.source_lines import add_source_lines
 
@@ -785,6 +828,7 @@ class TrainingSession:
             from gradviz.core.trace import trace_backward
 
             graph = self._live_graph
+            fresh = [p.grad is None for _, p in self._named_params]  # before backward accumulates
             if self._node_recorder is not None:
                 with self._node_recorder.backward(graph, [loss]):
                     trace = trace_backward(loss, graph)
@@ -795,11 +839,13 @@ class TrainingSession:
             record.node_grad_norms = {key: trace.norm(key) for key in trace.order}
             if trace.nonfinite:
                 self._note_nonfinite(record, result, "backward", list(trace.nonfinite))
+            known = _traced_grad_norms(graph, trace, self._named_params, fresh)
             detach_graph(graph)
         else:
             loss.backward()
+            known = {}
         named, record.no_grad, record.frozen = [], [], []
-        for name, p in self.model.named_parameters():
+        for name, p in self._named_params:
             if p.grad is not None:
                 named.append((name, p))
             else:  # frozen, or unused by forward: not an error, shown as "no gradient"
@@ -808,13 +854,16 @@ class TrainingSession:
                     record.frozen.append(name)
         grads = [p.grad for _, p in named]
         if grads:
-            norms = tensor_norms(grads)
+            # The traced norms where the trace has them (see _traced_grad_norms), one fused norm for the rest.
+            missing = [p.grad for name, p in named if name not in known]
+            computed = iter(tensor_norms(missing))
+            norms = [known[name] if name in known else next(computed) for name, _ in named]
             record.grad_norms = {name: norm for (name, _), norm in zip(named, norms)}
             bad = [name for (name, _), ok in zip(named, finite_given_norms(grads, norms)) if not ok]
             if bad:
                 self._note_nonfinite(record, result, "backward", bad)
         if self.record_level == "full":
-            record.grads = snapshot(self._params_to_keep({name: p.grad for name, p in named}))
+            record.grads = self._snapshots.copy(self._params_to_keep({name: p.grad for name, p in named}))
         # Backward freed the saved tensors; drop the rest of the autograd graph too.
         self._output = self._loss_tensor = None
 
@@ -822,18 +871,18 @@ class TrainingSession:
         if self.optimizer is None:
             learning_rate = self._active["lr"]
             # The tutorial's update, verbatim: .data bypasses autograd.
-            for f in self.model.parameters():
+            for _, f in self._named_params:
                 if f.grad is None:
                     continue
                 f.data.sub_(f.grad.data * learning_rate)
         else:
             self.optimizer.step()
-        named = list(self.model.named_parameters())
+        named = self._named_params
         bad = [name for (name, _), ok in zip(named, all_finite([p for _, p in named])) if not ok]
         if bad:
             self._note_nonfinite(record, result, "step", bad)
         if self.record_level == "full":
-            record.params_after = snapshot(self._params_to_keep(dict(named)))
+            record.params_after = self._snapshots.copy(self._params_to_keep(dict(named)))
 
     def _finish_iteration(self, record: IterationRecord) -> None:
         record.complete = True

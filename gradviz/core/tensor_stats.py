@@ -23,7 +23,10 @@ def norms(tensors: list[torch.Tensor]) -> list[float]:
     work was most of what the light record level cost over a bare loop."""
     if not tensors:
         return []
-    return torch.stack([n.float() for n in torch._foreach_norm([t.detach() for t in tensors])]).tolist()
+    # no_grad instead of a detach() per tensor; stack promotes mixed dtypes exactly
+    # and .float() then rounds each norm as a per-norm .float() would
+    with torch.no_grad():
+        return torch.stack(torch._foreach_norm(tensors)).float().tolist()
 
 
 def finite_given_norms(tensors: list[torch.Tensor], tensor_norms: list[float]) -> list[bool]:

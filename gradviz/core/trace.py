@@ -16,6 +16,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Sequence
 
 import networkx as nx
@@ -57,7 +58,10 @@ class BackwardTrace:
         For a parameter that is the norm of its ``.grad`` contribution. None
         when the node did not run or received no defined gradient.
         """
-        norms = [n for n in self.grad_out_norms.get(key, ()) if n is not None]
+        received = self.grad_out_norms.get(key, ())
+        if len(received) == 1:  # most nodes: one gradient received (None stays None)
+            return received[0]
+        norms = [n for n in received if n is not None]
         if not norms:
             return None
         if len(norms) == 1:
@@ -87,23 +91,6 @@ def _norm_tensor(grad: torch.Tensor | None) -> torch.Tensor | None:
     return torch.linalg.vector_norm(grad)
 
 
-def _to_floats(norm_lists: list[list[torch.Tensor | None]]) -> list[list[float | None]]:
-    """Convert the recorded 0-dim norm tensors with one transfer per device and dtype.
-
-    The hooks keep norms as tensors so CUDA backward is not synchronised once
-    per Node by ``.item()``.
-    """
-    groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
-    for norms in norm_lists:
-        for n in norms:
-            if n is not None:
-                groups.setdefault((n.device, n.dtype), []).append(n)
-    value_of: dict[int, float] = {}
-    for tensors in groups.values():
-        value_of.update(zip(map(id, tensors), torch.stack(tensors).tolist()))
-    return [[None if n is None else value_of[id(n)] for n in norms] for norms in norm_lists]
-
-
 # Gradients wait for their norm in batches of at most this many elements: one
 # fused norm kernel per batch instead of one call per gradient (a Python round
 # trip each, most of what tracing cost on small graphs), while the gradients
@@ -111,62 +98,143 @@ def _to_floats(norm_lists: list[list[torch.Tensor | None]]) -> list[list[float |
 NORM_BATCH_ELEMENTS = 1 << 22
 
 
+class _Normed:
+    """A gradient's norm taken at once (it is summed with others before its AccumulateGrad runs)."""
+
+    __slots__ = ("norm",)
+
+    def __init__(self, norm: torch.Tensor):
+        self.norm = norm
+
+
+class _Received:
+    """A gradient's norm to be read off what ``key`` (its AccumulateGrad) received."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str):
+        self.key = key
+
+
 class _NormBatch:
     """The norms of the gradients the Node hooks see, computed a batch at a time.
 
-    A gradient passed on from one Node to the next is seen twice (produced,
-    then received) and normed once. Hooks may run on several engine threads
-    (one per device), hence the lock.
+    A hook only notes its key and the engine's gradient tuples; every so many
+    elements (and at the end) one pass takes the norms of all gradients noted
+    since, a gradient passed on from one Node to the next (produced, then
+    received: the same tensor) once, with one fused kernel per device and
+    dtype. Hooks may run on several engine threads (one per device), hence
+    the lock.
+
+    A gradient on its way to a parameter's (or leaf's) ``AccumulateGrad`` is
+    *not* kept waiting: while anything else references it, ``AccumulateGrad``
+    must copy it into ``.grad`` instead of taking it over, a fresh
+    parameter-sized allocation per iteration (on a ResNet-50 that copy, and
+    the page faults of its new memory, were a third of backward). Where that
+    ``AccumulateGrad`` receives this one gradient only (``to_accumulate``:
+    ``{consumer key: {slot: accumulator key}}``), the norm is read from what
+    the ``AccumulateGrad`` received, the same tensor, seen after it was taken
+    over; a gradient that will be summed with others first (a weight used
+    twice) is normed right away.
     """
 
-    def __init__(self):
+    def __init__(self, to_accumulate: dict[str, dict[int, str | None]] | None = None):
         self._lock = threading.Lock()
-        self._records: list[tuple[str, list, list]] = []  # (key, grad-in slots, grad-out slots)
-        self._pending: list[torch.Tensor] = []
-        self._slot_of: dict[int, int] = {}  # id(pending gradient) -> its slot; the list keeps it alive
-        self._slots: list[Any] = []  # slot -> 0-dim norm tensor (filled at each flush)
+        self._waiting: list[tuple[str, tuple, tuple]] = []  # (key, produced, received) not normed yet
+        self._done: list[tuple[str, list, list]] = []  # the same with indices into the norms, markers or None
+        self._stacks: list[torch.Tensor] = []  # the norms, a 1-D tensor per batch and device, in index order
+        self._count = 0
         self._elements = 0
+        self._to_accumulate = to_accumulate or {}
 
     def add(self, key: str, grad_inputs, grad_outputs) -> None:
+        deferred = self._to_accumulate.get(key)
+        if deferred is not None:
+            grad_inputs = tuple(
+                g if g is None or i not in deferred
+                else (_Received(deferred[i]) if deferred[i] is not None else _Normed(_norm_tensor(g)))
+                for i, g in enumerate(grad_inputs))
         with self._lock:
-            self._records.append((key, [self._slot(g) for g in grad_inputs], [self._slot(g) for g in grad_outputs]))
+            self._waiting.append((key, grad_inputs, grad_outputs))
+            for g in grad_outputs:  # what it received is what others produced: counted once
+                if g is not None:
+                    self._elements += g.numel()
             if self._elements > NORM_BATCH_ELEMENTS:
                 self._flush()
 
-    def _slot(self, grad: torch.Tensor | None) -> int | None:
-        if grad is None:
-            return None
-        slot = self._slot_of.get(id(grad))
-        if slot is None:
-            slot = self._slot_of[id(grad)] = len(self._slots)
-            self._slots.append(None)
-            self._pending.append(grad)
-            self._elements += grad.numel()
-        return slot
-
     def _flush(self) -> None:
-        groups: dict[tuple, list[int]] = {}
-        first = len(self._slots) - len(self._pending)
-        for offset, grad in enumerate(self._pending):
-            if grad.is_sparse or grad.dtype in (torch.float16, torch.bfloat16) or not grad.is_floating_point():
-                self._slots[first + offset] = _norm_tensor(grad)  # float32 sums, sparse values: one by one
+        """Norm the gradients noted since the last flush; the records keep indices into the norms."""
+        waiting, self._waiting, self._elements = self._waiting, [], 0
+        tensor_type = torch.Tensor
+        unique: dict[int, torch.Tensor] = {}  # id -> gradient (held here, so ids stay distinct)
+        for _, produced, received in waiting:
+            for g in produced:
+                if type(g) is tensor_type or isinstance(g, tensor_type):
+                    unique[id(g)] = g
+            for g in received:
+                if g is not None:
+                    unique[id(g)] = g
+        groups: dict[tuple, list[torch.Tensor]] = {}
+        for grad in unique.values():
+            groups.setdefault((grad.layout, grad.device, grad.dtype), []).append(grad)
+        index_of: dict[int, int] = {}
+        for (layout, _, dtype), grads in groups.items():
+            if layout != torch.strided or dtype in (torch.float16, torch.bfloat16) or not dtype.is_floating_point:
+                stacked = torch.stack([_norm_tensor(g) for g in grads])  # float32 sums, sparse values: one by one
             else:
-                groups.setdefault((grad.device, grad.dtype), []).append(offset)
-        for offsets in groups.values():
-            fused = torch._foreach_norm([self._pending[i].detach() for i in offsets])
-            for i, norm in zip(offsets, fused):
-                self._slots[first + i] = norm
-        self._pending.clear()
-        self._slot_of.clear()  # ids may be reused once the gradients are let go of
-        self._elements = 0
+                stacked = torch.stack(torch._foreach_norm(grads))
+            first = self._count
+            self._stacks.append(stacked)
+            self._count += len(grads)
+            index_of.update(zip(map(id, grads), range(first, self._count)))
+        for key, produced, received in waiting:
+            self._done.append((
+                key,
+                [index_of.get(id(g), g) for g in produced],  # None and markers stay as they are
+                [None if g is None else index_of[id(g)] for g in received],
+            ))
 
     def finish(self) -> list[tuple[str, list, list]]:
-        """``(key, grad-in norms, grad-out norms)`` per hook call, norms as 0-dim tensors or None."""
+        """``(key, grad-in norms, grad-out norms)`` per hook call, norms as floats or None.
+
+        One read of the norms per batch and device (a CUDA backward is not
+        synchronised per Node, as ``.item()`` in the hooks would)."""
         with self._lock:
             self._flush()
-            slots = self._slots
-            return [(key, [None if s is None else slots[s] for s in ins], [None if s is None else slots[s] for s in outs])
-                    for key, ins, outs in self._records]
+            done = self._done
+        values: list[float] = []
+        for stacked in self._stacks:
+            values.extend(stacked.tolist())
+        floats = []
+        for key, ins, outs in done:
+            floats.append((key, [None if i is None else values[i] for i in outs], ins))
+        received = {key: outs[0] for key, outs, _ in floats if outs}
+        resolved = []
+        for key, outs, ins in floats:
+            resolved.append((key, [
+                None if n is None else values[n] if type(n) is int
+                else received.get(n.key) if type(n) is _Received else float(n.norm)
+                for n in ins], outs))
+        return resolved
+
+
+def _accumulation_slots(graph: nx.DiGraph) -> dict[str, dict[int, str | None]]:
+    """``{consumer key: {slot: AccumulateGrad key, or None}}`` for every edge into a
+    param or leaf node (an ``AccumulateGrad``): None where that ``AccumulateGrad``
+    receives more than this one gradient (they are summed before it runs)."""
+    slots: dict[str, dict[int, str | None]] = {}
+    successors = graph._succ  # the adjacency dicts themselves (no view per node), as graph._digraph writes them
+    for key, attrs in graph._node.items():
+        kind = attrs.get("kind")
+        if kind != "param" and kind != "leaf":
+            continue
+        consumers = successors[key]
+        edges = [(consumer, data.get("slots", (data["slot"],))) for consumer, data in consumers.items()]
+        alone = len(edges) == 1 and len(edges[0][1]) == 1
+        for consumer, consumer_slots in edges:
+            for slot in consumer_slots:
+                slots.setdefault(consumer, {})[slot] = key if alone else None
+    return slots
 
 
 def _roots_and_seeds(root: Any, gradient: Any) -> tuple[list[torch.Tensor], list[Any]]:
@@ -221,13 +289,9 @@ def trace_backward(
     roots, seeds = _roots_and_seeds(root, gradient)
     out_keys = _output_keys(graph, roots, fns)
 
-    norms = _NormBatch()
+    norms = _NormBatch(_accumulation_slots(graph))
+    add = norms.add
 
-    def hook_for(key: str):
-        def hook(grad_inputs, grad_outputs):
-            norms.add(key, grad_inputs, grad_outputs)
-
-        return hook
 
     # The hooks allocate a few objects per Node; with the collector running,
     # its passes over the large autograd graph doubled the traced time.
@@ -235,7 +299,7 @@ def trace_backward(
         handles = []
         try:
             for key, fn in fns.items():
-                handles.append(fn.register_hook(hook_for(key)))
+                handles.append(fn.register_hook(partial(add, key)))
             start = time.perf_counter()
             torch.autograd.backward(roots, seeds, retain_graph=retain_graph)
             elapsed = time.perf_counter() - start
@@ -245,16 +309,21 @@ def trace_backward(
 
         seed_norms = []
         for tensor, seed in zip(roots, seeds):
-            seed_norms.append([_norm_tensor(seed if seed is not None else torch.ones_like(tensor))])
+            # No seed: backward seeds a one-element root with 1, norm 1.
+            seed_norms.append([1.0 if seed is None else float(_norm_tensor(seed))])
         records = norms.finish()
         keys = out_keys + [key for key, _, _ in records]
-        grad_in = _to_floats(seed_norms + [r[1] for r in records])
-        grad_out = _to_floats(seed_norms + [r[2] for r in records])
+        grad_in = seed_norms + [r[1] for r in records]
+        grad_out = [list(norms) for norms in seed_norms] + [r[2] for r in records]
+        floats = grad_in + grad_out
 
     trace = BackwardTrace(order=keys, elapsed_s=elapsed)
-    for key, ins, outs in zip(keys, grad_in, grad_out):
-        trace.grad_in_norms[key] = ins
-        trace.grad_out_norms[key] = outs
-        if any(n is not None and not math.isfinite(n) for n in ins + outs):
-            trace.nonfinite.append(key)
+    trace.grad_in_norms = dict(zip(keys, grad_in))
+    trace.grad_out_norms = dict(zip(keys, grad_out))
+    # Norms are >= 0, so their sum is finite exactly when each one is (unless it
+    # overflows): one sum instead of a check per node, which then finds the culprits.
+    if not math.isfinite(sum(n for norms in floats for n in norms if n is not None)):
+        for key, ins, outs in zip(keys, grad_in, grad_out):
+            if any(n is not None and not math.isfinite(n) for n in ins + outs):
+                trace.nonfinite.append(key)
     return trace
