@@ -105,6 +105,8 @@ class GraphView(_LayoutPipeline, _Collapsing, _Finding, _AnimationApi, _ExportAp
         self._state = ViewState()
         self._stats: dict[Hashable, Mapping[str, Any]] = {}
         self._badges: dict[Hashable, list[str]] = {}
+        self._room_source = None  # set_node_badge_room: plans the room of tags inside the boxes
+        self._extra_room: dict[Hashable, tuple[str, ...]] = {}  # room grown for tags that did not fit
         self._fading: dict[Hashable, float] = {}  # shown key -> fade-in progress
 
         self._build_widgets()
@@ -342,6 +344,7 @@ class GraphView(_LayoutPipeline, _Collapsing, _Finding, _AnimationApi, _ExportAp
         self._module_sizes = collapse_logic.module_sizes(graph) if graph is not None else {}
         self._state.reset()
         self._stats.clear()
+        self._extra_room = {}
         self.notes.clear()  # they described the graph shown before
         self._fading.clear()
         self._auto_fit = False
@@ -400,11 +403,7 @@ class GraphView(_LayoutPipeline, _Collapsing, _Finding, _AnimationApi, _ExportAp
         if self._layout is None or not self._layout.positions:
             return
         # frame the final layout, also in the middle of a collapse animation
-        left, top, right, bottom = self._layout.node_bounds()
-        if self.item.badges:  # numbers mode: the tags under the boxes are part of the picture
-            tags = self.item.boundingRect()
-            left, top = min(left, tags.left()), min(top, tags.top())
-            right, bottom = max(right, tags.right()), max(bottom, tags.bottom())
+        left, top, right, bottom = self._layout.node_bounds()  # tags are inside the boxes
         self.canvas.fit_rect(QRectF(left, top, right - left, bottom - top), animate=animate and self.animations_enabled)
 
     def zoom_level(self) -> float:
