@@ -211,15 +211,6 @@ class _AnimationApi:
         if grown:
             self._update_tag_room()
 
-    def node_badges(self) -> dict[Hashable, list[str]]:
-        """The lines given by :meth:`set_node_badges`, by node key."""
-        return {k: list(v) for k, v in self._badges.items()}
-
-    def _apply_badges(self) -> None:
-        model = self.item.model
-        shown = {k: v for k, v in self._badges.items() if model is not None and k in model.index}
-        self.item.set_badges(shown)
-
     def set_gradient_stats(self, stats: Mapping[Hashable, Mapping[str, Any]]) -> None:
         """Gradient statistics per node key, e.g. ``{"n2": {"norm": 1.2, "mean": 0.0, "max": 0.3}}``.
 
