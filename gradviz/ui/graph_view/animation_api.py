@@ -13,7 +13,7 @@ from PySide6.QtCore import QRectF
 
 from .layout_job import layout_state
 from .model import ROLE_ACTIVE, ROLE_CODES, ROLE_VISITED
-from .tags import TAG_STYLE, RoomSource, band_size, merge_rows
+from .tags import TAG_STYLE, RoomSource, arrange, band_size, merge_rows, room_rows
 from .tuning import REVEAL_FADE_MS
 
 
@@ -204,7 +204,8 @@ class _AnimationApi:
         grown = False
         for key, lines in shown.items():
             i = model.index[key]
-            width, height = band_size(lines, self.metrics)
+            rows = arrange(lines, room_rows(model.tag_h[i], self.metrics.line_heights[TAG_STYLE]))
+            width, height = band_size(rows, self.metrics)
             if height > model.tag_h[i] + 0.5 or width > model.w[i] + 0.5:
                 self._extra_room[key] = merge_rows(self._extra_room.get(key, ()), lines, self._measure_tag)
                 grown = True

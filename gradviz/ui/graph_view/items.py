@@ -24,7 +24,7 @@ from gradviz.core.routes import curve_controls, route_end
 from . import style
 from .model import ROLE_ACTIVE, ROLE_VISITED, SceneModel
 from .style import ARROW_HALF_WIDTH, ARROW_LENGTH, CORNER, DETAIL_SCALE, Fonts
-from .tags import TAG_FILL, TAG_PAD_Y, TAG_RULE, TAG_STYLE, TAG_TEXT
+from .tags import TAG_FILL, TAG_PAD_Y, TAG_RULE, TAG_STYLE, TAG_TEXT, arrange, room_rows
 
 # Zoomed out, pale fills vanish against white; these stronger fills keep
 # kinds apart at a glance.
@@ -311,7 +311,7 @@ class GraphItem(QGraphicsItem):
         p.setFont(self.fonts.for_style(TAG_STYLE))
         p.setPen(style.color(TAG_TEXT))
         line_height = self._line_heights[TAG_STYLE]
-        for row, line in enumerate(lines):
+        for row, line in enumerate(arrange(lines, room_rows(band.height(), line_height))):
             top = band.top() + TAG_PAD_Y + row * line_height
             p.drawText(QRectF(band.left(), top, band.width(), line_height), Qt.AlignCenter, line)
 

@@ -21,6 +21,11 @@ TAG_FILL = "#ffffff"
 TAG_RULE = "#9ca3af"
 TAG_TEXT = "#111827"
 
+# A tag's lines side by side when its room has fewer rows than it has lines: a
+# scalar's "data 0.881 | grad −0.293" in one row, like draw_dot's records, keeps
+# the boxes short (a chain of boxes on a wide screen runs out of height first).
+TAG_JOIN = "  |  "
+
 Room = Mapping[Hashable, Sequence[str]]  # node key -> the widest lines its tag will hold
 # (graph, measure) -> room; measure(text) is the text's width in the tag font
 RoomSource = Callable[[object, Callable[[str], float]], Room]
@@ -43,3 +48,16 @@ def merge_rows(a: Sequence[str], b: Sequence[str], measure: Callable[[str], floa
         if measure(row) > measure(merged[j]):
             merged[j] = row
     return tuple(merged)
+
+
+def room_rows(band_height: float, line_height: float) -> int:
+    """How many rows a tag band of ``band_height`` holds (its height from :func:`band_size`)."""
+    return max(int((band_height - 2 * TAG_PAD_Y) / line_height + 1e-6), 0)
+
+
+def arrange(lines: Sequence[str], rows: int) -> list[str]:
+    """A tag's ``lines`` in at most ``rows`` rows: joined side by side (TAG_JOIN) when there are more lines."""
+    if rows <= 0 or rows >= len(lines):
+        return list(lines)
+    per = -(-len(lines) // rows)
+    return [TAG_JOIN.join(lines[j:j + per]) for j in range(0, len(lines), per)]

@@ -37,6 +37,9 @@ NUMBERS_MAX_ELEMENTS = 6
 # Significant digits on the tags: readable from the back of a lecture hall.
 TAG_DIGITS = 3
 UNKNOWN = "—"
+# Tensors of up to this many numbers show data and grad side by side in one row
+# (short boxes: the graph fits a lecture screen bigger); bigger ones in two rows.
+ONE_ROW_ELEMENTS = 2
 
 
 def is_tiny(session) -> bool:
@@ -121,12 +124,19 @@ def tag_room(graph, measure) -> dict[str, tuple[str, str]]:
     """``{key: (widest data line, widest grad line)}`` for every node of ``graph``:
     the room numbers mode plans for the tags before any value exists (see
     ``GraphView.set_node_badge_room``). A value and its gradient have the same
-    shape, so one count sizes both lines. Tags only hold tensors of at most
+    shape, so one count sizes both lines; up to ONE_ROW_ELEMENTS numbers they
+    share one row (``data 0.881 | grad −0.293``), else one row each. Tags only hold tensors of at most
     NUMBERS_MAX_ELEMENTS numbers; bigger ones get room for ``—``."""
+    from gradviz.ui.graph_view.tags import TAG_JOIN
+
     room = {}
     for key, attrs in graph.nodes(data=True):
-        text = widest_tag_text(_element_count(attrs), measure)
-        room[key] = (f"data {text}", f"grad {text}")
+        count = _element_count(attrs)
+        text = widest_tag_text(count, measure)
+        if count is not None and count <= ONE_ROW_ELEMENTS:  # draw_dot's record: data | grad
+            room[key] = (f"data {text}{TAG_JOIN}grad {text}",)
+        else:
+            room[key] = (f"data {text}", f"grad {text}")
     return room
 
 
