@@ -4,7 +4,7 @@ import gc
 import math
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRectF, Qt
 
 torch = pytest.importorskip("torch")
 
@@ -370,8 +370,9 @@ def _enter_lecture(win, size):
 
 
 @pytest.mark.parametrize("preset", ["neuron", "tiny_mlp"])
-@pytest.mark.parametrize("size,lecture", [((1600, 1000), False), ((1280, 720), False), ((1600, 1000), True)],
-                         ids=["1600x1000", "1280x720", "lecture"])
+@pytest.mark.parametrize("size,lecture", [((1600, 1000), False), ((1280, 720), False), ((1600, 1000), True),
+                                          ((1280, 720), True)],
+                         ids=["1600x1000", "1280x720", "lecture1600x1000", "lecture1280x720"])
 def test_tags_have_room_of_their_own_and_nodes_keep_their_place(window, qtbot, preset, size, lecture):
     window.resize(*size)
     if preset != "neuron":
@@ -397,6 +398,13 @@ def test_tags_have_room_of_their_own_and_nodes_keep_their_place(window, qtbot, p
         view.fit_to_window(animate=False)
         shown = view.canvas.mapToScene(view.canvas.viewport().rect()).boundingRect()
         assert all(shown.contains(box) for box in _boxes(view).values())
+        view.notes.place()
+        notes = {key: view.node_note_rect(key) for key in _boxes(view) if view.node_note_rect(key) is not None}
+        assert notes  # the loss beside the loss node
+        for key, note in notes.items():  # a note beside its node covers no other box (nor its tag)
+            for other, box in _boxes(view).items():
+                if other != key:
+                    assert not note.intersects(QRectF(view.canvas.mapFromScene(box).boundingRect())), (key, other)
     finally:
         if lecture:
             window.set_lecture_mode(False)
@@ -430,3 +438,22 @@ def test_tag_numbers_keep_a_fixed_width():
     widest = widest_tag_text(2, len)
     assert len(widest) >= len(f"[{tag_number(-0.0123)}, {tag_number(-1.2e-8)}]")
     assert widest_tag_text(7, len) == UNKNOWN
+
+
+def test_a_note_beside_a_node_goes_where_it_covers_no_other_box(window, qtbot):
+    """neuron.bias has TBackward0 right beside it: its note goes to another side."""
+    for phase in ("zero_grad", "forward"):
+        run_phase(window, qtbot, phase)
+    _settled(window, qtbot)
+    view = window.graph_view
+    graph = view.graph()
+    bias = next(k for k in graph if graph.nodes[k].get("name") == "neuron.bias")
+    beside = next(k for k in graph if graph.nodes[k].get("label") == "TBackward0")
+    view.fit_to_window(animate=False)
+    assert abs(view.node_rect(bias).center().y() - view.node_rect(beside).center().y()) < 1  # one row
+    view.set_node_note(bias, "bias = 6.881")
+    note = view.node_note_rect(bias)
+    assert note is not None
+    for key, box in _boxes(view).items():
+        if key != bias:
+            assert not note.intersects(QRectF(view.canvas.mapFromScene(box).boundingRect())), key
