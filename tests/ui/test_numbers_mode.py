@@ -457,3 +457,41 @@ def test_a_note_beside_a_node_goes_where_it_covers_no_other_box(window, qtbot):
     for key, box in _boxes(view).items():
         if key != bias:
             assert not note.intersects(QRectF(view.canvas.mapFromScene(box).boundingRect())), key
+
+
+def test_an_unchanged_room_does_not_restart_a_pending_layout(qtbot):
+    """Numbers mode re-plans the room on every replay step: the same room costs nothing."""
+    import networkx as nx
+
+    from gradviz.ui.graph_view import GraphView
+    from gradviz.ui.training.numbers_mode import tag_room
+
+    view = GraphView()
+    qtbot.addWidget(view)
+    graph = nx.DiGraph()
+    graph.add_node("a", kind="param", label="AccumulateGrad", name="w", shape=(1, 2))
+    graph.add_node("b", kind="op", label="TanhBackward0", output_shape=(1, 2))
+    graph.add_edge("a", "b")
+    view.set_node_badge_room(tag_room)
+    view.set_graph(graph)
+    generation = view._generation
+    assert view._task is not None  # laid out in the background
+    for _ in range(3):
+        view.set_node_badge_room(tag_room)
+    assert view._generation == generation  # still the first layout
+    qtbot.waitUntil(view.is_ready, timeout=TIMEOUT)
+    assert view.item.model.tag_h.all()  # with room for the tags
+    view.set_node_badge_room(None)
+    qtbot.waitUntil(lambda: view.is_ready() and not view.item.model.tag_h.any(), timeout=TIMEOUT)
+
+    big = nx.DiGraph()  # a big graph with modules opens collapsed: its layout is an "auto" one
+    for i in range(200):
+        big.add_node(f"n{i}", kind="op", label="ReluBackward0", module=f"block{i // 10}.act")
+        if i:
+            big.add_edge(f"n{i - 1}", f"n{i}")
+    view.set_graph(big)
+    generation = view._generation
+    assert view._task is not None
+    view.set_node_badge_room(None)  # numbers mode is off for it: nothing to plan
+    assert view._generation == generation
+    qtbot.waitUntil(view.is_ready, timeout=TIMEOUT)

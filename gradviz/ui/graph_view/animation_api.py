@@ -181,12 +181,11 @@ class _AnimationApi:
             return  # set_graph lays out with the room in force
         room = layout_state((), False, (), self._tag_room(graph))[3]
         pending = self._task is not None
-        in_use = self._pending_state if pending else self._layout.state
-        if in_use != ("auto",) and in_use[3] == room:
+        if room == (self._requested_room if pending else self._layout.state[3]):
             return
         if not pending:
             self._fit_after_layout = self._auto_fit
-        self._request_layout(None if pending and in_use == ("auto",) else self._collapsed, animate=False)
+        self._request_layout(None if pending and self._pending_state == ("auto",) else self._collapsed, animate=False)
 
     def node_badges(self) -> dict[Hashable, list[str]]:
         """The lines given by :meth:`set_node_badges`, by node key."""

@@ -56,6 +56,7 @@ class _LayoutPipeline:
         self._is_ready = False
         self._remember_anchor(anchor)
         tag_room = self._tag_room(graph)
+        self._requested_room = layout_state((), False, (), tag_room)[3]  # what the coming layout makes room for
         if collapsed is not None:
             state = layout_state(collapsed, self._show_saved, self._unfolded, tag_room)
             self._collapsed = state[0]

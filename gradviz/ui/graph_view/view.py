@@ -107,6 +107,7 @@ class GraphView(_LayoutPipeline, _Collapsing, _Finding, _AnimationApi, _ExportAp
         self._badges: dict[Hashable, list[str]] = {}
         self._room_source = None  # set_node_badge_room: plans the room of tags inside the boxes
         self._extra_room: dict[Hashable, tuple[str, ...]] = {}  # room grown for tags that did not fit
+        self._requested_room = frozenset()  # the tag room of the last layout requested
         self._fading: dict[Hashable, float] = {}  # shown key -> fade-in progress
 
         self._build_widgets()
