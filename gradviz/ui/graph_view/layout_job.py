@@ -61,7 +61,9 @@ class SceneLayout:
         return (float(low[:, 0].min()), float(low[:, 1].min()), float(high[:, 0].max()), float(high[:, 1].max()))
 
 
-def layout_state(collapsed: Iterable[str], show_saved: bool, unfolded: Iterable[str] = (), tag_room: Room | None = None) -> tuple:
+def layout_state(
+    collapsed: Iterable[str], show_saved: bool, unfolded: Iterable[str] = (), tag_room: Room | None = None
+) -> tuple:
     """A hashable description of one way to show the graph: collapsed modules,
     saved-tensor toggle, folds of repeated modules the reader opened, room for tags."""
     room = frozenset((key, tuple(rows)) for key, rows in (tag_room or {}).items())

@@ -242,7 +242,8 @@ class NodeNotes:
             shift = QPointF(max(viewport.left() - placed.left(), 0) - max(placed.right() - viewport.right(), 0),
                             max(viewport.top() - placed.top(), 0) - max(placed.bottom() - viewport.bottom(), 0))
             # (over its own box's padding at most: the box's text stays clear)
-            if not shift.isNull() and _area(placed.translated(shift).intersected(own.adjusted(*NOTE_PAD_PX, -NOTE_PAD_PX[0], -NOTE_PAD_PX[1]))) == 0:
+            text_area = own.adjusted(NOTE_PAD_PX[0], NOTE_PAD_PX[1], -NOTE_PAD_PX[0], -NOTE_PAD_PX[1])
+            if not shift.isNull() and _area(placed.translated(shift).intersected(text_area)) == 0:
                 placed = placed.translated(shift)
             else:
                 shift = QPointF()
