@@ -27,6 +27,8 @@ collapsing and expanding)::
     view.center_on("n3")
     view.clear_highlights()                 # roles, flags, edge weights
     view.set_node_note("out0", "loss = 0.0423")  # a value beside a node (None removes it)
+    view.set_node_badge_room(source)        # numbers mode: room for tags inside the boxes, planned
+    view.set_node_badges({"n3": ["data 0.88", "grad −0.5"]})  # ...and their text, in that room
     view.show_all_nodes()
 
 Signals: ``nodeClicked(str)`` (a node or box was clicked), ``ready()`` (the
