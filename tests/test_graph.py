@@ -609,3 +609,19 @@ def test_recorder_results_hold_no_reference_cycle():
     finally:
         if was_enabled:
             gc.enable()
+
+
+def test_add_output_shapes_gives_each_op_its_output_shape():
+    from gradviz.core.graph import add_output_shapes, autograd_graph, detach_graph
+
+    x = torch.randn(4, 2, requires_grad=True)
+    layer = torch.nn.Linear(2, 3)
+    left, right = torch.tanh(layer(x)).split([1, 2], dim=1)
+    loss = (left.sum() + right.mean())
+    graph = detach_graph(add_output_shapes(autograd_graph(loss, layer)))
+    shapes = {graph.nodes[k]["label"]: graph.nodes[k].get("output_shape") for k in graph
+              if graph.nodes[k]["kind"] == "op"}
+    assert shapes["AddmmBackward0"] == (4, 3) and shapes["TanhBackward0"] == (4, 3)
+    assert shapes["SumBackward0"] == () and shapes["AddBackward0"] == ()
+    assert shapes["SplitWithSizesBackward0"] == (4, 1)  # several outputs: the first one's
+    assert all("output_shape" not in a for _, a in graph.nodes(data=True) if a["kind"] != "op")

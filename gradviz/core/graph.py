@@ -42,6 +42,7 @@ from torch.nn.modules.module import (
 from gradviz.core.gcpause import gc_paused
 
 __all__ = [
+    "add_output_shapes",
     "autograd_graph",
     "detach_graph",
     "ForwardRecorder",
@@ -311,6 +312,27 @@ def _digraph(nodes: list[tuple[str, dict]], edges: list[tuple[str, str, dict]]) 
             pred[consumer][producer] = data
         else:
             existing["slots"] = existing.get("slots", (existing["slot"],)) + (data["slot"],)
+    return graph
+
+
+def add_output_shapes(graph: nx.DiGraph) -> nx.DiGraph:
+    """Give each op node of a live graph its ``output_shape``: the shape of the
+    tensor the op made (its first output's), as a tuple.
+
+    Read from the autograd Node's input metadata (what the engine checks
+    incoming gradients against), so it needs ``graph.graph["fn"]``: call it
+    before :func:`detach_graph`. Numbers mode sizes each node's tag from it
+    before any value exists. Nodes whose metadata this torch does not expose
+    get no ``output_shape``. Returns ``graph``.
+    """
+    fns = graph.graph.get("fn") or {}
+    for key, attrs in graph.nodes(data=True):
+        if attrs.get("kind") != "op" or key not in fns:
+            continue
+        try:
+            attrs["output_shape"] = tuple(int(n) for n in fns[key]._input_metadata[0].shape)
+        except (AttributeError, IndexError, TypeError, RuntimeError):
+            continue  # a torch without Node._input_metadata: the tag is sized when values come
     return graph
 
 

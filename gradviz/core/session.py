@@ -456,10 +456,10 @@ class TrainingSession:
 
         Nothing else changes: no gradients, optimizer state, history, random
         state or BatchNorm statistics are touched. Params are named, op nodes
-        carry ``module``; ``graph.graph["creation_order"]`` lists op node keys
+        carry ``module`` and ``output_shape``; ``graph.graph["creation_order"]`` lists op node keys
         in creation order. The graph is detached (holds no autograd Nodes).
         """
-        from gradviz.core.graph import detach_graph, trace_model
+        from gradviz.core.graph import add_output_shapes, detach_graph, trace_model
         from gradviz.core.source_lines import SourceRecorder, add_source_lines
 
         with self._exclusive():
@@ -487,7 +487,7 @@ class TrainingSession:
                         if name in buffers:
                             buffer.copy_(buffers[name])
             add_source_lines(traced.graph, sources)
-            graph = detach_graph(traced.graph)
+            graph = detach_graph(add_output_shapes(traced.graph))  # output shapes: numbers mode sizes its tags
             graph.graph["creation_order"] = list(traced.creation_order)
             self._key_plan = key_plan(graph)
             return graph

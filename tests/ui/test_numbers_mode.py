@@ -4,7 +4,7 @@ import gc
 import math
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRectF, Qt
 
 torch = pytest.importorskip("torch")
 
@@ -317,3 +317,181 @@ def test_tags_follow_a_state_shown_later(window, qtbot):
     window.graph_view.set_node_badges({})  # as before the graph came
     ui.animator.show_state(ui.animator.record, "forward")
     assert "TanhBackward0" in tags_by_label(window) and "MseLossBackward0" not in tags_by_label(window)
+
+
+# -- the tags' room: planned by the layout, so no tag covers anything -----------------------
+
+def _settled(window, qtbot):
+    ui = window.training_ui
+    qtbot.waitUntil(lambda: not ui.animator.animating and window.has_graph_view and window.graph_view.is_ready()
+                    and bool(window.graph_view.node_badges()), timeout=TIMEOUT)
+
+
+def _boxes(view):
+    """``{key: scene rect}`` of every shown box."""
+    return {key: view.node_rect(key) for key in view.node_positions()}
+
+
+def assert_tags_clear(view):
+    """Every node has its tag inside its own box, and no tag meets another box or tag."""
+    from PySide6.QtGui import QFontMetricsF
+
+    from gradviz.ui.graph_view.tags import TAG_STYLE, arrange, room_rows
+
+    model, boxes = view.item.model, _boxes(view)
+    tags = {model.keys[i]: rect for i, rect in view.item.badge_boxes().items()}
+    assert set(tags) == set(boxes) == set(view.node_badges())  # a tiny network: every node has one
+    tag_font, label_font = view.fonts.for_style(TAG_STYLE), view.fonts.label
+    assert tag_font.pointSizeF() >= label_font.pointSizeF()  # as readable as the node's name
+    metrics = QFontMetricsF(tag_font)
+    for key, tag in tags.items():
+        assert boxes[key].contains(tag), key
+        lines = view.node_badges()[key]
+        room = room_rows(tag.height(), metrics.height())
+        rows = arrange(lines, room)  # data | grad side by side when the room has one row
+        assert 1 <= len(rows) <= room, (key, lines)  # every row fits, none clipped
+        assert all(metrics.horizontalAdvance(row) <= tag.width() for row in rows), (key, rows)
+        for other, box in boxes.items():
+            if other != key:
+                assert not tag.intersects(box), (key, other)
+        for other, rect in tags.items():
+            if other != key:
+                assert not tag.intersects(rect), (key, other)
+
+
+def _enter_lecture(win, size):
+    from PySide6.QtWidgets import QApplication
+
+    win.set_lecture_mode(True)
+    win.showNormal()  # the offscreen "screen" is small: stand in for a projector of this size
+    win.resize(*size)
+    for _ in range(3):
+        QApplication.processEvents()
+
+
+@pytest.mark.parametrize("preset", ["neuron", "tiny_mlp"])
+@pytest.mark.parametrize("size,lecture", [((1600, 1000), False), ((1280, 720), False), ((1600, 1000), True),
+                                          ((1280, 720), True)],
+                         ids=["1600x1000", "1280x720", "lecture1600x1000", "lecture1280x720"])
+def test_tags_have_room_of_their_own_and_nodes_keep_their_place(window, qtbot, preset, size, lecture):
+    window.resize(*size)
+    if preset != "neuron":
+        window.load_preset(preset)
+        qtbot.waitUntil(lambda: window.training_ui.inspection.numbers.session.spec.find("fc2") is not None,
+                        timeout=TIMEOUT)
+    if lecture:
+        _enter_lecture(window, size)
+    try:
+        for phase in ("zero_grad", "forward"):
+            run_phase(window, qtbot, phase)
+        _settled(window, qtbot)
+        view = window.graph_view
+        forward_boxes = _boxes(view)
+        forward_tags = view.node_badges()
+        assert all(lines[1].startswith("grad ") for lines in forward_tags.values())
+        for phase in ("loss", "backward"):
+            run_phase(window, qtbot, phase)
+        _settled(window, qtbot)
+        assert len(view.node_badges()) > len(forward_tags)  # the loss's nodes came with their tags
+        assert _boxes(view) == forward_boxes  # the values filled in; no node moved or grew
+        assert_tags_clear(view)
+        view.fit_to_window(animate=False)
+        shown = view.canvas.mapToScene(view.canvas.viewport().rect()).boundingRect()
+        assert all(shown.contains(box) for box in _boxes(view).values())
+        view.notes.place()
+        notes = {key: view.node_note_rect(key) for key in _boxes(view) if view.node_note_rect(key) is not None}
+        assert notes  # the loss beside the loss node
+        for key, note in notes.items():  # a note beside its node covers no other box (nor its tag)
+            for other, box in _boxes(view).items():
+                if other != key:
+                    assert not note.intersects(QRectF(view.canvas.mapFromScene(box).boundingRect())), (key, other)
+    finally:
+        if lecture:
+            window.set_lecture_mode(False)
+
+
+def test_a_tag_without_planned_room_gets_room_by_a_new_layout(window, qtbot):
+    """``set_node_badges`` alone (no room planned) still never covers another node."""
+    for phase in ("zero_grad", "forward"):
+        run_phase(window, qtbot, phase)
+    _settled(window, qtbot)
+    view = window.graph_view
+    window.training_ui.inspection.numbers.set_enabled(False)  # no room planned, no tags
+    qtbot.waitUntil(lambda: view.graph() is not None and view.is_ready() and not view.item.model.tag_h.any(),
+                    timeout=TIMEOUT)
+    keys = list(view.node_positions())
+    view.set_node_badges({key: ["data [−0.0053, 0.379, 12.5]", "grad −1e−12"] for key in keys})
+    qtbot.waitUntil(lambda: view.is_ready() and len(view.item.badge_boxes()) == len(keys), timeout=TIMEOUT)
+    assert_tags_clear(view)
+
+
+def test_tag_numbers_keep_a_fixed_width():
+    from gradviz.ui.training.numbers_mode import tag_number, widest_tag_text
+
+    assert [tag_number(v) for v in (0.70710678, -0.293, 6.8813, -0.00529, 1234.5, 1e-5, -1.23e-12, 0.0)] == \
+        ["0.707", "−0.293", "6.88", "−0.0053", "1.2e3", "1e−5", "−1e−12", "0"]
+    for digits in (2, 3):  # however big or small, a number is at most digits + 4 characters
+        for exponent in range(-40, 40):
+            for mantissa in (1.0, -9.99, 5.55):
+                assert len(tag_number(mantissa * 10.0 ** exponent, digits)) <= digits + 4
+    # the room for two numbers holds every pair, measured by characters here
+    widest = widest_tag_text(2, len)
+    assert len(widest) >= len(f"[{tag_number(-0.0123)}, {tag_number(-1.2e-8)}]")
+    assert widest_tag_text(7, len) == UNKNOWN
+
+
+def test_a_note_beside_a_node_goes_where_it_covers_no_other_box(window, qtbot):
+    """neuron.bias has TBackward0 right beside it: its note goes to another side."""
+    for phase in ("zero_grad", "forward"):
+        run_phase(window, qtbot, phase)
+    _settled(window, qtbot)
+    view = window.graph_view
+    graph = view.graph()
+    bias = next(k for k in graph if graph.nodes[k].get("name") == "neuron.bias")
+    beside = next(k for k in graph if graph.nodes[k].get("label") == "TBackward0")
+    view.fit_to_window(animate=False)
+    assert abs(view.node_rect(bias).center().y() - view.node_rect(beside).center().y()) < 1  # one row
+    view.set_node_note(bias, "bias = 6.881")
+    note = view.node_note_rect(bias)
+    assert note is not None
+    for key, box in _boxes(view).items():
+        if key != bias:
+            assert not note.intersects(QRectF(view.canvas.mapFromScene(box).boundingRect())), key
+
+
+def test_an_unchanged_room_does_not_restart_a_pending_layout(qtbot):
+    """Numbers mode re-plans the room on every replay step: the same room costs nothing."""
+    import networkx as nx
+
+    from gradviz.ui.graph_view import GraphView
+    from gradviz.ui.training.numbers_mode import tag_room
+
+    view = GraphView()
+    qtbot.addWidget(view)
+    graph = nx.DiGraph()
+    graph.add_node("a", kind="param", label="AccumulateGrad", name="w", shape=(1, 2))
+    graph.add_node("b", kind="op", label="TanhBackward0", output_shape=(1, 2))
+    graph.add_edge("a", "b")
+    view.set_node_badge_room(tag_room)
+    view.set_graph(graph)
+    generation = view._generation
+    assert view._task is not None  # laid out in the background
+    for _ in range(3):
+        view.set_node_badge_room(tag_room)
+    assert view._generation == generation  # still the first layout
+    qtbot.waitUntil(view.is_ready, timeout=TIMEOUT)
+    assert view.item.model.tag_h.all()  # with room for the tags
+    view.set_node_badge_room(None)
+    qtbot.waitUntil(lambda: view.is_ready() and not view.item.model.tag_h.any(), timeout=TIMEOUT)
+
+    big = nx.DiGraph()  # a big graph with modules opens collapsed: its layout is an "auto" one
+    for i in range(200):
+        big.add_node(f"n{i}", kind="op", label="ReluBackward0", module=f"block{i // 10}.act")
+        if i:
+            big.add_edge(f"n{i - 1}", f"n{i}")
+    view.set_graph(big)
+    generation = view._generation
+    assert view._task is not None
+    view.set_node_badge_room(None)  # numbers mode is off for it: nothing to plan
+    assert view._generation == generation
+    qtbot.waitUntil(view.is_ready, timeout=TIMEOUT)

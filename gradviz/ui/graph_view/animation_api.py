@@ -11,7 +11,9 @@ import networkx as nx
 import numpy as np
 from PySide6.QtCore import QRectF
 
+from .layout_job import layout_state
 from .model import ROLE_ACTIVE, ROLE_CODES, ROLE_VISITED
+from .tags import TAG_STYLE, RoomSource, arrange, band_size, merge_rows, room_rows
 from .tuning import REVEAL_FADE_MS
 
 
@@ -142,11 +144,48 @@ class _AnimationApi:
         return int(model.hidden.sum()) if model is not None else 0
 
     def set_node_badges(self, badges: Mapping[Hashable, Iterable[str]]) -> None:
-        """Text lines per node key shown in a tag under its box (numbers mode:
-        ``["data 0.88", "grad −0.5"]``); replaces earlier ones, ``{}`` clears them.
-        Keys inside a collapsed box are not shown (a box holds many values)."""
+        """Text lines per node key shown in a tag inside its box, under its label
+        (numbers mode: ``["data 0.88", "grad −0.5"]``); replaces earlier ones,
+        ``{}`` clears them. Keys inside a collapsed box are not shown (a box holds
+        many values). The tag goes in the room :meth:`set_node_badge_room`
+        planned; a tag that does not fit its room gets more (the graph is laid
+        out again), so a tag never covers anything else."""
         self._badges = {k: list(v) for k, v in badges.items()}
         self._apply_badges()
+
+    def set_node_badge_room(self, source: RoomSource | None) -> None:
+        """Plan the tags' room before their text exists: ``source(graph,
+        measure)`` gives ``{key: the widest lines its tag will hold}``
+        (``measure(text)``: the text's width in the tag font). The boxes are laid
+        out with that room, so they keep their place when tags fill in or
+        change. None: no room planned. Cheap when the room stays the same; the
+        graph is laid out again when it changes (and on font changes)."""
+        self._room_source = source
+        self._update_tag_room()
+
+    def _measure_tag(self, text: str) -> float:
+        return self.metrics.width(text, TAG_STYLE)
+
+    def _tag_room(self, graph) -> dict:
+        """The room the next layout gives tags: the source's, widened for tags that did not fit."""
+        if graph is None:
+            return {}
+        room = dict(self._room_source(graph, self._measure_tag)) if self._room_source is not None else {}
+        for key, rows in self._extra_room.items():
+            room[key] = merge_rows(room.get(key, ()), rows, self._measure_tag)
+        return {key: tuple(rows) for key, rows in room.items() if rows and key in graph}
+
+    def _update_tag_room(self) -> None:
+        graph = self._graph
+        if graph is None or (self._layout is None and self._task is None):
+            return  # set_graph lays out with the room in force
+        room = layout_state((), False, (), self._tag_room(graph))[3]
+        pending = self._task is not None
+        if room == (self._requested_room if pending else self._layout.state[3]):
+            return
+        if not pending:
+            self._fit_after_layout = self._auto_fit
+        self._request_layout(None if pending and self._pending_state == ("auto",) else self._collapsed, animate=False)
 
     def node_badges(self) -> dict[Hashable, list[str]]:
         """The lines given by :meth:`set_node_badges`, by node key."""
@@ -155,7 +194,22 @@ class _AnimationApi:
     def _apply_badges(self) -> None:
         model = self.item.model
         shown = {k: v for k, v in self._badges.items() if model is not None and k in model.index}
+        if shown and self._transition is None and self._task is None:
+            self._make_room(shown, model)
         self.item.set_badges(shown)
+
+    def _make_room(self, shown: Mapping[Hashable, list[str]], model) -> None:
+        """Widen the room of tags their box cannot hold (no room planned, a longer text)."""
+        grown = False
+        for key, lines in shown.items():
+            i = model.index[key]
+            rows = arrange(lines, room_rows(model.tag_h[i], self.metrics.line_heights[TAG_STYLE]))
+            width, height = band_size(rows, self.metrics)
+            if height > model.tag_h[i] + 0.5 or width > model.w[i] + 0.5:
+                self._extra_room[key] = merge_rows(self._extra_room.get(key, ()), lines, self._measure_tag)
+                grown = True
+        if grown:
+            self._update_tag_room()
 
     def set_gradient_stats(self, stats: Mapping[Hashable, Mapping[str, Any]]) -> None:
         """Gradient statistics per node key, e.g. ``{"n2": {"norm": 1.2, "mean": 0.0, "max": 0.3}}``.

@@ -24,6 +24,7 @@ from gradviz.core.routes import curve_controls, route_end
 from . import style
 from .model import ROLE_ACTIVE, ROLE_VISITED, SceneModel
 from .style import ARROW_HALF_WIDTH, ARROW_LENGTH, CORNER, DETAIL_SCALE, Fonts
+from .tags import TAG_FILL, TAG_PAD_Y, TAG_RULE, TAG_STYLE, TAG_TEXT, arrange, room_rows
 
 # Zoomed out, pale fills vanish against white; these stronger fills keep
 # kinds apart at a glance.
@@ -48,13 +49,6 @@ OVERVIEW_LABEL_MAX_NODES = 300
 OVERVIEW_LABEL_MIN_SCALE = 0.05
 OVERVIEW_LABEL_COLOUR = "#1f2937"
 WEIGHT_BUCKETS = 8
-# Numbers mode: a value/gradient tag hangs under a node's box (micrograd's
-# draw_dot "data | grad" record), drawn over the edge leaving it. White with a grey
-# border: OCR (tools/legible) read its numbers far better than on a tinted tag.
-BADGE_GAP = 3.0
-BADGE_FILL = "#ffffff"
-BADGE_BORDER = "#9ca3af"
-BADGE_TEXT = "#111827"
 
 
 @lru_cache(maxsize=512)
@@ -110,8 +104,7 @@ class GraphItem(QGraphicsItem):
         self._overview_key = None
         self._overview: dict = {}
         self.visibility_version = 0  # bumped by the view when nodes are hidden/revealed
-        self.badges: dict = {}  # shown key -> lines drawn in a tag under its box (numbers mode)
-        self._badge_cache = None  # (model, its version, fonts, {node index: scene rect})
+        self.badges: dict = {}  # shown key -> lines drawn in the tag band of its box (numbers mode)
 
     def set_fonts(self, fonts: Fonts) -> None:
         self.fonts = fonts
@@ -140,58 +133,24 @@ class GraphItem(QGraphicsItem):
         if self.model is None:
             return QRectF()
         left, top, right, bottom = self.model.bounds(margin=12.0)
-        if self.badges:  # tags hang below the boxes and may be pushed sideways
-            for box in self.badge_boxes().values():
-                left, top = min(left, box.left() - 2), min(top, box.top() - 2)
-                right, bottom = max(right, box.right() + 2), max(bottom, box.bottom() + 2)
         return QRectF(left, top, right - left, bottom - top)
 
     def set_badges(self, badges: dict) -> None:
-        """Lines of text per shown key, drawn in a tag under the node's box; ``{}`` removes them."""
-        self.prepareGeometryChange()
+        """Lines of text per shown key, drawn in the tag band of the node's box; ``{}`` removes them."""
         self.badges = {key: list(lines) for key, lines in badges.items() if lines}
-        self._badge_cache = None
-        self._rect = self._bounds()
         self.update()
 
-    def _badge_height(self, count: int) -> float:
-        return count * self._line_heights["bold"] + 4.0
-
     def badge_boxes(self) -> dict:
-        """Node index -> the tag's scene rectangle: centred under its box, then
-        tags that would overlap are pushed apart sideways (nodes of one layer
-        sit closer together than their tags are wide)."""
+        """Node index -> the scene rectangle of its tag: the band at the bottom of
+        its box that the layout made room for (nodes with a tag and room only)."""
         m = self.model
         if m is None or not self.badges:
             return {}
-        cache = self._badge_cache
-        if cache is not None and cache[0] is m and cache[1] == m.version and cache[2] is self.fonts:
-            return cache[3]
-        metrics = QFontMetricsF(self.fonts.for_style("bold"))
         boxes = {}
-        for node_key, lines in self.badges.items():
+        for node_key in self.badges:
             i = m.index.get(node_key)
-            if i is None:
-                continue
-            width = max(metrics.horizontalAdvance(line) for line in lines) + 10.0
-            x, bottom = m.x0[i] + m.w[i] / 2, m.y0[i] + m.h[i]
-            boxes[i] = QRectF(x - width / 2, bottom + BADGE_GAP, width, self._badge_height(len(lines)))
-        ordered = sorted(boxes, key=lambda i: boxes[i].center().x())
-        for _ in range(30):  # sweeps until settled: tags of a tiny network, rows close together
-            moved = False
-            for a_pos, a in enumerate(ordered):
-                for b in ordered[a_pos + 1:]:
-                    ra, rb = boxes[a], boxes[b]
-                    if not ra.intersects(rb):
-                        continue
-                    push = (ra.right() + BADGE_GAP - rb.left()) / 2
-                    ra.translate(-push, 0)
-                    rb.translate(push, 0)
-                    moved = True
-            if not moved:
-                break
-            ordered.sort(key=lambda i: boxes[i].center().x())
-        self._badge_cache = (m, m.version, self.fonts, boxes)
+            if i is not None and m.tag_h[i] > 0:
+                boxes[i] = QRectF(m.x0[i], m.y1[i] - m.tag_h[i], m.w[i], m.tag_h[i])
         return boxes
 
     def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
@@ -319,30 +278,42 @@ class GraphItem(QGraphicsItem):
                 p.drawRoundedRect(rect.translated(offset, offset), CORNER, CORNER)
         p.setPen(_pen(border, width, dashed=(kind == "leaf" and not m.flagged[i])))
         p.drawRoundedRect(rect, CORNER, CORNER)
+        tag_height = float(m.tag_h[i])
+        if tag_height > 0:
+            self._draw_tag_band(p, rect, tag_height, border, width, dashed=(kind == "leaf" and not m.flagged[i]))
 
         if i == m.selected:
             p.setBrush(Qt.NoBrush)
             p.setPen(_pen(style.SELECTED, 2.2))
             p.drawRoundedRect(rect.adjusted(-4.5, -4.5, 4.5, 4.5), CORNER + 4, CORNER + 4)
 
-        self._draw_text(p, m.lines[i], rect, look)
-        badge = self.badges.get(m.keys[i]) if self.badges else None
+        label = rect.adjusted(0, 0, 0, -tag_height)  # the tag band is under the label
+        self._draw_text(p, m.lines[i], label, look)
+        badge = self.badges.get(m.keys[i]) if self.badges and tag_height > 0 else None
         if badge:
-            box = self.badge_boxes().get(i)
-            if box is not None:
-                self._draw_badge(p, badge, box)
+            self._draw_tag_text(p, badge, QRectF(rect.left(), label.bottom(), rect.width(), tag_height))
 
-    def _draw_badge(self, p: QPainter, lines, box: QRectF) -> None:
-        font = self.fonts.for_style("bold")
-        width = box.width()
-        p.setBrush(QBrush(style.color(BADGE_FILL)))
-        p.setPen(_pen(BADGE_BORDER, 1.2))
-        p.drawRoundedRect(box, 4.0, 4.0)
-        p.setFont(font)
-        p.setPen(style.color(BADGE_TEXT))
-        line_height = self._line_heights["bold"]
-        for row, line in enumerate(lines):
-            p.drawText(QRectF(box.left(), box.top() + 2.0 + row * line_height, width, line_height), Qt.AlignCenter, line)
+    def _draw_tag_band(self, p: QPainter, rect: QRectF, height: float, border: str, width: float, dashed: bool) -> None:
+        """The white band a tag's rows go in, at the bottom of the box, with a rule above it."""
+        top = rect.bottom() - height
+        outline = QPainterPath()
+        outline.addRoundedRect(rect, CORNER, CORNER)
+        band = QPainterPath()
+        band.addRect(QRectF(rect.left(), top, rect.width(), height))
+        p.fillPath(outline.intersected(band), style.color(TAG_FILL))
+        p.setBrush(Qt.NoBrush)
+        p.setPen(_pen(border, width, dashed=dashed))
+        p.drawRoundedRect(rect, CORNER, CORNER)  # the border again, over the band's edge
+        p.setPen(_pen(TAG_RULE, 1.0))
+        p.drawLine(rect.left() + width / 2, top, rect.right() - width / 2, top)
+
+    def _draw_tag_text(self, p: QPainter, lines, band: QRectF) -> None:
+        p.setFont(self.fonts.for_style(TAG_STYLE))
+        p.setPen(style.color(TAG_TEXT))
+        line_height = self._line_heights[TAG_STYLE]
+        for row, line in enumerate(arrange(lines, room_rows(band.height(), line_height))):
+            top = band.top() + TAG_PAD_Y + row * line_height
+            p.drawText(QRectF(band.left(), top, band.width(), line_height), Qt.AlignCenter, line)
 
     def _draw_text(self, p: QPainter, lines, rect: QRectF, look) -> None:
         heights = [self._line_heights[s] for _, s in lines]

@@ -17,6 +17,7 @@ from gradviz.core.layout import layered_layout_routed
 from gradviz.core.routes import Route
 
 from .style import TextMetrics, layer_gap, node_lines, node_size
+from .tags import Room, band_size
 
 
 @dataclass
@@ -35,10 +36,15 @@ class SceneLayout:
     # {(u, v): route} around the boxes (gradviz.core.routes); empty when the
     # positions came from elsewhere (then edges are drawn as plain curves)
     routes: dict[tuple[Hashable, Hashable], Route] = None
+    # {key: height of the tag band at the bottom of its box} for boxes laid out
+    # with room for a tag (numbers mode, see .tags); absent: no tag room
+    tag_heights: dict[Hashable, float] = None
 
     def __post_init__(self):
         if self.routes is None:
             self.routes = {}
+        if self.tag_heights is None:
+            self.tag_heights = {}
 
     @property
     def graph(self) -> nx.DiGraph:
@@ -55,10 +61,13 @@ class SceneLayout:
         return (float(low[:, 0].min()), float(low[:, 1].min()), float(high[:, 0].max()), float(high[:, 1].max()))
 
 
-def layout_state(collapsed: Iterable[str], show_saved: bool, unfolded: Iterable[str] = ()) -> tuple:
+def layout_state(
+    collapsed: Iterable[str], show_saved: bool, unfolded: Iterable[str] = (), tag_room: Room | None = None
+) -> tuple:
     """A hashable description of one way to show the graph: collapsed modules,
-    saved-tensor toggle, folds of repeated modules the reader opened."""
-    return (frozenset(collapsed), bool(show_saved), frozenset(unfolded))
+    saved-tensor toggle, folds of repeated modules the reader opened, room for tags."""
+    room = frozenset((key, tuple(rows)) for key, rows in (tag_room or {}).items())
+    return (frozenset(collapsed), bool(show_saved), frozenset(unfolded), room)
 
 
 def compute_layout(
@@ -68,6 +77,7 @@ def compute_layout(
     metrics: TextMetrics,
     show_saved: bool = False,
     unfolded: Iterable[str] = (),
+    tag_room: Room | None = None,
     positions: Mapping[Hashable, tuple[float, float]] | None = None,
     progress: Callable[[float, str], Any] | None = None,
     cancel: Callable[[], Any] | None = None,
@@ -76,10 +86,14 @@ def compute_layout(
 
     ``positions`` (box centres for the original graph's nodes) replaces the
     layout step when nothing is collapsed and it covers every node.
+    ``tag_room`` (key -> the widest lines its tag will hold) makes those
+    boxes taller and wide enough for a tag band under their label, so the
+    layout keeps tags clear of everything else.
     Raises :class:`gradviz.core.layout.LayoutCancelled` when ``cancel()``
     becomes true.
     """
-    state = layout_state(collapsed, show_saved, unfolded)
+    state = layout_state(collapsed, show_saved, unfolded, tag_room)
+    tag_room = tag_room or {}
     report = progress or (lambda fraction, message: None)
     report(0.0, "grouping modules" if state[0] else "measuring nodes")
     # runs of alike sibling boxes fold into one (blocks.0 … blocks.23  ×24)
@@ -89,10 +103,16 @@ def compute_layout(
     width_cache: dict[tuple[str, str], float] = {}
     lines: dict[Hashable, list[tuple[str, str]]] = {}
     sizes: dict[Hashable, tuple[float, float]] = {}
+    tag_heights: dict[Hashable, float] = {}
     for key, attrs in shown_graph.nodes(data=True):
         node_text = node_lines(key, attrs, show_saved)
         lines[key] = node_text
         sizes[key] = node_size(node_text, metrics, width_cache)
+        rows = tag_room.get(key)
+        if rows:
+            (width, height), (band_width, band_height) = sizes[key], band_size(rows, metrics)
+            sizes[key] = (max(width, band_width), height + band_height)
+            tag_heights[key] = band_height
 
     routes = {}
     if positions is not None and not state[0] and all(k in positions for k in shown_graph):
@@ -106,4 +126,5 @@ def compute_layout(
             cancel=cancel,
         )
     report(1.0, "layout done")
-    return SceneLayout(state=state, collapsed=shown, positions=pos, sizes=sizes, lines=lines, routes=routes)
+    return SceneLayout(state=state, collapsed=shown, positions=pos, sizes=sizes, lines=lines, routes=routes,
+                       tag_heights=tag_heights)

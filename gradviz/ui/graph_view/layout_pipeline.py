@@ -55,8 +55,10 @@ class _LayoutPipeline:
             return
         self._is_ready = False
         self._remember_anchor(anchor)
+        tag_room = self._tag_room(graph)
+        self._requested_room = layout_state((), False, (), tag_room)[3]  # what the coming layout makes room for
         if collapsed is not None:
-            state = layout_state(collapsed, self._show_saved, self._unfolded)
+            state = layout_state(collapsed, self._show_saved, self._unfolded, tag_room)
             self._collapsed = state[0]
             if state == self._pending_state:
                 return  # that layout is already being computed
@@ -87,12 +89,13 @@ class _LayoutPipeline:
                 metrics=metrics,
                 show_saved=show_saved,
                 unfolded=unfolded,
+                tag_room=tag_room,
                 positions=positions,
                 progress=task.report,
                 cancel=lambda: task.cancelled,
             )
 
-        self._pending_state = layout_state(collapsed, show_saved, unfolded) if collapsed is not None else ("auto",)
+        self._pending_state = layout_state(collapsed, show_saved, unfolded, tag_room) if collapsed is not None else ("auto",)
         big = graph.number_of_nodes() >= PROGRESS_MIN_NODES
         self._task = run_task(
             job,

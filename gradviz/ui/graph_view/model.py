@@ -47,6 +47,7 @@ class SceneModel:
         edges: list[tuple[int, int]],
         edge_counts: Iterable[int] | None = None,
         routes: list | None = None,
+        tag_heights: Iterable[float] | None = None,
     ):
         self.keys = list(keys)
         self.index = {k: i for i, k in enumerate(self.keys)}
@@ -58,6 +59,8 @@ class SceneModel:
         self.y = np.asarray(xy[:, 1], dtype=float).copy() if n else np.zeros(0)
         self.w = np.asarray(wh[:, 0], dtype=float).copy() if n else np.zeros(0)
         self.h = np.asarray(wh[:, 1], dtype=float).copy() if n else np.zeros(0)
+        # height of the tag band at the bottom of each box (numbers mode; 0: none)
+        self.tag_h = np.asarray(list(tag_heights), dtype=float) if tag_heights is not None else np.zeros(n)
         self.alpha = np.ones(n)
         edge_array = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
         self.src = edge_array[:, 0].copy()
@@ -95,7 +98,9 @@ class SceneModel:
             routes.append(layout.routes.get((u, v)))
         if not all(route is not None for route in routes):
             routes = None
-        return cls(keys, [graph.nodes[k] for k in keys], [layout.lines[k] for k in keys], xy, wh, edges, counts, routes)
+        tags = [layout.tag_heights.get(k, 0.0) for k in keys]
+        return cls(keys, [graph.nodes[k] for k in keys], [layout.lines[k] for k in keys], xy, wh, edges, counts, routes,
+                   tags)
 
     def __len__(self) -> int:
         return len(self.keys)

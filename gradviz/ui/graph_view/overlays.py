@@ -153,8 +153,9 @@ class NodeNotes:
     """The notes of one GraphView: kept beside their nodes, hidden with them, inside the pane.
 
     A note goes right of its node's box, else left, below or above: wherever
-    the pane's edge does not cut it and the legend (drawn over the graph) does
-    not cover it.
+    the pane's edge does not cut it, the legend (drawn over the graph) does
+    not cover it and it covers no other box (numbers mode's tags are inside
+    the boxes: a note over a box would hide them).
     """
 
     def __init__(self, view):
@@ -217,23 +218,61 @@ class NodeNotes:
             if rect is None or i is None or model.hidden[i]:
                 note.hide()
                 continue
-            note.set_side(self._side(note, rect))
-            note.setPos(side_anchor(rect, note.side))
+            side, shift = self._side(note, rect)
+            note.set_side(side)
+            scale = max(view.canvas.scale_factor(), 1e-9)  # the note ignores the zoom: its shift is in screen px
+            note.setPos(side_anchor(rect, side) + QPointF(shift.x() / scale, shift.y() / scale))
             note.show()
 
-    def _side(self, note: NodeNote, rect: QRectF) -> str:
+    def _side(self, note: NodeNote, rect: QRectF) -> tuple[str, QPointF]:
+        """The side for ``note`` beside the box ``rect`` and its shift on screen (px)."""
         canvas, legend = self._view.canvas, getattr(self._view, "legend", None)
         viewport = QRectF(canvas.viewport().rect()).adjusted(4, 4, -4, -4)
         covered = QRectF()
         if legend is not None and legend.isVisible() and legend.parentWidget() is not None:
             box = QRectF(legend.geometry())
             covered = box.translated(QPointF(canvas.viewport().mapFrom(legend.parentWidget(), QPoint(0, 0))))
+        boxes = self._screen_boxes(rect)
+        own = QRectF(canvas.mapFromScene(rect).boundingRect())
+        hidden = {}  # (side, shift) -> how much of the note is cut off or covers boxes (px²)
         for side in ("right", "left", "below", "above"):
             anchor = QPointF(canvas.mapFromScene(side_anchor(rect, side)))
             placed = note.screen_rect(side).translated(anchor)
-            if viewport.contains(placed) and not placed.intersects(covered):
-                return side
-        return "right"
+            # slid into the pane when the edge cuts it, as long as it stays off its own box
+            shift = QPointF(max(viewport.left() - placed.left(), 0) - max(placed.right() - viewport.right(), 0),
+                            max(viewport.top() - placed.top(), 0) - max(placed.bottom() - viewport.bottom(), 0))
+            # (over its own box's padding at most: the box's text stays clear)
+            text_area = own.adjusted(NOTE_PAD_PX[0], NOTE_PAD_PX[1], -NOTE_PAD_PX[0], -NOTE_PAD_PX[1])
+            if not shift.isNull() and _area(placed.translated(shift).intersected(text_area)) == 0:
+                placed = placed.translated(shift)
+            else:
+                shift = QPointF()
+            over = [placed.intersected(box) for box in boxes + [covered]]
+            cut = _area(placed) - _area(placed.intersected(viewport))
+            hidden[(side, shift.x(), shift.y())] = cut + sum(_area(part) for part in over)
+            if hidden[(side, shift.x(), shift.y())] == 0:
+                return side, shift
+        side, dx, dy = min(hidden, key=hidden.get)  # no side is clear: the one that hides least
+        return side, QPointF(dx, dy)
+
+    def _screen_boxes(self, own: QRectF) -> list[QRectF]:
+        """The other shown boxes on screen near ``own`` (a note should not cover them)."""
+        view = self._view
+        model, canvas = view.item.model, view.canvas
+        if model is None:
+            return []
+        reach = max(canvas.viewport().width(), canvas.viewport().height()) / max(canvas.scale_factor(), 1e-9)
+        near = model.nodes_in(own.left() - reach, own.top() - reach, own.right() + reach, own.bottom() + reach, pad=0.0)
+        boxes = []
+        for i in near[~model.hidden[near]].tolist():
+            box = QRectF(*model.node_rect(i))
+            if box != own:
+                boxes.append(QRectF(canvas.mapFromScene(box).boundingRect()))
+        return boxes
+
+
+def _area(rect: QRectF) -> float:
+    return max(rect.width(), 0.0) * max(rect.height(), 0.0) if rect.isValid() else 0.0
 
 
 def side_anchor(rect: QRectF, side: str) -> QPointF:

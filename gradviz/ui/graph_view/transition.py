@@ -46,6 +46,7 @@ class Transition:
         attrs = [old_graph.nodes[k] for k in leaving] + [new_graph.nodes[k] for k in new_graph]
         lines = [old.lines[k] for k in leaving] + [new.lines[k] for k in new_graph]
         sizes = np.array([old.sizes[k] for k in leaving] + [new.sizes[k] for k in new_graph], dtype=float)
+        tags = [old.tag_heights.get(k, 0.0) for k in leaving] + [new.tag_heights.get(k, 0.0) for k in new_graph]
         index = {k: i for i, k in enumerate(keys)}
         edges, counts, e_alpha0, e_alpha1 = [], [], [], []
         for u, v, data in old_graph.edges(data=True):
@@ -65,7 +66,7 @@ class Transition:
         self.end = np.array(end, dtype=float).reshape(-1, 2)
         self.alpha0, self.alpha1 = np.array(alpha0), np.array(alpha1)
         self.edge_alpha0, self.edge_alpha1 = np.array(e_alpha0), np.array(e_alpha1)
-        self.model = SceneModel(keys, attrs, lines, self.start.copy(), sizes, edges, counts)
+        self.model = SceneModel(keys, attrs, lines, self.start.copy(), sizes, edges, counts, tag_heights=tags)
         self.apply(0.0)
 
     def __len__(self) -> int:

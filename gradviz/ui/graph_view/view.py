@@ -27,6 +27,8 @@ collapsing and expanding)::
     view.center_on("n3")
     view.clear_highlights()                 # roles, flags, edge weights
     view.set_node_note("out0", "loss = 0.0423")  # a value beside a node (None removes it)
+    view.set_node_badge_room(source)        # numbers mode: room for tags inside the boxes, planned
+    view.set_node_badges({"n3": ["data 0.88", "grad −0.5"]})  # ...and their text, in that room
     view.show_all_nodes()
 
 Signals: ``nodeClicked(str)`` (a node or box was clicked), ``ready()`` (the
@@ -105,6 +107,9 @@ class GraphView(_LayoutPipeline, _Collapsing, _Finding, _AnimationApi, _ExportAp
         self._state = ViewState()
         self._stats: dict[Hashable, Mapping[str, Any]] = {}
         self._badges: dict[Hashable, list[str]] = {}
+        self._room_source = None  # set_node_badge_room: plans the room of tags inside the boxes
+        self._extra_room: dict[Hashable, tuple[str, ...]] = {}  # room grown for tags that did not fit
+        self._requested_room = frozenset()  # the tag room of the last layout requested
         self._fading: dict[Hashable, float] = {}  # shown key -> fade-in progress
 
         self._build_widgets()
@@ -342,6 +347,7 @@ class GraphView(_LayoutPipeline, _Collapsing, _Finding, _AnimationApi, _ExportAp
         self._module_sizes = collapse_logic.module_sizes(graph) if graph is not None else {}
         self._state.reset()
         self._stats.clear()
+        self._extra_room = {}
         self.notes.clear()  # they described the graph shown before
         self._fading.clear()
         self._auto_fit = False
@@ -400,11 +406,7 @@ class GraphView(_LayoutPipeline, _Collapsing, _Finding, _AnimationApi, _ExportAp
         if self._layout is None or not self._layout.positions:
             return
         # frame the final layout, also in the middle of a collapse animation
-        left, top, right, bottom = self._layout.node_bounds()
-        if self.item.badges:  # numbers mode: the tags under the boxes are part of the picture
-            tags = self.item.boundingRect()
-            left, top = min(left, tags.left()), min(top, tags.top())
-            right, bottom = max(right, tags.right()), max(bottom, tags.bottom())
+        left, top, right, bottom = self._layout.node_bounds()  # tags are inside the boxes
         self.canvas.fit_rect(QRectF(left, top, right - left, bottom - top), animate=animate and self.animations_enabled)
 
     def zoom_level(self) -> float:

@@ -37,6 +37,9 @@ NUMBERS_MAX_ELEMENTS = 6
 # Significant digits on the tags: readable from the back of a lecture hall.
 TAG_DIGITS = 3
 UNKNOWN = "—"
+# Tensors of up to this many numbers show data and grad side by side in one row
+# (short boxes: the graph fits a lecture screen bigger); bigger ones in two rows.
+ONE_ROW_ELEMENTS = 2
 
 
 def is_tiny(session) -> bool:
@@ -51,18 +54,90 @@ def is_tiny(session) -> bool:
     return bool(shapes) and all(math.prod(shape) <= NUMBERS_MAX_ELEMENTS for shape in shapes)
 
 
+# Numbers stay within a fixed width whatever their size (``0.0123``, ``−1.2e−5``,
+# ``1e−12``), so the room a tag gets from its tensor's size holds every value it
+# can show. These samples are the widest of each form; the room uses the widest.
+WIDEST_SAMPLES = (-0.0888888, -0.00888888, -88.8888, -888.888, -8.88888e-8, -8.88888e-38, -8.88888e8, -8.88888e37,
+                  float("-inf"), float("nan"))
+
+
+def tag_number(value: float, digits: int = TAG_DIGITS) -> str:
+    """``value`` with ``digits`` significant digits (one fewer from 0.001 to 0.01,
+    ``0.0053``), at most ``digits`` + 4 characters: plain from 0.001 up to where
+    it would need an exponent, else ``1.2e−5``."""
+    from gradviz.core.explain import MINUS
+
+    if math.isnan(value) or math.isinf(value) or value == 0:
+        return ("0" if value == 0 else str(value)).replace("-", MINUS)
+    plain = f"{value:.{digits}g}"
+    if abs(value) >= 0.01 and "e" not in plain:
+        return plain.replace("-", MINUS)
+    if 0.001 <= abs(value) < 0.01:  # 0.0053: as wide as 0.0123
+        return f"{value:.{digits + 1}f}".replace("-", MINUS)
+    mantissa, _, exponent = f"{value:.{max(digits - 2, 0)}e}".partition("e")
+    if abs(int(exponent)) >= 10:  # one more character in the exponent, one fewer in the mantissa
+        mantissa, _, exponent = f"{value:.0e}".partition("e")
+    if "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}".replace("-", MINUS)
+
+
+def _digits_for(count: int) -> int:
+    # a row of several numbers gets one digit less, so its tag stays about as wide as its node
+    return TAG_DIGITS if count <= 2 else TAG_DIGITS - 1
+
+
+def _numbers_text(texts: list[str]) -> str:
+    return texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+
+
 def tag_text(value) -> str:
     """A kept tensor on a tag: ``0.881``, ``[0.1, −0.2, 0.3]`` (row after row), ``—`` when unknown."""
-    from gradviz.core.explain import format_number
     from gradviz.core.node_grads import TensorSummary
 
     if value is None or isinstance(value, TensorSummary) or value.numel() > NUMBERS_MAX_ELEMENTS:
         return UNKNOWN
     numbers = [float(v) for v in value.detach().reshape(-1).tolist()]
-    # a row of several numbers gets one digit less, so its tag stays about as wide as its node
-    digits = TAG_DIGITS if len(numbers) <= 2 else TAG_DIGITS - 1
-    texts = [format_number(v, digits) for v in numbers]
-    return texts[0] if value.numel() == 1 else "[" + ", ".join(texts) + "]"
+    digits = _digits_for(len(numbers))
+    return _numbers_text([tag_number(v, digits) for v in numbers])
+
+
+def widest_tag_text(count: int | None, measure) -> str:
+    """The widest text :func:`tag_text` can give for a tensor of ``count`` numbers
+    (None: unknown, room for one), by ``measure(text)`` (its width on screen)."""
+    if count is not None and count > NUMBERS_MAX_ELEMENTS:
+        return UNKNOWN
+    count = 1 if count is None else max(count, 1)
+    digits = _digits_for(count)
+    widest = max((tag_number(v, digits) for v in WIDEST_SAMPLES), key=measure)
+    return _numbers_text([widest] * count)
+
+
+def _element_count(attrs) -> int | None:
+    """How many numbers a node's value has: from its ``shape`` (parameters,
+    inputs, outputs) or ``output_shape`` (ops of a preview graph); None: unknown."""
+    shape = attrs.get("shape") if attrs.get("kind") != "op" else attrs.get("output_shape")
+    return None if shape is None else math.prod(tuple(shape))
+
+
+def tag_room(graph, measure) -> dict[str, tuple[str, str]]:
+    """``{key: (widest data line, widest grad line)}`` for every node of ``graph``:
+    the room numbers mode plans for the tags before any value exists (see
+    ``GraphView.set_node_badge_room``). A value and its gradient have the same
+    shape, so one count sizes both lines; up to ONE_ROW_ELEMENTS numbers they
+    share one row (``data 0.881 | grad −0.293``), else one row each. Tags only hold tensors of at most
+    NUMBERS_MAX_ELEMENTS numbers; bigger ones get room for ``—``."""
+    from gradviz.ui.graph_view.tags import TAG_JOIN
+
+    room = {}
+    for key, attrs in graph.nodes(data=True):
+        count = _element_count(attrs)
+        text = widest_tag_text(count, measure)
+        if count is not None and count <= ONE_ROW_ELEMENTS:  # draw_dot's record: data | grad
+            room[key] = (f"data {text}{TAG_JOIN}grad {text}",)
+        else:
+            room[key] = (f"data {text}", f"grad {text}")
+    return room
 
 
 def node_tags(record, visited=None, *, graph=None, creation_order=None, shown=None) -> dict[str, list[str]]:
@@ -235,6 +310,9 @@ class NumbersMode(QObject):
         view = self._view_source()
         if view is None:
             return
+        # the boxes get room for the tags as soon as numbers mode is on, before
+        # any value exists, so nodes keep their place while the numbers fill in
+        view.set_node_badge_room(tag_room if self.active else None)
         if not self.active:
             if view.node_badges():
                 view.set_node_badges({})
