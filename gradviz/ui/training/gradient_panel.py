@@ -19,15 +19,14 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEasingCurve, Qt, QVariantAnimation, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF
 from PySide6.QtWidgets import (
-    QComboBox,
     QHBoxLayout,
     QLabel,
-    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
 from gradviz.ui import theme
+from gradviz.ui.elided import ElidedComboBox, ElidedLabel
 from gradviz.core.display import tensor_images
 from gradviz.core.vocabulary import PHASES
 from gradviz.ui.training.colour_scale import SCALE_TEXT, ScaleLabels, labelled_colour_bar, set_levels
@@ -45,6 +44,9 @@ UNITS = {"before": "weight w", "grad": "∂loss/∂w", "update": "Δw = after �
 # the one that draws a single weight largest in the room it has.
 ARRANGEMENTS = ((1, 4), (2, 2), (4, 1))
 SPACING = 10
+# The "Show" choices: short, so that the closed combo shows them whole in a narrow column.
+SHOW_ALL = "all four"
+SHOW_ONLY = {"before": "weights before", "grad": "gradient", "update": "update", "after": "weights after"}
 HOVER_NAMES = {"before": "weight before", "grad": "gradient", "update": "update", "after": "weight after"}
 # Strong ends and a white middle survive a projector's washed-out colours.
 DIVERGING = ["#08306b", "#2171b5", "#9ecae1", "#f7f7f7", "#fc9272", "#cb181d", "#67000d"]
@@ -82,46 +84,46 @@ class GradientPanel(QWidget):
         c = theme.colours()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
+        # Two rows: the choices, then what is shown (the caption) beside the hover
+        # text. The panel shares a column beside the graph at up to 200 % text in
+        # lecture mode: text that does not fit is shortened with "…" and shown
+        # whole in its tooltip, never cut at the panel's edge.
         top = QHBoxLayout()
         label = QLabel("Parameter")
-        self.combo = QComboBox()
+        self.combo = ElidedComboBox()
         self.combo.setObjectName("paramCombo")
-        # As wide as a typical name (conv1.weight); longer ones show their start, whole in the list:
-        # the panel shares a column beside the graph, at up to 200 % text in lecture mode.
-        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.combo.setMinimumContentsLength(8)
         self.combo.currentIndexChanged.connect(self._on_param_changed)
         label.setBuddy(self.combo)
-        self.caption = QLabel()
-        self.caption.setObjectName("gradientCaption")
-        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top.addWidget(label)
-        top.addWidget(self.combo)
+        top.addWidget(self.combo, 3)
         # One picture at a time, as large as the panel: big kernels (conv2) get
         # their weights drawn large enough to see one by one. Double-clicking a
         # picture does the same.
-        self.show_combo = QComboBox()
+        self.show_combo = ElidedComboBox()
         self.show_combo.setObjectName("gradientShowCombo")
         self.show_combo.setToolTip("Show all four pictures, or one of them as large as the panel (double-click a picture)")
-        self.show_combo.addItem("show all four", None)
+        self.show_combo.addItem(SHOW_ALL, None)
         for key in PANELS:
-            self.show_combo.addItem(f"show only {TITLES[key]}", key)
+            self.show_combo.addItem(SHOW_ONLY[key], key)
         self.show_combo.currentIndexChanged.connect(self._on_focus_changed)
-        # The panel lives in the graph's right column: the combo shows the start of
-        # its choice rather than widen the column (its list shows them whole).
-        self.show_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.show_combo.setMinimumContentsLength(3)
+        show = QLabel("Show")
+        show.setBuddy(self.show_combo)
         top.addSpacing(8)
-        top.addWidget(self.show_combo)
-        top.addWidget(self.caption, 1)
-        # Hover text shares the top row: a row of its own would take height
-        # from the pictures.
-        self.hover_label = QLabel(" ")
+        top.addWidget(show)
+        top.addWidget(self.show_combo, 2)
+        layout.addLayout(top)
+        second = QHBoxLayout()
+        self.caption = ElidedLabel()
+        self.caption.setObjectName("gradientCaption")
+        second.addWidget(self.caption, 3)
+        # Hover text takes the caption's row while it shows: a row of its own
+        # would take height from the pictures.
+        self.hover_label = ElidedLabel(" ")
         self.hover_label.setObjectName("hoverLabel")
         self.hover_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.hover_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        top.addWidget(self.hover_label)
-        layout.addLayout(top)
+        second.addWidget(self.hover_label, 2)
+        self.hover_label.hide()  # shown instead of the caption while the mouse is over a weight
+        layout.addLayout(second)
 
         self.nonfinite_label = QLabel()
         self.nonfinite_label.setObjectName("gradientNonfinite")
@@ -362,7 +364,7 @@ class GradientPanel(QWidget):
         iteration = getattr(record, "index", "?")
         lr = getattr(record, "lr", None)
         self.caption.setText(
-            f"<b>{name}</b> · shape {tuple(before.shape)} · iteration {iteration} · after <b>{phase}</b>"
+            f"{name} · shape {tuple(before.shape)} · iteration {iteration} · after {phase}"
             + (f" · lr {lr:g}" if lr is not None else "")
         )
         self._update_nonfinite_label()
@@ -537,7 +539,14 @@ class GradientPanel(QWidget):
                 continue
             point = item.mapFromScene(pos)
             text = self.describe(key, int(np.floor(point.y())), int(np.floor(point.x())))
-            self.hover_label.setText(text or " ")
+            self._set_hover(text or " ")
             self.plots_widget.setToolTip(text or "")
             return
-        self.hover_label.setText(" ")
+        self._set_hover(" ")
+
+    def _set_hover(self, text: str) -> None:
+        """While the mouse is over a weight its hover text takes the caption's row."""
+        hovering = bool(text.strip())
+        self.hover_label.setText(text)
+        self.hover_label.setVisible(hovering)
+        self.caption.setVisible(not hovering)
