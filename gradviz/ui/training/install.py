@@ -63,6 +63,9 @@ SPEED_DEFAULT = 50
 # The training code's column never takes more than this share of the window
 # (it scrolls sideways instead): the graph stays the largest thing on screen.
 MAX_PANEL_SHARE = 0.43
+# In lecture mode the code list is shown whole (no scrolling to find optimizer.step()),
+# up to this share of the right column's height: the gradients keep the rest.
+LECTURE_CODE_MAX_SHARE = 0.5
 
 
 def speed_factor(value: int) -> float:
@@ -132,6 +135,8 @@ class TrainingUI(QObject):
         self.gradients.apply_theme()
         self.norms.apply_theme()
         self._style_phase_buttons()
+        if self.window.lecture_mode:  # the code rows grew or shrank with the text: fit them again
+            QTimer.singleShot(0, self._fit_code_in_lecture)
 
     # -- construction -----------------------------------------------------------------------
     def _build_widgets(self) -> None:
@@ -305,6 +310,24 @@ class TrainingUI(QObject):
         for dock in (self.training_dock, self.gradient_dock):
             dock.show()
         self.norms_dock.hide()
+        # The rows restyle for the lecture text on the next pass of the event loop.
+        QTimer.singleShot(0, lambda: QTimer.singleShot(0, self._fit_code_in_lecture))
+
+    def _fit_code_in_lecture(self) -> None:
+        """The training dock as tall as the five code lines and the sentence under them
+        (up to LECTURE_CODE_MAX_SHARE of the column); the gradients get the rest."""
+        window = self.window
+        if not window.lecture_mode or self.training_dock.isHidden() or self.gradient_dock.isHidden():
+            return
+        if window.dockWidgetArea(self.training_dock) != window.dockWidgetArea(self.gradient_dock):
+            return
+        title = self.training_dock.titleBarWidget()
+        title_height = title.sizeHint().height() if title is not None else 0
+        column = self.training_dock.height() + self.gradient_dock.height()
+        wanted = self.indicator.sizeHint().height() + title_height + 8
+        height = min(wanted, round(column * LECTURE_CODE_MAX_SHARE))
+        window.resizeDocks([self.training_dock, self.gradient_dock], [height, max(1, column - height)],
+                           Qt.Orientation.Vertical)
 
     def arrange_for_training(self) -> None:
         """A layout for watching training on a projector: the graph as large as

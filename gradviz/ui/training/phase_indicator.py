@@ -100,6 +100,7 @@ class PhaseIndicator(QWidget):
         self._running: str | None = None
         self._viewing: str | None = None  # time travel: the phase looked at
         self._styled: dict[str, str] = {}
+        self._names_shown = True
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -192,8 +193,12 @@ class PhaseIndicator(QWidget):
     def set_names_shown(self, shown: bool) -> None:
         """Show the phase names beside the code lines (lecture mode leaves them out:
         the step buttons above name the phases, and the graph gets the width)."""
+        shown = bool(shown)
         for row in self.rows.values():
-            row.name.setVisible(bool(shown))
+            row.name.setVisible(shown)
+        if shown != self._names_shown:
+            self._names_shown = shown
+            self._refresh()  # the rows' minimum width with or without the names
 
     def apply_theme(self) -> None:
         """Colours and sizes from the current theme and zoom (after a change)."""
@@ -222,7 +227,7 @@ class PhaseIndicator(QWidget):
                 row.setMinimumHeight(row.sizeHint().height())
         # Nor cut a line short. Measured with the stylesheet's fonts directly:
         # the labels only pick those up once shown, too late for the dock.
-        self.setMinimumWidth(_needed_width([code_for(p, self._optimizer) for p in PHASES], pt))
+        self.setMinimumWidth(_needed_width([code_for(p, self._optimizer) for p in PHASES], pt, self._names_shown))
         # Two lines of explanation always fit; the longest ones need two.
         self.explanation.setMinimumHeight(self.explanation.fontMetrics().lineSpacing() * 2 + 6)
         if self._viewing is not None:
@@ -251,8 +256,8 @@ def _mono_font(pt: float) -> QFont:
     return font
 
 
-def _needed_width(code: list[str], pt: float) -> int:
-    """Width of the widest row: marker, phase name and the longest code line."""
+def _needed_width(code: list[str], pt: float, names_shown: bool = True) -> int:
+    """Width of the widest row: marker, phase name (when shown) and the longest code line."""
     bold = QFont(QApplication.font())
     bold.setPointSizeF(pt * NAME_SCALE)
     bold.setBold(True)
@@ -260,7 +265,7 @@ def _needed_width(code: list[str], pt: float) -> int:
     mono = QFontMetrics(_mono_font(pt))
     longest = max(mono.horizontalAdvance(line) for text in code for line in text.splitlines())
     # marker + name (their min-widths in em), two gaps, row margins, border, widget margins, slack
-    return round(em * (MARKER_EM + NAME_EM) + longest + 2 * 10 + 16 + 6 + 12 + 20)
+    return round(em * (MARKER_EM + (NAME_EM if names_shown else 0)) + longest + 2 * 10 + 16 + 6 + 12 + 20)
 
 
 def _row_style(name: str, state: str, c: dict, pt: float) -> str:
