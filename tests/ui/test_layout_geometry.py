@@ -180,6 +180,78 @@ def test_lecture_layout_is_a_presenter_layout(make_window, qtbot, size, scale):
     assert win.builder_dock.isHidden() and not win.actions["actionShowBuilder"].isChecked()
 
 
+def text_cut_in_the_right_column(win) -> list[str]:
+    """Visible labels and combo boxes of the lecture column (training code, gradients)
+    that do not show their whole text: wider than the widget, or cut sideways by a
+    scroll area or the window. Eliding counts as whole when the tooltip carries the
+    whole text; a word-wrapped label must be tall enough for its lines."""
+    from PySide6.QtGui import QTextDocument
+    from PySide6.QtWidgets import QComboBox, QLabel, QStyle, QStyleOptionComboBox
+
+    ui = win.training_ui
+    out = []
+    for dock in (ui.training_dock, ui.gradient_dock):
+        for widget in [*dock.findChildren(QLabel), *dock.findChildren(QComboBox)]:
+            if not widget.isVisible() or widget.visibleRegion().isEmpty():
+                continue
+            name = widget.objectName() or type(widget).__name__
+            if isinstance(widget, QComboBox):
+                text = widget.currentText()
+                option = QStyleOptionComboBox()
+                widget.initStyleOption(option)
+                have = widget.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                                     QStyle.SubControl.SC_ComboBoxEditField, widget).width()
+            else:
+                text = widget.text()
+                if widget.textFormat() != Qt.TextFormat.PlainText and "<" in text:
+                    doc = QTextDocument()
+                    doc.setHtml(text)
+                    text = doc.toPlainText()
+                if not text.strip():
+                    continue
+                if widget.wordWrap():
+                    if widget.heightForWidth(widget.width()) > widget.height():
+                        out.append(f"{name}: {text!r} needs {widget.heightForWidth(widget.width())} px of height")
+                    continue
+                have = widget.contentsRect().width()
+            need = widget.fontMetrics().horizontalAdvance(text.splitlines()[0] if text else "")
+            elided_with_tip = text in widget.toolTip().split("\n")
+            if need > have + 1 and not elided_with_tip:
+                out.append(f"{name}: {text!r} needs {need} px, has {have}")
+            seen = widget.visibleRegion().boundingRect()
+            if seen.width() < widget.width() and not elided_with_tip:
+                out.append(f"{name}: {text!r} cut sideways ({seen.width()} of {widget.width()} px seen)")
+    return out
+
+
+def run_lenet_iteration(win, qtbot):
+    show_lenet_graph(win, qtbot)
+    ui = win.training_ui
+    win.actions["actionRunIteration"].trigger()
+    qtbot.waitUntil(lambda: ui.history.slider.maximum() >= 1 and not ui.controller.busy, timeout=30_000)
+    ui.skip_animation()
+    qtbot.waitUntil(lambda: ui.gradients.image("after") is not None, timeout=10_000)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.6, 2.0], ids=lambda s: f"{round(s * 100)}pct")
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_lecture_column_shows_every_text_whole(make_window, qtbot, size, scale):
+    win = make_window(*size)
+    run_lenet_iteration(win, qtbot)
+    _enter_lecture(win, qtbot, size, scale)
+    qtbot.waitUntil(lambda: win.graph_view.is_ready(), timeout=10_000)
+    for _ in range(3):
+        QApplication.processEvents()
+    assert text_cut_in_the_right_column(win) == []
+    # the five code lines are all on screen, not scrolled away (at the default lecture size)
+    if scale <= theme.LECTURE_SCALE:
+        ui = win.training_ui
+        viewport = ui.training_panel.viewport()
+        for phase, row in ui.indicator.rows.items():
+            rect = QRect(row.mapTo(viewport, QPoint(0, 0)), row.size())
+            assert viewport.rect().contains(rect), (phase, rect, viewport.rect())
+
+
 def test_zoom_scales_the_graph_text_too(make_window, qtbot):
     win = make_window(1600, 1000)
     view = show_lenet_graph(win, qtbot)

@@ -135,6 +135,9 @@ class GradientPanel(QWidget):
         self.plots_widget.setBackground(c["base"])
         self.plots_widget.ci.setSpacing(SPACING)
         self.plots_widget.ci.setContentsMargins(2, 2, 2, 2)
+        # The pictures take what the column leaves (they re-arrange to fit): their
+        # own minimum must not take the height the code above needs in lecture mode.
+        self.plots_widget.setMinimumHeight(40)
         layout.addWidget(self.plots_widget, 1)
 
 
