@@ -244,7 +244,7 @@ def test_lecture_column_shows_every_text_whole(make_window, qtbot, size, scale):
         QApplication.processEvents()
     assert text_cut_in_the_right_column(win) == []
     # the five code lines are all on screen, not scrolled away (at the default lecture size)
-    if scale <= theme.LECTURE_SCALE:
+    if scale <= 1.6:
         ui = win.training_ui
         viewport = ui.training_panel.viewport()
         for phase, row in ui.indicator.rows.items():
@@ -270,6 +270,34 @@ def test_zoom_scales_the_graph_text_too(make_window, qtbot):
         QApplication.processEvents()
     qtbot.waitUntil(view.is_ready, timeout=10_000)
     assert labels_wider_than_boxes(view) == []
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_lecture_graph_labels_against_the_lecture_text(make_window, qtbot, size):
+    """In lecture mode at its own text size (reset: Ctrl+0), LeNet's node labels at fit
+    are at least the lecture body text at 1600×1000; at 1280×720 (a smaller projector:
+    smaller lecture text, theme.lecture_scale_for) within 10 % of it."""
+    win = make_window(*size)
+    view = show_lenet_graph(win, qtbot)
+    win.set_lecture_mode(True)
+    win.showNormal()  # the offscreen "screen" is small: stand in for a projector of this size
+    win.resize(*size)
+    win.actions["actionZoomReset"].trigger()
+    assert win.font_scale == theme.lecture_scale_for(size[1])
+    qtbot.waitUntil(lambda: theme.is_fully_styled() and view.is_ready(), timeout=10_000)
+    for _ in range(3):
+        QApplication.processEvents()
+    qtbot.waitUntil(view.is_ready, timeout=10_000)
+    view.fit_to_window(animate=False)
+    assert win.toolbar.isHidden() and win.training_toolbar.isHidden()  # stepped aside with the builder
+    label, body = view.label_pixel_size(), body_text_px(view)
+    if size == (1600, 1000):
+        assert label >= body, (label, body)
+    else:
+        assert label >= 0.9 * body, (label, body)
+    assert labels_wider_than_boxes(view) == []
+    win.actions["actionShowBuilder"].trigger()  # Ctrl+B brings the toolbars back with the builder
+    assert not win.toolbar.isHidden() and not win.training_toolbar.isHidden()
 
 
 def _layout_snapshot(win):

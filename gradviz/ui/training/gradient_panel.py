@@ -95,7 +95,7 @@ class GradientPanel(QWidget):
         self.combo.currentIndexChanged.connect(self._on_param_changed)
         label.setBuddy(self.combo)
         top.addWidget(label)
-        top.addWidget(self.combo, 3)
+        top.addWidget(self.combo, 1)  # the name gets what the row has left
         # One picture at a time, as large as the panel: big kernels (conv2) get
         # their weights drawn large enough to see one by one. Double-clicking a
         # picture does the same.
@@ -110,7 +110,7 @@ class GradientPanel(QWidget):
         show.setBuddy(self.show_combo)
         top.addSpacing(8)
         top.addWidget(show)
-        top.addWidget(self.show_combo, 2)
+        top.addWidget(self.show_combo)  # as wide as its longest choice when the row has room
         layout.addLayout(top)
         second = QHBoxLayout()
         self.caption = ElidedLabel()
