@@ -91,10 +91,11 @@ class GradientPanel(QWidget):
         c = theme.colours()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
-        # Two rows: the choices, then what is shown (the caption) beside the hover
-        # text. The panel shares a column beside the graph at up to 200 % text in
-        # lecture mode: text that does not fit is shortened with "…" and shown
-        # whole in its tooltip, never cut at the panel's edge.
+        # Two rows: the parameter, then what is shown (the caption, or the hover
+        # text while the mouse is over a weight) beside the choice of pictures. The
+        # panel shares a column beside the graph at up to 200 % text in lecture
+        # mode: text that does not fit is shortened with "…" and shown whole in its
+        # tooltip, never cut at the panel's edge; the caption gives way first.
         top = QHBoxLayout()
         label = QLabel("Parameter")
         self.combo = ElidedComboBox()
@@ -102,7 +103,18 @@ class GradientPanel(QWidget):
         self.combo.currentIndexChanged.connect(self._on_param_changed)
         label.setBuddy(self.combo)
         top.addWidget(label)
-        top.addWidget(self.combo, 1)  # the name gets what the row has left
+        top.addWidget(self.combo, 1)
+        layout.addLayout(top)
+        second = QHBoxLayout()
+        self.caption = ElidedLabel()
+        self.caption.setObjectName("gradientCaption")
+        second.addWidget(self.caption, 1)
+        # Hover text takes the caption's place while it shows: a row of its own
+        # would take height from the pictures.
+        self.hover_label = ElidedLabel(" ")
+        self.hover_label.setObjectName("hoverLabel")
+        second.addWidget(self.hover_label, 1)
+        self.hover_label.hide()
         # One picture at a time, as large as the panel: big kernels (conv2) get
         # their weights drawn large enough to see one by one. Double-clicking a
         # picture does the same.
@@ -115,21 +127,9 @@ class GradientPanel(QWidget):
         self.show_combo.currentIndexChanged.connect(self._on_focus_changed)
         show = QLabel("Show")
         show.setBuddy(self.show_combo)
-        top.addSpacing(8)
-        top.addWidget(show)
-        top.addWidget(self.show_combo)  # as wide as its longest choice when the row has room
-        layout.addLayout(top)
-        second = QHBoxLayout()
-        self.caption = ElidedLabel()
-        self.caption.setObjectName("gradientCaption")
-        second.addWidget(self.caption, 3)
-        # Hover text takes the caption's row while it shows: a row of its own
-        # would take height from the pictures.
-        self.hover_label = ElidedLabel(" ")
-        self.hover_label.setObjectName("hoverLabel")
-        self.hover_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        second.addWidget(self.hover_label, 2)
-        self.hover_label.hide()  # shown instead of the caption while the mouse is over a weight
+        second.addSpacing(8)
+        second.addWidget(show)
+        second.addWidget(self.show_combo)  # as wide as its longest choice when the row has room
         layout.addLayout(second)
 
         self.nonfinite_label = QLabel()
