@@ -276,7 +276,7 @@ def test_zoom_scales_the_graph_text_too(make_window, qtbot):
 def test_lecture_graph_labels_against_the_lecture_text(make_window, qtbot, size):
     """In lecture mode at its own text size (reset: Ctrl+0), LeNet's node labels at fit
     are at least the lecture body text at 1600×1000; at 1280×720 (a smaller projector:
-    smaller lecture text, theme.lecture_scale_for) within 10 % of it."""
+    smaller lecture text, theme.lecture_scale_for) within 15 % of it."""
     win = make_window(*size)
     view = show_lenet_graph(win, qtbot)
     win.set_lecture_mode(True)
@@ -294,7 +294,7 @@ def test_lecture_graph_labels_against_the_lecture_text(make_window, qtbot, size)
     if size == (1600, 1000):
         assert label >= body, (label, body)
     else:
-        assert label >= 0.9 * body, (label, body)
+        assert label >= 0.85 * body, (label, body)
     assert labels_wider_than_boxes(view) == []
     win.actions["actionShowBuilder"].trigger()  # Ctrl+B brings the toolbars back with the builder
     assert not win.toolbar.isHidden() and not win.training_toolbar.isHidden()
