@@ -481,9 +481,9 @@ class GradientPanel(QWidget):
     def _room(self) -> tuple[float, float]:
         """The pictures' room: the visible part of the scrolled area, less a scroll
         bar's width always (so that one appearing does not change the choice)."""
-        viewport = self.plots_scroll.viewport().rect()
+        area = self.plots_scroll.contentsRect()  # inside the frame, a shown scroll bar included
         bar = self.plots_scroll.verticalScrollBar().sizeHint().width()
-        return max(0.0, viewport.width() - bar), float(viewport.height())
+        return max(0.0, area.width() - bar), float(area.height())
 
     def _overhead(self) -> tuple[float, float]:
         """What each picture needs beside its weights: ``(width, height)`` in px
