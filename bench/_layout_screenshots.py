@@ -59,8 +59,9 @@ def main(out_dir: str) -> int:
     _settle(app, extra_ms=300)
     win.grab().save(str(out / "step_backward.png"))
     win.set_lecture_mode(True)
-    win.showNormal()
+    win.showNormal()  # the offscreen "screen" is small: the window stands in for a projector of SIZE
     win.resize(*SIZE)
+    win.zoom(None)  # the lecture text size for this height (what full screen on such a projector gets)
     _settle(app, lambda: win.graph_view.is_ready(), extra_ms=2000)
     win.graph_view.fit_to_window(animate=False)
     _settle(app, extra_ms=500)

@@ -51,10 +51,22 @@ class _Presentation:
             action.setChecked(True)
 
     def zoom(self, factor: float | None) -> None:
-        """Scale every font (``None`` resets); remembered separately for lecture mode."""
-        default = theme.LECTURE_SCALE if self.lecture_mode else 1.0
-        self.font_scale = default if factor is None else theme.clamp_scale(self.font_scale * factor)
-        settings.set_value(LECTURE_SCALE_KEY if self.lecture_mode else settings.FONT_SCALE, self.font_scale)
+        """Scale every font (``None`` resets); remembered separately for lecture mode,
+        where the reset size follows the window's height (theme.lecture_scale_for)."""
+        if self.lecture_mode:
+            self._lecture_scale_follows_height = factor is None
+        if self.lecture_mode and factor is None:
+            settings.settings().remove(LECTURE_SCALE_KEY)  # the screen's own size from now on
+            self._set_scale_now(theme.lecture_scale_for(self.height()))
+        else:
+            default = 1.0
+            self.font_scale = default if factor is None else theme.clamp_scale(self.font_scale * factor)
+            settings.set_value(LECTURE_SCALE_KEY if self.lecture_mode else settings.FONT_SCALE, self.font_scale)
+            self._set_scale_now(self.font_scale)
+        self.show_message(f"Text size {self.font_scale * 100:.0f}%", 2000)
+
+    def _set_scale_now(self, scale: float) -> None:
+        self.font_scale = scale
         # Re-styling the whole window takes up to a second: each step scales the
         # graph at once (its own font: boxes and text), the rest of the window
         # follows in one restyle once the steps stop (RESTYLE_AFTER_ZOOM_MS).
@@ -64,7 +76,19 @@ class _Presentation:
             if self.has_graph_view:
                 self.graph_view.setFont(QFont(app.font()))
         self._restyle_timer.start()
-        self.show_message(f"Text size {self.font_scale * 100:.0f}%", 2000)
+
+    def _lecture_scale_follows_window(self) -> None:
+        """Until the user picks a lecture text size (Ctrl +/−), it follows the window's
+        height: full screen arrives after F11, and the projector may be a 720p one."""
+        if not (self.lecture_mode and getattr(self, "_lecture_scale_follows_height", False)):
+            return
+        scale = theme.lecture_scale_for(self.height())
+        if abs(scale - self.font_scale) > 0.005:
+            self._set_scale_now(scale)
+
+    def resizeEvent(self, event):  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._lecture_scale_follows_window()
 
     def set_lecture_mode(self, on: bool) -> None:
         """A presenter layout: full screen, large high-contrast text, the graph large
@@ -80,7 +104,10 @@ class _Presentation:
                 "window_state": self.windowState(), "theme": self.theme_name, "scale": self.font_scale,
             }
             self.theme_name = "lecture"
-            self.font_scale = theme.clamp_scale(settings.value(LECTURE_SCALE_KEY, theme.LECTURE_SCALE))
+            chosen = settings.value(LECTURE_SCALE_KEY)  # the user's own lecture size wins
+            self._lecture_scale_follows_height = chosen is None
+            screen_height = self.screen().geometry().height() if self.screen() else self.height()
+            self.font_scale = theme.lecture_scale_for(screen_height) if chosen is None else theme.clamp_scale(chosen)
             self._apply_theme()
             # Layout first: a panel's larger minimum size resizes the window, and a
             # resize takes a window out of full screen.
@@ -118,9 +145,17 @@ class _Presentation:
         window has put the builder docks aside: it places an extension's panels."""
         self._lecture_layout_steps.append(step)
 
+    def _building_toolbars(self) -> list:
+        """The toolbars for building and configuring (file, undo, loss, optimizer, data):
+        they step aside in lecture mode with the builder, and come back with it (Ctrl+B),
+        so that the graph gets their height."""
+        return [bar for bar in (getattr(self, "toolbar", None), getattr(self, "training_toolbar", None)) if bar is not None]
+
     def _lecture_layout(self) -> None:
         for dock in (*self._lecture_hidden, self.builder_dock):
             dock.hide()
+        for bar in self._building_toolbars():
+            bar.hide()
         for step in self._lecture_layout_steps:
             step()
         # Whatever the steps put on the right gets LECTURE_COLUMN_SHARE of the screen.
@@ -147,9 +182,13 @@ class _Presentation:
         view.ready.connect(fit)
 
     def show_builder(self, on: bool) -> None:
-        """Show (or put aside) the builder and the layer palette (Ctrl+B)."""
+        """Show (or put aside) the builder and the layer palette (Ctrl+B); in lecture
+        mode the building toolbars too."""
         for dock in (self.palette_dock, self.builder_dock):
             dock.setVisible(bool(on))
+        if self.lecture_mode:
+            for bar in self._building_toolbars():
+                bar.setVisible(bool(on))
         if on:
             self.builder_dock.raise_()
 

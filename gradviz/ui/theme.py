@@ -27,7 +27,13 @@ THEMES = ("light", "dark", "lecture")
 LABELS = {"light": "Light", "dark": "Dark", "lecture": "High contrast (lecture)"}
 DEFAULT_THEME = "light"
 BASE_POINT_SIZE = 10.0
-LECTURE_SCALE = 1.6
+# Lecture text at a 1000 px tall screen or taller. A smaller screen (a 720p
+# projector) is projected as large, so each of its pixels is larger in the
+# room: its lecture text is as large a share of the picture, so fewer pixels
+# (lecture_scale_for), never below MIN_LECTURE_SCALE.
+LECTURE_SCALE = 1.5
+LECTURE_REFERENCE_HEIGHT = 1000
+MIN_LECTURE_SCALE = 1.2
 MIN_SCALE, MAX_SCALE = 0.7, 3.0
 ZOOM_STEP = 1.12
 
@@ -73,6 +79,12 @@ def clamp_scale(scale: float) -> float:
     except (TypeError, ValueError):
         return 1.0
     return min(MAX_SCALE, max(MIN_SCALE, scale))
+
+
+def lecture_scale_for(screen_height: int) -> float:
+    """The lecture text scale for a screen (or full-screen window) ``screen_height`` px tall."""
+    share = min(1.0, max(1, int(screen_height)) / LECTURE_REFERENCE_HEIGHT)
+    return round(max(MIN_LECTURE_SCALE, LECTURE_SCALE * share), 3)
 
 
 def apply(app: QApplication, name: str = DEFAULT_THEME, scale: float = 1.0) -> None:

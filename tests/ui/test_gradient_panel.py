@@ -77,3 +77,55 @@ def test_light_records_and_nonfinite(panel):
     bad = record(nonfinite=["w"])
     panel.show_record(bad, "step")
     assert not panel.nonfinite_label.isHidden() and panel.combo.itemText(0) == "⚠ w"
+
+
+def conv_record(name, shape, seed=0):
+    torch.manual_seed(seed)
+    before = torch.randn(*shape) * 0.1
+    grad = torch.randn(*shape) * 1e-3
+    return record(params_before={name: before}, grads={name: grad}, params_after={name: before - 0.01 * grad})
+
+
+def weight_pixels(panel, name):
+    """On-screen px per weight of a picture (its image item in the plot widget's pixels)."""
+    item = panel.items[name]
+    rect = panel.plots_widget.mapFromScene(item.mapToScene(item.boundingRect())).boundingRect()
+    rows, cols = item.image.shape
+    return min(rect.width() / cols, rect.height() / rows), rect
+
+
+@pytest.mark.parametrize("size", [(300, 560), (520, 480)], ids=["side-column", "lecture-column"])
+def test_conv2_kernels_keep_8px_per_weight_and_scroll(qtbot, size):
+    """LeNet's conv2.weight (16×6×5×5, 2,400 weights a picture) in the default right
+    column at 1600×1000 and in the lecture column: every weight at least
+    MIN_WEIGHT_PX wide in all four pictures, the picture area scrolling up and down
+    (never sideways: each picture whole in the panel's width)."""
+    from gradviz.ui.training.gradient_panel import MIN_WEIGHT_PX
+
+    gc.collect()
+    widget = GradientPanel()
+    qtbot.addWidget(widget)
+    widget.resize(*size)
+    widget.show()
+    widget.set_parameters([("conv2.weight", (16, 6, 5, 5)), ("conv1.weight", (6, 1, 5, 5))])
+    widget.show_record(conv_record("conv2.weight", (16, 6, 5, 5)), "step")
+    qtbot.waitUntil(lambda: widget.plots["after"].vb.width() > 0 and widget.scrolled, timeout=5000)
+    viewport = widget.plots_scroll.viewport()
+    qtbot.waitUntil(lambda: widget.plots_widget.height() > viewport.height(), timeout=5000)
+    def whole_and_large(key):
+        pixels, rect = weight_pixels(widget, key)
+        return pixels >= MIN_WEIGHT_PX and rect.left() >= 0 and rect.right() <= viewport.width()
+
+    for key in ("before", "grad", "update", "after"):
+        try:
+            qtbot.waitUntil(lambda: whole_and_large(key), timeout=5000)
+        except Exception:
+            raise AssertionError((key, weight_pixels(widget, key), viewport.width())) from None
+    assert widget.plots_scroll.verticalScrollBar().maximum() > 0
+    if size[0] < 500:
+        return
+    # conv1 (150 weights) fits the lecture column at 8 px: no scrolling there
+    widget.set_param("conv1.weight")
+    widget.show_record(conv_record("conv1.weight", (6, 1, 5, 5)), "step")
+    qtbot.waitUntil(lambda: not widget.scrolled and widget.plots_widget.height() <= viewport.height(), timeout=5000)
+    qtbot.waitUntil(lambda: weight_pixels(widget, "grad")[0] >= MIN_WEIGHT_PX, timeout=5000)

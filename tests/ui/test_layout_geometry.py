@@ -115,22 +115,32 @@ def test_lenet_labels_are_readable_and_whole_at_fit(make_window, qtbot, size):
     # every box (so every label in it) inside the pane, and each label inside its box
     canvas = view.canvas
     pane = QRectF(canvas.viewport().rect())
-    bold, label = QFontMetricsF(view.fonts.bold), QFontMetricsF(view.fonts.label)
     graph = view.shown_graph()
     assert len(graph) == 27
     for key in graph:
         box = view.node_rect(key)
         on_screen = QRectF(canvas.mapFromScene(box.topLeft()), canvas.mapFromScene(box.bottomRight()))
         assert pane.contains(on_screen), (key, on_screen, pane)
-        for text, style in view._layout.lines[key]:
-            from gradviz.ui.graph_view.style import NAME_SHAPE, split_name_shape
+    assert labels_wider_than_boxes(view) == []
 
+
+def labels_wider_than_boxes(view) -> list:
+    """Node labels (in the view's current fonts) wider than their boxes."""
+    from gradviz.ui.graph_view.style import NAME_SHAPE, split_name_shape
+
+    bold, label = QFontMetricsF(view.fonts.bold), QFontMetricsF(view.fonts.label)
+    out = []
+    for key in view.shown_graph():
+        box = view.node_rect(key)
+        for text, style in view._layout.lines[key]:
             if style == NAME_SHAPE:
                 name, shape = split_name_shape(text)
                 width = bold.horizontalAdvance(name) + label.horizontalAdvance(shape)
             else:
                 width = QFontMetricsF(view.fonts.for_style(style)).horizontalAdvance(text)
-            assert width <= box.width(), (key, text)
+            if width > box.width():
+                out.append((key, text, round(width), round(box.width())))
+    return out
 
 
 def _enter_lecture(win, qtbot, size, scale):
@@ -170,6 +180,78 @@ def test_lecture_layout_is_a_presenter_layout(make_window, qtbot, size, scale):
     assert win.builder_dock.isHidden() and not win.actions["actionShowBuilder"].isChecked()
 
 
+def text_cut_in_the_right_column(win) -> list[str]:
+    """Visible labels and combo boxes of the lecture column (training code, gradients)
+    that do not show their whole text: wider than the widget, or cut sideways by a
+    scroll area or the window. Eliding counts as whole when the tooltip carries the
+    whole text; a word-wrapped label must be tall enough for its lines."""
+    from PySide6.QtGui import QTextDocument
+    from PySide6.QtWidgets import QComboBox, QLabel, QStyle, QStyleOptionComboBox
+
+    ui = win.training_ui
+    out = []
+    for dock in (ui.training_dock, ui.gradient_dock):
+        for widget in [*dock.findChildren(QLabel), *dock.findChildren(QComboBox)]:
+            if not widget.isVisible() or widget.visibleRegion().isEmpty():
+                continue
+            name = widget.objectName() or type(widget).__name__
+            if isinstance(widget, QComboBox):
+                text = widget.currentText()
+                option = QStyleOptionComboBox()
+                widget.initStyleOption(option)
+                have = widget.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                                     QStyle.SubControl.SC_ComboBoxEditField, widget).width()
+            else:
+                text = widget.text()
+                if widget.textFormat() != Qt.TextFormat.PlainText and "<" in text:
+                    doc = QTextDocument()
+                    doc.setHtml(text)
+                    text = doc.toPlainText()
+                if not text.strip():
+                    continue
+                if widget.wordWrap():
+                    if widget.heightForWidth(widget.width()) > widget.height():
+                        out.append(f"{name}: {text!r} needs {widget.heightForWidth(widget.width())} px of height")
+                    continue
+                have = widget.contentsRect().width()
+            need = widget.fontMetrics().horizontalAdvance(text.splitlines()[0] if text else "")
+            elided_with_tip = text in widget.toolTip().split("\n")
+            if need > have + 1 and not elided_with_tip:
+                out.append(f"{name}: {text!r} needs {need} px, has {have}")
+            seen = widget.visibleRegion().boundingRect()
+            if seen.width() < widget.width() and not elided_with_tip:
+                out.append(f"{name}: {text!r} cut sideways ({seen.width()} of {widget.width()} px seen)")
+    return out
+
+
+def run_lenet_iteration(win, qtbot):
+    show_lenet_graph(win, qtbot)
+    ui = win.training_ui
+    win.actions["actionRunIteration"].trigger()
+    qtbot.waitUntil(lambda: ui.history.slider.maximum() >= 1 and not ui.controller.busy, timeout=30_000)
+    ui.skip_animation()
+    qtbot.waitUntil(lambda: ui.gradients.image("after") is not None, timeout=10_000)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.6, 2.0], ids=lambda s: f"{round(s * 100)}pct")
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_lecture_column_shows_every_text_whole(make_window, qtbot, size, scale):
+    win = make_window(*size)
+    run_lenet_iteration(win, qtbot)
+    _enter_lecture(win, qtbot, size, scale)
+    qtbot.waitUntil(lambda: win.graph_view.is_ready(), timeout=10_000)
+    for _ in range(3):
+        QApplication.processEvents()
+    assert text_cut_in_the_right_column(win) == []
+    # the five code lines are all on screen, not scrolled away (at the default lecture size)
+    if scale <= 1.6:
+        ui = win.training_ui
+        viewport = ui.training_panel.viewport()
+        for phase, row in ui.indicator.rows.items():
+            rect = QRect(row.mapTo(viewport, QPoint(0, 0)), row.size())
+            assert viewport.rect().contains(rect), (phase, rect, viewport.rect())
+
+
 def test_zoom_scales_the_graph_text_too(make_window, qtbot):
     win = make_window(1600, 1000)
     view = show_lenet_graph(win, qtbot)
@@ -180,6 +262,42 @@ def test_zoom_scales_the_graph_text_too(make_window, qtbot):
     win.actions["actionZoomIn"].trigger()
     qtbot.waitUntil(lambda: view.is_ready() and view.label_pixel_size() > before * 1.05, timeout=10_000)
     assert view.label_pixel_size() == pytest.approx(before * theme.ZOOM_STEP, rel=0.05)
+    # once the window's restyle follows the steps (it sets the graph's font twice),
+    # the boxes are the new text's size, not the size of an older step
+    win.actions["actionZoomIn"].trigger()
+    qtbot.waitUntil(lambda: theme.is_fully_styled() and view.is_ready(), timeout=10_000)
+    for _ in range(3):
+        QApplication.processEvents()
+    qtbot.waitUntil(view.is_ready, timeout=10_000)
+    assert labels_wider_than_boxes(view) == []
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_lecture_graph_labels_against_the_lecture_text(make_window, qtbot, size):
+    """In lecture mode at its own text size (reset: Ctrl+0), LeNet's node labels at fit
+    are at least the lecture body text at 1600×1000; at 1280×720 (a smaller projector:
+    smaller lecture text, theme.lecture_scale_for) within 15 % of it."""
+    win = make_window(*size)
+    view = show_lenet_graph(win, qtbot)
+    win.set_lecture_mode(True)
+    win.showNormal()  # the offscreen "screen" is small: stand in for a projector of this size
+    win.resize(*size)
+    win.actions["actionZoomReset"].trigger()
+    assert win.font_scale == theme.lecture_scale_for(size[1])
+    qtbot.waitUntil(lambda: theme.is_fully_styled() and view.is_ready(), timeout=10_000)
+    for _ in range(3):
+        QApplication.processEvents()
+    qtbot.waitUntil(view.is_ready, timeout=10_000)
+    view.fit_to_window(animate=False)
+    assert win.toolbar.isHidden() and win.training_toolbar.isHidden()  # stepped aside with the builder
+    label, body = view.label_pixel_size(), body_text_px(view)
+    if size == (1600, 1000):
+        assert label >= body, (label, body)
+    else:
+        assert label >= 0.85 * body, (label, body)
+    assert labels_wider_than_boxes(view) == []
+    win.actions["actionShowBuilder"].trigger()  # Ctrl+B brings the toolbars back with the builder
+    assert not win.toolbar.isHidden() and not win.training_toolbar.isHidden()
 
 
 def _layout_snapshot(win):

@@ -71,7 +71,9 @@ def test_lecture_mode_big_fonts_fewer_panels_and_back(window):
     window.actions["actionLectureMode"].trigger()
     assert window.lecture_mode and window.isFullScreen()
     lecture_size = QApplication.font().pointSizeF()
-    assert lecture_size >= base * 1.4
+    # larger than desktop text; how much larger follows the screen's height (theme.lecture_scale_for)
+    assert lecture_size >= base * theme.MIN_LECTURE_SCALE
+    assert lecture_size == pytest.approx(base * theme.lecture_scale_for(window.screen().geometry().height()))
     assert theme.current_theme() == "lecture"
     assert not window.summary_dock.isVisible() and not window.palette_dock.isVisible()
     assert not window.builder_dock.isVisible()  # the builder steps aside (Ctrl+B brings it back)

@@ -271,13 +271,17 @@ class GraphView(_LayoutPipeline, _Collapsing, _Finding, _AnimationApi, _ExportAp
         self.item.set_fonts(fonts)
         self.notes.set_font(self.font())
         self._cache.clear()
-        if self._graph is not None and self._layout is not None:
+        if self._graph is not None:
             # The app's zoom (Ctrl +/−) scales the graph too: keep the view's scale,
             # so boxes and text grow on screen with the font, around the same spot.
-            left, top, right, bottom = self._layout.node_bounds()
-            centre = self.canvas.visible_scene_rect().center()
-            self._font_anchor = ((centre.x() - left) / max(right - left, 1.0), (centre.y() - top) / max(bottom - top, 1.0))
+            if self._layout is not None:
+                left, top, right, bottom = self._layout.node_bounds()
+                centre = self.canvas.visible_scene_rect().center()
+                self._font_anchor = ((centre.x() - left) / max(right - left, 1.0), (centre.y() - top) / max(bottom - top, 1.0))
             self._layout = None  # nothing cached matches the new sizes
+            # nor a layout still being computed for the old sizes: a restyle sets the
+            # font twice in a row, and the layout for the first must not be the one shown
+            self._cancel_task()
             self._fit_after_layout = False
             self._auto_fit = False
             self._request_layout(self._collapsed, animate=False)

@@ -19,15 +19,16 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEasingCurve, Qt, QVariantAnimation, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF
 from PySide6.QtWidgets import (
-    QComboBox,
     QHBoxLayout,
+    QFrame,
     QLabel,
-    QSizePolicy,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from gradviz.ui import theme
+from gradviz.ui.elided import ElidedComboBox, ElidedLabel
 from gradviz.core.display import tensor_images
 from gradviz.core.vocabulary import PHASES
 from gradviz.ui.training.colour_scale import SCALE_TEXT, ScaleLabels, labelled_colour_bar, set_levels
@@ -44,7 +45,15 @@ UNITS = {"before": "weight w", "grad": "∂loss/∂w", "update": "Δw = after �
 # The arrangements the four pictures can take (rows, columns): the panel picks
 # the one that draws a single weight largest in the room it has.
 ARRANGEMENTS = ((1, 4), (2, 2), (4, 1))
+# Conv kernels are drawn at least this large, one weight in px: smaller, a class sees
+# a texture, not weights. When the panel has not the room (conv2 of LeNet, 2,400 weights
+# a picture), the pictures keep this size and the panel scrolls up and down.
+MIN_WEIGHT_PX = 8
+PICTURE_PADDING = 0.02  # white space around a picture in its plot, a fraction of its size
 SPACING = 10
+# The "Show" choices: short, so that the closed combo shows them whole in a narrow column.
+SHOW_ALL = "all four"
+SHOW_ONLY = {"before": "weights before", "grad": "gradient", "update": "update", "after": "weights after"}
 HOVER_NAMES = {"before": "weight before", "grad": "gradient", "update": "update", "after": "weight after"}
 # Strong ends and a white middle survive a projector's washed-out colours.
 DIVERGING = ["#08306b", "#2171b5", "#9ecae1", "#f7f7f7", "#fc9272", "#cb181d", "#67000d"]
@@ -82,46 +91,46 @@ class GradientPanel(QWidget):
         c = theme.colours()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
+        # Two rows: the parameter, then what is shown (the caption, or the hover
+        # text while the mouse is over a weight) beside the choice of pictures. The
+        # panel shares a column beside the graph at up to 200 % text in lecture
+        # mode: text that does not fit is shortened with "…" and shown whole in its
+        # tooltip, never cut at the panel's edge; the caption gives way first.
         top = QHBoxLayout()
         label = QLabel("Parameter")
-        self.combo = QComboBox()
+        self.combo = ElidedComboBox()
         self.combo.setObjectName("paramCombo")
-        # As wide as a typical name (conv1.weight); longer ones show their start, whole in the list:
-        # the panel shares a column beside the graph, at up to 200 % text in lecture mode.
-        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.combo.setMinimumContentsLength(8)
         self.combo.currentIndexChanged.connect(self._on_param_changed)
         label.setBuddy(self.combo)
-        self.caption = QLabel()
-        self.caption.setObjectName("gradientCaption")
-        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top.addWidget(label)
-        top.addWidget(self.combo)
+        top.addWidget(self.combo, 1)
+        layout.addLayout(top)
+        second = QHBoxLayout()
+        self.caption = ElidedLabel()
+        self.caption.setObjectName("gradientCaption")
+        second.addWidget(self.caption, 1)
+        # Hover text takes the caption's place while it shows: a row of its own
+        # would take height from the pictures.
+        self.hover_label = ElidedLabel(" ")
+        self.hover_label.setObjectName("hoverLabel")
+        second.addWidget(self.hover_label, 1)
+        self.hover_label.hide()
         # One picture at a time, as large as the panel: big kernels (conv2) get
         # their weights drawn large enough to see one by one. Double-clicking a
         # picture does the same.
-        self.show_combo = QComboBox()
+        self.show_combo = ElidedComboBox()
         self.show_combo.setObjectName("gradientShowCombo")
         self.show_combo.setToolTip("Show all four pictures, or one of them as large as the panel (double-click a picture)")
-        self.show_combo.addItem("show all four", None)
+        self.show_combo.addItem(SHOW_ALL, None)
         for key in PANELS:
-            self.show_combo.addItem(f"show only {TITLES[key]}", key)
+            self.show_combo.addItem(SHOW_ONLY[key], key)
         self.show_combo.currentIndexChanged.connect(self._on_focus_changed)
-        # The panel lives in the graph's right column: the combo shows the start of
-        # its choice rather than widen the column (its list shows them whole).
-        self.show_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.show_combo.setMinimumContentsLength(3)
-        top.addSpacing(8)
-        top.addWidget(self.show_combo)
-        top.addWidget(self.caption, 1)
-        # Hover text shares the top row: a row of its own would take height
-        # from the pictures.
-        self.hover_label = QLabel(" ")
-        self.hover_label.setObjectName("hoverLabel")
-        self.hover_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.hover_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        top.addWidget(self.hover_label)
-        layout.addLayout(top)
+        show = QLabel("Show")
+        show.setBuddy(self.show_combo)
+        second.addSpacing(8)
+        second.addWidget(show)
+        second.addWidget(self.show_combo)  # as wide as its longest choice when the row has room
+        layout.addLayout(second)
 
         self.nonfinite_label = QLabel()
         self.nonfinite_label.setObjectName("gradientNonfinite")
@@ -133,7 +142,20 @@ class GradientPanel(QWidget):
         self.plots_widget.setBackground(c["base"])
         self.plots_widget.ci.setSpacing(SPACING)
         self.plots_widget.ci.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(self.plots_widget, 1)
+        # The pictures take what the column leaves (they re-arrange to fit): their
+        # own minimum must not take the height the code above needs in lecture mode.
+        # Conv kernels too many for MIN_WEIGHT_PX in that room get a taller picture
+        # area, scrolled (see _plan).
+        self.plots_widget.setMinimumHeight(40)
+        self.plots_scroll = QScrollArea()
+        self.plots_scroll.setObjectName("gradientPlotsScroll")
+        self.plots_scroll.setWidgetResizable(True)
+        self.plots_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.plots_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.plots_scroll.setWidget(self.plots_widget)
+        self.plots_scroll.setMinimumHeight(40)
+        layout.addWidget(self.plots_scroll, 1)
+        self._content_height: int | None = None  # the scrolled picture area's height (None: fits the panel)
 
 
         cmap = diverging_colormap()
@@ -321,8 +343,9 @@ class GradientPanel(QWidget):
         update = after - before if after is not None else None  # the recorded change, whatever the optimizer
 
         self._shape = tuple(before.shape)
-        arrangement, per_row = self._choose(self._shape)
+        arrangement, per_row, content_height = self._plan(self._shape)
         self._per_row = per_row
+        self._set_content_height(content_height)
         image_before, self._index = tensor_images.layout(before, per_row)
         images = {
             "before": image_before,
@@ -358,11 +381,11 @@ class GradientPanel(QWidget):
             # show a meaningless ±1e-12: hide it.
             self._show_scale(key, not notes[key] and tensor_images.largest_finite(image) is not None)
             self._set_title(key, notes[key], update_title if key == "update" else None)
-            self.plots[key].autoRange(padding=0.02)
+            self.plots[key].autoRange(padding=PICTURE_PADDING)
         iteration = getattr(record, "index", "?")
         lr = getattr(record, "lr", None)
         self.caption.setText(
-            f"<b>{name}</b> · shape {tuple(before.shape)} · iteration {iteration} · after <b>{phase}</b>"
+            f"{name} · shape {tuple(before.shape)} · iteration {iteration} · after {phase}"
             + (f" · lr {lr:g}" if lr is not None else "")
         )
         self._update_nonfinite_label()
@@ -400,6 +423,7 @@ class GradientPanel(QWidget):
             self._show_scale(key, False)
             self._set_title(key, "")
         self.caption.setText(message)
+        self._set_content_height(None)
         self._update_nonfinite_label()
 
     def _show_scale(self, key: str, visible: bool) -> None:
@@ -413,11 +437,13 @@ class GradientPanel(QWidget):
             if self._focus is None:  # no pictures yet: still no title cut at the panel's edge
                 self._apply_arrangement(self._fitting_arrangements()[0])
             return
-        arrangement, per_row = self._choose(self._shape)
+        arrangement, per_row, content_height = self._plan(self._shape)
         if per_row != self._per_row:
             self._redraw()  # the filters wrap differently: new pictures
-        elif arrangement != self.arrangement:
-            self._apply_arrangement(arrangement)
+        else:
+            self._set_content_height(content_height)
+            if arrangement != self.arrangement:
+                self._apply_arrangement(arrangement)
 
     @property
     def focus(self) -> str | None:
@@ -452,16 +478,29 @@ class GradientPanel(QWidget):
     def _shown_panels(self) -> tuple[str, ...]:
         return PANELS if self._focus is None else (self._focus,)
 
+    def _room(self) -> tuple[float, float]:
+        """The pictures' room: the visible part of the scrolled area, less a scroll
+        bar's width always (so that one appearing does not change the choice)."""
+        area = self.plots_scroll.contentsRect()  # inside the frame, a shown scroll bar included
+        bar = self.plots_scroll.verticalScrollBar().sizeHint().width()
+        return max(0.0, area.width() - bar), float(area.height())
+
+    def _overhead(self) -> tuple[float, float]:
+        """What each picture needs beside its weights: ``(width, height)`` in px
+        (title, colour bar and its labels, margins)."""
+        line = QFontMetricsF(self.font()).height()
+        title = line * 2 * 1.3
+        scale = 11 + 10 + line * SCALE_TEXT * 2 + 4  # bar, its gap, two lines of labels
+        return 12.0, title + scale + 8
+
     def _cell_size(self, arrangement: tuple[int, int]) -> tuple[float, float]:
         """Room for one picture in ``arrangement``: the plot area less what each picture
         needs around it (title, colour bar and its labels, margins)."""
         rows, cols = arrangement
-        area = self.plots_widget.contentsRect()
-        line = QFontMetricsF(self.font()).height()
-        title = line * 2 * 1.3
-        scale = 11 + 10 + line * SCALE_TEXT * 2 + 4  # bar, its gap, two lines of labels
-        width = (area.width() - 4 - SPACING * (cols - 1)) / cols - 12
-        height = (area.height() - 4 - SPACING * (rows - 1)) / rows - title - scale - 8
+        room_width, room_height = self._room()
+        extra_width, extra_height = self._overhead()
+        width = (room_width - 4 - SPACING * (cols - 1)) / cols - extra_width
+        height = (room_height - 4 - SPACING * (rows - 1)) / rows - extra_height
         return max(0.0, width), max(0.0, height)
 
     def _fitting_arrangements(self) -> list[tuple[int, int]]:
@@ -478,7 +517,16 @@ class GradientPanel(QWidget):
 
     def _choose(self, shape: tuple) -> tuple[tuple[int, int], int | None]:
         """The arrangement of the four pictures and the filters per row that draw
-        one weight of a tensor of ``shape`` largest."""
+        one weight of a tensor of ``shape`` largest (see :meth:`_plan`)."""
+        arrangement, per_row, _height = self._plan(shape)
+        return arrangement, per_row
+
+    def _plan(self, shape: tuple) -> tuple[tuple[int, int], int | None, int | None]:
+        """``(arrangement, filters per row, scrolled height)``: the arrangement and
+        wrapping that draw one weight largest in the panel; for conv kernels that
+        would be drawn below MIN_WEIGHT_PX, the one that draws them at least that
+        large in the panel's width with the least height, scrolled (the height of
+        the picture area then; None: it fits the panel)."""
         best, best_pixels = (self.arrangement, None), -1.0
         for arrangement in self._fitting_arrangements():
             width, height = self._cell_size(arrangement)
@@ -487,7 +535,36 @@ class GradientPanel(QWidget):
             pixels = round(min(width / cols, height / rows), 2)
             if pixels > best_pixels:
                 best, best_pixels = (arrangement, per_row), pixels
-        return best
+        if best[1] is None or best_pixels >= MIN_WEIGHT_PX or self._room()[0] <= 0:
+            return (*best, None)
+        out = int(shape[0])
+        tallest = None
+        for arrangement in self._fitting_arrangements():
+            width = self._cell_size(arrangement)[0] / (1 + 2 * PICTURE_PADDING) - 1
+            # the most filters side by side that keep MIN_WEIGHT_PX: the shortest picture
+            fitting = [n for n in range(out, 0, -1) if width / tensor_images.image_shape(shape, n)[1] >= MIN_WEIGHT_PX]
+            per_row = fitting[0] if fitting else 1
+            rows, cols = tensor_images.image_shape(shape, per_row)
+            picture = rows * width / cols
+            grid_rows = arrangement[0]
+            total = grid_rows * (picture + self._overhead()[1]) + SPACING * (grid_rows - 1) + 4
+            if tallest is None or total < tallest[2]:
+                tallest = (arrangement, per_row, int(total) + 1)
+        return tallest
+
+    def _set_content_height(self, height: int | None) -> None:
+        """The picture area as tall as ``height`` (scrolled), or as the panel (None)."""
+        if height == self._content_height:
+            return
+        self._content_height = height
+        self.plots_widget.setMinimumHeight(40 if height is None else height)
+        if height is None:
+            self.plots_scroll.verticalScrollBar().setValue(0)
+
+    @property
+    def scrolled(self) -> bool:
+        """Whether the pictures are taller than the panel (conv kernels kept at MIN_WEIGHT_PX)."""
+        return self._content_height is not None
 
     def _apply_arrangement(self, arrangement: tuple[int, int]) -> None:
         if arrangement != self.arrangement:
@@ -504,7 +581,7 @@ class GradientPanel(QWidget):
                 self.plots[key].setVisible(key in shown)
         for key in PANELS:
             if self._images.get(key) is not None:
-                self.plots[key].autoRange(padding=0.02)
+                self.plots[key].autoRange(padding=PICTURE_PADDING)
 
     def _set_title(self, key: str, note: str, title: str | None = None) -> None:
         c = theme.colours()
@@ -537,7 +614,14 @@ class GradientPanel(QWidget):
                 continue
             point = item.mapFromScene(pos)
             text = self.describe(key, int(np.floor(point.y())), int(np.floor(point.x())))
-            self.hover_label.setText(text or " ")
+            self._set_hover(text or " ")
             self.plots_widget.setToolTip(text or "")
             return
-        self.hover_label.setText(" ")
+        self._set_hover(" ")
+
+    def _set_hover(self, text: str) -> None:
+        """While the mouse is over a weight its hover text takes the caption's row."""
+        hovering = bool(text.strip())
+        self.hover_label.setText(text)
+        self.hover_label.setVisible(hovering)
+        self.caption.setVisible(not hovering)

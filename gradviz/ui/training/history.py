@@ -61,16 +61,19 @@ class HistoryBar(QWidget):
         row.addWidget(self.slider, 1)
         row.addWidget(self.phase)
         row.addWidget(self.live)
-        # What the kept records cost, beside the slider: "history 120 MB of 2.0 GB" (gradviz.core.history).
+        layout.addLayout(row)
+        # What the kept records cost: "history 120 MB of 2.0 GB" (gradviz.core.history).
+        # Under the slider, and the sentence below it wraps: beside the graph at
+        # lecture text sizes, one long row would push the column past the window.
         self.memory = QLabel()
         self.memory.setObjectName("historyMemory")
         self.memory.setProperty("role", "muted")
         self.memory.hide()
-        row.addWidget(self.memory)
-        layout.addLayout(row)
+        layout.addWidget(self.memory)
         self.label = QLabel()
         self.label.setObjectName("historyLabel")
         self.label.setProperty("role", "muted")
+        self.label.setWordWrap(True)
         layout.addWidget(self.label)
         self._refresh_label()
 

@@ -63,6 +63,9 @@ SPEED_DEFAULT = 50
 # The training code's column never takes more than this share of the window
 # (it scrolls sideways instead): the graph stays the largest thing on screen.
 MAX_PANEL_SHARE = 0.43
+# In lecture mode the code list is shown whole (no scrolling to find optimizer.step()),
+# up to this share of the right column's height: the gradients keep the rest.
+LECTURE_CODE_MAX_SHARE = 0.6
 
 
 def speed_factor(value: int) -> float:
@@ -123,6 +126,9 @@ class TrainingUI(QObject):
             self._theme_timer.start()
         elif event.type() == QEvent.Type.Resize:
             self.training_panel._follow_content()  # its width cap follows the window
+            self._limit_code_width()
+            if self.window.lecture_mode:  # e.g. going full screen: the column's height changed
+                QTimer.singleShot(0, self._fit_code_in_lecture)
         return False
 
     def apply_theme(self) -> None:
@@ -132,6 +138,8 @@ class TrainingUI(QObject):
         self.gradients.apply_theme()
         self.norms.apply_theme()
         self._style_phase_buttons()
+        if self.window.lecture_mode:  # the code rows grew or shrank with the text: fit them again
+            QTimer.singleShot(0, self._fit_code_in_lecture)
 
     # -- construction -----------------------------------------------------------------------
     def _build_widgets(self) -> None:
@@ -305,6 +313,34 @@ class TrainingUI(QObject):
         for dock in (self.training_dock, self.gradient_dock):
             dock.show()
         self.norms_dock.hide()
+        # The rows restyle for the lecture text on the next pass of the event loop.
+        QTimer.singleShot(0, lambda: QTimer.singleShot(0, self._fit_code_in_lecture))
+
+    def _limit_code_width(self) -> None:
+        """The code lines fit the training panel's widest (its cap), less its scroll bar
+        and the content's margins: shrunk rather than cut or scrolled sideways."""
+        panel = self.training_panel
+        self.indicator.set_width_limit(int(self.window.width() * MAX_PANEL_SHARE) - panel.verticalScrollBar().sizeHint().width())
+
+    def _fit_code_in_lecture(self) -> None:
+        """The training dock as tall as the five code lines (up to LECTURE_CODE_MAX_SHARE
+        of the column; the sentence under them may need scrolling); the gradients get the rest."""
+        window = self.window
+        if not window.lecture_mode or self.training_dock.isHidden() or self.gradient_dock.isHidden():
+            return
+        if window.dockWidgetArea(self.training_dock) != window.dockWidgetArea(self.gradient_dock):
+            return
+        title = self.training_dock.titleBarWidget()
+        title_height = title.sizeHint().height() if title is not None else 0
+        column = self.training_dock.height() + self.gradient_dock.height()
+        last = self.indicator.rows[PHASES[-1]]
+        rows_height = last.mapTo(self.indicator, last.rect().bottomLeft()).y() + 1
+        if rows_height <= last.height():  # not laid out yet: the indicator's own wish
+            rows_height = self.indicator.sizeHint().height()
+        wanted = rows_height + title_height + 2 * self.training_panel.frameWidth() + 8
+        height = min(wanted, round(column * LECTURE_CODE_MAX_SHARE))
+        window.resizeDocks([self.training_dock, self.gradient_dock], [height, max(1, column - height)],
+                           Qt.Orientation.Vertical)
 
     def arrange_for_training(self) -> None:
         """A layout for watching training on a projector: the graph as large as

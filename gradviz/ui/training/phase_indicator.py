@@ -100,6 +100,9 @@ class PhaseIndicator(QWidget):
         self._running: str | None = None
         self._viewing: str | None = None  # time travel: the phase looked at
         self._styled: dict[str, str] = {}
+        self._names_shown = True
+        self._width_limit: int | None = None  # the most width the column gives the rows (None: any)
+        self._code_scale = CODE_SCALE
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -192,8 +195,26 @@ class PhaseIndicator(QWidget):
     def set_names_shown(self, shown: bool) -> None:
         """Show the phase names beside the code lines (lecture mode leaves them out:
         the step buttons above name the phases, and the graph gets the width)."""
+        shown = bool(shown)
         for row in self.rows.values():
-            row.name.setVisible(bool(shown))
+            row.name.setVisible(shown)
+        if shown != self._names_shown:
+            self._names_shown = shown
+            self._refresh()  # the rows' minimum width with or without the names
+
+    def set_width_limit(self, pixels: int | None) -> None:
+        """The widest the indicator may get (the column beside the graph). When the code
+        at its size would be wider (lecture text at 200 % in a small window), the code
+        text shrinks until the longest line fits, rather than be cut or scrolled."""
+        pixels = None if pixels is None else max(1, int(pixels))
+        if pixels != self._width_limit:
+            self._width_limit = pixels
+            self._refresh()
+
+    @property
+    def code_scale(self) -> float:
+        """The code lines' size relative to the app font (CODE_SCALE unless shrunk to fit)."""
+        return self._code_scale
 
     def apply_theme(self) -> None:
         """Colours and sizes from the current theme and zoom (after a change)."""
@@ -206,6 +227,8 @@ class PhaseIndicator(QWidget):
         title_style = f"font-size: {pt * 1.3:.1f}pt; font-weight: 700;"
         if self.iteration_label.styleSheet() != title_style:
             self.iteration_label.setStyleSheet(title_style)
+        codes = [code_for(p, self._optimizer) for p in PHASES]
+        self._code_scale = _fitting_code_scale(codes, pt, self._names_shown, self._width_limit)
         states = self._states()
         for phase, row in self.rows.items():
             state = states[phase]
@@ -213,7 +236,7 @@ class PhaseIndicator(QWidget):
             row.marker.setText(MARKERS[state])
             row.code.setText(code_for(phase, self._optimizer))
             row.setProperty("state", state)
-            style = _row_style(row.objectName(), state, c, pt)
+            style = _row_style(row.objectName(), state, c, pt, self._code_scale)
             if self._styled.get(phase) != style:  # restyling is slow; rows change rarely
                 self._styled[phase] = style
                 row.setStyleSheet(style)
@@ -222,7 +245,7 @@ class PhaseIndicator(QWidget):
                 row.setMinimumHeight(row.sizeHint().height())
         # Nor cut a line short. Measured with the stylesheet's fonts directly:
         # the labels only pick those up once shown, too late for the dock.
-        self.setMinimumWidth(_needed_width([code_for(p, self._optimizer) for p in PHASES], pt))
+        self.setMinimumWidth(_needed_width(codes, pt, self._names_shown, self._code_scale))
         # Two lines of explanation always fit; the longest ones need two.
         self.explanation.setMinimumHeight(self.explanation.fontMetrics().lineSpacing() * 2 + 6)
         if self._viewing is not None:
@@ -244,26 +267,38 @@ class PhaseIndicator(QWidget):
         self.explanation.setText(text)
 
 
-def _mono_font(pt: float) -> QFont:
+def _mono_font(pt: float, code_scale: float = CODE_SCALE) -> QFont:
     font = QFont("DejaVu Sans Mono")
     font.setStyleHint(QFont.StyleHint.Monospace)
-    font.setPointSizeF(pt * CODE_SCALE)
+    font.setPointSizeF(pt * code_scale)
     return font
 
 
-def _needed_width(code: list[str], pt: float) -> int:
-    """Width of the widest row: marker, phase name and the longest code line."""
+# Shrinking stops here: below it the code would be smaller than the text around it.
+MIN_CODE_SCALE = 0.75
+
+
+def _fitting_code_scale(code: list[str], pt: float, names_shown: bool, limit: int | None) -> float:
+    """CODE_SCALE, or less when the rows would be wider than ``limit`` px."""
+    scale = CODE_SCALE
+    while limit is not None and scale > MIN_CODE_SCALE and _needed_width(code, pt, names_shown, scale) > limit:
+        scale = max(MIN_CODE_SCALE, scale * 0.96)
+    return scale
+
+
+def _needed_width(code: list[str], pt: float, names_shown: bool = True, code_scale: float = CODE_SCALE) -> int:
+    """Width of the widest row: marker, phase name (when shown) and the longest code line."""
     bold = QFont(QApplication.font())
     bold.setPointSizeF(pt * NAME_SCALE)
     bold.setBold(True)
     em = QFontMetrics(bold).horizontalAdvance("M")
-    mono = QFontMetrics(_mono_font(pt))
+    mono = QFontMetrics(_mono_font(pt, code_scale))
     longest = max(mono.horizontalAdvance(line) for text in code for line in text.splitlines())
     # marker + name (their min-widths in em), two gaps, row margins, border, widget margins, slack
-    return round(em * (MARKER_EM + NAME_EM) + longest + 2 * 10 + 16 + 6 + 12 + 20)
+    return round(em * (MARKER_EM + (NAME_EM if names_shown else 0)) + longest + 2 * 10 + 16 + 6 + 12 + 20)
 
 
-def _row_style(name: str, state: str, c: dict, pt: float) -> str:
+def _row_style(name: str, state: str, c: dict, pt: float, code_scale: float = CODE_SCALE) -> str:
     # Projectors wash out pale tints: the running row is a solid accent fill
     # with white text, the next one gets a thick accent outline.
     selector = f"QFrame#{name}"
@@ -271,7 +306,7 @@ def _row_style(name: str, state: str, c: dict, pt: float) -> str:
              f"{selector} QLabel[role=\"phaseMarker\"] {{ min-width: {MARKER_EM}em; }}"
              f"{selector} QLabel[role=\"phaseName\"] {{ min-width: {NAME_EM}em; }}"
              f"{selector} QLabel#phaseCode_{name.removeprefix('phaseRow_')} {{"
-             f" font-family: 'DejaVu Sans Mono', 'Menlo', 'Consolas', monospace; font-size: {pt * CODE_SCALE:.1f}pt;"
+             f" font-family: 'DejaVu Sans Mono', 'Menlo', 'Consolas', monospace; font-size: {pt * code_scale:.1f}pt;"
              f" font-weight: 400; }}")
     return fonts + _row_colours(selector, state, c)
 

@@ -1,0 +1,114 @@
+"""A label and a combo box that shorten their text with "…" when their column is
+too narrow, instead of cutting it at the edge, and then carry the whole text in
+their tooltip.
+
+Panels beside the graph share a column whose width the graph decides; in lecture
+mode their text is 1.6–2× larger. A label cut mid-word ("conv1.weigh") reads as a
+different name; "conv1.wei…" says there is more, and hovering shows all of it.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QComboBox, QLabel, QSizePolicy, QStyle, QStyleOptionComboBox, QStylePainter
+
+
+class ElidedLabel(QLabel):
+    """A one-line plain-text label: ``text()`` is always the whole text; it is drawn
+    elided at the right when the label is narrower, with the whole text as tooltip.
+    ``is_elided()`` says which (for tests and callers that want to know)."""
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(text, parent)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        # Takes what the row leaves it, never widens the column.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._own_tip = ""
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
+        super().setText(text)
+        self._sync_tip()
+
+    def setToolTip(self, tip: str) -> None:  # noqa: N802 - Qt override: a caller's tip wins over ours
+        self._own_tip = tip
+        super().setToolTip(tip)
+
+    def is_elided(self) -> bool:
+        return self.fontMetrics().horizontalAdvance(self.text()) > self.contentsRect().width()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(self.fontMetrics().horizontalAdvance("…") * 3, super().minimumSizeHint().height())
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._sync_tip()
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt override (font changes: zoom, lecture mode)
+        super().changeEvent(event)
+        self._sync_tip()
+
+    def _sync_tip(self) -> None:
+        tip = self._own_tip or (self.text() if self.is_elided() else "")
+        if self.toolTip() != tip:
+            super().setToolTip(tip)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        painter = QPainter(self)
+        rect = self.contentsRect()
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
+        self.style().drawItemText(painter, rect, int(self.alignment()), self.palette(), self.isEnabled(), text,
+                                  self.foregroundRole())
+
+
+class ElidedComboBox(QComboBox):
+    """A combo box whose closed face shows its current text elided ("conv1.we…")
+    when narrower than the text, with the whole text as tooltip; its list shows
+    every item whole. Takes the width its row gives it (down to a few characters)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(4)
+        self.currentIndexChanged.connect(self._sync_tip)
+        self._own_tip = ""
+
+    def setToolTip(self, tip: str) -> None:  # noqa: N802 - Qt override: a caller's tip is kept, ours added
+        self._own_tip = tip
+        self._sync_tip()
+
+    def _text_rect_width(self) -> int:
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        return self.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                           QStyle.SubControl.SC_ComboBoxEditField, self).width() - 2
+
+    def is_elided(self) -> bool:
+        return self.fontMetrics().horizontalAdvance(self.currentText()) > self._text_rect_width()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override: wide enough for the longest item when there is room
+        hint = super().sizeHint()
+        widest = max((self.fontMetrics().horizontalAdvance(self.itemText(i)) for i in range(self.count())), default=0)
+        return QSize(max(hint.width(), widest + hint.width() - self._text_rect_width() + 4), hint.height())
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._sync_tip()
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        self._sync_tip()
+
+    def _sync_tip(self, *_args) -> None:
+        whole = self.currentText() if self.is_elided() else ""
+        tip = "\n".join(t for t in (whole, self._own_tip) if t)
+        if self.toolTip() != tip:
+            super().setToolTip(tip)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        painter = QStylePainter(self)
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        painter.drawComplexControl(QStyle.ComplexControl.CC_ComboBox, option)
+        option.currentText = self.fontMetrics().elidedText(option.currentText, Qt.TextElideMode.ElideRight,
+                                                           self._text_rect_width())
+        painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, option)
