@@ -233,7 +233,8 @@ def run_lenet_iteration(win, qtbot):
     qtbot.waitUntil(lambda: ui.gradients.image("after") is not None, timeout=10_000)
 
 
-@pytest.mark.parametrize("scale", [1.0, 1.6, 2.0], ids=lambda s: f"{round(s * 100)}pct")
+# The ends of the zoom range at both sizes (each case runs a LeNet iteration: ~17 s).
+@pytest.mark.parametrize("scale", [1.0, 2.0], ids=lambda s: f"{round(s * 100)}pct")
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_lecture_column_shows_every_text_whole(make_window, qtbot, size, scale):
     win = make_window(*size)
