@@ -10,14 +10,14 @@ from torch import nn
 from gradviz.core.nan_origin import BACKWARD, FORWARD, PARAMETER, find_first_nonfinite
 from gradviz.core.session import TrainingSession
 
+from failing_models import BadBackward, ExpOverflow, NanInBackward, ZeroOverZero  # noqa: E402
+from failing_models import line_of as shared_line_of  # noqa: E402
+
 HERE = Path(__file__).resolve()
 
 
 def line_of(marker: str) -> int:
-    for number, text in enumerate(HERE.read_text().splitlines(), 1):
-        if marker in text and "line_of(" not in text:
-            return number
-    raise AssertionError(marker)
+    return shared_line_of(marker, HERE)
 
 
 class LogOfZero(nn.Module):
@@ -29,48 +29,6 @@ class LogOfZero(nn.Module):
     def forward(self, x):
         h = self.act(self.fc(x) - 100.0)  # all zero: relu of very negative values
         return torch.log(h)  # @log
-
-
-class ZeroOverZero(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(3, 3)
-
-    def forward(self, x):
-        h = self.fc(x) * 0.0
-        return h / h.sum(dim=1, keepdim=True)  # @div
-
-
-class ExpOverflow(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(3, 3)
-        with torch.no_grad():
-            self.fc.bias.fill_(90.0)  # e^90 fits float32, e^93 does not
-
-    def forward(self, x):
-        return torch.exp(self.fc(x) + 3.1)  # @exp
-
-
-class NanInBackward(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        return x.clone()
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad * float("nan")
-
-
-class BadBackward(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(3, 4)
-        self.fc2 = nn.Linear(4, 2)
-
-    def forward(self, x):
-        h = NanInBackward.apply(self.fc1(x))  # @custom
-        return self.fc2(torch.tanh(h))
 
 
 def mean_loss(output):
