@@ -484,3 +484,27 @@ def test_lecture_gradients_show_conv1_whole_without_scrolling(make_window, qtbot
     win.set_lecture_mode(False)
     qtbot.waitUntil(lambda: not panel.presenting, timeout=5000)
     assert panel.caption.isVisibleTo(panel)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_lecture_mode_on_a_short_screen_gives_the_menu_bar_height_to_the_graph(make_window, qtbot, size):
+    """A 720p projector: the menu bar steps aside with the builder (its height goes to
+    the graph; Ctrl+B brings both back); a 1000 px screen keeps it. Leaving lecture
+    mode brings it back."""
+    from gradviz.ui.presentation import LECTURE_SHORT_SCREEN
+
+    win = make_window(*size)
+    _enter_lecture(win, qtbot, size, theme.lecture_scale_for(size[1]))
+    short = size[1] < LECTURE_SHORT_SCREEN
+    assert win.menuBar().isHidden() == short
+    if short:  # nothing but the phase toolbar and the status bar takes the graph's height
+        taken = win.height() - win.centralWidget().height() - win.statusBar().height()
+        step_bar = max(b.height() for b in win.findChildren(QToolBar) if b.isVisible() and b.window() is win
+                       and b.parent() is win)
+        assert taken <= step_bar + 8, (taken, step_bar)
+    win.actions["actionShowBuilder"].trigger()
+    assert not win.menuBar().isHidden()
+    win.actions["actionShowBuilder"].trigger()
+    assert win.menuBar().isHidden() == short
+    win.actions["actionLectureMode"].trigger()  # F11: leave
+    assert not win.lecture_mode and not win.menuBar().isHidden()
