@@ -129,7 +129,8 @@ class _Presentation:
             self._lecture_layout()
             self.showFullScreen()
             self._fit_graph_when_laid_out()
-            self.show_message("Lecture mode: F11 to leave, Ctrl +/− for text size, Ctrl+B for the builder", 5000)
+            builder = "the builder and the menus" if screen_height < LECTURE_SHORT_SCREEN else "the builder"
+            self.show_message(f"Lecture mode: F11 to leave, Ctrl +/− for text size, Ctrl+B for {builder}", 5000)
         else:
             saved, self._lecture_saved = self._lecture_saved, None
             self.theme_name, self.font_scale = saved["theme"], saved["scale"]
