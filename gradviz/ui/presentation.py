@@ -21,6 +21,10 @@ SIDE_COLUMN_SHARE = 0.19  # of the window width, each side column (builder left,
 COMPACT_WIDTH = 1440
 COMPACT_COLUMN_SHARE = 0.3
 LECTURE_COLUMN_SHARE = 0.3  # the training code and gradients beside the graph in lecture mode
+# Lecture mode on a screen shorter than this (a 720p projector): the menu bar steps
+# aside with the builder (every action keeps its shortcut; Ctrl+B brings both back),
+# and its height goes to the graph.
+LECTURE_SHORT_SCREEN = 800
 RESTYLE_AFTER_ZOOM_MS = 600  # after the last Ctrl +/− step, the full stylesheet for the new size
 LECTURE_SCALE_KEY = "ui/lectureScale"
 Area = Qt.DockWidgetArea
@@ -89,6 +93,16 @@ class _Presentation:
     def resizeEvent(self, event):  # noqa: N802 - Qt override
         super().resizeEvent(event)
         self._lecture_scale_follows_window()
+        self._lecture_menu_bar()
+
+    def _lecture_menu_bar(self) -> None:
+        """In lecture mode on a short screen (LECTURE_SHORT_SCREEN) the menu bar is
+        hidden while the builder is: a 720p projector gives the graph its height."""
+        if not self.lecture_mode:
+            return
+        shown = self.height() >= LECTURE_SHORT_SCREEN or not self.builder_dock.isHidden()
+        if self.menuBar().isHidden() == shown:
+            self.menuBar().setVisible(shown)
 
     def set_lecture_mode(self, on: bool) -> None:
         """A presenter layout: full screen, large high-contrast text, the graph large
@@ -102,6 +116,7 @@ class _Presentation:
             self._lecture_saved = {
                 "state": self.saveState(_STATE_VERSION), "geometry": self.saveGeometry(), "rect": self.geometry(),
                 "window_state": self.windowState(), "theme": self.theme_name, "scale": self.font_scale,
+                "menu_bar": not self.menuBar().isHidden(),
             }
             self.theme_name = "lecture"
             chosen = settings.value(LECTURE_SCALE_KEY)  # the user's own lecture size wins
@@ -114,10 +129,12 @@ class _Presentation:
             self._lecture_layout()
             self.showFullScreen()
             self._fit_graph_when_laid_out()
-            self.show_message("Lecture mode: F11 to leave, Ctrl +/− for text size, Ctrl+B for the builder", 5000)
+            builder = "the builder and the menus" if screen_height < LECTURE_SHORT_SCREEN else "the builder"
+            self.show_message(f"Lecture mode: F11 to leave, Ctrl +/− for text size, Ctrl+B for {builder}", 5000)
         else:
             saved, self._lecture_saved = self._lecture_saved, None
             self.theme_name, self.font_scale = saved["theme"], saved["scale"]
+            self.menuBar().setVisible(saved["menu_bar"])
             self._apply_theme()
             self._restore_saved_layout(saved)
             # Panels' minimum sizes follow the text size a moment later (their theme
@@ -158,6 +175,7 @@ class _Presentation:
             bar.hide()
         for step in self._lecture_layout_steps:
             step()
+        self._lecture_menu_bar()
         # Whatever the steps put on the right gets LECTURE_COLUMN_SHARE of the screen.
         screen_width = self.screen().geometry().width() if self.screen() else self.width()
         right = [d for d in self.panels.values() if not d.isHidden() and not d.isFloating()
@@ -189,6 +207,7 @@ class _Presentation:
         if self.lecture_mode:
             for bar in self._building_toolbars():
                 bar.setVisible(bool(on))
+            self._lecture_menu_bar()
         if on:
             self.builder_dock.raise_()
 

@@ -134,3 +134,34 @@ def test_conv2_kernels_keep_8px_per_weight_and_scroll(qtbot, size):
     widget.show_record(conv_record("conv1.weight", (6, 1, 5, 5)), "step")
     qtbot.waitUntil(lambda: not widget.scrolled and widget.plots_widget.height() <= viewport.height(), timeout=5000)
     qtbot.waitUntil(lambda: weight_pixels(widget, "grad")[0] >= MIN_WEIGHT_PX, timeout=5000)
+
+
+def test_presenting_form_gives_the_pictures_the_height_and_comes_back(qtbot):
+    """``set_presenting`` (lecture mode): "Show" moves up beside the parameter, the
+    caption row steps aside, a picture's note is written inside it, one-line titles;
+    turned off, all comes back as it was."""
+    from PySide6.QtWidgets import QApplication
+
+    from gradviz.ui import theme
+
+    theme.apply(QApplication.instance())
+    widget = GradientPanel()
+    qtbot.addWidget(widget)
+    widget.resize(499, 486)
+    widget.show()
+    widget.set_parameters([("conv1.weight", (6, 1, 5, 5))])
+    widget.show_record(conv_record("conv1.weight", (6, 1, 5, 5)), "backward")  # update, after: not yet
+    widget.set_presenting(True)
+    assert widget.presenting and not widget.caption.isVisibleTo(widget)
+    def show_combo_top():
+        return widget.show_combo.mapTo(widget, widget.show_combo.rect().topLeft()).y()
+
+    qtbot.waitUntil(lambda: show_combo_top() < widget.combo.geometry().bottom(), timeout=5000)  # beside it
+    assert widget.notes["after"].isVisibleTo(widget.plots["after"]) and "optimizer.step()" in widget.notes["after"].toPlainText()
+    assert "optimizer.step()" not in widget.plots["after"].titleLabel.text
+    assert not widget.notes["before"].isVisibleTo(widget.plots["before"])
+    widget.set_presenting(False)
+    assert not widget.presenting and widget.caption.isVisibleTo(widget)
+    assert not widget.notes["after"].isVisibleTo(widget.plots["after"])
+    assert "optimizer.step()" in widget.plots["after"].titleLabel.text
+    qtbot.waitUntil(lambda: show_combo_top() > widget.combo.geometry().bottom(), timeout=5000)  # under it again

@@ -2,7 +2,7 @@
 1600×1000 and 1280×720 (the graph's share of the width, nothing cut off by the window
 edge), LeNet's node labels at fit, the F11 round trip, the shortcut list, the title."""
 import pytest
-from PySide6.QtCore import QPoint, QRect, QRectF, Qt
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QAction, QFontMetricsF
 from PySide6.QtWidgets import QApplication, QDockWidget, QToolBar, QToolButton
 
@@ -420,3 +420,91 @@ def test_window_title_says_gradviz_once(make_window):
     assert win.windowTitle() == "gradviz — untitled"
     win.load_preset("lenet")
     assert win.windowTitle().count("gradviz") == 1
+
+
+def _scene_rect_in(panel, scene_rect, viewport) -> QRectF:
+    """A scene rect of the gradient pictures in the scroll area's viewport's pixels."""
+    local = panel.plots_widget.mapFromScene(scene_rect).boundingRect()
+    return QRectF(local).translated(QPointF(panel.plots_widget.mapTo(viewport, QPoint(0, 0))))
+
+
+def test_lecture_gradients_show_conv1_whole_without_scrolling(make_window, qtbot):
+    """What a class wants to see: in lecture mode at 1600×1000, after a LeNet iteration,
+    conv1.weight's four pictures (weights before, gradient, update, weights after) are
+    all on screen at once, unscrolled, at MIN_WEIGHT_PX or more a weight, each with its
+    title and colour-bar numbers, none overlapping another. Leaving lecture mode brings
+    the panel's caption row back."""
+    from gradviz.ui.training.gradient_panel import MIN_WEIGHT_PX, PANELS
+
+    size = (1600, 1000)
+    win = make_window(*size)
+    run_lenet_iteration(win, qtbot)
+    _enter_lecture(win, qtbot, size, theme.lecture_scale_for(size[1]))
+    win.actions["actionZoomReset"].trigger()  # the lecture text size for this height
+    qtbot.waitUntil(lambda: theme.is_fully_styled() and win.graph_view.is_ready(), timeout=10_000)
+    panel = win.training_ui.gradients
+    assert panel.presenting and panel.current_param() == "conv1.weight"
+    viewport = panel.plots_scroll.viewport()
+
+    def pictures():
+        out = {}
+        for key in PANELS:
+            item = panel.items[key]
+            rect = _scene_rect_in(panel, item.mapToScene(item.boundingRect()), viewport)
+            rows, cols = item.image.shape
+            out[key] = (rect, min(rect.width() / cols, rect.height() / rows))
+        return out
+
+    def all_seen():
+        room = QRectF(viewport.rect())
+        return not panel.scrolled and all(room.contains(r) and px >= MIN_WEIGHT_PX for r, px in pictures().values())
+
+    for _ in range(3):
+        QApplication.processEvents()
+    try:
+        qtbot.waitUntil(all_seen, timeout=5000)
+    except Exception:
+        raise AssertionError((panel.scrolled, viewport.size(), pictures())) from None
+    assert panel.plots_scroll.verticalScrollBar().maximum() == 0
+    room = QRectF(viewport.rect())
+    boxes = []  # every picture, title and colour-bar label: inside the view, none overlapping
+    for key in PANELS:
+        plot = panel.plots[key]
+        title = _scene_rect_in(panel, plot.titleLabel.item.sceneBoundingRect(), viewport)
+        bar = _scene_rect_in(panel, panel.bars[key].sceneBoundingRect(), viewport)
+        labels = [(text, _scene_rect_in(panel, rect, viewport)) for text, rect in panel.scales[key].label_rects()]
+        assert panel.bars[key].isVisible() and [t for t, _ in labels], key
+        boxes += [(f"{key} picture", pictures()[key][0]), (f"{key} title", title), (f"{key} bar", bar)]
+        boxes += [(f"{key} {text}", rect) for text, rect in labels]
+    for name, rect in boxes:
+        assert room.contains(rect.adjusted(1, 1, -1, -1)), (name, rect, room)
+    overlaps = [(a, b) for i, (a, ra) in enumerate(boxes) for b, rb in boxes[i + 1:]
+                if ra.adjusted(1, 1, -1, -1).intersects(rb.adjusted(1, 1, -1, -1))]
+    assert overlaps == []
+    win.set_lecture_mode(False)
+    qtbot.waitUntil(lambda: not panel.presenting, timeout=5000)
+    assert panel.caption.isVisibleTo(panel)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_lecture_mode_on_a_short_screen_gives_the_menu_bar_height_to_the_graph(make_window, qtbot, size):
+    """A 720p projector: the menu bar steps aside with the builder (its height goes to
+    the graph; Ctrl+B brings both back); a 1000 px screen keeps it. Leaving lecture
+    mode brings it back."""
+    from gradviz.ui.presentation import LECTURE_SHORT_SCREEN
+
+    win = make_window(*size)
+    _enter_lecture(win, qtbot, size, theme.lecture_scale_for(size[1]))
+    short = size[1] < LECTURE_SHORT_SCREEN
+    assert win.menuBar().isHidden() == short
+    if short:  # nothing but the phase toolbar and the status bar takes the graph's height
+        taken = win.height() - win.centralWidget().height() - win.statusBar().height()
+        step_bar = max(b.height() for b in win.findChildren(QToolBar) if b.isVisible() and b.window() is win
+                       and b.parent() is win)
+        assert taken <= step_bar + 8, (taken, step_bar)
+    win.actions["actionShowBuilder"].trigger()
+    assert not win.menuBar().isHidden()
+    win.actions["actionShowBuilder"].trigger()
+    assert win.menuBar().isHidden() == short
+    win.actions["actionLectureMode"].trigger()  # F11: leave
+    assert not win.lecture_mode and not win.menuBar().isHidden()

@@ -53,8 +53,11 @@ class ScaleLabels(QGraphicsWidget):
     def set_scale(self, low: float, high: float, unit: str, ends: tuple[str, str] | None = None) -> None:
         """``ends``: the texts at the two ends when the bar's values are not what
         a reader should see (a log-scaled count shows the counts)."""
+        had_unit = bool(self._unit)
         self._low, self._high, self._unit, self._ends = float(low), float(high), unit, ends
         self._placed = []
+        if had_unit != bool(unit):
+            self._update_height()
         self.update()
 
     def set_style(self, font: QFont, text: str, muted: str) -> None:
@@ -73,17 +76,20 @@ class ScaleLabels(QGraphicsWidget):
         return [(text, self.mapRectToScene(rect)) for text, rect in self._placed]
 
     # -- layout ------------------------------------------------------------------------
+    def _height(self) -> float:
+        """The numbers' line, and the unit's under it (none without a unit: a
+        picture whose title already names the quantity saves that height)."""
+        return (2 if self._unit else 1) * QFontMetricsF(self._font).height() + 2
+
     def _update_height(self) -> None:
-        line = QFontMetricsF(self._font).height()
-        self.setMinimumHeight(2 * line + 2)
-        self.setMaximumHeight(2 * line + 2)
+        self.setMinimumHeight(self._height())
+        self.setMaximumHeight(self._height())
         self.updateGeometry()
 
     def sizeHint(self, which, constraint=QSizeF()) -> QSizeF:  # noqa: N802 (Qt API)
-        line = QFontMetricsF(self._font).height()
         if which == Qt.SizeHint.MinimumSize:
-            return QSizeF(10, 2 * line + 2)
-        return QSizeF(100, 2 * line + 2)
+            return QSizeF(10, self._height())
+        return QSizeF(100, self._height())
 
     def setGeometry(self, rect) -> None:  # noqa: N802 (Qt API)
         super().setGeometry(rect)

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEasingCurve, Qt, QVariantAnimation, Signal
+from PySide6.QtCore import QEasingCurve, QSize, Qt, QVariantAnimation, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF
 from PySide6.QtWidgets import (
+    QGraphicsTextItem,
     QHBoxLayout,
     QFrame,
     QLabel,
     QScrollArea,
+    QStyle,
+    QStyleOptionComboBox,
     QVBoxLayout,
     QWidget,
 )
@@ -87,6 +90,7 @@ class GradientPanel(QWidget):
         self._shape: tuple = ()
         self._speed = 1.0
         self._morph_from = self._morph_to = None
+        self._presenting = False  # lecture mode: the pictures get the height (set_presenting)
 
         c = theme.colours()
         layout = QVBoxLayout(self)
@@ -96,7 +100,7 @@ class GradientPanel(QWidget):
         # panel shares a column beside the graph at up to 200 % text in lecture
         # mode: text that does not fit is shortened with "…" and shown whole in its
         # tooltip, never cut at the panel's edge; the caption gives way first.
-        top = QHBoxLayout()
+        top = self._top_row = QHBoxLayout()
         label = QLabel("Parameter")
         self.combo = ElidedComboBox()
         self.combo.setObjectName("paramCombo")
@@ -105,7 +109,7 @@ class GradientPanel(QWidget):
         top.addWidget(label)
         top.addWidget(self.combo, 1)
         layout.addLayout(top)
-        second = QHBoxLayout()
+        second = self._second_row = QHBoxLayout()
         self.caption = ElidedLabel()
         self.caption.setObjectName("gradientCaption")
         second.addWidget(self.caption, 1)
@@ -125,7 +129,7 @@ class GradientPanel(QWidget):
         for key in PANELS:
             self.show_combo.addItem(SHOW_ONLY[key], key)
         self.show_combo.currentIndexChanged.connect(self._on_focus_changed)
-        show = QLabel("Show")
+        show = self._show_label = QLabel("Show")
         show.setBuddy(self.show_combo)
         second.addSpacing(8)
         second.addWidget(show)
@@ -163,6 +167,9 @@ class GradientPanel(QWidget):
         self.items: dict[str, pg.ImageItem] = {}
         self.bars: dict[str, pg.ColorBarItem] = {}
         self.scales: dict[str, ScaleLabels] = {}
+        # What a picture is waiting for ("at optimizer.step()") written inside it when
+        # presenting: the title keeps one line, the pictures the height (set_presenting).
+        self.notes: dict[str, QGraphicsTextItem] = {}
         self.arrangement = ARRANGEMENTS[0]
         self._focus: str | None = None  # the one picture shown alone, None: all four
         self._per_row: int | None = None  # filters side by side before the next band (tensor_images)
@@ -180,6 +187,11 @@ class GradientPanel(QWidget):
             plot.addItem(item)
             bar, scale = labelled_colour_bar(plot, item, cmap)
             self.plots[name], self.items[name], self.bars[name], self.scales[name] = plot, item, bar, scale
+            note = QGraphicsTextItem(plot.vb)
+            note.setZValue(10)
+            note.hide()
+            self.notes[name] = note
+            plot.vb.sigResized.connect(lambda _vb, key=name: self._place_note(key))
             self._set_title(name, "")
         self.plots_widget.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.plots_widget.scene().sigMouseClicked.connect(self._on_mouse_clicked)
@@ -211,6 +223,7 @@ class GradientPanel(QWidget):
         self.hover_label.setStyleSheet(
             f"font-family: 'DejaVu Sans Mono', 'Menlo', 'Consolas', monospace; font-size: {pt * 1.1:.1f}pt;"
         )
+        self._fit_show_combo()  # its text's size changed
         if self._record is not None:
             self._redraw()
         else:
@@ -242,6 +255,52 @@ class GradientPanel(QWidget):
         index = self.combo.findData(name)
         if index >= 0:
             self.combo.setCurrentIndex(index)
+
+    @property
+    def presenting(self) -> bool:
+        """Whether the panel is in its lecture-mode form (see :meth:`set_presenting`)."""
+        return self._presenting
+
+    def set_presenting(self, on: bool) -> None:
+        """Lecture mode's form: the pictures get the height a class needs to see
+        single weights (conv1 of LeNet, all four pictures at MIN_WEIGHT_PX or more,
+        unscrolled, in lecture mode's column). The choice of pictures moves up beside
+        the parameter and the caption row steps aside (hover text stays in the
+        tooltip); titles keep one line, a picture's note ("at optimizer.step()") is
+        written inside it; the colour bars keep their numbers, their unit line goes
+        (the title names the quantity). Lecture mode turns it on and off (training.install)."""
+        on = bool(on)
+        if on == self._presenting:
+            return
+        self._presenting = on
+        source, target = (self._second_row, self._top_row) if on else (self._top_row, self._second_row)
+        for widget in (self._show_label, self.show_combo):
+            source.removeWidget(widget)
+            target.addWidget(widget)
+        # The parameter's name is what the class reads: the "Show" label gives it the
+        # room (the combo's choices, "all four", "gradient", … and its tooltip say it).
+        self._show_label.setVisible(not on)
+        self._fit_show_combo()
+        self.caption.setVisible(not on)
+        self.hover_label.hide()
+        if self._record is not None:
+            self._redraw()
+        else:
+            for key in PANELS:
+                self._set_title(key, "")
+
+    def _fit_show_combo(self) -> None:
+        """Presenting, the choice of pictures is as wide as its current choice: the
+        parameter's name beside it gets the rest of the row."""
+        combo = self.show_combo
+        if not self._presenting:
+            combo.setMaximumWidth(16777215)  # QWIDGETSIZE_MAX: as wide as the row gives
+            return
+        option = QStyleOptionComboBox()
+        combo.initStyleOption(option)
+        text = QSize(combo.fontMetrics().horizontalAdvance(combo.currentText()) + 8, combo.fontMetrics().height())
+        size = combo.style().sizeFromContents(QStyle.ContentsType.CT_ComboBox, option, text, combo)
+        combo.setMaximumWidth(size.width())
 
     def set_speed(self, factor: float) -> None:
         self._speed = max(1e-3, float(factor))
@@ -376,7 +435,7 @@ class GradientPanel(QWidget):
                 item.clear()
             else:
                 item.setImage(image, autoLevels=False)
-            set_levels(self.bars[key], self.scales[key], -limits[key], limits[key], UNITS[key])
+            set_levels(self.bars[key], self.scales[key], -limits[key], limits[key], "" if self._presenting else UNITS[key])
             # A scale for nothing (no picture yet, or all zeros) would only
             # show a meaningless ±1e-12: hide it.
             self._show_scale(key, not notes[key] and tensor_images.largest_finite(image) is not None)
@@ -458,6 +517,7 @@ class GradientPanel(QWidget):
 
     def _on_focus_changed(self, _index: int) -> None:
         self._focus = self.show_combo.currentData()
+        self._fit_show_combo()
         self.arrangement = None  # rebuild the grid
         if self._images.get("before") is not None:
             self._redraw()
@@ -489,8 +549,9 @@ class GradientPanel(QWidget):
         """What each picture needs beside its weights: ``(width, height)`` in px
         (title, colour bar and its labels, margins)."""
         line = QFontMetricsF(self.font()).height()
-        title = line * 2 * 1.3
-        scale = 11 + 10 + line * SCALE_TEXT * 2 + 4  # bar, its gap, two lines of labels
+        lines = 1 if self._presenting else 2  # the title's note, the colour bar's unit (set_presenting)
+        title = line * lines * 1.3
+        scale = 11 + 10 + line * SCALE_TEXT * lines + 4  # bar, its gap, the labels' lines
         return 12.0, title + scale + 8
 
     def _cell_size(self, arrangement: tuple[int, int]) -> tuple[float, float]:
@@ -586,9 +647,31 @@ class GradientPanel(QWidget):
     def _set_title(self, key: str, note: str, title: str | None = None) -> None:
         c = theme.colours()
         size = self.font().pointSizeF() * 1.05
+        self._set_note(key, note if self._presenting else "")
+        if self._presenting:  # one line; the note is written inside the picture
+            self.plots[key].setTitle(f"<b>{title or TITLES[key]}</b>", color=c["text"], size=f"{size:.0f}pt")
+            return
         # Always two lines (the second may be blank) so the four pictures line up.
         text = f"<b>{title or TITLES[key]}</b><br><span style='font-size:{size * 0.8:.0f}pt; color:{c['muted']}'>{note or '&nbsp;'}</span>"
         self.plots[key].setTitle(text, color=c["text"], size=f"{size:.0f}pt")
+
+    def _set_note(self, key: str, note: str) -> None:
+        item = self.notes[key]
+        item.setVisible(bool(note))
+        if note:
+            c = theme.colours()
+            font = QFont(self.font())
+            font.setPointSizeF(self.font().pointSizeF() * 0.9)
+            item.setFont(font)
+            item.setDefaultTextColor(QColor(c["muted"]))
+            item.setHtml(f"<div align='center'>{note}</div>")
+            self._place_note(key)
+
+    def _place_note(self, key: str) -> None:
+        """The note across the middle of its picture's room, wrapped to its width."""
+        item, room = self.notes[key], self.plots[key].vb.rect()
+        item.setTextWidth(max(10.0, room.width()))
+        item.setPos(room.left(), room.top() + max(0.0, (room.height() - item.boundingRect().height()) / 2))
 
     def _mark_nonfinite(self) -> None:
         c = theme.colours()
@@ -623,5 +706,7 @@ class GradientPanel(QWidget):
         """While the mouse is over a weight its hover text takes the caption's row."""
         hovering = bool(text.strip())
         self.hover_label.setText(text)
+        if self._presenting:  # no caption row: the tooltip says it
+            return
         self.hover_label.setVisible(hovering)
         self.caption.setVisible(not hovering)

@@ -133,6 +133,7 @@ class TrainingUI(QObject):
 
     def apply_theme(self) -> None:
         self.indicator.set_names_shown(not self.window.lecture_mode)
+        self.gradients.set_presenting(self.window.lecture_mode)  # the pictures get the column's height
         self.indicator.apply_theme()
         self.outputs.apply_theme()
         self.gradients.apply_theme()
