@@ -60,3 +60,20 @@ class BadBackward(nn.Module):
     def forward(self, x):
         h = NanInBackward.apply(self.fc1(x))  # @custom
         return self.fc2(torch.tanh(h))
+
+
+# A model file whose forward takes log(0): every output of fc is relu(−50 + …) = 0.
+# For the tests that open it as the user's own code (CLI, app); the log is on LOGNET_LOG_LINE.
+LOGNET_SOURCE = (
+    "import torch, torch.nn as nn\n"
+    "class LogNet(nn.Module):\n"
+    "    def __init__(self):\n"
+    "        super().__init__()\n"
+    "        self.fc = nn.Linear(4, 3)\n"
+    "        with torch.no_grad():\n"
+    "            self.fc.bias.fill_(-50.0)\n"
+    "    def forward(self, x):\n"
+    "        h = torch.relu(self.fc(x))\n"
+    "        return torch.log(h)\n"
+)
+LOGNET_LOG_LINE = 10

@@ -11,6 +11,7 @@ from gradviz.core.nan_origin import BACKWARD, FORWARD, PARAMETER, find_first_non
 from gradviz.core.session import TrainingSession
 
 from failing_models import BadBackward, ExpOverflow, NanInBackward, ZeroOverZero  # noqa: E402
+from failing_models import LOGNET_LOG_LINE, LOGNET_SOURCE  # noqa: E402
 from failing_models import line_of as shared_line_of  # noqa: E402
 
 HERE = Path(__file__).resolve()
@@ -132,22 +133,12 @@ def test_open_model_names_where_nan_started(tmp_path, capsys):
     from gradviz.cli import main
 
     path = tmp_path / "lognet.py"
-    path.write_text(
-        "import torch, torch.nn as nn\n"
-        "class LogNet(nn.Module):\n"
-        "    def __init__(self):\n"
-        "        super().__init__()\n"
-        "        self.fc = nn.Linear(4, 3)\n"
-        "        with torch.no_grad():\n"
-        "            self.fc.bias.fill_(-50.0)\n"
-        "    def forward(self, x):\n"
-        "        return torch.log(torch.relu(self.fc(x)))\n"
-    )
+    path.write_text(LOGNET_SOURCE)
     code = main(["open-model", str(path), "--inputs", "2, 4", "--steps", "1"])
     out, err = capsys.readouterr()
     assert code == 0, err
     origin = [line for line in out.splitlines() if line.startswith("nan origin")]
-    assert origin[0].startswith("nan origin  forward: log at lognet.py:9 in forward") and "log of a value ≤ 0" in origin[0]
+    assert origin[0].startswith(f"nan origin  forward: log at lognet.py:{LOGNET_LOG_LINE} in forward") and "log of a value ≤ 0" in origin[0]
 
 
 def test_the_session_searches_by_itself_when_an_output_first_turns_nonfinite(x):

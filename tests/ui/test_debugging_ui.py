@@ -9,6 +9,8 @@ import pytest
 import torch
 from torch import nn
 
+from failing_models import LOGNET_LOG_LINE, LOGNET_SOURCE
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -117,18 +119,7 @@ def test_find_first_nan_from_the_run_menu_and_automatically(qtbot, window, tmp_p
     from gradviz.core.user_model import UserModelRequest
 
     path = tmp_path / "lognet.py"
-    path.write_text(
-        "import torch, torch.nn as nn\n"
-        "class LogNet(nn.Module):\n"
-        "    def __init__(self):\n"
-        "        super().__init__()\n"
-        "        self.fc = nn.Linear(4, 3)\n"
-        "        with torch.no_grad():\n"
-        "            self.fc.bias.fill_(-50.0)\n"
-        "    def forward(self, x):\n"
-        "        h = torch.relu(self.fc(x))\n"
-        "        return torch.log(h)\n"
-    )
+    path.write_text(LOGNET_SOURCE)
     opener, failures = open_in_window(qtbot, window, UserModelRequest(path, input_shapes="2, 4"))
     assert not failures
     wait_for_graph(qtbot, window, opener.opened.graph)
@@ -149,7 +140,7 @@ def test_find_first_nan_from_the_run_menu_and_automatically(qtbot, window, tmp_p
     qtbot.waitUntil(lambda: key in view.flagged_nodes() and view.selected_node() == key, timeout=30_000)
     assert view.graph() is opener.opened.graph
     text = view.details.toPlainText()
-    assert "NaN/Inf starts here" in text and "log of a value ≤ 0" in text and "lognet.py:10 in forward" in text
+    assert "NaN/Inf starts here" in text and "log of a value ≤ 0" in text and f"lognet.py:{LOGNET_LOG_LINE} in forward" in text
     assert "log of a value ≤ 0" in window.statusBar().currentMessage()
 
     # automatically: a step whose loss is non-finite starts the search by itself
