@@ -10,7 +10,7 @@ from torch import nn
 from gradviz.core.nan_origin import BACKWARD, FORWARD, PARAMETER, find_first_nonfinite
 from gradviz.core.session import TrainingSession
 
-from failing_models import BadBackward, ExpOverflow, NanInBackward, ZeroOverZero  # noqa: E402
+from failing_models import BadBackward, ExpOverflow, ZeroOverZero  # noqa: E402
 from failing_models import LOGNET_LOG_LINE, LOGNET_SOURCE  # noqa: E402
 from failing_models import line_of as shared_line_of  # noqa: E402
 

@@ -37,7 +37,7 @@ from gradviz.core.node_notes import ORIGIN_ATTR, SourceLine, source_of
 from gradviz.core.source_lines import SourceRecorder, add_source_lines, user_frame
 
 __all__ = ["FORWARD", "BACKWARD", "PARAMETER", "ORIGIN_ATTR", "TensorStats", "NonFiniteOrigin", "NonFiniteReport",
-           "find_first_nonfinite", "nonfinite_params"]
+           "all_values_finite", "find_first_nonfinite", "nonfinite_params", "param_key"]
 
 FORWARD, BACKWARD, PARAMETER = "forward", "backward", "parameter"
 
@@ -160,9 +160,7 @@ class NonFiniteReport:
         return self.first is not None
 
     def key_of_param(self, name: str) -> Hashable | None:
-        if self.graph is None:
-            return None
-        return next((k for k, a in self.graph.nodes(data=True) if a.get("kind") == "param" and a.get("name") == name), None)
+        return param_key(self.graph, name)
 
     def summary(self) -> str:
         if self.error:
@@ -243,8 +241,16 @@ def _floating(value: Any) -> Iterable[torch.Tensor]:
         stack, depth = nxt, depth + 1
 
 
-def _all_finite(tensors: list[torch.Tensor]) -> bool:
+def all_values_finite(tensors: Iterable[torch.Tensor]) -> bool:
+    """No NaN/Inf in any of ``tensors`` (empty ones count as finite)."""
     return all(bool(torch.isfinite(t).all()) for t in tensors if t.numel())
+
+
+def param_key(graph: nx.DiGraph | None, name: str) -> Hashable | None:
+    """The node of parameter ``name`` in ``graph``; None without one."""
+    if graph is None:
+        return None
+    return next((k for k, a in graph.nodes(data=True) if a.get("kind") == "param" and a.get("name") == name), None)
 
 
 class _CheckMode(TorchFunctionMode):
@@ -262,16 +268,16 @@ class _CheckMode(TorchFunctionMode):
         before = None
         if _in_place(func):  # the op overwrites its input: look at it before it does
             inputs = list(_floating((args, kwargs)))
-            if not _all_finite(inputs):
+            if not all_values_finite(inputs):
                 return func(*args, **kwargs)  # bad values flowing through, not made here
             before = [TensorStats.of(t) for t in inputs]
         result = func(*args, **kwargs)
         outputs = list(_floating(result))
-        if not outputs or _all_finite(outputs):
+        if not outputs or all_values_finite(outputs):
             return result
         if before is None:
             inputs = list(_floating((args, kwargs)))
-            if not _all_finite(inputs):
+            if not all_values_finite(inputs):
                 return result  # bad values flowing through, not made here
             before = [TensorStats.of(t) for t in inputs]
         bad = next(t for t in outputs if t.numel() and not bool(torch.isfinite(t).all()))
@@ -311,7 +317,7 @@ def _backward_origin(graph: nx.DiGraph, roots: list[torch.Tensor]) -> NonFiniteO
                 return
             produced = [g for g in grad_inputs if g is not None]
             received = [g for g in grad_outputs if g is not None]
-            if _all_finite(produced) or not _all_finite(received):
+            if all_values_finite(produced) or not all_values_finite(received):
                 return
             bad = next(g for g in produced if g.numel() and not bool(torch.isfinite(g).all()))
             in_stats = [TensorStats.of(g) for g in received]

@@ -56,7 +56,8 @@ import torch
 from torch import nn
 
 from gradviz.core.model_io import floating_tensors
-from gradviz.core.nan_origin import BACKWARD, FORWARD, PARAMETER, NonFiniteReport, TensorStats, find_first_nonfinite
+from gradviz.core.nan_origin import (BACKWARD, FORWARD, PARAMETER, NonFiniteReport, TensorStats, all_values_finite,
+                                     find_first_nonfinite, param_key)
 from gradviz.core.node_notes import SourceLine, source_of
 
 __all__ = ["INPUT", "LOSS", "FirstNanSearch", "WatchedOrigin", "assigned_line", "loss_key"]
@@ -128,10 +129,6 @@ def loss_key(graph: nx.DiGraph) -> str | None:
         if ops:
             return ops[0]
     return None
-
-
-def _finite(tensors: Sequence[torch.Tensor]) -> bool:
-    return all(bool(torch.isfinite(t).all()) for t in tensors if t.numel())
 
 
 class FirstNanSearch:
@@ -237,7 +234,7 @@ class FirstNanSearch:
 def _search(model: nn.Module, call: tuple[tuple, dict], grads: list[torch.Tensor | None], iteration: int,
             loss: Any, graph: nx.DiGraph | None, creation_order: list[str], caller: Any = None) -> WatchedOrigin:
     args, kwargs = call
-    grads_finite = _finite([g for g in grads if g is not None])
+    grads_finite = all_values_finite([g for g in grads if g is not None])
     rerun: dict[str, list[torch.Tensor]] = {}
 
     def synthetic_loss(output: Any) -> torch.Tensor:
@@ -262,21 +259,21 @@ def _search(model: nn.Module, call: tuple[tuple, dict], grads: list[torch.Tensor
 
     if report.parameters:
         first = report.first
-        key = _param_key(graph, first.op)
+        key = param_key(graph, first.op)
         return WatchedOrigin(iteration, PARAMETER, first.op, first.reason, key=key,
                              label=graph.nodes[key].get("label") if key is not None else None,
                              details=[first.reason])
     if report.error and not report.forward:
         return WatchedOrigin(iteration, "", "", f"the re-run forward raised: {report.error}", found=False)
-    if outputs and not _finite(outputs):
+    if outputs and not all_values_finite(outputs):
         if report.forward is not None:
             origin = report.forward
             key, label = linked(origin.key)
             return WatchedOrigin(iteration, FORWARD, origin.op, origin.reason, source=origin.source,
                                  details=origin.details(where=False), key=key, label=label)
         inputs = [t for _, t in floating_tensors((args, kwargs))]
-        if not _finite(inputs):
-            stats = [TensorStats.of(t).describe() for t in inputs if not _finite([t])]
+        if not all_values_finite(inputs):
+            stats = [TensorStats.of(t).describe() for t in inputs if not all_values_finite([t])]
             return WatchedOrigin(iteration, INPUT, "input", "the model's inputs already hold NaN/Inf: the data is "
                                  "bad before the model sees it", details=[f"  input: {s}" for s in stats])
     output_text = "; ".join(TensorStats.of(o).describe() for o in outputs) or "no floating output"
@@ -335,12 +332,6 @@ def assigned_line(frame: Any, value: Any) -> SourceLine | None:
         if any(isinstance(n, ast.Name) and n.id in names for target in targets for n in ast.walk(target)):
             last = max(last, node.lineno)
     return SourceLine.read(code.co_filename, last, code.co_name) if last else None
-
-
-def _param_key(graph: nx.DiGraph | None, name: str) -> str | None:
-    if graph is None:
-        return None
-    return next((k for k, a in graph.nodes(data=True) if a.get("kind") == "param" and a.get("name") == name), None)
 
 
 def _link(report: NonFiniteReport, key: Hashable | None, graph: nx.DiGraph | None,
