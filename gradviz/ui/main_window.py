@@ -422,7 +422,7 @@ class MainWindow(_WindowActions, _Presentation, QMainWindow):
     # -- startup helpers ----------------------------------------------------------------------------
     def warm_up(self) -> None:
         """Import torch and the session module off the GUI thread, then list devices."""
-        from gradviz.ui.worker import run_task
+        from gradviz.ui.worker import freeze_long_lived_objects, run_task
 
         def work(task):
             import torch  # noqa: F401 - the slow import, done where nobody waits for it
@@ -435,7 +435,13 @@ class MainWindow(_WindowActions, _Presentation, QMainWindow):
                 pass
             return _available_devices()
 
-        run_task(work, on_done=self.training.set_devices, on_error=lambda exc, details: None)
+        def warmed(devices) -> None:
+            # torch and the modules above are imported now, objects that live as long as
+            # the app: out of every later full collection's way (see gradviz.ui.worker).
+            freeze_long_lived_objects(full=True)
+            self.training.set_devices(devices)
+
+        run_task(work, on_done=warmed, on_error=lambda exc, details: None)
 
     def offer_recovery(self) -> bool:
         """If an earlier run crashed with unsaved work, offer it back."""

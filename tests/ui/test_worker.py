@@ -88,3 +88,48 @@ def test_latest_task_drops_the_answers_of_replaced_tasks(qtbot):
     job.start(lambda task: "third", on_done=answers.append)
     qtbot.waitUntil(lambda: answers[-1] == "third", timeout=5000)
     assert errors == []
+
+
+class _Cycle:
+    """Garbage only the cyclic collector frees (it refers to itself)."""
+
+    def __init__(self):
+        self.me = self
+
+
+def test_frozen_objects_are_thawed_on_close_and_refrozen_after_the_next_full_collection(qtbot):
+    """Long-lived objects are frozen out of full collections; a thaw (a model was closed)
+    lets the next full collection free what died while frozen, then freezes the survivors."""
+    import gc
+    import weakref
+
+    from gradviz.ui import worker
+
+    run_task(lambda task: None)  # the GUI-thread collector runs (automatic collection off)
+    assert wait_for_idle(5000)
+    thresholds = gc.get_threshold()
+    try:
+        died_frozen = _Cycle()
+        gone = weakref.ref(died_frozen)
+        worker.freeze_long_lived_objects(full=True)
+        assert gc.get_freeze_count() > 0
+        del died_frozen
+        gc.collect()
+        assert gone() is not None, "a frozen object is never collected, even when it is garbage"
+
+        worker.thaw_long_lived_objects()
+        assert gc.get_freeze_count() == 0
+        survivor = _Cycle()
+        gc.set_threshold(1, 1, 1)
+        gc.collect(1)
+        gc.collect(1)  # two young collections since the last full one: a full one is due
+        _filler = [[] for _ in range(10)]  # and enough new objects for the timer to act
+        worker._collect_due_generations()
+        assert gone() is None, "the thaw's full collection frees what died while frozen"
+        frozen = gc.get_freeze_count()
+        assert frozen > 0 and not any(o is survivor for o in gc.get_objects()), "what survives it is frozen again"
+        assert not worker._refreeze_after_full_collection
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+        worker._refreeze_after_full_collection = False

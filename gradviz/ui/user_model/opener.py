@@ -23,7 +23,6 @@ network (New, Open, a preset, Undo).
 """
 from __future__ import annotations
 
-import gc
 from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
@@ -33,7 +32,7 @@ from gradviz.core.user_model import UserModelRequest, OpenedUserModel, open_user
 from gradviz.ui.crash_view import show_crash
 from gradviz.ui.errors import show_error, summary_of
 from gradviz.ui.user_model.panel import UserModelPanel
-from gradviz.ui.worker import Interrupted, LatestTask, Task
+from gradviz.ui.worker import Interrupted, LatestTask, Task, freeze_long_lived_objects, thaw_long_lived_objects
 
 if TYPE_CHECKING:  # the window, as extensions see it
     from gradviz.ui.host import WindowHost
@@ -118,7 +117,9 @@ class UserModelOpener(QObject):
         def done(opened):
             # On the GUI thread: a collection may free Qt objects, which must
             # never happen on the worker (see gradviz.ui.worker).
-            _freeze_long_lived_objects()
+            # A big model is hundreds of thousands of long-lived objects, walked by every full
+            # collection (0.2 to over 1 s for a 20k-node transformer): out of its way until closed.
+            freeze_long_lived_objects()
             self._finish_task()
             self.show(opened)
             if on_opened is not None:
@@ -205,7 +206,7 @@ class UserModelOpener(QObject):
             return
         window = self.window
         self.opened = None
-        gc.unfreeze()  # the model's objects may become garbage now: let the collector see them again
+        thaw_long_lived_objects()  # the model's objects may become garbage now: let the collector see them again
         self._swap_out_panel()
         # The title and status bar describe the builder's network again.
         window.update_title()
@@ -315,20 +316,6 @@ class UserModelOpener(QObject):
             for bar in bars:
                 bar.hide()
             self._hidden_bars = bars
-
-
-def _freeze_long_lived_objects() -> None:
-    """Exempt everything alive now (the model, its session, its graph) from future garbage collections.
-
-    A big model is hundreds of thousands of long-lived Python objects. Every
-    full collection walks all of them while holding the GIL: 0.2 to over 1 s
-    here for a 20k-node transformer, a visible freeze of the GUI whenever it
-    happens, for as long as the model is open. Freezing skips them (they are
-    alive anyway); closing the model unfreezes, so its garbage is collected.
-    The young generations are collected first so fresh garbage is not kept.
-    """
-    gc.collect(1)
-    gc.freeze()
 
 
 def _preload_graph_view() -> None:
