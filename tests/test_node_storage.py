@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from gradviz.core.history import SUMMARY_BYTES, node_gradients_bytes, record_bytes
+from gradviz.core.history import NODE_ENTRY_BYTES, SUMMARY_BYTES, node_gradients_bytes, record_bytes
 from gradviz.core.node_grads import HISTOGRAM_BINS, NodeRecorder, TensorSummary, keep, summarise
 from gradviz.core.session import TrainingSession
 
@@ -108,7 +108,28 @@ def test_node_gradients_count_in_the_history_budget(one_torch_thread):
     whole = sum(v.element_size() * v.nelement() for e in record.node_gradients.values()
                 for v in [*e.received, *e.produced] if isinstance(v, torch.Tensor))
     assert per_node >= whole > 3 * 4 * 20_000  # more than the parameter copies of the record
-    assert record_bytes(record) >= per_node + 3 * 4 * 20_101
+    # Counted as held: each copy once, however many entries share it (a gradient one
+    # Node produced is the very copy the next one received), node values included.
+    unique: dict[int, int] = {}
+
+    def note(value):
+        if isinstance(value, torch.Tensor):
+            unique[id(value)] = value.element_size() * value.nelement()
+        elif isinstance(value, TensorSummary):
+            unique[id(value)] = SUMMARY_BYTES
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                note(item)
+        elif isinstance(value, dict):
+            note(list(value.values()))
+
+    for e in record.node_gradients.values():
+        note([e.received, e.produced, e.outputs, e.saved, e.variable, e.grad_before, e.grad_after])
+    note(record.node_values)
+    held = sum(unique.values())
+    assert per_node > held, "entries share copies: the walk counts them several times"
+    assert record_bytes(record) >= held + NODE_ENTRY_BYTES * len(record.node_gradients) + 3 * 4 * 20_101
+    assert record_bytes(record) < per_node + 3 * 4 * 20_101
 
     budget = 4 * record_bytes(record)
     session = TrainingSession(Wide(), inputs=torch.randn(64, 200), node_gradients=True,

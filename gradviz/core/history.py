@@ -149,10 +149,13 @@ def record_bytes(record) -> int:
     total = tensor_bytes([*record.params_before.values(), *record.grads.values(), *record.params_after.values()])
     if record.graph is not None:
         total += GRAPH_NODE_BYTES * record.graph.number_of_nodes()
+    entries = len(record.grad_norms) + len(record.node_grad_norms) + len(record.creation_order) + len(record.backward_order)
+    counted = getattr(record, "node_kept_bytes", None)
+    if counted is not None:  # what the recorder kept, counted as it kept it (shared copies once)
+        return total + counted + ENTRY_BYTES * (entries + 20)
     node_gradients = getattr(record, "node_gradients", None)
     if node_gradients:
         total += node_gradients_bytes(node_gradients)
-    entries = len(record.grad_norms) + len(record.node_grad_norms) + len(record.creation_order) + len(record.backward_order)
     # The forward values per node (the node inspector, numbers mode) copy many small tensors.
     total += kept_bytes(getattr(record, "node_values", None) or {})
     forward = getattr(record, "forward_values", None)  # None once the loss phase has keyed them
@@ -226,6 +229,7 @@ class History(Sequence):
             self.note = f"Records are bigger than the {format_bytes(self.max_bytes)} history budget: parameter copies are not kept"
             if size > self.max_bytes and getattr(record, "node_gradients", None):
                 record.node_gradients = {}  # then the per-node tensors (the graph says more per byte)
+                record.node_kept_bytes = None  # what is left of them is counted by walking it
                 size = record_bytes(record)
             if size > self.max_bytes:
                 record.graph = None

@@ -43,6 +43,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from gradviz.core.graph import SAVED_PREFIX, _label, _saved_attribute_names
+from gradviz.core.history import SUMMARY_BYTES
 
 __all__ = [
     "ForwardValues",
@@ -461,6 +462,10 @@ class NodeRecorder:
         # (grad_fn, output_nr) -> kept value; the Node objects are held so
         # their ids cannot be reused before backward maps them to keys.
         self._values: dict[tuple[Any, int], Kept] = {}
+        # Bytes of everything kept so far, each copy and summary once however
+        # many entries share it: what a record's node values and gradients hold
+        # (the history's budget reads it instead of walking every entry).
+        self.kept_bytes = 0
 
     # -- forward -------------------------------------------------------------
     def _note_output(self, tensor: torch.Tensor) -> None:
@@ -559,29 +564,39 @@ class NodeRecorder:
         a gradient reshaped by ``ViewBackward``) reuses its numbers: they are
         the same values in another order. Only the shape differs."""
         if tensor is None or tensor.is_sparse:
-            return keep(tensor, self.limit)
+            return self._counted(keep(tensor, self.limit))
         if tensor.numel() <= self.limit:
             # A gradient one Node produced is the one the next receives, an
             # op's output the next op's saved input: copy each view once. The
             # record's copies are read-only data, so entries may share one.
-            key = (tensor.device, tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape),
-                   tuple(tensor.stride()), tensor.dtype, tensor._version)
+            # data_ptr() is the storage's address plus the offset; the cache
+            # holds the tensor, so no other storage can take that address meanwhile.
+            key = (tensor.data_ptr(), tensor.get_device(), tensor.shape, tensor.stride(), tensor.dtype,
+                   tensor._version)
             cached = self._copies.get(key)
             if cached is None:
-                cached = self._copies[key] = (tensor, keep(tensor, self.limit))
+                cached = self._copies[key] = (tensor, self._counted(keep(tensor, self.limit)))
             return cached[1]
         if _dense(tensor):
-            key = (tensor.device, tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tensor.numel(),
-                   tensor.dtype, tensor._version)
+            key = (tensor.data_ptr() - tensor.storage_offset() * tensor.element_size(), tensor.get_device(),
+                   tensor.storage_offset(), tensor.numel(), tensor.dtype, tensor._version)
         else:  # a strided slice: only the very same view has the same values
-            key = (tensor.device, tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape),
-                   tuple(tensor.stride()), tensor.dtype, tensor._version)
+            key = (tensor.data_ptr(), tensor.get_device(), tensor.shape, tensor.stride(), tensor.dtype,
+                   tensor._version)
         cached = self._summaries.get(key)
         if cached is None:
-            cached = self._summaries[key] = (tensor.detach(), summarise(tensor))
+            cached = self._summaries[key] = (tensor.detach(), self._counted(summarise(tensor)))
         summary = cached[1]
         shape = tuple(tensor.shape)
-        return summary if summary.shape == shape else replace(summary, shape=shape)
+        return summary if summary.shape == shape else self._counted(replace(summary, shape=shape))
+
+    def _counted(self, kept: Kept | None) -> Kept | None:
+        """``kept``, its bytes added to :attr:`kept_bytes`."""
+        if isinstance(kept, torch.Tensor):
+            self.kept_bytes += kept.element_size() * kept.nelement()
+        elif kept is not None:
+            self.kept_bytes += SUMMARY_BYTES
+        return kept
 
     def _add_outputs(self, graph: nx.DiGraph, fns: dict, roots: Any, seeds: Any) -> None:
         root_list = list(roots) if isinstance(roots, (list, tuple)) else ([roots] if roots is not None else [])
@@ -594,11 +609,11 @@ class NodeRecorder:
             fn = fns[producers[0]]
             shape = graph.nodes[key].get("shape", ())
             if i < len(root_list):
-                value = keep(root_list[i], self.limit)
+                value = self._counted(keep(root_list[i], self.limit))
             else:
                 value = self._values.get((fn, input_nr))
             seed = seed_list[i] if i < len(seed_list) else None
-            received = keep(seed, self.limit) if seed is not None else keep(torch.ones(shape), self.limit)
+            received = self._counted(keep(seed if seed is not None else torch.ones(shape), self.limit))
             self.nodes[key] = NodeGradients(key, graph.nodes[key].get("label", "output"), received=[received],
                                             outputs=[value] if value is not None else [])
 

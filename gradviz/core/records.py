@@ -134,6 +134,9 @@ class IterationRecord:
     output_sample_size: int = 0
     target_kind: str = VALUES
     frozen: list[str] | None = None  # set by backward; None: not known (records read from a run file)
+    # Bytes the node values and gradients hold, each copy once, as the recorder
+    # counted them (NodeRecorder.kept_bytes); None: the history walks them.
+    node_kept_bytes: int | None = None
 
     @functools.cached_property
     def diagnostics(self):

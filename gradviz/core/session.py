@@ -47,7 +47,7 @@ import torch.nn as nn
 from gradviz.core.data import CLASSES, VALUES, DataSource, RandomData, make_data
 from gradviz.core.devices import resolve_device
 from gradviz.core.events import EmitterGroup
-from gradviz.core.history import History, history_budget
+from gradviz.core.history import NODE_ENTRY_BYTES, History, history_budget
 from gradviz.core.layers import validate_network
 from gradviz.core.loss_and_optimizer import LossFn, check_lr, check_optimizer_name, make_optimizer, resolve_loss
 from gradviz.core.model_io import ExampleInputs, as_call_args, class_view, loss_output, module_input_shape, probe_output
@@ -833,6 +833,8 @@ class TrainingSession:
                 with self._node_recorder.backward(graph, [loss]):
                     trace = trace_backward(loss, graph)
                 record.node_gradients = self._node_recorder.nodes
+                # Everything it kept for this record (node values too), each copy once, for the history's budget.
+                record.node_kept_bytes = self._node_recorder.kept_bytes + NODE_ENTRY_BYTES * len(record.node_gradients)
             else:
                 trace = trace_backward(loss, graph)
             record.backward_order = list(trace.order)
