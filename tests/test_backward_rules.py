@@ -64,6 +64,7 @@ CASES = {
     "TransposeBackward0": lambda: _leaf(2, 3, 4).transpose(0, 2),
     "ExpandBackward0": lambda: _leaf(3, 1).expand(3, 4),
     "CloneBackward0": lambda: _leaf(3, 4).clone(),
+    "RepeatBackward0": lambda: _leaf(3, 4).repeat(2, 1, 3) + _leaf(3, 1).repeat(2, 1, 12),
     "SliceBackward0": lambda: _leaf(3, 6)[:, 1:5:2],
     "SplitBackward0": lambda: _leaf(3, 7).split(3, dim=1)[1] * 2,
     "AddBackward0": lambda: _leaf(3, 4) + _leaf(4),
@@ -86,6 +87,7 @@ CASES = {
     "SigmoidBackward0": lambda: torch.sigmoid(_leaf(3, 4)),
     "TanhBackward0": lambda: torch.tanh(_leaf(3, 4)),
     "GeluBackward0": lambda: F.gelu(_leaf(3, 4)) + F.gelu(_leaf(3, 4), approximate="tanh"),
+    "SiluBackward0": lambda: F.silu(_leaf(3, 4)),
     "SoftmaxBackward0": lambda: F.softmax(_leaf(3, 4), dim=1),
     "LogSoftmaxBackward0": lambda: F.log_softmax(_leaf(3, 4), dim=-1),
     "MseLossBackward0": lambda: F.mse_loss(_leaf(3, 4), torch.randn(3, 4, dtype=torch.float64)),
@@ -99,6 +101,14 @@ CASES = {
                                                      torch.ones(3, dtype=torch.float64), _leaf(3), _leaf(3), training=True),
     "NativeLayerNormBackward0": lambda: F.layer_norm(_leaf(2, 3, 4), (3, 4), _leaf(3, 4), _leaf(3, 4)),
     "EmbeddingBackward0": _embedding,
+    # the CPU's fused attention (a mask that needs no gradient, grouped-query heads, causal, another scale)
+    "ScaledDotProductFlashAttentionForCpuBackward0": lambda: (
+        F.scaled_dot_product_attention(_leaf(2, 2, 5, 8), _leaf(2, 2, 6, 8), _leaf(2, 2, 6, 8),
+                                       attn_mask=torch.randn(5, 6, dtype=torch.float64))
+        + F.scaled_dot_product_attention(_leaf(2, 2, 5, 8), _leaf(2, 1, 5, 8), _leaf(2, 1, 5, 8),
+                                         is_causal=True, enable_gqa=True)
+        + F.scaled_dot_product_attention(_leaf(2, 2, 5, 8), _leaf(2, 2, 6, 8), _leaf(2, 2, 6, 8),
+                                         attn_mask=torch.rand(5, 6) > 0.3, scale=0.3)),
     "AccumulateGrad": lambda: _leaf(3) * 2,
     "MkldnnRnnLayerBackward0": _lstm,
 }
@@ -245,3 +255,44 @@ def test_every_node_of_the_presets_recomputes(name):
 
     record = TrainingSession(presets.load(name), node_gradients=True, whole_tensor_limit=1_000_000).run_iteration()
     assert _assert_every_node_recomputes(record)
+
+
+class _HuggingFaceStyle(nn.Module):
+    """What a Hugging Face decoder does that the examples do not: the fused
+    scaled_dot_product_attention with grouped-query heads, SiLU gating (LLaMA's
+    MLP), tanh-approximated GELU, a tied head and a dict output."""
+
+    def __init__(self):
+        super().__init__()
+        self.wte = nn.Embedding(30, 16)
+        self.q, self.kv = nn.Linear(16, 16), nn.Linear(16, 8)
+        self.o = nn.Linear(16, 16)
+        self.norm = nn.LayerNorm(16)
+        self.gate, self.up, self.down = nn.Linear(16, 32), nn.Linear(16, 32), nn.Linear(32, 16)
+        self.fc = nn.Linear(16, 16)
+
+    def forward(self, ids):
+        x = self.wte(ids)
+        batch, length, width = x.shape
+        h = self.norm(x)  # called twice: two calls of one module
+        q = self.q(h).view(batch, length, 4, 4).transpose(1, 2)
+        k, v = (t.view(batch, length, 2, 2).transpose(1, 2).repeat(1, 1, 1, 2) for t in self.kv(h).split(4, -1))
+        attention = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+        x = x + self.o(attention.transpose(1, 2).reshape(batch, length, width))
+        h = self.norm(x)
+        x = x + self.down(F.silu(self.gate(h)) * self.up(h)) + F.gelu(self.fc(h), approximate="tanh")
+        return {"logits": x @ self.wte.weight.t(), "hidden": x}
+
+
+def test_every_node_of_a_hugging_face_style_decoder_has_a_rule_that_recomputes():
+    from gradviz.core.session import TrainingSession
+
+    torch.manual_seed(0)
+    session = TrainingSession(_HuggingFaceStyle(), inputs=torch.randint(0, 30, (2, 6)),
+                              node_gradients=True, whole_tensor_limit=1_000_000)
+    record = session.run_iteration()
+    labels = {node.label for node in record.node_gradients.values()}
+    assert {"ScaledDotProductFlashAttentionForCpuBackward0", "SiluBackward0", "GeluBackward0"} <= labels
+    assert sorted(label for label in labels if rule_for(label) is None) == ["loss"]
+    checked = _assert_every_node_recomputes(record)
+    assert checked["ScaledDotProductFlashAttentionForCpuBackward0"] == 3 and checked["SiluBackward0"] == 1

@@ -217,6 +217,17 @@ def _expand(n):
     return [sum_to(grad(n), n.saved["self_sym_sizes"])]
 
 
+@rule("RepeatBackward0", "y = x.repeat(r)   (x tiled rᵢ times along each dim)",
+      "Each value of x appears once in every tile: it gets the sum of the gradients of its copies.",
+      "∂L/∂x = Σ over the tiles ∂L/∂y")
+def _repeat(n):
+    g, repeats, size = grad(n), n.saved["repeats"], tuple(n.saved["self_sym_sizes"])
+    size = (1,) * (len(repeats) - len(size)) + size  # repeat() first pads x's shape with leading 1s
+    # (r₀, s₀, r₁, s₁, …): one tile index and one index within the tile per dim; sum the tile indices away
+    tiles = g.reshape([d for pair in zip(repeats, size) for d in pair])
+    return [tiles.sum(tuple(range(0, 2 * len(size), 2))).reshape(n.saved["self_sym_sizes"])]
+
+
 @rule("CloneBackward0", "y = x.clone()", "A copy passes its gradient through unchanged.", "∂L/∂x = ∂L/∂y")
 def _clone(n):
     return [grad(n)]
@@ -417,6 +428,14 @@ def _gelu(n):
     return [grad(n) * slope]
 
 
+@rule("SiluBackward0", "y = x · σ(x)   (SiLU, also called swish)", "SiLU's slope is σ(x) · (1 + x · (1 − σ(x))).",
+      "∂L/∂x = ∂L/∂y · σ(x) · (1 + x · (1 − σ(x)))", inputs={0: "self"})
+def _silu(n):
+    x = saved(n, "self")
+    s = torch.sigmoid(x)
+    return [grad(n) * s * (1 + x * (1 - s))]
+
+
 @rule("SoftmaxBackward0", "yᵢ = e^xᵢ / Σⱼ e^xⱼ", "Each input moves all outputs: the gradient minus its y-weighted average, times y.",
       "∂L/∂xᵢ = yᵢ · (∂L/∂yᵢ − Σⱼ ∂L/∂yⱼ · yⱼ)")
 def _softmax(n):
@@ -432,6 +451,47 @@ def _log_softmax(n):
     g, y = grad(n), saved(n, "result")
     d = signed(n.saved["dim"])
     return [g - torch.exp(y) * g.sum(d, keepdim=True)]
+
+
+# ---------------------------------------------------------------------------
+# attention
+
+
+@rule("ScaledDotProductFlashAttentionForCpuBackward0",
+      "O = softmax(Q·Kᵀ·s + mask) · V   (s = 1/√d; the causal mask hides later keys)",
+      "The attention weights P were the softmax of the scores: V's gradient is Pᵀ·∂L/∂O; the scores' gradient "
+      "goes through the softmax's slope, then back to Q (through K) and to K (through Q).",
+      "∂L/∂Q = s · ∂L/∂S · K,   ∂L/∂S = P ⊙ (∂L/∂O·Vᵀ − rowsum(∂L/∂O ⊙ O))",
+      "∂L/∂K = s · (∂L/∂S)ᵀ · Q",
+      "∂L/∂V = Pᵀ · ∂L/∂O",
+      inputs={0: "query", 1: "key", 2: "value"})
+def _attention(n):
+    g, q, k, v, out = grad(n), saved(n, "query"), saved(n, "key"), saved(n, "value"), saved(n, "output")
+    if n.saved.get("dropout_p"):
+        raise NotRecomputable("attention dropout: only its random seed was saved, not the mask")
+    scale = n.saved.get("scale")
+    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+    heads, kv_heads = q.shape[-3], k.shape[-3]
+    repeat = heads // kv_heads  # grouped-query attention: each K/V head serves `repeat` query heads
+    k_all, v_all = k.repeat_interleave(repeat, -3), v.repeat_interleave(repeat, -3)
+    scores = q @ k_all.transpose(-2, -1) * scale
+    mask = n.saved.get("attn_mask")
+    if isinstance(mask, TensorSummary):
+        raise NotRecomputable(f"the attention mask was kept only as a summary ({mask.numel:,} elements)")
+    if isinstance(mask, torch.Tensor):  # saved additive (a boolean mask as 0 / −inf)
+        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+    if n.saved.get("is_causal"):
+        causal = torch.ones(scores.shape[-2], scores.shape[-1], dtype=torch.bool).tril()
+        scores = scores.masked_fill(~causal, float("-inf"))
+    p = torch.softmax(scores, -1)
+    d_scores = p * (g @ v_all.transpose(-2, -1) - (g * out).sum(-1, keepdim=True))
+    dq = d_scores @ k_all * scale
+    dk = d_scores.transpose(-2, -1) @ q * scale
+    dv = p.transpose(-2, -1) @ g
+    if repeat > 1:  # back from each query head's copy to the shared K/V head
+        dk = dk.unflatten(-3, (kv_heads, repeat)).sum(-3)
+        dv = dv.unflatten(-3, (kv_heads, repeat)).sum(-3)
+    return [dq, dk, dv]
 
 
 # ---------------------------------------------------------------------------
