@@ -109,6 +109,15 @@ def test_floating_legend_steps_aside_when_no_corner_is_free(qtbot, view):
     view.fit_to_window(animate=False)
     QApplication.processEvents()
     assert view.legend.isVisible() and covered(view) == []
+    # panning scrolls the viewport's children with it: the legend goes back to its corner
+    bar = view.canvas.verticalScrollBar()
+    bar.setValue(bar.value() + 30)
+    QApplication.processEvents()
+    room = QRectF(view.canvas.viewport().rect()).adjusted(FLOAT_INSET, FLOAT_INSET, -FLOAT_INSET, -FLOAT_INSET)
+    if view.legend.isVisible():
+        rect = legend_rect(view)
+        assert room.contains(rect) and covered(view) == []
+        assert rect.left() == room.left() or rect.right() == room.right(), (rect, room)
 
 
 def test_find_in_stage_mode_asks_for_a_name(qtbot, view, monkeypatch):
