@@ -397,6 +397,7 @@ class MainWindow(_WindowActions, _Presentation, QMainWindow):
             # so its text size at fit): start it closed; the graph toolbar's Details
             # toggle opens it.
             view.set_details_visible(False)
+            self._lecture_menu_bar()  # made in lecture mode on a short screen: the graph takes the pane
             self.graphViewCreated.emit(view)
         return self._graph_view
 

@@ -21,9 +21,11 @@ SIDE_COLUMN_SHARE = 0.19  # of the window width, each side column (builder left,
 COMPACT_WIDTH = 1440
 COMPACT_COLUMN_SHARE = 0.3
 LECTURE_COLUMN_SHARE = 0.3  # the training code and gradients beside the graph in lecture mode
-# Lecture mode on a screen shorter than this (a 720p projector): the menu bar steps
-# aside with the builder (every action keeps its shortcut; Ctrl+B brings both back),
-# and its height goes to the graph.
+# Lecture mode on a screen shorter than this (a 720p projector): the menu bar and the
+# graph's toolbar row step aside with the builder, and the graph's legend floats in a
+# free corner of the drawing (GraphView.set_stage_mode); every action keeps its
+# shortcut, Ctrl+B brings them all back. Their height goes to the graph: LeNet's
+# labels at fit reach the lecture body text size.
 LECTURE_SHORT_SCREEN = 800
 RESTYLE_AFTER_ZOOM_MS = 600  # after the last Ctrl +/− step, the full stylesheet for the new size
 LECTURE_SCALE_KEY = "ui/lectureScale"
@@ -96,13 +98,18 @@ class _Presentation:
         self._lecture_menu_bar()
 
     def _lecture_menu_bar(self) -> None:
-        """In lecture mode on a short screen (LECTURE_SHORT_SCREEN) the menu bar is
-        hidden while the builder is: a 720p projector gives the graph its height."""
+        """In lecture mode on a short screen (LECTURE_SHORT_SCREEN) the menu bar and the
+        graph's toolbar row are hidden while the builder is: a 720p projector gives
+        the graph their height."""
         if not self.lecture_mode:
+            if self.has_graph_view:
+                self.graph_view.set_stage_mode(False)
             return
         shown = self.height() >= LECTURE_SHORT_SCREEN or not self.builder_dock.isHidden()
         if self.menuBar().isHidden() == shown:
             self.menuBar().setVisible(shown)
+        if self.has_graph_view:
+            self.graph_view.set_stage_mode(not shown)
 
     def set_lecture_mode(self, on: bool) -> None:
         """A presenter layout: full screen, large high-contrast text, the graph large
@@ -129,12 +136,14 @@ class _Presentation:
             self._lecture_layout()
             self.showFullScreen()
             self._fit_graph_when_laid_out()
-            builder = "the builder and the menus" if screen_height < LECTURE_SHORT_SCREEN else "the builder"
+            builder = ("the builder, the menus and the graph toolbar" if screen_height < LECTURE_SHORT_SCREEN
+                       else "the builder")
             self.show_message(f"Lecture mode: F11 to leave, Ctrl +/− for text size, Ctrl+B for {builder}", 5000)
         else:
             saved, self._lecture_saved = self._lecture_saved, None
             self.theme_name, self.font_scale = saved["theme"], saved["scale"]
             self.menuBar().setVisible(saved["menu_bar"])
+            self._lecture_menu_bar()  # the graph's toolbar row and legend back in place
             self._apply_theme()
             self._restore_saved_layout(saved)
             # Panels' minimum sizes follow the text size a moment later (their theme

@@ -222,6 +222,7 @@ class _AnimationApi:
 
     def _visibility_changed(self) -> None:
         self.notes.place()
+        self._place_legend()
         self.item.visibility_version += 1
         self.item.model.touch_state()
         self.item.update()
@@ -252,6 +253,7 @@ class _AnimationApi:
         readable size on screen; None or "" removes it. Hidden nodes hide their
         note; a new graph removes all notes; a stale graph dims them."""
         self.notes.set(key, text)
+        self._place_legend()  # a floating legend keeps clear of the note
 
     def node_note(self, key: Hashable) -> str | None:
         """The note's text beside ``key`` while it is on screen (not hidden with its node)."""
@@ -282,3 +284,4 @@ class _AnimationApi:
             )
             states = [name for name, present in checks if present]
         self.legend.set_content(set(model.kinds) if model is not None else set(), states)
+        self._place_legend()

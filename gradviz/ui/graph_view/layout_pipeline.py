@@ -226,6 +226,7 @@ class _LayoutPipeline:
         self._drawing_layout.activate()  # the legend strip takes its room now, not after "ready"
         self._place_overlays()
         self.notes.place()
+        self._place_legend()
         if self._state.selected is not None:
             self._show_details(self._state.selected)
         self._is_ready = True

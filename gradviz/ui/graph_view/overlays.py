@@ -182,6 +182,10 @@ class NodeNotes:
         note = self._notes.get(key)
         return note.text if note is not None and note.isVisible() else None
 
+    def keys(self) -> list:
+        """The nodes that have a note."""
+        return list(self._notes)
+
     def screen_rect(self, key) -> QRectF | None:
         note = self._notes.get(key)
         if note is None or not note.isVisible():

@@ -41,7 +41,7 @@ from collections import OrderedDict
 from typing import Any, Hashable, Mapping
 
 import networkx as nx
-from PySide6.QtCore import QEasingCurve, QEvent, QPointF, QRectF, Qt, QTimer, QVariantAnimation, Signal
+from PySide6.QtCore import QEasingCurve, QEvent, QPointF, QRectF, QSizeF, Qt, QTimer, QVariantAnimation, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QInputDialog, QMenu, QSplitter, QVBoxLayout, QWidget
 
@@ -58,7 +58,7 @@ from .finding import _Finding
 from .items import GraphItem
 from .layout_job import SceneLayout
 from .layout_pipeline import _LayoutPipeline, same_structure
-from .legend import Legend
+from .legend import Legend, free_corner
 from .minimap import Minimap
 from .overlays import NodeNotes, ProgressPanel, placeholder
 from .stale import StaleBanner
@@ -142,10 +142,12 @@ class GraphView(_LayoutPipeline, _Collapsing, _Finding, _AnimationApi, _ExportAp
         self.canvas.viewChanged.connect(lambda: self.minimap.refresh())
         self.notes = NodeNotes(self)  # values beside nodes, e.g. the loss on the loss node
         self.canvas.viewChanged.connect(self.notes.place)  # keep them inside the pane
+        self.canvas.viewChanged.connect(self._place_legend)  # a floating legend: after the notes, around them
         self.canvas.fitRequested.connect(lambda: self.fit_to_window())
         self.canvas.userNavigated.connect(self._stop_auto_fit)
         self.minimap = Minimap(self.canvas)
         self.legend = Legend()  # a strip under the canvas (see _build_widgets), never over the nodes
+        self._stage_mode = False  # set_stage_mode: the toolbar row aside, the legend floating
         self._placeholder = placeholder(self.canvas)
         self.progress_panel = ProgressPanel(self.canvas)
         self.stale_banner = StaleBanner(self.canvas)
@@ -239,8 +241,80 @@ class GraphView(_LayoutPipeline, _Collapsing, _Finding, _AnimationApi, _ExportAp
         self._refit()  # still fitted when the legend strip below the canvas changes height
 
     def focus_search(self) -> None:
+        if not self.search_box.isVisible():  # the toolbar stepped aside (stage mode) or is too narrow
+            self._find_from_menu()
+            return
         self.search_box.setFocus(Qt.ShortcutFocusReason)
         self.search_box.selectAll()
+
+    # ------------------------------------------------------------------------------
+    # stage mode: the drawing takes the whole pane
+
+    @property
+    def stage_mode(self) -> bool:
+        return self._stage_mode
+
+    def set_stage_mode(self, on: bool) -> None:
+        """Give the drawing the whole pane (lecture mode on a short screen: every px of
+        height is text size at fit): the toolbar row steps aside (its owner brings it
+        back; Ctrl+F then asks for a name, F fits) and the legend floats in a corner
+        of the drawing that no box covers, instead of taking a strip below it."""
+        on = bool(on)
+        if on == self._stage_mode:
+            return
+        self._stage_mode = on
+        self.toolbar.setVisible(not on)
+        self.more_button.setVisible(not on)
+        legend = self.legend
+        if on:
+            self._drawing_layout.removeWidget(legend)
+            legend.setParent(self.canvas.viewport())
+        else:
+            legend.setParent(self._drawing_layout.parentWidget())
+            self._drawing_layout.addWidget(legend)
+        legend.set_floating(on)
+        legend.setVisible(legend.has_content() and not on)
+        self._drawing_layout.activate()  # the canvas takes the new room now
+        self._refit()
+        self._place_legend()
+
+    def _place_legend(self) -> None:
+        """A floating legend goes to the first corner of the drawing free of node boxes,
+        edges, notes and the overview; with none free it steps aside until one is."""
+        legend = self.legend
+        if not legend.floating:
+            return
+        model = self.item.model
+        if not legend.has_content() or model is None:
+            legend.hide()
+            return
+        canvas = self.canvas
+        viewport = QRectF(canvas.viewport().rect())
+        taken = [self.notes.screen_rect(key) for key in self.notes.keys()]
+        if self.minimap.isVisible():
+            taken.append(QRectF(self.minimap.geometry()))
+        taken = [rect for rect in taken if rect is not None]
+        halo = 4.0  # screen px kept clear around each box
+
+        def is_free(rect: QRectF) -> bool:
+            if any(rect.intersects(other) for other in taken):
+                return False
+            scene = canvas.mapToScene(rect.adjusted(-halo, -halo, halo, halo).toRect()).boundingRect()
+            corners = (scene.left(), scene.top(), scene.right(), scene.bottom())
+            # edges by their bounding boxes: a curve may bulge anywhere inside its box
+            return len(model.nodes_in(*corners, pad=0.0)) == 0 and len(model.edges_in(*corners)) == 0
+
+        corner = None
+        for width in legend.floating_widths():  # one row if it fits, else wrapped narrower
+            corner = free_corner(viewport, QSizeF(width, legend.heightForWidth(width)), is_free)
+            if corner is not None:
+                break
+        if corner is None:
+            legend.hide()
+            return
+        legend.setGeometry(corner.toRect())
+        legend.show()
+        legend.raise_()
 
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
@@ -293,6 +367,7 @@ class GraphView(_LayoutPipeline, _Collapsing, _Finding, _AnimationApi, _ExportAp
         self.progress_panel.place(viewport)
         self.stale_banner.place(viewport)
         self.minimap.refresh()
+        self._place_legend()
 
     def _refit(self) -> None:
         if self._auto_fit:
