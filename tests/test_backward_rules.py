@@ -27,6 +27,16 @@ def _leaf(*shape, positive=False):
     return t.requires_grad_()
 
 
+def _data(*shape):
+    """A float64 input that needs no gradient."""
+    return torch.randn(*shape, dtype=torch.float64)
+
+
+def _ints(*shape):
+    """A leaf of small whole numbers: maxima, minima and comparisons tie."""
+    return torch.randint(0, 3, shape).double().requires_grad_()
+
+
 def _record(build, limit=10_000):
     """Run ``build()`` under a recorder, then backward with a random seed; return the recorder."""
     recorder = NodeRecorder(limit)
@@ -109,6 +119,116 @@ CASES = {
                                          is_causal=True, enable_gqa=True)
         + F.scaled_dot_product_attention(_leaf(2, 2, 5, 8), _leaf(2, 2, 6, 8), _leaf(2, 2, 6, 8),
                                          attn_mask=torch.rand(5, 6) > 0.3, scale=0.3)),
+    # shapes, indexing (third-party models: DenseNet/Inception cat, ViT's x[:, 0], UNet padding)
+    "CatBackward0": lambda: torch.cat([_leaf(2, 3), _leaf(2, 1)], 1),
+    "CatBackward0/negative dim, an input needing no gradient": lambda: torch.cat([_data(2, 2), _leaf(2, 3), _leaf(2, 1)], -1),
+    "CatBackward0/cls token": lambda: torch.cat([_leaf(1, 1, 4).expand(2, -1, -1), _leaf(2, 3, 4)], 1),
+    "StackBackward0": lambda: torch.stack([_leaf(3), _leaf(3)], 1),
+    "StackBackward0/negative dim": lambda: torch.stack([_leaf(2, 3), _data(2, 3), _leaf(2, 3)], -2),
+    "UnbindBackward0": lambda: _leaf(3, 4).unbind(1)[2] * 2,
+    "UnbindBackward0/unpacked, negative dim": lambda: (lambda a, b: a + 2 * b)(*_leaf(2, 3, 2).unbind(-1)),
+    "SelectBackward0": lambda: _leaf(2, 3, 4)[:, 0],
+    "SelectBackward0/negative dim and index": lambda: _leaf(2, 3, 4).select(-1, -2),
+    "UnsqueezeBackward0": lambda: _leaf(3, 2).unsqueeze(-1),
+    "UnsqueezeBackward0/front": lambda: _leaf(3, 2).unsqueeze(0),
+    "SqueezeBackward0": lambda: _leaf(3, 1, 2, 1).squeeze(),
+    "SqueezeBackward1": lambda: _leaf(3, 1).squeeze(-1),
+    "SqueezeBackward1/a dim not of size 1": lambda: _leaf(3, 1).squeeze(0),
+    "SqueezeBackward1/max_pool1d": lambda: F.max_pool1d(_leaf(2, 3, 8), 2) + F.avg_pool1d(_leaf(2, 3, 8), 2),
+    "SqueezeBackward2": lambda: _leaf(3, 1, 1, 2).squeeze((1, -2)),
+    "IndexBackward0": lambda: _leaf(5, 3)[torch.tensor([0, 2, 2])],
+    "IndexBackward0/boolean mask": lambda: _leaf(5, 3)[torch.rand(5, 3) > 0.5],
+    "IndexBackward0/second dim": lambda: _leaf(5, 3)[:, torch.tensor([0, 2, 0, 0])],
+    "IndexBackward0/two index tensors": lambda: _leaf(4, 3, 2)[torch.tensor([0, 3, 0]), torch.tensor([1, 1, 1])],
+    "IndexSelectBackward0": lambda: _leaf(5, 3).index_select(0, torch.tensor([4, 0, 4])),
+    "IndexSelectBackward0/negative dim": lambda: _leaf(2, 5).index_select(-1, torch.tensor([1, 1, 3])),
+    "GatherBackward0": lambda: _leaf(3, 4).gather(1, torch.tensor([[0, 1], [2, 2], [3, 0]])),
+    "GatherBackward0/dim 0": lambda: _leaf(3, 4).gather(0, torch.tensor([[0, 1, 2, 2], [2, 2, 0, 1]])),
+    "ConstantPadNdBackward0": lambda: F.pad(_leaf(2, 3), (1, 2)),
+    "ConstantPadNdBackward0/two dims and a value": lambda: F.pad(_leaf(1, 2, 3, 4), (1, 0, 2, 1), value=1.5),
+    "ConstantPadNdBackward0/a crop": lambda: F.pad(_leaf(2, 5), (-1, 2)),
+    "FlipBackward0": lambda: _leaf(3, 4, 2).flip((0, -1)),
+    "RollBackward0": lambda: _leaf(3, 4).roll((1, -3), (0, 1)),
+    "CumsumBackward0": lambda: _leaf(3, 4).cumsum(-1),
+    "CumsumBackward0/dim 0": lambda: _leaf(3, 4).cumsum(0),
+    "SplitWithSizesBackward0": lambda: _leaf(3, 7).split([2, 5], 1)[1] * 2,
+    "SplitWithSizesBackward0/negative dim, all pieces": lambda: sum(p.sum(-1) * i for i, p in enumerate(_leaf(3, 6).split([1, 3, 2], -1))),
+    # element-wise
+    "WhereBackward0": lambda: torch.where(torch.rand(3, 4) > 0.5, _leaf(3, 4), _leaf(4)),
+    "WhereBackward0/a number": lambda: torch.where(torch.rand(3, 4) > 0.5, _leaf(3, 4), 0.0),
+    "MaximumBackward0": lambda: torch.maximum(_leaf(3, 4), _leaf(4)),
+    "MaximumBackward0/ties": lambda: (lambda a: torch.maximum(a, a.detach().clone().requires_grad_()))(_leaf(3, 4)),
+    "MinimumBackward0": lambda: torch.minimum(_leaf(3, 1), _leaf(3, 4)),
+    "MinimumBackward0/ties": lambda: torch.minimum(_ints(3, 4), _ints(3, 4)),
+    "PowBackward0": lambda: _leaf(2, 3).pow(2),
+    "PowBackward0/a fraction": lambda: _leaf(2, 3, positive=True) ** 0.5,
+    "PowBackward0/square": lambda: _leaf(3).square() + _leaf(3) ** -1.5 * 0,
+    "PowBackward1": lambda: _leaf(2, 3, positive=True) ** _leaf(3),
+    "PowBackward1/zero base": lambda: torch.tensor([0.0, 1.5, 0.0, 2.0], dtype=torch.float64, requires_grad=True)
+    ** torch.tensor([2.0, 0.0, 1.0, 1.5], dtype=torch.float64, requires_grad=True),
+    "PowBackward2": lambda: 2.0 ** _leaf(3),
+    "ExpBackward0": lambda: _leaf(3, 2).exp(),
+    "LogBackward0": lambda: _leaf(3, 2, positive=True).log(),
+    "Log1PBackward0": lambda: _leaf(3, 2, positive=True).log1p(),
+    "SqrtBackward0": lambda: _leaf(3, 2, positive=True).sqrt(),
+    "RsqrtBackward0": lambda: torch.rsqrt(_leaf(3, 2, positive=True)),
+    "RsqrtBackward0/RMSNorm": lambda: (lambda x: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6))(_leaf(2, 4)),
+    "ReciprocalBackward0": lambda: _leaf(3, positive=True).reciprocal(),
+    "SinBackward0": lambda: _leaf(3, 2).sin(),
+    "CosBackward0": lambda: _leaf(3, 2).cos(),
+    "ClampBackward1": lambda: _leaf(3, 4).clamp(min=0.1),
+    "ClampBackward1/both bounds": lambda: _leaf(3, 4).clamp(-0.1, 0.2),
+    "ClampMinBackward0": lambda: _leaf(3, 4).clamp_min(0.1),
+    "ClampMaxBackward0": lambda: _leaf(3, 4).clamp_max(0.1),
+    "ClampBackward0": lambda: _leaf(3, 4).clamp(min=_leaf(3, 4)),
+    "ClampBackward0/both bounds, broadcast": lambda: _leaf(3, 4).clamp(_leaf(4) - 1, _leaf(3, 1) + 1),
+    "ClampBackward0/max only": lambda: _leaf(3, 4).clamp(max=_leaf(4)),
+    # reductions
+    "MaxBackward0": lambda: _leaf(3, 4).max(1).values,
+    "MaxBackward0/keepdim, negative dim": lambda: _leaf(3, 4).max(-1, keepdim=True).values,
+    "MinBackward0": lambda: _leaf(3, 4).min(0).values,
+    "MaxBackward1": lambda: _leaf(3, 4).max() + _ints(3, 4).max(),
+    "MinBackward1": lambda: _leaf(3, 4).min() + _ints(3, 4).min(),
+    "AmaxBackward0": lambda: _leaf(3, 4).amax(1),
+    "AmaxBackward0/ties, keepdim": lambda: _ints(3, 4, 2).amax((0, -1), keepdim=True),
+    "AminBackward0": lambda: _ints(3, 4).amin(-1),
+    "VarBackward0": lambda: _leaf(3, 4).var(1, correction=0, keepdim=True),
+    "VarBackward0/all": lambda: _leaf(3, 4).var(),
+    "VarBackward0/two dims": lambda: _leaf(2, 3, 4).var((0, -1)),
+    "StdBackward0": lambda: _leaf(3, 4).std(1),
+    "StdBackward0/all": lambda: _leaf(3, 4).std(),
+    "StdBackward0/keepdim, biased": lambda: _leaf(3, 4).std(-1, keepdim=True, correction=0),
+    "LogsumexpBackward0": lambda: _leaf(3, 4).logsumexp(1),
+    "LogsumexpBackward0/keepdim": lambda: _leaf(3, 4).logsumexp((0, 1), keepdim=True),
+    "LinalgVectorNormBackward0": lambda: _leaf(3, 4).norm(dim=1),
+    "LinalgVectorNormBackward0/F.normalize": lambda: F.normalize(_leaf(3, 4), dim=-1),
+    # activations
+    "HardtanhBackward0": lambda: F.relu6(_leaf(3, 4) * 4),
+    "HardtanhBackward0/bounds": lambda: F.hardtanh(_leaf(3, 4), -0.5, 0.5),
+    "HardswishBackward0": lambda: F.hardswish(_leaf(3, 4) * 3),
+    "HardsigmoidBackward0": lambda: F.hardsigmoid(_leaf(3, 4) * 3),
+    "EluBackward0": lambda: F.elu(_leaf(3, 4)),
+    "EluBackward0/alpha": lambda: F.elu(_leaf(3, 4), alpha=0.5),
+    "EluBackward0/SELU": lambda: F.selu(_leaf(3, 4)),
+    "EluBackward1": lambda: F.elu(_leaf(3, 4) * 1, inplace=True),
+    "CeluBackward0": lambda: F.celu(_leaf(3, 4), alpha=0.7),
+    "SoftplusBackward0": lambda: F.softplus(_leaf(3, 4)),
+    "SoftplusBackward0/beta, threshold": lambda: F.softplus(_leaf(3, 4), beta=2, threshold=1),
+    "MishBackward0": lambda: F.mish(_leaf(3, 4)),
+    # pooling, upsampling, normalisation (FCN/UNet, diffusion UNets)
+    "AdaptiveMaxPool2DBackward0": lambda: F.adaptive_max_pool2d(_leaf(2, 3, 5, 5), 2),
+    "AdaptiveMaxPool2DBackward0/uneven": lambda: F.adaptive_max_pool2d(_leaf(2, 3, 7, 5), (3, 2)),
+    "UpsampleNearest2DBackward0": lambda: F.interpolate(_leaf(1, 2, 3, 3), scale_factor=2, mode="nearest"),
+    "UpsampleNearest2DBackward0/size": lambda: F.interpolate(_leaf(2, 2, 3, 4), size=(5, 7), mode="nearest"),
+    "UpsampleNearest2DBackward0/down, fraction": lambda: F.interpolate(_leaf(1, 2, 7, 5), scale_factor=0.6, mode="nearest"),
+    "UpsampleBilinear2DBackward0": lambda: F.interpolate(_leaf(1, 2, 3, 3), scale_factor=2, mode="bilinear"),
+    "UpsampleBilinear2DBackward0/align_corners": lambda: F.interpolate(_leaf(2, 2, 3, 4), size=(5, 4), mode="bilinear",
+                                                                       align_corners=True),
+    "UpsampleBilinear2DBackward0/down, fraction": lambda: F.interpolate(_leaf(1, 2, 7, 5), scale_factor=1.7, mode="bilinear"),
+    "UpsampleBilinear2DBackward0/to one": lambda: F.interpolate(_leaf(1, 2, 4, 3), size=(1, 2), mode="bilinear",
+                                                                align_corners=True),
+    "NativeGroupNormBackward0": lambda: F.group_norm(_leaf(2, 4, 3, 3), 2, _leaf(4), _leaf(4)),
+    "NativeGroupNormBackward0/no affine": lambda: F.group_norm(_leaf(2, 6, 5), 3),
     "AccumulateGrad": lambda: _leaf(3) * 2,
     "MkldnnRnnLayerBackward0": _lstm,
 }

@@ -269,6 +269,146 @@ def _any_grad(n: NodeGradients) -> torch.Tensor:
     return next(_whole(g, "a received gradient") for g in n.received if g is not None)
 
 
+@rule("SplitWithSizesBackward0", "y₀, y₁, … = x.split([s₀, s₁, …], dim)   (pieces of given sizes)",
+      "The pieces' gradients are put back side by side (zero for a piece no gradient reached).",
+      "∂L/∂x = cat(∂L/∂y₀, ∂L/∂y₁, …; dim)")
+def _split_with_sizes(n):
+    s = n.saved
+    sizes = list(s["self_sym_sizes"])
+    dim = signed(s["dim"]) % len(sizes)
+    return [torch.cat([_received_or_zeros(n, i, sizes, dim, size) for i, size in enumerate(s["split_sizes"])], dim)]
+
+
+def _received_or_zeros(n: NodeGradients, i: int, sizes: list[int], dim: int, size: int) -> torch.Tensor:
+    """The i-th received gradient, or zeros of that output's shape (``sizes`` with ``size`` at ``dim``)."""
+    received = n.received[i] if i < len(n.received) else None
+    if received is not None:
+        return _whole(received, f"the received gradient {i}")
+    shape = list(sizes)
+    shape[dim] = size
+    return torch.zeros(shape, dtype=_any_grad(n).dtype)
+
+
+@rule("CatBackward0", "y = cat(x₀, x₁, …; dim)   (inputs side by side)",
+      "Each input gets back the part of the gradient where its values were placed.",
+      "∂L/∂xᵢ = ∂L/∂y[the slice of xᵢ along dim]")
+def _cat(n):
+    g = grad(n)
+    dim = signed(n.saved["dim"]) % g.dim()
+    widths = [None if shape is None else shape[dim] for shape in n.input_shapes]
+    unknown = [i for i, width in enumerate(widths) if width is None]
+    if len(unknown) > 1 and any(w is not None for w in widths[unknown[0] + 1:]):
+        # autograd saves only dim; an input that needs no gradient leaves no shape in the record
+        raise NotRecomputable(f"{len(unknown)} inputs of cat need no gradient and their sizes were not saved, "
+                              "so where the others' slices start is unknown")
+    if len(unknown) == 1:
+        widths[unknown[0]] = g.shape[dim] - sum(w for w in widths if w is not None)
+    out, start = [], 0
+    for width in widths:  # (autograd also sends a gradient to an input that needs none: it goes nowhere)
+        out.append(None if width is None else g.narrow(dim, start, width))
+        start += width or 0
+    return out
+
+
+@rule("StackBackward0", "y = stack(x₀, x₁, …; dim)   (inputs along a new dim)",
+      "Each input gets its own layer of the gradient along the new dim.", "∂L/∂xᵢ = ∂L/∂y.select(dim, i)")
+def _stack(n):
+    g = grad(n)
+    return list(g.unbind(signed(n.saved["dim"]) % g.dim()))
+
+
+@rule("UnbindBackward0", "y₀, y₁, … = x.unbind(dim)   (x's slices along dim; also x[0], x[1] unpacked)",
+      "The slices' gradients are stacked back along dim (zero for a slice no gradient reached).",
+      "∂L/∂x = stack(∂L/∂y₀, ∂L/∂y₁, …; dim)")
+def _unbind(n):
+    like = _any_grad(n)
+    pieces = [like.new_zeros(like.shape) if g is None else _whole(g, f"the received gradient {i}")
+              for i, g in enumerate(n.received)]
+    return [torch.stack(pieces, signed(n.saved["dim"]) % (like.dim() + 1))]
+
+
+@rule("SelectBackward0", "y = x.select(dim, i)   (x[:, i]: one index, the dim disappears)",
+      "The selected slice gets the gradient; everything else was not used and gets zero.",
+      "∂L/∂x = ∂L/∂y at index i along dim, 0 elsewhere")
+def _select(n):
+    s, g = n.saved, grad(n)
+    d_x = g.new_zeros(s["self_sym_sizes"])
+    d_x.select(signed(s["dim"]) % d_x.dim(), signed(s["index"])).copy_(g)
+    return [d_x]
+
+
+@rule("UnsqueezeBackward0", "y = x.unsqueeze(dim)   (a new dim of size 1)", "Same values: the added dim is removed again.",
+      "∂L/∂x = squeeze(∂L/∂y, dim)")
+def _unsqueeze(n):
+    g = grad(n)
+    return [g.squeeze(signed(n.saved["dim"]) % g.dim())]
+
+
+@rule("SqueezeBackward0", "y = x.squeeze()   (dims of size 1 removed)", "Same values: the size-1 dims are put back.",
+      "∂L/∂x = reshape(∂L/∂y, x.shape)")
+def _squeeze(n):
+    return [grad(n).reshape(n.saved["self_sym_sizes"])]
+
+
+alias("SqueezeBackward1", "SqueezeBackward0")  # squeeze(dim): the same, for one dim
+alias("SqueezeBackward2", "SqueezeBackward0")  # squeeze((d0, d1)): the same, for several
+
+
+@rule("IndexBackward0", "y = x[idx]   (indexing with integer tensors or a boolean mask)",
+      "Each picked element gets its gradient back, added up when it was picked several times; the rest get zero.",
+      "∂L/∂x[idx] += ∂L/∂y   (0 where not picked)")
+def _index(n):
+    g = grad(n)
+    indices = tuple(None if i is None else _whole(i, "the saved index") for i in n.saved["indices"])
+    # aten's index_put takes None for a dim taken whole (x[:, idx]); Tensor.index_put_ does not
+    return [torch.ops.aten.index_put(g.new_zeros(n.saved["self_sym_sizes"]), list(indices), g, True)]
+
+
+@rule("IndexSelectBackward0", "y = x.index_select(dim, idx)", "Each picked slice gets its gradient back, added up for "
+      "slices picked several times; the rest get zero.", "∂L/∂x[idx along dim] += ∂L/∂y")
+def _index_select(n):
+    s, g = n.saved, grad(n)
+    d_x = g.new_zeros(s["self_sym_sizes"])
+    return [d_x.index_add_(signed(s["dim"]) % d_x.dim(), saved(n, "index"), g)]
+
+
+@rule("GatherBackward0", "y[i][j] = x[i][idx[i][j]]   (gather along dim)",
+      "Each element gets the gradients of every output that gathered it, added up.",
+      "∂L/∂x = scatter_add(0, dim, idx, ∂L/∂y)", inputs={0: "self"})
+def _gather(n):
+    x = saved(n, "self")
+    return [torch.zeros_like(x).scatter_add_(signed(n.saved["dim"]) % x.dim(), saved(n, "index"), grad(n))]
+
+
+@rule("ConstantPadNdBackward0", "y = x with a border of a constant (F.pad)",
+      "The border depends on no input: its gradient is dropped and x gets the inner part.",
+      "∂L/∂x = ∂L/∂y with the padded border cut off")
+def _constant_pad(n):
+    # pad lists (left, right) per dim from the last dim back; padding by −pad cuts that border off again
+    # (and a negative pad, a crop, comes back as zeros)
+    return [F.pad(grad(n), [-signed(int(p)) for p in n.saved["pad"]])]
+
+
+@rule("FlipBackward0", "y = x.flip(dims)", "Flipping is undone by flipping the gradient back.", "∂L/∂x = flip(∂L/∂y, dims)")
+def _flip(n):
+    return [grad(n).flip([signed(int(d)) for d in n.saved["dims"]])]
+
+
+@rule("RollBackward0", "y = x.roll(shifts, dims)", "Rolling is undone by rolling the gradient back by −shifts.",
+      "∂L/∂x = roll(∂L/∂y, −shifts, dims)")
+def _roll(n):
+    return [grad(n).roll([-signed(int(s)) for s in n.saved["shifts"]], [signed(int(d)) for d in n.saved["dims"]])]
+
+
+@rule("CumsumBackward0", "yᵢ = Σ_(j ≤ i) xⱼ   (cumulative sum along dim)",
+      "xⱼ is in every later partial sum: it gets the sum of their gradients (a cumulative sum from the end).",
+      "∂L/∂xⱼ = Σ_(i ≥ j) ∂L/∂yᵢ")
+def _cumsum(n):
+    g = grad(n)
+    dim = signed(n.saved["dim"]) % g.dim()
+    return [g.flip(dim).cumsum(dim).flip(dim)]
+
+
 # ---------------------------------------------------------------------------
 # element-wise arithmetic
 
@@ -341,6 +481,158 @@ def _masked_fill(n):
     return [g.masked_fill(mask, 0)] + [sum_to(g * mask, _shape(n, 1))] * (len(n.input_shapes) - 1)
 
 
+@rule("WhereBackward0", "y = where(c, a, b)   (a where the condition holds, else b)",
+      "Each position's gradient goes to the input that was picked there; the other gets zero.",
+      "∂L/∂a = ∂L/∂y where c, 0 elsewhere", "∂L/∂b = ∂L/∂y where not c, 0 elsewhere")
+def _where(n):
+    g, condition = grad(n), saved(n, "condition")
+    zero = g.new_zeros(())
+    return [sum_to(torch.where(condition, g, zero), _shape(n, 0)), sum_to(torch.where(condition, zero, g), _shape(n, 1))]
+
+
+def _pick_larger(g: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The gradient where a won (a > b), half of it where they tied."""
+    return torch.where(a == b, g / 2, g).masked_fill(a < b, 0)
+
+
+@rule("MaximumBackward0", "y = maximum(a, b)   (element-wise)",
+      "Each position's gradient goes to the larger input; a tie splits it in half.",
+      "∂L/∂a = ∂L/∂y where a > b (½ where a = b)", "∂L/∂b = ∂L/∂y where b > a (½ where a = b)",
+      inputs={0: "self", 1: "other"})
+def _maximum(n):
+    g, a, b = grad(n), saved(n, "self"), saved(n, "other")
+    return [sum_to(_pick_larger(g, a, b), _shape(n, 0)), sum_to(_pick_larger(g, b, a), _shape(n, 1))]
+
+
+@rule("MinimumBackward0", "y = minimum(a, b)   (element-wise)",
+      "Each position's gradient goes to the smaller input; a tie splits it in half.",
+      "∂L/∂a = ∂L/∂y where a < b (½ where a = b)", "∂L/∂b = ∂L/∂y where b < a (½ where a = b)",
+      inputs={0: "self", 1: "other"})
+def _minimum(n):
+    g, a, b = grad(n), saved(n, "self"), saved(n, "other")
+    return [sum_to(_pick_larger(g, b, a), _shape(n, 0)), sum_to(_pick_larger(g, a, b), _shape(n, 1))]
+
+
+@rule("PowBackward0", "y = xᵖ   (p a number; x.pow(2), x ** 0.5, square())", "The power rule: the slope is p · xᵖ⁻¹.",
+      "∂L/∂x = ∂L/∂y · p · xᵖ⁻¹", inputs={0: "self"})
+def _pow(n):
+    g, x, p = grad(n), saved(n, "self"), n.saved["exponent"]
+    return [torch.zeros_like(x) if p == 0 else g * p * x.pow(p - 1)]
+
+
+def _pow_exponent_slope(base, exponent: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
+    """∂(aᵇ)/∂b = aᵇ · ln a, taken as 0 where a = 0 and b ≥ 0 (where 0ᵇ is flat, autograd's convention)."""
+    log = base.log() if isinstance(base, torch.Tensor) else torch.full_like(result, math.log(base) if base > 0 else math.nan)
+    return torch.where((torch.as_tensor(base) == 0) & (exponent >= 0), 0.0, result * log)
+
+
+@rule("PowBackward1", "y = aᵇ   (both tensors, element-wise)",
+      "The base gets the power rule b · aᵇ⁻¹; the exponent gets aᵇ · ln a.",
+      "∂L/∂a = ∂L/∂y · b · aᵇ⁻¹", "∂L/∂b = ∂L/∂y · aᵇ · ln a", inputs={0: "self", 1: "exponent"})
+def _pow_tensor(n):
+    g, a, b = grad(n), saved(n, "self"), saved(n, "exponent")
+    d_a = torch.where(b == 0, 0.0, g * b * a.pow(b - 1))
+    d_b = g * _pow_exponent_slope(a, b, saved(n, "result"))
+    return [sum_to(d_a, _shape(n, 0)), sum_to(d_b, _shape(n, 1))]
+
+
+@rule("PowBackward2", "y = cᵇ   (c a number, b a tensor)", "The exponent's slope is cᵇ · ln c.",
+      "∂L/∂b = ∂L/∂y · cᵇ · ln c")
+def _pow_number_base(n):
+    return [grad(n) * _pow_exponent_slope(n.saved["self"], saved(n, "exponent"), saved(n, "result"))]
+
+
+@rule("ExpBackward0", "y = eˣ", "eˣ is its own slope: the gradient times the output.", "∂L/∂x = ∂L/∂y · y")
+def _exp(n):
+    return [grad(n) * saved(n, "result")]
+
+
+@rule("LogBackward0", "y = ln x", "ln's slope is 1/x.", "∂L/∂x = ∂L/∂y / x", inputs={0: "self"})
+def _log(n):
+    return [grad(n) / saved(n, "self")]
+
+
+@rule("Log1PBackward0", "y = ln(1 + x)", "Its slope is 1/(1 + x).", "∂L/∂x = ∂L/∂y / (1 + x)", inputs={0: "self"})
+def _log1p(n):
+    return [grad(n) / (1 + saved(n, "self"))]
+
+
+@rule("SqrtBackward0", "y = √x", "√x's slope is 1/(2√x) = 1/(2y).", "∂L/∂x = ∂L/∂y / (2y)")
+def _sqrt(n):
+    return [grad(n) / (2 * saved(n, "result"))]
+
+
+@rule("RsqrtBackward0", "y = 1/√x   (RMSNorm: x · rsqrt(mean(x²) + ε))", "1/√x's slope is −½ · x^(−3/2) = −½ · y³.",
+      "∂L/∂x = −½ · ∂L/∂y · y³")
+def _rsqrt(n):
+    return [-0.5 * grad(n) * saved(n, "result").pow(3)]
+
+
+@rule("ReciprocalBackward0", "y = 1/x", "1/x's slope is −1/x² = −y².", "∂L/∂x = −∂L/∂y · y²")
+def _reciprocal(n):
+    y = saved(n, "result")
+    return [-grad(n) * y * y]
+
+
+@rule("SinBackward0", "y = sin x   (rotary embeddings)", "sin's slope is cos x.", "∂L/∂x = ∂L/∂y · cos x", inputs={0: "self"})
+def _sin(n):
+    return [grad(n) * saved(n, "self").cos()]
+
+
+@rule("CosBackward0", "y = cos x   (rotary embeddings)", "cos's slope is −sin x.", "∂L/∂x = −∂L/∂y · sin x", inputs={0: "self"})
+def _cos(n):
+    return [-grad(n) * saved(n, "self").sin()]
+
+
+def _between(x: torch.Tensor, low, high) -> torch.Tensor:
+    """Where low ≤ x ≤ high (a bound of None is no bound)."""
+    inside = torch.ones_like(x, dtype=torch.bool)
+    if low is not None:
+        inside &= x >= low
+    if high is not None:
+        inside &= x <= high
+    return inside
+
+
+@rule("ClampBackward1", "y = clamp(x, min, max)   (min, max numbers)",
+      "Where x was clipped to a bound the output no longer moves with x: zero; inside the bounds the gradient passes.",
+      "∂L/∂x = ∂L/∂y where min ≤ x ≤ max, 0 elsewhere", inputs={0: "self"})
+def _clamp(n):
+    return [grad(n) * _between(saved(n, "self"), n.saved.get("min"), n.saved.get("max"))]
+
+
+@rule("ClampMinBackward0", "y = max(x, min)   (clamp(min=…), min a number)",
+      "Below min the output is constant: zero gradient; above it the gradient passes.",
+      "∂L/∂x = ∂L/∂y where x ≥ min, 0 elsewhere", inputs={0: "self"})
+def _clamp_min(n):
+    return [grad(n) * _between(saved(n, "self"), n.saved["min"], None)]
+
+
+@rule("ClampMaxBackward0", "y = min(x, max)   (clamp(max=…), max a number)",
+      "Above max the output is constant: zero gradient; below it the gradient passes.",
+      "∂L/∂x = ∂L/∂y where x ≤ max, 0 elsewhere", inputs={0: "self"})
+def _clamp_max(n):
+    return [grad(n) * _between(saved(n, "self"), None, n.saved["max"])]
+
+
+@rule("ClampBackward0", "y = clamp(x, lo, hi)   (lo, hi tensors)",
+      "x gets the gradient where it lay inside [lo, hi]; a bound gets it where it did the clipping.",
+      "∂L/∂x = ∂L/∂y where lo ≤ x ≤ hi", "∂L/∂lo = ∂L/∂y where x < lo (and lo < hi)",
+      "∂L/∂hi = ∂L/∂y where x > hi (or hi < lo)", inputs={0: "self", 1: "min", 2: "max"})
+def _clamp_tensor(n):
+    g, x = grad(n), saved(n, "self")
+    low, high = (None if n.saved.get(k) is None else saved(n, k) for k in ("min", "max"))
+    zero = g.new_zeros(())
+    d_x = torch.where(_between(x, low, high), g, zero)
+    if low is not None and high is not None:  # with lo > hi every output is hi
+        d_low = torch.where((x < low) & (low < high), g, zero)
+        d_high = torch.where((x > high) | (high < low), g, zero)
+    else:
+        d_low = None if low is None else torch.where(x < low, g, zero)
+        d_high = None if high is None else torch.where(x > high, g, zero)
+    return [sum_to(d_x, _shape(n, 0)), sum_to(d_low, _shape(n, 1)), sum_to(d_high, _shape(n, 2))]
+
+
 # ---------------------------------------------------------------------------
 # reductions
 
@@ -379,6 +671,120 @@ def _mean_dim(n):
     sizes = s["self_sym_sizes"]
     count = math.prod(sizes[d] for d in dims(s["dim"], len(sizes))) if s["dim"] else math.prod(sizes)
     return [_reduced_back(grad(n), s) / count]
+
+
+def _restore(t: torch.Tensor, dim, keepdim: bool, ndim: int) -> torch.Tensor:
+    """A reduced tensor with its reduced dims put back as size 1 (``dim`` None or empty: all dims)."""
+    if keepdim:
+        return t
+    for d in _reduced_dims(dim, ndim):
+        t = t.unsqueeze(d)
+    return t
+
+
+def _reduced_dims(dim, ndim: int) -> list[int]:
+    return list(range(ndim)) if dim is None or dim == () else dims(dim, ndim)
+
+
+@rule("MaxBackward0", "y, i = x.max(dim)   (the largest value along dim, and where it was)",
+      "Only the winner along dim gets the gradient; every other element gets zero.",
+      "∂L/∂x = ∂L/∂y at the index i of each maximum, 0 elsewhere")
+def _max_dim(n):
+    s = n.saved
+    sizes = s["self_sym_sizes"]
+    dim = signed(s["dim"]) % len(sizes)
+    g, index = _restore(grad(n), dim, s["keepdim"], len(sizes)), _restore(saved(n, "indices"), dim, s["keepdim"], len(sizes))
+    return [g.new_zeros(sizes).scatter_(dim, index, g)]
+
+
+rule("MinBackward0", "y, i = x.min(dim)   (the smallest value along dim, and where it was)",
+     "Only the smallest element along dim gets the gradient; every other element gets zero.",
+     "∂L/∂x = ∂L/∂y at the index i of each minimum, 0 elsewhere")(_max_dim)
+
+
+def _spread_over_ties(n: NodeGradients) -> list[torch.Tensor]:
+    """The gradient of a max/min shared evenly by the elements equal to it (y = max(x) over ``dim``)."""
+    s, x = n.saved, saved(n, "self")
+    over = _reduced_dims(s.get("dim"), x.dim())
+    keepdim = s.get("keepdim", False)
+    won = x == _restore(saved(n, "result"), over, keepdim, x.dim())
+    return [_restore(grad(n), over, keepdim, x.dim()) * won / won.sum(over, keepdim=True)]
+
+
+@rule("MaxBackward1", "y = max(x)   (the largest of all elements)",
+      "The maximum gets the gradient, shared evenly when several elements tie; the rest get zero.",
+      "∂L/∂xᵢ = ∂L/∂y / k where xᵢ = y (k ties), 0 elsewhere", inputs={0: "self"})
+def _max_all(n):
+    return _spread_over_ties(n)
+
+
+@rule("MinBackward1", "y = min(x)   (the smallest of all elements)",
+      "The minimum gets the gradient, shared evenly when several elements tie; the rest get zero.",
+      "∂L/∂xᵢ = ∂L/∂y / k where xᵢ = y (k ties), 0 elsewhere", inputs={0: "self"})
+def _min_all(n):
+    return _spread_over_ties(n)
+
+
+@rule("AmaxBackward0", "y = amax(x, dims)   (the largest value over dims)",
+      "The maximum of each reduced group gets its gradient, shared evenly by ties; the rest get zero.",
+      "∂L/∂xᵢ = ∂L/∂y / k where xᵢ = y (k ties in its group), 0 elsewhere", inputs={0: "self"})
+def _amax(n):
+    return _spread_over_ties(n)
+
+
+@rule("AminBackward0", "y = amin(x, dims)   (the smallest value over dims)",
+      "The minimum of each reduced group gets its gradient, shared evenly by ties; the rest get zero.",
+      "∂L/∂xᵢ = ∂L/∂y / k where xᵢ = y (k ties in its group), 0 elsewhere", inputs={0: "self"})
+def _amin(n):
+    return _spread_over_ties(n)
+
+
+def _variance_grad(n: NodeGradients) -> tuple[torch.Tensor, list[int], int]:
+    """(∂var/∂x without ∂L/∂y: 2(x − x̄)/(N − c), the reduced dims, N − c)."""
+    s, x = n.saved, saved(n, "self")
+    over = _reduced_dims(s.get("dim"), x.dim())
+    correction = 1 if s.get("correction") is None else s["correction"]
+    dof = math.prod(x.shape[d] for d in over) - correction
+    return 2 * (x - x.mean(over, keepdim=True)) / dof, over, dof
+
+
+@rule("VarBackward0", "y = Σ (x − x̄)² / (N − c)   (variance over dims; c = 1 unbiased, 0 biased)",
+      "Each element pulls the variance by its distance from the mean.", "∂L/∂x = ∂L/∂y · 2 (x − x̄) / (N − c)",
+      inputs={0: "self"})
+def _var(n):
+    slope, over, _ = _variance_grad(n)
+    return [_restore(grad(n), over, n.saved.get("keepdim", False), slope.dim()) * slope]
+
+
+@rule("StdBackward0", "y = √(Σ (x − x̄)² / (N − c))   (standard deviation over dims)",
+      "Variance's rule divided by 2y, the slope of the square root (0 where y = 0).",
+      "∂L/∂x = ∂L/∂y · (x − x̄) / ((N − c) · y)", inputs={0: "self"})
+def _std(n):
+    slope, over, _ = _variance_grad(n)
+    keepdim = n.saved.get("keepdim", False)
+    g, y = (_restore(t, over, keepdim, slope.dim()) for t in (grad(n), saved(n, "result")))
+    return [torch.where(y == 0, 0.0, g / (2 * y)) * slope]
+
+
+@rule("LogsumexpBackward0", "y = ln Σⱼ e^xⱼ   (over dims)", "Its slope is the softmax of x over the reduced dims.",
+      "∂L/∂xⱼ = ∂L/∂y · e^(xⱼ − y)", inputs={0: "self"})
+def _logsumexp(n):
+    x, s = saved(n, "self"), n.saved
+    over = _reduced_dims(s.get("dim"), x.dim())
+    g, y = (_restore(t, over, s.get("keepdim", False), x.dim()) for t in (grad(n), saved(n, "result")))
+    return [g * (x - y).exp()]
+
+
+@rule("LinalgVectorNormBackward0", "y = ‖x‖₂ = √(Σ x²)   (over dims; also x.norm(), F.normalize)",
+      "Each element pulls the length by its share x/‖x‖ (0 where the length is 0).", "∂L/∂x = ∂L/∂y · x / ‖x‖",
+      inputs={0: "self"})
+def _vector_norm(n):
+    x, s = saved(n, "self"), n.saved
+    if s.get("ord") != 2:
+        raise NotRecomputable(f"vector norms of order {s.get('ord')} are not recomputed yet (only the 2-norm)")
+    over = _reduced_dims(s.get("dim"), x.dim())
+    g, y = (_restore(t, over, s.get("keepdim", False), x.dim()) for t in (grad(n), saved(n, "result")))
+    return [torch.where(y == 0, 0.0, g * x / y)]
 
 
 # ---------------------------------------------------------------------------
@@ -451,6 +857,75 @@ def _log_softmax(n):
     g, y = grad(n), saved(n, "result")
     d = signed(n.saved["dim"])
     return [g - torch.exp(y) * g.sum(d, keepdim=True)]
+
+
+@rule("HardtanhBackward0", "y = clamp(x, min_val, max_val)   (ReLU6: min 0, max 6)",
+      "The gradient passes strictly inside the bounds and stops where the output was clipped.",
+      "∂L/∂x = ∂L/∂y where min_val < x < max_val, 0 elsewhere", inputs={0: "self"})
+def _hardtanh(n):
+    x = saved(n, "self")
+    return [grad(n) * ((x > n.saved["min_val"]) & (x < n.saved["max_val"]))]
+
+
+@rule("HardswishBackward0", "y = x · relu6(x + 3) / 6   (MobileNetV3)",
+      "0 below −3, the identity's slope 1 above 3, and x/3 + ½ in between.",
+      "∂L/∂x = ∂L/∂y · (0 if x < −3, x/3 + ½ if x ≤ 3, else 1)", inputs={0: "self"})
+def _hardswish(n):
+    x = saved(n, "self")
+    slope = torch.where(x < -3, 0.0, torch.where(x <= 3, x / 3 + 0.5, 1.0))
+    return [grad(n) * slope]
+
+
+@rule("HardsigmoidBackward0", "y = relu6(x + 3) / 6   (MobileNetV3's squeeze-excite gate)",
+      "A straight line of slope 1/6 between −3 and 3, flat outside.", "∂L/∂x = ∂L/∂y / 6 where −3 < x < 3, 0 elsewhere",
+      inputs={0: "self"})
+def _hardsigmoid(n):
+    x = saved(n, "self")
+    return [grad(n) * ((x > -3) & (x < 3)) / 6]
+
+
+def _elu_slope(x: torch.Tensor, alpha: float, scale: float, input_scale: float) -> torch.Tensor:
+    return torch.where(x <= 0, input_scale * scale * alpha * torch.exp(x * input_scale), scale)
+
+
+@rule("EluBackward0", "y = s · (x if x > 0 else α · (e^(k·x) − 1))   (ELU: s = k = 1; SELU: fixed α, s)",
+      "Slope s where x > 0; below 0 the slope k·s·α·e^(k·x) fades towards zero.",
+      "∂L/∂x = ∂L/∂y · (s if x > 0 else k · s · α · e^(k·x))", inputs={0: "self"})
+def _elu(n):
+    s = n.saved
+    return [grad(n) * _elu_slope(saved(n, "self"), s["alpha"], s["scale"], s["input_scale"])]
+
+
+@rule("EluBackward1", "y = s · (x if x > 0 else α · (e^(k·x) − 1))   (in place: the output saved, not x)",
+      "The same slope as ELU's, read from the output: k · (y + s·α) where y ≤ 0.",
+      "∂L/∂x = ∂L/∂y · (s if y > 0 else k · (y + s · α))")
+def _elu_from_result(n):
+    s, y = n.saved, saved(n, "result")
+    return [grad(n) * torch.where(y <= 0, s["input_scale"] * (y + s["alpha"] * s["scale"]), s["scale"])]
+
+
+@rule("CeluBackward0", "y = x if x > 0 else α · (e^(x/α) − 1)", "Slope 1 where x > 0, e^(x/α) below.",
+      "∂L/∂x = ∂L/∂y · (1 if x > 0 else e^(x/α))", inputs={0: "self"})
+def _celu(n):
+    alpha = n.saved["alpha"]
+    return [grad(n) * _elu_slope(saved(n, "self"), alpha, 1.0, 1 / alpha)]
+
+
+@rule("SoftplusBackward0", "y = ln(1 + e^(β·x)) / β   (x itself where β·x > threshold)",
+      "Softplus's slope is σ(β·x): a smooth ReLU's step (1 where it returned x).",
+      "∂L/∂x = ∂L/∂y · σ(β·x)   (1 where β·x > threshold)", inputs={0: "self"})
+def _softplus(n):
+    s, x = n.saved, saved(n, "self")
+    z = torch.exp(x * s["beta"])
+    return [grad(n) * torch.where(x * s["beta"] > s["threshold"], 1.0, z / (z + 1))]
+
+
+@rule("MishBackward0", "y = x · tanh(softplus(x))", "Mish's slope is tanh(sp) + x · σ(x) · (1 − tanh²(sp)), sp = softplus(x).",
+      "∂L/∂x = ∂L/∂y · (tanh(sp) + x · σ(x) · (1 − tanh²(sp)))", inputs={0: "self"})
+def _mish(n):
+    x = saved(n, "self")
+    t = torch.tanh(F.softplus(x))
+    return [grad(n) * (t + x * torch.sigmoid(x) * (1 - t * t))]
 
 
 # ---------------------------------------------------------------------------
@@ -627,6 +1102,77 @@ def _adaptive_avg_pool2d(n):
     return [d_x]
 
 
+@rule("AdaptiveMaxPool2DBackward0", "y[i, j] = max of the input cells mapped to output cell (i, j)",
+      "Only the winner of each cell's window gets the gradient; every other input gets zero.",
+      "∂L/∂x = ∂L/∂y at each window's argmax, 0 elsewhere", inputs={0: "self"})
+def _adaptive_max_pool2d(n):
+    g, x, indices = grad(n), saved(n, "self"), saved(n, "result1")
+    d_x = torch.zeros_like(x).flatten(-2)
+    d_x.scatter_add_(-1, indices.flatten(-2), g.flatten(-2))
+    return [d_x.view_as(x)]
+
+
+def _resample_matrix(out_size: int, in_size: int, sources, dtype) -> torch.Tensor:
+    """A (out_size, in_size) matrix whose row o holds the weight of each input cell in output cell o:
+    ``sources(o)`` gives ``[(input index, weight), …]``."""
+    matrix = torch.zeros(out_size, in_size, dtype=dtype)
+    for o in range(out_size):
+        for i, weight in sources(o):
+            matrix[o, i] += weight
+    return matrix
+
+
+def _nearest_sources(out_size: int, in_size: int, scale):
+    # torch's rule, in float32 as its kernel computes it: source = floor(o · in/out), or floor(o / scale_factor)
+    ratio = torch.tensor(in_size / out_size if scale is None else 1 / scale, dtype=torch.float32)
+    return lambda o: [(min(int(torch.floor(torch.tensor(float(o), dtype=torch.float32) * ratio)), in_size - 1), 1.0)]
+
+
+def _bilinear_sources(out_size: int, in_size: int, scale, align_corners: bool):
+    if out_size == in_size:
+        return lambda o: [(o, 1.0)]
+    if align_corners:
+        ratio = (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+    else:
+        ratio = in_size / out_size if scale is None else 1 / scale
+
+    def sources(o):
+        real = ratio * o if align_corners else max(ratio * (o + 0.5) - 0.5, 0.0)
+        low = min(int(math.floor(real)), in_size - 1)
+        far = min(max(real - low, 0.0), 1.0)  # the weight of the next cell
+        return [(low, 1 - far), (low + (1 if low < in_size - 1 else 0), far)]
+
+    return sources
+
+
+def _separable_back(g: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """y = R · x · Cᵀ per image, so ∂L/∂x = Rᵀ · ∂L/∂y · C."""
+    return rows.T @ g @ cols
+
+
+@rule("UpsampleNearest2DBackward0", "y[i, j] = x[⌊i·h/H⌋, ⌊j·w/W⌋]   (each input pixel copied to a block)",
+      "Each input pixel was copied to several output pixels: it gets the sum of their gradients.",
+      "∂L/∂x[p] = Σ over the output pixels copied from p ∂L/∂y")
+def _upsample_nearest(n):
+    s, g = n.saved, grad(n)
+    (out_h, out_w), (in_h, in_w) = s["output_size"], s["self_sym_sizes"][-2:]
+    rows = _resample_matrix(out_h, in_h, _nearest_sources(out_h, in_h, s.get("scales_h")), g.dtype)
+    cols = _resample_matrix(out_w, in_w, _nearest_sources(out_w, in_w, s.get("scales_w")), g.dtype)
+    return [_separable_back(g, rows, cols)]
+
+
+@rule("UpsampleBilinear2DBackward0", "y[i, j] = the weighted mean of the 4 input pixels around (i, j)'s source point",
+      "Each input pixel gets the gradients of the output pixels it was mixed into, times the weight it had in each.",
+      "∂L/∂x[p] = Σ_outputs weight(p → o) · ∂L/∂y[o]")
+def _upsample_bilinear(n):
+    s, g = n.saved, grad(n)
+    (out_h, out_w), (in_h, in_w) = s["output_size"], s["self_sym_sizes"][-2:]
+    corners = s["align_corners"]
+    rows = _resample_matrix(out_h, in_h, _bilinear_sources(out_h, in_h, s.get("scales_h"), corners), g.dtype)
+    cols = _resample_matrix(out_w, in_w, _bilinear_sources(out_w, in_w, s.get("scales_w"), corners), g.dtype)
+    return [_separable_back(g, rows, cols)]
+
+
 # ---------------------------------------------------------------------------
 # normalisation, embedding, dropout
 
@@ -679,6 +1225,24 @@ def _layer_norm(n):
     g_hat = g if weight is None else g * _whole(weight, "the saved weight")
     d_x = _normalised_input_grad(g_hat, x_hat, rstd, over)
     return [d_x, (g * x_hat).sum(batch_dims), g.sum(batch_dims)]
+
+
+@rule("NativeGroupNormBackward0", "y = γ · (x − μ_g) / σ_g + β   (μ, σ per sample over each group of channels)",
+      "Layer norm's rule within each group of channels; γ and β per channel, summed over samples and positions.",
+      "∂L/∂x = 1/(σ·M) · (M·g − Σg − x̂ · Σ g·x̂) per group,  g = γ·∂L/∂y", "∂L/∂γ = Σ_(n, positions) ∂L/∂y · x̂",
+      "∂L/∂β = Σ_(n, positions) ∂L/∂y", inputs={0: "input", 1: "weight"})
+def _group_norm(n):
+    s = n.saved
+    g, x = grad(n), saved(n, "input")
+    batch, groups = s["N"], s["group"]
+    mean, rstd = saved(n, "result1").reshape(batch, groups, 1), saved(n, "result2").reshape(batch, groups, 1)
+    x_hat = ((x.reshape(batch, groups, -1) - mean) * rstd).reshape(x.shape)
+    channel = [1, -1] + [1] * (x.dim() - 2)
+    weight = s.get("weight")
+    g_hat = g if weight is None else g * _whole(weight, "the saved weight").view(channel)
+    d_x = _normalised_input_grad(g_hat.reshape(batch, groups, -1), x_hat.reshape(batch, groups, -1), rstd, (2,))
+    over = tuple(d for d in range(x.dim()) if d != 1)
+    return [d_x.reshape(x.shape), (g * x_hat).sum(over), g.sum(over)]
 
 
 @rule("EmbeddingBackward0", "y[i] = W[token i]   (a row lookup)",
