@@ -299,6 +299,32 @@ def test_summarised_tensors_are_not_recomputed_but_say_why():
         recompute(node)
 
 
+def _only_node(recorder, label):
+    (node,) = [n for n in recorder.nodes.values() if n.label == label]
+    return node
+
+
+def test_cat_after_two_inputs_needing_no_gradient_is_not_recomputed_but_says_why():
+    # autograd saves only cat's dim: two inputs without a gradient leave their sizes out of the record
+    recorder = _record(lambda: torch.cat([_data(2, 2), _data(2, 1), _leaf(2, 3)], 1))
+    with pytest.raises(NotRecomputable, match="sizes were not saved"):
+        recompute(_only_node(recorder, "CatBackward0"))
+
+
+def test_cat_with_trailing_inputs_needing_no_gradient_still_recomputes_the_others():
+    recorder = _record(lambda: torch.cat([_leaf(2, 3), _data(2, 2), _data(2, 1)], 1))
+    node = _only_node(recorder, "CatBackward0")
+    got = recompute(node)
+    torch.testing.assert_close(got[0], node.produced[0])
+    assert got[1] is None and got[2] is None and node.input_shapes[1:] == [None, None]
+
+
+def test_a_norm_of_another_order_is_not_recomputed_but_says_why():
+    recorder = _record(lambda: torch.linalg.vector_norm(_leaf(3, 4), ord=1, dim=1))
+    with pytest.raises(NotRecomputable, match="order 1"):
+        recompute(_only_node(recorder, "LinalgVectorNormBackward0"))
+
+
 def test_unknown_node_classes_have_no_rule():
     class Square(torch.autograd.Function):
         @staticmethod
