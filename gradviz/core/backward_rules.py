@@ -1016,15 +1016,15 @@ def _as_2d(value, dims_: int, height: int) -> tuple[int, ...]:
     return values if dims_ == 2 else (height,) + values
 
 
-@rule("ConvolutionBackward0", "y = b + W ⋆ x   (each output = weights · the input patch under them)",
+@rule("ConvolutionBackward0", "y = b + W ⋆ x   (each output = weights · the input patch under them; "
+      "ConvTranspose: y = b + W ⋆ᵀ x)",
       "x gets the gradient spread back through the weights (a transposed convolution); each weight gets the "
       "sum over positions of gradient × the input value it touched; the bias the gradient summed over batch and positions.",
-      "∂L/∂x = ∂L/∂y ⋆ᵀ W", "∂L/∂W = Σ_(n, positions) ∂L/∂y · x_patch", "∂L/∂b = Σ_(n, positions) ∂L/∂y",
+      "∂L/∂x = ∂L/∂y ⋆ᵀ W   (transposed: ∂L/∂y ⋆ W)", "∂L/∂W = Σ_(n, positions) ∂L/∂y · x_patch   "
+      "(transposed: x · ∂L/∂y_patch)", "∂L/∂b = Σ_(n, positions) ∂L/∂y",
       inputs={0: "input", 1: "weight"})
 def _convolution(n):
     s = n.saved
-    if s["transposed"]:
-        raise NotRecomputable("transposed convolutions are not recomputed yet")
     g, x, w = grad(n), saved(n, "input"), saved(n, "weight")
     spatial = x.dim() - 2
     if spatial not in (1, 2):
@@ -1033,28 +1033,38 @@ def _convolution(n):
         g, x, w = g.unsqueeze(2), x.unsqueeze(2), w.unsqueeze(2)
     stride, padding, dilation = (_as_2d(s[k], spatial, h) for k, h in (("stride", 1), ("padding", 0), ("dilation", 1)))
     groups = s["groups"]
-    # ∂L/∂x: a transposed convolution, with the output padding that restores x's exact size
-    expected = [(g.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (w.shape[2 + i] - 1) + 1 for i in range(2)]
-    output_padding = [x.shape[2 + i] - expected[i] for i in range(2)]
-    d_x = F.conv_transpose2d(g, w, None, stride, padding, output_padding, groups, dilation)
-    # ∂L/∂W: im2col the input (every patch a column), then gradient × patchesᵀ, summed over the batch
-    patches = F.unfold(x, w.shape[2:], dilation=dilation, padding=padding, stride=stride)  # (N, C·kh·kw, positions)
-    batch, out_channels = g.shape[0], g.shape[1]
-    g_flat = g.reshape(batch, out_channels, -1)
-    per_group_in = x.shape[1] // groups
-    per_group_out = out_channels // groups
-    kernel = w.shape[2] * w.shape[3]
-    pieces = []
-    for k in range(groups):
-        g_k = g_flat[:, k * per_group_out:(k + 1) * per_group_out]
-        p_k = patches[:, k * per_group_in * kernel:(k + 1) * per_group_in * kernel]
-        pieces.append((g_k @ p_k.transpose(1, 2)).sum(0))
-    d_w = torch.cat(pieces, 0).reshape(w.shape)
+    if s["transposed"]:
+        # a transposed convolution is the adjoint of a convolution: x's gradient is the plain convolution
+        # of ∂L/∂y with W, and W's gradient is a convolution's with the roles of x and ∂L/∂y swapped
+        d_x = F.conv2d(g, w, None, stride, padding, dilation, groups)
+        d_w = _conv_weight_grad(g, x, w.shape, stride, padding, dilation, groups)
+    else:
+        # ∂L/∂x: a transposed convolution, with the output padding that restores x's exact size
+        expected = [(g.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (w.shape[2 + i] - 1) + 1
+                    for i in range(2)]
+        output_padding = [x.shape[2 + i] - expected[i] for i in range(2)]
+        d_x = F.conv_transpose2d(g, w, None, stride, padding, output_padding, groups, dilation)
+        d_w = _conv_weight_grad(x, g, w.shape, stride, padding, dilation, groups)
     d_b = g.sum(dim=(0, 2, 3)) if s.get("bias_sym_sizes_opt") else None
     if spatial == 1:
         d_x, d_w = d_x.squeeze(2), d_w.squeeze(2)
     needs = [_shape(n, i) is not None for i in range(3)]
     return [d_x if needs[0] else None, d_w if needs[1] else None, d_b if needs[2] else None]
+
+
+def _conv_weight_grad(x: torch.Tensor, g: torch.Tensor, shape, stride, padding, dilation, groups: int) -> torch.Tensor:
+    """∂L/∂W of y = W ⋆ x given ∂L/∂y = g: im2col x (every patch a column), then g × patchesᵀ, summed over
+    the batch, per group. W's shape is (g's channels, x's channels per group, kh, kw)."""
+    patches = F.unfold(x, shape[2:], dilation=dilation, padding=padding, stride=stride)  # (N, C·kh·kw, positions)
+    g_flat = g.reshape(g.shape[0], g.shape[1], -1)
+    per_group_in, per_group_out = x.shape[1] // groups, g.shape[1] // groups
+    kernel = shape[2] * shape[3]
+    pieces = []
+    for k in range(groups):
+        g_k = g_flat[:, k * per_group_out:(k + 1) * per_group_out]
+        p_k = patches[:, k * per_group_in * kernel:(k + 1) * per_group_in * kernel]
+        pieces.append((g_k @ p_k.transpose(1, 2)).sum(0))
+    return torch.cat(pieces, 0).reshape(shape)
 
 
 @rule("MaxPool2DWithIndicesBackward0", "y = max of each window",
