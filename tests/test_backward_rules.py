@@ -166,7 +166,7 @@ CASES = {
     "MinimumBackward0/ties": lambda: torch.minimum(_ints(3, 4), _ints(3, 4)),
     "PowBackward0": lambda: _leaf(2, 3).pow(2),
     "PowBackward0/a fraction": lambda: _leaf(2, 3, positive=True) ** 0.5,
-    "PowBackward0/square": lambda: _leaf(3).square() + _leaf(3) ** -1.5 * 0,
+    "PowBackward0/square, a negative power": lambda: _leaf(3).square() + _leaf(3, positive=True) ** -1.5,
     "PowBackward1": lambda: _leaf(2, 3, positive=True) ** _leaf(3),
     "PowBackward1/zero base": lambda: torch.tensor([0.0, 1.5, 0.0, 2.0], dtype=torch.float64, requires_grad=True)
     ** torch.tensor([2.0, 0.0, 1.0, 1.5], dtype=torch.float64, requires_grad=True),
@@ -446,3 +446,137 @@ def test_every_node_of_a_hugging_face_style_decoder_has_a_rule_that_recomputes()
     assert sorted(label for label in labels if rule_for(label) is None) == ["loss"]
     checked = _assert_every_node_recomputes(record)
     assert checked["ScaledDotProductFlashAttentionForCpuBackward0"] == 3 and checked["SiluBackward0"] == 1
+
+
+# -- models written the way torchvision and Hugging Face write them -------------------------------
+
+
+class _UNetStyle(nn.Module):
+    """A diffusion/segmentation UNet: GroupNorm + SiLU blocks, a transposed-conv and an upsampled decoder
+    path, padding to match the skip's size, skips joined by cat."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.GroupNorm(2, 8), nn.SiLU())
+        self.mid = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.GroupNorm(4, 8, affine=False), nn.SiLU())
+        self.up = nn.ConvTranspose2d(8, 4, 2, stride=2)
+        self.head = nn.Conv2d(4 + 8 + 8, 2, 1)
+
+    def forward(self, x):
+        skip = self.down(x)
+        h = self.mid(F.max_pool2d(skip, 2))
+        smooth = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
+        blocky = F.pad(F.interpolate(h[..., :-1, :-1], scale_factor=2, mode="nearest"), (0, 2, 0, 2))
+        return self.head(torch.cat([self.up(h), smooth + blocky, skip], 1))
+
+
+class _MobileNetV3Style(nn.Module):
+    """Hardswish, ReLU6, a hard-sigmoid squeeze-excite gate, adaptive pooling and a dropout head."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.bn = nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8)
+        self.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.se1, self.se2 = nn.Conv2d(8, 2, 1), nn.Conv2d(2, 8, 1)
+        self.fc = nn.Linear(8 * 2, 4)
+
+    def forward(self, x):
+        x = F.hardswish(self.bn(self.stem(x)))
+        x = F.relu6(self.dw(x))
+        x = x * F.hardsigmoid(self.se2(F.relu(self.se1(F.adaptive_avg_pool2d(x, 1)))))
+        pooled = torch.cat([F.adaptive_avg_pool2d(x, 1), F.adaptive_max_pool2d(x, 1)], 1).flatten(1)
+        return self.fc(F.dropout(pooled, 0.2, training=True))
+
+
+class _ViTStyle(nn.Module):
+    """torchvision's ViT: patches by a strided conv, a class token cat in front, position embeddings,
+    nn.MultiheadAttention, and the head reading x[:, 0]."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch = nn.Conv2d(3, 16, 4, stride=4)
+        self.cls = nn.Parameter(torch.randn(1, 1, 16))
+        self.pos = nn.Parameter(torch.randn(1, 5, 16))
+        self.ln = nn.LayerNorm(16)
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, x):
+        x = self.patch(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1) + self.pos
+        h = self.ln(x)
+        x = x + self.attn(h, h, h, need_weights=False)[0]
+        return self.head(x[:, 0])
+
+
+class _LlamaStyle(nn.Module):
+    """A LLaMA/T5 block written as Hugging Face does: RMSNorm by hand (pow, mean, rsqrt), rotary position
+    embeddings (rotate_half: slices, neg, cat; learnable frequencies: sin, cos), fused attention, SiLU
+    gating; a pooled head with max, std, clamp, exp/log1p."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(20, 8)
+        self.norm_weight = nn.Parameter(torch.ones(8))
+        self.qkv = nn.Linear(8, 24, bias=False)
+        self.freqs = nn.Parameter(torch.rand(2))
+        self.gate, self.up, self.down = nn.Linear(8, 16, bias=False), nn.Linear(8, 16, bias=False), nn.Linear(16, 8)
+
+    def rms_norm(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * self.norm_weight
+
+    def forward(self, ids):
+        x = self.emb(ids)
+        batch, length, _ = x.shape
+        q, k, v = self.qkv(self.rms_norm(x)).view(batch, length, 2, 12).transpose(1, 2).split(4, -1)
+        angles = torch.arange(length, dtype=x.dtype)[:, None] * self.freqs
+        cos, sin = torch.cat([angles.cos()] * 2, -1), torch.cat([angles.sin()] * 2, -1)
+
+        def rotate_half(t):
+            return torch.cat([-t[..., 2:], t[..., :2]], -1)
+
+        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        x = x + F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(batch, length, 8)
+        h = self.rms_norm(x)
+        x = x + self.down(F.silu(self.gate(h)) * self.up(h))
+        return x.mean(1) - x.max(1).values + x.std(1).clamp(min=0.1) + x[:, 0].exp().log1p()
+
+
+class _DenseInceptionStyle(nn.Module):
+    """DenseNet/Inception: branches joined by cat, ELU, average and max pooling, a stacked pair of heads."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 4, 1), nn.Conv2d(3, 4, 3, padding=1)
+        self.c = nn.Conv2d(8, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 4 * 4, 5)
+
+    def forward(self, x):
+        y = torch.cat([self.a(x), self.b(x)], 1)
+        y = F.max_pool2d(F.avg_pool2d(F.elu(self.c(y)), 2), 2).flatten(1)
+        return torch.stack([self.fc(y), self.fc(y.flip(0))], 1).amax(1)
+
+
+@pytest.mark.parametrize("model, inputs, expected", [
+    (_UNetStyle, lambda: torch.randn(2, 3, 8, 8),
+     {"NativeGroupNormBackward0", "UpsampleBilinear2DBackward0", "UpsampleNearest2DBackward0", "ConstantPadNdBackward0",
+      "CatBackward0", "ConvolutionBackward0"}),
+    (_MobileNetV3Style, lambda: torch.randn(2, 3, 8, 8),
+     {"HardswishBackward0", "HardtanhBackward0", "HardsigmoidBackward0", "AdaptiveMaxPool2DBackward0"}),
+    (_ViTStyle, lambda: torch.randn(2, 3, 8, 8), {"CatBackward0", "SelectBackward0"}),
+    (_LlamaStyle, lambda: torch.randint(0, 20, (2, 5)),
+     {"RsqrtBackward0", "PowBackward0", "SinBackward0", "CosBackward0", "MaxBackward0", "StdBackward0", "ClampBackward1",
+      "ExpBackward0", "Log1PBackward0", "SelectBackward0"}),
+    (_DenseInceptionStyle, lambda: torch.randn(2, 3, 16, 16), {"CatBackward0", "EluBackward0", "StackBackward0", "AmaxBackward0"}),
+], ids=lambda v: v.__name__.strip("_") if isinstance(v, type) else "")
+def test_every_node_of_third_party_style_models_has_a_rule_that_recomputes(model, inputs, expected):
+    from gradviz.core.session import TrainingSession
+
+    torch.manual_seed(0)
+    session = TrainingSession(model(), inputs=(inputs(),), node_gradients=True, whole_tensor_limit=1_000_000, seed=0)
+    record = session.run_iteration()
+    labels = {node.label for node in record.node_gradients.values()}
+    assert expected <= labels
+    assert sorted(label for label in labels if rule_for(label) is None) == ["loss"]
+    checked = _assert_every_node_recomputes(record)
+    assert all(checked[label] for label in expected)
