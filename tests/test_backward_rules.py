@@ -39,6 +39,10 @@ def _ints(*shape):
 
 def _record(build, limit=10_000):
     """Run ``build()`` under a recorder, then backward with a random seed; return the recorder."""
+    return _record_with_graph(build, limit)[0]
+
+
+def _record_with_graph(build, limit=10_000):
     recorder = NodeRecorder(limit)
     with recorder.forward():
         out = build()
@@ -47,7 +51,7 @@ def _record(build, limit=10_000):
     seeds = [torch.randn_like(t) for t in outputs]
     with recorder.backward(graph, outputs, seeds):
         gradviz.trace_backward(outputs, graph, seeds)
-    return recorder
+    return recorder, graph
 
 
 def _lstm():
@@ -580,3 +584,17 @@ def test_every_node_of_third_party_style_models_has_a_rule_that_recomputes(model
     assert sorted(label for label in labels if rule_for(label) is None) == ["loss"]
     checked = _assert_every_node_recomputes(record)
     assert all(checked[label] for label in expected)
+
+
+def test_cat_and_stack_explain_each_input_by_its_slice():
+    from gradviz.core.explain import Recording, explain_node
+
+    torch.manual_seed(0)
+    recorder, graph = _record_with_graph(
+        lambda: torch.cat([_leaf(2, 1), _leaf(2, 3)], -1) + torch.stack([_leaf(2), _leaf(2)], 1)[:, :1])
+    record = Recording(graph, recorder.nodes)
+    cat, stack = (next(k for k, n in recorder.nodes.items() if n.label == label) for label in ("CatBackward0", "StackBackward0"))
+    cat_lines = [line for line in explain_node(record, cat).with_values if line.startswith("∂L/∂x")]
+    assert [line.split(" = ")[:2] for line in cat_lines] == [["∂L/∂x₀", "∂L/∂y[:, 0:1]"], ["∂L/∂x₁", "∂L/∂y[:, 1:4]"]]
+    stack_lines = [line for line in explain_node(record, stack).with_values if line.startswith("∂L/∂x")]
+    assert [line.split(" = ")[:2] for line in stack_lines] == [["∂L/∂x₀", "∂L/∂y[:, 0]"], ["∂L/∂x₁", "∂L/∂y[:, 1]"]]
