@@ -177,6 +177,46 @@ def _bmm(n):
     return [d_a, d_b]
 
 
+@rule("MvBackward0", "y = A · v   (a matrix times a vector)", "A gets the outer product of the gradient with v; "
+      "v gets the gradient sent back through A.", "∂L/∂A = ∂L/∂y ⊗ v", "∂L/∂v = Aᵀ · ∂L/∂y", inputs={0: "self", 1: "vec"})
+def _mv(n):
+    g = grad(n)
+    return [torch.outer(g, saved(n, "vec")), saved(n, "self").T @ g]
+
+
+@rule("DotBackward0", "y = a · b = Σ aᵢ bᵢ", "Each vector gets the gradient times the other.",
+      "∂L/∂a = ∂L/∂y · b", "∂L/∂b = ∂L/∂y · a", inputs={0: "self", 1: "tensor"})
+def _dot(n):
+    g = grad(n)
+    return [g * saved(n, "tensor"), g * saved(n, "self")]
+
+
+@rule("AddmvBackward0", "y = β·b + α·A·v", "b gets β times the gradient; A and v Mv's rule, times α.",
+      "∂L/∂b = β · ∂L/∂y", "∂L/∂A = α · ∂L/∂y ⊗ v", "∂L/∂v = α · Aᵀ · ∂L/∂y", inputs={1: "mat", 2: "vec"})
+def _addmv(n):
+    g, s = grad(n), n.saved
+    return [sum_to(s["beta"] * g, _shape(n, 0)), s["alpha"] * torch.outer(g, saved(n, "vec")), s["alpha"] * saved(n, "mat").T @ g]
+
+
+@rule("BaddbmmBackward0", "y[i] = β·b[i] + α·A[i]·B[i]   (attention scores in some Hugging Face models)",
+      "b gets β times the gradient; A and B Bmm's rule, times α.",
+      "∂L/∂b = β · ∂L/∂y", "∂L/∂A[i] = α · ∂L/∂y[i] · B[i]ᵀ", "∂L/∂B[i] = α · A[i]ᵀ · ∂L/∂y[i]",
+      inputs={1: "batch1", 2: "batch2"})
+def _baddbmm(n):
+    g, s = grad(n), n.saved
+    a, b = saved(n, "batch1"), saved(n, "batch2")
+    return [sum_to(s["beta"] * g, _shape(n, 0)), s["alpha"] * g @ b.transpose(-1, -2), s["alpha"] * a.transpose(-1, -2) @ g]
+
+
+@rule("AddbmmBackward0", "y = β·b + α·Σᵢ A[i]·B[i]   (a batch of products, summed)",
+      "b gets β times the gradient; every A[i] and B[i] gets Mm's rule with the same gradient, times α.",
+      "∂L/∂b = β · ∂L/∂y", "∂L/∂A[i] = α · ∂L/∂y · B[i]ᵀ", "∂L/∂B[i] = α · A[i]ᵀ · ∂L/∂y", inputs={1: "batch1", 2: "batch2"})
+def _addbmm(n):
+    g, s = grad(n), n.saved
+    a, b = saved(n, "batch1"), saved(n, "batch2")
+    return [sum_to(s["beta"] * g, _shape(n, 0)), s["alpha"] * g @ b.transpose(-1, -2), s["alpha"] * a.transpose(-1, -2) @ g]
+
+
 # ---------------------------------------------------------------------------
 # shape changes: the gradient moves back to where each value came from
 
@@ -409,6 +449,157 @@ def _cumsum(n):
     return [g.flip(dim).cumsum(dim).flip(dim)]
 
 
+@rule("TrilBackward0", "y = tril(x, k)   (x below the k-th diagonal, zeros above: causal masks)",
+      "The zeroed triangle no longer depends on x: the gradient keeps only the kept triangle.", "∂L/∂x = tril(∂L/∂y, k)")
+def _tril(n):
+    return [grad(n).tril(signed(int(n.saved["diagonal"])))]
+
+
+@rule("TriuBackward0", "y = triu(x, k)   (x above the k-th diagonal, zeros below)",
+      "The zeroed triangle no longer depends on x: the gradient keeps only the kept triangle.", "∂L/∂x = triu(∂L/∂y, k)")
+def _triu(n):
+    return [grad(n).triu(signed(int(n.saved["diagonal"])))]
+
+
+@rule("DiagonalBackward0", "y = x.diagonal(offset, d1, d2)",
+      "The diagonal gets its gradient back; everything off it gets zero.", "∂L/∂x = ∂L/∂y on the diagonal, 0 elsewhere")
+def _diagonal(n):
+    s, g = n.saved, grad(n)
+    d_x = g.new_zeros(s["self_sym_sizes"])
+    d_x.diagonal(signed(int(s["offset"])), signed(int(s["dim1"])), signed(int(s["dim2"]))).copy_(g)
+    return [d_x]
+
+
+@rule("MaskedSelectBackward0", "y = x[mask]   (masked_select: the selected values, flattened)",
+      "The selected elements get their gradient back, in order; the rest get zero.",
+      "∂L/∂x = ∂L/∂y at the masked positions, 0 elsewhere", inputs={0: "self"})
+def _masked_select(n):
+    g, x, mask = grad(n), saved(n, "self"), saved(n, "mask")
+    shape = torch.broadcast_shapes(x.shape, mask.shape)
+    return [sum_to(g.new_zeros(shape).masked_scatter(mask.expand(shape), g), x.shape)]
+
+
+@rule("IndexPutBackward0", "y = x with y[idx] = v   (index_put; accumulate: y[idx] += v)",
+      "x gets the gradient except where v overwrote it; v gets the gradient at the positions it was written to.",
+      "∂L/∂x = ∂L/∂y with the written positions zeroed (kept when accumulating)", "∂L/∂v = ∂L/∂y[idx]")
+def _index_put(n):
+    g = grad(n)
+    indices = [None if i is None else _whole(i, "the saved index") for i in n.saved["indices"]]
+    taken = torch.ops.aten.index(g, indices)
+    d_x = g if n.saved["accumulate"] else torch.ops.aten.index_put(g, indices, g.new_zeros(()))
+    return [d_x, sum_to(taken, _shape(n, 1))]
+
+
+@rule("ScatterAddBackward0", "y = x, then y[idx[i][j]][j] += src[i][j]   (scatter_add along dim)",
+      "x passes the gradient through; each src element gets the gradient of the place it was added to.",
+      "∂L/∂x = ∂L/∂y", "∂L/∂src = gather(∂L/∂y, dim, idx)")
+def _scatter_add(n):
+    g = grad(n)
+    return [g, g.gather(signed(n.saved["dim"]) % g.dim(), saved(n, "index"))]
+
+
+@rule("ScatterBackward0", "y = x, then y[idx[i][j]][j] = src[i][j]   (scatter along dim)",
+      "Overwritten places no longer depend on x; each src element gets the gradient of the place it was written to.",
+      "∂L/∂x = ∂L/∂y with the written places zeroed", "∂L/∂src = gather(∂L/∂y, dim, idx)")
+def _scatter(n):
+    g = grad(n)
+    dim, index = signed(n.saved["dim"]) % g.dim(), saved(n, "index")
+    return [g.scatter(dim, index, 0.0), g.gather(dim, index)]
+
+
+@rule("IndexAddBackward0", "y = x, then y[idx along dim] += α · src   (index_add)",
+      "x passes the gradient through; each slice of src gets α times the gradient of the slice it was added to.",
+      "∂L/∂x = ∂L/∂y", "∂L/∂src = α · ∂L/∂y[idx along dim]")
+def _index_add(n):
+    g, s = grad(n), n.saved
+    d_source = s["alpha"] * g.index_select(signed(s["dim"]) % g.dim(), saved(n, "index"))
+    return [g, d_source.reshape(_shape(n, 1)) if _shape(n, 1) is not None else None]
+
+
+def _pad_sources(kind: str, out_size: int, in_size: int, left: int):
+    """Which input index each padded output index copies: reflected at the edges, or the edge repeated."""
+    def sources(o):
+        j = o - left
+        if kind == "reflect":
+            j = -j if j < 0 else (2 * (in_size - 1) - j if j >= in_size else j)
+        else:
+            j = min(max(j, 0), in_size - 1)
+        return [(j, 1.0)]
+    return sources
+
+
+def _pad_back(n: NodeGradients, kind: str) -> list[torch.Tensor]:
+    g, x = grad(n), saved(n, "self")
+    padding = [signed(int(p)) for p in n.saved["padding"]]  # (left, right[, top, bottom])
+    cols = _resample_matrix(g.shape[-1], x.shape[-1], _pad_sources(kind, g.shape[-1], x.shape[-1], padding[0]), g.dtype)
+    if len(padding) == 2:
+        return [g @ cols]
+    rows = _resample_matrix(g.shape[-2], x.shape[-2], _pad_sources(kind, g.shape[-2], x.shape[-2], padding[2]), g.dtype)
+    return [_separable_back(g, rows, cols)]
+
+
+@rule("ReflectionPad2DBackward0", "y = x padded by reflecting it at its edges   (F.pad mode='reflect': pix2pix, CycleGAN)",
+      "Each input pixel gets its own gradient plus those of the border pixels that mirror it.",
+      "∂L/∂x[p] = Σ over p and its mirror images ∂L/∂y")
+def _reflection_pad(n):
+    return _pad_back(n, "reflect")
+
+
+alias("ReflectionPad1DBackward0", "ReflectionPad2DBackward0")
+
+
+@rule("ReplicationPad2DBackward0", "y = x padded by repeating its edge values   (F.pad mode='replicate')",
+      "Each edge pixel gets its own gradient plus those of the border pixels that copy it.",
+      "∂L/∂x[p] = Σ over p and its copies ∂L/∂y")
+def _replication_pad(n):
+    return _pad_back(n, "replicate")
+
+
+alias("ReplicationPad1DBackward0", "ReplicationPad2DBackward0")
+
+
+@rule("PixelShuffleBackward0", "y = pixel_shuffle(x, r)   (channels C·r² → an r× larger image: super-resolution)",
+      "Only moves values: the gradient is moved back by the inverse shuffle.", "∂L/∂x = pixel_unshuffle(∂L/∂y, r)")
+def _pixel_shuffle(n):
+    return [F.pixel_unshuffle(grad(n), n.saved["upscale_factor"])]
+
+
+@rule("PixelUnshuffleBackward0", "y = pixel_unshuffle(x, r)   (an image → r² times the channels at 1/r size)",
+      "Only moves values: the gradient is moved back by the inverse shuffle.", "∂L/∂x = pixel_shuffle(∂L/∂y, r)")
+def _pixel_unshuffle(n):
+    return [F.pixel_shuffle(grad(n), n.saved["downscale_factor"])]
+
+
+@rule("ChannelShuffleBackward0", "y = channel_shuffle(x, g)   (ShuffleNet: channels regrouped)",
+      "Only moves channels: the gradient's channels are moved back.", "∂L/∂x = the inverse channel shuffle of ∂L/∂y")
+def _channel_shuffle(n):
+    g, groups = grad(n), n.saved["groups"]
+    return [g.unflatten(1, (g.shape[1] // groups, groups)).transpose(1, 2).flatten(1, 2)]
+
+
+@rule("Im2ColBackward0", "y = unfold(x)   (every k×k patch of x as a column)",
+      "An input pixel is in several patches: it gets the sum of the gradients of all its copies (fold).",
+      "∂L/∂x = fold(∂L/∂y)")
+def _im2col(n):
+    s = n.saved
+    size = (s["self_sym_argsize_minus_2"], s["self_sym_argsize_minus_1"])
+    return [F.fold(grad(n), size, s["kernel_size"], dilation=s["dilation"], padding=s["padding"], stride=s["stride"])]
+
+
+@rule("Col2ImBackward0", "y = fold(x)   (columns summed back into an image: overlapping patches add)",
+      "Each column entry was added into one pixel: it gets that pixel's gradient (unfold).", "∂L/∂x = unfold(∂L/∂y)")
+def _col2im(n):
+    s = n.saved
+    return [F.unfold(grad(n), s["kernel_size"], dilation=s["dilation"], padding=s["padding"], stride=s["stride"])]
+
+
+@rule("ToCopyBackward0", "y = x.to(dtype or device)   (.float(), .half(), mixed precision)",
+      "Same values in another dtype/device: the gradient is converted back to x's.", "∂L/∂x = ∂L/∂y converted to x's dtype")
+def _to_copy(n):
+    raise NotRecomputable("autograd keeps no record of x's dtype and device for .to(): the converted-back gradient "
+                          "is the recorded ∂L/∂x")
+
+
 # ---------------------------------------------------------------------------
 # element-wise arithmetic
 
@@ -633,6 +824,95 @@ def _clamp_tensor(n):
     return [sum_to(d_x, _shape(n, 0)), sum_to(d_low, _shape(n, 1)), sum_to(d_high, _shape(n, 2))]
 
 
+@rule("AddBackward1", "y = x + c   (c a number)", "Adding a constant passes the gradient through unchanged.", "∂L/∂x = ∂L/∂y")
+def _add_number(n):
+    return [grad(n)]
+
+
+@rule("SubBackward1", "y = x − c   (c a number)", "Subtracting a constant passes the gradient through unchanged.",
+      "∂L/∂x = ∂L/∂y")
+def _sub_number(n):
+    return [grad(n)]
+
+
+@rule("RsubBackward0", "y = b − α·a   (torch.rsub(a, b))", "b gets the gradient, a its negative (times α).",
+      "∂L/∂a = −α · ∂L/∂y", "∂L/∂b = ∂L/∂y")
+def _rsub_tensor(n):
+    g = grad(n)
+    return [sum_to(-n.saved["alpha"] * g, _shape(n, 0)), sum_to(g, _shape(n, 1))]
+
+
+@rule("MulBackward1", "y = c · x   (c a number: label smoothing's weights, scaling)", "The gradient is scaled by the same c.",
+      "∂L/∂x = c · ∂L/∂y")
+def _mul_number(n):
+    return [grad(n) * n.saved["other"]]
+
+
+@rule("DivBackward1", "y = x / c   (c a number)", "The gradient is divided by the same c.", "∂L/∂x = ∂L/∂y / c")
+def _div_number(n):
+    return [grad(n) / n.saved["other"]]
+
+
+@rule("AddcmulBackward0", "y = x + v · t₁ · t₂", "x passes the gradient through; each factor gets it times v and the other factor.",
+      "∂L/∂x = ∂L/∂y", "∂L/∂t₁ = v · ∂L/∂y · t₂", "∂L/∂t₂ = v · ∂L/∂y · t₁", inputs={1: "tensor1", 2: "tensor2"})
+def _addcmul(n):
+    g, v = grad(n), n.saved["value"]
+    t1, t2 = saved(n, "tensor1"), saved(n, "tensor2")
+    return [sum_to(g, _shape(n, 0)), sum_to(v * g * t2, _shape(n, 1)), sum_to(v * g * t1, _shape(n, 2))]
+
+
+@rule("AddcdivBackward0", "y = x + v · t₁ / t₂", "x passes the gradient through; t₁ gets it times v/t₂, t₂ times −v·t₁/t₂².",
+      "∂L/∂x = ∂L/∂y", "∂L/∂t₁ = v · ∂L/∂y / t₂", "∂L/∂t₂ = −v · ∂L/∂y · t₁ / t₂²", inputs={1: "tensor1", 2: "tensor2"})
+def _addcdiv(n):
+    g, v = grad(n), n.saved["value"]
+    t1, t2 = saved(n, "tensor1"), saved(n, "tensor2")
+    return [sum_to(g, _shape(n, 0)), sum_to(v * g / t2, _shape(n, 1)), sum_to(-v * g * t1 / (t2 * t2), _shape(n, 2))]
+
+
+@rule("LerpBackward0", "y = a + w · (b − a)   (w a number: an exponential moving average, EMA weights)",
+      "The result is (1 − w) of a and w of b: each gets that share of the gradient.",
+      "∂L/∂a = (1 − w) · ∂L/∂y", "∂L/∂b = w · ∂L/∂y")
+def _lerp(n):
+    g, w = grad(n), n.saved["weight"]
+    return [sum_to((1 - w) * g, _shape(n, 0)), sum_to(w * g, _shape(n, 1))]
+
+
+@rule("Atan2Backward0", "y = atan2(a, b)   (the angle of the point (b, a))",
+      "The angle turns with a by b/(a² + b²) and with b by −a/(a² + b²).",
+      "∂L/∂a = ∂L/∂y · b / (a² + b²)", "∂L/∂b = −∂L/∂y · a / (a² + b²)", inputs={0: "self", 1: "other"})
+def _atan2(n):
+    g, a, b = grad(n), saved(n, "self"), saved(n, "other")
+    r2 = a * a + b * b
+    return [sum_to(g * b / r2, _shape(n, 0)), sum_to(-g * a / r2, _shape(n, 1))]
+
+
+@rule("XlogyBackward0", "y = a · ln b   (0 where a = 0)", "a gets ln b; b gets a/b.",
+      "∂L/∂a = ∂L/∂y · ln b   (0 where a = 0 and b ≤ 0)", "∂L/∂b = ∂L/∂y · a / b", inputs={0: "self", 1: "other"})
+def _xlogy(n):
+    g, a, b = grad(n), saved(n, "self"), saved(n, "other")
+    d_a = torch.where((a == 0) & (b <= 0), 0.0, g * torch.log(b))
+    return [sum_to(d_a, _shape(n, 0)), sum_to(g * a / b, _shape(n, 1))]
+
+
+@rule("ErfBackward0", "y = erf(x)   (BERT's GELU by hand: x · ½ (1 + erf(x/√2)))", "erf's slope is 2/√π · e^(−x²).",
+      "∂L/∂x = ∂L/∂y · 2/√π · e^(−x²)", inputs={0: "self"})
+def _erf(n):
+    x = saved(n, "self")
+    return [grad(n) * 2 / math.sqrt(math.pi) * torch.exp(-x * x)]
+
+
+@rule("Expm1Backward0", "y = eˣ − 1", "Its slope is eˣ = y + 1.", "∂L/∂x = ∂L/∂y · (y + 1)")
+def _expm1(n):
+    return [grad(n) * (saved(n, "result") + 1)]
+
+
+for _label, _forward in (("SignBackward0", "y = sign(x)"), ("FloorBackward0", "y = ⌊x⌋"), ("CeilBackward0", "y = ⌈x⌉"),
+                         ("RoundBackward0", "y = round(x)"), ("TruncBackward0", "y = trunc(x)")):
+    rule(_label, f"{_forward}   (a step function)",
+         "A step function is flat between its jumps: its slope, and so the gradient it passes, is zero.",
+         "∂L/∂x = 0")(lambda n: [torch.zeros_like(grad(n))])
+
+
 # ---------------------------------------------------------------------------
 # reductions
 
@@ -787,6 +1067,83 @@ def _vector_norm(n):
     return [torch.where(y == 0, 0.0, g * x / y)]
 
 
+@rule("SortBackward0", "y, i = x.sort(dim)   (the values in order, and where each came from)",
+      "Sorting only moves values: each gets its gradient back at the place it came from.",
+      "∂L/∂x[i] = ∂L/∂y   (scattered back by the saved indices)")
+def _sort(n):
+    s, g = n.saved, grad(n)
+    sizes = s["self_sym_sizes"]
+    return [g.new_zeros(sizes).scatter_(signed(s["dim"]) % max(len(sizes), 1), saved(n, "indices"), g)]
+
+
+@rule("TopkBackward0", "y, i = x.topk(k, dim)   (the k largest values, and where they were)",
+      "The k chosen elements get their gradient back; the rest get zero.", "∂L/∂x[i] = ∂L/∂y, 0 elsewhere")
+def _topk(n):
+    return _sort(n)
+
+
+rule("KthvalueBackward0", "y, i = x.kthvalue(k, dim)   (the k-th smallest along dim, and where it was)",
+     "Only the chosen element along dim gets the gradient; every other element gets zero.",
+     "∂L/∂x = ∂L/∂y at the index i, 0 elsewhere")(_max_dim)
+rule("MedianBackward1", "y, i = x.median(dim)   (the median along dim, and where it was)",
+     "Only the median element along dim gets the gradient; every other element gets zero.",
+     "∂L/∂x = ∂L/∂y at the index i, 0 elsewhere")(_max_dim)
+
+
+@rule("MedianBackward0", "y = median(x)   (of all elements)",
+      "The median element gets the gradient, shared evenly when several elements tie; the rest get zero.",
+      "∂L/∂xᵢ = ∂L/∂y / k where xᵢ = y (k ties), 0 elsewhere", inputs={0: "self"})
+def _median_all(n):
+    return _spread_over_ties(n)
+
+
+def _product_of_the_others(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """For each element, the product of the other elements along dim (exact with zeros: no division)."""
+    ones = torch.ones_like(x.narrow(dim, 0, 1))
+    before = torch.cat([ones, x.narrow(dim, 0, x.shape[dim] - 1)], dim).cumprod(dim)
+    after = torch.cat([x.narrow(dim, 1, x.shape[dim] - 1), ones], dim).flip(dim).cumprod(dim).flip(dim)
+    return before * after
+
+
+@rule("ProdBackward0", "y = Π x   (the product of all elements)",
+      "Each element's slope is the product of all the others (y/xᵢ when no element is 0).",
+      "∂L/∂xᵢ = ∂L/∂y · Π_(j ≠ i) xⱼ", inputs={0: "self"})
+def _prod_all(n):
+    x = saved(n, "self")
+    return [grad(n) * _product_of_the_others(x.reshape(-1), 0).reshape(x.shape)]
+
+
+@rule("ProdBackward1", "y = Π_dim x   (the product along dim)",
+      "Each element's slope is the product of the others along dim (y/xᵢ when none is 0).",
+      "∂L/∂xᵢ = ∂L/∂y · Π_(j ≠ i, along dim) xⱼ", inputs={0: "self"})
+def _prod_dim(n):
+    x, s = saved(n, "self"), n.saved
+    dim = signed(s["dim"]) % max(x.dim(), 1)
+    return [_restore(grad(n), dim, s["keepdim"], x.dim()) * _product_of_the_others(x, dim)]
+
+
+@rule("CumprodBackward0", "yᵢ = Π_(j ≤ i) xⱼ   (cumulative product along dim)",
+      "xⱼ is a factor of every later partial product yᵢ, with slope yᵢ/xⱼ.", "∂L/∂xⱼ = Σ_(i ≥ j) ∂L/∂yᵢ · yᵢ / xⱼ",
+      inputs={0: "self"})
+def _cumprod(n):
+    x, y, g = saved(n, "self"), saved(n, "result"), grad(n)
+    if (x == 0).any():
+        raise NotRecomputable("a cumulative product with a zero factor: y/x is undefined there (autograd "
+                              "multiplies the other factors instead); not recomputed yet")
+    dim = signed(n.saved["dim"]) % max(x.dim(), 1)
+    return [(g * y).flip(dim).cumsum(dim).flip(dim) / x]
+
+
+@rule("LogcumsumexpBackward0", "yᵢ = ln Σ_(j ≤ i) e^xⱼ   (along dim)",
+      "xⱼ is in every later yᵢ, with weight e^(xⱼ − yᵢ) (a softmax over the first i elements).",
+      "∂L/∂xⱼ = Σ_(i ≥ j) ∂L/∂yᵢ · e^(xⱼ − yᵢ)", inputs={0: "self"})
+def _logcumsumexp(n):
+    x, y, g = saved(n, "self"), saved(n, "result"), grad(n)
+    dim = signed(n.saved["dim"]) % max(x.dim(), 1)
+    shift = y.amax(dim, keepdim=True)  # e^(xⱼ − yᵢ) = e^(xⱼ − m) · e^(m − yᵢ), each factor kept in range
+    return [(x - shift).exp() * (g * (shift - y).exp()).flip(dim).cumsum(dim).flip(dim)]
+
+
 # ---------------------------------------------------------------------------
 # activations: the gradient times the activation's slope at the input
 
@@ -928,6 +1285,38 @@ def _mish(n):
     return [grad(n) * (t + x * torch.sigmoid(x) * (1 - t * t))]
 
 
+@rule("LogSigmoidBackward0", "y = ln σ(x)", "Its slope is 1 − σ(x) = σ(−x): 1 for very negative x, 0 for large x.",
+      "∂L/∂x = ∂L/∂y · σ(−x)", inputs={0: "self"})
+def _log_sigmoid(n):
+    return [grad(n) * torch.sigmoid(-saved(n, "self"))]
+
+
+@rule("GluBackward0", "y = a · σ(b),  (a, b) = x split in halves along dim   (gated linear unit)",
+      "The value half gets the gradient times the gate; the gate half gets it times a and the sigmoid's slope.",
+      "∂L/∂x = cat(∂L/∂y · σ(b), ∂L/∂y · a · σ(b) · (1 − σ(b)); dim)", inputs={0: "self"})
+def _glu(n):
+    x, g = saved(n, "self"), grad(n)
+    dim = signed(n.saved["dim"]) % x.dim()
+    a, b = x.chunk(2, dim)
+    gate = torch.sigmoid(b)
+    return [torch.cat([g * gate, g * a * gate * (1 - gate)], dim)]
+
+
+@rule("PreluKernelBackward0", "y = x if x > 0 else a·x   (PReLU: a learned slope per channel)",
+      "x gets the gradient, times a where x ≤ 0; the slope a gets Σ ∂L/∂y · x over the places where x ≤ 0.",
+      "∂L/∂x = ∂L/∂y · (1 if x > 0 else a)", "∂L/∂a = Σ_(x ≤ 0) ∂L/∂y · x", inputs={0: "self", 1: "weight"})
+def _prelu(n):
+    g, x, a = grad(n), saved(n, "self"), saved(n, "weight")
+    negative = x <= 0
+    return [torch.where(negative, g * a, g), sum_to(torch.where(negative, g * x, 0.0), _shape(n, 1) or a.shape)]
+
+
+@rule("ThresholdBackward0", "y = x if x > t else v   (nn.Threshold)", "The gradient passes where x > t and stops elsewhere.",
+      "∂L/∂x = ∂L/∂y · [x > t]", inputs={0: "self"})
+def _threshold(n):
+    return [grad(n) * (saved(n, "self") > n.saved["threshold"])]
+
+
 # ---------------------------------------------------------------------------
 # attention
 
@@ -1006,6 +1395,64 @@ def _nll(n):
     return [d_x * g.unsqueeze(class_dim)]
 
 
+alias("NllLoss2DBackward0", "NllLossBackward0")  # the same, per pixel: segmentation with cross_entropy on (N, C, H, W)
+
+
+def _reduced_loss_grad(n: NodeGradients, per_element: torch.Tensor) -> torch.Tensor:
+    """A loss's ∂L/∂x from its per-element slope: times ∂L/∂y, divided by N for a mean."""
+    if n.saved["reduction"] == _MEAN:
+        per_element = per_element / per_element.numel()
+    return per_element * grad(n)
+
+
+@rule("BinaryCrossEntropyWithLogitsBackward0", "L = −mean(w · (p·t·ln σ(x) + (1 − t)·ln(1 − σ(x))))   (BCEWithLogitsLoss)",
+      "Each logit gets σ(x) − t: how far its probability is from the target (with pos_weight p: (1 + (p − 1)·t)·σ(x) − p·t).",
+      "∂L/∂x = ∂L/∂y · w · ((1 + (p − 1)·t) · σ(x) − p·t) / N", "∂L/∂t = −∂L/∂y · w · (p · ln σ(x) − ln σ(−x)) / N",
+      inputs={0: "self", 1: "target"})
+def _bce_with_logits(n):
+    s, x, t = n.saved, saved(n, "self"), saved(n, "target")
+    weight = 1.0 if s.get("weight") is None else saved(n, "weight")
+    pos = 1.0 if s.get("pos_weight") is None else saved(n, "pos_weight")
+    d_x = ((1 + (pos - 1) * t) * torch.sigmoid(x) - pos * t) * weight
+    d_t = -(pos * F.logsigmoid(x) - F.logsigmoid(-x)) * weight
+    return [_reduced_loss_grad(n, d_x) if _shape(n, 0) is not None else None,
+            _reduced_loss_grad(n, d_t) if _shape(n, 1) is not None else None]
+
+
+@rule("BinaryCrossEntropyBackward0", "L = −mean(w · (t·ln x + (1 − t)·ln(1 − x)))   (BCELoss on probabilities x)",
+      "Each probability gets (x − t) / (x·(1 − x)): large when a confident prediction is wrong.",
+      "∂L/∂x = ∂L/∂y · w · (x − t) / (x · (1 − x)) / N", "∂L/∂t = ∂L/∂y · w · (ln(1 − x) − ln x) / N",
+      inputs={0: "self", 1: "target"})
+def _bce(n):
+    s, x, t = n.saved, saved(n, "self"), saved(n, "target")
+    weight = 1.0 if s.get("weight") is None else saved(n, "weight")
+    d_x = (x - t) / ((1 - x) * x).clamp_min(1e-12) * weight  # autograd's guard against 0·1
+    d_t = (torch.log1p(-x).clamp_min(-100) - torch.log(x).clamp_min(-100)) * weight  # BCELoss clamps ln at −100
+    return [_reduced_loss_grad(n, d_x) if _shape(n, 0) is not None else None,
+            _reduced_loss_grad(n, d_t) if _shape(n, 1) is not None else None]
+
+
+@rule("HuberLossBackward0", "L = mean(½e² if |e| < δ else δ·(|e| − ½δ)),  e = x − t",
+      "Like MSE's e for small errors, but capped at ±δ: outliers pull with a fixed force.",
+      "∂L/∂x = ∂L/∂y · clamp(x − t, −δ, δ) / N", "∂L/∂t = −∂L/∂x", inputs={0: "self", 1: "target"})
+def _huber(n):
+    e = saved(n, "self") - saved(n, "target")
+    delta = n.saved["delta"]
+    d_x = _reduced_loss_grad(n, e.clamp(-delta, delta))
+    return [d_x if _shape(n, 0) is not None else None, -d_x if _shape(n, 1) is not None else None]
+
+
+@rule("SmoothL1LossBackward0", "L = mean(½e²/β if |e| < β else |e| − ½β),  e = x − t   (detection box regression)",
+      "e/β for small errors, ±1 beyond β: outliers pull with a fixed force.",
+      "∂L/∂x = ∂L/∂y · (e/β if |e| < β else sign(e)) / N", "∂L/∂t = −∂L/∂x", inputs={0: "self", 1: "target"})
+def _smooth_l1(n):
+    e = saved(n, "self") - saved(n, "target")
+    beta = n.saved["beta"]
+    slope = e.sign() if beta == 0 else torch.where(e.abs() < beta, e / beta, e.sign())
+    d_x = _reduced_loss_grad(n, slope)
+    return [d_x if _shape(n, 0) is not None else None, -d_x if _shape(n, 1) is not None else None]
+
+
 # ---------------------------------------------------------------------------
 # convolution and pooling
 
@@ -1078,21 +1525,33 @@ def _max_pool2d(n):
 
 
 @rule("AvgPool2DBackward0", "y = average of each k×k window", "Each input gets 1/k² of the gradient of every window it is in.",
-      "∂L/∂x = Σ over its windows ∂L/∂y / k²")
+      "∂L/∂x = Σ over its windows ∂L/∂y / k²   (k² the window's divisor)")
 def _avg_pool2d(n):
     s = n.saved
     g, x = grad(n), saved(n, "self")
-    if s["ceil_mode"] or not s["count_include_pad"] or s["divisor_override"] is not None:
-        raise NotRecomputable("average pooling with ceil_mode, count_include_pad=False or divisor_override is not recomputed yet")
-    kernel = tuple(s["kernel_size"]) * (2 if len(s["kernel_size"]) == 1 else 1)
-    stride = tuple(s["stride"]) or kernel
-    stride = stride * (2 if len(stride) == 1 else 1)
-    padding = tuple(s["padding"]) * (2 if len(s["padding"]) == 1 else 1)
-    columns = (g / (kernel[0] * kernel[1])).flatten(-2)  # (N, C, windows)
-    batch, channels = x.shape[0], x.shape[1]
-    columns = columns.reshape(batch * channels, 1, -1).expand(-1, kernel[0] * kernel[1], -1)
-    d_x = F.fold(columns, x.shape[-2:], kernel, padding=padding, stride=stride)  # fold sums overlapping windows
-    return [d_x.reshape(x.shape)]
+    pair = lambda v: tuple(v) * (2 if len(v) == 1 else 1)  # noqa: E731
+    kernel, padding = pair(s["kernel_size"]), pair(s["padding"])
+    stride = pair(s["stride"]) if s["stride"] else kernel
+    override = s.get("divisor_override")
+    # the window's divisor is a product of a height and a width factor (or the override): separable, y = R·x·Cᵀ
+    rows, cols = (_resample_matrix(g.shape[-2 + a], x.shape[-2 + a], _window_sources(
+        x.shape[-2 + a], kernel[a], stride[a], padding[a], s["count_include_pad"], override is not None), g.dtype)
+        for a in (0, 1))
+    d_x = _separable_back(g, rows, cols)
+    return [d_x / override if override else d_x]
+
+
+def _window_sources(in_size: int, kernel: int, stride: int, padding: int, count_padding: bool, no_divisor: bool):
+    """Output cell o of average pooling along one axis: the input cells of its window, each with weight
+    1/(the window's length), as torch counts it (ceil_mode's last window may hang over the padding)."""
+    def sources(o):
+        start = o * stride - padding
+        end = min(start + kernel, in_size + padding)
+        length = end - start
+        start, end = max(start, 0), min(end, in_size)
+        weight = 1.0 if no_divisor else 1 / (length if count_padding else end - start)
+        return [(i, weight) for i in range(start, end)]
+    return sources
 
 
 @rule("AdaptiveAvgPool2DBackward0", "y[i, j] = average of the input cells mapped to output cell (i, j)",
@@ -1180,6 +1639,23 @@ def _upsample_bilinear(n):
     corners = s["align_corners"]
     rows = _resample_matrix(out_h, in_h, _bilinear_sources(out_h, in_h, s.get("scales_h"), corners), g.dtype)
     cols = _resample_matrix(out_w, in_w, _bilinear_sources(out_w, in_w, s.get("scales_w"), corners), g.dtype)
+    return [_separable_back(g, rows, cols)]
+
+
+def _nearest_exact_sources(out_size: int, in_size: int, scale):
+    # nearest-exact samples each output cell's centre: source = floor((o + ½) · in/out), in float32 like torch
+    ratio = torch.tensor(in_size / out_size if scale is None else 1 / scale, dtype=torch.float32)
+    return lambda o: [(min(int(torch.floor((torch.tensor(o, dtype=torch.float32) + 0.5) * ratio)), in_size - 1), 1.0)]
+
+
+@rule("UpsampleNearestExact2DBackward0", "y[i, j] = x[⌊(i + ½)·h/H⌋, ⌊(j + ½)·w/W⌋]   (mode='nearest-exact')",
+      "Each input pixel was copied to several output pixels: it gets the sum of their gradients.",
+      "∂L/∂x[p] = Σ over the output pixels copied from p ∂L/∂y")
+def _upsample_nearest_exact(n):
+    s, g = n.saved, grad(n)
+    (out_h, out_w), (in_h, in_w) = s["output_size"], s["self_sym_sizes"][-2:]
+    rows = _resample_matrix(out_h, in_h, _nearest_exact_sources(out_h, in_h, s.get("scales_h")), g.dtype)
+    cols = _resample_matrix(out_w, in_w, _nearest_exact_sources(out_w, in_w, s.get("scales_w")), g.dtype)
     return [_separable_back(g, rows, cols)]
 
 
