@@ -600,6 +600,95 @@ def _to_copy(n):
                           "is the recorded ∂L/∂x")
 
 
+alias("TransposeBackward1", "TransposeBackward0")  # transpose_ in place (GRU/RNN layers use it)
+alias("TBackward1", "TBackward0")  # t_ in place
+alias("SqueezeBackward4", "SqueezeBackward0")  # squeeze_(dim) in place
+alias("UnsqueezeBackward1", "UnsqueezeBackward0")  # unsqueeze_ in place
+alias("UnsafeSplitBackward0", "SplitBackward0")  # GRU layers split their gates with it
+
+
+@rule("NarrowCopyBackward0", "y = a copy of x.narrow(dim, start, length)",
+      "The copied elements get their gradient back; the elements not taken get zero.",
+      "∂L/∂x = ∂L/∂y at the taken positions, 0 elsewhere")
+def _narrow_copy(n):
+    s, g = n.saved, grad(n)
+    d_x = g.new_zeros(s["self_sym_sizes"])
+    d_x.narrow(signed(s["dim"]) % d_x.dim(), signed(s["start"]), s["length"]).copy_(g)
+    return [d_x]
+
+
+@rule("UnfoldBackward0", "y = x.unfold(dim, size, step)   (sliding windows along dim, as a new last dim)",
+      "An element in several windows gets the sum of the gradients of all its copies.",
+      "∂L/∂x[p] = Σ over the windows containing p ∂L/∂y")
+def _tensor_unfold(n):
+    s, g = n.saved, grad(n)
+    d_x = g.new_zeros(s["self_sym_sizes"])
+    dim = signed(s["dimension"]) % max(d_x.dim(), 1)
+    size, step = s["size"], s["step"]
+    for i in range(g.shape[dim]):  # window i covers [i·step, i·step + size) along dim; its elements are y's last dim
+        d_x.narrow(dim, i * step, size).add_(g.select(dim, i).movedim(-1, dim))
+    return [d_x]
+
+
+@rule("TraceBackward0", "y = Σᵢ x[i, i]   (the trace)", "Only the diagonal is summed: it gets the gradient, the rest zero.",
+      "∂L/∂x = ∂L/∂y on the diagonal, 0 elsewhere")
+def _trace(n):
+    g = grad(n)
+    d_x = g.new_zeros(n.saved["self_sym_sizes"])
+    d_x.diagonal().fill_(g.item())
+    return [d_x]
+
+
+@rule("DiagEmbedBackward0", "y = diag_embed(x)   (x's last dim put on a diagonal; also torch.diag of a vector)",
+      "Only the diagonal holds x: x gets the gradient's diagonal.", "∂L/∂x = diagonal(∂L/∂y)")
+def _diag_embed(n):
+    s, g = n.saved, grad(n)
+    return [g.diagonal(signed(int(s["offset"])), signed(int(s["dim1"])), signed(int(s["dim2"])))]
+
+
+@rule("Rot90Backward0", "y = rot90(x, k, dims)", "Rotating is undone by rotating the gradient back by −k.",
+      "∂L/∂x = rot90(∂L/∂y, −k, dims)")
+def _rot90(n):
+    return [grad(n).rot90(-n.saved["k"], [signed(int(d)) for d in n.saved["dims"]])]
+
+
+@rule("TakeBackward0", "y = x.take(idx)   (elements of the flattened x)",
+      "Each taken element gets its gradient back, added up when taken several times; the rest get zero.",
+      "∂L/∂x.flat[idx] += ∂L/∂y", inputs={0: "self"})
+def _take(n):
+    x = saved(n, "self")
+    return [torch.zeros_like(x).put_(saved(n, "index"), grad(n), accumulate=True)]
+
+
+@rule("IndexFillBackward0", "y = x with the slices idx along dim filled with a constant",
+      "Filled slices no longer depend on x: they get zero gradient.", "∂L/∂x = ∂L/∂y, 0 in the filled slices")
+def _index_fill(n):
+    g = grad(n)
+    return [g.index_fill(signed(n.saved["dim"]) % g.dim(), saved(n, "index"), 0.0)]
+
+
+@rule("MaskedScatterBackward0", "y = x with its masked places filled, in order, by the first values of src",
+      "Filled places no longer depend on x; each src value used gets the gradient of the place it filled.",
+      "∂L/∂x = ∂L/∂y where not mask, 0 where mask", "∂L/∂src[:k] = ∂L/∂y[mask]   (0 for src values not used)")
+def _masked_scatter(n):
+    g, mask = grad(n), saved(n, "mask")
+    mask = mask.expand(g.shape)
+    used = g[mask]
+    size = n.saved["source_sym_sizes"]
+    d_source = torch.cat([used, used.new_zeros(math.prod(size) - used.numel())]).reshape(size)
+    return [sum_to(g.masked_fill(mask, 0), _shape(n, 0)), d_source]
+
+
+@rule("ZeroBackward0", "y = x.zero_()   (every value overwritten with 0)",
+      "The result no longer depends on x: the gradient stops here.", "∂L/∂x = 0")
+def _zero(n):
+    return [torch.zeros_like(grad(n))]
+
+
+rule("FillBackward2", "y = x.fill_(c)   (every value overwritten with a number)",
+     "The result no longer depends on x: the gradient stops here.", "∂L/∂x = 0")(_zero)
+
+
 # ---------------------------------------------------------------------------
 # element-wise arithmetic
 
@@ -913,6 +1002,111 @@ for _label, _forward in (("SignBackward0", "y = sign(x)"), ("FloorBackward0", "y
          "∂L/∂x = 0")(lambda n: [torch.zeros_like(grad(n))])
 
 
+def _slope_rule(label: str, forward: str, words: str, formula: str, slope, uses: str = "self"):
+    """An element-wise op whose ∂L/∂x is ∂L/∂y times a slope computed from one saved tensor."""
+    rule(label, forward, words, formula, inputs={0: "self"} if uses == "self" else None)(
+        lambda n: [grad(n) * slope(saved(n, uses))])
+
+
+_slope_rule("AsinBackward0", "y = asin x", "asin's slope is 1/√(1 − x²).", "∂L/∂x = ∂L/∂y / √(1 − x²)",
+            lambda x: (1 - x * x).rsqrt())
+_slope_rule("AtanBackward0", "y = atan x", "atan's slope is 1/(1 + x²).", "∂L/∂x = ∂L/∂y / (1 + x²)", lambda x: 1 / (1 + x * x))
+_slope_rule("TanBackward0", "y = tan x", "tan's slope is 1 + tan² x = 1 + y².", "∂L/∂x = ∂L/∂y · (1 + y²)",
+            lambda y: 1 + y * y, uses="result")
+_slope_rule("SinhBackward0", "y = sinh x", "sinh's slope is cosh x.", "∂L/∂x = ∂L/∂y · cosh x", torch.cosh)
+_slope_rule("CoshBackward0", "y = cosh x", "cosh's slope is sinh x.", "∂L/∂x = ∂L/∂y · sinh x", torch.sinh)
+_slope_rule("Log2Backward0", "y = log₂ x", "log₂'s slope is 1/(x · ln 2).", "∂L/∂x = ∂L/∂y / (x · ln 2)",
+            lambda x: 1 / (x * math.log(2)))
+_slope_rule("Log10Backward0", "y = log₁₀ x", "log₁₀'s slope is 1/(x · ln 10).", "∂L/∂x = ∂L/∂y / (x · ln 10)",
+            lambda x: 1 / (x * math.log(10)))
+_slope_rule("Exp2Backward0", "y = 2ˣ", "2ˣ's slope is 2ˣ · ln 2 = y · ln 2.", "∂L/∂x = ∂L/∂y · y · ln 2",
+            lambda y: y * math.log(2), uses="result")
+_slope_rule("NanToNumBackward0", "y = x with NaN and ±∞ replaced by numbers",
+            "Replaced values no longer depend on x: the gradient passes only where x was finite.",
+            "∂L/∂x = ∂L/∂y where x is finite, 0 elsewhere", torch.isfinite)
+
+
+for _label, _forward in (("FracBackward0", "y = x − trunc(x)"), ("RemainderBackward0", "y = x mod c   (c a number)"),
+                         ("FmodBackward0", "y = fmod(x, c)   (c a number)")):
+    rule(_label, _forward, "Between its jumps the op is x minus a constant: slope 1.", "∂L/∂x = ∂L/∂y")(lambda n: [grad(n)])
+
+rule("SgnBackward0", "y = sgn(x)   (real x: the sign)",
+     "A step function is flat between its jumps: its slope, and so the gradient it passes, is zero.",
+     "∂L/∂x = 0")(lambda n: [torch.zeros_like(grad(n))])
+
+
+@rule("LeakyReluBackward1", "y = x if x > 0 else s·x   (in place: the output saved, not x)",
+      "The gradient passes where y > 0, scaled by the slope s elsewhere.", "∂L/∂x = ∂L/∂y · (1 if y > 0 else s)")
+def _leaky_relu_from_result(n):
+    y = saved(n, "result")
+    return [grad(n) * torch.where(y > 0, 1.0, n.saved["negative_slope"])]
+
+
+def _shrink(n):
+    x, lambd = saved(n, "self"), n.saved["lambd"]
+    return [grad(n) * ((x < -lambd) | (x > lambd))]
+
+
+rule("HardshrinkBackward0", "y = x if |x| > λ else 0", "The gradient passes where |x| > λ and stops inside [−λ, λ].",
+     "∂L/∂x = ∂L/∂y · [|x| > λ]", inputs={0: "self"})(_shrink)
+rule("SoftshrinkBackward0", "y = x − λ·sign(x) if |x| > λ else 0", "The gradient passes where |x| > λ and stops inside [−λ, λ].",
+     "∂L/∂x = ∂L/∂y · [|x| > λ]", inputs={0: "self"})(_shrink)
+
+
+@rule("RreluWithNoiseBackward0", "y = x if x ≥ 0 else a·x   (RReLU: a random in [l, u] while training, (l + u)/2 in eval)",
+      "The gradient passes where x > 0 and is scaled by the slope used elsewhere (the saved noise while training).",
+      "∂L/∂x = ∂L/∂y · (1 if x > 0 else a)", inputs={0: "self"})
+def _rrelu(n):
+    s, x = n.saved, saved(n, "self")
+    if s["training"] and s["upper"] - s["lower"] > 1e-6:
+        return [grad(n) * saved(n, "noise")]
+    return [grad(n) * torch.where(x > 0, 1.0, (s["lower"] + s["upper"]) / 2)]
+
+
+@rule("LogitBackward0", "y = ln(x / (1 − x))   (eps: x clamped to [eps, 1 − eps] first)",
+      "logit's slope is 1/(x(1 − x)); where eps clamped x it is 0.", "∂L/∂x = ∂L/∂y / (x · (1 − x))", inputs={0: "self"})
+def _logit(n):
+    x, eps = saved(n, "self"), n.saved.get("eps")
+    d_x = grad(n) / (x * (1 - x))
+    if eps is None:
+        return [torch.where((x < 0) | (x > 1), math.nan, d_x)]
+    return [torch.where((x < eps) | (x > 1 - eps), 0.0, d_x)]
+
+
+@rule("LogaddexpBackward0", "y = ln(eᵃ + eᵇ)", "Each input gets its softmax share: eᵃ/(eᵃ + eᵇ) and eᵇ/(eᵃ + eᵇ).",
+      "∂L/∂a = ∂L/∂y / (1 + e^(b − a))", "∂L/∂b = ∂L/∂y / (1 + e^(a − b))", inputs={0: "self", 1: "other"})
+def _logaddexp(n):
+    g, a, b = grad(n), saved(n, "self"), saved(n, "other")
+    return [sum_to(g / (1 + torch.exp(b - a)), _shape(n, 0)), sum_to(g / (1 + torch.exp(a - b)), _shape(n, 1))]
+
+
+@rule("HypotBackward0", "y = √(a² + b²)", "Each side pulls the length by its share a/y, b/y.",
+      "∂L/∂a = ∂L/∂y · a / y", "∂L/∂b = ∂L/∂y · b / y", inputs={0: "self", 1: "other"})
+def _hypot(n):
+    g, y = grad(n), saved(n, "result")
+    d_a = sum_to(g * saved(n, "self") / y, _shape(n, 0)) if _shape(n, 0) is not None else None
+    d_b = sum_to(g * saved(n, "other") / y, _shape(n, 1)) if _shape(n, 1) is not None else None
+    return [d_a, d_b]
+
+
+@rule("FmaxBackward0", "y = fmax(a, b)   (maximum that ignores NaN)",
+      "Each position's gradient goes to the input that was taken: a where a ≥ b or b is NaN, else b (ties go to a).",
+      "∂L/∂a = ∂L/∂y where a ≥ b or b is NaN", "∂L/∂b = ∂L/∂y elsewhere", inputs={0: "self", 1: "other"})
+def _fmax(n):
+    g, a, b = grad(n), saved(n, "self"), saved(n, "other")
+    took_a = (a >= b) | b.isnan()
+    return [sum_to(g * took_a, _shape(n, 0)), sum_to(g * ~took_a, _shape(n, 1))]
+
+
+@rule("FminBackward0", "y = fmin(a, b)   (minimum that ignores NaN)",
+      "Each position's gradient goes to the input that was taken: a where a ≤ b or b is NaN, else b (ties go to a).",
+      "∂L/∂a = ∂L/∂y where a ≤ b or b is NaN", "∂L/∂b = ∂L/∂y elsewhere", inputs={0: "self", 1: "other"})
+def _fmin(n):
+    g, a, b = grad(n), saved(n, "self"), saved(n, "other")
+    took_a = (a <= b) | b.isnan()
+    return [sum_to(g * took_a, _shape(n, 0)), sum_to(g * ~took_a, _shape(n, 1))]
+
+
 # ---------------------------------------------------------------------------
 # reductions
 
@@ -1055,16 +1249,11 @@ def _logsumexp(n):
     return [g * (x - y).exp()]
 
 
-@rule("LinalgVectorNormBackward0", "y = ‖x‖₂ = √(Σ x²)   (over dims; also x.norm(), F.normalize)",
-      "Each element pulls the length by its share x/‖x‖ (0 where the length is 0).", "∂L/∂x = ∂L/∂y · x / ‖x‖",
-      inputs={0: "self"})
+@rule("LinalgVectorNormBackward0", "y = ‖x‖_p = (Σ |x|ᵖ)^(1/p)   (over dims; x.norm(), F.normalize: p = 2)",
+      "Each element pulls the length by its share: x/‖x‖ for p = 2 (0 where the length is 0), sign x for p = 1.",
+      "∂L/∂x = ∂L/∂y · x / ‖x‖   (p = 2; in general sign(x) · |x|^(p−1) / ‖x‖^(p−1))", inputs={0: "self"})
 def _vector_norm(n):
-    x, s = saved(n, "self"), n.saved
-    if s.get("ord") != 2:
-        raise NotRecomputable(f"vector norms of order {s.get('ord')} are not recomputed yet (only the 2-norm)")
-    over = _reduced_dims(s.get("dim"), x.dim())
-    g, y = (_restore(t, over, s.get("keepdim", False), x.dim()) for t in (grad(n), saved(n, "result")))
-    return [torch.where(y == 0, 0.0, g * x / y)]
+    return [_p_norm_grad(n, float(n.saved["ord"]))]
 
 
 @rule("SortBackward0", "y, i = x.sort(dim)   (the values in order, and where each came from)",
@@ -1142,6 +1331,85 @@ def _logcumsumexp(n):
     dim = signed(n.saved["dim"]) % max(x.dim(), 1)
     shift = y.amax(dim, keepdim=True)  # e^(xⱼ − yᵢ) = e^(xⱼ − m) · e^(m − yᵢ), each factor kept in range
     return [(x - shift).exp() * (g * (shift - y).exp()).flip(dim).cumsum(dim).flip(dim)]
+
+
+@rule("StdMeanBackward0", "σ, μ = std_mean(x, dims)   (both at once)",
+      "x gets the standard deviation's rule for ∂L/∂σ plus the mean's for ∂L/∂μ.",
+      "∂L/∂x = ∂L/∂σ · (x − μ) / ((N − c) · σ) + ∂L/∂μ / N", inputs={0: "self"})
+def _std_mean(n):
+    slope, over, _ = _variance_grad(n)
+    return [_std_part(n, slope, over, "result0") + _mean_part(n, slope, over)]
+
+
+@rule("VarMeanBackward0", "v, μ = var_mean(x, dims)   (both at once)",
+      "x gets the variance's rule for ∂L/∂v plus the mean's for ∂L/∂μ.",
+      "∂L/∂x = ∂L/∂v · 2 (x − μ) / (N − c) + ∂L/∂μ / N", inputs={0: "self"})
+def _var_mean(n):
+    slope, over, _ = _variance_grad(n)
+    keepdim = n.saved.get("keepdim", False)
+    d_var = 0 if n.received[0] is None else _restore(grad(n, 0), over, keepdim, slope.dim()) * slope
+    return [d_var + _mean_part(n, slope, over)]
+
+
+def _std_part(n: NodeGradients, slope: torch.Tensor, over: list[int], result: str):
+    if n.received[0] is None:
+        return 0
+    keepdim = n.saved.get("keepdim", False)
+    g, y = (_restore(t, over, keepdim, slope.dim()) for t in (grad(n, 0), saved(n, result)))
+    return torch.where(y == 0, 0.0, g / (2 * y)) * slope
+
+
+def _mean_part(n: NodeGradients, slope: torch.Tensor, over: list[int]):
+    if len(n.received) < 2 or n.received[1] is None:
+        return torch.zeros_like(slope)
+    count = math.prod(slope.shape[d] for d in over)
+    return (_restore(grad(n, 1), over, n.saved.get("keepdim", False), slope.dim()) / count).expand(slope.shape)
+
+
+@rule("NansumBackward0", "y = Σ x, NaN counted as 0", "Every element summed gets the gradient; NaN elements get 0.",
+      "∂L/∂xᵢ = ∂L/∂y where xᵢ is not NaN, 0 elsewhere", inputs={0: "self"})
+def _nansum(n):
+    x, s = saved(n, "self"), n.saved
+    g = _restore(grad(n), _reduced_dims(s.get("dim"), x.dim()), s.get("keepdim", False), x.dim())
+    return [torch.where(x.isnan(), 0.0, g.expand(x.shape))]
+
+
+@rule("CummaxBackward0", "yᵢ, iᵢ = the largest of x₀…xᵢ along dim, and where it was",
+      "Each running maximum's gradient goes to the element that held it; an element that held it for "
+      "several steps gets all their gradients.", "∂L/∂x[j] = Σ_(i: iᵢ = j) ∂L/∂yᵢ")
+def _cummax(n):
+    x, g = saved(n, "self"), grad(n)
+    return [torch.zeros_like(x).scatter_add_(signed(n.saved["dim"]) % max(x.dim(), 1), saved(n, "indices"), g)]
+
+
+rule("CumminBackward0", "yᵢ, iᵢ = the smallest of x₀…xᵢ along dim, and where it was",
+     "Each running minimum's gradient goes to the element that held it; an element that held it for "
+     "several steps gets all their gradients.", "∂L/∂x[j] = Σ_(i: iᵢ = j) ∂L/∂yᵢ")(_cummax)
+
+
+def _p_norm_grad(n: NodeGradients, p) -> torch.Tensor:
+    """torch's rule for ∂‖x‖_p/∂x times the gradient, over the saved dims."""
+    x, s = saved(n, "self"), n.saved
+    over = _reduced_dims(s.get("dim"), x.dim())
+    g, y = (_restore(t, over, s.get("keepdim", False), x.dim()) for t in (grad(n), saved(n, "result")))
+    if p == 0:
+        return torch.zeros_like(x)
+    if p == 1:
+        return x.sgn() * g
+    if p == 2:
+        return torch.where(y == 0, 0.0, x * g / y)
+    if math.isinf(p):  # the largest |x| (or smallest, for −∞) decides: ties share
+        won = x.abs() == y
+        return x.sgn() * g * won / won.sum(over, keepdim=True)
+    scale = torch.where(y == 0, 0.0, g / y.pow(p - 1))
+    return (x.sgn() * x.abs().pow(p - 1) if p < 1 else x * x.abs().pow(p - 2)) * scale
+
+
+@rule("NormBackward1", "y = ‖x‖_p = (Σ |x|ᵖ)^(1/p)   (over dims: pairwise_distance, triplet loss)",
+      "Each element pulls the norm by (|x|/y)^(p−1), in x's direction (x/y for p = 2, sign x for p = 1).",
+      "∂L/∂x = ∂L/∂y · sign(x) · |x|^(p−1) / y^(p−1)", inputs={0: "self"})
+def _norm(n):
+    return [_p_norm_grad(n, float(n.saved["p"]))]
 
 
 # ---------------------------------------------------------------------------
@@ -1514,30 +1782,71 @@ def _conv_weight_grad(x: torch.Tensor, g: torch.Tensor, shape, stride, padding, 
     return torch.cat(pieces, 0).reshape(shape)
 
 
+def _winners_back(n: NodeGradients, spatial: int) -> list[torch.Tensor]:
+    """Max pooling: each output's gradient goes to the input its saved index points at (over the last dims)."""
+    g, x, indices = grad(n), saved(n, "self"), saved(n, "result1")
+    d_x = torch.zeros_like(x).flatten(-spatial)
+    d_x.scatter_add_(-1, indices.flatten(-spatial), g.flatten(-spatial))
+    return [d_x.view_as(x)]
+
+
 @rule("MaxPool2DWithIndicesBackward0", "y = max of each window",
       "Only the winner of each window gets the gradient; every other input gets zero.",
       "∂L/∂x = ∂L/∂y at each window's argmax, 0 elsewhere")
 def _max_pool2d(n):
-    g, x, indices = grad(n), saved(n, "self"), saved(n, "result1")
-    d_x = torch.zeros_like(x).flatten(-2)
-    d_x.scatter_add_(-1, indices.flatten(-2), g.flatten(-2))
-    return [d_x.view_as(x)]
+    return _winners_back(n, 2)
 
 
-@rule("AvgPool2DBackward0", "y = average of each k×k window", "Each input gets 1/k² of the gradient of every window it is in.",
-      "∂L/∂x = Σ over its windows ∂L/∂y / k²   (k² the window's divisor)")
-def _avg_pool2d(n):
+rule("MaxPool3DWithIndicesBackward0", "y = max of each k×k×k window   (video, volumes)",
+     "Only the winner of each window gets the gradient; every other input gets zero.",
+     "∂L/∂x = ∂L/∂y at each window's argmax, 0 elsewhere")(lambda n: _winners_back(n, 3))
+rule("AdaptiveMaxPool2DBackward0", "y[i, j] = max of the input cells mapped to output cell (i, j)",
+     "Only the winner of each cell's window gets the gradient; every other input gets zero.",
+     "∂L/∂x = ∂L/∂y at each window's argmax, 0 elsewhere", inputs={0: "self"})(lambda n: _winners_back(n, 2))
+rule("AdaptiveMaxPool3DBackward0", "y[i, j, k] = max of the input cells mapped to output cell (i, j, k)",
+     "Only the winner of each cell's window gets the gradient; every other input gets zero.",
+     "∂L/∂x = ∂L/∂y at each window's argmax, 0 elsewhere", inputs={0: "self"})(lambda n: _winners_back(n, 3))
+
+
+# Average pooling and upsampling act on each spatial axis separately: along axis a, output cell o is a
+# weighted sum of input cells (a matrix Mₐ, row o), so y = x ×₁ M₁ ×₂ M₂ … and ∂L/∂x = ∂L/∂y ×₁ M₁ᵀ ×₂ M₂ᵀ …
+
+
+def _resample_matrix(out_size: int, in_size: int, sources, dtype) -> torch.Tensor:
+    """A (out_size, in_size) matrix whose row o holds the weight of each input cell in output cell o:
+    ``sources(o)`` gives ``[(input index, weight), …]``."""
+    matrix = torch.zeros(out_size, in_size, dtype=dtype)
+    for o in range(out_size):
+        for i, weight in sources(o):
+            matrix[o, i] += weight
+    return matrix
+
+
+def _per_axis_back(g: torch.Tensor, matrices: Sequence[torch.Tensor]) -> torch.Tensor:
+    """∂L/∂x of y = x with its last len(matrices) axes each mapped by a (out, in) matrix: Mᵀ along each axis."""
+    for i, matrix in enumerate(matrices):
+        axis = g.dim() - len(matrices) + i
+        g = (g.movedim(axis, -1) @ matrix).movedim(-1, axis)
+    return g
+
+
+def _separable_back(g: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """y = R · x · Cᵀ per image, so ∂L/∂x = Rᵀ · ∂L/∂y · C."""
+    return _per_axis_back(g, (rows, cols))
+
+
+def _avg_pool(n: NodeGradients, spatial: int) -> list[torch.Tensor]:
     s = n.saved
     g, x = grad(n), saved(n, "self")
-    pair = lambda v: tuple(v) * (2 if len(v) == 1 else 1)  # noqa: E731
-    kernel, padding = pair(s["kernel_size"]), pair(s["padding"])
-    stride = pair(s["stride"]) if s["stride"] else kernel
+    each = lambda v: tuple(v) * (spatial if len(v) == 1 else 1)  # noqa: E731 (one number for every axis)
+    kernel, padding = each(s["kernel_size"]), each(s["padding"])
+    stride = each(s["stride"]) if s["stride"] else kernel
     override = s.get("divisor_override")
-    # the window's divisor is a product of a height and a width factor (or the override): separable, y = R·x·Cᵀ
-    rows, cols = (_resample_matrix(g.shape[-2 + a], x.shape[-2 + a], _window_sources(
-        x.shape[-2 + a], kernel[a], stride[a], padding[a], s["count_include_pad"], override is not None), g.dtype)
-        for a in (0, 1))
-    d_x = _separable_back(g, rows, cols)
+    # the window's divisor is a product of one factor per axis (or the override): separable
+    matrices = [_resample_matrix(g.shape[a - spatial], x.shape[a - spatial], _window_sources(
+        x.shape[a - spatial], kernel[a], stride[a], padding[a], s["count_include_pad"], override is not None), g.dtype)
+        for a in range(spatial)]
+    d_x = _per_axis_back(g, matrices)
     return [d_x / override if override else d_x]
 
 
@@ -1554,41 +1863,41 @@ def _window_sources(in_size: int, kernel: int, stride: int, padding: int, count_
     return sources
 
 
+@rule("AvgPool2DBackward0", "y = average of each k×k window", "Each input gets 1/k² of the gradient of every window it is in.",
+      "∂L/∂x = Σ over its windows ∂L/∂y / k²   (k² the window's divisor)")
+def _avg_pool2d(n):
+    return _avg_pool(n, 2)
+
+
+rule("AvgPool3DBackward0", "y = average of each k×k×k window   (volumes; LocalResponseNorm uses it)",
+     "Each input gets 1/k³ of the gradient of every window it is in.",
+     "∂L/∂x = Σ over its windows ∂L/∂y / k³   (k³ the window's divisor)")(lambda n: _avg_pool(n, 3))
+
+
+def _adaptive_sources(out_size: int, in_size: int):
+    """Adaptive pooling's window of output cell o: [⌊o·in/out⌋, ⌈(o+1)·in/out⌉), each cell weighted 1/length."""
+    def sources(o):
+        start, end = (o * in_size) // out_size, -((-(o + 1) * in_size) // out_size)
+        return [(i, 1 / (end - start)) for i in range(start, end)]
+    return sources
+
+
+def _adaptive_avg_pool(n: NodeGradients, spatial: int) -> list[torch.Tensor]:
+    g, x = grad(n), saved(n, "self")
+    return [_per_axis_back(g, [_resample_matrix(g.shape[a], x.shape[a], _adaptive_sources(g.shape[a], x.shape[a]), g.dtype)
+                               for a in range(-spatial, 0)])]
+
+
 @rule("AdaptiveAvgPool2DBackward0", "y[i, j] = average of the input cells mapped to output cell (i, j)",
       "Each input cell gets its output cell's gradient divided by the number of cells averaged.",
       "∂L/∂x = Σ over the windows containing it ∂L/∂y / window size")
 def _adaptive_avg_pool2d(n):
-    g, x = grad(n), saved(n, "self")
-    height, width = x.shape[-2:]
-    out_h, out_w = g.shape[-2:]
-    d_x = torch.zeros_like(x)
-    for i in range(out_h):
-        top, bottom = (i * height) // out_h, -((-(i + 1) * height) // out_h)
-        for j in range(out_w):
-            left, right = (j * width) // out_w, -((-(j + 1) * width) // out_w)
-            area = (bottom - top) * (right - left)
-            d_x[..., top:bottom, left:right] += g[..., i:i + 1, j:j + 1] / area
-    return [d_x]
+    return _adaptive_avg_pool(n, 2)
 
 
-@rule("AdaptiveMaxPool2DBackward0", "y[i, j] = max of the input cells mapped to output cell (i, j)",
-      "Only the winner of each cell's window gets the gradient; every other input gets zero.",
-      "∂L/∂x = ∂L/∂y at each window's argmax, 0 elsewhere", inputs={0: "self"})
-def _adaptive_max_pool2d(n):
-    g, x, indices = grad(n), saved(n, "self"), saved(n, "result1")
-    d_x = torch.zeros_like(x).flatten(-2)
-    d_x.scatter_add_(-1, indices.flatten(-2), g.flatten(-2))
-    return [d_x.view_as(x)]
-
-
-def _resample_matrix(out_size: int, in_size: int, sources, dtype) -> torch.Tensor:
-    """A (out_size, in_size) matrix whose row o holds the weight of each input cell in output cell o:
-    ``sources(o)`` gives ``[(input index, weight), …]``."""
-    matrix = torch.zeros(out_size, in_size, dtype=dtype)
-    for o in range(out_size):
-        for i, weight in sources(o):
-            matrix[o, i] += weight
-    return matrix
+rule("AdaptiveAvgPool3DBackward0", "y[i, j, k] = average of the input cells mapped to output cell (i, j, k)",
+     "Each input cell gets its output cell's gradient divided by the number of cells averaged.",
+     "∂L/∂x = Σ over the windows containing it ∂L/∂y / window size")(lambda n: _adaptive_avg_pool(n, 3))
 
 
 def _nearest_sources(out_size: int, in_size: int, scale):
@@ -1597,7 +1906,13 @@ def _nearest_sources(out_size: int, in_size: int, scale):
     return lambda o: [(min(int(torch.floor(torch.tensor(float(o), dtype=torch.float32) * ratio)), in_size - 1), 1.0)]
 
 
-def _bilinear_sources(out_size: int, in_size: int, scale, align_corners: bool):
+def _nearest_exact_sources(out_size: int, in_size: int, scale):
+    # nearest-exact samples each output cell's centre: source = floor((o + ½) · in/out), in float32 like torch
+    ratio = torch.tensor(in_size / out_size if scale is None else 1 / scale, dtype=torch.float32)
+    return lambda o: [(min(int(torch.floor((torch.tensor(o, dtype=torch.float32) + 0.5) * ratio)), in_size - 1), 1.0)]
+
+
+def _linear_sources(out_size: int, in_size: int, scale, align_corners: bool):
     if out_size == in_size:
         return lambda o: [(o, 1.0)]
     if align_corners:
@@ -1614,49 +1929,43 @@ def _bilinear_sources(out_size: int, in_size: int, scale, align_corners: bool):
     return sources
 
 
-def _separable_back(g: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    """y = R · x · Cᵀ per image, so ∂L/∂x = Rᵀ · ∂L/∂y · C."""
-    return rows.T @ g @ cols
+_SCALE_NAMES = {1: ("scales",), 2: ("scales_h", "scales_w"), 3: ("scales_d", "scales_h", "scales_w")}
 
 
-@rule("UpsampleNearest2DBackward0", "y[i, j] = x[⌊i·h/H⌋, ⌊j·w/W⌋]   (each input pixel copied to a block)",
-      "Each input pixel was copied to several output pixels: it gets the sum of their gradients.",
-      "∂L/∂x[p] = Σ over the output pixels copied from p ∂L/∂y")
-def _upsample_nearest(n):
+def _upsample_back(n: NodeGradients, sources) -> list[torch.Tensor]:
+    """∂L/∂x of an upsampling whose output cell o along an axis takes ``sources(out, in, scale)(o)``."""
     s, g = n.saved, grad(n)
-    (out_h, out_w), (in_h, in_w) = s["output_size"], s["self_sym_sizes"][-2:]
-    rows = _resample_matrix(out_h, in_h, _nearest_sources(out_h, in_h, s.get("scales_h")), g.dtype)
-    cols = _resample_matrix(out_w, in_w, _nearest_sources(out_w, in_w, s.get("scales_w")), g.dtype)
-    return [_separable_back(g, rows, cols)]
+    out_sizes = tuple(s["output_size"])
+    in_sizes = tuple(s["self_sym_sizes"])[-len(out_sizes):]
+    scales = [s.get(name) for name in _SCALE_NAMES[len(out_sizes)]]
+    return [_per_axis_back(g, [_resample_matrix(o, i, sources(o, i, scale), g.dtype)
+                               for o, i, scale in zip(out_sizes, in_sizes, scales)])]
 
 
-@rule("UpsampleBilinear2DBackward0", "y[i, j] = the weighted mean of the 4 input pixels around (i, j)'s source point",
-      "Each input pixel gets the gradients of the output pixels it was mixed into, times the weight it had in each.",
-      "∂L/∂x[p] = Σ_outputs weight(p → o) · ∂L/∂y[o]")
-def _upsample_bilinear(n):
-    s, g = n.saved, grad(n)
-    (out_h, out_w), (in_h, in_w) = s["output_size"], s["self_sym_sizes"][-2:]
-    corners = s["align_corners"]
-    rows = _resample_matrix(out_h, in_h, _bilinear_sources(out_h, in_h, s.get("scales_h"), corners), g.dtype)
-    cols = _resample_matrix(out_w, in_w, _bilinear_sources(out_w, in_w, s.get("scales_w"), corners), g.dtype)
-    return [_separable_back(g, rows, cols)]
+def _linear_upsample_back(n: NodeGradients) -> list[torch.Tensor]:
+    corners = n.saved["align_corners"]
+    return _upsample_back(n, lambda o, i, scale: _linear_sources(o, i, scale, corners))
 
 
-def _nearest_exact_sources(out_size: int, in_size: int, scale):
-    # nearest-exact samples each output cell's centre: source = floor((o + ½) · in/out), in float32 like torch
-    ratio = torch.tensor(in_size / out_size if scale is None else 1 / scale, dtype=torch.float32)
-    return lambda o: [(min(int(torch.floor((torch.tensor(o, dtype=torch.float32) + 0.5) * ratio)), in_size - 1), 1.0)]
-
-
-@rule("UpsampleNearestExact2DBackward0", "y[i, j] = x[⌊(i + ½)·h/H⌋, ⌊(j + ½)·w/W⌋]   (mode='nearest-exact')",
-      "Each input pixel was copied to several output pixels: it gets the sum of their gradients.",
-      "∂L/∂x[p] = Σ over the output pixels copied from p ∂L/∂y")
-def _upsample_nearest_exact(n):
-    s, g = n.saved, grad(n)
-    (out_h, out_w), (in_h, in_w) = s["output_size"], s["self_sym_sizes"][-2:]
-    rows = _resample_matrix(out_h, in_h, _nearest_exact_sources(out_h, in_h, s.get("scales_h")), g.dtype)
-    cols = _resample_matrix(out_w, in_w, _nearest_exact_sources(out_w, in_w, s.get("scales_w")), g.dtype)
-    return [_separable_back(g, rows, cols)]
+_NEAREST_WORDS = ("Each input pixel was copied to several output pixels: it gets the sum of their gradients.",
+                  "∂L/∂x[p] = Σ over the output pixels copied from p ∂L/∂y")
+_LINEAR_WORDS = ("Each input cell gets the gradients of the output cells it was mixed into, times the weight it had in each.",
+                 "∂L/∂x[p] = Σ_outputs weight(p → o) · ∂L/∂y[o]")
+for _label, _forward in (("UpsampleNearest1DBackward0", "y[i] = x[⌊i·w/W⌋]   (each input cell copied to a block)"),
+                         ("UpsampleNearest2DBackward0", "y[i, j] = x[⌊i·h/H⌋, ⌊j·w/W⌋]   (each input pixel copied to a block)"),
+                         ("UpsampleNearest3DBackward0", "y[i, j, k] = x[⌊i·d/D⌋, ⌊j·h/H⌋, ⌊k·w/W⌋]")):
+    rule(_label, _forward, *_NEAREST_WORDS)(lambda n: _upsample_back(n, _nearest_sources))
+for _label, _forward in (("UpsampleNearestExact1DBackward0", "y[i] = x[⌊(i + ½)·w/W⌋]   (mode='nearest-exact')"),
+                         ("UpsampleNearestExact2DBackward0", "y[i, j] = x[⌊(i + ½)·h/H⌋, ⌊(j + ½)·w/W⌋]   (mode='nearest-exact')"),
+                         ("UpsampleNearestExact3DBackward0", "y = x at the nearest cell centre along each axis   "
+                                                             "(mode='nearest-exact')")):
+    rule(_label, _forward, *_NEAREST_WORDS)(lambda n: _upsample_back(n, _nearest_exact_sources))
+for _label, _forward in (("UpsampleLinear1DBackward0", "y[i] = the weighted mean of the 2 input cells around i's source point"),
+                         ("UpsampleBilinear2DBackward0", "y[i, j] = the weighted mean of the 4 input pixels around "
+                                                         "(i, j)'s source point"),
+                         ("UpsampleTrilinear3DBackward0", "y[i, j, k] = the weighted mean of the 8 input cells around "
+                                                          "its source point")):
+    rule(_label, _forward, *_LINEAR_WORDS)(_linear_upsample_back)
 
 
 # ---------------------------------------------------------------------------
