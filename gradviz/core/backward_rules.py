@@ -1475,6 +1475,9 @@ def _softmax(n):
     return [y * (g - (g * y).sum(d, keepdim=True))]
 
 
+alias("SafeSoftmaxBackward0", "SoftmaxBackward0")  # softmax that gives 0 for a row masked entirely (nn.MultiheadAttention)
+
+
 @rule("LogSoftmaxBackward0", "yᵢ = xᵢ − log Σⱼ e^xⱼ   (cross entropy = LogSoftmax, then NllLoss)",
       "The gradient minus the softmax probabilities times the gradient's sum.",
       "∂L/∂xᵢ = ∂L/∂yᵢ − softmax(x)ᵢ · Σⱼ ∂L/∂yⱼ")
@@ -1968,6 +1971,34 @@ for _label, _forward in (("UpsampleLinear1DBackward0", "y[i] = the weighted mean
     rule(_label, _forward, *_LINEAR_WORDS)(_linear_upsample_back)
 
 
+def _cubic_sources(out_size: int, in_size: int, scale, align_corners: bool):
+    """Bicubic: 4 taps around the source point with Keys' cubic weights (A = −0.75), indices clamped to the edge."""
+    if align_corners:
+        ratio = (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+    else:
+        ratio = in_size / out_size if scale is None else 1 / scale
+    a = -0.75
+
+    def near(t):  # |t| ≤ 1
+        return ((a + 2) * t - (a + 3)) * t * t + 1
+
+    def far(t):  # 1 < |t| < 2
+        return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+
+    def sources(o):
+        real = ratio * o if align_corners else ratio * (o + 0.5) - 0.5  # not clamped at 0, unlike linear
+        low = math.floor(real)
+        t = real - low
+        weights = (far(t + 1), near(t), near(1 - t), far(2 - t))
+        return [(min(max(low - 1 + k, 0), in_size - 1), w) for k, w in enumerate(weights)]
+
+    return sources
+
+
+rule("UpsampleBicubic2DBackward0", "y[i, j] = Keys' cubic blend of the 4×4 input pixels around (i, j)'s source point",
+     *_LINEAR_WORDS)(lambda n: _upsample_back(n, lambda o, i, scale: _cubic_sources(o, i, scale, n.saved["align_corners"])))
+
+
 # ---------------------------------------------------------------------------
 # normalisation, embedding, dropout
 
@@ -2054,6 +2085,76 @@ def _embedding(n):
     if padding >= 0:
         d_w[padding] = 0
     return [d_w]
+
+
+@rule("EmbeddingBagBackward0", "y[b] = Σ, mean or max of W[token] over the tokens of bag b   (nn.EmbeddingBag)",
+      "Each looked-up row gets the gradient of its bag (divided by the bag's size for mean, times its per-sample "
+      "weight); for max, each column's winner gets it.",
+      "∂L/∂W[r] = Σ_(positions i with token r) ∂L/∂y[bag i] · wᵢ   (÷ bag size for mean)")
+def _embedding_bag(n):
+    s, g = n.saved, grad(n)
+    indices, rows = saved(n, "indices"), s["weight_sym_argsize_0"]
+    if s.get("scale_grad_by_freq"):
+        raise NotRecomputable("embedding bags with scale_grad_by_freq are not recomputed yet")
+    d_w = g.new_zeros(rows, g.shape[-1])
+    padding = signed(int(s["padding_idx"]))
+    if s["mode"] == 2:  # max: result3 holds, per bag and column, the token that won
+        winners = saved(n, "result3")
+        used = winners >= 0
+        columns = torch.arange(g.shape[-1]).expand_as(winners)
+        d_w.index_put_((winners[used], columns[used]), g[used], accumulate=True)
+        return [d_w, None]
+    bag = saved(n, "result1")  # offset2bag: the bag of each index position
+    per_position = g[bag]
+    if s["mode"] == 1:
+        per_position = per_position / saved(n, "result2")[bag].clamp_min(1).unsqueeze(-1).to(g.dtype)
+    if s.get("per_sample_weights") is not None:
+        per_position = per_position * saved(n, "per_sample_weights").unsqueeze(-1)
+    keep = indices != padding
+    d_w.index_add_(0, indices[keep], per_position[keep])
+    return [d_w, None]
+
+
+@rule("MaxUnpool2DBackward0", "y = zeros with y.flat[idx] = x   (max_unpool2d: SegNet's decoder)",
+      "Each input value was put at one place: it gets that place's gradient.", "∂L/∂x = ∂L/∂y.flat[idx]")
+def _max_unpool2d(n):
+    g, indices = grad(n), saved(n, "indices")
+    return [g.flatten(-2).gather(-1, indices.flatten(-2)).view(indices.shape)]
+
+
+@rule("CopySlices", "y = x with a slice overwritten in place   (x[idx] = v, x[:, 0].mul_(2), …)",
+      "x gets the gradient outside the overwritten slice; inside it, the in-place op's own rule sends the gradient "
+      "to v (and through the old values, if the op read them).",
+      "∂L/∂x = ∂L/∂y outside the slice; inside it, the wrapped op's rule", "∂L/∂v = the wrapped op's rule on ∂L/∂y[idx]")
+def _copy_slices(n):
+    raise NotRecomputable("autograd does not expose which slice an in-place write changed")
+
+
+@rule("CopyBackwards", "y = x.copy_(src)   (x's values replaced by src's, converted to x's dtype and device)",
+      "x's old values are gone: they get zero; src gets the gradient, converted back to its own dtype and device.",
+      "∂L/∂x = 0", "∂L/∂src = ∂L/∂y converted to src's dtype")
+def _copy(n):
+    raise NotRecomputable("autograd keeps no record of src's dtype and device for copy_()")
+
+
+@rule("BlockDiagBackward0", "y = block_diag(A, B, …)   (the inputs down the diagonal, zeros elsewhere)",
+      "Each input gets back its own block of the gradient; the zeros depend on nothing.",
+      "∂L/∂Aᵢ = ∂L/∂y[the block of Aᵢ]")
+def _block_diag(n):
+    g = grad(n)
+    shapes = [None if shape is None else (tuple(shape) if len(shape) == 2 else (1, math.prod(shape)))
+              for shape in n.input_shapes]
+    if any(shape is None for shape in shapes[:-1]):
+        raise NotRecomputable("an input of block_diag needs no gradient and its size was not saved, "
+                              "so where the later blocks start is unknown")
+    out, row, col = [], 0, 0
+    for shape, original in zip(shapes, n.input_shapes):
+        if shape is None:  # the last input: what is left (autograd sends it a gradient even if it needs none)
+            out.append(g[row:, col:])
+            continue
+        out.append(g[row:row + shape[0], col:col + shape[1]].reshape(original))
+        row, col = row + shape[0], col + shape[1]
+    return out
 
 
 @rule("NativeDropoutBackward0", "y = x · mask / (1 − p)", "Dropped elements get zero; kept ones the gradient, scaled like the values.",
