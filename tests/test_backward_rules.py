@@ -763,6 +763,58 @@ class _DenseInceptionStyle(nn.Module):
         return torch.stack([self.fc(y), self.fc(y.flip(0))], 1).amax(1)
 
 
+class _TorchNNStyle(nn.Module):
+    """torch.nn's own building blocks: a bag-of-words EmbeddingBag, a GRU, nn.TransformerEncoderLayer (its
+    MultiheadAttention's safe softmax, dropout), PReLU and a GLU head."""
+
+    def __init__(self):
+        super().__init__()
+        self.bag = nn.EmbeddingBag(20, 8, mode="mean")
+        self.emb = nn.Embedding(20, 8)
+        self.gru = nn.GRU(8, 8, batch_first=True)
+        self.encoder = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.1, batch_first=True)
+        self.prelu = nn.PReLU(8)
+        self.head = nn.Linear(8, 6)
+
+    def forward(self, ids):
+        x, _ = self.gru(self.emb(ids))
+        x = self.encoder(x).mean(1) + self.bag(ids)
+        return F.glu(self.head(self.prelu(x)), -1)
+
+
+class _SegNetStyle(nn.Module):
+    """SegNet/super-resolution decoders: max_unpool2d with the encoder's indices, reflection padding,
+    pixel shuffle and a bicubic skip."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Conv2d(3, 4, 3, padding=1)
+        self.dec = nn.Conv2d(4, 12, 3)
+        self.out = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        h, where = F.max_pool2d(F.relu(self.enc(x)), 2, return_indices=True)
+        h = F.max_unpool2d(h, where, 2)
+        h = F.pixel_shuffle(self.dec(F.pad(h, (1, 1, 1, 1), mode="reflect")), 2)
+        return self.out(F.interpolate(F.avg_pool2d(h, 2), scale_factor=2, mode="bicubic"))
+
+
+class _AudioStyle(nn.Module):
+    """1-d signals: a strided Conv1d, linear upsampling back, a transposed Conv1d, GroupNorm and a log-mel-ish head."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Conv1d(2, 4, 4, stride=2, padding=1)
+        self.norm = nn.GroupNorm(2, 4)
+        self.up = nn.ConvTranspose1d(4, 2, 4, stride=2, padding=1)
+
+    def forward(self, x):
+        h = F.gelu(self.norm(self.down(x)))
+        smooth = F.interpolate(h, scale_factor=2, mode="linear")
+        y = self.up(h) + smooth[:, :2] + F.interpolate(h, size=x.shape[-1], mode="nearest")[:, 2:]
+        return torch.log1p(y.pow(2)).amax(-1)
+
+
 @pytest.mark.parametrize("model, inputs, expected", [
     (_UNetStyle, lambda: torch.randn(2, 3, 8, 8),
      {"NativeGroupNormBackward0", "UpsampleBilinear2DBackward0", "UpsampleNearest2DBackward0", "ConstantPadNdBackward0",
@@ -774,6 +826,14 @@ class _DenseInceptionStyle(nn.Module):
      {"RsqrtBackward0", "PowBackward0", "SinBackward0", "CosBackward0", "MaxBackward0", "StdBackward0", "ClampBackward1",
       "ExpBackward0", "Log1PBackward0", "SelectBackward0"}),
     (_DenseInceptionStyle, lambda: torch.randn(2, 3, 16, 16), {"CatBackward0", "EluBackward0", "StackBackward0", "AmaxBackward0"}),
+    (_TorchNNStyle, lambda: torch.randint(0, 20, (2, 5)),
+     {"EmbeddingBagBackward0", "SafeSoftmaxBackward0", "UnsafeSplitBackward0", "TransposeBackward1", "PreluKernelBackward0",
+      "GluBackward0"}),
+    (_SegNetStyle, lambda: torch.randn(2, 3, 8, 8),
+     {"MaxUnpool2DBackward0", "ReflectionPad2DBackward0", "PixelShuffleBackward0", "UpsampleBicubic2DBackward0"}),
+    (_AudioStyle, lambda: torch.randn(2, 2, 16),
+     {"UpsampleLinear1DBackward0", "UpsampleNearest1DBackward0", "NativeGroupNormBackward0", "ConvolutionBackward0",
+      "AmaxBackward0", "Log1PBackward0", "PowBackward0"}),
 ], ids=lambda v: v.__name__.strip("_") if isinstance(v, type) else "")
 def test_every_node_of_third_party_style_models_has_a_rule_that_recomputes(model, inputs, expected):
     from gradviz.core.session import TrainingSession
