@@ -444,6 +444,8 @@ def test_recomputation_matches_autograd(case):
             before = 0 if node.grad_before is None else node.grad_before
             torch.testing.assert_close(node.grad_after, before + node.received[0])
             continue
+        # a rule's inputs name saved tensors that are its forward inputs (explain shows them as values)
+        assert set((rule_for(label).inputs or {}).values()) <= set(node.saved), label
         expected = node.produced
         got = recompute(node)
         assert len(got) >= len(expected)
@@ -846,6 +848,12 @@ def test_every_node_of_third_party_style_models_has_a_rule_that_recomputes(model
     assert sorted(label for label in labels if rule_for(label) is None) == ["loss"]
     checked = _assert_every_node_recomputes(record)
     assert all(checked[label] for label in expected)
+    # and the node inspector explains each: a rule, its numbers, no "cannot recompute" note
+    from gradviz.core.explain import explain_node
+
+    for key in record.node_gradients:
+        explanation = explain_node(record, key)
+        assert explanation.with_values and not explanation.recompute_note, (explanation.label, explanation.recompute_note)
 
 
 def test_cat_and_stack_explain_each_input_by_its_slice():
