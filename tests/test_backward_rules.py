@@ -108,6 +108,11 @@ CASES = {
     "NllLossBackward0": lambda: F.nll_loss(F.log_softmax(_leaf(4, 5), 1), torch.tensor([0, 4, 2, 4])),
     "ConvolutionBackward0": lambda: F.conv2d(_leaf(2, 4, 7, 6), _leaf(6, 2, 3, 2), _leaf(6), stride=(2, 1), padding=1, groups=2)
     + 0 * F.conv1d(_leaf(2, 3, 9), _leaf(4, 3, 3), None, dilation=2).sum(),
+    "ConvolutionBackward0/3-d (video, volumes)": lambda: F.conv3d(_leaf(2, 4, 5, 4, 5), _leaf(4, 2, 3, 2, 3), _leaf(4), stride=(2, 1, 2),
+                                                                 padding=1, groups=2, dilation=(1, 2, 1))
+    + F.conv_transpose3d(_leaf(2, 2, 3, 2, 3), _leaf(2, 4, 2, 2, 2), _leaf(4), stride=2, padding=1, output_padding=1).sum(),
+    "ConvolutionBackward0/no bias, depthwise": lambda: F.conv2d(_leaf(2, 3, 5, 5), _leaf(3, 1, 3, 3), None, padding=2, groups=3,
+                                                                dilation=2),
     "ConvolutionBackward0/transposed (UNet, FCN decoders)": lambda: F.conv_transpose2d(
         _leaf(2, 4, 3, 4), _leaf(4, 3, 3, 2), _leaf(6), stride=2, padding=1, output_padding=1, groups=2)
     + F.conv_transpose2d(_leaf(2, 3, 7, 8), _leaf(3, 2, 2, 2), None, stride=1, padding=0, dilation=(1, 2))[..., :7, :8].sum()

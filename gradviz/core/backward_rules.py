@@ -19,6 +19,7 @@ No Qt here.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -1728,10 +1729,8 @@ def _smooth_l1(n):
 # convolution and pooling
 
 
-def _as_2d(value, dims_: int, height: int) -> tuple[int, ...]:
-    """A 1-d convolution's stride/padding/dilation as a 2-d one's, over a height of 1."""
-    values = tuple(value)
-    return values if dims_ == 2 else (height,) + values
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 
 @rule("ConvolutionBackward0", "y = b + W ⋆ x   (each output = weights · the input patch under them; "
@@ -1745,44 +1744,42 @@ def _convolution(n):
     s = n.saved
     g, x, w = grad(n), saved(n, "input"), saved(n, "weight")
     spatial = x.dim() - 2
-    if spatial not in (1, 2):
-        raise NotRecomputable(f"{spatial}-d convolutions are not recomputed yet")
-    if spatial == 1:  # a 1-d convolution is a 2-d one over a height of 1
-        g, x, w = g.unsqueeze(2), x.unsqueeze(2), w.unsqueeze(2)
-    stride, padding, dilation = (_as_2d(s[k], spatial, h) for k, h in (("stride", 1), ("padding", 0), ("dilation", 1)))
+    if spatial not in _CONV:
+        raise NotRecomputable(f"{spatial}-d convolutions are not recomputed")
+    each = lambda v: tuple(v) * (spatial if len(v) == 1 else 1)  # noqa: E731 (one number for every axis)
+    stride, padding, dilation = each(s["stride"]), each(s["padding"]), each(s["dilation"])
     groups = s["groups"]
     if s["transposed"]:
         # a transposed convolution is the adjoint of a convolution: x's gradient is the plain convolution
         # of ∂L/∂y with W, and W's gradient is a convolution's with the roles of x and ∂L/∂y swapped
-        d_x = F.conv2d(g, w, None, stride, padding, dilation, groups)
+        d_x = _CONV[spatial](g, w, None, stride, padding, dilation, groups)
         d_w = _conv_weight_grad(g, x, w.shape, stride, padding, dilation, groups)
     else:
         # ∂L/∂x: a transposed convolution, with the output padding that restores x's exact size
         expected = [(g.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (w.shape[2 + i] - 1) + 1
-                    for i in range(2)]
-        output_padding = [x.shape[2 + i] - expected[i] for i in range(2)]
-        d_x = F.conv_transpose2d(g, w, None, stride, padding, output_padding, groups, dilation)
+                    for i in range(spatial)]
+        output_padding = [x.shape[2 + i] - expected[i] for i in range(spatial)]
+        d_x = _CONV_TRANSPOSE[spatial](g, w, None, stride, padding, output_padding, groups, dilation)
         d_w = _conv_weight_grad(x, g, w.shape, stride, padding, dilation, groups)
-    d_b = g.sum(dim=(0, 2, 3)) if s.get("bias_sym_sizes_opt") else None
-    if spatial == 1:
-        d_x, d_w = d_x.squeeze(2), d_w.squeeze(2)
+    d_b = g.sum(dim=(0, *range(2, g.dim()))) if s.get("bias_sym_sizes_opt") else None
     needs = [_shape(n, i) is not None for i in range(3)]
     return [d_x if needs[0] else None, d_w if needs[1] else None, d_b if needs[2] else None]
 
 
 def _conv_weight_grad(x: torch.Tensor, g: torch.Tensor, shape, stride, padding, dilation, groups: int) -> torch.Tensor:
-    """∂L/∂W of y = W ⋆ x given ∂L/∂y = g: im2col x (every patch a column), then g × patchesᵀ, summed over
-    the batch, per group. W's shape is (g's channels, x's channels per group, kh, kw)."""
-    patches = F.unfold(x, shape[2:], dilation=dilation, padding=padding, stride=stride)  # (N, C·kh·kw, positions)
-    g_flat = g.reshape(g.shape[0], g.shape[1], -1)
+    """∂L/∂W of y = W ⋆ x given ∂L/∂y = g. W's shape is (g's channels, x's channels per group, *kernel).
+    For each kernel offset k, the input values that offset touched (x, padded, from k·dilation on in steps
+    of the stride) times the gradient, summed over the batch and the positions, per group."""
+    x = F.pad(x, [p for p in reversed(padding) for _ in range(2)])
     per_group_in, per_group_out = x.shape[1] // groups, g.shape[1] // groups
-    kernel = shape[2] * shape[3]
-    pieces = []
-    for k in range(groups):
-        g_k = g_flat[:, k * per_group_out:(k + 1) * per_group_out]
-        p_k = patches[:, k * per_group_in * kernel:(k + 1) * per_group_in * kernel]
-        pieces.append((g_k @ p_k.transpose(1, 2)).sum(0))
-    return torch.cat(pieces, 0).reshape(shape)
+    g_groups = g.unflatten(1, (groups, per_group_out)).flatten(3)  # (N, G, out/G, positions)
+    d_w = g.new_zeros(shape)
+    for offset in itertools.product(*(range(k) for k in shape[2:])):
+        touched = x[(slice(None), slice(None)) + tuple(
+            slice(k * d, k * d + (size - 1) * s + 1, s) for k, d, size, s in zip(offset, dilation, g.shape[2:], stride))]
+        touched = touched.unflatten(1, (groups, per_group_in)).flatten(3)  # (N, G, in/G, positions)
+        d_w[(slice(None), slice(None)) + offset] = torch.einsum("ngop,ngcp->goc", g_groups, touched).flatten(0, 1)
+    return d_w
 
 
 def _winners_back(n: NodeGradients, spatial: int) -> list[torch.Tensor]:
