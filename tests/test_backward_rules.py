@@ -54,10 +54,11 @@ def _record_with_graph(build, limit=10_000):
     return recorder, graph
 
 
-def _lstm():
+def _lstm(**options):
     # float32: the fused CPU kernel (MkldnnRnnLayer) is the one the LSTM example gets
-    lstm = nn.LSTM(4, 3, batch_first=True)
-    leaves = [_leaf(*shape).float().detach().requires_grad_() for shape in ((2, 5, 4), (1, 2, 3), (1, 2, 3))]
+    lstm = nn.LSTM(4, 3, batch_first=True, **options)
+    states = lstm.num_layers * (2 if lstm.bidirectional else 1)
+    leaves = [_leaf(*shape).float().detach().requires_grad_() for shape in ((2, 5, 4), (states, 2, 3), (states, 2, 3))]
     out, (h, c) = lstm(leaves[0], (leaves[1], leaves[2]))
     return [out, h, c]
 
@@ -427,6 +428,7 @@ CASES = {
     "UpsampleBicubic2DBackward0/down": lambda: F.interpolate(_leaf(1, 2, 7, 6), scale_factor=0.6, mode="bicubic"),
     "AccumulateGrad": lambda: _leaf(3) * 2,
     "MkldnnRnnLayerBackward0": _lstm,
+    "MkldnnRnnLayerBackward0/bidirectional, two layers": lambda: _lstm(bidirectional=True, num_layers=2),
 }
 
 

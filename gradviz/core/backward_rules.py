@@ -2180,8 +2180,9 @@ def _accumulate(n):
       "∂L/∂b_ih = ∂L/∂b_hh = Σ_t ∂L/∂gates_t", "∂L/∂h₀ = W_hhᵀ · ∂L/∂gates_1", "∂L/∂c₀ = ∂L/∂c_1 · f_1")
 def _lstm_layer(n):
     s = n.saved
-    if s.get("mode") != 2 or s.get("bidirectional") or s.get("batch_sizes"):
-        raise NotRecomputable("only plain one-direction LSTM layers are recomputed")
+    # one node per layer and direction: a bidirectional LSTM's backward direction is a layer with reverse set
+    if s.get("mode") != 2 or s.get("batch_sizes"):
+        raise NotRecomputable("only LSTM layers over padded (not packed) sequences are recomputed")
     x, h0, c0 = saved(n, "input"), saved(n, "hx_"), saved(n, "cx_")  # x is (time, batch, features)
     w_ih, w_hh = saved(n, "weight0"), saved(n, "weight1")
     biases = (saved(n, "weight2") + saved(n, "weight3")) if s.get("has_biases") else torch.zeros(w_ih.shape[0], dtype=x.dtype)
