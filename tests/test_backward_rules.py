@@ -68,6 +68,9 @@ def _embedding():
     return F.embedding(torch.tensor([[1, 2, 1], [6, 2, 0]]), weight, padding_idx=0)
 
 
+# a whole row masked (safe softmax gives it zeros), a row partly masked, a row not masked
+_ROW_MASKED = torch.tensor([[True] * 4, [False, True, False, False], [False] * 4])
+
 CASES = {
     "AddmmBackward0": lambda: F.linear(_leaf(3, 4), _leaf(5, 4), _leaf(5)),
     "MmBackward0": lambda: _leaf(3, 4) @ _leaf(4, 2),
@@ -409,8 +412,7 @@ CASES = {
     "UpsampleTrilinear3DBackward0": lambda: F.interpolate(_leaf(1, 2, 2, 3, 2), size=(3, 5, 4), mode="trilinear"),
     "UpsampleTrilinear3DBackward0/align_corners": lambda: F.interpolate(_leaf(1, 2, 2, 3, 2), scale_factor=2, mode="trilinear",
                                                                        align_corners=True),
-    "SafeSoftmaxBackward0": lambda: torch.ops.aten._safe_softmax(_leaf(3, 4).masked_fill(torch.tensor([[True] * 4, [False, True, False, False],
-                                                                                                  [False] * 4]), float("-inf")), -1),
+    "SafeSoftmaxBackward0": lambda: torch.ops.aten._safe_softmax(_leaf(3, 4).masked_fill(_ROW_MASKED, float("-inf")), -1),
     "SafeSoftmaxBackward0/nn.TransformerEncoderLayer": lambda: nn.TransformerEncoderLayer(
         8, 2, 16, dropout=0.1, batch_first=True).double()(_leaf(2, 5, 8)),
     "EmbeddingBagBackward0": lambda: F.embedding_bag(torch.tensor([[1, 2, 1], [6, 2, 0]]), _leaf(7, 3)),

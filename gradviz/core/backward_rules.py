@@ -13,7 +13,19 @@ Reading guide: ``g`` is the received gradient ∂L/∂y, ``n.saved[...]`` what
 the forward op saved, and the returned list holds ∂L/∂(input) per input slot,
 in the order of the Node's ``next_functions``. When a forward input was
 broadcast, autograd sums its gradient back to the input's shape
-(:func:`sum_to`).
+(:func:`sum_to`). A Node with several outputs (split, unbind, max with its
+indices) receives one gradient per output, None where no gradient reached
+that output. Saved dims and indices come back unsigned (:func:`signed`).
+
+The rules cover what the app's presets and examples produce and what
+torchvision, Hugging Face and torch.nn models do (cat, indexing, padding,
+upsampling, group norm, RMSNorm by hand, rotary embeddings, the common
+activations and losses, pooling and convolutions in 1 to 3 dims, LSTM/GRU
+layers, nn.TransformerEncoderLayer). Where autograd does not record enough to
+redo a Node by hand (a dtype conversion's source dtype, the slice an in-place
+write changed, the sizes of cat's inputs that need no gradient), the rule
+still explains the op and its recompute raises :class:`NotRecomputable` with
+the reason instead of guessing.
 
 No Qt here.
 """
