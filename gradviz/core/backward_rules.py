@@ -1779,12 +1779,26 @@ def _convolution(n):
 
 
 def _conv_weight_grad(x: torch.Tensor, g: torch.Tensor, shape, stride, padding, dilation, groups: int) -> torch.Tensor:
-    """∂L/∂W of y = W ⋆ x given ∂L/∂y = g. W's shape is (g's channels, x's channels per group, *kernel).
-    For each kernel offset k, the input values that offset touched (x, padded, from k·dilation on in steps
-    of the stride) times the gradient, summed over the batch and the positions, per group."""
-    x = F.pad(x, [p for p in reversed(padding) for _ in range(2)])
+    """∂L/∂W of y = W ⋆ x given ∂L/∂y = g. W's shape is (g's channels, x's channels per group, *kernel):
+    Σ over the batch and the positions of the gradient × the input patch under the kernel, per group."""
+    if x.dim() == 3:  # a 1-d convolution is a 2-d one over a height of 1
+        return _conv_weight_grad(x.unsqueeze(2), g.unsqueeze(2), (*shape[:2], 1, *shape[2:]), (1, *stride), (0, *padding),
+                                 (1, *dilation), groups).squeeze(2)
     per_group_in, per_group_out = x.shape[1] // groups, g.shape[1] // groups
+    if x.dim() == 4:  # im2col: every patch a column, then gradient × patchesᵀ, summed over the batch
+        patches = F.unfold(x, shape[2:], dilation=dilation, padding=padding, stride=stride)  # (N, C·kh·kw, positions)
+        g_flat = g.reshape(g.shape[0], g.shape[1], -1)
+        kernel = shape[2] * shape[3]
+        pieces = []
+        for k in range(groups):
+            g_k = g_flat[:, k * per_group_out:(k + 1) * per_group_out]
+            p_k = patches[:, k * per_group_in * kernel:(k + 1) * per_group_in * kernel]
+            pieces.append((g_k @ p_k.transpose(1, 2)).sum(0))
+        return torch.cat(pieces, 0).reshape(shape)
     g_groups = g.unflatten(1, (groups, per_group_out)).flatten(3)  # (N, G, out/G, positions)
+    # 3-d (no unfold): for each kernel offset k, the input values it touched (x, padded, from k·dilation on
+    # in steps of the stride) times the gradient
+    x = F.pad(x, [p for p in reversed(padding) for _ in range(2)])
     d_w = g.new_zeros(shape)
     for offset in itertools.product(*(range(k) for k in shape[2:])):
         touched = x[(slice(None), slice(None)) + tuple(
