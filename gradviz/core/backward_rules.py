@@ -2022,6 +2022,106 @@ rule("UpsampleBicubic2DBackward0", "y[i, j] = Keys' cubic blend of the 4×4 inpu
      *_LINEAR_WORDS)(lambda n: _upsample_back(n, lambda o, i, scale: _cubic_sources(o, i, scale, n.saved["align_corners"])))
 
 
+@rule("TrilinearBackward0", "y = Σ_(sum dims) x₁ · x₂ · x₃, each broadcast over the others' dims   "
+      "(nn.Bilinear: y[b, o] = Σᵢⱼ x₁[b, i] · W[o, i, j] · x₂[b, j])",
+      "Each factor gets the gradient times the other two factors, summed over the dims it was broadcast along.",
+      "∂L/∂x₁ = Σ ∂L/∂y · x₂ · x₃", "∂L/∂x₂ = Σ ∂L/∂y · x₁ · x₃", "∂L/∂x₃ = Σ ∂L/∂y · x₁ · x₂",
+      inputs={0: "i1", 1: "i2", 2: "i3"})
+def _trilinear(n):
+    s = n.saved
+    factors = []
+    for k in (1, 2, 3):
+        value = saved(n, f"i{k}")
+        for d in sorted(int(d) for d in s[f"expand{k}"]):  # the dims this factor is broadcast along
+            value = value.unsqueeze(d)
+        factors.append(value)
+    g = grad(n)
+    for d in sorted(int(d) for d in s["sumdim"]):
+        g = g.unsqueeze(d)
+    out = []
+    for k in range(3):
+        others = factors[(k + 1) % 3] * factors[(k + 2) % 3]
+        d_k = sum_to(g * others, factors[k].shape)
+        out.append(d_k.reshape(saved(n, f"i{k + 1}").shape) if _shape(n, k) is not None else None)
+    return out
+
+
+def _grid_coordinates(n: int, align_corners: bool, dtype) -> torch.Tensor:
+    """affine_grid's normalised coordinates along one axis: −1 … 1 at the pixel centres (or the corners)."""
+    if n <= 1:
+        return torch.zeros(max(n, 1), dtype=dtype)
+    line = torch.linspace(-1, 1, n, dtype=dtype)
+    return line if align_corners else line * (n - 1) / n
+
+
+@rule("AffineGridGeneratorBackward0", "grid[n, h, w] = θ[n] · (x_w, y_h, 1)   (affine_grid: a spatial transformer's sampling grid)",
+      "Each entry of θ gets the gradient of every grid point times that point's base coordinate.",
+      "∂L/∂θ[n] = Σ_(h, w) ∂L/∂grid[n, h, w] ⊗ (x_w, y_h, 1)")
+def _affine_grid(n):
+    g, s = grad(n), n.saved
+    size = tuple(s["size"])
+    if len(size) != 4:
+        raise NotRecomputable("3-d affine grids are not recomputed yet")
+    height, width = size[2], size[3]
+    ys, xs = _grid_coordinates(height, s["align_corners"], g.dtype), _grid_coordinates(width, s["align_corners"], g.dtype)
+    base = torch.stack([xs.expand(height, width), ys[:, None].expand(height, width), torch.ones(height, width, dtype=g.dtype)], -1)
+    return [g.reshape(size[0], -1, 2).transpose(1, 2) @ base.reshape(-1, 3)]
+
+
+_BILINEAR, _NEAREST = 0, 1  # grid_sample's interpolation_mode as saved
+_ZEROS, _BORDER = 0, 1  # its padding_mode
+
+
+@rule("GridSampler2DBackward0", "y[n, c, h, w] = x[n, c] read at the point grid[n, h, w]   (grid_sample: bilinear between "
+      "the 4 pixels around the point)",
+      "x gets each output's gradient spread over the 4 pixels it was read from, by their weights; the grid point "
+      "gets how the read value changes as it moves (the differences of those pixels).",
+      "∂L/∂x[p] = Σ_outputs weight(p) · ∂L/∂y", "∂L/∂grid = Σ_c ∂L/∂y · ∂(bilinear value)/∂(point)",
+      inputs={0: "input", 1: "grid"})
+def _grid_sample(n):
+    s = n.saved
+    g, x, grid = grad(n), saved(n, "input"), saved(n, "grid")
+    mode, padding, corners = s["interpolation_mode"], s["padding_mode"], s["align_corners"]
+    if mode not in (_BILINEAR, _NEAREST) or padding not in (_ZEROS, _BORDER):
+        raise NotRecomputable("grid_sample with bicubic interpolation or reflection padding is not recomputed yet")
+    batch, channels, height, width = x.shape
+
+    def source(coordinate, size):  # normalised −1…1 → pixel index, and d(index)/d(coordinate)
+        scale = (size - 1) / 2 if corners else size / 2
+        index = (coordinate + 1) * scale if corners else ((coordinate + 1) * size - 1) / 2
+        if padding == _BORDER:
+            inside = (index > 0) & (index < size - 1)
+            return index.clamp(0, size - 1), scale * inside
+        return index, torch.full_like(index, scale)
+
+    ix, dx = source(grid[..., 0], width)
+    iy, dy = source(grid[..., 1], height)
+    flat_x, flat_g = x.flatten(2), g.flatten(2)  # (N, C, H·W), (N, C, positions)
+    d_x = torch.zeros_like(flat_x)
+
+    def corner(cx, cy):  # the pixel at integer (cx, cy): its values, and where its gradient goes
+        valid = ((cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)).flatten(1).unsqueeze(1)
+        index = (cy.clamp(0, height - 1) * width + cx.clamp(0, width - 1)).flatten(1).unsqueeze(1).expand(-1, channels, -1)
+        return flat_x.gather(2, index) * valid, index, valid
+
+    if mode == _NEAREST:
+        values, index, valid = corner(torch.round(ix).long(), torch.round(iy).long())
+        d_x.scatter_add_(2, index, flat_g * valid)
+        return [d_x.view_as(x), torch.zeros_like(grid)]
+    x0, y0 = ix.floor(), iy.floor()
+    fx, fy = (ix - x0).flatten(1).unsqueeze(1), (iy - y0).flatten(1).unsqueeze(1)  # the point's place in its cell
+    x0, y0 = x0.long(), y0.long()
+    d_ix = d_iy = 0
+    for cx, cy, wx, wy, sx, sy in ((x0, y0, 1 - fx, 1 - fy, -1, -1), (x0 + 1, y0, fx, 1 - fy, 1, -1),
+                                   (x0, y0 + 1, 1 - fx, fy, -1, 1), (x0 + 1, y0 + 1, fx, fy, 1, 1)):
+        values, index, valid = corner(cx, cy)
+        d_x.scatter_add_(2, index, flat_g * wx * wy * valid)
+        d_ix = d_ix + (flat_g * values * sx * wy).sum(1)  # the weight wx·wy moves with the point: ∂wx/∂ix = sx
+        d_iy = d_iy + (flat_g * values * sy * wx).sum(1)
+    d_grid = torch.stack([d_ix.view_as(ix) * dx, d_iy.view_as(iy) * dy], -1)
+    return [d_x.view_as(x), d_grid if _shape(n, 1) is not None else None]
+
+
 # ---------------------------------------------------------------------------
 # normalisation, embedding, dropout
 
