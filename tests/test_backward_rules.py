@@ -442,6 +442,10 @@ CASES = {
     "GridSampler2DBackward0/nearest": lambda: F.grid_sample(_leaf(2, 3, 5, 6), _leaf(2, 4, 3, 2), mode="nearest", align_corners=False),
     "GridSampler2DBackward0/spatial transformer": lambda: F.grid_sample(
         _leaf(2, 3, 5, 6), F.affine_grid(_leaf(2, 2, 3) * 0.5, (2, 3, 4, 4), align_corners=False), align_corners=False),
+    "MultiMarginLossBackward0": lambda: F.multi_margin_loss(_leaf(4, 5), torch.tensor([0, 1, 4, 4])),
+    "MultiMarginLossBackward0/p 2, weights, margin, sum": lambda: F.multi_margin_loss(
+        _leaf(4, 5), torch.tensor([0, 1, 4, 4]), p=2, margin=0.5, weight=torch.rand(5, dtype=torch.float64), reduction="sum"),
+    "MultiMarginLossBackward0/none": lambda: F.multi_margin_loss(_leaf(4, 5), torch.tensor([2, 1, 0, 3]), reduction="none"),
     "AccumulateGrad": lambda: _leaf(3) * 2,
     "MkldnnRnnLayerBackward0": _lstm,
     "MkldnnRnnLayerBackward0/bidirectional, two layers": lambda: _lstm(bidirectional=True, num_layers=2),

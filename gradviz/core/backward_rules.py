@@ -1052,7 +1052,7 @@ rule("SgnBackward0", "y = sgn(x)   (real x: the sign)",
       "The gradient passes where y > 0, scaled by the slope s elsewhere.", "∂L/∂x = ∂L/∂y · (1 if y > 0 else s)")
 def _leaky_relu_from_result(n):
     y = saved(n, "result")
-    return [grad(n) * torch.where(y > 0, 1.0, n.saved["negative_slope"])]
+    return [grad(n) * torch.where(y > 0, y.new_ones(()), n.saved["negative_slope"])]  # in y's dtype
 
 
 def _shrink(n):
@@ -1073,7 +1073,7 @@ def _rrelu(n):
     s, x = n.saved, saved(n, "self")
     if s["training"] and s["upper"] - s["lower"] > 1e-6:
         return [grad(n) * saved(n, "noise")]
-    return [grad(n) * torch.where(x > 0, 1.0, (s["lower"] + s["upper"]) / 2)]
+    return [grad(n) * torch.where(x > 0, x.new_ones(()), (s["lower"] + s["upper"]) / 2)]
 
 
 @rule("LogitBackward0", "y = ln(x / (1 − x))   (eps: x clamped to [eps, 1 − eps] first)",
@@ -1439,7 +1439,7 @@ def _relu(n):
       "∂L/∂x = ∂L/∂y · (1 if x > 0 else s)", inputs={0: "self"})
 def _leaky_relu(n):
     x = saved(n, "self")
-    return [grad(n) * torch.where(x > 0, 1.0, n.saved["negative_slope"])]
+    return [grad(n) * torch.where(x > 0, x.new_ones(()), n.saved["negative_slope"])]  # in x's dtype
 
 
 @rule("SigmoidBackward0", "y = σ(x) = 1 / (1 + e^−x)", "The sigmoid's slope is y(1 − y), largest (¼) at x = 0.",
@@ -1549,7 +1549,8 @@ def _elu_from_result(n):
       "∂L/∂x = ∂L/∂y · (1 if x > 0 else e^(x/α))", inputs={0: "self"})
 def _celu(n):
     alpha = n.saved["alpha"]
-    return [grad(n) * _elu_slope(saved(n, "self"), alpha, 1.0, 1 / alpha)]
+    # autograd takes 1/α of α rounded to float32: the same here, to the last digit
+    return [grad(n) * _elu_slope(saved(n, "self"), alpha, 1.0, 1 / float(torch.tensor(alpha, dtype=torch.float32)))]
 
 
 @rule("SoftplusBackward0", "y = ln(1 + e^(β·x)) / β   (x itself where β·x > threshold)",
@@ -1735,6 +1736,30 @@ def _smooth_l1(n):
     slope = e.sign() if beta == 0 else torch.where(e.abs() < beta, e / beta, e.sign())
     d_x = _reduced_loss_grad(n, slope)
     return [d_x if _shape(n, 0) is not None else None, -d_x if _shape(n, 1) is not None else None]
+
+
+@rule("MultiMarginLossBackward0", "L = mean_i Σ_(c ≠ tᵢ) w_tᵢ · max(0, m − x[i, tᵢ] + x[i, c])ᵖ / C   (multi-class hinge)",
+      "Every wrong class that comes within the margin m of the true class is pushed down and the true class up, "
+      "by 1 (p = 1) or by twice the violation (p = 2).",
+      "∂L/∂x[i, c] = ∂L/∂y · w_tᵢ · (1 or 2·violation) / (N·C) for a violating c ≠ tᵢ;  ∂L/∂x[i, tᵢ] = −Σ of those",
+      inputs={0: "self"})
+def _multi_margin(n):
+    s, x, target = n.saved, saved(n, "self"), saved(n, "target")
+    single = x.dim() == 1
+    if single:
+        x, target = x.unsqueeze(0), target.reshape(1)
+    classes = x.shape[1]
+    violation = s["margin"] - x.gather(1, target[:, None]) + x
+    violating = (violation > 0) & (torch.arange(classes) != target[:, None])
+    h = torch.where(violating, x.new_ones(()) if s["p"] == 1 else 2 * violation, 0.0) / classes
+    if s.get("weight") is not None:
+        h = h * saved(n, "weight")[target][:, None]
+    d_x = h.scatter(1, target[:, None], -h.sum(1, keepdim=True))
+    g = grad(n)
+    if s["reduction"] == _MEAN:
+        d_x = d_x / x.shape[0]
+    d_x = d_x * (g if s["reduction"] in (_MEAN, _SUM) or single else g[:, None])
+    return [d_x.squeeze(0) if single else d_x]
 
 
 # ---------------------------------------------------------------------------
