@@ -377,6 +377,8 @@ _SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 def _plug_pieces(n: NodeGradients) -> list[str]:
     """cat and stack: each input's gradient is its own part of ∂L/∂y, named by the slice it was in."""
+    if not n.received or n.received[0] is None:
+        raise NotRecomputable("no gradient was received")
     ndim = len(n.received[0].shape)
     stacked = n.label == "StackBackward0"
     dim = signed(n.saved["dim"]) % ndim
