@@ -446,6 +446,29 @@ CASES = {
     "MultiMarginLossBackward0/p 2, weights, margin, sum": lambda: F.multi_margin_loss(
         _leaf(4, 5), torch.tensor([0, 1, 4, 4]), p=2, margin=0.5, weight=torch.rand(5, dtype=torch.float64), reduction="sum"),
     "MultiMarginLossBackward0/none": lambda: F.multi_margin_loss(_leaf(4, 5), torch.tensor([2, 1, 0, 3]), reduction="none"),
+    # writes into tensors (graph networks' scatter_reduce, weight_norm, *_scatter)
+    "IndexCopyBackward0": lambda: _leaf(3, 4).index_copy(0, torch.tensor([2, 0]), _leaf(2, 4)),
+    "ScatterBackward1": lambda: _leaf(3, 4).scatter(1, torch.tensor([[0, 1], [2, 2], [3, 0]]), 0.5),
+    "ScatterReduceBackward0": lambda: _leaf(3, 4).scatter_reduce(1, torch.tensor([[0, 1, 1], [2, 2, 2], [3, 0, 3]]), _leaf(3, 3), "sum"),
+    "ScatterReduceBackward0/sum without self": lambda: _leaf(3, 4).scatter_reduce(
+        1, torch.tensor([[0, 1, 1], [2, 2, 2], [3, 0, 3]]), _leaf(3, 3), "sum", include_self=False),
+    "ScatterReduceBackward0/mean": lambda: _leaf(3, 4).scatter_reduce(0, torch.tensor([[0, 1, 1, 2], [2, 1, 1, 2]]), _leaf(2, 4), "mean"),
+    "ScatterReduceBackward0/mean without self": lambda: _leaf(3, 4).scatter_reduce(
+        1, torch.tensor([[0, 1, 1], [2, 2, 2], [3, 0, 3]]), _leaf(3, 3), "mean", include_self=False),
+    "ScatterReduceBackward0/amax, ties": lambda: _ints(3, 4).scatter_reduce(1, torch.tensor([[0, 1, 1], [2, 2, 2], [3, 0, 3]]),
+                                                                           _ints(3, 3), "amax"),
+    "ScatterReduceBackward0/amin without self": lambda: _ints(3, 4).scatter_reduce(
+        1, torch.tensor([[0, 1, 1], [2, 2, 2], [3, 0, 3]]), _ints(3, 3), "amin", include_self=False),
+    "PutBackward0": lambda: _leaf(3, 4).put(torch.tensor([1, 5]), _leaf(2)),
+    "PutBackward0/accumulate": lambda: _leaf(3, 4).put(torch.tensor([1, 5, 1]), _leaf(3), accumulate=True),
+    "SelectScatterBackward0": lambda: torch.select_scatter(_leaf(3, 4), _leaf(3), 1, -1),
+    "SliceScatterBackward0": lambda: torch.slice_scatter(_leaf(3, 4), _leaf(3, 2), 1, 0, 4, 2),
+    "DiagonalScatterBackward0": lambda: torch.diagonal_scatter(_leaf(3, 4), _leaf(3), 1),
+    "LerpBackward1": lambda: torch.lerp(_leaf(3, 4), _leaf(4), _leaf(3, 1)),
+    "VdotBackward0": lambda: torch.vdot(_leaf(4), _leaf(4)),
+    "WeightNormInterfaceBackward0": lambda: torch._weight_norm(_leaf(3, 4), _leaf(3, 1), 0),
+    "WeightNormInterfaceBackward0/last dim, Conv1d": lambda: torch._weight_norm(_leaf(3, 2, 4), _leaf(1, 1, 4), 2)
+    + nn.utils.parametrizations.weight_norm(nn.Conv1d(2, 3, 3).double())(_leaf(2, 2, 5)).sum(),
     "AccumulateGrad": lambda: _leaf(3) * 2,
     "MkldnnRnnLayerBackward0": _lstm,
     "MkldnnRnnLayerBackward0/bidirectional, two layers": lambda: _lstm(bidirectional=True, num_layers=2),

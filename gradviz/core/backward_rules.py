@@ -702,6 +702,124 @@ rule("FillBackward2", "y = x.fill_(c)   (every value overwritten with a number)"
      "The result no longer depends on x: the gradient stops here.", "∂L/∂x = 0")(_zero)
 
 
+@rule("IndexCopyBackward0", "y = x with the slices idx along dim replaced by src's   (index_copy)",
+      "Replaced slices no longer depend on x: they get zero; src's slices get the gradient of where they went.",
+      "∂L/∂x = ∂L/∂y, 0 in the replaced slices", "∂L/∂src = ∂L/∂y[idx along dim]")
+def _index_copy(n):
+    g, index = grad(n), saved(n, "index")
+    dim = signed(n.saved["dim"]) % max(g.dim(), 1)
+    return [g.index_fill(dim, index, 0.0), g.index_select(dim, index)]
+
+
+@rule("ScatterBackward1", "y = x with y[idx[i][j]][j] = c   (scatter of a number)",
+      "Overwritten places no longer depend on x: they get zero gradient.", "∂L/∂x = ∂L/∂y with the written places zeroed")
+def _scatter_value(n):
+    g = grad(n)
+    return [g.scatter(signed(n.saved["dim"]) % g.dim(), saved(n, "index"), 0.0)]
+
+
+@rule("ScatterReduceBackward0", "y = x, then src[i][j] reduced into y[idx[i][j]][j] by sum, mean, amax or amin   "
+      "(graph neural networks' message passing)",
+      "sum: every contributor gets the place's gradient; mean: divided by the number averaged; amax/amin: the "
+      "contributors equal to the result share it.",
+      "∂L/∂x = ∂L/∂y · (its share of the place)", "∂L/∂src = gather(∂L/∂y · share, dim, idx)")
+def _scatter_reduce(n):
+    s, g = n.saved, grad(n)
+    x, src, index, reduce = saved(n, "self"), saved(n, "src"), saved(n, "index"), s["reduce"]
+    dim = signed(s["dim"]) % max(g.dim(), 1)
+    written = torch.zeros_like(g, dtype=torch.bool).scatter(dim, index, True)
+    if reduce == "sum":
+        d_x, d_src = g, g.gather(dim, index)
+    elif reduce == "mean":
+        count = (torch.ones_like(g) if s["include_self"] else torch.zeros_like(g)).scatter_add(dim, index, torch.ones_like(src))
+        share = g / count.masked_fill(count == 0, 1)
+        d_x, d_src = share, share.gather(dim, index)
+    elif reduce in ("amax", "amin"):
+        y = saved(n, "result")
+        x_won, src_won = (x == y).to(g.dtype), (src == y.gather(dim, index)).to(g.dtype)
+        # autograd counts x's equal value as a tie even with include_self=False (then x's share is dropped below)
+        winners = x_won.scatter_add(dim, index, src_won)
+        share = g / winners.masked_fill(winners == 0, 1)
+        d_x, d_src = share * x_won, share.gather(dim, index) * src_won
+    else:
+        raise NotRecomputable(f"scatter_reduce with {reduce!r} is not recomputed yet")
+    if not s["include_self"]:  # x's values at the written places were not part of the reduction
+        d_x = d_x.masked_fill(written, 0)
+    return [d_x, d_src]
+
+
+@rule("PutBackward0", "y = x with y.flat[idx] = src   (put; accumulate: +=)",
+      "Overwritten places get zero (kept when accumulating); each src value gets the gradient of its place.",
+      "∂L/∂x = ∂L/∂y, 0 at idx unless accumulating", "∂L/∂src = ∂L/∂y.flat[idx]")
+def _put(n):
+    g, index = grad(n), saved(n, "index")
+    d_x = g if n.saved["accumulate"] else g.put(index, torch.zeros(index.shape, dtype=g.dtype))
+    return [d_x, g.take(index)]
+
+
+@rule("SelectScatterBackward0", "y = x with y.select(dim, i) = src", "The replaced slice's gradient goes to src; x gets the rest.",
+      "∂L/∂x = ∂L/∂y, 0 in the slice", "∂L/∂src = ∂L/∂y.select(dim, i)")
+def _select_scatter(n):
+    g, s = grad(n), n.saved
+    dim, index = signed(s["dim"]) % g.dim(), signed(s["index"])
+    return [torch.select_scatter(g, torch.zeros_like(g.select(dim, index)), dim, index), g.select(dim, index)]
+
+
+@rule("SliceScatterBackward0", "y = x with y[..., start:end:step, ...] = src",
+      "The replaced slice's gradient goes to src; x gets the rest.", "∂L/∂x = ∂L/∂y, 0 in the slice",
+      "∂L/∂src = ∂L/∂y[start:end:step along dim]")
+def _slice_scatter(n):
+    g, s = grad(n), n.saved
+    dim = signed(s["dim"]) % g.dim()
+    start = None if s["start"] is None else signed(s["start"])
+    end = None if s["end"] is None else signed(s["end"])
+    index = [slice(None)] * g.dim()
+    index[dim] = slice(start, end, signed(s["step"]))
+    d_x = g.clone()
+    d_x[tuple(index)] = 0
+    return [d_x, g[tuple(index)]]
+
+
+@rule("DiagonalScatterBackward0", "y = x with its diagonal replaced by src",
+      "The diagonal's gradient goes to src; x gets the rest.", "∂L/∂x = ∂L/∂y, 0 on the diagonal", "∂L/∂src = diagonal(∂L/∂y)")
+def _diagonal_scatter(n):
+    g, s = grad(n), n.saved
+    args = signed(int(s["offset"])), signed(int(s["dim1"])), signed(int(s["dim2"]))
+    d_x = g.clone()
+    d_x.diagonal(*args).zero_()
+    return [d_x, g.diagonal(*args)]
+
+
+@rule("LerpBackward1", "y = a + w · (b − a)   (w a tensor)",
+      "a and b get the gradient in shares (1 − w) and w; the weight gets it times b − a.",
+      "∂L/∂a = (1 − w) · ∂L/∂y", "∂L/∂b = w · ∂L/∂y", "∂L/∂w = (b − a) · ∂L/∂y", inputs={0: "self", 1: "end", 2: "weight"})
+def _lerp_tensor(n):
+    g, a, b, w = grad(n), saved(n, "self"), saved(n, "end"), saved(n, "weight")
+    return [sum_to((1 - w) * g, _shape(n, 0)), sum_to(w * g, _shape(n, 1)), sum_to((b - a) * g, _shape(n, 2))]
+
+
+@rule("VdotBackward0", "y = a · b = Σ aᵢ bᵢ   (vdot: spectral norm's power iteration)", "Each vector gets the gradient times the other.",
+      "∂L/∂a = ∂L/∂y · b", "∂L/∂b = ∂L/∂y · a")
+def _vdot(n):
+    g = grad(n)
+    d_a = g * saved(n, "other") if _shape(n, 0) is not None else None
+    d_b = g * saved(n, "self") if _shape(n, 1) is not None else None
+    return [d_a, d_b]
+
+
+@rule("WeightNormInterfaceBackward0", "W = g · v / ‖v‖   (weight_norm: a direction v and a length g per output)",
+      "The length g gets the gradient's component along v's direction; v gets the rest, the part that turns it, "
+      "scaled by g/‖v‖.",
+      "∂L/∂v = g/‖v‖ · (∂L/∂W − v̂ · ⟨∂L/∂W, v̂⟩)", "∂L/∂g = ⟨∂L/∂W, v⟩ / ‖v‖", inputs={0: "v", 1: "g"})
+def _weight_norm(n):
+    grad_w, v, length, norm = grad(n), saved(n, "v"), saved(n, "g"), saved(n, "result1")
+    dim = signed(int(n.saved["dim"])) % v.dim()
+    over = tuple(d for d in range(v.dim()) if d != dim)  # the norm is over every dim but dim
+    d_g = (grad_w * v).sum(over, keepdim=True) / norm
+    d_v = length / norm * (grad_w - v * d_g / norm)
+    return [d_v, d_g.reshape(length.shape)]
+
+
 # ---------------------------------------------------------------------------
 # element-wise arithmetic
 
