@@ -867,6 +867,37 @@ class _AudioStyle(nn.Module):
         return torch.log1p(y.pow(2)).amax(-1)
 
 
+class _ConvNeXtSwinStyle(nn.Module):
+    """torchvision's ConvNeXt block (depthwise 7×7, channels-last LayerNorm, layer scale, stochastic depth) and a
+    Swin window attention (shifted windows by roll, relative position bias by index, a mask, softmax)."""
+
+    def __init__(self):
+        super().__init__()
+        self.dw = nn.Conv2d(8, 8, 7, padding=3, groups=8)
+        self.norm = nn.LayerNorm(8)
+        self.mlp = nn.Sequential(nn.Linear(8, 32), nn.GELU(), nn.Linear(32, 8))
+        self.scale = nn.Parameter(torch.full((8,), 0.1))
+        self.qkv = nn.Linear(8, 24)
+        self.bias_table = nn.Parameter(torch.randn(9, 2))
+        self.register_buffer("bias_index", torch.randint(0, 9, (4, 4)))
+
+    def forward(self, x):
+        h = self.dw(x).permute(0, 2, 3, 1)
+        h = self.mlp(self.norm(h)) * self.scale
+        keep = (torch.rand(x.shape[0], 1, 1, 1) > 0.2).to(x.dtype)  # stochastic depth
+        x = x + (h / 0.8 * keep).permute(0, 3, 1, 2)
+        # Swin: shift, split into 2×2 windows, attention with a relative position bias per head
+        t = torch.roll(x.permute(0, 2, 3, 1), (-1, -1), (1, 2))
+        batch, height, width, channels = t.shape
+        windows = t.view(batch, height // 2, 2, width // 2, 2, channels).permute(0, 1, 3, 2, 4, 5).reshape(-1, 4, channels)
+        q, k, v = self.qkv(windows).reshape(-1, 4, 3, 2, 4).permute(2, 0, 3, 1, 4)
+        bias = self.bias_table[self.bias_index.view(-1)].view(4, 4, 2).permute(2, 0, 1)
+        scores = (q * 0.5) @ k.transpose(-2, -1) + bias
+        scores = scores.masked_fill(torch.eye(4, dtype=torch.bool)[None, None].flip(-1), -100.0)
+        out = (scores.softmax(-1) @ v).transpose(1, 2).reshape(-1, 4, channels)
+        return out.mean((0, 1)) + x.mean((0, 2, 3))
+
+
 @pytest.mark.parametrize("model, inputs, expected", [
     (_UNetStyle, lambda: torch.randn(2, 3, 8, 8),
      {"NativeGroupNormBackward0", "UpsampleBilinear2DBackward0", "UpsampleNearest2DBackward0", "ConstantPadNdBackward0",
@@ -878,6 +909,9 @@ class _AudioStyle(nn.Module):
      {"RsqrtBackward0", "PowBackward0", "SinBackward0", "CosBackward0", "MaxBackward0", "StdBackward0", "ClampBackward1",
       "ExpBackward0", "Log1PBackward0", "SelectBackward0"}),
     (_DenseInceptionStyle, lambda: torch.randn(2, 3, 16, 16), {"CatBackward0", "EluBackward0", "StackBackward0", "AmaxBackward0"}),
+    (_ConvNeXtSwinStyle, lambda: torch.randn(2, 8, 4, 4),
+     {"RollBackward0", "IndexBackward0", "MaskedFillBackward0", "SoftmaxBackward0", "NativeLayerNormBackward0",
+      "ConvolutionBackward0", "GeluBackward0"}),
     (_TorchNNStyle, lambda: torch.randint(0, 20, (2, 5)),
      {"EmbeddingBagBackward0", "SafeSoftmaxBackward0", "UnsafeSplitBackward0", "TransposeBackward1", "PreluKernelBackward0",
       "GluBackward0"}),
