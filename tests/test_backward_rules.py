@@ -469,6 +469,12 @@ CASES = {
     "WeightNormInterfaceBackward0": lambda: torch._weight_norm(_leaf(3, 4), _leaf(3, 1), 0),
     "WeightNormInterfaceBackward0/last dim, Conv1d": lambda: torch._weight_norm(_leaf(3, 2, 4), _leaf(1, 1, 4), 2)
     + nn.utils.parametrizations.weight_norm(nn.Conv1d(2, 3, 3).double())(_leaf(2, 2, 5)).sum(),
+    "CtcLossBackward0": lambda: F.ctc_loss(F.log_softmax(_leaf(6, 2, 4), 2), torch.tensor([[1, 2], [3, 3]]), (6, 6), (2, 2)),
+    "CtcLossBackward0/concatenated targets, shorter inputs, sum": lambda: F.ctc_loss(
+        F.log_softmax(_leaf(7, 3, 5), 2), torch.tensor([1, 2, 2, 4, 1, 3]), torch.tensor([7, 5, 6]), torch.tensor([3, 1, 2]),
+        blank=0, reduction="sum"),
+    "CtcLossBackward0/impossible, zero_infinity, blank last": lambda: F.ctc_loss(
+        F.log_softmax(_leaf(3, 2, 4), 2), torch.tensor([[0, 0, 1], [1, 2, 0]]), (3, 3), (3, 2), blank=3, zero_infinity=True),
     "AccumulateGrad": lambda: _leaf(3) * 2,
     "MkldnnRnnLayerBackward0": _lstm,
     "MkldnnRnnLayerBackward0/bidirectional, two layers": lambda: _lstm(bidirectional=True, num_layers=2),

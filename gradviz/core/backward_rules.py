@@ -1880,6 +1880,55 @@ def _multi_margin(n):
     return [d_x.squeeze(0) if single else d_x]
 
 
+def _lengths(value) -> list[int]:
+    return [int(v) for v in (value.tolist() if isinstance(value, torch.Tensor) else value)]
+
+
+@rule("CtcLossBackward0", "Lᵦ = −ln Σ over the alignments of target b (blanks between labels) of Π_t p_t(aligned symbol)   "
+      "(CTC: speech recognition)",
+      "Forward (α) and backward (β) sums over the alignments give how often each symbol is used at each step; the "
+      "log-probability of symbol c at step t gets p_t(c) minus that share.",
+      "∂L/∂lp[t, c] = ∂L/∂Lᵦ · (e^lp[t, c] − Σ_(s: l'ₛ = c) e^(α[t, s] + β[t, s] + Lᵦ − lp[t, c]))",
+      inputs={0: "log_probs"})
+def _ctc_loss(n):
+    s, g = n.saved, grad(n)
+    log_probs, targets = saved(n, "log_probs"), saved(n, "targets")
+    log_alpha, nll = saved(n, "result1"), saved(n, "result0")  # α from the forward pass, and each −ln p(target)
+    input_lengths, target_lengths, blank = _lengths(s["input_lengths"]), _lengths(s["target_lengths"]), s["blank"]
+    classes = log_probs.shape[-1]
+    d_lp = torch.zeros_like(log_probs)
+    offset = 0
+    for b, (steps, length) in enumerate(zip(input_lengths, target_lengths)):
+        if targets.dim() == 2:
+            target = targets[b, :length]
+        else:  # all targets concatenated
+            target, offset = targets[offset:offset + length], offset + length
+        extended = torch.full((2 * length + 1,), blank, dtype=torch.long)  # l': a blank around every label
+        extended[1::2] = target
+        width = extended.numel()
+        lp = log_probs[:steps, b]
+        # β, the backward sums: from the last step back, each symbol continues to itself, the next, or skips a blank
+        beta = torch.full((steps, width), -math.inf, dtype=lp.dtype)
+        beta[steps - 1, width - 1] = lp[steps - 1, blank]
+        if length:
+            beta[steps - 1, width - 2] = lp[steps - 1, extended[width - 2]]
+        can_skip = torch.zeros(width, dtype=torch.bool)
+        can_skip[:-2] = extended[:-2] != extended[2:]
+        for t in range(steps - 2, -1, -1):
+            after = beta[t + 1]
+            total = after.clone()
+            total[:-1] = torch.logaddexp(total[:-1], after[1:])
+            total[:-2] = torch.where(can_skip[:-2], torch.logaddexp(total[:-2], after[2:]), total[:-2])
+            beta[t] = total + lp[t, extended]
+        used = torch.log(F.one_hot(extended, classes).to(lp.dtype))  # 0 where l'ₛ = c, −∞ elsewhere
+        share = torch.logsumexp((log_alpha[b, :steps, :width] + beta)[:, :, None] + used[None], 1)  # (steps, classes)
+        d_b = lp.exp() - torch.exp(share + nll[b] - lp)
+        if s["zero_infinity"] and math.isinf(float(nll[b])):
+            d_b = torch.zeros_like(d_b)
+        d_lp[:steps, b] = d_b * g[b]
+    return [d_lp]
+
+
 # ---------------------------------------------------------------------------
 # convolution and pooling
 
