@@ -475,6 +475,22 @@ CASES = {
         blank=0, reduction="sum"),
     "CtcLossBackward0/impossible, zero_infinity, blank last": lambda: F.ctc_loss(
         F.log_softmax(_leaf(3, 2, 4), 2), torch.tensor([[0, 0, 1], [1, 2, 0]]), (3, 3), (3, 2), blank=3, zero_infinity=True),
+    # linear algebra
+    "LinalgDetBackward0": lambda: torch.linalg.det(_leaf(3, 3)) + torch.linalg.det(_leaf(2, 3, 3)).sum(),
+    "LinalgSlogdetBackward0": lambda: torch.linalg.slogdet(_leaf(2, 3, 3))[1],
+    "LinalgInvExBackward0": lambda: torch.linalg.inv(_leaf(2, 3, 3)),
+    "LinalgSolveExBackward0": lambda: torch.linalg.solve(_leaf(3, 3), _leaf(3, 2)),
+    "LinalgSolveExBackward0/a vector, batched": lambda: torch.linalg.solve(_leaf(2, 3, 3), _leaf(2, 3)),
+    "LinalgSolveExBackward0/right": lambda: torch.linalg.solve(_leaf(3, 3), _leaf(2, 3), left=False),
+    "LinalgSolveTriangularBackward0": lambda: torch.linalg.solve_triangular(_leaf(3, 3).triu() + 3 * torch.eye(3), _leaf(3, 2),
+                                                                            upper=True),
+    "LinalgSolveTriangularBackward0/lower, right, unit": lambda: torch.linalg.solve_triangular(
+        _leaf(3, 3), _leaf(2, 3), upper=False, left=False, unitriangular=True),
+    "LinalgCrossBackward0": lambda: torch.linalg.cross(_leaf(4, 3), _leaf(1, 3)),
+    "LinalgCrossBackward0/dim 0": lambda: torch.linalg.cross(_leaf(3, 4), _leaf(3, 4), dim=0),
+    "CdistBackward0": lambda: torch.cdist(_leaf(3, 4), _leaf(2, 4)),
+    "CdistBackward0/p 1, 3, inf, batched": lambda: torch.cdist(_leaf(2, 3, 4), _leaf(2, 5, 4), p=1)
+    + torch.cdist(_leaf(2, 3, 4), _leaf(2, 5, 4), p=3) + torch.cdist(_ints(2, 3, 4), _ints(2, 5, 4), p=float("inf")),
     "AccumulateGrad": lambda: _leaf(3) * 2,
     "MkldnnRnnLayerBackward0": _lstm,
     "MkldnnRnnLayerBackward0/bidirectional, two layers": lambda: _lstm(bidirectional=True, num_layers=2),

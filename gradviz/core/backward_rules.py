@@ -230,6 +230,84 @@ def _addbmm(n):
     return [sum_to(s["beta"] * g, _shape(n, 0)), s["alpha"] * g @ b.transpose(-1, -2), s["alpha"] * a.transpose(-1, -2) @ g]
 
 
+@rule("LinalgDetBackward0", "y = det(A)", "A determinant's slope with respect to A is det(A) · A⁻ᵀ (Jacobi's formula).",
+      "∂L/∂A = ∂L/∂y · det(A) · A⁻ᵀ", inputs={0: "A"})
+def _det(n):
+    a, det = saved(n, "A"), saved(n, "result")
+    return [(grad(n) * det)[..., None, None] * torch.linalg.inv(a).mT]
+
+
+@rule("LinalgSlogdetBackward0", "sign, y = slogdet(A)   (y = ln |det A|: normalising flows)", "ln |det A|'s slope is A⁻ᵀ.",
+      "∂L/∂A = ∂L/∂y · A⁻ᵀ", inputs={0: "A"})
+def _slogdet(n):
+    if len(n.received) < 2 or n.received[1] is None:
+        raise NotRecomputable("no gradient was received for ln |det A|")
+    return [grad(n, 1)[..., None, None] * torch.linalg.inv(saved(n, "A")).mT]
+
+
+@rule("LinalgInvExBackward0", "Y = A⁻¹", "The inverse moves as −A⁻¹ · dA · A⁻¹: the gradient is sent through Y on both sides.",
+      "∂L/∂A = −Yᵀ · ∂L/∂Y · Yᵀ")
+def _inv(n):
+    y = saved(n, "inverse")
+    return [-y.mT @ grad(n) @ y.mT]
+
+
+@rule("LinalgSolveExBackward0", "X = A⁻¹ B   (solve A X = B; left=False: X A = B)",
+      "B's gradient is the gradient solved through Aᵀ; A's is minus that times Xᵀ.",
+      "∂L/∂A = −∂L/∂B · Xᵀ", "∂L/∂B = A⁻ᵀ · ∂L/∂X", inputs={0: "A"})
+def _solve(n):
+    a, x, g = saved(n, "A"), saved(n, "result"), grad(n)
+    vector = x.dim() == a.dim() - 1  # B a (batch of) vector(s)
+    if vector:
+        x, g = x[..., None], g[..., None]
+    if n.saved["left"]:
+        d_b = torch.linalg.solve(a.mT, g)
+        d_a = -d_b @ x.mT
+    else:
+        d_b = torch.linalg.solve(a.mT, g, left=False)
+        d_a = -x.mT @ d_b
+    return [sum_to(d_a, _shape(n, 0)), sum_to(d_b.squeeze(-1) if vector else d_b, _shape(n, 1))]
+
+
+@rule("LinalgSolveTriangularBackward0", "X = A⁻¹ B   (A triangular)",
+      "As solve's rule, with A's gradient kept to A's triangle (and off its diagonal when that is fixed to 1).",
+      "∂L/∂A = triangle(−∂L/∂B · Xᵀ)", "∂L/∂B = A⁻ᵀ · ∂L/∂X", inputs={0: "self"})
+def _solve_triangular(n):
+    s, a, x, g = n.saved, saved(n, "self"), saved(n, "result"), grad(n)
+    d_b = torch.linalg.solve_triangular(a.mT, g, upper=not s["upper"], left=s["left"], unitriangular=s["unitriangular"])
+    d_a = -d_b @ x.mT if s["left"] else -x.mT @ d_b
+    d_a = d_a.triu(int(s["unitriangular"])) if s["upper"] else d_a.tril(-int(s["unitriangular"]))
+    return [sum_to(d_a, _shape(n, 0)), sum_to(d_b, _shape(n, 1))]
+
+
+@rule("LinalgCrossBackward0", "y = a × b   (the cross product along dim)", "Each vector gets the cross product of the other with "
+      "the gradient.", "∂L/∂a = b × ∂L/∂y", "∂L/∂b = ∂L/∂y × a", inputs={0: "self", 1: "other"})
+def _cross(n):
+    g, a, b = grad(n), saved(n, "self"), saved(n, "other")
+    dim = signed(int(n.saved["dim"]))
+    return [sum_to(torch.linalg.cross(b.expand_as(g), g, dim=dim), _shape(n, 0)),
+            sum_to(torch.linalg.cross(g, a.expand_as(g), dim=dim), _shape(n, 1))]
+
+
+@rule("CdistBackward0", "y[i, j] = ‖x₁[i] − x₂[j]‖_p   (all pairwise distances)",
+      "Each point is pulled along its difference to every other point, weighted by that pair's gradient.",
+      "∂L/∂x₁[i] = Σⱼ ∂L/∂y[i, j] · sign(d) |d|^(p−1) / y[i, j]^(p−1),  d = x₁[i] − x₂[j]", "∂L/∂x₂[j] = −Σᵢ (the same)",
+      inputs={0: "x1", 1: "x2"})
+def _cdist(n):
+    g, x1, x2, y, p = grad(n), saved(n, "x1"), saved(n, "x2"), saved(n, "result"), float(n.saved["p"])
+    diff = x1[..., :, None, :] - x2[..., None, :, :]  # (…, P, R, M)
+    gy, yy = g[..., None], y[..., None]
+    if p == 0:
+        pull = torch.zeros_like(diff)
+    elif p == 1:
+        pull = diff.sign() * gy
+    elif math.isinf(p):
+        pull = diff.sign() * (diff.abs() == yy) * gy
+    else:
+        pull = torch.where(yy == 0, 0.0, diff.sign() * diff.abs().pow(p - 1) / yy.pow(p - 1) * gy)
+    return [sum_to(pull.sum(-2), _shape(n, 0)), sum_to(-pull.sum(-3), _shape(n, 1))]
+
+
 # ---------------------------------------------------------------------------
 # shape changes: the gradient moves back to where each value came from
 
