@@ -19,6 +19,8 @@ from gradviz.core.node_grads import NodeRecorder, TensorSummary
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
+pytestmark = pytest.mark.filterwarnings(r"ignore:index_reduce\(\) is in beta")  # torch's own notice for a case below
+
 
 def _leaf(*shape, positive=False):
     t = torch.randn(*shape, dtype=torch.float64)
@@ -491,6 +493,14 @@ CASES = {
     "CdistBackward0": lambda: torch.cdist(_leaf(3, 4), _leaf(2, 4)),
     "CdistBackward0/p 1, 3, inf, batched": lambda: torch.cdist(_leaf(2, 3, 4), _leaf(2, 5, 4), p=1)
     + torch.cdist(_leaf(2, 3, 4), _leaf(2, 5, 4), p=3) + torch.cdist(_ints(2, 3, 4), _ints(2, 5, 4), p=float("inf")),
+    "RenormBackward0": lambda: _leaf(4, 6).renorm(2, 0, 2.0),
+    "RenormBackward0/p 1, dim 1": lambda: _leaf(4, 3, 2).renorm(1, 1, 2.5),
+    "IndexReduceBackward0": lambda: _leaf(3, 4).index_reduce(0, torch.tensor([0, 0, 2]), _leaf(3, 4), "mean"),
+    "IndexReduceBackward0/mean without self": lambda: _leaf(3, 4).index_reduce(1, torch.tensor([0, 3, 3]), _leaf(3, 3), "mean",
+                                                                               include_self=False),
+    "IndexReduceBackward0/amax, ties": lambda: _ints(3, 4).index_reduce(0, torch.tensor([0, 0, 2]), _ints(3, 4), "amax"),
+    "IndexReduceBackward0/amin without self": lambda: _ints(3, 4).index_reduce(0, torch.tensor([1, 1]), _ints(2, 4), "amin",
+                                                                               include_self=False),
     "AccumulateGrad": lambda: _leaf(3) * 2,
     "MkldnnRnnLayerBackward0": _lstm,
     "MkldnnRnnLayerBackward0/bidirectional, two layers": lambda: _lstm(bidirectional=True, num_layers=2),

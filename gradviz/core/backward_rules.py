@@ -1601,6 +1601,11 @@ def _p_norm_grad(n: NodeGradients, p) -> torch.Tensor:
     x, s = saved(n, "self"), n.saved
     over = _reduced_dims(s.get("dim"), x.dim())
     g, y = (_restore(t, over, s.get("keepdim", False), x.dim()) for t in (grad(n), saved(n, "result")))
+    return _p_norm_slope(x, g, y, p, over)
+
+
+def _p_norm_slope(x: torch.Tensor, g: torch.Tensor, y: torch.Tensor, p, over) -> torch.Tensor:
+    """g · ∂‖x‖_p/∂x, y the norm over ``over`` (g and y with those dims kept as size 1)."""
     if p == 0:
         return torch.zeros_like(x)
     if p == 1:
@@ -1612,6 +1617,44 @@ def _p_norm_grad(n: NodeGradients, p) -> torch.Tensor:
         return x.sgn() * g * won / won.sum(over, keepdim=True)
     scale = torch.where(y == 0, 0.0, g / y.pow(p - 1))
     return (x.sgn() * x.abs().pow(p - 1) if p < 1 else x * x.abs().pow(p - 2)) * scale
+
+
+@rule("RenormBackward0", "y = x's slices along dim, each scaled down to norm maxnorm if its p-norm is larger",
+      "Slices within maxnorm pass the gradient; a scaled slice gets it times maxnorm/‖x‖, minus the part that would "
+      "change its norm.", "∂L/∂x = ∂L/∂y where ‖x‖ ≤ maxnorm, else (m/‖x‖) · (∂L/∂y − ∂‖x‖/∂x · ⟨x, ∂L/∂y⟩ / ‖x‖)",
+      inputs={0: "self"})
+def _renorm(n):
+    s, g, x = n.saved, grad(n), saved(n, "self")
+    p, maxnorm = float(s["p"]), s["maxnorm"]
+    over = [d for d in range(x.dim()) if d != signed(int(s["dim"])) % x.dim()]
+    norm = torch.linalg.vector_norm(x, p, over, keepdim=True)  # each slice's norm, from the saved x
+    along = _p_norm_slope(x, (x * g).sum(over, keepdim=True), norm, p, over)
+    inverse = 1 / (norm + 1e-7)  # as the forward divides
+    factor = inverse * maxnorm
+    return [torch.where(norm > maxnorm, factor * g - factor * inverse * along, g)]
+
+
+@rule("IndexReduceBackward0", "y = x, then the slices of src reduced into y's slices idx along dim by mean, amax or amin",
+      "mean: every contributor gets the slice's gradient divided by the number averaged; amax/amin: the contributors "
+      "equal to the result share it.", "∂L/∂x = ∂L/∂y · (its share)", "∂L/∂src = ∂L/∂y[idx] · (its share)")
+def _index_reduce(n):
+    s, g = n.saved, grad(n)
+    x, src, index, reduce = saved(n, "self"), saved(n, "source"), saved(n, "index"), s["reduce"]
+    dim = signed(s["dim"]) % max(g.dim(), 1)
+    if reduce == "mean":
+        count = (torch.ones_like(g) if s["include_self"] else torch.zeros_like(g)).index_add(dim, index, torch.ones_like(src))
+        count = count.masked_fill(count == 0, 1)
+        d_x, d_src = g / count, g.index_select(dim, index) / count.index_select(dim, index)
+    elif reduce in ("amax", "amin"):
+        y = saved(n, "result")
+        x_won, src_won = (x == y).to(g.dtype), (src == y.index_select(dim, index)).to(g.dtype)
+        share = g / x_won.index_add(dim, index, src_won)  # autograd counts x's ties even without include_self
+        d_x, d_src = x_won * share, src_won * share.index_select(dim, index)
+    else:
+        raise NotRecomputable(f"index_reduce with {reduce!r} is not recomputed yet")
+    if not s["include_self"]:
+        d_x = d_x.index_fill(dim, index, 0.0)
+    return [d_x, d_src]
 
 
 @rule("NormBackward1", "y = ‖x‖_p = (Σ |x|ᵖ)^(1/p)   (over dims: pairwise_distance, triplet loss)",
