@@ -372,7 +372,31 @@ def _plug_transpose(n: NodeGradients) -> list[str]:
     return [f"∂L/∂x = (∂L/∂y)ᵀ = {_small(n.received[0])}ᵀ = {format_tensor(n.produced[0])}"]
 
 
+_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def _plug_pieces(n: NodeGradients) -> list[str]:
+    """cat and stack: each input's gradient is its own part of ∂L/∂y, named by the slice it was in."""
+    if not n.received or n.received[0] is None:
+        raise NotRecomputable("no gradient was received")
+    ndim = len(n.received[0].shape)
+    stacked = n.label == "StackBackward0"
+    dim = signed(n.saved["dim"]) % ndim
+    lines, start = [], 0
+    for slot, d in enumerate(n.produced):
+        if d is None:  # its size is unknown, so the later slices' starts are too: the generic lines
+            raise NotRecomputable("an input's gradient was not recorded")
+        width = 1 if stacked else d.shape[dim]
+        where = str(start) if stacked else f"{start}:{start + width}"
+        start += width
+        lines.append(f"∂L/∂x{str(slot).translate(_SUBSCRIPTS)} = ∂L/∂y[{', '.join([':'] * dim + [where])}] = "
+                     f"{format_tensor(d)}")
+    return lines
+
+
 _PLUGGED = {
+    "CatBackward0": _plug_pieces,
+    "StackBackward0": _plug_pieces,
     "TanhBackward0": _plug_tanh,
     "SigmoidBackward0": _plug_sigmoid,
     "ReluBackward0": _plug_relu,
