@@ -13,8 +13,8 @@ from PIL import Image
 
 import gradviz
 from gradviz.core.animation import BACKWARD, FORWARD, animation_frames, backward_order, forward_order
-from gradviz.ui.graph_view import GraphView
 from gradviz.ui.graph_view.animation import AnimationSettings, export_animation, frame_paths
+from tests.ui.graph_views import shown_graph_view
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from test_collapse_calls import TinyResNet, traced  # noqa: E402
@@ -32,14 +32,7 @@ def lenet():
 
 @pytest.fixture
 def view(qtbot):
-    widget = GraphView()
-    widget.animations_enabled = False
-    widget.canvas.animations_enabled = False
-    qtbot.addWidget(widget)
-    widget.resize(1200, 800)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+    return shown_graph_view(qtbot)
 
 
 def ops_of(graph):

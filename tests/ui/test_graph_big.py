@@ -15,6 +15,7 @@ import gradviz
 from gradviz.core.collapse import fold_key
 from gradviz.ui.graph_view import GraphView
 from gradviz.ui.graph_view.view import AUTO_COLLAPSE_NODES
+from tests.ui.graph_views import shown_graph_view
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 from transformer_block import TinyTransformer, example_inputs  # noqa: E402
@@ -35,14 +36,7 @@ def big_graph():
 
 @pytest.fixture
 def view(qtbot):
-    widget = GraphView()
-    widget.animations_enabled = False
-    widget.canvas.animations_enabled = False
-    qtbot.addWidget(widget)
-    widget.resize(1200, 800)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+    return shown_graph_view(qtbot)
 
 
 def show(qtbot, view, graph):

@@ -9,8 +9,8 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, QSizeF
 from PySide6.QtWidgets import QApplication
 
 import gradviz
-from gradviz.ui.graph_view import GraphView
 from gradviz.ui.graph_view.legend import FLOAT_INSET, free_corner
+from tests.ui.graph_views import shown_graph_view
 
 pytestmark = pytest.mark.gui
 
@@ -37,13 +37,7 @@ def small_cnn_graph():
 
 @pytest.fixture
 def view(qtbot):
-    widget = GraphView()
-    widget.animations_enabled = False
-    widget.canvas.animations_enabled = False
-    qtbot.addWidget(widget)
-    widget.resize(900, 640)
-    widget.show()
-    qtbot.waitExposed(widget)
+    widget = shown_graph_view(qtbot, (900, 640))
     with qtbot.waitSignal(widget.ready, timeout=60_000):
         widget.set_graph(small_cnn_graph())
     widget.fit_to_window(animate=False)

@@ -11,6 +11,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from gradviz.core.collapse import box_key, fold_key, shown_count, modules_at_depth
 from gradviz.ui.graph_view import GraphView
 from gradviz.ui.graph_view.style import NAME_SHAPE_SEPARATOR
+from tests.ui.graph_views import shown_graph_view
 
 pytestmark = pytest.mark.gui
 
@@ -72,14 +73,7 @@ def modular_graph(n_blocks: int) -> nx.DiGraph:
 
 @pytest.fixture
 def view(qtbot):
-    widget = GraphView()
-    widget.animations_enabled = False
-    widget.canvas.animations_enabled = False
-    qtbot.addWidget(widget)
-    widget.resize(1200, 800)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+    return shown_graph_view(qtbot)
 
 
 def show(qtbot, view, graph, **kwargs):
