@@ -96,16 +96,8 @@ def _split(n):
     sizes = list(s["self_sym_sizes"])
     dim = signed(s["dim"]) % len(sizes)
     size = s["split_size"]
-    pieces = []
-    for i, start in enumerate(range(0, sizes[dim], size)):
-        received = n.received[i] if i < len(n.received) else None
-        if received is None:
-            shape = sizes.copy()
-            shape[dim] = min(size, sizes[dim] - start)
-            pieces.append(torch.zeros(shape, dtype=_any_grad(n).dtype))
-        else:
-            pieces.append(_whole(received, f"the received gradient {i}"))
-    return [torch.cat(pieces, dim)]
+    pieces = [min(size, sizes[dim] - start) for start in range(0, sizes[dim], size)]  # the last may be shorter
+    return [torch.cat([_received_or_zeros(n, i, sizes, dim, piece) for i, piece in enumerate(pieces)], dim)]
 
 
 def _any_grad(n: NodeGradients) -> torch.Tensor:
