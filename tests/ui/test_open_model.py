@@ -284,6 +284,25 @@ def test_back_to_the_builder_and_settings_apply_to_the_opened_model(qtbot, windo
     assert window.model_opener.session is None and window.builder_dock.widget() is builder_widget
 
 
+def test_closing_an_opened_model_thaws_it_and_lets_it_go(qtbot, window):
+    """An opened model is frozen out of full collections while it is open (it is alive
+    anyway); closing it thaws everything, so nothing keeps it once the window lets go."""
+    import gc
+    import weakref
+
+    from gradviz.core.user_model import UserModelRequest
+    from gradviz.ui.user_model.opener import open_model_in_window
+
+    open_model_in_window(window, UserModelRequest(EXAMPLES / "lstm_tagger.py", loss="mse"))
+    qtbot.waitUntil(lambda: window.model_opener.session is not None, timeout=30_000)
+    model = weakref.ref(window.model_opener.session.model)
+    assert gc.get_freeze_count() > 0
+    assert not any(o is model() for o in gc.get_objects()), "frozen: not walked by collections while open"
+    qtbot.mouseClick(window.model_opener.panel.findChild(object, "closeExternalModelButton"), qtbot_left())
+    assert gc.get_freeze_count() == 0
+    qtbot.waitUntil(lambda: (gc.collect(), model() is None)[1], timeout=10_000)
+
+
 # -- a big model ----------------------------------------------------------------------------------------------------
 
 def test_a_20k_node_model_opens_collapsed_and_the_gui_keeps_responding(qtbot, window, monkeypatch):
