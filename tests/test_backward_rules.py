@@ -84,6 +84,10 @@ CASES = {
     "TransposeBackward0": lambda: _leaf(2, 3, 4).transpose(0, 2),
     "ExpandBackward0": lambda: _leaf(3, 1).expand(3, 4),
     "CloneBackward0": lambda: _leaf(3, 4).clone(),
+    # conversions: the gradient goes back in the input's dtype (float64 -> float32 -> float64 here)
+    "ToCopyBackward0": lambda: _leaf(3, 4).float().to(torch.float64) * 2 + _leaf(3).half().double().sum(),
+    # x's old values are overwritten (zero gradient); src (broadcast, another dtype) gets it converted back
+    "CopyBackwards": lambda: (_leaf(3, 4) * 1).copy_(_leaf(4).float()) * 2,
     "RepeatBackward0": lambda: _leaf(3, 4).repeat(2, 1, 3) + _leaf(3, 1).repeat(2, 1, 12),
     "SliceBackward0": lambda: _leaf(3, 6)[:, 1:5:2],
     "SplitBackward0": lambda: _leaf(3, 7).split(3, dim=1)[1] * 2,
@@ -602,10 +606,8 @@ def test_a_cumulative_product_with_a_zero_is_not_recomputed_but_says_why():
         recompute(_only_node(recorder, "CumprodBackward0"))
 
 
-# autograd records too little for these: a conversion's source dtype and device, an in-place write's slice
+# autograd records too little for these: an in-place write's slice
 NOT_RECOMPUTABLE = {
-    "ToCopyBackward0": (lambda: _leaf(3).float() * 2, "dtype"),
-    "CopyBackwards": (lambda: torch.zeros(3, dtype=torch.float64).copy_(_leaf(3)) * 2, "dtype"),
     "CopySlices": (lambda: (lambda y: (y.__setitem__(0, _leaf(4)), y * 2)[1])(_leaf(3, 4) * 1), "slice"),
 }
 
@@ -984,3 +986,31 @@ def test_cat_and_stack_explain_each_input_by_its_slice():
     assert [line.split(" = ")[:2] for line in cat_lines] == [["∂L/∂x₀", "∂L/∂y[:, 0:1]"], ["∂L/∂x₁", "∂L/∂y[:, 1:4]"]]
     stack_lines = [line for line in explain_node(record, stack).with_values if line.startswith("∂L/∂x")]
     assert [line.split(" = ")[:2] for line in stack_lines] == [["∂L/∂x₀", "∂L/∂y[:, 0]"], ["∂L/∂x₁", "∂L/∂y[:, 1]"]]
+
+
+def test_a_mixed_precision_forward_recomputes_node_by_node():
+    """Under autocast (CPU, bfloat16) every Linear casts its input and weights: each
+    ToCopyBackward0 hands its gradient back in the input's float32, exactly, and the
+    bfloat16 ops recompute within bfloat16's precision."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+
+    def build():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = model(torch.randn(3, 4))
+        return out.float().pow(2).mean()
+
+    recorder = _record(build)
+    copies = [n for n in recorder.nodes.values() if n.label == "ToCopyBackward0"]
+    # both layers' weights and biases go back to float32; the output's .float() back to bfloat16
+    assert sorted(str(n.produced[0].dtype) for n in copies) == ["torch.bfloat16"] + ["torch.float32"] * 4
+    for node in recorder.nodes.values():
+        if node.is_accumulate or node.label == "loss":
+            continue
+        for slot, (got, want) in enumerate(zip(recompute(node), node.produced)):
+            if want is None:
+                continue
+            assert got.dtype == want.dtype, (node.label, slot)
+            exact = node.label == "ToCopyBackward0"
+            torch.testing.assert_close(got, want, rtol=0 if exact else 1e-2, atol=0 if exact else 1e-3,
+                                       msg=lambda m: f"{node.label} slot {slot}: {m}")

@@ -308,6 +308,9 @@ class NodeGradients:
         input_shapes: the shape of each forward input, one per slot (None
             where the slot has no producer). A broadcast input's gradient is
             summed back to this shape.
+        input_dtypes: the dtype of each forward input, one per slot (None
+            where the slot has no producer): a gradient goes back converted to
+            it (``x.float()``'s gradient is x's dtype again).
         outputs: the forward op's output value(s), one per output, when the
             forward was recorded (else empty).
         variable: for ``AccumulateGrad``: the parameter's value during backward.
@@ -322,6 +325,7 @@ class NodeGradients:
     produced: list[Kept | None] = field(default_factory=list)
     saved: dict[str, Any] = field(default_factory=dict)
     input_shapes: list[tuple[int, ...] | None] = field(default_factory=list)
+    input_dtypes: list[torch.dtype | None] = field(default_factory=list)
     outputs: list[Kept | None] = field(default_factory=list)
     variable: Kept | None = None
     grad_before: Kept | None = None
@@ -645,12 +649,18 @@ class NodeRecorder:
             entry.produced = [kept(g) for g in grad_inputs]
             if not accumulate:
                 # The engine has already summed broadcast gradients back to
-                # their input's shape (validate_outputs runs before post-hooks),
-                # so a defined gradient's shape is its input's.
+                # their input's shape and converted them to its dtype
+                # (validate_outputs runs before post-hooks), so a defined
+                # gradient's shape and dtype are its input's.
+                slots = list(zip(fn.next_functions, grad_inputs))
                 entry.input_shapes = [
                     None if producer is None
                     else tuple(grad.shape) if grad is not None else tuple(producer._input_metadata[nr].shape)
-                    for (producer, nr), grad in zip(fn.next_functions, grad_inputs)
+                    for (producer, nr), grad in slots
+                ]
+                entry.input_dtypes = [
+                    None if producer is None else grad.dtype if grad is not None else producer._input_metadata[nr].dtype
+                    for (producer, nr), grad in slots
                 ]
             if accumulate:
                 # Through the cache: an accumulation in place bumps the version,

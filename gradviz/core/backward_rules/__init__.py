@@ -21,9 +21,10 @@ The rules cover what the app's presets and examples produce and what
 torchvision, Hugging Face and torch.nn models do (cat, indexing, padding,
 upsampling, group norm, RMSNorm by hand, rotary embeddings, the common
 activations and losses, pooling and convolutions in 1 to 3 dims, LSTM/GRU
-layers, nn.TransformerEncoderLayer). Where autograd does not record enough to
-redo a Node by hand (a dtype conversion's source dtype, the slice an in-place
-write changed, the sizes of cat's inputs that need no gradient), the rule
+layers, nn.TransformerEncoderLayer, mixed precision's dtype conversions: the
+recorder notes each input's dtype). Where autograd does not record enough to
+redo a Node by hand (the slice an in-place write changed, the sizes of cat's
+inputs that need no gradient), the rule
 still explains the op and its recompute raises :class:`NotRecomputable` with
 the reason instead of guessing.
 

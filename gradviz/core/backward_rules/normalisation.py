@@ -10,11 +10,14 @@ import torch
 
 from gradviz.core.backward_rules.registry import (
     NotRecomputable,
+    _shape,
     _whole,
     grad,
+    input_dtype,
     rule,
     saved,
     signed,
+    sum_to,
 )
 
 
@@ -149,7 +152,8 @@ def _copy_slices(n):
       "x's old values are gone: they get zero; src gets the gradient, converted back to its own dtype and device.",
       "∂L/∂x = 0", "∂L/∂src = ∂L/∂y converted to src's dtype")
 def _copy(n):
-    raise NotRecomputable("autograd keeps no record of src's dtype and device for copy_()")
+    g = grad(n)
+    return [torch.zeros_like(g), sum_to(g, _shape(n, 1)).to(input_dtype(n, 1))]  # src may have been broadcast
 
 
 @rule("BlockDiagBackward0", "y = block_diag(A, B, …)   (the inputs down the diagonal, zeros elsewhere)",

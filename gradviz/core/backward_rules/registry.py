@@ -119,6 +119,14 @@ def _shape(n: NodeGradients, slot: int):
     return n.input_shapes[slot] if slot < len(n.input_shapes) else None
 
 
+def input_dtype(n: NodeGradients, slot: int) -> torch.dtype:
+    """The dtype of forward input ``slot``, which its gradient is converted back to."""
+    dtype = n.input_dtypes[slot] if slot < len(n.input_dtypes) else None
+    if dtype is None:
+        raise NotRecomputable(f"the dtype of input {slot} was not recorded")
+    return dtype
+
+
 def recompute(n: NodeGradients) -> list[torch.Tensor | None]:
     """∂L/∂input per slot, recomputed by ``n``'s rule (:class:`NotRecomputable` when it cannot be)."""
     found = rule_for(n.label)

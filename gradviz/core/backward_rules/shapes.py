@@ -15,6 +15,7 @@ from gradviz.core.backward_rules.registry import (
     _whole,
     alias,
     grad,
+    input_dtype,
     rule,
     saved,
     signed,
@@ -391,8 +392,7 @@ def _col2im(n):
 @rule("ToCopyBackward0", "y = x.to(dtype or device)   (.float(), .half(), mixed precision)",
       "Same values in another dtype/device: the gradient is converted back to x's.", "∂L/∂x = ∂L/∂y converted to x's dtype")
 def _to_copy(n):
-    raise NotRecomputable("autograd keeps no record of x's dtype and device for .to(): the converted-back gradient "
-                          "is the recorded ∂L/∂x")
+    return [grad(n).to(input_dtype(n, 0))]  # and to x's device, which the record (on the CPU) does not show
 
 
 alias("TransposeBackward1", "TransposeBackward0")  # transpose_ in place (GRU/RNN layers use it)
