@@ -70,6 +70,21 @@ def write_run(path, steps: int = 4, **watch_kwargs):
     return path
 
 
+def train_watched(path, model, optimizer, inputs, loss_of, steps: int, before=None, **watch_kwargs):
+    """A plain training loop recording with gradviz.watch: ``steps`` iterations of
+    ``loss_of(model(inputs()))``; ``before(i)``, if given, runs first in iteration i."""
+    with gradviz.watch(model, optimizer, path=path, **watch_kwargs) as run:
+        for i in range(steps):
+            if before is not None:
+                before(i)
+            optimizer.zero_grad()
+            loss = loss_of(model(inputs()))
+            loss.backward()
+            optimizer.step()
+            run.step(loss)
+    return path
+
+
 @pytest.fixture
 def make_window(qtbot):
     windows = []
@@ -428,14 +443,7 @@ def test_models_from_elsewhere_replay(make_window, tmp_path, qtbot, case):
         model, inputs = TwiceAndTwoOutputs(), lambda: torch.randn(4, 6)
         loss_of = lambda out: out[0].sum() + out[1].pow(2).sum()  # noqa: E731
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    path = tmp_path / f"{case}.gvrun"
-    with gradviz.watch(model, optimizer, path=path, params="all") as run:
-        for _ in range(3):
-            optimizer.zero_grad()
-            loss = loss_of(model(inputs()))
-            loss.backward()
-            optimizer.step()
-            run.step(loss)
+    path = train_watched(tmp_path / f"{case}.gvrun", model, optimizer, inputs, loss_of, 3, params="all")
     window = make_window(path)
     viewer = window.viewer
     assert viewer.error == "" and viewer.timeline.iterations == [0, 1, 2]
@@ -658,19 +666,15 @@ class LogNet(nn.Module):
 def test_where_nan_started_is_named_and_one_click_shows_its_op(make_window, tmp_path, qtbot):
     from PySide6.QtCore import Qt
 
-    path = tmp_path / "nanorigin.gvrun"
     torch.manual_seed(0)
     model = LogNet()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-2)
-    with gradviz.watch(model, optimizer, path=path) as run:
-        for i in range(5):
-            model.broken = i >= 2
-            x = torch.randn(8, 4)
-            optimizer.zero_grad()
-            loss = model(x).mean()
-            loss.backward()
-            optimizer.step()
-            run.step(loss)
+
+    def break_from_iteration_2(i):
+        model.broken = i >= 2
+
+    path = train_watched(tmp_path / "nanorigin.gvrun", model, optimizer, lambda: torch.randn(8, 4),
+                         lambda out: out.mean(), 5, before=break_from_iteration_2)
     window = make_window(path)
     viewer = window.viewer
     label = viewer.findChild(type(viewer.nan_label), "runNanOrigin")
@@ -719,17 +723,11 @@ class DeadReLU(nn.Module):
 
 
 def test_the_diagnostics_dock_shows_dead_relu_units_of_a_watched_run(make_window, tmp_path, qtbot):
-    path = tmp_path / "dead.gvrun"
     torch.manual_seed(0)
     model = DeadReLU()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-2)
-    with gradviz.watch(model, optimizer, path=path) as run:
-        for _ in range(2):
-            optimizer.zero_grad()
-            loss = model(torch.randn(8, 4)).pow(2).mean()
-            loss.backward()
-            optimizer.step()
-            run.step(loss)
+    path = train_watched(tmp_path / "dead.gvrun", model, optimizer, lambda: torch.randn(8, 4),
+                         lambda out: out.pow(2).mean(), 2)
     window = make_window(path)
     dock = window.findChild(type(window.diagnostics_dock), "runDiagnosticsDock")
     assert dock is window.diagnostics_dock and not dock.isVisible()
