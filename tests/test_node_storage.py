@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from gradviz.core.history import NODE_ENTRY_BYTES, SUMMARY_BYTES, node_gradients_bytes, record_bytes
-from gradviz.core.node_grads import HISTOGRAM_BINS, NodeRecorder, TensorSummary, keep, summarise
+from gradviz.core.node_grads import HISTOGRAM_BINS, HISTOGRAM_SAMPLE, NodeRecorder, TensorSummary, keep, summarise
 from gradviz.core.session import TrainingSession
 
 
@@ -251,6 +251,46 @@ def test_histogram_of_a_range_too_narrow_for_a_float32_scale(repeat):
     it used to give NaN bins and bincount raised in the middle of backward."""
     values = torch.tensor([0.0, 1e-40, 2e-40, 3e-40] * repeat, dtype=torch.float32)
     summary = summarise(values)
-    assert sum(summary.histogram) == values.numel()
-    assert summary.histogram[0] == summary.histogram[-1] == repeat
     assert sum(1 for count in summary.histogram if count) == 4
+    assert summary.zero_fraction == 0.25  # exact, also where the histogram is a sample
+    if summary.histogram_sample is None:
+        assert sum(summary.histogram) == values.numel()
+        assert summary.histogram[0] == summary.histogram[-1] == repeat
+    else:  # a sample of the four values, a quarter each (within a few standard errors)
+        assert sum(summary.histogram) == summary.histogram_sample == HISTOGRAM_SAMPLE
+        for count in (c for c in summary.histogram if c):
+            assert abs(count - HISTOGRAM_SAMPLE / 4) < 0.05 * HISTOGRAM_SAMPLE
+
+
+def test_a_large_tensor_keeps_exact_statistics_and_a_histogram_of_a_spread_sample():
+    """Above HISTOGRAM_SAMPLE values the histogram counts one value from each of
+    HISTOGRAM_SAMPLE equal stretches: the very values at the sample's positions,
+    binned as a reference would; the statistics stay exact, whole-tensor and
+    chunked alike, and the sample's bars keep the tensor's shape even where a
+    fixed stride would alias with a channel pattern."""
+    import gradviz.core.node_grads as node_grads
+
+    torch.manual_seed(0)
+    activation = torch.randn(64, 6, 28, 28).relu()  # LeNet's conv1 activation: chunked on the CPU
+    pooled = torch.randn(64, 6, 14, 14).relu()      # below a chunk: the whole-tensor path
+    for tensor in (activation, pooled, pooled.half()):
+        summary = summarise(tensor)
+        flat = tensor.reshape(-1).double()
+        assert summary.zero_fraction == float((flat == 0).sum()) / flat.numel()
+        assert summary.mean == pytest.approx(float(flat.mean()), rel=1e-5)
+        assert summary.norm == pytest.approx(float(flat.norm()), rel=1e-5)
+        assert (summary.min, summary.max) == (float(flat.min()), float(flat.max()))
+        assert summary.histogram_sample == HISTOGRAM_SAMPLE == sum(summary.histogram)
+        sample = flat[node_grads._sample_positions(flat.numel())]
+        assert list(summary.histogram) == reference_histogram(sample, summary.min, summary.max)
+        assert summarise(tensor).histogram == summary.histogram  # the same sample every time
+    # A value that changes with every 18th element: a fixed stride of
+    # numel // HISTOGRAM_SAMPLE = 36 would see one value only; the sample sees
+    # all three, a third each.
+    index = torch.arange(36 * HISTOGRAM_SAMPLE + 5) % 18
+    patterned = (index < 6).float() + (index < 12).float()
+    counts = [c for c in summarise(patterned).histogram if c]
+    assert len(counts) == 3 and all(abs(c - HISTOGRAM_SAMPLE / 3) < 0.05 * HISTOGRAM_SAMPLE for c in counts)
+    # Small enough: every value counted, histogram_sample None.
+    small = summarise(torch.randn(HISTOGRAM_SAMPLE))
+    assert small.histogram_sample is None and sum(small.histogram) == HISTOGRAM_SAMPLE

@@ -139,6 +139,20 @@ def test_tensors_are_drawn_by_size(qtbot):
     assert ["1.5", "−2", "0", "3.25"] == [t for t in texts(numbers)]
 
 
+def test_a_sampled_histogram_says_so_and_an_exact_one_does_not(qtbot):
+    from PySide6.QtWidgets import QLabel
+
+    def histogram_tip(value) -> str:
+        widget = TensorView(value, "t")
+        qtbot.addWidget(widget)
+        (picture,) = [label for label in widget.findChildren(QLabel) if not label.pixmap().isNull()]
+        return picture.toolTip()
+
+    assert histogram_tip(summarise(torch.randn(80, 80))) == "32 equal bins from min to max"
+    assert histogram_tip(summarise(torch.randn(200, 100))) == (
+        "32 equal bins from min to max, counting an evenly spread sample of 8,192 of its 20,000 values")
+
+
 def _recording(model, x, *, zero_grad=True, times=1):
     recorder = None
     for _ in range(times):

@@ -194,7 +194,9 @@ class TensorView(QWidget):
         summary = value if isinstance(value, TensorSummary) else summarise(value)
         picture = QLabel()
         picture.setPixmap(_histogram_pixmap(summary.histogram or (0,) * HISTOGRAM_BINS))
-        picture.setToolTip(f"{HISTOGRAM_BINS} equal bins from min to max")
+        sampled = "" if summary.histogram_sample is None else (
+            f", counting an evenly spread sample of {summary.histogram_sample:,} of its {summary.numel:,} values")
+        picture.setToolTip(f"{HISTOGRAM_BINS} equal bins from min to max{sampled}")
         layout.addWidget(picture)
         layout.addWidget(_label(format_tensor(summary)))
 
