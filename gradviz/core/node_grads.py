@@ -136,7 +136,10 @@ def summarise(tensor: torch.Tensor) -> TensorSummary:
     numel = values.numel()
     norm = torch.linalg.vector_norm(values)
     low, high = torch.aminmax(values)
-    nonzero = _nonzero_count(values)
+    # Into a reused chunk buffer where it fits (a fresh one cost page faults); a
+    # longer CPU tensor gets here only when its chunks found NaN/Inf.
+    fits = values.is_cpu and numel <= CHUNK_ELEMENTS
+    nonzero = _nonzero_count(values, _scratch.buffers(values.dtype)[1] if fits else None)
     # One read-back for all five: each separate check was a fixed cost that
     # tensors of a few thousand values (most of a model's) paid many times over.
     wide = torch.float64 if numel > 2**24 else norm.dtype  # float32 counts exactly up to 2**24
@@ -202,12 +205,16 @@ def _zero_count(values: torch.Tensor) -> torch.Tensor:
 
 
 def _nonzero_count(values: torch.Tensor, work: torch.Tensor | None = None) -> torch.Tensor:
-    """How many of the finite float ``values`` are not zero: the sum of
-    sign(|v|), each 0 or 1, into ``work`` when given. On the CPU about 1.5× faster
-    than a boolean mask and a byte sum, and 17× faster than ``count_nonzero``."""
-    signs = torch.abs(values) if work is None else torch.abs(values, out=work[:values.numel()])
+    """How many of the finite float ``values`` are not zero: ``values != 0`` as
+    0s and 1s of their own float dtype (into ``work`` when given, a CPU buffer at
+    least as long) and their sum. On the CPU a float compare and sum ran about 1.5×
+    faster than sign(|v|), 2× faster than a boolean mask and a byte sum, and 20×
+    faster than ``count_nonzero``."""
+    ones = torch.ne(values, 0) if work is None else torch.ne(values, 0, out=work[:values.numel()])
+    if ones.dtype == torch.bool:  # no buffer of the values' dtype (another device)
+        return ones.sum(dtype=torch.float64)
     # float32 adds 0s and 1s exactly up to 2**24; past that, add in float64
-    return signs.sign_().sum(dtype=torch.float64 if values.numel() > 2**24 else None)
+    return ones.sum(dtype=torch.float64 if values.numel() > 2**24 else None)
 
 
 def _summarise_in_chunks(values: torch.Tensor, shape: tuple, dtype: str) -> TensorSummary | None:
