@@ -46,6 +46,7 @@ class WindowHost(Protocol):
     sessionChanged: "SignalInstance"          # (session or None)
     networkValidityChanged: "SignalInstance"  # (valid, reason)
     graphViewCreated: "SignalInstance"        # (GraphView), once, when it is first made
+    stageModeChanged: "SignalInstance"        # (on): see stage_mode
 
     # -- what the window does --------------------------------------------------------------------
     @property
@@ -59,6 +60,9 @@ class WindowHost(Protocol):
 
     @property
     def lecture_mode(self) -> bool: ...  # F11's presenter layout is on
+
+    @property
+    def stage_mode(self) -> bool: ...  # lecture mode on a short screen, builder aside: only what a class reads
 
     def add_panel(self, widget: "QWidget", title: str, object_name: str, area=..., *,
                   hide_in_lecture: bool = False) -> "QDockWidget": ...

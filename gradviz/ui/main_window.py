@@ -78,6 +78,7 @@ class MainWindow(_WindowActions, _Presentation, QMainWindow):
     sessionChanged = Signal(object)  # the core TrainingSession, or None (= active_session.sessionChanged)
     networkValidityChanged = Signal(bool, str)  # valid, reason when not
     graphViewCreated = Signal(object)  # the central GraphView, once it is made (lazily)
+    stageModeChanged = Signal(bool)  # lecture mode on a short screen, the builder aside (see stage_mode)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -105,6 +106,7 @@ class MainWindow(_WindowActions, _Presentation, QMainWindow):
         self._graph_job = LatestTask()  # Show graph (F5): forward + loss in the background
         self._run_actions: list[QAction] = []
         self._lecture_saved: dict | None = None
+        self._stage_mode = False  # see stage_mode
         self._lecture_hidden: list[QDockWidget] = []
         self._default_layout_steps: list = []  # extensions' parts of the default layout
         self._lecture_layout_steps: list = []  # extensions' parts of the lecture layout

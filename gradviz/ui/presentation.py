@@ -97,19 +97,25 @@ class _Presentation:
         self._lecture_scale_follows_window()
         self._lecture_menu_bar()
 
+    @property
+    def stage_mode(self) -> bool:
+        """Lecture mode on a short screen with the builder aside: the menu bar and the
+        graph's toolbar row are hidden, the panels keep to what a class reads
+        (``stageModeChanged`` says when this changes)."""
+        return self._stage_mode
+
     def _lecture_menu_bar(self) -> None:
         """In lecture mode on a short screen (LECTURE_SHORT_SCREEN) the menu bar and the
         graph's toolbar row are hidden while the builder is: a 720p projector gives
         the graph their height."""
-        if not self.lecture_mode:
-            if self.has_graph_view:
-                self.graph_view.set_stage_mode(False)
-            return
-        shown = self.height() >= LECTURE_SHORT_SCREEN or not self.builder_dock.isHidden()
-        if self.menuBar().isHidden() == shown:
-            self.menuBar().setVisible(shown)
+        stage = self.lecture_mode and self.height() < LECTURE_SHORT_SCREEN and self.builder_dock.isHidden()
+        if self.lecture_mode and self.menuBar().isHidden() != stage:
+            self.menuBar().setVisible(not stage)
         if self.has_graph_view:
-            self.graph_view.set_stage_mode(not shown)
+            self.graph_view.set_stage_mode(stage)
+        if stage != self._stage_mode:
+            self._stage_mode = stage
+            self.stageModeChanged.emit(stage)
 
     def set_lecture_mode(self, on: bool) -> None:
         """A presenter layout: full screen, large high-contrast text, the graph large

@@ -245,11 +245,16 @@ def test_lecture_column_shows_every_text_whole(make_window, qtbot, size, scale):
     for _ in range(3):
         QApplication.processEvents()
     assert text_cut_in_the_right_column(win) == []
-    # the five code lines are all on screen, not scrolled away (at the default lecture size)
+    # the code lines shown are on screen, not scrolled away (at the default lecture size):
+    # all five, or on a short screen the current one (the step buttons above show all five)
+    ui = win.training_ui
+    shown = [phase for phase, row in ui.indicator.rows.items() if not row.isHidden()]
+    short = size[1] < LECTURE_SHORT_SCREEN
+    assert shown == ([ui.indicator.highlighted_phase()] if short else list(ui.indicator.rows)), shown
     if scale <= 1.6:
-        ui = win.training_ui
         viewport = ui.training_panel.viewport()
-        for phase, row in ui.indicator.rows.items():
+        for phase in shown:
+            row = ui.indicator.rows[phase]
             rect = QRect(row.mapTo(viewport, QPoint(0, 0)), row.size())
             assert viewport.rect().contains(rect), (phase, rect, viewport.rect())
 
@@ -451,15 +456,16 @@ def _scene_rect_in(panel, scene_rect, viewport) -> QRectF:
     return QRectF(local).translated(QPointF(panel.plots_widget.mapTo(viewport, QPoint(0, 0))))
 
 
-def test_lecture_gradients_show_conv1_whole_without_scrolling(make_window, qtbot):
-    """What a class wants to see: in lecture mode at 1600×1000, after a LeNet iteration,
-    conv1.weight's four pictures (weights before, gradient, update, weights after) are
-    all on screen at once, unscrolled, at MIN_WEIGHT_PX or more a weight, each with its
-    title and colour-bar numbers, none overlapping another. Leaving lecture mode brings
-    the panel's caption row back."""
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_lecture_gradients_show_conv1_whole_without_scrolling(make_window, qtbot, size):
+    """What a class wants to see: in lecture mode at 1600×1000 and at 1280×720, after a
+    LeNet iteration, conv1.weight's four pictures (weights before, gradient, update,
+    weights after) are all on screen at once, unscrolled, at MIN_WEIGHT_PX or more a
+    weight, each with its title and colour-bar numbers, none overlapping another (at
+    1280×720 the code column shows the current line only: PhaseIndicator.set_compact).
+    Leaving lecture mode brings the panel's caption row back."""
     from gradviz.ui.training.gradient_panel import MIN_WEIGHT_PX, PANELS
 
-    size = (1600, 1000)
     win = make_window(*size)
     run_lenet_iteration(win, qtbot)
     _enter_lecture(win, qtbot, size, theme.lecture_scale_for(size[1]))
@@ -531,3 +537,44 @@ def test_lecture_mode_on_a_short_screen_gives_the_menu_bar_height_to_the_graph(m
     assert win.menuBar().isHidden() == short
     win.actions["actionLectureMode"].trigger()  # F11: leave
     assert not win.lecture_mode and not win.menuBar().isHidden()
+
+
+def test_a_short_lecture_screen_shows_the_current_code_line_only(make_window, qtbot):
+    """On a 720p projector (stage mode) the code column keeps one row: the phase that
+    runs or comes next, following the phases as they run, its sentence as the row's
+    tooltip. Ctrl+B (the builder back, stage mode off) and leaving lecture mode show
+    all five rows and the sentence again; a 1000 px screen never hides them."""
+    win = make_window(1280, 720)
+    show_lenet_graph(win, qtbot)
+    ui = win.training_ui
+    indicator = ui.indicator
+    changes = []
+    win.stageModeChanged.connect(changes.append)
+    _enter_lecture(win, qtbot, (1280, 720), theme.lecture_scale_for(720))
+    assert win.stage_mode and changes == [True] and indicator.compact
+
+    def shown():
+        return [phase for phase, row in indicator.rows.items() if not row.isHidden()]
+
+    assert shown() == ["zero_grad"] and indicator.explanation.isHidden()
+    assert indicator.rows["zero_grad"].toolTip() == indicator.explanation.text() != ""
+    ui.set_speed(1000)
+    for done, following in (("zero_grad", "forward"), ("forward", "loss")):
+        win.actions["actionNextPhase"].trigger()
+        qtbot.waitUntil(lambda: indicator.next_phase == following and not ui.controller.busy, timeout=30_000)
+        assert shown() == [following], (done, shown())
+    win.actions["actionShowBuilder"].trigger()  # Ctrl+B: the builder back, the full list too
+    assert not win.stage_mode and changes == [True, False]
+    assert shown() == list(indicator.rows) and not indicator.explanation.isHidden()
+    win.actions["actionShowBuilder"].trigger()
+    assert win.stage_mode and shown() == ["loss"]
+    win.actions["actionLectureMode"].trigger()  # F11: leave
+    assert not win.stage_mode and not indicator.compact and shown() == list(indicator.rows)
+    assert all(row.toolTip() == "" for row in indicator.rows.values())
+
+
+def test_a_tall_lecture_screen_keeps_every_code_line(make_window, qtbot):
+    win = make_window(1600, 1000)
+    _enter_lecture(win, qtbot, (1600, 1000), theme.lecture_scale_for(1000))
+    assert win.lecture_mode and not win.stage_mode
+    assert all(not row.isHidden() for row in win.training_ui.indicator.rows.values())

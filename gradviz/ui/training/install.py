@@ -323,9 +323,16 @@ class TrainingUI(QObject):
         panel = self.training_panel
         self.indicator.set_width_limit(int(self.window.width() * MAX_PANEL_SHARE) - panel.verticalScrollBar().sizeHint().width())
 
+    def _follow_stage_mode(self, on: bool) -> None:
+        """A short lecture screen shows the current code line only; its rows' height goes to the gradients."""
+        self.indicator.set_compact(on)
+        if self.window.lecture_mode:
+            QTimer.singleShot(0, self._fit_code_in_lecture)
+
     def _fit_code_in_lecture(self) -> None:
-        """The training dock as tall as the five code lines (up to LECTURE_CODE_MAX_SHARE
-        of the column; the sentence under them may need scrolling); the gradients get the rest."""
+        """The training dock as tall as its code lines (up to LECTURE_CODE_MAX_SHARE of
+        the column; the sentence under them may need scrolling); the gradients get the
+        rest. On a short screen (the window's stage mode) only the current line is shown."""
         window = self.window
         if not window.lecture_mode or self.training_dock.isHidden() or self.gradient_dock.isHidden():
             return
@@ -334,10 +341,7 @@ class TrainingUI(QObject):
         title = self.training_dock.titleBarWidget()
         title_height = title.sizeHint().height() if title is not None else 0
         column = self.training_dock.height() + self.gradient_dock.height()
-        last = self.indicator.rows[PHASES[-1]]
-        rows_height = last.mapTo(self.indicator, last.rect().bottomLeft()).y() + 1
-        if rows_height <= last.height():  # not laid out yet: the indicator's own wish
-            rows_height = self.indicator.sizeHint().height()
+        rows_height = self.indicator.rows_bottom()
         wanted = rows_height + title_height + 2 * self.training_panel.frameWidth() + 8
         height = min(wanted, round(column * LECTURE_CODE_MAX_SHARE))
         window.resizeDocks([self.training_dock, self.gradient_dock], [height, max(1, column - height)],
@@ -377,6 +381,7 @@ class TrainingUI(QObject):
         c.playingChanged.connect(self._on_playing)
         c.stateChanged.connect(self._refresh_actions)
         c.sessionChanged.connect(self._on_session)
+        w.stageModeChanged.connect(self._follow_stage_mode)
         self.animator.started.connect(lambda _phase: self._refresh_actions())
         self.animator.finished.connect(self._on_animation_finished)
         self.history.selectionChanged.connect(self._on_history)

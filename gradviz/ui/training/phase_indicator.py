@@ -101,6 +101,7 @@ class PhaseIndicator(QWidget):
         self._viewing: str | None = None  # time travel: the phase looked at
         self._styled: dict[str, str] = {}
         self._names_shown = True
+        self._compact = False  # set_compact: only the current row
         self._width_limit: int | None = None  # the most width the column gives the rows (None: any)
         self._code_scale = CODE_SCALE
 
@@ -202,6 +203,30 @@ class PhaseIndicator(QWidget):
             self._names_shown = shown
             self._refresh()  # the rows' minimum width with or without the names
 
+    def set_compact(self, on: bool) -> None:
+        """Show only the current phase's row (running, looked at, or next), for a
+        short lecture screen: the step buttons above already show the five phases
+        and which one is current, and the rows' height goes to the gradients."""
+        on = bool(on)
+        if on != self._compact:
+            self._compact = on
+            # Only which rows show: a full refresh here, in the middle of lecture
+            # mode's restyle, set the old text size's widths as the column's minimum.
+            self._show_current_rows()
+
+    @property
+    def compact(self) -> bool:
+        return self._compact
+
+    def rows_bottom(self) -> int:
+        """The bottom of the last row shown, in the indicator's own coordinates
+        (its size hint's height before it is laid out)."""
+        shown = [row for row in self.rows.values() if not row.isHidden()]
+        bottom = shown[-1].geometry().bottom() + 1 if shown else 0
+        if bottom <= (shown[-1].height() if shown else 0):  # not laid out yet: the indicator's own wish
+            return self.sizeHint().height()
+        return bottom
+
     def set_width_limit(self, pixels: int | None) -> None:
         """The widest the indicator may get (the column beside the graph). When the code
         at its size would be wider (lecture text at 200 % in a small window), the code
@@ -265,6 +290,16 @@ class PhaseIndicator(QWidget):
         if shown == "step":
             text = STEP_EXPLAIN.get(self._optimizer, text)
         self.explanation.setText(text)
+        self._show_current_rows()
+
+    def _show_current_rows(self) -> None:
+        """Every row, or in compact mode the current one only, with the sentence
+        as its tooltip (under one row it would be cut mid-line)."""
+        current = self.highlighted_phase() or PHASES[0]
+        for phase, row in self.rows.items():
+            row.setHidden(self._compact and phase != current)
+            row.setToolTip(self.explanation.text() if self._compact and phase == current else "")
+        self.explanation.setHidden(self._compact)
 
 
 def _mono_font(pt: float, code_scale: float = CODE_SCALE) -> QFont:
