@@ -69,6 +69,9 @@ H_PADDING = 20.0
 V_PADDING = 12.0  # one text line -> 28 px tall, two lines -> 44 px
 MIN_NODE_WIDTH = 40.0
 
+# Space between two boxes in a layer (px), unless the caller gives its own.
+NODE_GAP = 24.0
+
 # Width reserved for an edge passing through a layer (a dummy node).
 DUMMY_WIDTH = 8.0
 # Edge routes: several edges leaving (or entering) one box start (or end) this
@@ -78,10 +81,13 @@ PORT_STEP = 10.0
 PORT_SPAN = 0.6
 
 # Weights of the x-coordinate objective. Edges of the main computation (op ->
-# op) weigh more than the short edges that feed a parameter in, so the chain
-# of ops stays straight and parameters move aside instead.
+# op) weigh far more than the short edges that feed a parameter in, so the
+# chain of ops stays straight and parameters move aside instead. (At half the
+# weight each conv moved halfway toward its weight and bias, which sit on one
+# side: a chain of convs drifted sideways row after row, and cifar_seq's graph
+# came out width-bound with labels below the body text at fit.)
 WEIGHT_EDGE = 1.0
-WEIGHT_SOURCE_EDGE = 0.5
+WEIGHT_SOURCE_EDGE = 0.1
 # Every segment of a long edge (split by dummies) weighs the same, so that at
 # the optimum its dummies lie on the straight line between its endpoints: the
 # room kept free for the edge is where a straight edge is really drawn. Long
@@ -176,7 +182,7 @@ def layered_layout(
     node_size: NodeSize | None = None,
     progress: Progress | None = None,
     cancel: Callable[[], Any] | None = None,
-    node_gap: float = 24.0,
+    node_gap: float = NODE_GAP,
     layer_gap: float | None = None,
     max_sweeps: int = MAX_SWEEPS,
 ) -> dict[Hashable, tuple[float, float]]:
@@ -220,7 +226,7 @@ def layered_layout_routed(graph, **options) -> LayeredLayout:
     """
     progress, cancel = options.pop("progress", None), options.pop("cancel", None)
     node_size = options.pop("node_size", None)
-    node_gap, layer_gap = options.pop("node_gap", 24.0), options.pop("layer_gap", None)
+    node_gap, layer_gap = options.pop("node_gap", NODE_GAP), options.pop("layer_gap", None)
     max_sweeps = options.pop("max_sweeps", MAX_SWEEPS)
     if options:
         raise TypeError(f"layered_layout_routed() got unexpected options: {', '.join(sorted(options))}")

@@ -125,6 +125,34 @@ def test_lenet_labels_are_readable_and_whole_at_fit(make_window, qtbot, size):
     assert labels_wider_than_boxes(view) == []
 
 
+# resnet_tiny's 40 nodes stand in 23 rows (conv, batch norm, ReLU, twice per block, plus the
+# skip's add): at the body text size they need ~700 px of height; the 1280×720 default
+# layout's graph pane has ~530, so its labels fit at ~9 px there (lecture mode, or
+# Collapse depth 1, reads it). Strict: it fails the day the layout does better.
+_TOO_TALL = pytest.mark.xfail(strict=True, reason="23 rows of boxes need ~700 px; the pane at 1280×720 has ~530")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("preset", ["lenet3x3", "cifar_seq", "mlp", "resnet_tiny", "neuron", "tiny_mlp"])
+def test_every_small_preset_is_readable_at_fit(make_window, qtbot, size, preset, request):
+    """Every preset (all under ~60 autograd nodes) after Show graph, fitted: labels at least
+    MIN_LABEL_PX and the window's body text, each inside its box. The ops' chain stays
+    straight with its parameters beside it (a chain drifting sideways at every conv made
+    cifar_seq width-bound at 12 px)."""
+    if preset == "resnet_tiny" and size == (1280, 720):
+        request.applymarker(_TOO_TALL)
+    win = make_window(*size)
+    win.load_preset(preset)
+    win.actions["actionShowGraph"].trigger()
+    qtbot.waitUntil(lambda: win.has_graph_view and win.graph_view.shown_graph() is not None
+                    and win.graph_view.is_ready(), timeout=30_000)
+    view = win.graph_view
+    view.fit_to_window(animate=False)
+    label = view.label_pixel_size()
+    assert label >= MIN_LABEL_PX and label >= body_text_px(view) - 0.01, (preset, label, body_text_px(view))
+    assert labels_wider_than_boxes(view) == []
+
+
 def labels_wider_than_boxes(view) -> list:
     """Node labels (in the view's current fonts) wider than their boxes."""
     from gradviz.ui.graph_view.style import NAME_SHAPE, split_name_shape

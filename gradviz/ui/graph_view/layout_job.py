@@ -16,7 +16,7 @@ from gradviz.core.collapse import CollapsedGraph, collapse_graph
 from gradviz.core.layout import layered_layout_routed
 from gradviz.core.routes import Route
 
-from .style import TextMetrics, layer_gap, node_lines, node_size
+from .style import NODE_GAP, TextMetrics, layer_gap, node_lines, node_size
 from .tags import Room, band_size
 
 
@@ -121,6 +121,7 @@ def compute_layout(
         pos, routes = layered_layout_routed(
             shown_graph,
             node_size=lambda key, attrs: sizes[key],
+            node_gap=NODE_GAP,
             layer_gap=layer_gap(sizes.values()),
             progress=lambda f, m: report(0.05 + 0.95 * f, m),
             cancel=cancel,

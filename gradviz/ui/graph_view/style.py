@@ -59,6 +59,10 @@ PAD_Y = 3.5  # compact: LeNet's 15 rows must fit a 1280×720 window at >= 12 px 
 # labels at body text size in a 1280×720 window).
 LAYER_GAP_RATIO = 0.34
 MIN_LAYER_GAP = 8.0
+# Boxes side by side in a row are this far apart: clearly apart, and no wider
+# (a row of a conv and its batch norm's two parameters is what makes ResNets
+# wide at fit).
+NODE_GAP = 16.0
 MIN_WIDTH = 56.0
 CORNER = 6.0
 EDGE_WIDTH = 1.4
