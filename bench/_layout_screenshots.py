@@ -2,6 +2,7 @@
 graph, the backward pass step by step, and lecture mode.
 
     QT_QPA_PLATFORM=offscreen python bench/_layout_screenshots.py resources/screenshots
+    SHOT_SIZE=1280x720 QT_QPA_PLATFORM=offscreen python bench/_layout_screenshots.py /tmp/shots720   # a 720p screen
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-SIZE = (1600, 1000)
+SIZE = tuple(int(v) for v in os.environ.get("SHOT_SIZE", "1600x1000").split("x"))
 
 
 def _settle(app, until=lambda: True, timeout_s: float = 60.0, extra_ms: int = 400) -> None:

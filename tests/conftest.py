@@ -73,6 +73,18 @@ def _scripted_prompts(request, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_settings(request):
+    """Every GUI test starts with nothing remembered (window layout, text sizes, lecture
+    zoom, theme, recent files): what one test zoomed or arranged must not decide what
+    another one sees (a lecture zoom left behind changed a later test's lecture text size)."""
+    if "qtbot" not in request.fixturenames:
+        return
+    from gradviz.ui import settings
+
+    settings.settings().clear()
+
+
+@pytest.fixture(autouse=True)
 def _garbage_collection_stays_on_the_gui_thread():
     """Once a GUI test handed collection to the GUI thread's timer (gradviz.ui.worker), no
     test may switch automatic collection back on: a worker thread would then collect Qt

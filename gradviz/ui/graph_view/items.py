@@ -243,7 +243,11 @@ class GraphItem(QGraphicsItem):
         elif m.role[i] == ROLE_ACTIVE:
             fill, border, width = style.ACTIVE_FILL, style.ACTIVE_BORDER, 3.0
         elif m.role[i] == ROLE_VISITED:
-            fill, border, width = style.VISITED_FILL, style.VISITED_BORDER, 2.0
+            # 1.6, not 2: the border runs 3.5 px from the text (PAD_Y); a heavier
+            # one crowded the glyphs read from afar (OCR of the 1600×1000 lecture
+            # screenshot at half size: 11 -> 13 of LeNet's 15 names), and the
+            # strong orange still marks the state on a washed-out projector.
+            fill, border, width = style.VISITED_FILL, style.VISITED_BORDER, 1.6
         if m.path_active and m.path_nodes[i] and not m.flagged[i]:
             border, width = style.PATH, 2.6
         if i == m.hover:
