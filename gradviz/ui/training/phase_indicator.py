@@ -222,10 +222,9 @@ class PhaseIndicator(QWidget):
         """The bottom of the last row shown, in the indicator's own coordinates
         (its size hint's height before it is laid out)."""
         shown = [row for row in self.rows.values() if not row.isHidden()]
-        bottom = shown[-1].geometry().bottom() + 1 if shown else 0
-        if bottom <= (shown[-1].height() if shown else 0):  # not laid out yet: the indicator's own wish
+        if not shown or shown[-1].y() <= 0:  # not laid out yet (rows sit under the header): its own wish
             return self.sizeHint().height()
-        return bottom
+        return shown[-1].geometry().bottom() + 1
 
     def set_width_limit(self, pixels: int | None) -> None:
         """The widest the indicator may get (the column beside the graph). When the code
