@@ -105,12 +105,18 @@ def measure(name: str, batch: int | None, rounds: int = 15, block: int = 4, free
     cpu: dict[str, list[float]] = {key: [] for key in variants}
     phases: dict[str, dict[str, float]] = {key: {} for key in variants}
     order = list(variants)
-    for r in range(rounds):
-        for key in order[r % 3:] + order[:r % 3]:
-            _, seconds, phase_cpu = variants[key](block)
-            cpu[key].append(seconds)
-            for phase, t in phase_cpu.items():
-                phases[key][phase] = phases[key].get(phase, 0.0) + t / rounds
+    try:
+        for r in range(rounds):
+            for key in order[r % 3:] + order[:r % 3]:
+                _, seconds, phase_cpu = variants[key](block)
+                cpu[key].append(seconds)
+                for phase, t in phase_cpu.items():
+                    phases[key][phase] = phases[key].get(phase, 0.0) + t / rounds
+    finally:
+        if freeze:
+            # This case's models and records must not outlive it, frozen: a ResNet-50's
+            # sessions kept alive made the GPT-2 measured after it 2-4x slower.
+            gc.unfreeze()
 
     def ratio(key: str) -> float:
         return statistics.median(a / b for a, b in zip(cpu[key], cpu["raw"]))
