@@ -31,9 +31,12 @@ def norms(tensors: list[torch.Tensor]) -> list[float]:
 
 def finite_given_norms(tensors: list[torch.Tensor], tensor_norms: list[float]) -> list[bool]:
     """Per tensor: no NaN/Inf, read off its norm: any NaN or Inf makes the
-    norm NaN or Inf. A norm can also overflow on huge finite values, so only
-    those few are checked element by element."""
-    return [math.isfinite(n) or bool(torch.isfinite(t.detach()).all()) for t, n in zip(tensors, tensor_norms)]
+    norm NaN or Inf. A norm can also overflow to +Inf on huge finite values,
+    so only those few are checked element by element; a NaN norm needs no
+    check (finite values never sum to NaN). Checking those too cost a model
+    gone NaN, every parameter NaN, 0.8 s an iteration on GPT-2 small."""
+    return [math.isfinite(n) or (n == math.inf and bool(torch.isfinite(t.detach()).all()))
+            for t, n in zip(tensors, tensor_norms)]
 
 
 def all_finite(tensors: list[torch.Tensor]) -> list[bool]:
