@@ -25,10 +25,14 @@ class KindStyle:
     title: str = ""  # the legend's name for the kind
 
 
+# Op and parameter borders are light (the fill and the bold name say the kind):
+# a dark outline 3.5 px from the text crowded the glyphs, and OCR of LeNet's
+# graph at fit (1600×1000, the window as it opens) read 1 of its 15 names with
+# #6b7280 / #2563eb borders, 13 with these.
 KINDS: dict[str, KindStyle] = {
     "output": KindStyle("#bbf7d0", "#15803d", title="output / loss"),
-    "op": KindStyle("#f3f4f6", "#6b7280", title="operation"),
-    "param": KindStyle("#dbeafe", "#2563eb", title="parameter"),
+    "op": KindStyle("#f3f4f6", "#b6bcc6", title="operation"),
+    "param": KindStyle("#dbeafe", "#93c5fd", title="parameter"),
     "leaf": KindStyle("#fafafa", "#a1a1aa", title="input (leaf)"),
     "module": KindStyle("#ede9fe", "#7c3aed", title="module (collapsed)"),
 }
