@@ -69,8 +69,9 @@ H_PADDING = 20.0
 V_PADDING = 12.0  # one text line -> 28 px tall, two lines -> 44 px
 MIN_NODE_WIDTH = 40.0
 
-# Space between two boxes in a layer (px), unless the caller gives its own.
-NODE_GAP = 24.0
+# Space between two boxes in a layer (px) unless the caller gives its own (the
+# graph view gives its own, graph_view.style.NODE_GAP; exports use this one).
+DEFAULT_NODE_GAP = 24.0
 
 # Width reserved for an edge passing through a layer (a dummy node).
 DUMMY_WIDTH = 8.0
@@ -182,7 +183,7 @@ def layered_layout(
     node_size: NodeSize | None = None,
     progress: Progress | None = None,
     cancel: Callable[[], Any] | None = None,
-    node_gap: float = NODE_GAP,
+    node_gap: float = DEFAULT_NODE_GAP,
     layer_gap: float | None = None,
     max_sweeps: int = MAX_SWEEPS,
 ) -> dict[Hashable, tuple[float, float]]:
@@ -226,7 +227,7 @@ def layered_layout_routed(graph, **options) -> LayeredLayout:
     """
     progress, cancel = options.pop("progress", None), options.pop("cancel", None)
     node_size = options.pop("node_size", None)
-    node_gap, layer_gap = options.pop("node_gap", NODE_GAP), options.pop("layer_gap", None)
+    node_gap, layer_gap = options.pop("node_gap", DEFAULT_NODE_GAP), options.pop("layer_gap", None)
     max_sweeps = options.pop("max_sweeps", MAX_SWEEPS)
     if options:
         raise TypeError(f"layered_layout_routed() got unexpected options: {', '.join(sorted(options))}")
