@@ -212,8 +212,9 @@ def test_lecture_layout_is_a_presenter_layout(make_window, qtbot, size, scale):
 def text_cut_in_the_right_column(win) -> list[str]:
     """Visible labels and combo boxes of the lecture column (training code, gradients)
     that do not show their whole text: wider than the widget, or cut sideways by a
-    scroll area or the window. Eliding counts as whole when the tooltip carries the
-    whole text; a word-wrapped label must be tall enough for its lines."""
+    scroll area or the window, or cut at the top or bottom. Eliding counts as whole
+    when the tooltip carries the whole text; a word-wrapped label must be tall
+    enough for its lines."""
     from PySide6.QtGui import QTextDocument
     from PySide6.QtWidgets import QComboBox, QLabel, QStyle, QStyleOptionComboBox
 
@@ -224,6 +225,9 @@ def text_cut_in_the_right_column(win) -> list[str]:
             if not widget.isVisible() or widget.visibleRegion().isEmpty():
                 continue
             name = widget.objectName() or type(widget).__name__
+            seen = widget.visibleRegion().boundingRect()
+            if seen.height() < widget.height():  # a sliver of a line at a scroll area's edge
+                out.append(f"{name} cut at the top or bottom ({seen.height()} of {widget.height()} px seen)")
             if isinstance(widget, QComboBox):
                 text = widget.currentText()
                 option = QStyleOptionComboBox()
@@ -247,7 +251,6 @@ def text_cut_in_the_right_column(win) -> list[str]:
             elided_with_tip = text in widget.toolTip().split("\n")
             if need > have + 1 and not elided_with_tip:
                 out.append(f"{name}: {text!r} needs {need} px, has {have}")
-            seen = widget.visibleRegion().boundingRect()
             if seen.width() < widget.width() and not elided_with_tip:
                 out.append(f"{name}: {text!r} cut sideways ({seen.width()} of {widget.width()} px seen)")
     return out
@@ -263,9 +266,11 @@ def run_lenet_iteration(win, qtbot):
     qtbot.waitUntil(lambda: ui.gradients.image("after") is not None, timeout=10_000)
 
 
-@pytest.mark.parametrize("scale", [1.0, 1.6, 2.0], ids=lambda s: f"{round(s * 100)}pct")
+@pytest.mark.parametrize("scale", [None, 1.0, 1.6, 2.0], ids=lambda s: "lecture_size" if s is None else f"{round(s * 100)}pct")
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_lecture_column_shows_every_text_whole(make_window, qtbot, size, scale):
+    """None: the lecture text size for the screen's height (what F11 on such a projector gives)."""
+    scale = theme.lecture_scale_for(size[1]) if scale is None else scale
     win = make_window(*size)
     run_lenet_iteration(win, qtbot)
     _enter_lecture(win, qtbot, size, scale)
@@ -570,8 +575,9 @@ def test_lecture_mode_on_a_short_screen_gives_the_menu_bar_height_to_the_graph(m
 def test_a_short_lecture_screen_shows_the_current_code_line_only(make_window, qtbot):
     """On a 720p projector (stage mode) the code column keeps one row: the phase that
     runs or comes next, following the phases as they run, its sentence as the row's
-    tooltip. Ctrl+B (the builder back, stage mode off) and leaving lecture mode show
-    all five rows and the sentence again; a 1000 px screen never hides them."""
+    tooltip. Ctrl+B (the builder back, stage mode off) shows all five rows (the
+    sentence stays a tooltip: lecture mode), leaving lecture mode the sentence too;
+    a 1000 px screen never hides rows."""
     win = make_window(1280, 720)
     show_lenet_graph(win, qtbot)
     ui = win.training_ui
@@ -593,11 +599,13 @@ def test_a_short_lecture_screen_shows_the_current_code_line_only(make_window, qt
         assert shown() == [following], (done, shown())
     win.actions["actionShowBuilder"].trigger()  # Ctrl+B: the builder back, the full list too
     assert not win.stage_mode and changes == [True, False]
-    assert shown() == list(indicator.rows) and not indicator.explanation.isHidden()
+    assert shown() == list(indicator.rows) and indicator.explanation.isHidden()
+    assert indicator.rows["loss"].toolTip() == indicator.explanation.text() != ""
     win.actions["actionShowBuilder"].trigger()
     assert win.stage_mode and shown() == ["loss"]
     win.actions["actionLectureMode"].trigger()  # F11: leave
     assert not win.stage_mode and not indicator.compact and shown() == list(indicator.rows)
+    qtbot.waitUntil(lambda: not indicator.explanation.isHidden(), timeout=5000)
     assert all(row.toolTip() == "" for row in indicator.rows.values())
 
 
@@ -605,4 +613,8 @@ def test_a_tall_lecture_screen_keeps_every_code_line(make_window, qtbot):
     win = make_window(1600, 1000)
     _enter_lecture(win, qtbot, (1600, 1000), theme.lecture_scale_for(1000))
     assert win.lecture_mode and not win.stage_mode
-    assert all(not row.isHidden() for row in win.training_ui.indicator.rows.values())
+    indicator = win.training_ui.indicator
+    assert all(not row.isHidden() for row in indicator.rows.values())
+    # the sentence under the rows is the current row's tooltip: the gradients get its height
+    qtbot.waitUntil(lambda: indicator.explanation.isHidden(), timeout=5000)
+    assert indicator.rows[indicator.highlighted_phase()].toolTip() == indicator.explanation.text() != ""

@@ -26,7 +26,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFrame,
@@ -66,6 +66,9 @@ MAX_PANEL_SHARE = 0.43
 # In lecture mode the code list is shown whole (no scrolling to find optimizer.step()),
 # up to this share of the right column's height: the gradients keep the rest.
 LECTURE_CODE_MAX_SHARE = 0.6
+# Pixels the lecture code dock gets below its last row: less than the gap to what
+# follows (the indicator's margin and the panel's spacing), so none of it shows.
+LECTURE_CODE_SLACK = 2
 
 
 def speed_factor(value: int) -> float:
@@ -133,6 +136,8 @@ class TrainingUI(QObject):
 
     def apply_theme(self) -> None:
         self.indicator.set_names_shown(not self.window.lecture_mode)
+        # The lecturer says it; on the class's screen the gradients get its height.
+        self.indicator.set_sentence_shown(not self.window.lecture_mode)
         self.gradients.set_presenting(self.window.lecture_mode)  # the pictures get the column's height
         self.indicator.apply_theme()
         self.outputs.apply_theme()
@@ -330,9 +335,10 @@ class TrainingUI(QObject):
             QTimer.singleShot(0, self._fit_code_in_lecture)
 
     def _fit_code_in_lecture(self) -> None:
-        """The training dock as tall as its code lines (up to LECTURE_CODE_MAX_SHARE of
-        the column; the sentence under them may need scrolling); the gradients get the
-        rest. On a short screen (the window's stage mode) only the current line is shown."""
+        """The training dock as tall as its code lines (those that fit in
+        LECTURE_CODE_MAX_SHARE of the column); the gradients get the rest. The
+        sentence under the lines is the current line's tooltip in lecture mode; on a
+        short screen (the window's stage mode) only the current line is shown."""
         window = self.window
         if not window.lecture_mode or self.training_dock.isHidden() or self.gradient_dock.isHidden():
             return
@@ -341,11 +347,30 @@ class TrainingUI(QObject):
         title = self.training_dock.titleBarWidget()
         title_height = title.sizeHint().height() if title is not None else 0
         column = self.training_dock.height() + self.gradient_dock.height()
-        rows_height = self.indicator.rows_bottom()
-        wanted = rows_height + title_height + 2 * self.training_panel.frameWidth() + 8
-        height = min(wanted, round(column * LECTURE_CODE_MAX_SHARE))
-        window.resizeDocks([self.training_dock, self.gradient_dock], [height, max(1, column - height)],
-                           Qt.Orientation.Vertical)
+        panel, indicator = self.training_panel, self.indicator
+        top = max(0, indicator.mapTo(panel.widget(), QPoint(0, 0)).y()) if panel.widget() is not None else 0
+        chrome = title_height + 2 * panel.frameWidth() + top + LECTURE_CODE_SLACK
+        # The dock ends at the last row that fits: what follows (more rows at a large
+        # text size, the history bar) scrolls, and no sliver of it shows (a line cut
+        # in half reads as a broken screen).
+        room = round(column * LECTURE_CODE_MAX_SHARE) - chrome
+        height = indicator.rows_bottom(within=room) + chrome
+        self._split_column(height, column)
+        QTimer.singleShot(0, lambda: self._split_column(height, column, check=True))
+
+    def _split_column(self, height: int, column: int, check: bool = False) -> None:
+        """The training dock ``height`` px tall, the gradients below it the rest of
+        the ``column`` (the two docks' heights). ``resizeDocks`` shares out the whole
+        dock area in proportion to the sizes asked, and that area also holds the
+        gradient dock's tab bar: ``check`` (once the first split is laid out) asks
+        again in the area's true proportion."""
+        docks = [self.training_dock, self.gradient_dock]
+        if check:
+            got = self.training_dock.height()
+            if abs(got - height) <= 1 or got <= 0:
+                return
+            column = round(got * column / height)  # what the area shared out: got / height of it
+        self.window.resizeDocks(docks, [height, max(1, column - height)], Qt.Orientation.Vertical)
 
     def arrange_for_training(self) -> None:
         """A layout for watching training on a projector: the graph as large as

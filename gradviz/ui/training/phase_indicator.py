@@ -102,6 +102,7 @@ class PhaseIndicator(QWidget):
         self._styled: dict[str, str] = {}
         self._names_shown = True
         self._compact = False  # set_compact: only the current row
+        self._sentence_shown = True  # set_sentence_shown: the sentence under the rows
         self._width_limit: int | None = None  # the most width the column gives the rows (None: any)
         self._code_scale = CODE_SCALE
 
@@ -218,13 +219,32 @@ class PhaseIndicator(QWidget):
     def compact(self) -> bool:
         return self._compact
 
-    def rows_bottom(self) -> int:
+    def set_sentence_shown(self, shown: bool) -> None:
+        """Show the sentence explaining the current phase under the rows, or (lecture
+        mode: the lecturer says it, the gradients get its height) as the current
+        row's tooltip. Compact mode never shows it under the row."""
+        shown = bool(shown)
+        if shown != self._sentence_shown:
+            self._sentence_shown = shown
+            self._show_current_rows()
+
+    @property
+    def sentence_shown(self) -> bool:
+        """Whether the sentence shows under the rows (not in compact mode, nor where
+        :meth:`set_sentence_shown` put it in the current row's tooltip)."""
+        return self._sentence_shown and not self._compact
+
+    def rows_bottom(self, within: int | None = None) -> int:
         """The bottom of the last row shown, in the indicator's own coordinates
-        (its size hint's height before it is laid out)."""
+        (its size hint's height before it is laid out); with ``within``, of the
+        last one that ends there or above (the header's bottom if none does)."""
         shown = [row for row in self.rows.values() if not row.isHidden()]
         if not shown or shown[-1].y() <= 0:  # not laid out yet (rows sit under the header): its own wish
             return self.sizeHint().height()
-        return shown[-1].geometry().bottom() + 1
+        bottoms = [row.geometry().bottom() + 1 for row in shown]
+        if within is None:
+            return bottoms[-1]
+        return max([b for b in bottoms if b <= within], default=shown[0].y())
 
     def set_width_limit(self, pixels: int | None) -> None:
         """The widest the indicator may get (the column beside the graph). When the code
@@ -292,13 +312,14 @@ class PhaseIndicator(QWidget):
         self._show_current_rows()
 
     def _show_current_rows(self) -> None:
-        """Every row, or in compact mode the current one only, with the sentence
-        as its tooltip (under one row it would be cut mid-line)."""
+        """Every row, or in compact mode the current one only; the sentence under
+        them, or as the current row's tooltip (under one row it would be cut mid-line)."""
         current = self.highlighted_phase() or PHASES[0]
+        in_tooltip = not self.sentence_shown
         for phase, row in self.rows.items():
             row.setHidden(self._compact and phase != current)
-            row.setToolTip(self.explanation.text() if self._compact and phase == current else "")
-        self.explanation.setHidden(self._compact)
+            row.setToolTip(self.explanation.text() if in_tooltip and phase == current else "")
+        self.explanation.setHidden(in_tooltip)
 
 
 def _mono_font(pt: float, code_scale: float = CODE_SCALE) -> QFont:
