@@ -134,6 +134,19 @@ def test_tensors_are_drawn_by_size(qtbot):
         widget = TensorView(value, "t")
         qtbot.addWidget(widget)
         assert widget.kind == kind
+    # a thin strip keeps one picture cell a value, at least HEATMAP_STRIP_PX across it
+    # (a (1, 120) activation was drawn 2 px tall); square tensors get square cells
+    from gradviz.ui.training.node_inspector import HEATMAP_STRIP_PX
+
+    for shape in ((1, 120), (120, 1), (2, 300), (40, 40)):
+        strip = TensorView(torch.randn(*shape), "strip")
+        qtbot.addWidget(strip)
+        pixmap = strip.findChild(QLabel, "stripHeatmap").pixmap()
+        rows, cols = shape
+        assert min(pixmap.width(), pixmap.height()) >= HEATMAP_STRIP_PX, (shape, pixmap.size())
+        assert pixmap.width() % cols == 0 or cols > pixmap.width(), (shape, pixmap.size())
+        if rows == cols:
+            assert pixmap.width() == pixmap.height()
     numbers = TensorView(torch.tensor([[1.5, -2.0], [0.0, 3.25]]))
     qtbot.addWidget(numbers)
     assert ["1.5", "−2", "0", "3.25"] == [t for t in texts(numbers)]

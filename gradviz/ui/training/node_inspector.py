@@ -41,6 +41,7 @@ NUMBERS_MAX = 36
 HEATMAP_MAX = 64 * 64
 HEATMAP_PX = 160  # the heatmap's longer side on screen
 HEATMAP_MAX_PX = 320
+HEATMAP_STRIP_PX = 40  # the least a heatmap's shorter side gets on screen
 NO_RECORD = "Run backward to see what each node received and sent on"
 NOT_RECORDED = ("Node gradients were not recorded in this iteration (the inspector was closed); "
                 "they are from the next iteration on")
@@ -181,12 +182,21 @@ class TensorView(QWidget):
             # the gradient panel's layout: conv kernels as a grid of small images, one column per filter
             matrix, index = tensor_images.layout(value.detach().to("cpu").double().numpy())
             image = _diverging(matrix, index < 0)
-            # the longer side near HEATMAP_PX, a thin strip (one row of kernels) at least ~40 px high
-            longer, shorter = max(matrix.shape), min(matrix.shape)
-            scale = max(1, min(HEATMAP_MAX_PX // longer, max(HEATMAP_PX // longer, 40 // shorter)))
+            # square cells, the longer side near HEATMAP_PX (at most HEATMAP_MAX_PX);
+            # a thin strip (a (1, 120) activation, one row of kernels) gets cells
+            # stretched across it to HEATMAP_STRIP_PX: at 2 px a value it was a
+            # 2 px line that read as a rendering fault
+            rows, cols = matrix.shape
+            longer, shorter = max(rows, cols), min(rows, cols)
+            scale = max(1, min(HEATMAP_MAX_PX // longer, max(HEATMAP_PX // longer, HEATMAP_STRIP_PX // shorter)))
             picture = QLabel()
             picture.setObjectName(f"{name}Heatmap" if name else "")
-            picture.setPixmap(QPixmap.fromImage(image).scaled(matrix.shape[1] * scale, matrix.shape[0] * scale))
+            width, height = cols * scale, rows * scale
+            if rows < cols:
+                height = max(height, HEATMAP_STRIP_PX)
+            elif cols < rows:
+                width = max(width, HEATMAP_STRIP_PX)
+            picture.setPixmap(QPixmap.fromImage(image).scaled(width, height))
             picture.setToolTip("Blue negative, red positive, white zero (scaled to the largest |value|)")
             layout.addWidget(picture)
             layout.addWidget(_label(format_tensor(summarise(value))))
