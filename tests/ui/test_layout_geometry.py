@@ -4,7 +4,7 @@ edge), LeNet's node labels at fit, the F11 round trip, the shortcut list, the ti
 import pytest
 from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QAction, QFontMetricsF
-from PySide6.QtWidgets import QApplication, QDockWidget, QToolBar, QToolButton
+from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QToolBar, QToolButton
 
 from gradviz.ui import settings, theme
 from gradviz.ui.presentation import LECTURE_SHORT_SCREEN
@@ -607,6 +607,22 @@ def test_a_short_lecture_screen_shows_the_current_code_line_only(make_window, qt
     assert not win.stage_mode and not indicator.compact and shown() == list(indicator.rows)
     qtbot.waitUntil(lambda: not indicator.explanation.isHidden(), timeout=5000)
     assert all(row.toolTip() == "" for row in indicator.rows.values())
+
+
+def test_the_speed_title_never_stays_behind_without_its_slider(make_window, qtbot):
+    """On a narrow step toolbar (lecture mode at 1280×720) "Speed", its slider and its
+    factor move into the overflow menu together; a roomy one shows all three."""
+    for size, lecture in (((1280, 720), True), ((1600, 1000), False)):
+        win = make_window(*size)
+        if lecture:
+            _enter_lecture(win, qtbot, size, theme.lecture_scale_for(size[1]))
+        ui = win.training_ui
+        [title] = [label for label in win.findChildren(QLabel) if label.buddy() is ui.speed_slider]
+        qtbot.waitUntil(lambda: ui.toolbar.isVisible(), timeout=5000)
+        QApplication.processEvents()
+        shown = [w.isVisible() for w in (title, ui.speed_slider, ui.speed_label)]
+        assert title.text() == "Speed" and shown in ([True] * 3, [False] * 3), (size, shown)
+        assert shown == [not lecture] * 3, (size, shown)
 
 
 def test_a_tall_lecture_screen_keeps_every_code_line(make_window, qtbot):
