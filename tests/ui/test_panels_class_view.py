@@ -176,6 +176,31 @@ def test_history_heatmap_has_a_labelled_colour_bar(window, qtbot):
     rects = norms.hist_scale.label_rects()
     assert [t for t, _ in rects] == ["0", f"{most:,}", "values per bin (colour: log scale)"]
     assert not overlapping(rects)
+    # in the default column and at 1280×720 (a dock too short for the three plots
+    # scrolls): a pixel or more a bin, value ticks apart, bar names near the text size
+    from PySide6.QtGui import QFontMetrics, QImage, QPainter
+    from PySide6.QtWidgets import QApplication
+
+    from gradviz.ui.training.norms import HIST_BINS
+
+    for size in ((1600, 1000), (1280, 720)):
+        window.resize(*size)
+        qtbot.waitUntil(lambda: window.width() == size[0], timeout=5000)
+        for _ in range(3):
+            QApplication.processEvents()
+        widget = norms.plot_widgets["histogramPlot"]
+        item = norms.hist_image
+        drawn = widget.mapFromScene(item.mapToScene(item.boundingRect())).boundingRect()
+        assert drawn.height() >= HIST_BINS - 2, (size, drawn)
+        canvas = QImage(8, 8, QImage.Format.Format_ARGB32)
+        painter = QPainter(canvas)
+        try:
+            texts = norms.hist_plot.getAxis("left").generateDrawSpecs(painter)[2]
+        finally:
+            painter.end()
+        assert len(texts) >= 2 and not overlapping([(text, rect) for rect, _, text in texts]), (size, texts)
+        line = QFontMetrics(norms.font()).height()
+        assert norms.norm_plot.getAxis("left").style["tickFont"].pixelSize() >= 0.7 * line, size
 
 
 # -- phase by phase ---------------------------------------------------------------------------

@@ -24,8 +24,10 @@ from PySide6.QtWidgets import (
     QBoxLayout,
     QCheckBox,
     QComboBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -38,6 +40,13 @@ VANISHING = 1e-5
 EXPLODING = 1e2
 HIST_BINS = 48
 LOSS_DOTS_MAX = 200  # loss curves with more points are drawn as a line only
+# The least height of each plot's data area, in px: BAR_LINES of text a bar for
+# the norms (None: up to BARS_AT_TEXT_SIZE bars, more share it and their text
+# shrinks), enough for the loss curve's shape, a pixel a histogram bin. A dock
+# too short for all three scrolls.
+LEAST_DATA_PX = {"gradNormPlot": None, "lossPlot": 40, "histogramPlot": HIST_BINS}
+BARS_AT_TEXT_SIZE = 12
+BAR_LINES = 1.1  # a bar's height in lines of text: its name at full size and a gap (see _fit_bar_text)
 COLOURS = {"normal": "#2f6fde", "vanishing": "#7fb2ff", "exploding": "#e8590c", "nonfinite": "#b00020"}
 
 
@@ -88,9 +97,18 @@ class NormsPanel(QWidget):
         layout.addLayout(controls)
 
         # Three plot widgets in a box layout: turning the box from a row into a
-        # column is all it takes to fit a tall dock (see resizeEvent).
-        self.plots_box = QBoxLayout(QBoxLayout.Direction.LeftToRight)
-        layout.addLayout(self.plots_box, 1)
+        # column is all it takes to fit a tall dock (see resizeEvent). Each keeps a
+        # least height (_set_least_heights); a dock shorter than that scrolls.
+        self.plots_scroll = QScrollArea()
+        self.plots_scroll.setObjectName("normsPlotsScroll")
+        self.plots_scroll.setWidgetResizable(True)
+        self.plots_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.plots_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        plots = QWidget()
+        self.plots_box = QBoxLayout(QBoxLayout.Direction.LeftToRight, plots)
+        self.plots_box.setContentsMargins(0, 0, 0, 0)
+        self.plots_scroll.setWidget(plots)
+        layout.addWidget(self.plots_scroll, 1)
         size = f"{self.font().pointSizeF() * 1.1:.0f}pt"
         self.plot_widgets = {}
         for name, stretch in (("gradNormPlot", 3), ("lossPlot", 2), ("histogramPlot", 2)):
@@ -163,7 +181,24 @@ class NormsPanel(QWidget):
         font.setPointSizeF(self.font().pointSizeF() * SCALE_TEXT)
         self.hist_scale.set_style(font, c["text"], c["muted"])
         self.hist_bar.getAxis("bottom").setPen(c["text"])
+        self._set_least_heights()
         self._draw_bars()
+
+    def _set_least_heights(self) -> None:
+        """Each plot at least as tall as its text around the data (title, axes, the
+        histogram's colour bar and labels) plus the least room for its data (see
+        LEAST_DATA_PX): squeezed into a short dock the histogram was 5 px tall,
+        its value ticks drawn over each other, and the bar names shrank to 7 px."""
+        line = QFontMetrics(self.font()).height()
+        bars = min(max(1, len(self._names)), BARS_AT_TEXT_SIZE)
+        for name, data_px in LEAST_DATA_PX.items():
+            widget = self.plot_widgets[name]
+            data = widget.getPlotItem().vb.height()
+            # once laid out, what is not data is measured; before, estimated in lines
+            around = widget.height() - data if data > 0 and widget.height() > data else 8 * line
+            least = round(around + (data_px if data_px is not None else bars * line * BAR_LINES))
+            if widget.minimumHeight() != least:
+                widget.setMinimumHeight(least)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -175,6 +210,7 @@ class NormsPanel(QWidget):
         if vertical != self._vertical:
             self._vertical = vertical
             self.plots_box.setDirection(QBoxLayout.Direction.TopToBottom if vertical else QBoxLayout.Direction.LeftToRight)
+        self._set_least_heights()
         self._fit_bar_text()
 
     # -- data ---------------------------------------------------------------------------
@@ -188,6 +224,7 @@ class NormsPanel(QWidget):
             self.hist_param.setCurrentText(current)
         self.hist_param.blockSignals(False)
         self._hist_cache.clear()
+        self._set_least_heights()  # a bar a line of text
         self._draw_bars()
         self._draw_histogram()
 
