@@ -31,6 +31,7 @@ from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QSplitter, Q
 
 from gradviz.core import diagnostics as dg
 from gradviz.ui import theme
+from gradviz.ui.panel_shape import stacks
 
 __all__ = ["DiagnosticsPanel", "describe_selection", "install_diagnostics", "select_nodes"]
 
@@ -84,7 +85,9 @@ class DiagnosticsPanel(QWidget):
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        # Flags and the two plots side by side in a wide dock, stacked in a tall one
+        # (the column beside the graph: side by side they were cut at its edge).
+        self.splitter = splitter = QSplitter(Qt.Orientation.Horizontal)
         layout.addWidget(splitter, 1)
         self.flags = QListWidget()
         self.flags.setObjectName("diagnosticsFlags")
@@ -99,11 +102,10 @@ class DiagnosticsPanel(QWidget):
         for name in ("normByDepthPlot", "updateRatioPlot"):
             widget = pg.PlotWidget(background=c["base"])
             widget.setObjectName(name)
-            widget.setMinimumWidth(140)  # the panel shares the graph's right column (~450 px)
+            widget.setMinimumWidth(140)
             self.plot_widgets[name] = widget
             splitter.addWidget(widget)
-        for index, stretch in enumerate((4, 3, 3)):  # the flags' sentences need the most room
-            splitter.setStretchFactor(index, stretch)
+        self._set_stretch()
         self.flags.setSpacing(2)
 
         self.depth_plot = self.plot_widgets["normByDepthPlot"].getPlotItem()
@@ -171,6 +173,30 @@ class DiagnosticsPanel(QWidget):
 
     def flag_messages(self) -> list[str]:
         return [self.flags.item(i).text() for i in range(self.flags.count())]
+
+    @property
+    def stacked(self) -> bool:
+        """Whether the flags and plots stand one above the other (a tall dock)."""
+        return self.splitter.orientation() == Qt.Orientation.Vertical
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        size = event.size()
+        stacked = stacks(size.width(), size.height(), self.stacked)
+        if stacked != self.stacked:
+            self.splitter.setOrientation(Qt.Orientation.Vertical if stacked else Qt.Orientation.Horizontal)
+            self._set_stretch()
+            total = self.splitter.height() if stacked else self.splitter.width()
+            self.splitter.setSizes([round(total * s / sum(self._stretch())) for s in self._stretch()])
+
+    def _stretch(self) -> tuple[int, int, int]:
+        # Side by side the flags' sentences need the most width; stacked, a few
+        # lines of flags above two plots that need height.
+        return (2, 3, 3) if self.stacked else (4, 3, 3)
+
+    def _set_stretch(self) -> None:
+        for index, stretch in enumerate(self._stretch()):
+            self.splitter.setStretchFactor(index, stretch)
 
     # -- drawing --------------------------------------------------------------------------------------
     def changeEvent(self, event) -> None:  # noqa: N802 - Qt override

@@ -155,3 +155,27 @@ def test_plots_follow_the_theme(qtbot):
                         timeout=5000)
     finally:
         theme.apply(app, before, theme.current_scale())
+
+
+def test_flags_and_plots_stack_in_a_tall_column_and_stand_side_by_side_in_a_wide_dock(qtbot):
+    """In the column beside the graph (~450 px wide) the flags and the two plots
+    stack, each whole inside the panel: side by side the update-ratio plot was cut
+    at the window's edge. In a wide dock they stand side by side again."""
+    from PySide6.QtCore import QPoint, QRect
+    from PySide6.QtWidgets import QApplication
+
+    from gradviz.ui.diagnostics_view import DiagnosticsPanel
+
+    panel = DiagnosticsPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.show_record(_sigmoid_record())
+    for size, stacked in (((446, 611), True), ((1200, 300), False), ((446, 567), True)):
+        panel.resize(*size)
+        qtbot.waitUntil(lambda: panel.stacked == stacked, timeout=5000)
+        QApplication.processEvents()
+        parts = [panel.flags, *panel.plot_widgets.values()]
+        for part in parts:
+            rect = QRect(part.mapTo(panel, QPoint(0, 0)), part.size())
+            assert panel.rect().contains(rect), (size, part.objectName(), rect)
+            assert part.height() >= 80 and part.width() >= 140, (size, part.objectName(), part.size())

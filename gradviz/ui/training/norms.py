@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from gradviz.ui import theme
+from gradviz.ui.panel_shape import stacks
 from gradviz.ui.training.colour_scale import SCALE_TEXT, labelled_colour_bar, set_levels
 
 # Display thresholds for the bar colours (what a class should notice, not a rule).
@@ -202,11 +203,8 @@ class NormsPanel(QWidget):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        # In a tall dock (beside the graph) the plots stack; in a wide one they
-        # stand side by side. Different thresholds each way keep it from flipping.
         size = event.size()
-        ratio = size.height() / max(1, size.width())
-        vertical = ratio > 0.6 if self._vertical else ratio > 0.9
+        vertical = stacks(size.width(), size.height(), self._vertical)
         if vertical != self._vertical:
             self._vertical = vertical
             self.plots_box.setDirection(QBoxLayout.Direction.TopToBottom if vertical else QBoxLayout.Direction.LeftToRight)
