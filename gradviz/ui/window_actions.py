@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 from gradviz.ui import theme
 from gradviz.ui.builder.palette import kinds_menu
 from gradviz.ui.shortcuts import shortcut_rows, show_shortcuts_dialog
+from gradviz.ui.toolbar_items import captioned
 
 
 class _WindowActions:
@@ -197,10 +198,7 @@ class _WindowActions:
         self.training_toolbar = QToolBar("Training")
         self.training_toolbar.setObjectName("trainingToolBar")
         for label, widget in self.training.widgets():
-            text = QLabel(label)
-            text.setBuddy(widget)
-            self.training_toolbar.addWidget(text)
-            self.training_toolbar.addWidget(widget)
+            self.training_toolbar.addWidget(captioned(label, widget))
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.training_toolbar)
 
     def _build_status_bar(self) -> None:

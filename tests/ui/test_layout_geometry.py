@@ -609,9 +609,25 @@ def test_a_short_lecture_screen_shows_the_current_code_line_only(make_window, qt
     assert all(row.toolTip() == "" for row in indicator.rows.values())
 
 
-def test_the_speed_title_never_stays_behind_without_its_slider(make_window, qtbot):
-    """On a narrow step toolbar (lecture mode at 1280×720) "Speed", its slider and its
-    factor move into the overflow menu together; a roomy one shows all three."""
+def test_a_toolbar_caption_never_stays_behind_without_its_control(make_window, qtbot):
+    """On a narrow toolbar (1280×720: the training settings' "Device"; lecture mode
+    there: the step toolbar's "Speed") a caption and its control move into the
+    overflow menu together; a roomy one shows both."""
+    win = make_window(1280, 720)
+    qtbot.waitUntil(lambda: win.training_toolbar.isVisible(), timeout=5000)
+    QApplication.processEvents()
+    captions = [label for label in win.training_toolbar.findChildren(QLabel) if label.buddy() is not None]
+    assert len(captions) >= 5
+    assert [c.text() for c in captions if c.isVisible() != c.buddy().isVisible()] == []
+    # and the button to the overflow menu can be seen: Fusion's drew a 2 px dot in 12 px
+    hidden = [c.text() for c in captions if not c.isVisible()]
+    extension = win.training_toolbar.findChild(QToolButton, "qt_toolbar_ext_button")
+    assert hidden and extension.isVisible() and extension.width() >= 20
+    assert win.training_toolbar.rect().contains(extension.geometry())
+    image = extension.grab().toImage()
+    inked = sum(1 for x in range(image.width()) for y in range(image.height())
+                if image.pixelColor(x, y).lightness() < 160)
+    assert inked >= 20, inked
     for size, lecture in (((1280, 720), True), ((1600, 1000), False)):
         win = make_window(*size)
         if lecture:

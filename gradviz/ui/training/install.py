@@ -30,10 +30,8 @@ from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFrame,
-    QHBoxLayout,
     QLabel,
     QScrollArea,
-    QSizePolicy,
     QSlider,
     QToolBar,
     QVBoxLayout,
@@ -42,6 +40,7 @@ from PySide6.QtWidgets import (
 
 from gradviz.core.vocabulary import PHASES
 from gradviz.ui import theme
+from gradviz.ui.toolbar_items import captioned
 from gradviz.ui.training.animator import GraphAnimator
 from gradviz.ui.training.banner import Banner
 from gradviz.ui.training.controller import StepController
@@ -252,18 +251,7 @@ class TrainingUI(QObject):
         self.toolbar.addSeparator()
         for name in ("actionNextPhase", "actionRunIteration", "actionPlay"):
             self.toolbar.addAction(self.actions[name])
-        # One toolbar item: on a narrow toolbar the title, slider and factor move
-        # into the overflow menu together (alone, "Speed" stayed behind without its slider).
-        speed_box = QWidget()
-        speed_box.setObjectName("speedControl")
-        row = QHBoxLayout(speed_box)
-        row.setContentsMargins(4, 0, 4, 0)
-        speed_title = QLabel("Speed")
-        speed_title.setBuddy(self.speed_slider)
-        for widget in (speed_title, self.speed_slider, self.speed_label):
-            row.addWidget(widget)
-        speed_box.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
-        self.toolbar.addWidget(speed_box)
+        self.toolbar.addWidget(captioned("Speed", self.speed_slider, self.speed_label, name="speedControl"))
         self.toolbar.addSeparator()
         self.toolbar.addAction(self.actions["actionResetTraining"])
         window.addToolBarBreak(Qt.ToolBarArea.TopToolBarArea)
