@@ -2,13 +2,25 @@
 fall behind them (the main window and the run window both show one)."""
 from __future__ import annotations
 
+from html import escape
 from typing import Iterable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QDialogButtonBox,
+    QFrame,
+    QLabel,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
-__all__ = ["shortcut_rows", "show_shortcuts_dialog"]
+__all__ = ["ShortcutsDialog", "shortcut_rows", "show_shortcuts_dialog"]
+
+SCREEN_SHARE = 0.9  # the most of the screen's height the list takes
 
 
 def shortcut_rows(actions: Iterable[QAction]) -> list[tuple[str, str]]:
@@ -22,14 +34,65 @@ def shortcut_rows(actions: Iterable[QAction]) -> list[tuple[str, str]]:
     return rows
 
 
-def show_shortcuts_dialog(parent: QWidget, rows: list[tuple[str, str]], object_name: str) -> QMessageBox:
+class ShortcutsDialog(QDialog):
+    """The list as two columns, what and keys. Taller than the screen allows (35
+    rows, or lecture text on a 720p screen) it scrolls, and the dialog stays on
+    the screen with its Close button: as a message box it ran off the bottom."""
+
+    def __init__(self, parent: QWidget, rows: list[tuple[str, str]], object_name: str):
+        super().__init__(parent)
+        self.setObjectName(object_name)
+        self.setWindowTitle("Keyboard shortcuts")
+        self.setModal(False)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        lines = "".join(f"<tr><td>{escape(name)}</td><td>&nbsp;&nbsp;<b>{escape(keys)}</b></td></tr>"
+                        for name, keys in rows)
+        self.table = QLabel(f"<table>{lines}</table>")
+        self.table.setObjectName("shortcutsTable")
+        self.table.setTextFormat(Qt.TextFormat.RichText)
+        self.table.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.table.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(self.table)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.scroll, 1)
+        layout.addWidget(buttons)
+        self._fit_to_screen()
+
+    def text(self) -> str:
+        """The list as shown (rich text)."""
+        return self.table.text()
+
+    def _fit_to_screen(self) -> None:
+        screen = (self.parentWidget().screen() if self.parentWidget() is not None else None) or QApplication.primaryScreen()
+        room = screen.availableGeometry()
+        table = self.table.sizeHint()
+        margins = self.layout().contentsMargins()
+        chrome = self.layout().spacing() + self.layout().itemAt(1).widget().sizeHint().height()
+        width = table.width() + self.scroll.verticalScrollBar().sizeHint().width() + margins.left() + margins.right()
+        height = table.height() + chrome + margins.top() + margins.bottom()
+        self.resize(min(width, room.width()), min(height, round(room.height() * SCREEN_SHARE)))
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        # Qt places a dialog over its window on show; a tall list there could reach
+        # past the screen's edge: moved back inside, still over the window
+        screen = self.screen() or QApplication.primaryScreen()
+        room = screen.availableGeometry()
+        frame = self.frameGeometry()
+        frame.moveTop(max(room.top(), min(frame.top(), room.bottom() + 1 - frame.height())))
+        frame.moveLeft(max(room.left(), min(frame.left(), room.right() + 1 - frame.width())))
+        if frame.topLeft() != self.frameGeometry().topLeft():
+            self.move(frame.topLeft())
+
+
+def show_shortcuts_dialog(parent: QWidget, rows: list[tuple[str, str]], object_name: str) -> ShortcutsDialog:
     """A non-modal list of ``rows``; it deletes itself when closed."""
-    lines = "".join(f"<tr><td>{name}</td><td>&nbsp;&nbsp;<b>{keys}</b></td></tr>" for name, keys in rows)
-    box = QMessageBox(parent)
-    box.setObjectName(object_name)
-    box.setWindowTitle("Keyboard shortcuts")
-    box.setText(f"<table>{lines}</table>")
-    box.setModal(False)
-    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box = ShortcutsDialog(parent, rows, object_name)
     box.show()
     return box

@@ -454,6 +454,32 @@ def test_shortcut_list_names_every_action_that_has_a_shortcut(make_window):
     box.close()
 
 
+@pytest.mark.parametrize("scale", [1.0, 2.0], ids=["100pct", "200pct"])
+def test_the_shortcut_list_stays_on_the_screen_and_scrolls(make_window, qtbot, scale):
+    """35 rows at lecture text sizes are taller than a 720p screen: the list scrolls,
+    the dialog and its Close button stay on the screen (as a message box it ran
+    off the bottom, its button with it)."""
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    win = make_window(1280, 720)
+    if scale != 1.0:
+        _enter_lecture(win, qtbot, (1280, 720), scale)
+    win.actions["actionShortcuts"].trigger()
+    box = win.findChild(object, "shortcutsDialog")
+    qtbot.waitUntil(lambda: box.isVisible(), timeout=5000)
+    room = win.screen().availableGeometry()
+    assert room.contains(box.frameGeometry()), (box.frameGeometry(), room)
+    close = box.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Close)
+    assert close.isVisible() and box.rect().contains(close.geometry().translated(close.parentWidget().pos()))
+    bar = box.scroll.verticalScrollBar()
+    assert (bar.maximum() > 0) == (box.table.sizeHint().height() > box.scroll.viewport().height())
+    if scale == 2.0:
+        assert bar.maximum() > 0  # every row is there to scroll to, none cut away
+    assert "F11" in box.text() and "Ctrl+F" in box.text()
+    close.click()
+    qtbot.waitUntil(lambda: not box.isVisible(), timeout=5000)
+
+
 def test_export_graph_is_in_the_file_menu(make_window):
     win = make_window(1280, 720)
     file_menu = win.menus["file"]
