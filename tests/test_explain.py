@@ -8,7 +8,7 @@ import torch.nn as nn
 import gradviz
 from gradviz import presets
 from gradviz.cli import main
-from gradviz.core.backward_rules import NO_EXPLANATION
+from gradviz.core.backward_rules import NO_EXPLANATION, saved_symbols
 from gradviz.core.data import DataError, GivenData
 from gradviz.core.explain import Recording, explain_node, format_backward, format_tensor, node_numbers
 from gradviz.core.node_grads import HISTOGRAM_BINS, WHOLE_TENSOR_LIMIT, NodeRecorder, TensorSummary
@@ -210,6 +210,14 @@ def test_explain_node_has_rule_values_and_where_gradients_went():
     tanh = explain_node(record, _key(record, "TanhBackward0"))
     plugged = [line for line in tanh.with_values if line.startswith("∂L/∂x = ∂L/∂y · (1 − y²) = ")]
     assert len(plugged) == 1 and "²) = " in plugged[0]
+    # saved tensors by the formula's letters, autograd's names beside; the output tanh
+    # saved (`result`) is y, shown once
+    assert [line for line in tanh.with_values if line.startswith(("y = ", "result"))] == [
+        f"y = {format_tensor(tanh.value)}   (saved as result)"]
+    assert any(line.startswith("x = [[2, 0]]   (saved as mat1)") for line in explanation.with_values)
+    mse = explain_node(record, _key(record, "MseLossBackward0")).with_values
+    assert "t = 1   (saved as target)" in mse and any(line.startswith("x = ") and "(saved as self)" in line for line in mse)
+    assert saved_symbols("AddmmBackward0") == {"result": "y", "mat1": "x", "mat2": "M"}
     with pytest.raises(KeyError):
         explain_node(record, "no such node")
 

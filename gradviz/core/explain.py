@@ -26,7 +26,15 @@ from typing import Any, Protocol
 import networkx as nx
 import torch
 
-from gradviz.core.backward_rules import NO_EXPLANATION, NotRecomputable, Rule, rule_for, signed, slot_names
+from gradviz.core.backward_rules import (
+    NO_EXPLANATION,
+    NotRecomputable,
+    Rule,
+    rule_for,
+    saved_symbols,
+    signed,
+    slot_names,
+)
 from gradviz.core.node_grads import Kept, NodeGradients, TensorSummary
 
 __all__ = [
@@ -297,11 +305,19 @@ def _with_values(out: NodeExplanation, entry: NodeGradients) -> list[str]:
         if received is not None or len(entry.received) == 1:
             suffix = "" if len(entry.received) == 1 else f"[{i}]"
             lines.append(f"∂L/∂y{suffix} = {format_tensor(received)}")
+    # Saved inputs and output by the formula's letters, autograd's name beside:
+    # "x = −0.6 (saved as self)". The output saved as `result` is y, once.
+    symbols = saved_symbols(entry.label)
+    saved_output = next((name for name, value in entry.saved.items()
+                         if symbols.get(name) == "y" and isinstance(value, (torch.Tensor, TensorSummary))), None)
     if out.value is not None and not entry.label == "loss":
-        lines.append(f"y = {format_tensor(out.value)}")
+        lines.append(f"y = {format_tensor(out.value)}" + (f"   (saved as {saved_output})" if saved_output else ""))
     for name, value in entry.saved.items():
         if isinstance(value, (torch.Tensor, TensorSummary)) and not name.endswith(("_sym_sizes", "_sym_strides")):
-            lines.append(f"{name} = {format_tensor(value)}")
+            symbol = symbols.get(name)
+            if name == saved_output and out.value is not None:
+                continue  # the y line above
+            lines.append(f"{symbol} = {format_tensor(value)}   (saved as {name})" if symbol else f"{name} = {format_tensor(value)}")
     plugged = _PLUGGED.get(entry.label)
     if plugged is not None:
         try:

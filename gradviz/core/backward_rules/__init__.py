@@ -62,9 +62,11 @@ from gradviz.core.backward_rules.registry import (  # noqa: F401 - the package's
     rule,
     rule_for,
     saved,
+    saved_symbols,
     signed,
     slot_names,
     sum_to,
 )
 
-__all__ = ["NO_EXPLANATION", "NotRecomputable", "RULES", "Rule", "recompute", "rule_for", "signed", "slot_names", "sum_to"]
+__all__ = ["NO_EXPLANATION", "NotRecomputable", "RULES", "Rule", "recompute", "rule_for", "saved_symbols", "signed", "slot_names",
+           "sum_to"]

@@ -127,6 +127,26 @@ def input_dtype(n: NodeGradients, slot: int) -> torch.dtype:
     return dtype
 
 
+# autograd's name for an op's own output saved for backward (tanh, sigmoid, relu, exp, softmax…)
+SAVED_OUTPUT = "result"
+
+
+def saved_symbols(label: str) -> dict[str, str]:
+    """The formula's symbol for each saved tensor of a Node class that is an input
+    or the output of its op: ``{"mat1": "x", "mat2": "M"}`` for Addmm, ``{"self":
+    "x", "target": "t"}`` for MseLoss, ``{"result": "y"}`` for Tanh. A learner
+    reads the numbers against the formula; autograd's names (``_saved_self``) stay
+    beside them."""
+    found = rule_for(label)
+    symbols = {SAVED_OUTPUT: "y"}
+    if found is not None and found.inputs:
+        names = slot_names(label)
+        for slot, saved_name in found.inputs.items():
+            if slot < len(names) and names[slot].isidentifier():
+                symbols[saved_name] = names[slot]
+    return symbols
+
+
 def recompute(n: NodeGradients) -> list[torch.Tensor | None]:
     """∂L/∂input per slot, recomputed by ``n``'s rule (:class:`NotRecomputable` when it cannot be)."""
     found = rule_for(n.label)
