@@ -110,6 +110,21 @@ def test_one_iteration_shows_loss_output_and_plain_parameters(window, qtbot):
     note = view.node_note_rect(key)
     assert canvas.viewport().rect().contains(note.toRect())
     assert note.right() <= canvas.mapFromScene(box.topLeft()).x() + 3  # left of the box (its leader line touches it)
+    # with the loss node past the pane's bottom edge (or under the legend), its note goes
+    # with it: slid into the pane, it stood over MseLossBackward0's name
+    def other_boxes():
+        return [QRectF(canvas.mapFromScene(view.node_rect(k)).boundingRect()) for k in view.graph().nodes
+                if k != key and view.node_rect(k) is not None]
+
+    height = canvas.viewport().height() / canvas.scale_factor()
+    for below_px in (-12, 4, 40):  # the box's top that far under the pane's bottom edge
+        centre = QPointF(box.center().x(), box.top() - height / 2 - below_px / canvas.scale_factor())
+        canvas.show_at(centre, None, False)
+        assert abs(canvas.mapFromScene(box.topLeft()).y() - canvas.viewport().height() - below_px) <= 2
+        note = view.node_note_rect(key)
+        if below_px > 0:
+            assert note is None, below_px
+        assert note is None or not any(note.intersects(other) for other in other_boxes()), below_px
 
     # after the step no node is "active", and the parameters are drawn as parameters again
     from gradviz.core.display.graph_steps import param_keys

@@ -57,6 +57,11 @@ def placeholder(parent: QWidget) -> QLabel:
 # -- notes beside nodes ---------------------------------------------------------------
 NOTE_SCALE = 1.3  # the note's text relative to the view's font: read from the back of a room
 NOTE_GAP_PX = 10  # between the node's box and its note, on screen
+# Where no place is clear, covering a box (its name, a numbers-mode tag) counts
+# this many times the area of the note cut off by the pane's edge: a node at the
+# edge takes its note partly out of view with it (a pan brings both back); a note
+# slid over another box hid that box's name (the loss over MseLossBackward0).
+COVER_WEIGHT = 4.0
 NOTE_PAD_PX = (8, 4)
 
 
@@ -222,14 +227,20 @@ class NodeNotes:
             if rect is None or i is None or model.hidden[i]:
                 note.hide()
                 continue
-            side, shift = self._side(note, rect)
+            placing = self._side(note, rect)
+            if placing is None:  # its node is out of sight: so is the note
+                note.hide()
+                continue
+            side, shift = placing
             note.set_side(side)
             scale = max(view.canvas.scale_factor(), 1e-9)  # the note ignores the zoom: its shift is in screen px
             note.setPos(side_anchor(rect, side) + QPointF(shift.x() / scale, shift.y() / scale))
             note.show()
 
-    def _side(self, note: NodeNote, rect: QRectF) -> tuple[str, QPointF]:
-        """The side for ``note`` beside the box ``rect`` and its shift on screen (px)."""
+    def _side(self, note: NodeNote, rect: QRectF) -> tuple[str, QPointF] | None:
+        """The side for ``note`` beside the box ``rect`` and its shift on screen (px);
+        None when the box is mostly out of sight (past the pane's edge, under the
+        legend): slid into the pane, its note stood over other boxes."""
         canvas, legend = self._view.canvas, getattr(self._view, "legend", None)
         viewport = QRectF(canvas.viewport().rect()).adjusted(4, 4, -4, -4)
         covered = QRectF()
@@ -238,25 +249,30 @@ class NodeNotes:
             covered = box.translated(QPointF(canvas.viewport().mapFrom(legend.parentWidget(), QPoint(0, 0))))
         boxes = self._screen_boxes(rect)
         own = QRectF(canvas.mapFromScene(rect).boundingRect())
-        hidden = {}  # (side, shift) -> how much of the note is cut off or covers boxes (px²)
+        # (side, shift) -> how much of the note is cut off, plus COVER_WEIGHT × what it covers (px²)
+        hidden = {}
+        text_area = own.adjusted(NOTE_PAD_PX[0], NOTE_PAD_PX[1], -NOTE_PAD_PX[0], -NOTE_PAD_PX[1])
+        seen = own.intersected(viewport)
+        if _area(seen) - _area(seen.intersected(covered)) < 0.5 * _area(own):
+            return None
         for side in ("right", "left", "below", "above"):
             anchor = QPointF(canvas.mapFromScene(side_anchor(rect, side)))
-            placed = note.screen_rect(side).translated(anchor)
-            # slid into the pane when the edge cuts it, as long as it stays off its own box
-            shift = QPointF(max(viewport.left() - placed.left(), 0) - max(placed.right() - viewport.right(), 0),
-                            max(viewport.top() - placed.top(), 0) - max(placed.bottom() - viewport.bottom(), 0))
-            # (over its own box's padding at most: the box's text stays clear)
-            text_area = own.adjusted(NOTE_PAD_PX[0], NOTE_PAD_PX[1], -NOTE_PAD_PX[0], -NOTE_PAD_PX[1])
-            if not shift.isNull() and _area(placed.translated(shift).intersected(text_area)) == 0:
-                placed = placed.translated(shift)
-            else:
-                shift = QPointF()
-            over = [placed.intersected(box) for box in boxes + [covered]]
-            cut = _area(placed) - _area(placed.intersected(viewport))
-            hidden[(side, shift.x(), shift.y())] = cut + sum(_area(part) for part in over)
-            if hidden[(side, shift.x(), shift.y())] == 0:
-                return side, shift
-        side, dx, dy = min(hidden, key=hidden.get)  # no side is clear: the one that hides least
+            beside = note.screen_rect(side).translated(anchor)
+            # slid into the pane when the edge cuts it, as long as it stays off its own
+            # box's text; or left where it is, cut with its node at the pane's edge
+            shift = QPointF(max(viewport.left() - beside.left(), 0) - max(beside.right() - viewport.right(), 0),
+                            max(viewport.top() - beside.top(), 0) - max(beside.bottom() - viewport.bottom(), 0))
+            shifts = [shift, QPointF()] if not shift.isNull() else [shift]
+            for shift in shifts:
+                placed = beside.translated(shift)
+                if not shift.isNull() and _area(placed.intersected(text_area)) > 0:
+                    continue
+                over = sum(_area(placed.intersected(box)) for box in boxes + [covered])
+                cut = _area(placed) - _area(placed.intersected(viewport))
+                hidden[(side, shift.x(), shift.y())] = cut + COVER_WEIGHT * over
+                if hidden[(side, shift.x(), shift.y())] == 0:
+                    return side, shift
+        side, dx, dy = min(hidden, key=hidden.get)  # no place is clear: the one that hides least
         return side, QPointF(dx, dy)
 
     def _screen_boxes(self, own: QRectF) -> list[QRectF]:
