@@ -8,7 +8,6 @@ from typing import Iterable
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication,
     QDialog,
     QDialogButtonBox,
     QFrame,
@@ -18,9 +17,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-__all__ = ["ShortcutsDialog", "shortcut_rows", "show_shortcuts_dialog"]
+from gradviz.ui.on_screen import keep_on_screen, screen_room
 
-SCREEN_SHARE = 0.9  # the most of the screen's height the list takes
+__all__ = ["ShortcutsDialog", "shortcut_rows", "show_shortcuts_dialog"]
 
 
 def shortcut_rows(actions: Iterable[QAction]) -> list[tuple[str, str]]:
@@ -69,26 +68,16 @@ class ShortcutsDialog(QDialog):
         return self.table.text()
 
     def _fit_to_screen(self) -> None:
-        screen = (self.parentWidget().screen() if self.parentWidget() is not None else None) or QApplication.primaryScreen()
-        room = screen.availableGeometry()
         table = self.table.sizeHint()
         margins = self.layout().contentsMargins()
         chrome = self.layout().spacing() + self.layout().itemAt(1).widget().sizeHint().height()
         width = table.width() + self.scroll.verticalScrollBar().sizeHint().width() + margins.left() + margins.right()
         height = table.height() + chrome + margins.top() + margins.bottom()
-        self.resize(min(width, room.width()), min(height, round(room.height() * SCREEN_SHARE)))
+        self.resize(width, min(height, screen_room(self.parentWidget() or self)))
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
-        # Qt places a dialog over its window on show; a tall list there could reach
-        # past the screen's edge: moved back inside, still over the window
-        screen = self.screen() or QApplication.primaryScreen()
-        room = screen.availableGeometry()
-        frame = self.frameGeometry()
-        frame.moveTop(max(room.top(), min(frame.top(), room.bottom() + 1 - frame.height())))
-        frame.moveLeft(max(room.left(), min(frame.left(), room.right() + 1 - frame.width())))
-        if frame.topLeft() != self.frameGeometry().topLeft():
-            self.move(frame.topLeft())
+        keep_on_screen(self)
 
 
 def show_shortcuts_dialog(parent: QWidget, rows: list[tuple[str, str]], object_name: str) -> ShortcutsDialog:

@@ -84,6 +84,36 @@ def test_menu_entry_shortcut_and_dialog_names(window):
     assert not dialog.open_button.isEnabled()  # no file yet
 
 
+@pytest.mark.parametrize("zoom", [1.0, 1.5, 2.0])
+def test_the_dialog_stays_on_the_screen_with_its_buttons(qtbot, window, zoom):
+    """At lecture text sizes on a short screen the form scrolls and the dialog, Open
+    and Cancel included, stays on the screen (it was 896 px tall at 150 %, its
+    buttons past an 800 px screen's bottom); the details box makes it no taller."""
+    from pathlib import Path
+
+    from PySide6.QtCore import QPoint, QRect
+
+    window.resize(1280, 720)
+    if zoom != 1.0:
+        window.zoom(zoom)
+    dialog = open_dialog(window)
+    choose_file(qtbot, dialog, Path(__file__).resolve().parents[2] / "examples" / "small_resnet.py")
+    dialog.details_button.setChecked(True)  # what an error shows: the traceback box
+    qtbot.waitUntil(lambda: dialog.details.isVisible(), timeout=5000)
+    room = dialog.screen().availableGeometry()
+    qtbot.waitUntil(lambda: room.contains(dialog.frameGeometry()), timeout=5000)
+    for button in (dialog.open_button, dialog.check_button):
+        placed = QRect(button.mapTo(dialog, QPoint(0, 0)), button.size())
+        assert button.isVisible() and dialog.rect().contains(placed), (zoom, button.objectName(), placed)
+    form = dialog.form_scroll
+    tall = form.widget().sizeHint().height() > form.viewport().height()
+    assert (form.verticalScrollBar().maximum() > 0) == tall
+    if zoom >= 1.5:
+        assert tall  # every field there to scroll to
+    # the fields' hints at the lecture size: the dialog grew with the text
+    assert dialog.width() >= min(room.width() - 8, 36 * dialog.fontMetrics().height())
+
+
 def test_python_file_runs_only_after_consent_remembered_per_version(qtbot, window, tmp_path):
     marker = tmp_path / "ran.txt"
     path = tmp_path / "model.py"

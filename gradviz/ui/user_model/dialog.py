@@ -41,6 +41,7 @@ from gradviz.ui import settings, theme, trusted_files
 from gradviz.ui.builder.controls import lr_field
 from gradviz.ui.builder.param_editors import set_error_state
 from gradviz.ui.errors import summary_of
+from gradviz.ui.on_screen import keep_on_screen, screen_room
 from gradviz.ui.validated_field import ValidatedField
 from gradviz.ui.worker import LatestTask
 
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
 
 __all__ = ["OpenModelDialog", "install_open_model", "show_open_model_dialog"]
 
+MIN_WIDTH_PX = 620  # at 100 % text: the fields' hints whole
+MIN_WIDTH_LINES = 36  # the same in lines of the dialog's text, for larger text sizes
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "bool")
 FILE_FILTER = "PyTorch models (*.py *.pt2 *.pt *.pth *.ts *.torchscript *.jit);;Python files (*.py);;All files (*)"
 WEIGHTS_FILTER = "state_dict files (*.pt *.pth *.bin *.ckpt);;All files (*)"
@@ -119,7 +122,7 @@ class OpenModelDialog(QDialog):
         self.setObjectName("openModelDialog")
         self.setWindowTitle("Open Model")
         self.setModal(False)
-        self.setMinimumWidth(620)
+        self.setMinimumWidth(MIN_WIDTH_PX)
         self._scan = None  # FileScan of the current Python file, once it ran
         self._scan_job = LatestTask()  # listing the classes of the chosen file
         self._check_job = LatestTask()  # Check: running the model once
@@ -276,13 +279,25 @@ class OpenModelDialog(QDialog):
         buttons.addWidget(cancel)
         buttons.addWidget(self.open_button)
 
+        # Everything but the buttons scrolls when the screen is too short for it (lecture
+        # text on a 720p screen): the dialog stays on the screen, Open and Cancel with it.
+        form = QWidget()
+        form_layout = QVBoxLayout(form)
+        form_layout.setContentsMargins(0, 0, 0, 0)
+        form_layout.addWidget(self.warning)  # above everything: nothing of the file runs before the user agrees
+        form_layout.addWidget(model_box)
+        form_layout.addWidget(inputs_box)
+        form_layout.addWidget(training_box)
+        form_layout.addWidget(self.status_area)
+        form_layout.addWidget(self.details, 1)
+        self.form_scroll = QScrollArea()
+        self.form_scroll.setObjectName("openModelForm")
+        self.form_scroll.setWidget(form)
+        self.form_scroll.setWidgetResizable(True)
+        self.form_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.warning)  # above everything: nothing of the file runs before the user agrees
-        layout.addWidget(model_box)
-        layout.addWidget(inputs_box)
-        layout.addWidget(training_box)
-        layout.addWidget(self.status_area)
-        layout.addWidget(self.details, 1)
+        layout.addWidget(self.form_scroll, 1)
         layout.addLayout(buttons)
 
     # -- what the fields say -----------------------------------------------------------------------
@@ -583,10 +598,26 @@ class OpenModelDialog(QDialog):
         self._fit_height()
 
     def _fit_height(self) -> None:
-        """Grow (or shrink) to what is shown, keeping the width the user gave the dialog."""
-        width = self.width()
-        self.adjustSize()
-        self.resize(max(width, self.width()), self.sizeHint().height())
+        """Grow (or shrink) to what is shown, keeping the width the user gave the dialog,
+        at most the screen's room (the form scrolls), and stay on the screen."""
+        layout = self.layout()
+        margins = layout.contentsMargins()
+        form = self.form_scroll.widget().sizeHint().height() + 2 * self.form_scroll.frameWidth()
+        wanted = form + layout.spacing() + layout.itemAt(1).sizeHint().height() + margins.top() + margins.bottom()
+        # as wide for its text at lecture sizes as at 100 % (the fields' hints were cut)
+        room = (self.screen() or self.main_window.screen()).availableGeometry().width()
+        room -= self.frameGeometry().width() - self.width()  # the window frame, once shown
+        least = min(round(MIN_WIDTH_LINES * self.fontMetrics().height()), room)
+        self.setMinimumWidth(max(MIN_WIDTH_PX, least))
+        width = min(max(self.width(), self.sizeHint().width(), least), room)
+        self.resize(width, min(wanted, screen_room(self.main_window)))
+        if self.isVisible():
+            keep_on_screen(self)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        self._fit_height()
+        keep_on_screen(self)
 
     def error_text(self) -> str:
         """The status line when it reports a problem, else "" (tests, accessibility)."""
