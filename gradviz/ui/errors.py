@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
     QApplication, QDialog, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QStyle, QVBoxLayout, QWidget,
 )
 
+from gradviz.ui.on_screen import keep_on_screen
+
 _DETAILS_LIMIT = 200_000  # characters kept in the details box; a runaway loop must not eat memory
 
 
@@ -120,6 +122,11 @@ class ErrorDialog(QDialog):
         self.details.setVisible(shown)
         self.details_button.setText("Hide details" if shown else "Show details")
         self.adjustSize()
+        keep_on_screen(self)  # grown downwards, its buttons stay on the screen
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        keep_on_screen(self)
 
 
 def show_error(parent: QWidget | None, title: str, message: str, details: str = "") -> ErrorDialog:

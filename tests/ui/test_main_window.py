@@ -124,6 +124,12 @@ def test_uncaught_exception_shows_dialog_and_the_window_keeps_working(window, qt
         assert not dialog.details.isVisible()
         dialog.details_button.click()
         assert dialog.details.isVisible() and "broken_slot" in dialog.details.toPlainText()
+        # grown by the details from near the screen's bottom, it moves up: Close stays on screen
+        room = dialog.screen().availableGeometry()
+        dialog.details_button.click()
+        dialog.move(dialog.x(), room.bottom() - dialog.frameGeometry().height())
+        dialog.details_button.click()
+        assert room.contains(dialog.frameGeometry()), (dialog.frameGeometry(), room)
         assert autosaved and window.autosaver.path.exists()  # the work was autosaved first
 
         worker = threading.Thread(target=lambda: [][1])  # and from another thread
