@@ -32,6 +32,7 @@ from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QSplitter, Q
 from gradviz.core import diagnostics as dg
 from gradviz.ui import theme
 from gradviz.ui.panel_shape import stacks
+from gradviz.ui.plot_titles import set_fitting_title
 
 __all__ = ["DiagnosticsPanel", "describe_selection", "install_diagnostics", "select_nodes"]
 
@@ -77,6 +78,9 @@ class DiagnosticsPanel(QWidget):
         self._stale = ""
         self._labels: dict[str, list[str]] = {}  # plot -> its bottom-axis names, one per x position
         self._turns: tuple = (None, 0)  # (flag clicked last, how many times in a row)
+        # plot -> (titles longest first, theme colour): the one that fits is shown
+        self._titles = {"normByDepthPlot": ([DEPTH_TITLE, "‖grad‖ per layer"], "text"),
+                        "updateRatioPlot": ([RATIO_TITLE, "‖update‖/‖weight‖"], "text")}
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
@@ -213,11 +217,9 @@ class DiagnosticsPanel(QWidget):
 
     def apply_theme(self) -> None:
         c = theme.colours()
-        size = f"{self.font().pointSizeF() * 1.1:.0f}pt"
         for widget in self.plot_widgets.values():
             widget.setBackground(c["base"])
-        self.depth_plot.setTitle(DEPTH_TITLE, color=c["text"], size=size)
-        self.ratio_plot.setTitle(RATIO_TITLE, color=c["text"], size=size)
+        self._fit_titles()
         for plot in (self.depth_plot, self.ratio_plot):
             for axis in ("left", "bottom"):
                 plot.getAxis(axis).setTextPen(c["text"])
@@ -293,9 +295,9 @@ class DiagnosticsPanel(QWidget):
         self._labels["normByDepthPlot"] = layers
         self._place_labels()
         if layers:
-            plot.setTitle(DEPTH_TITLE, color=c["text"])
+            self._set_title("normByDepthPlot", [DEPTH_TITLE, "‖grad‖ per layer"])
         else:  # e.g. gradviz.inspect(loss) without backward=True
-            plot.setTitle("‖grad‖ per layer: none (no backward ran)", color=c["muted"])
+            self._set_title("normByDepthPlot", ["‖grad‖ per layer: none (no backward ran)", "no backward ran"], "muted")
         plot.getAxis("left").setTicks([_decade_ticks(drawn)] if drawn else None)
         if layers:
             plot.setXRange(-0.5, len(layers) - 0.5, padding=0)
@@ -328,13 +330,25 @@ class DiagnosticsPanel(QWidget):
         plot.setYRange(min(shown), max(shown), padding=0.05)
         if names:
             plot.setXRange(-0.5, len(names) - 0.5, padding=0)
-            plot.setTitle(RATIO_TITLE, color=c["text"])
+            self._set_title("updateRatioPlot", [RATIO_TITLE, "‖update‖/‖weight‖"])
         else:
             why = "light records keep no weights" if level == "light" else "no step recorded"
-            plot.setTitle(f"‖update‖ / ‖weight‖: none ({why})", color=c["muted"])
+            self._set_title("updateRatioPlot", [f"‖update‖ / ‖weight‖: none ({why})", why], "muted")
+
+    def _set_title(self, name: str, candidates: list[str], colour: str = "text") -> None:
+        """The plot's title: the first of ``candidates`` that fits its width (see _fit_titles)."""
+        self._titles[name] = (candidates, colour)
+        self._fit_titles()
+
+    def _fit_titles(self) -> None:
+        c = theme.colours()
+        for name, (candidates, colour) in self._titles.items():
+            set_fitting_title(self.plot_widgets[name].getPlotItem(), candidates, self.font(), c[colour])
 
     def _place_labels(self) -> None:
-        """Bottom-axis names, thinned to what the plot's width can show without overlap."""
+        """Bottom-axis names, thinned to what the plot's width can show without overlap;
+        titles shortened to what it can show (cut, they lost their ends)."""
+        self._fit_titles()
         for name, labels in self._labels.items():
             widget = self.plot_widgets[name]
             axis = widget.getPlotItem().getAxis("bottom")

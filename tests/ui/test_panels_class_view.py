@@ -415,3 +415,33 @@ def test_records_keep_the_first_samples_output_and_target(one_torch_thread):
     record = session.current
     assert record.output_sample_size == 100 and record.output_sample.shape == (SAMPLE_LIMIT,)
     assert record.target_kind == "values" and record.target_sample.shape == (SAMPLE_LIMIT,)
+
+
+@pytest.mark.parametrize("width", [280, 900])
+def test_the_norms_title_is_shortened_not_cut(qtbot, width):
+    """A narrow norms plot (the run window's: 375 px) cut "‖gradient‖ per parameter ·
+    iteration 68" at its edge to "… iteration 6", a false number; the title now
+    shortens to what fits, the iteration whole."""
+    from gradviz.ui.training.norms import NormsPanel
+
+    panel = NormsPanel()
+    qtbot.addWidget(panel)
+    panel.resize(width * 2, 300)  # side by side: the norms plot gets about half
+    panel.show()
+    names = [f"layer{i}.weight" for i in range(6)]
+    record = SimpleNamespace(index=68, loss=0.5, grad_norms={n: 0.1 * (i + 1) for i, n in enumerate(names)},
+                             params_after={}, grads={})
+    panel.set_parameters(names)
+    panel.set_records([record])
+    widget = panel.plot_widgets["gradNormPlot"]
+    plot = panel.norm_plot
+
+    def title_inside():
+        item = plot.titleLabel.item
+        title = widget.mapFromScene(item.mapRectToScene(item.boundingRect())).boundingRect()
+        return widget.viewport().rect().contains(title)
+
+    qtbot.waitUntil(lambda: widget.isVisible() and title_inside(), timeout=5000)
+    assert plot.titleLabel.text.endswith("iteration 68")
+    if width >= 900:
+        assert plot.titleLabel.text == "‖gradient‖ per parameter · iteration 68"

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from gradviz.ui import theme
 from gradviz.ui.panel_shape import stacks
+from gradviz.ui.plot_titles import set_fitting_title
 from gradviz.ui.training.colour_scale import SCALE_TEXT, labelled_colour_bar, set_levels
 
 # Display thresholds for the bar colours (what a class should notice, not a rule).
@@ -72,6 +73,7 @@ class NormsPanel(QWidget):
         self._names: list[str] = []
         self._hist_cache: dict[tuple, np.ndarray] = {}
         self.bar_values: dict[str, float | None] = {}
+        self._norm_iteration: int | None = None  # the iteration the norms' title names
 
         c = theme.colours()
         layout = QVBoxLayout(self)
@@ -121,6 +123,7 @@ class NormsPanel(QWidget):
         self.norm_plot = self.plot_widgets["gradNormPlot"].getPlotItem()
         self.norm_plot.setTitle("‖gradient‖ per parameter", color=c["text"], size=size)
         self.norm_plot.invertY(True)  # first layer on top, like the network list
+        self.norm_plot.vb.sigResized.connect(self._fit_norm_title)  # a narrower plot: a shorter title
         self.norm_plot.setMouseEnabled(False, False)
         self.norm_plot.hideButtons()
         self.bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[])
@@ -327,10 +330,18 @@ class NormsPanel(QWidget):
             start = floor if log else 0.0
             self.norm_plot.setXRange(start, start + (top - start) * 1.35 + 1e-12, padding=0)
             self.norm_plot.setYRange(-0.6, len(names) - 0.4, padding=0)
-        iteration = getattr(record, "index", None)
-        c = theme.colours()
-        title = "‖gradient‖ per parameter" + (f" · iteration {iteration}" if iteration is not None else "")
-        self.norm_plot.setTitle(title, color=c["text"], size=f"{self.font().pointSizeF() * 1.1:.0f}pt")
+        self._norm_iteration = getattr(record, "index", None)
+        self._fit_norm_title()
+
+    def _fit_norm_title(self) -> None:
+        """The norms' title, shortened rather than cut where the plot is narrow."""
+        iteration = self._norm_iteration
+        if iteration is None:
+            candidates = ["‖gradient‖ per parameter", "‖gradient‖"]
+        else:
+            candidates = [f"‖gradient‖ per parameter · iteration {iteration}", f"‖gradient‖ · iteration {iteration}",
+                          f"iteration {iteration}"]
+        set_fitting_title(self.norm_plot, candidates, self.font(), theme.colours()["text"])
 
     def _bar_label(self, i: int) -> pg.TextItem:
         # Labels are kept and reused: Qt items dropped on every refresh would be
