@@ -185,6 +185,7 @@ class DiagnosticsPanel(QWidget):
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
+        QTimer.singleShot(0, self._fit_titles)  # once the plots have their new widths
         size = event.size()
         stacked = stacks(size.width(), size.height(), self.stacked)
         if stacked != self.stacked:

@@ -50,7 +50,7 @@ from gradviz.core.collapse import box_module, fold_modules, is_fold, node_module
 from gradviz.ui import source_editor
 
 from .animation_api import _AnimationApi
-from .canvas import GraphCanvas
+from .canvas import FIT_MARGIN, GraphCanvas
 from .collapsing import _Collapsing
 from .details import NodeDetails, tooltip_html
 from .exporting_api import _ExportApi
@@ -487,6 +487,22 @@ class GraphView(_LayoutPipeline, _Collapsing, _Finding, _AnimationApi, _ExportAp
         # frame the final layout, also in the middle of a collapse animation
         left, top, right, bottom = self._layout.node_bounds()  # tags are inside the boxes
         self.canvas.fit_rect(QRectF(left, top, right - left, bottom - top), animate=animate and self.animations_enabled)
+
+    def width_for_text_size(self, height: int | None = None) -> int | None:
+        """How wide this view would have to be for its node labels at the text size
+        (zoom 1) when fitted, given a drawing ``height`` px tall (default: the
+        drawing's as it is); less where the height binds first. None before a
+        layout. A window sharing space with the graph sizes its pane by this."""
+        if self._layout is None or not self._layout.positions:
+            return None
+        left, top, right, bottom = self._layout.node_bounds()
+        width, tall = right - left, bottom - top
+        if width <= 0 or tall <= 0:
+            return None
+        room = (self.canvas.viewport().height() if height is None else height) - 2 * FIT_MARGIN
+        scale = min(1.0, max(room, 1) / tall)  # past this, a wider pane does not grow the labels
+        chrome = self.width() - self.canvas.viewport().width()  # frames, a shown details panel
+        return round(width * scale + 2 * FIT_MARGIN + chrome)
 
     def zoom_level(self) -> float:
         return self.canvas.scale_factor()

@@ -56,6 +56,11 @@ __all__ = ["FULL_RECORDS_KEPT", "RunViewer"]
 # back and forth between a few iterations costs no reads; more would let a
 # run of big tensors fill the memory.
 FULL_RECORDS_KEPT = 8
+# The graph pane's share of the window width: at least, and at most (the charts need the rest)
+GRAPH_SHARE = (0.27, 0.45)
+# What the charts keep beside it: the norm bars with their names and values, the
+# loss curve and the flow plot side by side, none of them cut
+CHARTS_LEAST_PX = 840
 
 
 class RunViewer(QWidget):
@@ -149,6 +154,7 @@ class RunViewer(QWidget):
         # width: it starts closed; the graph toolbar's Details toggle opens it.
         self.graph_view.toolbar.details_button.setChecked(False)
         self.graph_view.nodeClicked.connect(self._on_node_clicked)
+        self.graph_view.ready.connect(self._share_width)  # a new drawing: the room its labels need
         self.no_graph = QLabel()
         self.no_graph.setObjectName("runNoGraph")
         self.no_graph.setProperty("role", "placeholder")
@@ -232,12 +238,22 @@ class RunViewer(QWidget):
         # Splitters share only *extra* space by their stretch factors; the shares
         # the charts need are set outright, so every window size starts readable.
         # Once the user drags a handle, their sizes win.
-        if not self._user_sized:
-            width = max(1, self.width())
-            graph = width * 27 // 100
-            self.splitter.setSizes([graph, width - graph])
-            row = width - graph
-            self._charts_row.setSizes([row * 7 // 10, row * 3 // 10])
+        self._share_width()
+
+    def _share_width(self) -> None:
+        """The graph's pane as wide as its labels need at the text size (within
+        GRAPH_SHARE of the window), the charts the rest; once the user drags a
+        handle, their sizes win. At a fixed 27 % DigitsNet's labels were 9 px."""
+        if self._user_sized:
+            return
+        width = max(1, self.width())
+        least, most = (round(width * share) for share in GRAPH_SHARE)
+        most = max(least, min(most, width - CHARTS_LEAST_PX))
+        wanted = self.graph_view.width_for_text_size() if self.graph_stack.currentWidget() is self.graph_view else None
+        graph = least if wanted is None else max(least, min(most, wanted))
+        self.splitter.setSizes([graph, width - graph])
+        row = width - graph
+        self._charts_row.setSizes([row * 7 // 10, row * 3 // 10])
 
     # -- API -------------------------------------------------------------------------
     @property

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QBoxLayout,
@@ -213,6 +213,9 @@ class NormsPanel(QWidget):
             self.plots_box.setDirection(QBoxLayout.Direction.TopToBottom if vertical else QBoxLayout.Direction.LeftToRight)
         self._set_least_heights()
         self._fit_bar_text()
+        # once the plots have their new widths (a long title keeps the plot's own
+        # width from shrinking with its widget, so the plot's resize may not come)
+        QTimer.singleShot(0, self._fit_norm_title)
 
     # -- data ---------------------------------------------------------------------------
     def set_parameters(self, names: list[str]) -> None:
