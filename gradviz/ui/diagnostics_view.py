@@ -185,7 +185,7 @@ class DiagnosticsPanel(QWidget):
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
-        QTimer.singleShot(0, self._fit_titles)  # once the plots have their new widths
+        QTimer.singleShot(0, self, self._fit_titles)  # once the plots have their new widths (while self lives)
         size = event.size()
         stacked = stacks(size.width(), size.height(), self.stacked)
         if stacked != self.stacked:

@@ -198,7 +198,9 @@ def test_history_heatmap_has_a_labelled_colour_bar(window, qtbot):
 
     from gradviz.ui.training.norms import HIST_BINS
 
-    for size in ((1600, 1000), (1280, 720)):
+    for size, dark in (((1600, 1000), False), ((1280, 720), False), ((1280, 720), True)):
+        if dark:  # a theme change restyles the plots: their least heights are set again
+            window.actions["actionThemeDark"].trigger()
         window.resize(*size)
         qtbot.waitUntil(lambda: window.width() == size[0], timeout=5000)
         for _ in range(3):
@@ -445,3 +447,31 @@ def test_the_norms_title_is_shortened_not_cut(qtbot, width):
     assert plot.titleLabel.text.endswith("iteration 68")
     if width >= 900:
         assert plot.titleLabel.text == "‖gradient‖ per parameter · iteration 68"
+
+
+def test_the_histogram_keeps_its_room_when_its_colour_bar_arrives(qtbot):
+    """Shown before any data (no colour bar yet), then given iterations: the
+    histogram still gets a pixel a bin. A height measured without the bar had
+    left it 0 px once the bar came."""
+    from PySide6.QtWidgets import QApplication
+
+    from gradviz.ui.training.norms import HIST_BINS, NormsPanel
+
+    panel = NormsPanel()
+    qtbot.addWidget(panel)
+    panel.resize(449, 536)  # the 1280×720 column: stacked
+    panel.show()
+    names = ["w"]
+    panel.set_parameters(names)
+    qtbot.waitUntil(lambda: panel.plot_widgets["histogramPlot"].getPlotItem().vb.height() > 0, timeout=5000)
+    torch.manual_seed(0)
+    records = [SimpleNamespace(index=i, loss=1.0 / (i + 1), grad_norms={"w": 0.1}, params_after={"w": torch.randn(8, 8)},
+                               grads={"w": torch.randn(8, 8)}) for i in range(3)]
+    panel.set_records(records)
+    panel.set_histogram_param("w")
+    qtbot.waitUntil(lambda: panel.hist_bar.isVisible(), timeout=5000)
+    for _ in range(3):
+        QApplication.processEvents()
+    widget, item = panel.plot_widgets["histogramPlot"], panel.hist_image
+    qtbot.waitUntil(lambda: widget.mapFromScene(item.mapToScene(item.boundingRect())).boundingRect().height()
+                    >= HIST_BINS - 2, timeout=5000)

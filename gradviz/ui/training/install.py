@@ -353,7 +353,7 @@ class TrainingUI(QObject):
         room = round(column * LECTURE_CODE_MAX_SHARE) - chrome
         height = indicator.rows_bottom(within=room) + chrome
         self._split_column(height, column)
-        QTimer.singleShot(0, lambda: self._split_column(height, column, check=True))
+        QTimer.singleShot(0, self, lambda: self._split_column(height, column, check=True))
 
     def _split_column(self, height: int, column: int, check: bool = False) -> None:
         """The training dock ``height`` px tall, the gradients below it the rest of

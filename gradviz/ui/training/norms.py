@@ -46,9 +46,12 @@ LOSS_DOTS_MAX = 200  # loss curves with more points are drawn as a line only
 # the norms (None: up to BARS_AT_TEXT_SIZE bars, more share it and their text
 # shrinks), enough for the loss curve's shape, a pixel a histogram bin. A dock
 # too short for all three scrolls.
-LEAST_DATA_PX = {"gradNormPlot": None, "lossPlot": 40, "histogramPlot": HIST_BINS}
+LEAST_DATA_PX = {"gradNormPlot": None, "lossPlot": 36, "histogramPlot": HIST_BINS}
 BARS_AT_TEXT_SIZE = 12
-BAR_LINES = 1.1  # a bar's height in lines of text: its name at full size and a gap (see _fit_bar_text)
+# Each plot's text around its data, in lines of the panel's text, where not
+# measured more (at 100 % 71, 71 and 133 px were measured, 15 px a line)
+LINES_AROUND = {"gradNormPlot": 4.8, "lossPlot": 4.8, "histogramPlot": 9.0}
+BAR_LINES = 1.05  # a bar's height in lines of text: its name at full size and a gap (see _fit_bar_text)
 COLOURS = {"normal": "#2f6fde", "vanishing": "#7fb2ff", "exploding": "#e8590c", "nonfinite": "#b00020"}
 
 
@@ -74,6 +77,7 @@ class NormsPanel(QWidget):
         self._hist_cache: dict[tuple, np.ndarray] = {}
         self.bar_values: dict[str, float | None] = {}
         self._norm_iteration: int | None = None  # the iteration the norms' title names
+        self._around: dict[str, float] = {}  # plot -> its text around the data, px, measured (_set_least_heights)
 
         c = theme.colours()
         layout = QVBoxLayout(self)
@@ -185,6 +189,7 @@ class NormsPanel(QWidget):
         font.setPointSizeF(self.font().pointSizeF() * SCALE_TEXT)
         self.hist_scale.set_style(font, c["text"], c["muted"])
         self.hist_bar.getAxis("bottom").setPen(c["text"])
+        self._around.clear()  # the text size may have changed: measured again
         self._set_least_heights()
         self._draw_bars()
 
@@ -192,15 +197,24 @@ class NormsPanel(QWidget):
         """Each plot at least as tall as its text around the data (title, axes, the
         histogram's colour bar and labels) plus the least room for its data (see
         LEAST_DATA_PX): squeezed into a short dock the histogram was 5 px tall,
-        its value ticks drawn over each other, and the bar names shrank to 7 px."""
+        its value ticks drawn over each other, and the bar names shrank to 7 px.
+
+        The text around is estimated in lines (LINES_AROUND), or measured on a plot
+        that is not squeezed where that is more (squeezed, pyqtgraph shrinks the
+        text around too, and a measure taken then was too small)."""
         line = QFontMetrics(self.font()).height()
         bars = min(max(1, len(self._names)), BARS_AT_TEXT_SIZE)
         for name, data_px in LEAST_DATA_PX.items():
             widget = self.plot_widgets[name]
+            least_data = data_px if data_px is not None else bars * line * BAR_LINES
             data = widget.getPlotItem().vb.height()
-            # once laid out, what is not data is measured; before, estimated in lines
-            around = widget.height() - data if data > 0 and widget.height() > data else 8 * line
-            least = round(around + (data_px if data_px is not None else bars * line * BAR_LINES))
+            whole = name != "histogramPlot" or self.hist_bar.isVisible()  # its colour bar comes with data
+            if whole and widget.isVisible() and data >= least_data and widget.height() > data:
+                self._around[name] = widget.height() - data
+            # never under the estimate: a measure taken before the histogram had its
+            # colour bar (no data yet) was 81 px, and with the bar its data got 0 px
+            around = max(self._around.get(name, 0.0), LINES_AROUND[name] * line)
+            least = round(around + least_data)
             if widget.minimumHeight() != least:
                 widget.setMinimumHeight(least)
 
@@ -215,7 +229,7 @@ class NormsPanel(QWidget):
         self._fit_bar_text()
         # once the plots have their new widths (a long title keeps the plot's own
         # width from shrinking with its widget, so the plot's resize may not come)
-        QTimer.singleShot(0, self._fit_norm_title)
+        QTimer.singleShot(0, self, self._fit_norm_title)  # (self: not after the panel is gone)
 
     # -- data ---------------------------------------------------------------------------
     def set_parameters(self, names: list[str]) -> None:
