@@ -242,6 +242,18 @@ def screen_matches_a_fresh_render(view) -> int:
     return int((a != b).any(axis=1).sum())
 
 
+def assert_screen_settles_to_a_fresh_render(qtbot, view, step: str) -> None:
+    """The screen comes to equal a fresh paint: a paint still on its way on a loaded
+    machine (CI once saw 15 rows pending after a highlight) arrives within the wait; a
+    leftover stays on screen until something repaints it, so it still fails."""
+    differing = []
+    try:
+        qtbot.waitUntil(lambda: differing.append(screen_matches_a_fresh_render(view)) or differing[-1] == 0,
+                        timeout=5_000)
+    except qtbot.TimeoutError:
+        raise AssertionError(f"{step}: {differing[-1]} rows on screen differ from a fresh paint") from None
+
+
 def settle(qtbot, view):
     """Animations done and every posted paint delivered."""
     from PySide6.QtCore import QAbstractAnimation, QTimer
@@ -269,7 +281,7 @@ def test_no_repaint_leftovers_after_select_collapse_search(qtbot):
     with qtbot.waitSignal(view.ready, timeout=20_000):
         view.set_graph(graph)
     settle(qtbot, view)
-    assert screen_matches_a_fresh_render(view) == 0
+    assert_screen_settles_to_a_fresh_render(qtbot, view, "first paint")
     weight = next(k for k, a in graph.nodes(data=True) if a.get("name") == "conv2.weight")
     steps = [
         ("select a parameter", lambda: view.select_node(weight)),
@@ -283,4 +295,4 @@ def test_no_repaint_leftovers_after_select_collapse_search(qtbot):
     for name, step in steps:
         step()
         settle(qtbot, view)
-        assert screen_matches_a_fresh_render(view) == 0, name
+        assert_screen_settles_to_a_fresh_render(qtbot, view, name)
