@@ -645,15 +645,15 @@ def test_a_toolbar_caption_never_stays_behind_without_its_control(make_window, q
     captions = [label for label in win.training_toolbar.findChildren(QLabel) if label.buddy() is not None]
     assert len(captions) >= 5
     assert [c.text() for c in captions if c.isVisible() != c.buddy().isVisible()] == []
-    # and the button to the overflow menu can be seen: Fusion's drew a 2 px dot in 12 px
+    # and the button to the overflow menu can be seen: Fusion's arrow drew a 2 px dot
     hidden = [c.text() for c in captions if not c.isVisible()]
     extension = win.training_toolbar.findChild(QToolButton, "qt_toolbar_ext_button")
-    assert hidden and extension.isVisible() and extension.width() >= 20
+    assert hidden and extension.isVisible()
     assert win.training_toolbar.rect().contains(extension.geometry())
     image = extension.grab().toImage()
     inked = sum(1 for x in range(image.width()) for y in range(image.height())
-                if image.pixelColor(x, y).lightness() < 160)
-    assert inked >= 20, inked
+                if image.pixelColor(x, y).lightness() < 200)
+    assert inked >= 8, inked  # the dot: 4 px; the » 10
     for size, lecture in (((1280, 720), True), ((1600, 1000), False)):
         win = make_window(*size)
         if lecture:
