@@ -40,6 +40,9 @@ EARLIER_ITERATIONS = 5  # faint lines behind the current one in the norm-by-dept
 FLAG_ROLE = Qt.ItemDataRole.UserRole
 DEPTH_TITLE = "‖grad‖ per layer (input → output)"
 RATIO_TITLE = f"‖update‖/‖weight‖ (band: ~{dg.UPDATE_RATIO_TARGET:g})"
+# each title and its shorter form for a narrow plot (longest first: set_fitting_title)
+DEPTH_TITLES = [DEPTH_TITLE, "‖grad‖ per layer"]
+RATIO_TITLES = [RATIO_TITLE, "‖update‖/‖weight‖"]
 
 
 def _log10(value: float) -> float | None:
@@ -79,8 +82,7 @@ class DiagnosticsPanel(QWidget):
         self._labels: dict[str, list[str]] = {}  # plot -> its bottom-axis names, one per x position
         self._turns: tuple = (None, 0)  # (flag clicked last, how many times in a row)
         # plot -> (titles longest first, theme colour): the one that fits is shown
-        self._titles = {"normByDepthPlot": ([DEPTH_TITLE, "‖grad‖ per layer"], "text"),
-                        "updateRatioPlot": ([RATIO_TITLE, "‖update‖/‖weight‖"], "text")}
+        self._titles = {"normByDepthPlot": (DEPTH_TITLES, "text"), "updateRatioPlot": (RATIO_TITLES, "text")}
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
@@ -296,7 +298,7 @@ class DiagnosticsPanel(QWidget):
         self._labels["normByDepthPlot"] = layers
         self._place_labels()
         if layers:
-            self._set_title("normByDepthPlot", [DEPTH_TITLE, "‖grad‖ per layer"])
+            self._set_title("normByDepthPlot", DEPTH_TITLES)
         else:  # e.g. gradviz.inspect(loss) without backward=True
             self._set_title("normByDepthPlot", ["‖grad‖ per layer: none (no backward ran)", "no backward ran"], "muted")
         plot.getAxis("left").setTicks([_decade_ticks(drawn)] if drawn else None)
@@ -331,7 +333,7 @@ class DiagnosticsPanel(QWidget):
         plot.setYRange(min(shown), max(shown), padding=0.05)
         if names:
             plot.setXRange(-0.5, len(names) - 0.5, padding=0)
-            self._set_title("updateRatioPlot", [RATIO_TITLE, "‖update‖/‖weight‖"])
+            self._set_title("updateRatioPlot", RATIO_TITLES)
         else:
             why = "light records keep no weights" if level == "light" else "no step recorded"
             self._set_title("updateRatioPlot", [f"‖update‖ / ‖weight‖: none ({why})", why], "muted")

@@ -27,5 +27,10 @@ def set_fitting_title(plot: pg.PlotItem, candidates: list[str], font: QFont, col
     left = plot.getAxis("left")
     room = shown - (left.width() if left.isVisible() else 0) - TITLE_MARGIN_PX
     chosen = next((text for text in candidates if room <= 0 or metrics.horizontalAdvance(text) <= room), candidates[-1])
-    plot.setTitle(chosen, color=color, size=title_size(font))
+    size, label = title_size(font), plot.titleLabel
+    # Called on every resize of the plot: setting the same title again re-measures
+    # the label and lays the plot out anew (which resizes it again)
+    if not (label.isVisible() and label.text == chosen and label.opts.get("color") == color
+            and label.opts.get("size") == size):
+        plot.setTitle(chosen, color=color, size=size)
     return chosen
