@@ -294,3 +294,17 @@ def test_a_large_tensor_keeps_exact_statistics_and_a_histogram_of_a_spread_sampl
     # Small enough: every value counted, histogram_sample None.
     small = summarise(torch.randn(HISTOGRAM_SAMPLE))
     assert small.histogram_sample is None and sum(small.histogram) == HISTOGRAM_SAMPLE
+
+
+def test_finite_values_whose_squares_overflow_keep_a_finite_norm_and_no_warning(recwarn):
+    """3e38 squared overflows float32 (the dot over the chunks, and the torch norm):
+    the statistics are then taken again in float64, with and without a NaN beside them."""
+    values = torch.full((5000,), 3e38)
+    summary = summarise(values)
+    assert summary.nonfinite == 0 and summary.norm == pytest.approx(3e38 * math.sqrt(5000), rel=1e-6)
+    assert summary.mean == pytest.approx(3e38, rel=1e-6) and summary.min == summary.max == pytest.approx(3e38)
+    values[3] = float("nan")
+    with_nan = summarise(values)
+    assert with_nan.nonfinite == 1 and with_nan.norm == pytest.approx(3e38 * math.sqrt(4999), rel=1e-6)
+    assert with_nan.mean == pytest.approx(3e38, rel=1e-6)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Union
 
 import networkx as nx
+import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
@@ -127,7 +128,11 @@ def summarise(tensor: torch.Tensor) -> TensorSummary:
         values = values.abs()
     values = _flat(values)
     shape, dtype = tuple(tensor.shape), str(tensor.dtype)
-    if values.device.type == "cpu" and values.numel() > CHUNK_ELEMENTS:
+    if values.device.type == "cpu" and values.dtype in _NUMPY_FLOATS and values.numel():
+        summary = _summarise_on_cpu(values, shape, dtype)
+        if summary is not None:
+            return summary
+    elif values.device.type == "cpu" and values.numel() > CHUNK_ELEMENTS:
         summary = _summarise_in_chunks(values, shape, dtype)
         if summary is not None:
             return summary
@@ -154,6 +159,80 @@ def summarise(tensor: torch.Tensor) -> TensorSummary:
                          histogram, 0, sample)
 
 
+# CPU float tensors are summarised through numpy, on the tensor's own memory.
+# Each torch call costs ~4 µs of dispatch, numpy's ~1 µs, and a summary made
+# about 15 of them: for the few-thousand-value tensors most of a model's are,
+# that fixed cost was nearly all of it (LeNet at batch 64: 27 summaries an
+# iteration, ~6 ms, as much as the iteration's own backward). numpy's min, max
+# and BLAS dot also read the values once each without temporaries (a
+# 301,056-value activation: 16, 16 and 15 µs against torch's 39 for aminmax and
+# 47 for the norm), and a byte mask counts the zeros in 31 µs against 62.
+_NUMPY_FLOATS = (torch.float32, torch.float64)
+
+
+def _summarise_on_cpu(values: torch.Tensor, shape: tuple, dtype: str) -> TensorSummary | None:
+    """The summary of 1-D contiguous float32/float64 CPU ``values`` (not empty);
+    None when they hold NaN/Inf or their squares overflow (then the torch path
+    sorts the finite values out).
+
+    A cache-sized chunk at a time, every statistic of a chunk before the next:
+    GPT-2's 38 M-value embedding read from memory once per statistic took 5.5 ms
+    a pass, and once per chunk about a fifth of that."""
+    array = values.numpy()
+    numel = array.size
+    mask = _scratch.mask()
+    low, high, squares, total, nonzero = math.inf, -math.inf, 0.0, 0.0, 0
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is handled below, not a console warning
+        for start in range(0, numel, CHUNK_ELEMENTS):
+            chunk = array[start:start + CHUNK_ELEMENTS]
+            # NaN may slip past Python's min/max here; the dot below catches it
+            low = min(low, float(chunk.min()))
+            high = max(high, float(chunk.max()))
+            squares += float(np.dot(chunk, chunk))
+            # torch's cascade sum (exact enough for a 38 M-value mean in float32; numpy's was 3× slower)
+            total += float(values[start:start + CHUNK_ELEMENTS].sum())
+            nonzero += int(np.count_nonzero(np.not_equal(chunk, 0, out=mask[:chunk.size])))
+        if not (math.isfinite(squares) and math.isfinite(total)):
+            # NaN/Inf, or finite values whose squares (or sum) overflow float32: again in
+            # float64, where only NaN/Inf stay non-finite (rare: one more pass is fine).
+            squares = sum(float(np.dot(chunk, chunk)) for chunk in _float64_chunks(array))
+            total = float(values.sum(dtype=torch.float64))
+            if not (math.isfinite(squares) and math.isfinite(total)):
+                return None
+    histogram, sample = _numpy_histogram(array, low, high)
+    return TensorSummary(shape, dtype, math.sqrt(squares), low, high, total / numel,
+                         (numel - nonzero) / numel, histogram, 0, sample)
+
+
+def _float64_chunks(array: np.ndarray) -> Iterator[np.ndarray]:
+    for start in range(0, array.size, CHUNK_ELEMENTS):
+        yield array[start:start + CHUNK_ELEMENTS].astype(np.float64)
+
+
+def _numpy_histogram(array: np.ndarray, low: float, high: float) -> tuple[tuple[int, ...], int | None]:
+    """:func:`_histogram` of finite 1-D ``array`` in numpy: the same sample, the
+    same bins (in float64, a sample of at most HISTOGRAM_SAMPLE values)."""
+    sample = None
+    if array.size > HISTOGRAM_SAMPLE:
+        array = array[_sample_positions(array.size).numpy()]
+        sample = HISTOGRAM_SAMPLE
+    if high <= low:
+        counts = [0] * HISTOGRAM_BINS
+        counts[HISTOGRAM_BINS // 2] = array.size
+        return tuple(counts), sample
+    shifted = np.subtract(array, low, dtype=np.float64)  # ≥ 0: low is the minimum
+    scale = HISTOGRAM_BINS / (high - low)
+    if math.isfinite(scale):
+        shifted *= scale
+    else:  # a range of subnormal float64 values: divide instead (see _scale_to_bins)
+        shifted /= high - low
+        shifted *= HISTOGRAM_BINS
+    # Truncation gives 0 .. bins; the top edge (bins) goes into the last bin. intp: bincount's own type.
+    bins = shifted.astype(np.intp)
+    np.minimum(bins, HISTOGRAM_BINS - 1, out=bins)
+    return tuple(np.bincount(bins, minlength=HISTOGRAM_BINS).tolist()), sample
+
+
 def _summarise_with_nonfinite(values: torch.Tensor, shape: tuple, dtype: str) -> TensorSummary:
     """The summary of float ``values`` holding NaN/Inf (or finite values whose norm
     overflows): statistics over the finite values, NaN/Inf counted apart."""
@@ -165,8 +244,10 @@ def _summarise_with_nonfinite(values: torch.Tensor, shape: tuple, dtype: str) ->
         nan = float("nan")
         return TensorSummary(shape, dtype, nan, nan, nan, nan, zero_fraction, (0,) * HISTOGRAM_BINS, nonfinite)
     low, high = torch.aminmax(finite)
+    # in float64: finite values whose squares overflow their own dtype still have a finite norm
     norm, low, high, mean = torch.stack(
-        [torch.linalg.vector_norm(finite).to(low.dtype), low, high, finite.mean()]).tolist()
+        [torch.linalg.vector_norm(finite, dtype=torch.float64), low.double(), high.double(),
+         finite.mean(dtype=torch.float64)]).tolist()
     histogram, sample = _histogram(finite, low, high)
     return TensorSummary(shape, dtype, norm, low, high, mean, zero_fraction, histogram, nonfinite, sample)
 
@@ -192,6 +273,13 @@ class _Scratch(threading.local):
         if key not in kept:
             kept[key] = (torch.empty(CHUNK_ELEMENTS, dtype=dtype), torch.empty(CHUNK_ELEMENTS, dtype=dtype))
         return kept[key]
+
+    def mask(self) -> np.ndarray:
+        """A boolean buffer of CHUNK_ELEMENTS values."""
+        mask = getattr(self, "bool_mask", None)
+        if mask is None or mask.size != CHUNK_ELEMENTS:
+            mask = self.bool_mask = np.empty(CHUNK_ELEMENTS, dtype=bool)
+        return mask
 
 
 _scratch = _Scratch()
