@@ -8,9 +8,13 @@ different name; "conv1.wei…" says there is more, and hovering shows all of it.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPainter
-from PySide6.QtWidgets import QComboBox, QLabel, QSizePolicy, QStyle, QStyleOptionComboBox, QStylePainter
+from PySide6.QtWidgets import (
+    QComboBox, QLabel, QSizePolicy, QStyle, QStyledItemDelegate, QStyleOptionComboBox, QStylePainter,
+)
 
 
 class ElidedLabel(QLabel):
@@ -112,3 +116,40 @@ class ElidedComboBox(QComboBox):
         option.currentText = self.fontMetrics().elidedText(option.currentText, Qt.TextElideMode.ElideRight,
                                                            self._text_rect_width())
         painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, option)
+
+
+def elide_dotted(name: str, fits: Callable[[str], bool]) -> str:
+    """``name`` (a dotted parameter or module name) shortened by whole parts until
+    ``fits``: "blocks.0.attn.qkv.weight" → "blocks.0…qkv.weight". Letters cut
+    from the middle ("blocks.….weight") drop exactly the part that tells one
+    block's tensors apart, so parts go, the first and the last kept longest, and
+    among as many parts kept, those balanced between the head (which block) and
+    the tail (which tensor). The shortest form if none fits (the caller elides it)."""
+    if fits(name):
+        return name
+    parts = name.split(".")
+    n = len(parts)
+    candidates = sorted(
+        ((head, tail) for head in range(1, n - 1) for tail in range(1, n - head)),
+        key=lambda ht: (-(ht[0] + ht[1]), abs(ht[1] - ht[0]), -ht[1]))
+    for head, tail in candidates:
+        text = ".".join(parts[:head]) + "…" + ".".join(parts[n - tail:])  # "blocks.0.…" would read as four dots
+        if fits(text):
+            return text
+    return "…" + parts[-1] if n > 1 else name
+
+
+class DottedNameDelegate(QStyledItemDelegate):
+    """Draws a column of dotted names shortened by :func:`elide_dotted` to the cell's
+    width (what is left is elided by the view as usual); the model's tooltip keeps
+    the whole name."""
+
+    def initStyleOption(self, option, index) -> None:  # noqa: N802 - Qt override
+        super().initStyleOption(option, index)
+        style = option.widget.style() if option.widget is not None else None
+        room = option.rect.width()
+        if style is not None:  # the text rect, less the margin the style draws text inside it with
+            margin = style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, option.widget) + 1
+            room = style.subElementRect(QStyle.SubElement.SE_ItemViewItemText, option, option.widget).width() - 2 * margin
+        metrics = option.fontMetrics
+        option.text = elide_dotted(option.text, lambda text: metrics.horizontalAdvance(text) <= room)

@@ -275,6 +275,82 @@ def test_programmatic_open_errors_in_a_dialog(qtbot, window, tmp_path):
     shown.close()
 
 
+def test_the_parameter_table_gives_names_the_room_shapes_and_status_leave(qtbot, window):
+    """At 1600×1000 the model panel is ~300 px wide. Shape and status columns of a fixed
+    110 and 100 px left the names ~60 px: "block…" for every row, the title cut. They
+    are fitted to their texts now, at every text size, and a name is elided in the middle."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QFontMetrics
+
+    from gradviz.core.user_model import UserModelRequest
+    from gradviz.ui import theme
+    from gradviz.ui.user_model.opener import model_opener, open_model_in_window
+
+    window.resize(1600, 1000)
+    open_model_in_window(window, UserModelRequest(EXAMPLES / "transformer_block.py", name="TinyTransformer",
+                                                  input_expression="torch.randint(0, 100, (2, 8))", loss="cross_entropy"))
+    opener = model_opener(window)
+    qtbot.waitUntil(lambda: opener.session is not None, timeout=60_000)
+    panel = window.builder_dock.widget()
+    table = panel.table
+    qtbot.waitUntil(lambda: table.model().rowCount() > 0 and table.isVisible(), timeout=10_000)
+    assert table.textElideMode() == Qt.TextElideMode.ElideMiddle
+    for zoom in range(2):
+        if zoom:
+            size = table.font().pointSizeF()
+            window.actions["actionZoomIn"].trigger()
+            qtbot.waitUntil(lambda: theme.is_fully_styled() and table.font().pointSizeF() > size, timeout=5_000)
+        qtbot.waitUntil(lambda: table.columnWidth(1) >= QFontMetrics(table.font()).horizontalAdvance("(1, 64, 32)"),
+                        timeout=5_000)
+        cells, titles = QFontMetrics(table.font()), QFontMetrics(table.horizontalHeader().font())
+        header = table.horizontalHeader()
+        for column in range(3):  # every title whole
+            title = table.model().headerData(column, Qt.Orientation.Horizontal)
+            assert header.sectionSize(column) >= titles.horizontalAdvance(title), (zoom, title)
+        rows = panel.status_rows()
+        for column in (1, 2):  # every shape and status whole
+            widest = max(cells.horizontalAdvance(row[column]) for row in rows)
+            assert table.columnWidth(column) >= widest, (zoom, column)
+        assert table.columnWidth(0) >= 0.3 * table.viewport().width(), zoom  # the names get the rest
+        # A name too long for its cell loses whole middle parts: the last (which tensor) stays.
+        shortened = 0
+        for row, (name, _, _) in enumerate(rows[:40]):
+            shown = drawn_text(table, row)
+            if shown != name:
+                shortened += 1
+                head, _, tail = shown.partition("…")
+                parts = name.split(".")
+                assert tail.endswith(parts[-1]) and name.endswith(tail), (name, shown)
+                assert head == "" or name.startswith(head + "."), (name, shown)
+                assert QFontMetrics(table.font()).horizontalAdvance(shown) <= table.columnWidth(0), (name, shown)
+        assert shortened, "the transformer's names are longer than a 300 px panel's column"
+
+
+def drawn_text(table, row: int) -> str:
+    """The text the name column's delegate draws in ``row``."""
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    index = table.model().index(row, 0)
+    option = QStyleOptionViewItem()
+    option.rect = table.visualRect(index)
+    option.widget = table
+    table.itemDelegateForColumn(0).initStyleOption(option, index)
+    return option.text
+
+
+def test_dotted_names_lose_whole_middle_parts_balanced_between_head_and_tail():
+    from gradviz.ui.elided import elide_dotted
+
+    name = "blocks.0.attn.qkv.weight"
+    def up_to(n):
+        return lambda text: len(text) <= n
+    assert elide_dotted(name, up_to(30)) == name
+    assert elide_dotted(name, up_to(20)) == "blocks.0…qkv.weight"  # which block, which tensor
+    assert elide_dotted(name, up_to(15)) == "blocks.0…weight"
+    assert elide_dotted(name, up_to(8)) == "…weight"  # nothing fits: the shortest, for the view to elide
+    assert elide_dotted("weight", up_to(3)) == "weight"
+
+
 # -- back to the builder ------------------------------------------------------------------------------------------
 
 def test_back_to_the_builder_and_settings_apply_to_the_opened_model(qtbot, window):

@@ -8,7 +8,7 @@ offers the way back to the builder instead.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QEvent, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView, QComboBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableView, QVBoxLayout,
     QWidget,
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 from gradviz.core.model_io import describe_inputs
 from gradviz.core.user_model import OpenedUserModel, parameter_counts
 from gradviz.ui.builder.controls import LOSS_HELP, OPTIMIZER_HELP, lr_field
+from gradviz.ui.elided import DottedNameDelegate
 
 KIND_TEXT = {"python": "Python file", "export": "torch.export program", "torchscript": "TorchScript file"}
 STATUS_HELP = {
@@ -129,13 +130,19 @@ class UserModelPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setWordWrap(False)
+        # A long name loses whole middle parts ("blocks.0…qkv.weight"): which block, which tensor.
+        self.table.setItemDelegateForColumn(0, DottedNameDelegate(self.table))
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.table.horizontalHeader()
-        # Interactive, not ResizeToContents: that would measure every row of a big model.
+        # The names take what the shape and status columns leave. Those two are fitted to
+        # their few distinct texts (fit_columns), not ResizeToContents: that would
+        # measure every row of a big model. Fixed widths in px were too wide for a
+        # 300 px panel at 1600×1000, where names were cut to "block…".
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((1, 110), (2, 100)):
+        for column in (1, 2):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
-            self.table.setColumnWidth(column, width)
         self._shapes: dict[str, str] = {}
+        self.fit_columns()
 
         graph_button = QPushButton("Show graph")
         graph_button.setObjectName("showExternalGraphButton")
@@ -158,6 +165,22 @@ class UserModelPanel(QWidget):
         layout.addWidget(self.table, 1)
         layout.addWidget(hint)
         layout.addLayout(buttons)
+
+    def fit_columns(self) -> None:
+        """Shape and status columns as wide as their widest text (header included), in the
+        table's current font; the parameter names get the rest of the panel."""
+        cells, titles = self.table.fontMetrics(), self.table.horizontalHeader().fontMetrics()
+        # the text's side margins in a cell and a header section (Fusion: 3 px a side, and the frame)
+        margin = 2 * (self.table.style().pixelMetric(self.table.style().PixelMetric.PM_FocusFrameHMargin) + 4)
+        statuses = {row[2] for row in self.param_model.rows()}  # those shown: most models' are all "trainable"
+        for column, texts in ((1, set(self._shapes.values())), (2, statuses)):
+            widest = max([cells.horizontalAdvance(text) for text in texts] + [titles.horizontalAdvance(PARAM_COLUMNS[column])])
+            self.table.setColumnWidth(column, widest + margin)
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self.fit_columns()  # Ctrl+/− and lecture mode change the text size
 
     def _combo(self, name: str, help_text: dict, key: str) -> QComboBox:
         combo = QComboBox()
@@ -204,6 +227,7 @@ class UserModelPanel(QWidget):
         status = self.opened.parameter_status()
         self.params.setText(parameter_counts(session, status).describe())
         self.param_model.set_rows([(name, self._shapes.get(name, ""), state) for name, state in status.items()])
+        self.fit_columns()
 
     def status_rows(self) -> list[tuple[str, str, str]]:
         """What the table shows: (parameter, shape, status) rows (tests, copy)."""
