@@ -13,6 +13,19 @@ def screen_room(widget: QWidget) -> int:
     return round(screen.availableGeometry().height() * SCREEN_SHARE)
 
 
+def screen_width_room(widget: QWidget) -> int:
+    """The most width the top-level ``widget`` should take on its screen (px, its
+    window frame left out once shown)."""
+    screen = widget.screen() or QApplication.primaryScreen()
+    return screen.availableGeometry().width() - (widget.frameGeometry().width() - widget.width())
+
+
+def width_in_lines(widget: QWidget, lines: float) -> int:
+    """``lines`` times the height of a line of ``widget``'s text, at most the screen's
+    room: a dialog as wide for its text at 200 % as at 100 %, kept on the screen."""
+    return min(round(lines * widget.fontMetrics().height()), screen_width_room(widget))
+
+
 def keep_on_screen(widget: QWidget) -> None:
     """Move the top-level ``widget`` (frame included) inside its screen's available
     area, as little as possible: Qt centres a dialog over its window, and a tall

@@ -165,6 +165,42 @@ def test_a_recorded_iteration_gives_the_real_orders_and_the_weight_update(qtbot,
     dialog.reject()
 
 
+@pytest.mark.parametrize("scale", [1.0, 2.0], ids=["100pct", "200pct"])
+def test_the_dialog_stays_on_the_screen_with_every_row_whole(qtbot, view, lenet, scale):
+    """At 200 % its first line was 1,630 px wide (no wrap): the dialog ran past an
+    800 px screen, Export and Cancel with it. Its text wraps now, it is at most the
+    screen's width and on it, and no row of the form overlaps the next."""
+    from PySide6.QtCore import QPoint, QRect
+    from PySide6.QtWidgets import QApplication
+
+    from gradviz.ui import theme
+
+    with qtbot.waitSignal(view.ready, timeout=20_000):
+        view.set_graph(lenet.graph)
+    app = QApplication.instance()
+    theme.apply(app, theme.current_theme(), scale)
+    try:
+        qtbot.waitUntil(view.is_ready, timeout=20_000)  # laid out again in the new text size
+        dialog = view.show_animation_dialog()
+        qtbot.waitUntil(dialog.isVisible, timeout=5000)
+        room = dialog.screen().availableGeometry()
+        assert room.contains(dialog.frameGeometry()), (dialog.frameGeometry(), room)
+
+        def placed(widget):
+            return QRect(widget.mapTo(dialog, QPoint(0, 0)), widget.size())
+
+        rows = [dialog.path_edit, dialog.width_spin, dialog.height_spin, dialog.frame_ms, dialog.gif_check,
+                dialog.png_check, dialog.morph_combo, dialog.morph_steps, dialog.export_button]
+        for upper, lower in zip(rows, rows[1:]):
+            assert placed(upper).bottom() < placed(lower).top(), (scale, upper.objectName(), lower.objectName())
+        for widget in rows:
+            assert dialog.rect().contains(placed(widget)), (scale, widget.objectName())
+            assert widget.height() >= widget.minimumSizeHint().height(), (scale, widget.objectName())  # not crushed
+        dialog.reject()
+    finally:
+        theme.apply(app)
+
+
 def test_the_window_gives_the_view_its_record_and_says_where_files_went(qtbot, monkeypatch):
     from types import SimpleNamespace
 

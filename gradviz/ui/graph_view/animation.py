@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 import numpy as np
 
 from gradviz.core.animation import MORPH, Frame, animation_frames, frame_summary, morph_frames, weights_at
+from gradviz.ui.on_screen import keep_on_screen, screen_width_room, width_in_lines
 
 from . import style
 from .items import GraphItem
@@ -350,6 +351,9 @@ class AnimationExport(QObject):
             self.failed.emit(f"{type(exc).__name__}: {exc}")
 
 
+WIDTH_LINES = 32  # the dialog's width in lines of its text: the path and the frame count whole at 100 %
+
+
 class AnimationDialog(QDialog):
     """Asks what to export and runs it with a progress dialog (objectName ``exportAnimationDialog``)."""
 
@@ -383,7 +387,8 @@ class AnimationDialog(QDialog):
         self.gif_check = QCheckBox("Animated GIF")
         self.gif_check.setObjectName("animationGif")
         self.gif_check.setChecked(True)
-        self.png_check = QCheckBox("Numbered PNG frames (in a folder beside the GIF)")
+        self.png_check = QCheckBox("Numbered PNG frames")
+        self.png_check.setToolTip("One PNG per frame, numbered, in a folder beside the GIF")
         self.png_check.setObjectName("animationPngFrames")
         self.png_check.setChecked(True)
         self.morph_combo = QComboBox()
@@ -401,6 +406,8 @@ class AnimationDialog(QDialog):
             signal.connect(self._update_summary)
 
         form = QFormLayout()
+        # Narrow (200 % text on a small screen): each label above its field rather than the row cut.
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.addRow("File", path_row)
         form.addRow("Width", self.width_spin)
         form.addRow("Height", self.height_spin)
@@ -416,12 +423,24 @@ class AnimationDialog(QDialog):
         buttons.accepted.connect(self.start)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("This iteration's forward build-up, then its backward replay, as drawn now "
-                                "(collapsed modules are one frame each)."))
+        intro = QLabel("This iteration's forward build-up, then its backward replay, as drawn now "
+                       "(collapsed modules are one frame each).")
+        intro.setWordWrap(True)  # one line was 1,630 px wide at 200 %: the dialog ran off a 720p screen
+        layout.addWidget(intro)
         layout.addWidget(self.summary)
         layout.addLayout(form)
         layout.addWidget(buttons)
         self._update_summary()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        # As wide for its text at 200 % as at 100 %, at most the screen's width (the
+        # wrapped text grows taller instead: the height follows the width), and on it.
+        width = min(max(self.sizeHint().width(), width_in_lines(self, WIDTH_LINES)), screen_width_room(self))
+        layout = self.layout()
+        height = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else self.sizeHint().height()
+        self.resize(width, max(height, layout.totalMinimumSize().height()))
+        keep_on_screen(self)
 
     def _update_summary(self, *_):
         frames = frames_for_view(self.view, record=self.record, settings=self.settings())

@@ -41,7 +41,7 @@ from gradviz.ui import settings, theme, trusted_files
 from gradviz.ui.builder.controls import lr_field
 from gradviz.ui.builder.param_editors import set_error_state
 from gradviz.ui.errors import summary_of
-from gradviz.ui.on_screen import keep_on_screen, screen_room
+from gradviz.ui.on_screen import keep_on_screen, screen_room, screen_width_room, width_in_lines
 from gradviz.ui.validated_field import ValidatedField
 from gradviz.ui.worker import LatestTask
 
@@ -605,9 +605,8 @@ class OpenModelDialog(QDialog):
         form = self.form_scroll.widget().sizeHint().height() + 2 * self.form_scroll.frameWidth()
         wanted = form + layout.spacing() + layout.itemAt(1).sizeHint().height() + margins.top() + margins.bottom()
         # as wide for its text at lecture sizes as at 100 % (the fields' hints were cut)
-        room = (self.screen() or self.main_window.screen()).availableGeometry().width()
-        room -= self.frameGeometry().width() - self.width()  # the window frame, once shown
-        least = min(round(MIN_WIDTH_LINES * self.fontMetrics().height()), room)
+        room = screen_width_room(self)
+        least = width_in_lines(self, MIN_WIDTH_LINES)
         self.setMinimumWidth(max(MIN_WIDTH_PX, least))
         width = min(max(self.width(), self.sizeHint().width(), least), room)
         self.resize(width, min(wanted, screen_room(self.main_window)))
