@@ -39,6 +39,8 @@ from gradviz.core.node_grads import Kept, NodeGradients, TensorSummary
 
 __all__ = [
     "NUMBERS_PRECISION",
+    "OUTPUT_FORMULAS",
+    "OUTPUT_WORDS",
     "PLUGGED_ELEMENTS",
     "NodeExplanation",
     "NodeNumbers",
@@ -262,6 +264,12 @@ def gradient_sources(record: HasNodeGradients, key: str) -> list[tuple[str, int,
     return sources
 
 
+# What an output node (the loss) does in backward: it is no op, backward starts there.
+OUTPUT_WORDS = ("Backward starts here: autograd seeds the output with ∂L/∂L = 1 (ones of its shape) "
+                "and sends it to the op that computed it.")
+OUTPUT_FORMULAS = ("∂L/∂L = 1",)
+
+
 def explain_node(record: HasNodeGradients, key: str) -> NodeExplanation:
     """The :class:`NodeExplanation` of graph node ``key`` in ``record``.
 
@@ -286,7 +294,9 @@ def explain_node(record: HasNodeGradients, key: str) -> NodeExplanation:
             out.recomputed = rule.recompute(entry)
         except NotRecomputable as exc:
             out.recompute_note = str(exc)
-    elif attrs.get("kind") != "output":
+    elif attrs.get("kind") == "output":
+        out.words, out.formulas = OUTPUT_WORDS, OUTPUT_FORMULAS
+    else:
         out.recompute_note = NO_EXPLANATION
     out.with_values = _with_values(out, entry)
     return out

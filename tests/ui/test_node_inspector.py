@@ -474,3 +474,75 @@ def test_node_gradients_are_recorded_only_while_someone_can_look(window, qtbot):
     qtbot.waitUntil(lambda: ui.controller.is_idle() and not ui.animator.animating, timeout=TIMEOUT)
     inspection.show_node(tanh)
     assert inspection.inspector.shown_key == tanh and "rule" in inspection.inspector.sections()
+
+
+def test_a_skipped_replay_ends_as_a_played_one_on_the_last_node_with_the_whole_graph(window, qtbot):
+    """F9 during a followed replay: the inspector stayed on the first node (the loss) and
+    the camera zoomed in on it, half the pane empty. It ends as the replay would: its
+    last node inspected, the whole graph in view."""
+    from PySide6.QtCore import QRectF
+
+    ui = window.training_ui
+    window.load_preset("lenet")
+    qtbot.waitUntil(lambda: ui.inspection.numbers.session is not None
+                    and ui.inspection.numbers.session.spec.find("fc3") is not None, timeout=TIMEOUT)
+    run_until_backward(window, qtbot)
+    ui.set_speed(1.0)  # classroom pace: the camera follows the running node, zoomed in
+    ui.animator.follow_active = True
+    ui.run_phase("backward")
+    qtbot.waitUntil(lambda: ui.animator.animating and bool(ui.animator.visited), timeout=TIMEOUT)
+    view = window.graph_view
+    qtbot.waitUntil(lambda: ui.inspection.inspector.shown_key == ui.animator.visited[0], timeout=TIMEOUT)
+    window.actions["actionSkipAnimation"].trigger()
+    assert not ui.animator.animating and ui.animator.skipped
+    last = ui.animator.record.backward_order[-1]
+    qtbot.waitUntil(lambda: ui.inspection.inspector.shown_key == last, timeout=TIMEOUT)
+
+    def whole_graph_in_view():
+        shown = view.canvas.mapToScene(view.canvas.viewport().rect()).boundingRect()
+        return all(shown.contains(QRectF(view.node_rect(key))) for key in view.shown_graph())
+    qtbot.waitUntil(whole_graph_in_view, timeout=TIMEOUT)
+
+
+def test_the_loss_node_says_backward_starts_there_not_no_explanation(window, qtbot):
+    from gradviz.core.explain import OUTPUT_WORDS
+
+    ui = window.training_ui
+    run_until_backward(window, qtbot)
+    ui.run_phase("backward")
+    qtbot.waitUntil(lambda: ui.controller.is_idle() and not ui.animator.animating, timeout=TIMEOUT)
+    record = ui.animator.record
+    loss = next(k for k, kind in record.graph.nodes(data="kind") if kind == "output")
+    inspector = ui.inspection.inspector
+    ui.inspection.show_node(loss)
+    words = inspector.findChild(QLabel, "inspectorRuleWords").text()
+    assert words == OUTPUT_WORDS and words != NO_EXPLANATION
+    assert "∂L/∂L = 1" in "\n".join(texts(inspector))
+
+
+def test_a_row_vector_wraps_to_the_inspectors_width(qtbot):
+    """A (1, 10) output was drawn as one row of ten numbers, past the inspector's edge
+    behind a scroll bar (in lecture text, even six were too wide). A vector, or a row,
+    now shows as many numbers to a row as fit, and says how many."""
+    from PySide6.QtWidgets import QScrollArea
+
+    inspector = NodeInspector()
+    qtbot.addWidget(inspector)
+    value = torch.linspace(-0.08, 0.16, 10).reshape(1, 10)
+    view = TensorView(value, "row")
+    assert view.kind == "numbers"
+    inspector._add(view)
+    inspector.title.setText("n1 AddmmBackward0")
+    inspector.title.show()
+    inspector.resize(260, 400)
+    inspector.show()
+    scroll = inspector.findChild(QScrollArea, "nodeInspectorScroll")
+    qtbot.waitUntil(lambda: view.grid.columns < 6, timeout=5000)
+    assert scroll.horizontalScrollBar().maximum() == 0  # nothing beyond the right edge
+    assert f"shape (1, 10), shown {view.grid.columns} to a row" in texts(view)
+    numbers = [label for label in view.grid.findChildren(QLabel)]
+    assert len(numbers) == 10
+    right = view.grid.mapTo(scroll.viewport(), view.grid.rect().topRight()).x()
+    assert all(label.geometry().right() <= view.grid.width() for label in numbers) and right <= scroll.viewport().width()
+    inspector.resize(900, 400)  # wide: six to a row again
+    qtbot.waitUntil(lambda: view.grid.columns == 6, timeout=5000)

@@ -77,6 +77,7 @@ class GraphAnimator(QObject):
         self._items: list = []
         self._apply: Callable | None = None
         self._final: Callable | None = None  # the end state (also what skip shows)
+        self._key_of: Callable = lambda item: item  # the node an item makes active
         self._batch = 1
         self._waiting_view = False
         # Step node: the running animation waits for step_node() instead of its timer
@@ -287,7 +288,7 @@ class GraphAnimator(QObject):
         def final():
             self.show_state(record, phase)
 
-        self._play(phase, groups, FORWARD_NODE_MS, apply, final)
+        self._play(phase, groups, FORWARD_NODE_MS, apply, final, key_of=lambda group: group[-1])
 
     def _forward_nodes(self, graph, forward):
         return [k for group in steps.reveal_groups(graph, forward) for k in group]
@@ -411,8 +412,13 @@ class GraphAnimator(QObject):
         view.flag_nodes(keys)
 
     # -- the player ------------------------------------------------------------------------------
-    def _play(self, phase: str, items: list, node_ms: float, apply: Callable, final: Callable) -> None:
-        self.skip()
+    def _play(self, phase: str, items: list, node_ms: float, apply: Callable, final: Callable,
+              key_of: Callable = lambda item: item) -> None:
+        """Play ``items`` one ``apply`` at a time, then ``final``; ``key_of(item)``: the
+        node an item makes active (what a skip shows as the last one)."""
+        if self._phase is not None:  # a new phase ends the running one where it is: no overview
+            self._end(skipped=True, by_user=False)
+        self._key_of = key_of
         self.skipped = False
         pause, self._pause_next = self._pause_next, False
         if not items:
@@ -495,7 +501,8 @@ class GraphAnimator(QObject):
         if self._phase is not None:
             self._end(skipped=True)
 
-    def _end(self, *, skipped: bool) -> None:
+    def _end(self, *, skipped: bool, by_user: bool = True) -> None:
+        phase, remaining = self._phase, self._items
         self._timer.stop()
         if self._waiting_view:
             self._waiting_view = False
@@ -510,7 +517,13 @@ class GraphAnimator(QObject):
         self.skipped = skipped
         if final is not None:
             final()
-        if not skipped:
+        if by_user:
+            if skipped and remaining:
+                # Where the played replay would have ended: its last node active (the
+                # node inspector showed the first one after F9, the loss).
+                self.nodeActivated.emit(phase, str(self._key_of(remaining[-1])))
+            # and the whole graph again: a skipped followed replay left the camera
+            # zoomed in on the node it started at
             self._overview()
         self.finished.emit()
 

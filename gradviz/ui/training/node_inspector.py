@@ -24,11 +24,12 @@ No ML here: everything comes from the core's explanation of the record.
 from __future__ import annotations
 
 import html
+import math
 
 import numpy as np
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from gradviz.core.display import tensor_images
 
@@ -81,7 +82,7 @@ def view_kind(value) -> str:
         return "none"
     if isinstance(value, TensorSummary):
         return "histogram"
-    if value.numel() <= NUMBERS_MAX:
+    if value.numel() <= NUMBERS_MAX and not _too_wide_for_numbers(tuple(value.shape)):
         return "numbers"
     if value.numel() <= HEATMAP_MAX and value.is_floating_point():
         return "heatmap"
@@ -91,13 +92,29 @@ def view_kind(value) -> str:
 NUMBERS_PER_ROW = 6  # a vector of up to NUMBERS_MAX numbers wraps after this many
 
 
+def _is_vector(shape: tuple) -> bool:
+    """One dimension, or several of which only the last is longer than 1: a (1, 10)
+    output is a row of ten numbers, wrapped like a vector."""
+    return len(shape) >= 1 and all(size == 1 for size in shape[:-1])
+
+
+def _too_wide_for_numbers(shape: tuple) -> bool:
+    """A matrix of several rows, each longer than NUMBERS_PER_ROW: its rows cannot
+    wrap without reading as other rows (a heatmap shows it instead); ten numbers
+    side by side ran past the inspector's edge in lecture mode."""
+    if len(shape) < 2 or _is_vector(shape):
+        return False
+    return shape[0] > 1 and math.prod(shape[1:]) > NUMBERS_PER_ROW
+
+
 def _matrix(value) -> np.ndarray:
     """A tensor as rows × columns: scalars 1×1, short vectors one row (longer ones
-    wrapped, padded with NaN), more dimensions first by the rest."""
+    wrapped, padded with NaN; a (1, n) row is a vector), more dimensions first by the rest."""
     array = value.detach().to("cpu").double().numpy()
     if array.ndim == 0:
         return array.reshape(1, 1)
-    if array.ndim == 1:
+    if _is_vector(array.shape):
+        array = array.reshape(-1)
         if array.size <= NUMBERS_PER_ROW:
             return array.reshape(1, -1)
         rows = -(-array.size // NUMBERS_PER_ROW)
@@ -142,6 +159,82 @@ def _histogram_pixmap(counts, width: int = 220, height: int = 70) -> QPixmap:
     return pixmap
 
 
+class NumberGrid(QWidget):
+    """Numbers right-aligned in columns. A matrix keeps its columns; a vector shows as
+    many to a row as fit the width, at most ``columns`` (NUMBERS_PER_ROW): six numbers
+    side by side in lecture text ran past the inspector's edge, behind a scroll bar.
+    ``columns`` is the count in use; ``on_columns(n)`` hears when it changes."""
+
+    H_GAP, V_GAP = 12, 1
+
+    def __init__(self, numbers: list[str], columns: int, *, reflow: bool, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._most = max(1, columns)
+        self._reflow = reflow
+        self.columns = self._most
+        self.on_columns = None
+        self._cells = []
+        for text in numbers:
+            cell = _label(text, mono=True)
+            cell.setParent(self)
+            cell.setWordWrap(False)
+            cell.setAlignment(Qt.AlignmentFlag.AlignRight)
+            self._cells.append(cell)
+        policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+
+    def _cell(self) -> QSize:
+        hints = [cell.sizeHint() for cell in self._cells] or [QSize(0, 0)]
+        return QSize(max(h.width() for h in hints), max(h.height() for h in hints))
+
+    def columns_for(self, width: int) -> int:
+        if not self._reflow:
+            return self._most
+        cell = self._cell().width()
+        return max(1, min(self._most, (width + self.H_GAP) // max(1, cell + self.H_GAP)))
+
+    def _size_for(self, columns: int) -> QSize:
+        cell = self._cell()
+        rows = max(1, -(-len(self._cells) // columns))
+        return QSize(columns * cell.width() + (columns - 1) * self.H_GAP, rows * cell.height() + (rows - 1) * self.V_GAP)
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt override
+        return self._reflow
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt override
+        return self._size_for(self.columns_for(width)).height()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return self._size_for(self._most)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override: a vector may narrow to one number a row
+        return self._size_for(1) if self._reflow else self.sizeHint()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._place()
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt override: the text size changed
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self.updateGeometry()
+            self._place()
+
+    def _place(self) -> None:
+        columns = self.columns_for(self.width())
+        cell = self._cell()
+        for i, label in enumerate(self._cells):
+            row, column = divmod(i, columns)
+            label.setGeometry(column * (cell.width() + self.H_GAP), row * (cell.height() + self.V_GAP),
+                              cell.width(), cell.height())
+        if columns != self.columns:
+            self.columns = columns
+            self.updateGeometry()
+            if self.on_columns is not None:
+                self.on_columns(columns)
+
+
 class TensorView(QWidget):
     """One kept tensor, drawn by size: numbers, a heatmap, or a histogram with statistics."""
 
@@ -162,21 +255,23 @@ class TensorView(QWidget):
         shape = tuple(value.shape)
         if self.kind == "numbers":
             matrix = _matrix(value)
-            grid = QGridLayout()
-            grid.setHorizontalSpacing(12)
-            grid.setVerticalSpacing(1)
-            padded = len(shape) == 1 and matrix.size > value.numel()
-            for r, row in enumerate(matrix):
-                for c, number in enumerate(row):
-                    if padded and r * matrix.shape[1] + c >= value.numel():
-                        break
-                    cell = _label(format_number(float(number)), mono=True)
-                    cell.setAlignment(Qt.AlignmentFlag.AlignRight)
-                    grid.addWidget(cell, r, c)
-            grid.setColumnStretch(matrix.shape[1], 1)  # numbers stay together on the left
-            layout.addLayout(grid)
-            if len(shape) > 2 or (len(shape) == 1 and matrix.shape[0] > 1):
-                layout.addWidget(_label(f"shape {shape}, shown {matrix.shape[1]} to a row"))
+            vector = _is_vector(shape)
+            numbers = [format_number(float(n)) for n in matrix.reshape(-1)[:value.numel() if vector else None]]
+            note = _label("")
+            self.grid = NumberGrid(numbers, matrix.shape[1], reflow=vector)
+            layout.addWidget(self.grid)
+            if vector and len(numbers) > 1:
+                # how many to a row follows the panel's width: say so, as the rows change
+                def say(columns: int) -> None:
+                    shown = columns < len(numbers)
+                    note.setText(f"shape {shape}, shown {columns} to a row" if shown else "")
+                    note.setVisible(shown)
+                self.grid.on_columns = say
+                say(self.grid.columns)
+                layout.addWidget(note)
+            elif len(shape) > 2:
+                note.setText(f"shape {shape}, shown {matrix.shape[1]} to a row")
+                layout.addWidget(note)
             return
         if self.kind == "heatmap":
             # the gradient panel's layout: conv kernels as a grid of small images, one column per filter
