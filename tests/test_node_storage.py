@@ -193,6 +193,42 @@ def test_grad_after_an_accumulation_is_the_accumulated_gradient(one_torch_thread
     assert entry.grad_after.norm != pytest.approx(entry.received[0].norm, rel=1e-3)
 
 
+def test_a_first_accumulation_keeps_the_gradient_received_once(one_torch_thread, monkeypatch):
+    """With .grad None (after zero_grad), .grad after AccumulateGrad is the gradient
+    it received: the same values, kept once. A small gradient's copy held by the
+    record stopped AccumulateGrad from taking the tensor itself, so .grad was a clone
+    and was copied (or summarised) again for every parameter."""
+    import gradviz.core.node_grads as node_grads
+    from gradviz.core.graph import autograd_graph
+
+    torch.manual_seed(0)
+    model = Wide()
+    sizes = []
+    summarise_all = node_grads.summarise
+    monkeypatch.setattr(node_grads, "summarise", lambda t: sizes.append(t.numel()) or summarise_all(t))
+    for limit in (100_000, 10):  # every tensor whole; every tensor summarised
+        model.zero_grad(set_to_none=True)
+        sizes.clear()
+        recorder = NodeRecorder(whole_tensor_limit=limit)
+        with recorder.forward():
+            loss = model(torch.randn(4, 200)).pow(2).mean()
+        graph = autograd_graph(loss, model)
+        with recorder.backward(graph, [loss]):
+            loss.backward()
+        for name, parameter in model.named_parameters():
+            (key,) = [k for k, a in graph.nodes(data=True) if a.get("name") == name]
+            entry = recorder.nodes[key]
+            assert entry.grad_before is None
+            if isinstance(entry.grad_after, torch.Tensor):
+                torch.testing.assert_close(entry.grad_after, parameter.grad)
+                assert entry.grad_after.data_ptr() == entry.received[0].data_ptr(), name  # one copy
+            else:
+                assert entry.grad_after.norm == pytest.approx(float(parameter.grad.norm()), rel=1e-5)
+                assert entry.grad_after.shape == tuple(parameter.shape)
+        if limit == 10:  # the weight's value and its gradient: one summary each
+            assert sizes.count(20_000) == 2, sizes
+
+
 def test_large_tensors_summarised_in_chunks_match_the_whole_tensor_path(monkeypatch):
     import gradviz.core.node_grads as node_grads
 

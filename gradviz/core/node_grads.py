@@ -415,6 +415,10 @@ def _dense(tensor: torch.Tensor) -> bool:
     return True
 
 
+def _kept_shape(kept: Kept) -> tuple[int, ...]:
+    return tuple(kept.shape)
+
+
 def _keep_saved(value: Any, keep_tensor) -> Any:
     """A saved value as kept in a record: tensors via ``keep_tensor``, sequences element-wise, the rest as is."""
     if isinstance(value, torch.Tensor):
@@ -802,9 +806,18 @@ class NodeRecorder:
                     for (producer, nr), grad in slots
                 ]
             if accumulate:
-                # Through the cache: an accumulation in place bumps the version,
-                # so only a .grad that is the very tensor received reuses its summary.
-                entry.grad_after = kept(fn.variable.grad)
+                grad = fn.variable.grad
+                received = entry.received[0] if entry.received else None
+                if entry.grad_before is None and received is not None and grad is not None and not grad.is_sparse \
+                        and _kept_shape(received) == tuple(grad.shape):
+                    # .grad was None: AccumulateGrad set it to the gradient received (stolen
+                    # or cloned), the same values. Kept again, GPT-2's 124 M parameters took
+                    # a second summary each (the record's own reference stops the steal).
+                    entry.grad_after = received
+                else:
+                    # Through the cache: an accumulation in place bumps the version,
+                    # so only a .grad that is the very tensor received reuses its summary.
+                    entry.grad_after = kept(grad)
                 if not entry.outputs and entry.variable is not None:
                     entry.outputs = [entry.variable]
 
