@@ -229,6 +229,27 @@ def test_a_first_accumulation_keeps_the_gradient_received_once(one_torch_thread,
             assert sizes.count(20_000) == 2, sizes
 
 
+def test_recording_leaves_autograd_free_to_take_a_gradient_as_grad(one_torch_thread):
+    """Without a recorder AccumulateGrad takes a fresh gradient as .grad (no copy). The
+    record's cache held the gradient itself, so every parameter's .grad became a
+    clone: the recorder changed what autograd did (and paid for a copy each)."""
+    from gradviz.core.graph import autograd_graph
+
+    torch.manual_seed(0)
+    model = Wide()
+    arriving = {}
+    for name, parameter in model.named_parameters():
+        parameter.register_hook(lambda g, name=name: arriving.__setitem__(name, g.data_ptr()))
+    recorder = NodeRecorder(whole_tensor_limit=100_000)
+    with recorder.forward():
+        loss = model(torch.randn(4, 200)).pow(2).mean()
+    graph = autograd_graph(loss, model)
+    with recorder.backward(graph, [loss]):
+        loss.backward()
+    taken = {name: p.grad.data_ptr() == arriving[name] for name, p in model.named_parameters()}
+    assert all(taken.values()), taken
+
+
 def test_large_tensors_summarised_in_chunks_match_the_whole_tensor_path(monkeypatch):
     import gradviz.core.node_grads as node_grads
 

@@ -722,7 +722,10 @@ class NodeRecorder:
                    tensor._version)
             cached = self._copies.get(key)
             if cached is None:
-                cached = self._copies[key] = (tensor, self._counted(keep(tensor, self.limit)))
+                # A detached alias holds the memory (and so the key) without a reference to
+                # the tensor itself: AccumulateGrad may still take a gradient as .grad
+                # instead of cloning it, as without the recorder.
+                cached = self._copies[key] = (tensor.detach(), self._counted(keep(tensor, self.limit)))
             return cached[1]
         if _dense(tensor):
             key = (tensor.data_ptr() - tensor.storage_offset() * tensor.element_size(), tensor.get_device(),
