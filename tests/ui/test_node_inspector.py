@@ -546,3 +546,18 @@ def test_a_row_vector_wraps_to_the_inspectors_width(qtbot):
     assert all(label.geometry().right() <= view.grid.width() for label in numbers) and right <= scroll.viewport().width()
     inspector.resize(900, 400)  # wide: six to a row again
     qtbot.waitUntil(lambda: view.grid.columns == 6, timeout=5000)
+
+
+def test_one_samples_channels_wrap_into_a_square_of_images(qtbot):
+    """A conv activation of one sample, (1, 16, 10, 10), was a column of 16 images
+    at 1.5 px a value; its channels now wrap into rows (4 × 4), a value several px."""
+    activation = TensorView(torch.randn(1, 16, 10, 10), "act")
+    qtbot.addWidget(activation)
+    assert activation.kind == "heatmap"
+    pixmap = activation.findChild(QLabel, "actHeatmap").pixmap()
+    assert 0.5 <= pixmap.width() / pixmap.height() <= 2, pixmap.size()
+    assert pixmap.width() >= 4 * 4 * 10, pixmap.size()  # four images across, at least 4 px a value
+    # a conv weight's gradient keeps one column per filter (the gradient panel's convention)
+    kernels = TensorView(torch.randn(6, 1, 5, 5), "kernels")
+    qtbot.addWidget(kernels)
+    assert kernels.kind == "heatmap"

@@ -40,7 +40,7 @@ from gradviz.core.display import tensor_images
 # as a heatmap (one cell per element); larger ones as a histogram + statistics.
 NUMBERS_MAX = 36
 HEATMAP_MAX = 64 * 64
-HEATMAP_PX = 160  # the heatmap's longer side on screen
+HEATMAP_PX = 240  # the heatmap's longer side on screen (a 4×4 grid of 10×10 images: 5 px a value)
 HEATMAP_MAX_PX = 320
 HEATMAP_STRIP_PX = 40  # the least a heatmap's shorter side gets on screen
 NO_RECORD = "Run backward to see what each node received and sent on"
@@ -122,6 +122,19 @@ def _matrix(value) -> np.ndarray:
         padded[:array.size] = array
         return padded.reshape(rows, NUMBERS_PER_ROW)
     return array.reshape(array.shape[0], -1)
+
+
+HEATMAP_ROOM = (HEATMAP_MAX_PX, HEATMAP_PX * 3 // 2)  # (w, h) the small images of a heatmap wrap to fill
+
+
+def _wrapped(array: np.ndarray) -> tuple[np.ndarray, int | None]:
+    """``(array, per_row)`` for :func:`tensor_images.layout`: a 4-D tensor with fewer
+    rows of images than columns' worth of them is turned so its longer dimension
+    runs across (one sample's 16 channels were a 16-image column, 1.5 px a value),
+    and its images wrap into the rows that draw a value largest."""
+    if array.ndim == 4 and array.shape[0] < array.shape[1]:
+        array = array.transpose(1, 0, 2, 3)  # an activation (batch, channels, h, w): the channels across
+    return array, tensor_images.best_per_row(array.shape, *HEATMAP_ROOM)
 
 
 def _diverging(array: np.ndarray, gaps: np.ndarray | None = None) -> QImage:
@@ -275,7 +288,7 @@ class TensorView(QWidget):
             return
         if self.kind == "heatmap":
             # the gradient panel's layout: conv kernels as a grid of small images, one column per filter
-            matrix, index = tensor_images.layout(value.detach().to("cpu").double().numpy())
+            matrix, index = tensor_images.layout(*_wrapped(value.detach().to("cpu").double().numpy()))
             image = _diverging(matrix, index < 0)
             # square cells, the longer side near HEATMAP_PX (at most HEATMAP_MAX_PX);
             # a thin strip (a (1, 120) activation, one row of kernels) gets cells
