@@ -292,6 +292,40 @@ def test_lecture_column_shows_every_text_whole(make_window, qtbot, size, scale):
             assert viewport.rect().contains(rect), (phase, rect, viewport.rect())
 
 
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_lecture_code_column_follows_its_rows_whatever_changes_them(make_window, qtbot, size):
+    """The code column was fitted to its rows on theme events only. A restyle landing
+    after that fit (the full suite on a loaded machine) changed the rows and left the
+    current one cut by a pixel. Any change of the rows' size (here: a taller minimum, no
+    theme event) fits the column again."""
+    win = make_window(*size)
+    run_lenet_iteration(win, qtbot)
+    _enter_lecture(win, qtbot, size, theme.lecture_scale_for(size[1]))
+    ui = win.training_ui
+    viewport = ui.training_panel.viewport()
+
+    def rows_whole_or_out_of_sight() -> bool:
+        """No row partly shown (the column ends at the last whole row; more scroll), the current one whole."""
+        area = viewport.rect()
+        for phase, row in ui.indicator.rows.items():
+            if row.isHidden():
+                continue
+            rect = QRect(row.mapTo(viewport, QPoint(0, 0)), row.size())
+            if area.intersects(rect) and not area.contains(rect):
+                return False
+            if phase == ui.indicator.highlighted_phase() and not area.contains(rect):
+                return False
+        return True
+
+    qtbot.waitUntil(rows_whole_or_out_of_sight, timeout=5_000)
+    current = ui.indicator.rows[ui.indicator.highlighted_phase()]
+    height = current.height()
+    for row in ui.indicator.rows.values():  # taller rows, and no theme event
+        row.setMinimumHeight(height + 12)
+    qtbot.waitUntil(lambda: current.height() >= height + 12, timeout=5_000)
+    qtbot.waitUntil(rows_whole_or_out_of_sight, timeout=5_000)
+
+
 def test_zoom_scales_the_graph_text_too(make_window, qtbot):
     win = make_window(1600, 1000)
     view = show_lenet_graph(win, qtbot)

@@ -124,8 +124,21 @@ class TrainingUI(QObject):
         self._theme_timer.setInterval(0)
         self._theme_timer.timeout.connect(self.apply_theme)
         window.installEventFilter(self)
+        # In lecture mode the code column is as tall as its rows: whatever changes their
+        # size (a restyle arriving after the fit, on a loaded machine) fits it again. It
+        # was fitted on theme events only, and a restyle landing after that fit left the
+        # current row cut by a pixel.
+        self._lecture_fit_timer = QTimer(self)
+        self._lecture_fit_timer.setSingleShot(True)
+        self._lecture_fit_timer.setInterval(0)
+        self._lecture_fit_timer.timeout.connect(self._fit_code_in_lecture)
+        self.indicator.installEventFilter(self)
 
     def eventFilter(self, watched, event) -> bool:
+        if watched is self.indicator:
+            if event.type() == QEvent.Type.LayoutRequest and self.window.lecture_mode:
+                self._lecture_fit_timer.start()
+            return False
         if event.type() in (QEvent.Type.StyleChange, QEvent.Type.PaletteChange, QEvent.Type.FontChange):
             self._theme_timer.start()
         elif event.type() == QEvent.Type.Resize:
@@ -345,6 +358,9 @@ class TrainingUI(QObject):
         title_height = title.sizeHint().height() if title is not None else 0
         column = self.training_dock.height() + self.gradient_dock.height()
         panel, indicator = self.training_panel, self.indicator
+        for widget in (panel.widget(), indicator):  # the rows where they are now, not before a pending relayout
+            if widget is not None and widget.layout() is not None:
+                widget.layout().activate()
         top = max(0, indicator.mapTo(panel.widget(), QPoint(0, 0)).y()) if panel.widget() is not None else 0
         chrome = title_height + 2 * panel.frameWidth() + top + LECTURE_CODE_SLACK
         # The dock ends at the last row that fits: what follows (more rows at a large

@@ -221,8 +221,10 @@ class NumberGrid(QWidget):
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
         return self._size_for(self._most)
 
-    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override: a vector may narrow to one number a row
-        return self._size_for(1) if self._reflow else self.sizeHint()
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        # A vector may narrow to one number a row; its height then comes from
+        # heightForWidth (a minimum as tall as one number a row would hold it there).
+        return self._cell() if self._reflow else self.sizeHint()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
