@@ -108,19 +108,13 @@ def _too_wide_for_numbers(shape: tuple) -> bool:
 
 
 def _matrix(value) -> np.ndarray:
-    """A tensor as rows × columns: scalars 1×1, short vectors one row (longer ones
-    wrapped, padded with NaN; a (1, n) row is a vector), more dimensions first by the rest."""
+    """A tensor as rows × columns: a scalar 1×1, a vector (or a (1, n) row) one row
+    (its :class:`NumberGrid` wraps it to the panel), more dimensions first by the rest."""
     array = value.detach().to("cpu").double().numpy()
     if array.ndim == 0:
         return array.reshape(1, 1)
     if _is_vector(array.shape):
-        array = array.reshape(-1)
-        if array.size <= NUMBERS_PER_ROW:
-            return array.reshape(1, -1)
-        rows = -(-array.size // NUMBERS_PER_ROW)
-        padded = np.full(rows * NUMBERS_PER_ROW, np.nan)
-        padded[:array.size] = array
-        return padded.reshape(rows, NUMBERS_PER_ROW)
+        return array.reshape(1, -1)
     return array.reshape(array.shape[0], -1)
 
 
@@ -271,9 +265,10 @@ class TensorView(QWidget):
         if self.kind == "numbers":
             matrix = _matrix(value)
             vector = _is_vector(shape)
-            numbers = [format_number(float(n)) for n in matrix.reshape(-1)[:value.numel() if vector else None]]
+            numbers = [format_number(float(n)) for n in matrix.reshape(-1)]
             note = _label("")
-            self.grid = NumberGrid(numbers, matrix.shape[1], reflow=vector)
+            self.grid = NumberGrid(numbers, min(matrix.shape[1], NUMBERS_PER_ROW) if vector else matrix.shape[1],
+                                   reflow=vector)
             layout.addWidget(self.grid)
             if vector and len(numbers) > 1:
                 # how many to a row follows the panel's width: say so, as the rows change
