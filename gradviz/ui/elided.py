@@ -139,6 +139,11 @@ def elide_dotted(name: str, fits: Callable[[str], bool]) -> str:
     return "…" + parts[-1] if n > 1 else name
 
 
+def item_text_margins(view) -> int:
+    """Both side margins (px) an item view's style keeps around a cell's text."""
+    return 2 * (view.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, view) + 1)
+
+
 class DottedNameDelegate(QStyledItemDelegate):
     """Draws a column of dotted names shortened by :func:`elide_dotted` to the cell's
     width (what is left is elided by the view as usual); the model's tooltip keeps
@@ -146,10 +151,10 @@ class DottedNameDelegate(QStyledItemDelegate):
 
     def initStyleOption(self, option, index) -> None:  # noqa: N802 - Qt override
         super().initStyleOption(option, index)
-        style = option.widget.style() if option.widget is not None else None
         room = option.rect.width()
-        if style is not None:  # the text rect, less the margin the style draws text inside it with
-            margin = style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, option.widget) + 1
-            room = style.subElementRect(QStyle.SubElement.SE_ItemViewItemText, option, option.widget).width() - 2 * margin
+        if option.widget is not None:  # the text rect, less the margins the style draws text inside it with
+            style = option.widget.style()
+            room = style.subElementRect(QStyle.SubElement.SE_ItemViewItemText, option, option.widget).width()
+            room -= item_text_margins(option.widget)
         metrics = option.fontMetrics
         option.text = elide_dotted(option.text, lambda text: metrics.horizontalAdvance(text) <= room)

@@ -417,7 +417,7 @@ class GraphAnimator(QObject):
         """Play ``items`` one ``apply`` at a time, then ``final``; ``key_of(item)``: the
         node an item makes active (what a skip shows as the last one)."""
         if self._phase is not None:  # a new phase ends the running one where it is: no overview
-            self._end(skipped=True, by_user=False)
+            self._end(skipped=True, superseded=True)
         self._key_of = key_of
         self.skipped = False
         pause, self._pause_next = self._pause_next, False
@@ -501,7 +501,9 @@ class GraphAnimator(QObject):
         if self._phase is not None:
             self._end(skipped=True)
 
-    def _end(self, *, skipped: bool, by_user: bool = True) -> None:
+    def _end(self, *, skipped: bool, superseded: bool = False) -> None:
+        """Show the end state. ``skipped``: before its last item; ``superseded``: because
+        the next phase starts (it ends where it is, no overview between the two)."""
         phase, remaining = self._phase, self._items
         self._timer.stop()
         if self._waiting_view:
@@ -517,7 +519,7 @@ class GraphAnimator(QObject):
         self.skipped = skipped
         if final is not None:
             final()
-        if by_user:
+        if not superseded:
             if skipped and remaining:
                 # Where the played replay would have ended: its last node active (the
                 # node inspector showed the first one after F9, the loss).

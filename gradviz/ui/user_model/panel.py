@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 from gradviz.core.model_io import describe_inputs
 from gradviz.core.user_model import OpenedUserModel, parameter_counts
 from gradviz.ui.builder.controls import LOSS_HELP, OPTIMIZER_HELP, lr_field
-from gradviz.ui.elided import DottedNameDelegate
+from gradviz.ui.elided import DottedNameDelegate, item_text_margins
 
 KIND_TEXT = {"python": "Python file", "export": "torch.export program", "torchscript": "TorchScript file"}
 STATUS_HELP = {
@@ -170,8 +170,8 @@ class UserModelPanel(QWidget):
         """Shape and status columns as wide as their widest text (header included), in the
         table's current font; the parameter names get the rest of the panel."""
         cells, titles = self.table.fontMetrics(), self.table.horizontalHeader().fontMetrics()
-        # the text's side margins in a cell and a header section (Fusion: 3 px a side, and the frame)
-        margin = 2 * (self.table.style().pixelMetric(self.table.style().PixelMetric.PM_FocusFrameHMargin) + 4)
+        # the text's side margins in a cell, and a header section's (a few px more, and the grid line)
+        margin = item_text_margins(self.table) + 6
         statuses = {row[2] for row in self.param_model.rows()}  # those shown: most models' are all "trainable"
         for column, texts in ((1, set(self._shapes.values())), (2, statuses)):
             widest = max([cells.horizontalAdvance(text) for text in texts] + [titles.horizontalAdvance(PARAM_COLUMNS[column])])
