@@ -82,6 +82,19 @@ class Wide(nn.Module):
         return self.head(torch.relu(self.fc(x)))
 
 
+def record_one_backward(model: nn.Module, limit: int):
+    """``(recorder, graph)``: one forward and backward of ``model`` on a random batch, recorded."""
+    from gradviz.core.graph import autograd_graph
+
+    recorder = NodeRecorder(whole_tensor_limit=limit)
+    with recorder.forward():
+        loss = model(torch.randn(4, 200)).pow(2).mean()
+    graph = autograd_graph(loss, model)
+    with recorder.backward(graph, [loss]):
+        loss.backward()
+    return recorder, graph
+
+
 def test_the_whole_tensor_limit_decides_per_tensor(one_torch_thread):
     torch.manual_seed(0)
     session = TrainingSession(Wide(), inputs=torch.randn(4, 200), node_gradients=True, whole_tensor_limit=400)
@@ -178,14 +191,7 @@ def test_grad_after_an_accumulation_is_the_accumulated_gradient(one_torch_thread
     model.zero_grad(set_to_none=False)
     for p in model.parameters():
         p.grad.fill_(1.0)
-    recorder = NodeRecorder(whole_tensor_limit=10)
-    from gradviz.core.graph import autograd_graph
-
-    with recorder.forward():
-        loss = model(torch.randn(4, 200)).pow(2).mean()
-    graph = autograd_graph(loss, model)
-    with recorder.backward(graph, [loss]):
-        loss.backward()
+    recorder, graph = record_one_backward(model, limit=10)
     (key,) = [k for k, a in graph.nodes(data=True) if a.get("name") == "fc.weight"]
     entry = recorder.nodes[key]
     assert entry.grad_before.min == entry.grad_before.max == 1.0
@@ -199,7 +205,6 @@ def test_a_first_accumulation_keeps_the_gradient_received_once(one_torch_thread,
     record stopped AccumulateGrad from taking the tensor itself, so .grad was a clone
     and was copied (or summarised) again for every parameter."""
     import gradviz.core.node_grads as node_grads
-    from gradviz.core.graph import autograd_graph
 
     torch.manual_seed(0)
     model = Wide()
@@ -209,12 +214,7 @@ def test_a_first_accumulation_keeps_the_gradient_received_once(one_torch_thread,
     for limit in (100_000, 10):  # every tensor whole; every tensor summarised
         model.zero_grad(set_to_none=True)
         sizes.clear()
-        recorder = NodeRecorder(whole_tensor_limit=limit)
-        with recorder.forward():
-            loss = model(torch.randn(4, 200)).pow(2).mean()
-        graph = autograd_graph(loss, model)
-        with recorder.backward(graph, [loss]):
-            loss.backward()
+        recorder, graph = record_one_backward(model, limit)
         for name, parameter in model.named_parameters():
             (key,) = [k for k, a in graph.nodes(data=True) if a.get("name") == name]
             entry = recorder.nodes[key]
@@ -233,19 +233,13 @@ def test_recording_leaves_autograd_free_to_take_a_gradient_as_grad(one_torch_thr
     """Without a recorder AccumulateGrad takes a fresh gradient as .grad (no copy). The
     record's cache held the gradient itself, so every parameter's .grad became a
     clone: the recorder changed what autograd did (and paid for a copy each)."""
-    from gradviz.core.graph import autograd_graph
 
     torch.manual_seed(0)
     model = Wide()
     arriving = {}
     for name, parameter in model.named_parameters():
         parameter.register_hook(lambda g, name=name: arriving.__setitem__(name, g.data_ptr()))
-    recorder = NodeRecorder(whole_tensor_limit=100_000)
-    with recorder.forward():
-        loss = model(torch.randn(4, 200)).pow(2).mean()
-    graph = autograd_graph(loss, model)
-    with recorder.backward(graph, [loss]):
-        loss.backward()
+    record_one_backward(model, limit=100_000)
     taken = {name: p.grad.data_ptr() == arriving[name] for name, p in model.named_parameters()}
     assert all(taken.values()), taken
 
