@@ -257,6 +257,56 @@ def test_format_tensor_numbers_small_summary_large():
     assert format_tensor(None) == "—"
 
 
+
+def test_format_tensor_writes_complex_numbers_whole():
+    # an FFT's values: as float64 only the real part was left (and numpy warned)
+    assert format_tensor(torch.tensor(0.5 - 1.25j)) == "0.5 − 1.25i"
+    assert format_tensor(torch.tensor([1 + 2j, -3j])) == "[1 + 2i, 0 − 3i]"
+    assert format_tensor(torch.tensor([1 + 2j, 0.5]).conj()) == "[1 − 2i, 0.5 − 0i]"  # conj: −0 stays −0
+
+
+class _Checkpointed(nn.Module):
+    """Two Linears and a ReLU recomputed in backward (torch.utils.checkpoint, non-reentrant)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 8), nn.Linear(8, 3)
+        self.forward_calls = 0
+
+    def segment(self, x):
+        self.forward_calls += 1
+        return self.b(torch.relu(self.a(x)))
+
+    def forward(self, x):
+        return torch.utils.checkpoint.checkpoint(self.segment, x, use_reentrant=False)
+
+
+def test_a_checkpointed_model_trains_as_without_gradviz_and_says_what_it_did_not_read():
+    """Non-reentrant checkpointing lets each saved tensor be unpacked once per backward.
+    Reading the Nodes' saved tensors during backward (the node recorder's pre-hooks) took
+    that one read: the engine's own then raised CheckpointError. Held tensors are left
+    unread, the rules that need them say why, and nothing is recomputed more than torch does."""
+    torch.manual_seed(0)
+    model = _Checkpointed()
+    plain = _Checkpointed()
+    plain.load_state_dict(model.state_dict())
+    x, targets = torch.randn(1, 4), torch.randn(1, 3)
+    session = TrainingSession(model, loss="mse", optimizer="sgd", lr=0.1, seed=0,
+                              data=GivenData(x.tolist(), targets.tolist()), node_gradients=True)
+    model.forward_calls = 0
+    record = _through_backward(session)
+    assert model.forward_calls == 2  # the forward, and the checkpoint's own recomputation in backward
+    # the gradients are what torch gives the same model, inputs and targets
+    nn.functional.mse_loss(plain(x), targets).backward()
+    for (name, p), q in zip(model.named_parameters(), plain.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, msg=name)
+    labels = {entry.label for entry in record.node_gradients.values()}
+    assert {"AddmmBackward0", "ReluBackward0", "MseLossBackward0"} <= labels
+    notes = [explain_node(record, key).recompute_note for key, entry in record.node_gradients.items()
+             if entry.label == "AddmmBackward0"]
+    assert notes and all("saved-tensor hook" in note for note in notes), notes
+
+
 # -- data typed in --------------------------------------------------------------------------------------
 
 

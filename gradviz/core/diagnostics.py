@@ -202,8 +202,10 @@ def relu_peak(fn: Any) -> tuple[int, int, torch.Tensor] | None:
     """
     import torch
 
-    if type(fn).__name__ != RELU_LABEL:
-        return None
+    from gradviz.core.graph import held_by_hook
+
+    if type(fn).__name__ != RELU_LABEL or held_by_hook(fn, "_saved_result"):
+        return None  # (held by a hook: unpacking it would rerun a checkpointed forward)
     try:
         result = fn._saved_result
     except (RuntimeError, AttributeError):

@@ -31,6 +31,7 @@ from gradviz.core.backward_rules import (
     NotRecomputable,
     Rule,
     rule_for,
+    saved,
     saved_symbols,
     signed,
     slot_names,
@@ -84,8 +85,12 @@ class Recording:
 # text of numbers and tensors
 
 
-def format_number(value: float, digits: int = NUMBERS_PRECISION) -> str:
-    """``0.8814``, ``−0.5``, ``1.2e−05``, ``nan``: a real minus sign, ``digits`` significant digits."""
+def format_number(value: float | complex, digits: int = NUMBERS_PRECISION) -> str:
+    """``0.8814``, ``−0.5``, ``1.2e−05``, ``nan``: a real minus sign, ``digits`` significant
+    digits; a complex number as ``0.5 − 1.2i`` (an FFT's values)."""
+    if isinstance(value, complex):
+        sign = MINUS if value.imag < 0 or math.copysign(1.0, value.imag) < 0 else "+"
+        return f"{format_number(value.real, digits)} {sign} {format_number(abs(value.imag), digits)}i"
     if math.isnan(value) or math.isinf(value):
         return str(value).replace("-", MINUS)
     if value == 0:
@@ -105,11 +110,11 @@ def format_tensor(value: Kept | None, limit: int = SHOWN_ELEMENTS) -> str:
         from gradviz.core.node_grads import summarise
 
         return _summary_text(summarise(value))
-    if value.is_complex() or value.dtype == torch.bool:
+    if value.dtype == torch.bool:
         return str(value.tolist())
     if value.numel() == 1:
-        return format_number(float(value.reshape(())))
-    return _nested(value.tolist())
+        return _nested(value.reshape(()).item())
+    return _nested(value.resolve_conj().tolist())
 
 
 def _nested(values: Any) -> str:
@@ -361,22 +366,22 @@ def _small(value) -> str:
 
 
 def _plug_tanh(n: NodeGradients) -> list[str]:
-    g, y, d = n.received[0], n.saved["result"], n.produced[0]
+    g, y, d = n.received[0], saved(n, "result"), n.produced[0]
     return [f"∂L/∂x = ∂L/∂y · (1 − y²) = {_small(g)} · (1 − {_small(y)}²) = {format_tensor(d)}"]
 
 
 def _plug_sigmoid(n: NodeGradients) -> list[str]:
-    g, y, d = n.received[0], n.saved["result"], n.produced[0]
+    g, y, d = n.received[0], saved(n, "result"), n.produced[0]
     return [f"∂L/∂x = ∂L/∂y · y · (1 − y) = {_small(g)} · {_small(y)} · (1 − {_small(y)}) = {format_tensor(d)}"]
 
 
 def _plug_relu(n: NodeGradients) -> list[str]:
-    g, y, d = n.received[0], n.saved["result"], n.produced[0]
+    g, y, d = n.received[0], saved(n, "result"), n.produced[0]
     return [f"∂L/∂x = ∂L/∂y · [y > 0] = {_small(g)} · {_small((y > 0).to(y.dtype))} = {format_tensor(d)}"]
 
 
 def _plug_mse(n: NodeGradients) -> list[str]:
-    g, x, t, d = n.received[0], n.saved["self"], n.saved["target"], n.produced[0]
+    g, x, t, d = n.received[0], saved(n, "self"), saved(n, "target"), n.produced[0]
     count = x.numel() if n.saved["reduction"] == 1 else 1
     return [f"∂L/∂x = ∂L/∂y · 2 (x − t) / N = {_small(g)} · 2 · ({_small(x)} − {_small(t)}) / {count} = {format_tensor(d)}"]
 
@@ -388,9 +393,9 @@ def _plug_addmm(n: NodeGradients) -> list[str]:
     if d_bias is not None:
         lines.append(f"∂L/∂b = Σ_batch ∂L/∂y = Σ_batch {_small(g)} = {format_tensor(d_bias)}")
     if d_x is not None:
-        lines.append(f"∂L/∂x = ∂L/∂y · Mᵀ = {_small(g)} · {_small(n.saved['mat2'].T)} = {format_tensor(d_x)}")
+        lines.append(f"∂L/∂x = ∂L/∂y · Mᵀ = {_small(g)} · {_small(saved(n, 'mat2').T)} = {format_tensor(d_x)}")
     if d_m is not None:
-        lines.append(f"∂L/∂M = xᵀ · ∂L/∂y = {_small(n.saved['mat1'].T)} · {_small(g)} = {format_tensor(d_m)}")
+        lines.append(f"∂L/∂M = xᵀ · ∂L/∂y = {_small(saved(n, 'mat1').T)} · {_small(g)} = {format_tensor(d_m)}")
     return lines
 
 

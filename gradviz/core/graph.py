@@ -76,6 +76,25 @@ def _saved_attribute_names(cls: type, fn: Any) -> tuple[str, ...]:
     return names
 
 
+# What stands for a saved tensor that a saved-tensor hook holds (torch.utils.checkpoint,
+# torch.autograd.graph.save_on_cpu, a user's saved_tensors_hooks): gradviz does not unpack
+# it. Unpacking runs the user's hook, and non-reentrant checkpointing lets each tensor be
+# unpacked once per backward: read by gradviz first, the engine's own read then failed.
+HELD_BY_HOOK = "held by a saved-tensor hook (checkpointing or offloading); not read"
+
+
+def held_by_hook(fn: Any, attr: str) -> bool:
+    """Whether the Node ``fn``'s saved value ``attr`` (a ``_saved_*`` name) is packed by a
+    saved-tensor hook; see :data:`HELD_BY_HOOK`. Its ``_raw_saved_*`` twin says so
+    without unpacking anything (one SavedTensor, or a list of them)."""
+    raw = getattr(fn, "_raw" + attr, None)
+    if raw is None:
+        return False
+    if isinstance(raw, (list, tuple)):
+        return any(getattr(item, "unpack_hook", None) is not None for item in raw)
+    return getattr(raw, "unpack_hook", None) is not None
+
+
 def _plain(value: Any) -> Any:
     """A saved value as something small and printable that holds no tensor."""
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -91,6 +110,9 @@ def _saved_values(fn: Any) -> dict[str, Any]:
     """``{name without the _saved_ prefix: plain value}`` for one Node."""
     saved = {}
     for attr in _saved_attribute_names(type(fn), fn):
+        if held_by_hook(fn, attr):
+            saved[attr[len(SAVED_PREFIX):]] = HELD_BY_HOOK
+            continue
         try:
             value = getattr(fn, attr)
         except RuntimeError:

@@ -152,6 +152,34 @@ def test_tensors_are_drawn_by_size(qtbot):
     assert ["1.5", "−2", "0", "3.25"] == [t for t in texts(numbers)]
 
 
+
+def test_empty_and_complex_tensors_are_drawn_as_they_are(qtbot):
+    """A (0, 3) slice's gradient (a Linear on an empty batch part) crashed the inspector
+    (numpy cannot reshape 0 values to (0, -1)); an FFT's complex values lost their
+    imaginary part (and numpy warned on the console)."""
+    empty = TensorView(torch.zeros(0, 3), "empty")
+    qtbot.addWidget(empty)
+    assert empty.kind == "empty" and texts(empty) == ["— (no values: shape (0, 3))"]
+    spectrum = TensorView(torch.tensor([[1.0 + 2.0j, -0.5j]]), "spectrum")
+    qtbot.addWidget(spectrum)
+    assert spectrum.kind == "numbers"
+    assert texts(spectrum)[:2] == ["1 + 2i", "0 − 0.5i"]
+    # and a whole recording with such nodes can be inspected node by node
+    linear = nn.Linear(4, 3)
+
+    class EmptyPart(nn.Module):
+        def forward(self, x):
+            return torch.fft.rfft(torch.cat([linear(x), linear(x[:0])])).abs()
+
+    model = EmptyPart()
+    model.linear = linear
+    recording = _recording(model, torch.randn(2, 4))
+    inspector = NodeInspector()
+    qtbot.addWidget(inspector)
+    for key in recording.node_gradients:
+        inspector.show_node(recording, key)
+        assert inspector.shown_key == key
+
 def test_a_sampled_histogram_says_so_and_an_exact_one_does_not(qtbot):
     from PySide6.QtWidgets import QLabel
 

@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from gradviz.core.graph import HELD_BY_HOOK
 from gradviz.core.node_grads import NodeGradients, TensorSummary
 
 NO_EXPLANATION = "no explanation for this op yet"
@@ -75,6 +76,9 @@ def rule_for(label: str) -> Rule | None:
 def _whole(value, what: str) -> torch.Tensor:
     if isinstance(value, TensorSummary):
         raise NotRecomputable(f"{what} was kept only as a summary ({value.numel:,} elements); raise the whole-tensor limit")
+    if isinstance(value, str) and value == HELD_BY_HOOK:
+        raise NotRecomputable(f"{what} was not read: a saved-tensor hook (checkpointing or offloading) holds it, "
+                              "and reading it during backward would run that hook a second time")
     if not isinstance(value, torch.Tensor):
         raise NotRecomputable(f"{what} was not recorded")
     return value

@@ -75,13 +75,16 @@ def _section(title: str) -> QLabel:
 
 
 def view_kind(value) -> str:
-    """How a kept tensor is drawn: ``"numbers"``, ``"heatmap"`` or ``"histogram"`` (``"none"`` for None)."""
+    """How a kept tensor is drawn: ``"numbers"``, ``"heatmap"`` or ``"histogram"``
+    (``"none"`` for None, ``"empty"`` for a tensor with no values, e.g. a (0, 3) batch slice)."""
     from gradviz.core.node_grads import TensorSummary
 
     if value is None:
         return "none"
     if isinstance(value, TensorSummary):
         return "histogram"
+    if value.numel() == 0:
+        return "empty"
     if value.numel() <= NUMBERS_MAX and not _too_wide_for_numbers(tuple(value.shape)):
         return "numbers"
     if value.numel() <= HEATMAP_MAX and value.is_floating_point():
@@ -109,8 +112,10 @@ def _too_wide_for_numbers(shape: tuple) -> bool:
 
 def _matrix(value) -> np.ndarray:
     """A tensor as rows × columns: a scalar 1×1, a vector (or a (1, n) row) one row
-    (its :class:`NumberGrid` wraps it to the panel), more dimensions first by the rest."""
-    array = value.detach().to("cpu").double().numpy()
+    (its :class:`NumberGrid` wraps it to the panel), more dimensions first by the rest.
+    Complex values stay complex (as float64 only their real part would be shown)."""
+    cpu = value.detach().to("cpu").resolve_conj()
+    array = (cpu if cpu.is_complex() else cpu.double()).numpy()
     if array.ndim == 0:
         return array.reshape(1, 1)
     if _is_vector(array.shape):
@@ -262,10 +267,13 @@ class TensorView(QWidget):
             layout.addWidget(_label("— (no gradient)"))
             return
         shape = tuple(value.shape)
+        if self.kind == "empty":
+            layout.addWidget(_label(f"— (no values: shape {shape})"))
+            return
         if self.kind == "numbers":
             matrix = _matrix(value)
             vector = _is_vector(shape)
-            numbers = [format_number(float(n)) for n in matrix.reshape(-1)]
+            numbers = [format_number(n) for n in matrix.reshape(-1).tolist()]
             note = _label("")
             self.grid = NumberGrid(numbers, min(matrix.shape[1], NUMBERS_PER_ROW) if vector else matrix.shape[1],
                                    reflow=vector)
