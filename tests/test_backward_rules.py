@@ -544,6 +544,33 @@ def test_recomputation_matches_autograd(case):
         assert checked
 
 
+
+# Rules that pass the gradient through a mask (0 elsewhere). Autograd's kernels select:
+# an infinite gradient arriving (a ReLU behind sqrt(0)) leaves 0 where the mask is off,
+# where a multiplication by the mask gave 0 · ∞ = NaN.
+MASKING = ["ReluBackward0", "HardtanhBackward0", "HardswishBackward0", "HardsigmoidBackward0", "ThresholdBackward0",
+           "ClampBackward1", "ClampMinBackward0", "ClampMaxBackward0", "HardshrinkBackward0", "SoftshrinkBackward0",
+           "MaskedFillBackward0"]
+
+
+@pytest.mark.parametrize("label", MASKING)
+def test_an_infinite_gradient_is_masked_to_zero_as_autograd_does(label):
+    torch.manual_seed(MASKING.index(label))
+    recorder = NodeRecorder(10_000)
+    with recorder.forward():
+        out = CASES[label]()
+    graph = gradviz.autograd_graph(out)
+    seed = torch.randn_like(out)
+    seed.view(-1)[::2] = torch.inf  # every other position: some where the mask is off
+    with recorder.backward(graph, [out], [seed]):
+        gradviz.trace_backward(out, graph, seed)
+    nodes = [n for n in recorder.nodes.values() if n.label == label]
+    assert nodes
+    for node in nodes:
+        produced = node.produced[0]
+        assert produced.isinf().any() and (produced == 0).any(), (label, produced)  # the case tests both
+        torch.testing.assert_close(recompute(node)[0], produced, equal_nan=True, msg=lambda m: f"{label}: {m}")
+
 def test_recomputation_can_fail():
     """The comparison catches a wrong rule: a sigmoid's gradient is not tanh's."""
     recorder = _record(CASES["SigmoidBackward0"])

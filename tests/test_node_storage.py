@@ -229,6 +229,24 @@ def test_a_first_accumulation_keeps_the_gradient_received_once(one_torch_thread,
             assert sizes.count(20_000) == 2, sizes
 
 
+
+def test_grad_after_shows_what_a_post_accumulate_grad_hook_made_of_grad(one_torch_thread):
+    """A hook run after accumulation (an optimizer fused into backward, a gradient
+    scaler) changes .grad in place: .grad after is that, not the gradient received."""
+    torch.manual_seed(0)
+    model = Wide()
+
+    def halve(parameter):
+        parameter.grad.mul_(0.5)
+
+    model.fc.weight.register_post_accumulate_grad_hook(halve)
+    session = TrainingSession(model, inputs=torch.randn(4, 200), node_gradients=True, whole_tensor_limit=100_000)
+    record = session.run_iteration()
+    (key,) = [k for k, a in record.graph.nodes(data=True) if a.get("name") == "fc.weight"]
+    entry = record.node_gradients[key]
+    torch.testing.assert_close(entry.grad_after, record.grads["fc.weight"])
+    torch.testing.assert_close(entry.grad_after, entry.received[0] * 0.5)
+
 def test_recording_leaves_autograd_free_to_take_a_gradient_as_grad(one_torch_thread):
     """Without a recorder AccumulateGrad takes a fresh gradient as .grad (no copy). The
     record's cache held the gradient itself, so every parameter's .grad became a

@@ -544,3 +544,66 @@ def test_each_forward_trains_the_model_its_own_way():
     plain.eval()  # e.g. someone evaluated between iterations
     session.run_iteration()
     assert all(m.training for m in plain.modules())
+
+
+@pytest.mark.parametrize("record, node_gradients", [("full", True), ("full", False), ("light", False)])
+def test_a_sparse_embedding_trains_and_is_recorded_at_every_level(record, node_gradients):
+    """nn.Embedding(sparse=True): its gradient's norm stopped every iteration
+    ("Could not run 'aten::linalg_vector_norm' with arguments from the 'SparseCPU' backend")."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(50, 8, sparse=True), nn.Flatten(), nn.Linear(24, 2))
+    session = TrainingSession(model, inputs=torch.randint(0, 50, (4, 3)), record=record, node_gradients=node_gradients)
+    for _ in range(2):
+        done = session.run_iteration()
+    grad = model[0].weight.grad
+    assert grad.is_sparse
+    assert done.grad_norms["0.weight"] == pytest.approx(float(grad.to_dense().norm()), rel=1e-6)
+    assert done.nonfinite == []
+
+
+def test_gradviz_own_look_at_the_model_prints_no_warning():
+    """Learning the output shape runs the model once under no_grad: a reentrant
+    checkpoint warned "None of the inputs have requires_grad=True" about that pass,
+    gradviz's own, before any training."""
+    import warnings
+
+    class Checkpointed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return torch.utils.checkpoint.checkpoint(self.fc, x.requires_grad_(torch.is_grad_enabled()),
+                                                     use_reentrant=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        session = TrainingSession(Checkpointed(), inputs=torch.randn(2, 4))
+        session.run_iteration()
+    assert session.output_shape == (2, 3)
+
+
+class _Nested(nn.Module):
+    """Modules inside modules, ``depth`` levels: each wraps the next and adds a Linear."""
+
+    def __init__(self, depth: int):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.inner = _Nested(depth - 1) if depth > 1 else None
+
+    def forward(self, x):
+        x = self.fc(x)
+        return x if self.inner is None else self.inner(x)
+
+
+def test_a_model_nested_as_deep_as_torch_allows_is_recorded():
+    """The recorder's global module hooks add a frame to every module call: 200 levels,
+    fine in plain torch, raised RecursionError in a full record only."""
+    import sys
+
+    limit = sys.getrecursionlimit()
+    model = _Nested(200)
+    model(torch.randn(2, 4)).sum().backward()  # plain torch takes it
+    record = TrainingSession(model, inputs=torch.randn(2, 4)).run_iteration()
+    assert record.complete and len(record.grad_norms) == 400
+    assert sys.getrecursionlimit() == limit  # the recorder gives back what it raised

@@ -26,3 +26,18 @@ def test_finite_given_norms_reads_nan_off_the_norm_and_checks_only_overflow(monk
     # Only the two +Inf norms are looked at value by value: a NaN norm means a NaN.
     assert checked == [inf.tolist(), huge.tolist()]
     assert tensor_stats.all_finite(tensors) == [False, False, True, True]
+
+
+def test_norms_of_sparse_and_half_precision_gradients():
+    """An nn.Embedding(sparse=True) gradient stopped every recorded iteration (the fused
+    norm takes dense tensors only); bfloat16 norms came back rounded to 8 significant
+    bits (0.5078125 for 0.50792)."""
+    dense = torch.tensor([[0.0, 3.0], [4.0, 0.0], [0.0, 0.0]])
+    sparse = dense.to_sparse()
+    twice = torch.sparse_coo_tensor([[0, 0], [1, 1]], [3.0, 4.0], (3, 2), check_invariants=True)  # uncoalesced: 3 + 4 at one place
+    half = torch.full((1000,), 0.01).bfloat16() + torch.linspace(0, 0.001, 1000).bfloat16()
+    norms = tensor_stats.norms([sparse, dense.double(), twice, half])
+    assert norms[:3] == [5.0, 5.0, 7.0]
+    exact = float(torch.linalg.vector_norm(half.double()))
+    assert abs(norms[3] - exact) < 1e-6 * exact, (norms[3], exact)
+    assert tensor_stats.all_finite([sparse, torch.tensor([1.0, float("inf")]).to_sparse()]) == [True, False]

@@ -155,6 +155,32 @@ def test_light_level_records_norms_only(tmp_path):
     assert set(record.grad_norms) == set(record.update_norms) == {n for n, _ in model.named_parameters()}
 
 
+
+@pytest.mark.parametrize("level", ["light", "full"])
+def test_a_sparse_gradient_is_recorded_as_the_dense_gradient_it_adds(tmp_path, level):
+    """nn.Embedding(sparse=True): its norm stopped the recording at iteration 0 (the fused
+    norm takes dense tensors only), and so did writing it to the run file."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(50, 8, sparse=True), nn.Flatten(), nn.Linear(24, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    path = tmp_path / f"{level}.gvrun"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RecordingStoppedWarning fails the test
+        with gradviz.watch(model, optimizer, path=path, level=level, params="all") as run:
+            for _ in range(2):
+                optimizer.zero_grad()
+                loss = model(torch.randint(0, 50, (4, 3))).pow(2).mean()
+                loss.backward()
+                dense = model[0].weight.grad.to_dense()
+                optimizer.step()
+                run.step(loss)
+    with gradviz.open_run(path) as opened:
+        assert len(opened) == 2
+        record = opened[-1]
+        assert record.grad_norms["0.weight"] == pytest.approx(float(dense.norm()), rel=1e-6)
+        if level == "full":
+            torch.testing.assert_close(record.grads["0.weight"], dense)
+
 def test_params_selection_all_list_and_unknown_name(tmp_path):
     model = Net()
     assert default_params(model) == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]

@@ -26,6 +26,7 @@ This module must not import Qt: it is used from scripts and tests too.
 """
 from __future__ import annotations
 
+import sys
 import threading
 from bisect import bisect_right
 from dataclasses import dataclass, field
@@ -539,10 +540,17 @@ class ForwardRecorder:
         except BaseException:
             self._remove_hooks()
             raise
+        # The global module hooks add a frame to every module call (three without them):
+        # a model nested as deep as plain torch allows (200 modules) hit the limit here only.
+        self._old_limit = sys.getrecursionlimit()
+        self._raised_limit = self._old_limit * 4 // 3
+        sys.setrecursionlimit(self._raised_limit)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self._remove_hooks()
+        if sys.getrecursionlimit() == self._raised_limit:  # (unless someone changed it meanwhile)
+            sys.setrecursionlimit(self._old_limit)
         del self._frames[1:]
         self._end[0] = _next_sequence_nr()
         self._assign()

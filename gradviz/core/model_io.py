@@ -21,6 +21,7 @@ No Qt here.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -202,7 +203,11 @@ def probe_output(model: torch.nn.Module, args: tuple, what: str) -> OutputProbe:
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        # gradviz's own look at the model, not the user's training: what it warns about
+        # here (a checkpoint under no_grad: "None of the inputs have requires_grad=True")
+        # is about this pass only; the training's forward warns for itself.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             output = model(*args)
         if not isinstance(output, torch.Tensor) and len(list(floating_tensors(output))) > 1:
             # Which output the loss takes depends on what requires grad:

@@ -783,10 +783,12 @@ class NodeRecorder:
                 grad = fn.variable.grad
                 received = entry.received[0] if entry.received else None
                 if entry.grad_before is None and received is not None and grad is not None and not grad.is_sparse \
-                        and tuple(received.shape) == tuple(grad.shape):
+                        and tuple(received.shape) == tuple(grad.shape) \
+                        and not getattr(fn.variable, "_post_accumulate_grad_hooks", None):
                     # .grad was None: AccumulateGrad set it to the gradient received (stolen
                     # or cloned), the same values. Kept again, GPT-2's 124 M parameters took
                     # a second summary each (the record's own reference stops the steal).
+                    # Not when a post-accumulate-grad hook may have changed .grad since.
                     entry.grad_after = received
                 else:
                     # Through the cache: an accumulation in place bumps the version,

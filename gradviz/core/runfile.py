@@ -146,8 +146,10 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 
 def tensor_bytes(tensor: torch.Tensor) -> tuple[str, str, bytes]:
-    """``(dtype name, JSON shape, raw bytes)`` of a CPU tensor, C order."""
-    t = tensor.detach().contiguous()
+    """``(dtype name, JSON shape, raw bytes)`` of a CPU tensor, C order; a sparse one
+    (an ``nn.Embedding(sparse=True)`` gradient) as the dense tensor it adds to ``.grad``."""
+    t = tensor.detach()
+    t = (t if t.layout == torch.strided else t.to_dense()).contiguous()
     if t.dtype == torch.bfloat16:  # numpy has no bfloat16: store its bit pattern
         data = t.view(torch.int16).numpy().tobytes()
     else:

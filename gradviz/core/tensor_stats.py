@@ -8,7 +8,7 @@ import math
 
 import torch
 
-__all__ = ["all_finite", "finite_given_norms", "norms", "snapshot"]
+__all__ = ["all_finite", "finite_given_norms", "norms", "snapshot", "stored_values"]
 
 
 def snapshot(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -26,7 +26,26 @@ def norms(tensors: list[torch.Tensor]) -> list[float]:
     # no_grad instead of a detach() per tensor; stack promotes mixed dtypes exactly
     # and .float() then rounds each norm as a per-norm .float() would
     with torch.no_grad():
-        return torch.stack(torch._foreach_norm(tensors)).float().tolist()
+        dense = [stored_values(t) for t in tensors]
+        halves = [i for i, t in enumerate(dense) if t.dtype in _HALF]
+        if not halves:
+            return torch.stack(torch._foreach_norm(dense)).float().tolist()
+        # Half precision: the sum of squares accumulated in float32, or the norm itself
+        # came back rounded to the parameter's 8 (bfloat16) or 11 significant bits.
+        result = norms([t for t in dense if t.dtype not in _HALF]) if len(halves) < len(dense) else []
+        wide = iter(torch.stack(torch._foreach_norm([dense[i] for i in halves], 2, dtype=torch.float32)).tolist())
+        narrow = iter(result)
+        in_half = set(halves)
+        return [next(wide) if i in in_half else next(narrow) for i in range(len(dense))]
+
+
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def stored_values(tensor: torch.Tensor) -> torch.Tensor:
+    """A sparse tensor's stored values (its norm and finiteness are theirs; the norm
+    kernels take only dense tensors), a dense one itself."""
+    return tensor.coalesce().values() if tensor.is_sparse else tensor
 
 
 def finite_given_norms(tensors: list[torch.Tensor], tensor_norms: list[float]) -> list[bool]:
@@ -35,7 +54,7 @@ def finite_given_norms(tensors: list[torch.Tensor], tensor_norms: list[float]) -
     so only those few are checked element by element; a NaN norm needs no
     check (finite values never sum to NaN). Checking those too cost a model
     gone NaN, every parameter NaN, 0.8 s an iteration on GPT-2 small."""
-    return [math.isfinite(n) or (n == math.inf and bool(torch.isfinite(t.detach()).all()))
+    return [math.isfinite(n) or (n == math.inf and bool(torch.isfinite(stored_values(t.detach())).all()))
             for t, n in zip(tensors, tensor_norms)]
 
 

@@ -74,6 +74,7 @@ import torch
 from torch import nn
 
 from gradviz.core.runfile import RUN_SUFFIX, RunFileError, RunWriter, dtype_name, graph_signature, graph_to_json
+from gradviz.core.tensor_stats import stored_values
 from gradviz.core.vocabulary import RECORD_LEVELS
 
 __all__ = [
@@ -142,7 +143,7 @@ def _norms(tensors: list[torch.Tensor], device: torch.device) -> torch.Tensor:
     """float32 L2 norms, one fused kernel per device and dtype, as one tensor on ``device``."""
     if not tensors:
         return torch.empty(0, device=device)
-    norms = torch._foreach_norm([t.detach() for t in tensors], 2, dtype=torch.float32)
+    norms = torch._foreach_norm([stored_values(t.detach()) for t in tensors], 2, dtype=torch.float32)
     return torch.stack([n.to(device) for n in norms])
 
 

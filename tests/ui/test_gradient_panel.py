@@ -165,3 +165,37 @@ def test_presenting_form_gives_the_pictures_the_height_and_comes_back(qtbot):
     assert not widget.notes["after"].isVisibleTo(widget.plots["after"])
     assert "optimizer.step()" in widget.plots["after"].titleLabel.text
     qtbot.waitUntil(lambda: show_combo_top() > widget.combo.geometry().bottom(), timeout=5000)  # under it again
+
+
+def test_sparse_bfloat16_and_complex_tensors_are_drawn_as_their_values(panel, qtbot):
+    """An nn.Embedding(sparse=True) gradient, bfloat16 weights: numpy takes neither, and
+    the panels raised on every phase (the norms histogram too)."""
+    from gradviz.ui.training.norms import NormsPanel
+
+    dense = torch.tensor([[0.0, 3.0, 0.0], [4.0, 0.0, -1.0]])
+    before = torch.tensor([[0.5, -1.0, 0.25], [2.0, 0.0, -0.5]])
+    panel.show_record(record(grads={"w": dense.to_sparse()}, params_before={"w": before.bfloat16()},
+                             params_after={"w": (before - 0.1 * dense).bfloat16()}), "step")
+    assert np.array_equal(panel.image("grad"), dense.numpy().astype(np.float64))
+    assert np.array_equal(panel.image("before"), before.bfloat16().double().numpy())
+    norms = NormsPanel()
+    qtbot.addWidget(norms)
+    norms.resize(449, 536)
+    norms.show()
+    norms.set_parameters(["w"])
+    kept = [SimpleNamespace(index=i, loss=1.0, grad_norms={"w": 5.0}, params_after={"w": (before * i).bfloat16()},
+                            grads={"w": (dense * i).to_sparse()}) for i in range(1, 3)]
+    norms.set_records(kept)
+    norms.set_histogram_param("w")
+    assert norms.histogram_image() is not None
+    norms.hist_kind.setCurrentIndex(1 - norms.hist_kind.currentIndex())  # the other kind: grads or weights
+    assert norms.histogram_image() is not None
+
+
+def test_plotted_values_are_dense_float64_magnitudes():
+    from gradviz.core.display.tensor_values import plotted_values
+
+    assert plotted_values(torch.tensor([3 + 4j, -1j])).tolist() == [5.0, 1.0]
+    assert plotted_values(torch.tensor([[0.0, 2.0]]).to_sparse()).tolist() == [[0.0, 2.0]]
+    assert plotted_values(torch.tensor([1.5]).bfloat16()).dtype == np.float64
+    assert plotted_values([1, 2]).tolist() == [1.0, 2.0]

@@ -13,6 +13,7 @@ from gradviz.core.backward_rules.registry import (
     _shape,
     alias,
     grad,
+    passed,
     rule,
     saved,
     signed,
@@ -23,7 +24,7 @@ from gradviz.core.backward_rules.registry import (
 @rule("ReluBackward0", "y = max(0, x)", "The gradient passes where the unit was active (y > 0) and stops where it was not.",
       "∂L/∂x = ∂L/∂y · [y > 0]")
 def _relu(n):
-    return [grad(n) * (saved(n, "result") > 0)]
+    return [passed(grad(n), saved(n, "result") > 0)]
 
 
 @rule("LeakyReluBackward0", "y = x if x > 0 else s·x", "The gradient passes where x > 0, scaled by the slope s elsewhere.",
@@ -96,7 +97,7 @@ def _log_softmax(n):
       "∂L/∂x = ∂L/∂y where min_val < x < max_val, 0 elsewhere", inputs={0: "self"})
 def _hardtanh(n):
     x = saved(n, "self")
-    return [grad(n) * ((x > n.saved["min_val"]) & (x < n.saved["max_val"]))]
+    return [passed(grad(n), (x > n.saved["min_val"]) & (x < n.saved["max_val"]))]
 
 
 @rule("HardswishBackward0", "y = x · relu6(x + 3) / 6   (MobileNetV3)",
@@ -104,8 +105,7 @@ def _hardtanh(n):
       "∂L/∂x = ∂L/∂y · (0 if x < −3, x/3 + ½ if x ≤ 3, else 1)", inputs={0: "self"})
 def _hardswish(n):
     x = saved(n, "self")
-    slope = torch.where(x < -3, 0.0, torch.where(x <= 3, x / 3 + 0.5, 1.0))
-    return [grad(n) * slope]
+    return [passed(grad(n) * torch.where(x <= 3, x / 3 + 0.5, 1.0), x >= -3)]
 
 
 @rule("HardsigmoidBackward0", "y = relu6(x + 3) / 6   (MobileNetV3's squeeze-excite gate)",
@@ -113,7 +113,7 @@ def _hardswish(n):
       inputs={0: "self"})
 def _hardsigmoid(n):
     x = saved(n, "self")
-    return [grad(n) * ((x > -3) & (x < 3)) / 6]
+    return [passed(grad(n), (x > -3) & (x < 3)) / 6]
 
 
 def _elu_slope(x: torch.Tensor, alpha: float, scale: float, input_scale: float) -> torch.Tensor:
@@ -190,4 +190,4 @@ def _prelu(n):
 @rule("ThresholdBackward0", "y = x if x > t else v   (nn.Threshold)", "The gradient passes where x > t and stops elsewhere.",
       "∂L/∂x = ∂L/∂y · [x > t]", inputs={0: "self"})
 def _threshold(n):
-    return [grad(n) * (saved(n, "self") > n.saved["threshold"])]
+    return [passed(grad(n), saved(n, "self") > n.saved["threshold"])]

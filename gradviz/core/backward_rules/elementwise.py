@@ -8,7 +8,7 @@ import math
 
 import torch
 
-from gradviz.core.backward_rules.registry import _shape, grad, rule, saved, sum_to
+from gradviz.core.backward_rules.registry import _shape, grad, passed, rule, saved, sum_to
 from gradviz.core.node_grads import NodeGradients
 
 
@@ -73,7 +73,7 @@ def _abs(n):
 def _masked_fill(n):
     # a tensor fill value (a second slot) would get the sum of the masked positions' gradients
     g, mask = grad(n), saved(n, "mask")
-    return [g.masked_fill(mask, 0)] + [sum_to(g * mask, _shape(n, 1))] * (len(n.input_shapes) - 1)
+    return [g.masked_fill(mask, 0)] + [sum_to(passed(g, mask), _shape(n, 1))] * (len(n.input_shapes) - 1)
 
 
 @rule("WhereBackward0", "y = where(c, a, b)   (a where the condition holds, else b)",
@@ -193,21 +193,21 @@ def _between(x: torch.Tensor, low, high) -> torch.Tensor:
       "Where x was clipped to a bound the output no longer moves with x: zero; inside the bounds the gradient passes.",
       "∂L/∂x = ∂L/∂y where min ≤ x ≤ max, 0 elsewhere", inputs={0: "self"})
 def _clamp(n):
-    return [grad(n) * _between(saved(n, "self"), n.saved.get("min"), n.saved.get("max"))]
+    return [passed(grad(n), _between(saved(n, "self"), n.saved.get("min"), n.saved.get("max")))]
 
 
 @rule("ClampMinBackward0", "y = max(x, min)   (clamp(min=…), min a number)",
       "Below min the output is constant: zero gradient; above it the gradient passes.",
       "∂L/∂x = ∂L/∂y where x ≥ min, 0 elsewhere", inputs={0: "self"})
 def _clamp_min(n):
-    return [grad(n) * _between(saved(n, "self"), n.saved["min"], None)]
+    return [passed(grad(n), _between(saved(n, "self"), n.saved["min"], None))]
 
 
 @rule("ClampMaxBackward0", "y = min(x, max)   (clamp(max=…), max a number)",
       "Above max the output is constant: zero gradient; below it the gradient passes.",
       "∂L/∂x = ∂L/∂y where x ≤ max, 0 elsewhere", inputs={0: "self"})
 def _clamp_max(n):
-    return [grad(n) * _between(saved(n, "self"), None, n.saved["max"])]
+    return [passed(grad(n), _between(saved(n, "self"), None, n.saved["max"]))]
 
 
 @rule("ClampBackward0", "y = clamp(x, lo, hi)   (lo, hi tensors)",
@@ -359,7 +359,7 @@ def _leaky_relu_from_result(n):
 
 def _shrink(n):
     x, lambd = saved(n, "self"), n.saved["lambd"]
-    return [grad(n) * ((x < -lambd) | (x > lambd))]
+    return [passed(grad(n), (x < -lambd) | (x > lambd))]
 
 
 rule("HardshrinkBackward0", "y = x if |x| > λ else 0", "The gradient passes where |x| > λ and stops inside [−λ, λ].",

@@ -91,6 +91,13 @@ def grad(n: NodeGradients, i: int = 0) -> torch.Tensor:
     return _whole(n.received[i], f"the received gradient {i}")
 
 
+def passed(g: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """∂L/∂y where ``mask`` holds, 0 elsewhere, selected as autograd's kernels select it:
+    ``g * mask`` gave 0 · ∞ = NaN where autograd gives 0 (an infinite gradient arriving
+    at a ReLU behind a sqrt of zero)."""
+    return torch.where(mask, g, g.new_zeros(()))
+
+
 def saved(n: NodeGradients, name: str) -> torch.Tensor:
     """A saved tensor, whole."""
     return _whole(n.saved.get(name), f"the saved tensor {name!r}")

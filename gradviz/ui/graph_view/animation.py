@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 import numpy as np
 
 from gradviz.core.animation import MORPH, Frame, animation_frames, frame_summary, morph_frames, weights_at
+from gradviz.core.display.tensor_values import plotted_values
 from gradviz.ui.on_screen import keep_on_screen, screen_width_room, width_in_lines
 
 from . import style
@@ -197,7 +198,7 @@ class FrameRenderer:
 
 def _as_grid(tensor) -> np.ndarray:
     """A parameter as a 2-D array: conv kernels side by side (out·kh rows, in·kw columns)."""
-    values = np.asarray(tensor.detach().float().cpu().numpy() if hasattr(tensor, "detach") else tensor, dtype=float)
+    values = plotted_values(tensor)
     if values.ndim == 0:
         return values.reshape(1, 1)
     if values.ndim == 1:

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from gradviz.ui import theme
 from gradviz.ui.elided import ElidedComboBox, ElidedLabel
 from gradviz.core.display import tensor_images
+from gradviz.core.display.tensor_values import plotted_values
 from gradviz.core.vocabulary import PHASES
 from gradviz.ui.training.colour_scale import SCALE_TEXT, ScaleLabels, labelled_colour_bar, set_levels
 
@@ -374,7 +375,7 @@ class GradientPanel(QWidget):
         tensor = values.get(name)
         if tensor is None:
             return None
-        return tensor.detach().cpu().double().numpy() if hasattr(tensor, "detach") else np.asarray(tensor, dtype=np.float64)
+        return plotted_values(tensor)
 
     def _redraw(self, animate: bool = False) -> None:
         self._morph.stop()

@@ -32,6 +32,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from gradviz.core.display import tensor_images
+from gradviz.core.display.tensor_values import plotted_values
 
 # gradviz.core.explain and node_grads import torch: imported when first used, so the
 # window shows before torch has loaded.
@@ -114,8 +115,8 @@ def _matrix(value) -> np.ndarray:
     """A tensor as rows × columns: a scalar 1×1, a vector (or a (1, n) row) one row
     (its :class:`NumberGrid` wraps it to the panel), more dimensions first by the rest.
     Complex values stay complex (as float64 only their real part would be shown)."""
-    cpu = value.detach().to("cpu").resolve_conj()
-    array = (cpu if cpu.is_complex() else cpu.double()).numpy()
+    cpu = value.detach().to("cpu")
+    array = cpu.resolve_conj().numpy() if cpu.is_complex() else plotted_values(cpu)
     if array.ndim == 0:
         return array.reshape(1, 1)
     if _is_vector(array.shape):
@@ -293,7 +294,7 @@ class TensorView(QWidget):
             return
         if self.kind == "heatmap":
             # the gradient panel's layout: conv kernels as a grid of small images, one column per filter
-            matrix, index = tensor_images.layout(*_wrapped(value.detach().to("cpu").double().numpy()))
+            matrix, index = tensor_images.layout(*_wrapped(plotted_values(value)))
             image = _diverging(matrix, index < 0)
             # square cells, the longer side near HEATMAP_PX (at most HEATMAP_MAX_PX);
             # a thin strip (a (1, 120) activation, one row of kernels) gets cells

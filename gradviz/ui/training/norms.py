@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gradviz.core.display.tensor_values import plotted_values
 from gradviz.ui import theme
 from gradviz.ui.panel_shape import stacks
 from gradviz.ui.plot_titles import set_fitting_title
@@ -423,7 +424,7 @@ class NormsPanel(QWidget):
         tensor = tensors.get(name)
         if tensor is None:
             return None
-        values = tensor.detach().cpu().numpy().ravel() if hasattr(tensor, "detach") else np.asarray(tensor).ravel()
+        values = plotted_values(tensor).ravel()
         return values[np.isfinite(values)]
 
     def _draw_histogram(self) -> None:

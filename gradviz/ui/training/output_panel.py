@@ -17,6 +17,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from gradviz.core.vocabulary import PHASES
+from gradviz.core.display.tensor_values import plotted_values
 from gradviz.ui import theme
 
 TARGET_COLOUR = "#15803d"  # the graph's output/loss green: the target is what the loss compares with
@@ -180,6 +181,4 @@ class _Chart(pg.PlotWidget):
 def _numpy(tensor) -> np.ndarray | None:
     if tensor is None:
         return None
-    if hasattr(tensor, "detach"):
-        return tensor.detach().cpu().double().numpy().reshape(-1)
-    return np.asarray(tensor, dtype=np.float64).reshape(-1)
+    return plotted_values(tensor).reshape(-1)
