@@ -305,6 +305,10 @@ def test_a_checkpointed_model_trains_as_without_gradviz_and_says_what_it_did_not
     notes = [explain_node(record, key).recompute_note for key, entry in record.node_gradients.items()
              if entry.label == "AddmmBackward0"]
     assert notes and all("saved-tensor hook" in note for note in notes), notes
+    # what the inspector and the handout show: the missing input, and why
+    assert any(line.startswith("x (saved as mat1): held by a saved-tensor hook")
+               for key, entry in record.node_gradients.items() if entry.label == "AddmmBackward0"
+               for line in explain_node(record, key).with_values)
 
 
 # -- data typed in --------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from gradviz.core.backward_rules import (
     signed,
     slot_names,
 )
+from gradviz.core.graph import HELD_BY_HOOK
 from gradviz.core.node_grads import Kept, NodeGradients, TensorSummary
 
 __all__ = [
@@ -333,6 +334,9 @@ def _with_values(out: NodeExplanation, entry: NodeGradients) -> list[str]:
             if name == saved_output and out.value is not None:
                 continue  # the y line above
             lines.append(f"{symbol} = {format_tensor(value)}   (saved as {name})" if symbol else f"{name} = {format_tensor(value)}")
+        elif isinstance(value, str) and value == HELD_BY_HOOK:  # a checkpointed op: say why x is missing
+            symbol = symbols.get(name)
+            lines.append(f"{symbol} (saved as {name}): {value}" if symbol else f"{name}: {value}")
     plugged = _PLUGGED.get(entry.label)
     if plugged is not None:
         try:
