@@ -171,6 +171,23 @@ class _Presentation:
         if not saved["window_state"] & (Qt.WindowState.WindowMaximized | Qt.WindowState.WindowFullScreen):
             self.setGeometry(saved["rect"])  # exactly; restoreGeometry may fit it to a screen
         self.restoreState(saved["state"], _STATE_VERSION)
+        self._hide_stale_tab_bars()
+
+    def _hide_stale_tab_bars(self) -> None:
+        """Hide the dock tab bars that name no tab group the window has now.
+
+        Qt keeps a pool of tab bars for the docks' tab groups. Restoring the layout from
+        before lecture mode left the lecture group's "Gradients | Node inspector" bar
+        shown, peeking above the restored column's own bar: no dock is behind it. A bar
+        Qt takes up again for a group is shown again by Qt."""
+        groups = []
+        for dock in self.panels.values():
+            if not dock.isHidden() and not dock.isFloating():
+                groups.append(sorted([dock.windowTitle(), *(d.windowTitle() for d in self.tabifiedDockWidgets(dock))]))
+        for bar in self.findChildren(QTabBar):
+            if bar.parent() is self and not bar.isHidden():
+                if sorted(bar.tabText(i) for i in range(bar.count())) not in groups:
+                    bar.hide()
 
     def add_lecture_layout_step(self, step) -> None:
         """Run ``step()`` when lecture mode arranges its presenter layout, after the
@@ -240,9 +257,12 @@ class _Presentation:
         one column, the palette (a short list of names) above the builder. Right:
         one column that extensions fill (the training code above the gradients,
         norms and summary as tabs). No bottom area: it would take the graph's height."""
-        for dock in (self.palette_dock, self.builder_dock, self.summary_dock):
+        # Every panel out first (this and the steps below add each back): Reset layout
+        # starts from scratch. Removing only some left the others' old tab group behind,
+        # and its tab bar ("Node inspector | Diagnostics") stood empty over the graph pane.
+        for dock in self.panels.values():
             dock.setFloating(False)
-            self.removeDockWidget(dock)  # re-added below: Reset layout starts from scratch
+            self.removeDockWidget(dock)
         self.setCorner(Qt.Corner.BottomLeftCorner, Area.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, Area.RightDockWidgetArea)
         self.addDockWidget(Area.LeftDockWidgetArea, self.palette_dock)
@@ -289,6 +309,7 @@ class _Presentation:
             self.builder_dock.raise_()
             self.resizeDocks([self.builder_dock], [int(width * COMPACT_COLUMN_SHARE)], Qt.Orientation.Horizontal)
             QTimer.singleShot(0, self._unelide_dock_tabs)  # the tab bar exists once the tabs are laid out
+            QTimer.singleShot(0, self._hide_stale_tab_bars)  # the wide layout's groups, tabbed into this one
             return
         # Each side column gets SIDE_COLUMN_SHARE of the width (never less than its
         # content's minimum): the graph keeps the rest, ~55-60 % at 1600 px.

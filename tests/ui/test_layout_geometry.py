@@ -106,6 +106,47 @@ def test_default_layout_gives_the_graph_the_stage(make_window, size):
     assert win.actions["actionResetLayout"] in win.menus["view"].actions()
 
 
+def stray_tab_bars(win) -> list:
+    """Dock tab bars shown where no dock is: over the graph pane, or naming no tab group
+    the window has. A group dissolved by moving its docks one by one left its bar
+    ("Node inspector | Diagnostics") standing on the graph pane, on every fresh window."""
+    from PySide6.QtWidgets import QTabBar
+
+    central = _rect_in(win.centralWidget(), win)
+    groups = []
+    for dock in win.findChildren(QDockWidget):
+        if dock.isVisible() and not dock.isFloating():
+            groups.append({dock.windowTitle(), *(d.windowTitle() for d in win.tabifiedDockWidgets(dock))})
+    out = []
+    for bar in win.findChildren(QTabBar):
+        if bar.parent() is not win or not bar.isVisible():
+            continue
+        rect, titles = _rect_in(bar, win), {bar.tabText(i) for i in range(bar.count())}
+        if not rect.intersects(win.rect()):
+            continue  # where Qt parks the bars it keeps for later: off the window, unseen
+        if rect.intersects(central) or titles not in groups:
+            out.append((rect.getRect(), sorted(titles)))
+    return out
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_no_tab_bar_is_left_standing_where_no_dock_is(make_window, qtbot, size):
+    def settled():  # the layout settles on the next passes of the event loop
+        try:
+            qtbot.waitUntil(lambda: stray_tab_bars(win) == [], timeout=3000)
+        finally:
+            assert stray_tab_bars(win) == []
+
+    win = make_window(*size)
+    settled()
+    win.actions["actionResetLayout"].trigger()
+    qtbot.waitUntil(lambda: not win._default_sizes_pending, timeout=5000)
+    settled()
+    win.set_lecture_mode(True)
+    settled()
+    win.set_lecture_mode(False)
+    settled()
+
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_lenet_labels_are_readable_and_whole_at_fit(make_window, qtbot, size):
     win = make_window(*size)

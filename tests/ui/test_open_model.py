@@ -486,3 +486,21 @@ def test_torchscript_files_ask_before_running_and_export_archives_do_not(qtbot, 
     dialog.choose_path(str(exported))
     assert not dialog.warning.isVisible() and not dialog.needs_trust()  # checked and refused instead, if unsafe
     dialog.reject()
+
+
+def test_reset_layout_keeps_the_builders_docks_aside_while_a_model_is_open(qtbot, window):
+    """View → Reset layout with a model open brought back the Layers palette and the
+    builder's Model summary: they describe the built network, not the opened one."""
+    from gradviz.core.user_model import UserModelRequest
+    from gradviz.ui.user_model.opener import model_opener, open_model_in_window
+
+    open_model_in_window(window, UserModelRequest(EXAMPLES / "small_resnet.py", name="SmallResNet", loss="cross_entropy"))
+    opener = model_opener(window)
+    qtbot.waitUntil(lambda: opener.session is not None, timeout=60_000)
+    aside = (window.palette_dock, window.summary_dock)
+    assert not any(dock.isVisible() for dock in aside)
+    window.actions["actionResetLayout"].trigger()
+    assert not any(dock.isVisible() for dock in aside)
+    assert window.builder_dock.isVisible() and window.builder_dock.widget() is opener.panel
+    opener.close()  # back to the builder: both come back
+    qtbot.waitUntil(lambda: all(dock.isVisible() for dock in aside), timeout=5_000)

@@ -89,6 +89,7 @@ class UserModelOpener(QObject):
             signal.connect(self._refresh_panel)
         window.document.changed.connect(self._on_document_changed)
         window.installEventFilter(self)
+        window.add_default_layout_step(self._keep_builder_docks_aside)
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -255,6 +256,18 @@ class UserModelOpener(QObject):
             dock.setWindowTitle(self._builder_title)
             self._builder_widget = None
         self._show_hidden_bars()
+
+    def _keep_builder_docks_aside(self) -> None:
+        """View → Reset layout while a model is open: the palette and the summary stay
+        aside (the default layout shows them; they describe the builder's network),
+        and come back with the builder."""
+        if self._panel is None:
+            return
+        for bar in (self.window.palette_dock, self.window.summary_dock):
+            if not bar.isHidden():
+                bar.hide()
+                if bar not in self._hidden_bars:
+                    self._hidden_bars.append(bar)
 
     def _show_hidden_bars(self) -> None:
         for bar in self._hidden_bars:
