@@ -138,6 +138,25 @@ def test_parameters_sit_right_above_the_op_that_uses_them():
         assert rows.index(pos[consumer][1]) - rows.index(pos[param][1]) == 1, param
 
 
+
+def test_a_deep_mlp_is_a_straight_chain_not_a_diagonal():
+    """Each Linear's Addmm has three inputs: the bias, the chain, and the weight through
+    TBackward0 (an op, so it weighed as much as the chain): each Addmm moved halfway
+    toward it, and 20 layers drifted 1,000 px to the right, a thin diagonal at fit."""
+    layers = []
+    for _ in range(20):
+        layers += [torch.nn.Linear(8, 8), torch.nn.ReLU()]
+    graph = gradviz.trace_model(torch.nn.Sequential(*layers), torch.randn(2, 8),
+                                loss_fn=lambda out: out.pow(2).mean()).graph
+    pos = layered_layout(graph)
+    assert_valid_layout(graph, pos)
+    chain = [pos[k][0] for k, label in graph.nodes(data="label") if label == "AddmmBackward0"]
+    assert len(chain) == 20
+    widest = max(default_node_size(k, a)[0] for k, a in graph.nodes(data=True))
+    assert max(chain) - min(chain) < widest / 2, sorted(chain)
+    xs = [x for x, _ in pos.values()]
+    assert max(xs) - min(xs) < 3 * widest  # the chain, its weights and biases beside it
+
 def test_output_is_at_the_bottom_of_a_real_autograd_graph():
     graph = tiny_model_graph()
     pos = layered_layout(graph)
