@@ -549,3 +549,61 @@ def test_edges_are_drawn_along_routes_around_the_boxes(qtbot, view, lenet_graph)
     view.grab()  # paints every edge along its route (detail and overview paths)
     view.canvas.scale(0.1, 0.1)
     view.grab()
+
+
+def test_zoomed_out_names_beside_boxes_stay_inside_the_pane(qtbot):
+    """A BiLSTM's 16 parameters stand in two wide rows: at fit the view is zoomed out
+    and names go beside the boxes. The outermost were drawn past the pane's edge and
+    cut ("_ih_l0 (48, 8)", "lstm.bias_hh_l"): each name now fits whole (shortened if
+    need be) or is left out."""
+    import torch
+    from torch import nn
+
+    import gradviz
+    from gradviz.ui.graph_view.items import GraphItem
+
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(40, 8)
+            self.lstm = nn.LSTM(8, 12, num_layers=2, bidirectional=True, batch_first=True)
+            self.tag = nn.Linear(24, 5)
+
+        def forward(self, x):
+            return torch.log_softmax(self.tag(self.lstm(self.embed(x))[0]), -1)
+
+    graph = gradviz.trace_model(Tagger(), torch.randint(0, 40, (2, 7)), loss_fn=lambda o: o.pow(2).mean()).graph
+    view = shown_graph_view(qtbot, (830, 600))
+    view.set_graph(graph)
+    qtbot.waitUntil(view.is_ready, timeout=10_000)
+    view.fit_to_window(animate=False)
+    item = next(it for it in view.canvas.scene().items() if isinstance(it, GraphItem))
+    viewport = view.canvas.viewport()
+    viewport.repaint()
+    qtbot.waitUntil(lambda: len(item.overview_labels) > 5, timeout=5_000)
+    pane = viewport.rect()
+    outside = [(key, text) for key, rect, text in item.overview_labels if not pane.contains(rect.toAlignedRect())]
+    assert outside == []
+    assert any(text.startswith("embed.weight") for _, _, text in item.overview_labels)
+
+
+def test_a_name_beside_its_box_is_shortened_to_the_room_the_pane_leaves(qtbot):
+    from PySide6.QtCore import QRectF
+    from PySide6.QtGui import QFont, QFontMetricsF
+
+    from gradviz.ui.graph_view.items import _Occupancy, beside_box
+
+    metrics = QFontMetricsF(QFont())
+    pane = QRectF(0, 0, 500, 300)
+    text = "encoder.layers.3.attention.query.weight" + NAME_SHAPE_SEPARATOR + "(64, 64)"
+    taken = _Occupancy()
+    taken.add(QRectF(0, 95, 290, 20))  # the left side is full
+    box = QRectF(300, 100, 20, 10)
+    rect, shown = beside_box(text, text, box, pane, metrics, taken)
+    assert pane.contains(rect) and rect.left() > box.right()
+    assert "…" in shown and shown.startswith("encoder") and shown.endswith("weight"), shown
+    assert metrics.horizontalAdvance(shown) <= pane.right() - box.right()
+    # room for the whole text on the right: it is shown whole
+    assert beside_box(text, text, QRectF(20, 200, 20, 10), pane, metrics, _Occupancy())[1] == text
+    # no room at all on either side: left out rather than cut
+    assert beside_box(text, text, QRectF(485, 100, 10, 10), pane, metrics, taken) is None

@@ -20,6 +20,7 @@ from PySide6.QtGui import QBrush, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
 
 from gradviz.core.routes import curve_controls, route_end
+from gradviz.ui.elided import elide_dotted
 
 from . import style
 from .model import ROLE_ACTIVE, ROLE_VISITED, SceneModel
@@ -108,6 +109,8 @@ class GraphItem(QGraphicsItem):
 
     def set_fonts(self, fonts: Fonts) -> None:
         self.fonts = fonts
+        # (key, screen rect, text) of each name the last zoomed-out paint put beside its box
+        self.overview_labels: list = []
         self._line_heights = {
             name: QFontMetricsF(fonts.for_style(name)).height() for name in ("label", "bold", "small")
         }
@@ -416,22 +419,34 @@ class GraphItem(QGraphicsItem):
         p.setPen(style.color(OVERVIEW_LABEL_COLOUR))
         if m.path_active:
             p.setOpacity(0.6)
+        pane = self._pane_on_screen(p, to_screen)
+        self.overview_labels = []
         for i, box in zip(nodes.tolist(), boxes):
-            text = m.lines[i][0][0]
+            name = m.lines[i][0][0]
             if m.kinds[i] == "module":
-                text += f" ({int(m.attrs[i].get('count', 0))})"
+                name += f" ({int(m.attrs[i].get('count', 0))})"
+            text = name
             badge = self.badges.get(m.keys[i]) if self.badges else None
             if badge:  # numbers mode zoomed out: the tag's lines follow the name, at screen size
                 text += "   " + " | ".join(badge)
-            width, height = metrics.horizontalAdvance(text) + 2, metrics.height()
-            top = box.center().y() - height / 2
-            for left in (box.right() + 5, box.left() - 5 - width):
-                label = QRectF(left, top, width, height)
-                if not taken.hits(label):
-                    taken.add(label)
-                    p.drawText(label, Qt.AlignLeft | Qt.AlignVCenter, text)
-                    break
+            placed = beside_box(text, name, box, pane, metrics, taken)
+            if placed is not None:
+                label, shown = placed
+                taken.add(label)
+                p.drawText(label, Qt.AlignLeft | Qt.AlignVCenter, shown)
+                self.overview_labels.append((m.keys[i], label, shown))
         p.restore()
+
+    def _pane_on_screen(self, p: QPainter, to_screen) -> QRectF:
+        """The part of the picture the user sees, in the painter's screen coordinates:
+        the view's viewport when painting it (its exposed rect may be a part only),
+        else the whole picture (an export)."""
+        device = p.device()
+        for view in (self.scene().views() if self.scene() is not None else ()):
+            if view.viewport() is device:
+                seen = view.mapToScene(view.viewport().rect()).boundingRect()
+                return to_screen.mapRect(self.mapRectFromScene(seen))
+        return QRectF(p.viewport())
 
     def _paint_overview_states(self, p: QPainter, m: SceneModel, exposed: QRectF, scale: float) -> None:
         bounds = (exposed.left(), exposed.top(), exposed.right(), exposed.bottom())
@@ -522,6 +537,43 @@ def _add_edge_polyline(path: QPainterPath, m: SceneModel, e: int) -> None:
     for x, y_from, y_to in route:
         path.lineTo(x, y_from)
         path.lineTo(x, y_to)
+
+
+OVERVIEW_LABEL_GAP = 5.0  # px between a box and the name beside it
+
+
+def beside_box(text: str, name: str, box: QRectF, pane: QRectF, metrics: QFontMetricsF,
+               taken: "_Occupancy") -> tuple[QRectF, str] | None:
+    """Where a zoomed-out node's ``text`` goes (screen px), and what of it is shown.
+
+    Right of the box, else left, whole, inside the pane and on no box or name already
+    placed. Where neither side holds it whole inside the pane, the roomier side gets a
+    shorter form: the name without its shape (``name``), then whole dotted parts
+    dropped from its middle (:func:`gradviz.ui.elided.elide_dotted`). Drawn where it
+    did not fit, a name was cut at the pane's edge ("_ih_l0", "lstm.bias_hh_l").
+    None where not even that fits."""
+    height = metrics.height()
+    top = box.center().y() - height / 2
+
+    def at(shown: str, right: bool) -> QRectF:
+        width = metrics.horizontalAdvance(shown) + 2
+        return QRectF(box.right() + OVERVIEW_LABEL_GAP if right else box.left() - OVERVIEW_LABEL_GAP - width,
+                      top, width, height)
+
+    def free(rect: QRectF) -> bool:
+        return pane.contains(rect) and not taken.hits(rect)
+
+    for right in (True, False):
+        if free(at(text, right)):
+            return at(text, right), text
+    rooms = {True: pane.right() - box.right() - OVERVIEW_LABEL_GAP, False: box.left() - OVERVIEW_LABEL_GAP - pane.left()}
+    for right in sorted(rooms, key=rooms.get, reverse=True):
+        room = rooms[right] - 2
+        short = name.partition(style.NAME_SHAPE_SEPARATOR)[0]
+        short = elide_dotted(short, lambda candidate: metrics.horizontalAdvance(candidate) <= room)
+        if metrics.horizontalAdvance(short) <= room and free(at(short, right)):
+            return at(short, right), short
+    return None
 
 
 class _Occupancy:
