@@ -217,3 +217,37 @@ def test_the_window_gives_the_view_its_record_and_says_where_files_went(qtbot, m
     assert view.record_source() == "second"  # the latest iteration
     view.exported.emit(["/tmp/graph-p1.png", "/tmp/graph-p2.png", "/tmp/graph-p3.png"])
     assert window.statusBar().currentMessage() == "Exported /tmp/graph-p1.png and 2 more files"
+
+
+def test_small_frames_keep_every_title_inside_its_place(qtbot, view, tmp_path, monkeypatch):
+    """At 320 × 240 the frame titles ran past the frame's edge ("backward 12/19 ·
+    MkldnnRnnLayerI") and the two weight-update titles into each other: every text of a
+    frame is now made to fit its place (smaller, down to MIN_TEXT_PX, then shortened)."""
+    from PySide6.QtGui import QFontMetricsF
+
+    from gradviz.core.session import TrainingSession
+    from gradviz.ui.graph_view import animation
+
+    drawn = []
+    real = animation.draw_fitting
+
+    def spy(painter, rect, flags, text, font):
+        fitted, shown = real(painter, rect, flags, text, font)
+        drawn.append((text, shown, QFontMetricsF(fitted).horizontalAdvance(shown), rect.width(), fitted.pixelSize()))
+        return fitted, shown
+
+    monkeypatch.setattr(animation, "draw_fitting", spy)
+    session = TrainingSession(gradviz.presets.load("lenet"), lr=0.1)
+    record = session.run_iteration()
+    with qtbot.waitSignal(view.ready, timeout=20_000):
+        view.set_graph(record.graph)
+    settings = AnimationSettings(tmp_path / "small.gif", size=(320, 240), morph_parameter="conv2.weight", morph_steps=2)
+    export_animation(view, settings, record=record)
+    assert any(text.startswith("backward") for text, *_ in drawn)
+    assert any(text.startswith("change so far") for text, *_ in drawn)
+    too_wide = [(text, shown) for text, shown, width, room, _ in drawn if width > room]
+    assert too_wide == []
+    assert min(px for *_, px in drawn) >= animation.MIN_TEXT_PX
+    # a long caption at the smallest size the dialog allows: shorter, never wider
+    font, shown = animation.fitted_text("backward 12/19 · MkldnnRnnLayerBackward0", view.fonts.bold, 136)
+    assert shown.endswith("…") and QFontMetricsF(font).horizontalAdvance(shown) <= 136

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QObject, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QFont, QImage, QPainter
+from PySide6.QtGui import QFont, QFontMetricsF, QImage, QPainter
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QMessageBox, QProgressDialog, QPushButton, QSpinBox, QVBoxLayout,
                                QWidget)
@@ -157,9 +157,9 @@ class FrameRenderer:
         image.fill(style.color(style.BACKGROUND))
         painter = QPainter(image)
         painter.setRenderHints(QPainter.Antialiasing | QPainter.TextAntialiasing)
-        painter.setFont(self.caption_font)
         painter.setPen(style.color("#1f2937"))
-        painter.drawText(QRectF(12, 0, width - 24, CAPTION_HEIGHT), Qt.AlignVCenter | Qt.AlignLeft, frame.caption)
+        draw_fitting(painter, QRectF(12, 0, width - 24, CAPTION_HEIGHT), Qt.AlignVCenter | Qt.AlignLeft,
+                     frame.caption, self.caption_font)
         self.scene.render(painter, self._target(), self.source, Qt.KeepAspectRatio)
         painter.end()
         return image
@@ -176,9 +176,9 @@ class FrameRenderer:
         image.fill(style.color(style.BACKGROUND))
         painter = QPainter(image)
         painter.setRenderHint(QPainter.TextAntialiasing)
-        painter.setFont(self.caption_font)
         painter.setPen(style.color("#1f2937"))
-        painter.drawText(QRectF(12, 0, width - 24, CAPTION_HEIGHT), Qt.AlignVCenter | Qt.AlignLeft, frame.caption)
+        draw_fitting(painter, QRectF(12, 0, width - 24, CAPTION_HEIGHT), Qt.AlignVCenter | Qt.AlignLeft,
+                     frame.caption, self.caption_font)
         weight_scale = float(max(np.nanmax(np.abs(before), initial=0), np.nanmax(np.abs(after), initial=0))) or 1.0
         change_scale = float(np.nanmax(np.abs(after - before), initial=0)) or 1.0
         panels = ((now, weight_scale, f"weights (|w| ≤ {weight_scale:.3g})"),
@@ -186,7 +186,7 @@ class FrameRenderer:
         panel_w = (width - 3 * MARGIN) / 2
         for i, (values, scale, title) in enumerate(panels):
             left = MARGIN + i * (panel_w + MARGIN)
-            painter.drawText(QRectF(left, CAPTION_HEIGHT, panel_w, 28), Qt.AlignCenter, title)
+            draw_fitting(painter, QRectF(left, CAPTION_HEIGHT, panel_w, 28), Qt.AlignCenter, title, self.caption_font)
             room = QRectF(left, CAPTION_HEIGHT + 30, panel_w, height - CAPTION_HEIGHT - 30 - MARGIN)
             heat = _heatmap(values / scale)
             k = min(room.width() / heat.width(), room.height() / heat.height())
@@ -194,6 +194,36 @@ class FrameRenderer:
             painter.drawImage(QRectF(left + (panel_w - w) / 2, room.top() + (room.height() - h) / 2, w, h), heat)
         painter.end()
         return image
+
+
+MIN_TEXT_PX = 10  # a frame's text shrinks to fit its width down to this, then loses its end
+
+
+def fitted_text(text: str, font: QFont, width: float) -> tuple[QFont, str]:
+    """``(font, text)`` that fit ``width`` px: the font made smaller (not below
+    MIN_TEXT_PX), then the text shortened with "…". At 320 × 240 the frame titles ran
+    past the frame ("backward 12/19 · MkldnnRnnLayerI") and the weight-update titles
+    into each other."""
+    fitted = QFont(font)
+    px = fitted.pixelSize() if fitted.pixelSize() > 0 else round(fitted.pointSizeF() * 96 / 72)
+    fitted.setPixelSize(px)
+    metrics = QFontMetricsF(fitted)
+    while metrics.horizontalAdvance(text) > width and px > MIN_TEXT_PX:
+        px -= 1
+        fitted.setPixelSize(px)
+        metrics = QFontMetricsF(fitted)
+    if metrics.horizontalAdvance(text) > width:
+        text = metrics.elidedText(text, Qt.ElideRight, width)
+    return fitted, text
+
+
+def draw_fitting(painter: QPainter, rect: QRectF, flags, text: str, font: QFont) -> tuple[QFont, str]:
+    """``painter.drawText`` of ``text`` made to fit ``rect``'s width (:func:`fitted_text`);
+    returns the font and the text drawn."""
+    fitted, shown = fitted_text(text, font, rect.width())
+    painter.setFont(fitted)
+    painter.drawText(rect, flags, shown)
+    return fitted, shown
 
 
 def _as_grid(tensor) -> np.ndarray:
