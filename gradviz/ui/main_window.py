@@ -250,7 +250,23 @@ class MainWindow(_WindowActions, _Presentation, QMainWindow):
         layout.addWidget(self.placeholder_text)
         layout.addStretch(3)
         self.central.addWidget(placeholder)
-        self.setCentralWidget(self.central)
+        # Messages (NaN/Inf found, a phase failed) stand above the graph in the layout,
+        # pushing it down: laid over it, they hid the graph's toolbar and top rows.
+        column = QWidget()
+        column.setObjectName("centralColumn")
+        column_layout = QVBoxLayout(column)
+        column_layout.setContentsMargins(0, 0, 0, 0)
+        column_layout.setSpacing(0)
+        self._messages = QVBoxLayout()
+        self._messages.setContentsMargins(0, 0, 0, 0)
+        column_layout.addLayout(self._messages)
+        column_layout.addWidget(self.central, 1)
+        self.setCentralWidget(column)
+
+    def add_message_bar(self, bar: QWidget) -> None:
+        """Put ``bar`` (hidden until it has something to say) above the graph area: shown,
+        it takes its height from the graph instead of covering the graph's top."""
+        self._messages.addWidget(bar)
 
     def _build_docks(self) -> None:
         self.palette = LayerPalette()

@@ -751,3 +751,21 @@ def test_a_tall_lecture_screen_keeps_every_code_line(make_window, qtbot):
     # the sentence under the rows is the current row's tooltip: the gradients get its height
     qtbot.waitUntil(lambda: indicator.explanation.isHidden(), timeout=5000)
     assert indicator.rows[indicator.highlighted_phase()].toolTip() == indicator.explanation.text() != ""
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_a_message_pushes_the_graph_down_instead_of_covering_it(make_window, qtbot, size):
+    """The NaN/Inf banner lay over the top of the graph pane: it hid the graph's
+    toolbar (search, Fit, collapse) and its top rows until closed."""
+    win = make_window(*size)
+    view = show_lenet_graph(win, qtbot)
+    banner = win.training_ui.banner
+    before = _rect_in(view, win)
+    banner.show_message("NaN/Inf first appeared in iteration 3, backward: fc1.weight · play paused. "
+                        "Lower the learning rate and reset the weights to go on.")
+    qtbot.waitUntil(lambda: _rect_in(view, win).top() > before.top(), timeout=5000)
+    shown = _rect_in(banner, win)
+    assert not shown.intersects(_rect_in(view, win))
+    assert shown.left() >= before.left() - 1 and shown.right() <= before.right() + 1  # over the graph's column
+    banner.close_button.click()
+    qtbot.waitUntil(lambda: _rect_in(view, win) == before, timeout=5000)

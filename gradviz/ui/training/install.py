@@ -114,7 +114,8 @@ class TrainingUI(QObject):
         self._build_widgets()
         self._build_actions()
         self._build_docks()
-        self.banner = Banner(window, anchor_source=window.centralWidget)
+        self.banner = Banner()
+        window.add_message_bar(self.banner)
         self._connect()
         self._refresh_actions()
         # Theme, zoom and lecture mode restyle the app; our hand-coloured
