@@ -249,3 +249,30 @@ def test_a_forward_phase_that_raises_shows_the_graph_up_to_the_failing_op(qtbot,
                     and FAILED_KEY in window.graph_view.graph(), timeout=60_000)
     assert "fc2 fails in forward" in window.graph_view.graph().nodes[FAILED_KEY].get("error", "")
     assert window.session.next_phase == "forward"  # the phase did not advance
+
+
+def test_a_long_source_line_wraps_under_its_code_not_under_the_line_numbers(qtbot, tmp_path):
+    """In a narrow details panel "return self.out(torch.log(h))" wrapped back to the
+    panel's left edge, where its tail read as a line of its own, unnumbered. The
+    numbers and the code are columns now: a wrapped line stays in the code column."""
+    from PySide6.QtWidgets import QTextBrowser
+
+    from gradviz.core.node_notes import SOURCE_ATTR, SourceLine
+    from gradviz.ui.graph_view.details import _CSS, _source_html
+
+    path = tmp_path / "net.py"
+    path.write_text("class Net:\n    def forward(self, x):\n        h = self.fc(x)\n"
+                    "        return self.out(torch.log(h)) + self.very_long_name_for_a_layer(h) * 2\n"
+                    "def example_inputs():\n    return None\n")
+    html = _source_html({SOURCE_ATTR: SourceLine.read(str(path), 4, "forward")})
+    browser = QTextBrowser()
+    qtbot.addWidget(browser)
+    browser.document().setDefaultStyleSheet(_CSS)
+    browser.setHtml(html)
+    browser.resize(260, 400)
+    browser.show()
+    table = next(frame for frame in browser.document().rootFrame().childFrames())
+    cells = [table.cellAt(row, column).firstCursorPosition().block().text() for row in range(table.rows())
+             for column in range(2)]
+    assert cells[0::2] == ["2", "3", "4", "5", "6"]  # the numbers, a column of their own
+    assert cells[5] == "        return self.out(torch.log(h)) + self.very_long_name_for_a_layer(h) * 2"

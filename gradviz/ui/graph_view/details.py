@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import re
+import textwrap
 from urllib.parse import quote, unquote
 from collections import Counter
 from typing import Any, Hashable, Mapping
@@ -150,12 +151,18 @@ def _source_html(attrs: Mapping[str, Any]) -> str:
     line = source_of(attrs)
     if line is None:
         return ""
+    context = line.context(SOURCE_CONTEXT, SOURCE_CONTEXT)
+    # A table: a line too long for the panel wraps within the code column, under its
+    # own text, not back under the line numbers, where its tail read as a line of its
+    # own ("return" / "self.out(torch.log(h))"). The shared indentation goes.
+    texts = textwrap.dedent("\n".join(text for _, text in context)).split("\n") if context else []
     rows = []
-    for number, text in line.context(SOURCE_CONTEXT, SOURCE_CONTEXT):
-        mark = "<b>" if number == line.line else ""
-        end = "</b>" if mark else ""
-        rows.append(f"<span class='muted'>{number:>5}</span>  {mark}{_esc(text)}{end}")
-    code = f"<pre class='wrap'>{chr(10).join(rows) if rows else _esc(line.code)}</pre>"
+    for (number, _), text in zip(context, texts):
+        mark, end = ("<b>", "</b>") if number == line.line else ("", "")
+        rows.append(f"<tr><td class='muted' align='right'><pre>{number}</pre></td>"
+                    f"<td><pre class='wrap'>{mark}{_esc(text)}{end}</pre></td></tr>")
+    code = (f"<table cellspacing='0' cellpadding='0'>{''.join(rows)}</table>" if rows
+            else f"<pre class='wrap'>{_esc(line.code)}</pre>")
     return (
         f"<h3>Source</h3><div>{_esc(line.location)} in {_esc(line.function)} · "
         f"<a href='{_esc(source_link(line.file, line.line))}'>Open in editor</a></div>{code}"
