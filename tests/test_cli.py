@@ -154,3 +154,27 @@ def test_console_script_reports_errors_without_traceback():
     )
     assert result.returncode == 2
     assert result.stderr.startswith("gradviz: error: unknown preset 'nope'") and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("suffix", ["svg", "json", "graphml", "png"])
+def test_an_export_that_cannot_finish_leaves_the_previous_file_whole(tmp_path, suffix):
+    """A size limit (or a full disk) stopped the write half way: the user's earlier
+    export was replaced by 8 KB of a new one (a 0-byte PNG on a full disk). Now the new
+    file replaces the old one only once it is complete."""
+    target = tmp_path / f"keep.{suffix}"
+    assert main(["export", "--preset", "lenet", "-o", str(target)]) == 0
+    before = target.read_bytes()
+    assert len(before) > 8192
+    script = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"  # EFBIG instead of a kill
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))\n"
+        "from gradviz.cli import main\n"
+        f"sys.exit(main(['export', '--preset', 'lenet', '--seed', '3', '-o', {str(target)!r}]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]  # no temporary file left

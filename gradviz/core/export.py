@@ -40,6 +40,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import networkx as nx
 
+from gradviz.core.atomic_files import replaced_atomically, write_atomically
 from gradviz.core.routes import Route, route_end, route_path_d
 from gradviz.core.shapes import format_shape
 
@@ -514,15 +515,18 @@ def export_graph(graph: nx.DiGraph, path: str | os.PathLike, format: str | None 
     if key == "png" and rasterize is None:
         raise ValueError("PNG export needs a rasterizer: use gradviz.export_graph (it draws with Qt) "
                          "or pass rasterize=, e.g. gradviz.ui.rasterize.svg_to_png")
+    # Each file all at once or not at all: a full disk or a size limit left half of the
+    # new file where the user's previous export had been.
     if key == "dot":
-        path.write_text(graph_to_dot(graph), encoding="utf-8")
+        write_atomically(path, graph_to_dot(graph))
     elif key == "svg":
-        path.write_text(graph_to_svg(graph, positions), encoding="utf-8")
+        write_atomically(path, graph_to_svg(graph, positions))
     elif key == "png":
         return export_png_pages(graph, path, rasterize, positions=positions)[0]
     elif key == "graphml":
         checked = _checked_positions(graph, positions) if positions is not None else None
-        nx.write_graphml(_plain_graph(graph, _graphml_value, checked), path)
+        with replaced_atomically(path) as tmp:
+            nx.write_graphml(_plain_graph(graph, _graphml_value, checked), tmp)
     else:
-        path.write_text(graph_to_json(graph, positions), encoding="utf-8")
+        write_atomically(path, graph_to_json(graph, positions))
     return path

@@ -12,10 +12,10 @@ import math
 import os
 import re
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gradviz.core.atomic_files import write_atomically
 from gradviz.core.layers import validate_network
 from gradviz.core.spec import NetworkSpec, ShapeError, SpecError
 
@@ -67,7 +67,7 @@ def save_project(path: str | os.PathLike, spec: NetworkSpec, **extra) -> Path:
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     remove_stale_temp_files(target.parent if str(target.parent) else Path("."), target.name)
     try:
-        _atomic_write(target, text)
+        write_atomically(target, text)
     except OSError as exc:
         raise _naming(exc, path) from None
     return path
@@ -110,28 +110,6 @@ def remove_stale_temp_files(folder: str | os.PathLike, name: str | None = None, 
             continue
         removed.append(Path(entry.path))
     return removed
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
-    tmp = folder / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
-    # os.open with 0o666 lets the umask decide, like a plain open(): mkstemp would make it private.
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o666
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        if path.exists():
-            os.chmod(tmp, mode)  # keep the permissions the user gave the file
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def load_project(path: str | os.PathLike) -> Project:

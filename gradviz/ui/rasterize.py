@@ -16,6 +16,8 @@ import os
 import sys
 from pathlib import Path
 
+from gradviz.core.atomic_files import write_atomically
+
 __all__ = ["MAX_SIDE", "save_png", "svg_to_png"]
 
 # zlib level for PNGs: 1 is the fastest; graph pictures (flat colours) shrink
@@ -97,9 +99,8 @@ def save_png(image, path: str | os.PathLike) -> Path:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
-    try:
-        with open(path, "wb") as out:
-            out.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    try:  # all at once or not at all (a full disk left a 0-byte PNG)
+        write_atomically(path, b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
     except OSError as exc:
         raise OSError(f"cannot write PNG file {path}: {exc.strerror or exc}") from exc
     return path

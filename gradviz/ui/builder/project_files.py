@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
+from gradviz.core.atomic_files import write_atomically
 from gradviz.core.codegen import to_python
 from gradviz.core.project import SUFFIX, ProjectError, load_project, save_project
 from gradviz.core.spec import SpecError
@@ -144,7 +145,7 @@ class ProjectFiles(QObject):
             return False
         path = Path(path)
         try:
-            path.write_text(to_python(self.document.spec), encoding="utf-8")
+            write_atomically(path, to_python(self.document.spec))
         except Exception as exc:  # noqa: BLE001 - OSError, or a spec codegen cannot express
             show_error(self.parent_widget, "Cannot export as Python", f"{path}: {exc}")
             return False

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 import numpy as np
 
 from gradviz.core.animation import MORPH, Frame, animation_frames, frame_summary, morph_frames, weights_at
+from gradviz.core.atomic_files import replaced_atomically
 from gradviz.core.display.tensor_values import plotted_values
 from gradviz.ui.on_screen import keep_on_screen, screen_width_room, width_in_lines
 
@@ -277,7 +278,8 @@ def write_files(pictures, settings: AnimationSettings, cancelled: Callable[[], b
         for i, (picture, target) in enumerate(zip(pictures, paths)):
             if cancelled():
                 return written
-            picture.save(target, format="PNG", compress_level=1)
+            with replaced_atomically(target) as tmp:
+                picture.save(tmp, format="PNG", compress_level=1)
             written.append(target)
             progress(0.5 * (i + 1) / len(pictures))
     if settings.gif and pictures and not cancelled():
@@ -286,8 +288,9 @@ def write_files(pictures, settings: AnimationSettings, cancelled: Callable[[], b
         # one palette for all frames: the graph's colours do not change between frames
         palette = pictures[-1].quantize(colors=255, method=Image.Quantize.MEDIANCUT)
         frames = [p.quantize(palette=palette, dither=Image.Dither.NONE) for p in pictures]
-        frames[0].save(settings.path, format="GIF", save_all=True, append_images=frames[1:],
-                       duration=settings.frame_ms, loop=0, optimize=False, disposal=1)
+        with replaced_atomically(settings.path) as tmp:
+            frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
+                           duration=settings.frame_ms, loop=0, optimize=False, disposal=1)
         written.insert(0, Path(settings.path))
     progress(1.0)
     return written
