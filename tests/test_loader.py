@@ -158,3 +158,57 @@ def test_parsers():
         make_example_inputs(expression="1 / 0")
     with pytest.raises(ModelLoadError, match="dtype"):
         make_example_inputs("1, 2", "complex999")
+
+
+@pytest.mark.parametrize("where, expected", [
+    ("init", "Net(...) failed: SystemExit: 3"),
+    ("hook", "example_inputs() failed: SystemExit: 3"),
+    ("forward", "Net.forward failed on inputs of shape (2, 4): SystemExit: 3"),
+    ("base", "Net.forward failed on inputs of shape (2, 4): Weird: odd"),
+])
+def test_the_users_sys_exit_is_an_error_not_the_end_of_gradviz(tmp_path, where, expected):
+    """Caught as Exception only, sys.exit() in a model's __init__, example_inputs() or
+    forward (or a BaseException subclass) ended `gradviz open-model` with the model's
+    status (0: as if all went well) and no word."""
+    raising = "sys.exit(3)" if where != "base" else "raise Weird('odd')"
+    path = write(tmp_path, (
+        "import sys, torch, torch.nn as nn\n"
+        "class Weird(BaseException): pass\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(4, 2)\n"
+        f"        {raising if where == 'init' else 'pass'}\n"
+        "    def forward(self, x):\n"
+        f"        {raising if where in ('forward', 'base') else 'pass'}\n"
+        "        return self.fc(x)\n"
+        "def example_inputs():\n"
+        f"    {raising if where == 'hook' else 'pass'}\n"
+        "    return torch.randn(2, 4)\n"
+    ))
+    with pytest.raises(ModelLoadError) as info:
+        load_user_model(path)
+    assert expected in str(info.value)
+    from gradviz.cli import main
+
+    assert main(["open-model", str(path), "--steps", "0"]) == 2
+
+
+def test_sys_exit_during_training_is_a_training_error(tmp_path):
+    from gradviz.core.records import TrainingError
+
+    class Quits(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 2)
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            if self.calls > 1:  # the session's first look at the model goes through
+                raise SystemExit(0)
+            return self.fc(x)
+
+    session = gradviz.TrainingSession(Quits(), inputs=torch.randn(2, 4))
+    with pytest.raises(TrainingError, match=r"forward: the model called sys.exit\(0\)"):
+        session.run_iteration()

@@ -198,7 +198,9 @@ def trace_until_crash(
                     output = model(*as_call_args(inputs))
                     if loss_fn is not None:
                         loss_fn(output) if target is None else loss_fn(output, target)
-            except Exception as exc:  # noqa: BLE001 - the user's forward may raise anything
+            except BaseException as exc:  # noqa: BLE001 - the user's forward may raise anything, sys.exit() too
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
                 message = f"{type(exc).__name__}: {exc}".strip()
                 if mode.source is None:
                     mode.source = _innermost_user_line(exc)

@@ -565,10 +565,12 @@ class TrainingSession:
             getattr(self, f"_phase_{phase}")(record, result)
         except TrainingError:
             raise
-        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        except (RuntimeError, ValueError, TypeError, IndexError, SystemExit) as exc:
             if phase == "zero_grad":
                 self._current = None
-            raise TrainingError(f"iteration {record.index}, {phase}: {exc}", phase=phase, iteration=record.index) from exc
+            # sys.exit() in the user's forward or loss must not end gradviz (or the user's script) unasked
+            text = f"the model called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else str(exc)
+            raise TrainingError(f"iteration {record.index}, {phase}: {text}", phase=phase, iteration=record.index) from exc
         result.elapsed_s = record.phase_times[phase] = time.perf_counter() - start
         if phase == PHASES[-1]:
             self._finish_iteration(record)

@@ -211,6 +211,15 @@ def import_user_file(path: str | Path):
     return module
 
 
+def _interrupts_go_on(exc: BaseException) -> None:
+    """Re-raise Ctrl+C; any other failure of the user's code, ``sys.exit()`` and
+    BaseException subclasses included, becomes the caller's error. Caught as
+    ``Exception`` only, ``sys.exit(0)`` in a model's forward ended gradviz with
+    status 0 and no word."""
+    if isinstance(exc, KeyboardInterrupt):
+        raise exc
+
+
 def model_candidates(module) -> list[str]:
     """Names in a user module that can make a model: nn.Module subclasses defined there,
     then functions defined there (factories)."""
@@ -242,7 +251,8 @@ def _from_python(path: Path, name: str | None, args: tuple, kwargs: dict) -> tup
         raise ModelLoadError(f"{path.name} has no class or function named {name!r} (found: {listed})", path=path)
     try:
         model = factory(*args, **kwargs)
-    except Exception as exc:
+    except BaseException as exc:  # sys.exit() in __init__ too: the user's code must not end gradviz
+        _interrupts_go_on(exc)
         raise ModelLoadError(
             f"{name}(...) failed: {type(exc).__name__}: {exc}", path=path, user_traceback=user_traceback(exc, path)
         ) from None
@@ -306,7 +316,8 @@ def load_user_model(
     elif inputs is None and callable(inputs_hook):
         try:
             value = inputs_hook()
-        except Exception as exc:
+        except BaseException as exc:
+            _interrupts_go_on(exc)
             raise ModelLoadError(
                 f"{path.name}: {EXAMPLE_INPUTS_HOOK}() failed: {type(exc).__name__}: {exc}", path=path,
                 user_traceback=user_traceback(exc, path),
@@ -338,7 +349,8 @@ def check_runs(loaded: LoadedModel) -> Any:
     try:
         with torch.no_grad():
             return loaded.module(*loaded.example_inputs)
-    except Exception as exc:
+    except BaseException as exc:
+        _interrupts_go_on(exc)
         shapes = ", ".join(str(tuple(t.shape)) for t in loaded.example_inputs if isinstance(t, torch.Tensor))
         error = ModelLoadError(
             f"{loaded.name}.forward failed on inputs of shape {shapes}: {type(exc).__name__}: {exc}",
