@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from gradviz.core.interrupts import is_stop_request
 from gradviz.core.model_io import as_call_args
 from gradviz.core.node_notes import ERROR_ATTR, FAILED_ATTR, INPUT_SHAPES_ATTR, SOURCE_ATTR, SourceLine
 from gradviz.core.source_lines import SourceRecorder, add_source_lines, user_frame
@@ -199,7 +200,7 @@ def trace_until_crash(
                     if loss_fn is not None:
                         loss_fn(output) if target is None else loss_fn(output, target)
             except BaseException as exc:  # noqa: BLE001 - the user's forward may raise anything, sys.exit() too
-                if isinstance(exc, KeyboardInterrupt):
+                if is_stop_request(exc):
                     raise
                 message = f"{type(exc).__name__}: {exc}".strip()
                 if mode.source is None:

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from gradviz.core.interrupts import is_stop_request
 from gradviz.core.model_files import EXPORT_SUFFIXES, PYTHON_SUFFIXES, SCRIPT_SUFFIXES, model_file_kind  # noqa: F401
 
 # A model file may define ``example_inputs()`` returning a tensor or a tuple of
@@ -126,9 +127,8 @@ def make_example_inputs(shapes: str | list | None = None, dtype: str = "float32"
     if expression and expression.strip():
         try:
             value = eval(compile(expression, "<example inputs>", "eval"), {"torch": torch, "__builtins__": __builtins__})
-        except KeyboardInterrupt:
-            raise
         except BaseException as exc:  # SystemExit too: exit() in the expression must not end gradviz
+            _interrupts_go_on(exc)
             raise ModelLoadError(f"the example-input expression failed: {type(exc).__name__}: {exc}") from None
         values = tuple(value) if isinstance(value, (tuple, list)) else (value,)
         if not values or not all(isinstance(v, torch.Tensor) for v in values):
@@ -200,8 +200,7 @@ def import_user_file(path: str | Path):
         spec.loader.exec_module(module)
     except BaseException as exc:
         sys.modules.pop(module_name, None)
-        if isinstance(exc, KeyboardInterrupt):
-            raise
+        _interrupts_go_on(exc)
         raise ModelLoadError(
             f"{path.name} failed while running: {type(exc).__name__}: {exc}", path=path, user_traceback=user_traceback(exc, path)
         ) from None
@@ -212,11 +211,11 @@ def import_user_file(path: str | Path):
 
 
 def _interrupts_go_on(exc: BaseException) -> None:
-    """Re-raise Ctrl+C; any other failure of the user's code, ``sys.exit()`` and
-    BaseException subclasses included, becomes the caller's error. Caught as
-    ``Exception`` only, ``sys.exit(0)`` in a model's forward ended gradviz with
-    status 0 and no word."""
-    if isinstance(exc, KeyboardInterrupt):
+    """Re-raise Ctrl+C and the Stop button; any other failure of the user's code,
+    ``sys.exit()`` and BaseException subclasses included, becomes the caller's error.
+    Caught as ``Exception`` only, ``sys.exit(0)`` in a model's forward ended gradviz
+    with status 0 and no word."""
+    if is_stop_request(exc):
         raise exc
 
 

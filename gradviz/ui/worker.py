@@ -29,17 +29,20 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
 
+from gradviz.core.interrupts import UserCodeInterrupted
+
 # Torch releases the GIL inside kernels, but two long tasks at once on a 2-core
 # machine only make both slower; the pool serialises them.
 _POOL = QThreadPool()
 _POOL.setMaxThreadCount(1)
 
 
-class Interrupted(BaseException):
+class Interrupted(UserCodeInterrupted):
     """Raised inside a user-code task's thread by ``Task.interrupt()`` (the Stop button).
 
     A BaseException, like KeyboardInterrupt, so that the user's own
-    ``except Exception:`` cannot swallow it.
+    ``except Exception:`` cannot swallow it; gradviz's own catch-alls around user
+    code let it through (:func:`gradviz.core.interrupts.is_stop_request`).
     """
 
 
