@@ -72,7 +72,7 @@ def _load_spec(args):
     from gradviz.core.spec import ShapeError, SpecError
 
     try:
-        spec = presets.load(args.preset) if args.preset else load_project(args.project).spec
+        spec = presets.load(args.preset) if args.preset is not None else load_project(args.project).spec
         from gradviz.core.shapes import infer_shapes
 
         infer_shapes(spec)  # shape problems are the user's to fix: report them by layer
@@ -474,6 +474,9 @@ def _print_run(run) -> None:
 
 
 def _open_gui() -> int:
+    if _no_display():  # Qt would abort the process (status 134, seven lines of its own)
+        raise _UsageError("no display to open the window on (DISPLAY is not set): the headless commands "
+                          "(gradviz info, export, explain, open-model) work without one; ssh -X gives one")
     try:
         from gradviz.app import main as app_main
     except ImportError as exc:

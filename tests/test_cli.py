@@ -138,6 +138,20 @@ def test_no_command_opens_the_gui(monkeypatch):
     assert main([]) == 0 and calls == ["gui"]
 
 
+def test_no_display_is_one_line_not_a_qt_abort(monkeypatch, capsys):
+    """Without a screen Qt aborted the process: status 134 and seven lines of its own."""
+    calls = []
+    fake = types.ModuleType("gradviz.app")
+    fake.main = lambda: calls.append("gui") or 0
+    monkeypatch.setitem(sys.modules, "gradviz.app", fake)
+    monkeypatch.setattr(sys, "platform", "linux")
+    for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    assert main([]) == 2 and calls == []
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no display" in err[0] and "gradviz export" not in err[0] and "headless" in err[0]
+
+
 def test_help_and_version(capsys):
     code, out, _ = _run(capsys, "--help")
     assert code == 0 and "info" in out and "export" in out
@@ -155,6 +169,15 @@ def test_console_script_reports_errors_without_traceback():
     assert result.returncode == 2
     assert result.stderr.startswith("gradviz: error: unknown preset 'nope'") and "Traceback" not in result.stderr
 
+
+
+@pytest.mark.parametrize("command", ["info", "export", "explain"])
+def test_an_empty_preset_name_is_an_unknown_preset(capsys, tmp_path, command):
+    """--preset "" was taken for "no preset": a TypeError and exit 1."""
+    argv = [command, "--preset", ""] + (["-o", str(tmp_path / "g.svg")] if command == "export" else [])
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "unknown preset ''" in err[0] and "lenet" in err[0]
 
 @pytest.mark.parametrize("suffix", ["svg", "json", "graphml", "png"])
 def test_an_export_that_cannot_finish_leaves_the_previous_file_whole(tmp_path, suffix):

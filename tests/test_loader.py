@@ -212,3 +212,24 @@ def test_sys_exit_during_training_is_a_training_error(tmp_path):
     session = gradviz.TrainingSession(Quits(), inputs=torch.randn(2, 4))
     with pytest.raises(TrainingError, match=r"forward: the model called sys.exit\(0\)"):
         session.run_iteration()
+
+
+def test_an_empty_or_pickled_weights_file_is_one_clear_refusal(tmp_path):
+    """An empty file's error has no text: the message took its first line (IndexError).
+    A pickled file got torch's warning about the pickle protocol printed before the refusal."""
+    import pickle
+    import warnings
+
+    from gradviz.core.user_model_loader import load_weights
+
+    model = torch.nn.Linear(2, 2)
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    with pytest.raises(ModelLoadError, match=r"weights file empty.pth cannot be read safely .*EOFError"):
+        load_weights(model, empty)
+    pickled = tmp_path / "evil.pth"
+    pickled.write_bytes(pickle.dumps({"weight": ModelLoadError("not a tensor")}, protocol=4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ModelLoadError, match="cannot be read safely"):
+            load_weights(model, pickled)

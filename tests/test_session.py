@@ -607,3 +607,15 @@ def test_a_model_nested_as_deep_as_torch_allows_is_recorded():
     record = TrainingSession(model, inputs=torch.randn(2, 4)).run_iteration()
     assert record.complete and len(record.grad_norms) == 400
     assert sys.getrecursionlimit() == limit  # the recorder gives back what it raised
+
+
+@pytest.mark.parametrize("lr", [float("inf"), "0.1", True, None])
+def test_a_learning_rate_is_a_finite_number_and_nothing_else(lr):
+    """inf was taken (every weight NaN after one step); "0.1" and True were quietly
+    turned into numbers: the value is refused, saying what is wanted."""
+    with pytest.raises(ValueError, match="learning rate must be"):
+        TrainingSession(presets.load("mlp"), lr=lr)
+    session = TrainingSession(presets.load("mlp"), lr=0.5)
+    with pytest.raises(ValueError, match="learning rate must be"):
+        session.set_lr(lr)
+    assert session.lr == 0.5  # the last valid value stays in force

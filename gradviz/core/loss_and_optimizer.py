@@ -4,6 +4,7 @@ asked for ("mse", "sgd_momentum", lr=0.01) turned into torch objects, or a
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Callable
 
 import torch
@@ -62,10 +63,11 @@ def make_optimizer(name: str, params: list[nn.Parameter], lr: float) -> torch.op
 
 
 def check_lr(lr: Any) -> float:
-    try:
-        value = float(lr)
-    except (TypeError, ValueError):
-        raise ValueError(f"learning rate must be a number, got {lr!r}") from None
-    if math.isnan(value) or value < 0:
-        raise ValueError(f"learning rate must be zero or positive, got {lr!r}")
+    """``lr`` as a float: a real number, finite, zero or positive. A string ("0.1") or a
+    bool is refused, not converted: nothing the user gave is silently made something else."""
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+        raise ValueError(f"learning rate must be a number, got {lr!r}")
+    value = float(lr)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"learning rate must be zero or positive, and finite; got {lr!r}")
     return value

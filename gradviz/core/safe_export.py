@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import io
 import json
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -124,7 +125,9 @@ def _check_sample_inputs(data: bytes, where: str) -> None:
 
     # torch.export.load retries this blob with weights_only=False when the safe reader refuses it.
     try:
-        torch.load(io.BytesIO(data), weights_only=True)
+        with warnings.catch_warnings():  # torch's note on the pickle protocol: the refusal says it all
+            warnings.simplefilter("ignore")
+            torch.load(io.BytesIO(data), weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any refusal means torch would fall back to the unsafe reader
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise _Unsafe(f"its sample inputs ({where}) cannot be read without unpickling code ({first[:200]})") from None

@@ -410,11 +410,14 @@ def load_weights(model: nn.Module, weights: str | Path) -> str:
     if not weights.is_file():
         raise ModelLoadError(f"weights file {weights}: no such file", path=weights)
     try:
-        state = torch.load(str(weights), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on the pickle protocol: the refusal below says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(str(weights), map_location="cpu", weights_only=True)
     except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]  # an empty file's error has no text
         raise ModelLoadError(
-            f"weights file {weights.name} cannot be read safely (weights_only=True): {type(exc).__name__}: {str(exc).splitlines()[0]}",
-            path=weights,
+            f"weights file {weights.name} cannot be read safely (weights_only=True): {type(exc).__name__}: {first}"
+            .rstrip(": "), path=weights,
         ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
