@@ -271,7 +271,10 @@ def _run_open_model(args) -> int:
         print(f"step {step + 1:<6} loss {record.loss:.6g}")
         graph = record.graph if record.graph is not None else graph
     if session.first_nonfinite is not None:  # where it started, op and line (gradviz.core.nan_origin)
-        for line in session.find_first_nonfinite().summary().splitlines():
+        # The search made when NaN/Inf first appeared (same batch, same weights); searched again
+        # after the last step, it blamed a weight the NaN had since reached, not the op that made it.
+        report = session.nonfinite_report or session.find_first_nonfinite()
+        for line in report.summary().splitlines():
             print(f"nan origin  {line}")
     status = opened.parameter_status()
     print(f"parameters  {parameter_counts(session, status).describe()}")

@@ -110,3 +110,23 @@ def test_bad_files_and_arguments(capsys, tmp_path):
 
     code, _, err = run(capsys, "open-model", EXAMPLES / "small_resnet.py", "--export-graph", tmp_path / "g.xyz")
     _assert_error(code, err, "g.xyz")
+
+
+def test_the_nan_origin_is_where_nan_first_appeared_not_where_it_got_to(capsys, tmp_path):
+    """NaN from log of a negative value on step 1: the summary searched again after the
+    step, on weights the NaN had reached by then, and blamed fc.weight ("an earlier
+    optimizer step made it so"). It is the search made when NaN first appeared."""
+    path = tmp_path / "nan_forward.py"
+    path.write_text(
+        "import torch, torch.nn as nn\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__(); self.fc = nn.Linear(4, 2)\n"
+        "    def forward(self, x):\n"
+        "        return torch.log(self.fc(x) - 100)\n"
+        "def example_inputs():\n"
+        "    return torch.randn(2, 4)\n")
+    assert main(["open-model", str(path), "--steps", "1"]) == 0
+    origin = [line for line in capsys.readouterr().out.splitlines() if line.startswith("nan origin")]
+    assert origin and origin[0].startswith("nan origin  forward: log at nan_forward.py:6"), origin
+    assert not any("fc.weight" in line for line in origin)
