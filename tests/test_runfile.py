@@ -183,3 +183,24 @@ def test_iterations_since_and_reading_by_position(tmp_path):
         assert run[-1].index == 2 and run.refresh() == []
         with pytest.raises(KeyError):
             run.record(7)
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    ("UPDATE meta SET value = 'abc' WHERE key = 'every'", "recording interval 'every' is 'abc'"),
+    ("UPDATE meta SET value = '0' WHERE key = 'every'", "recording interval 'every' is '0'"),
+    ("UPDATE meta SET value = 'weird' WHERE key = 'level'", "record level is 'weird'"),
+    ("UPDATE iterations SET loss = 'abc'", "unreadable data"),
+])
+def test_a_damaged_run_file_is_a_run_file_error_naming_the_damage(tmp_path, damage, fragment):
+    """A damaged value reached the user as a bare ValueError ("invalid literal for int()")
+    from whichever property read it first, or was shown as it was (level 'weird')."""
+    from gradviz.cli import main
+
+    path = _small_run(tmp_path / "run.gvrun")
+    with sqlite3.connect(path) as conn:
+        conn.execute(damage)
+    with pytest.raises(RunFileError, match=fragment):
+        with gradviz.open_run(path) as run:
+            run.losses()
+            run.every
+    assert main(["view", "--summary", str(path)]) == 2

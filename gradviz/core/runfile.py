@@ -81,6 +81,7 @@ import numpy as np
 import torch
 
 from gradviz.core.records import IterationRecord
+from gradviz.core.vocabulary import RECORD_LEVELS
 
 __all__ = [
     "FORMAT",
@@ -442,6 +443,15 @@ def _check_meta(conn: sqlite3.Connection, path: str) -> dict[str, str]:
         raise RunFileError(
             f"{path} was written by a newer gradviz (run file version {version}; this gradviz reads up to "
             f"{SCHEMA_VERSION}): upgrade gradviz to open it", path=path)
+    # Checked here, once: read later, a damaged value raised a bare ValueError from the
+    # first property that used it, or was shown as it was (level 'weird', every 0).
+    every = meta.get("every", "1")
+    if not (isinstance(every, str) and every.isdigit() and int(every) >= 1):
+        raise RunFileError(f"{path} is damaged: its recording interval 'every' is {every!r}, not a whole number ≥ 1",
+                           path=path)
+    if meta.get("level", "full") not in RECORD_LEVELS:
+        raise RunFileError(f"{path} is damaged: its record level is {meta.get('level')!r}, not one of "
+                           f"{', '.join(RECORD_LEVELS)}", path=path)
     return meta
 
 
@@ -506,12 +516,12 @@ class Run:
     def losses(self) -> list[tuple[int, float | None]]:
         """``(iteration, loss)`` for every recorded iteration, read in one query
         (cheap: no tensors): the loss curve."""
-        with self._reading():
+        with self._reading():  # (a damaged value is a RunFileError too: decoded inside)
             rows = self._conn.execute(
                 "SELECT iteration, loss, nonfinite FROM iterations WHERE iteration <= ? ORDER BY iteration",
                 (self._last_seen,),
             ).fetchall()
-        return [(i, _loss_value(loss, nonfinite)) for i, loss, nonfinite in rows]
+            return [(i, _loss_value(loss, nonfinite)) for i, loss, nonfinite in rows]
 
     def flags(self) -> list[tuple[int, list[str], bool | None]]:
         """``(iteration, nonfinite names, step_skipped)`` for every recorded
@@ -522,7 +532,7 @@ class Run:
                 "SELECT iteration, nonfinite, step_skipped FROM iterations WHERE iteration <= ? ORDER BY iteration",
                 (self._last_seen,),
             ).fetchall()
-        return [(i, json.loads(flags), None if skipped is None else bool(skipped)) for i, flags, skipped in rows]
+            return [(i, json.loads(flags), None if skipped is None else bool(skipped)) for i, flags, skipped in rows]
 
     def nonfinite_origin(self):
         """Where NaN/Inf started in this run (:class:`~gradviz.core.watch_nan.WatchedOrigin`,
@@ -537,7 +547,7 @@ class Run:
                 "SELECT iteration, data FROM nonfinite_origins WHERE iteration <= ? ORDER BY iteration LIMIT 1",
                 (self._last_seen,),
             ).fetchone()
-        return None if row is None else WatchedOrigin.from_json(row[1])
+            return None if row is None else WatchedOrigin.from_json(row[1])
 
     def graph_count(self) -> int:
         """How many graph structures the run went through (0 at the light level)."""
