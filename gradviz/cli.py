@@ -53,7 +53,10 @@ class _Parser(argparse.ArgumentParser):
 
 def _seed(text: str) -> int:
     """A seed torch.manual_seed accepts (a 64-bit integer); argparse reports anything else on one line."""
-    value = int(text)  # argparse turns a ValueError into "invalid _seed value"
+    try:
+        value = int(text)
+    except ValueError:  # argparse would say "invalid _seed value", a name from this file
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number: give an integer seed, e.g. 0") from None
     if not -(2**63) <= value < 2**64:
         raise argparse.ArgumentTypeError(f"{text} is out of range: use an integer below 2**64")
     return value
@@ -315,7 +318,7 @@ def _add_explain(subparsers) -> None:
     parser.add_argument("--input", metavar="VALUES", help='input values, e.g. "0.5, -1" (samples separated by ";"); default: random')
     parser.add_argument("--target", metavar="VALUES", help='target values, e.g. "1" (class indices for class losses); default: random')
     parser.add_argument("--loss", default="mse", choices=LOSSES, help="loss function (default: mse)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the weights and the random batch (default: 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed for the weights and the random batch (default: 0)")
     parser.add_argument("--whole-tensor-limit", type=int, default=WHOLE_TENSOR_LIMIT, metavar="N",
                         help=f"keep tensors of up to N elements whole, summarise larger ones (default: {WHOLE_TENSOR_LIMIT})")
     parser.set_defaults(handler=_run_explain)

@@ -201,3 +201,23 @@ def test_an_export_that_cannot_finish_leaves_the_previous_file_whole(tmp_path, s
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]  # no temporary file left
+
+
+def test_a_format_that_contradicts_the_file_name_is_refused(capsys, tmp_path):
+    """-f svg -o graph.png wrote SVG text into a file called .png (nothing opens it)."""
+    target = tmp_path / "graph.png"
+    assert main(["export", "--preset", "lenet", "-f", "svg", "-o", str(target)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ends in .png but the format asked for is svg: name it graph.svg" in err[0]
+    assert not target.exists()
+    assert main(["export", "--preset", "lenet", "-f", "svg", "-o", str(tmp_path / "graph")]) == 0  # no suffix: -f says
+
+
+@pytest.mark.parametrize("command", ["export", "explain", "open-model"])
+def test_a_seed_that_is_no_whole_number_says_so_in_words(capsys, tmp_path, command):
+    argv = {"export": ["export", "--preset", "lenet", "-o", str(tmp_path / "g.svg")],
+            "explain": ["explain", "--preset", "neuron"],
+            "open-model": ["open-model", "examples/small_resnet.py"]}[command]
+    assert main(argv + ["--seed", "nan"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'nan' is not a whole number" in err[0] and "_seed" not in err[0], err

@@ -351,12 +351,16 @@ def graph_to_json(graph: nx.DiGraph, positions: Positions | None = None) -> str:
 
 def format_for_path(path: str | os.PathLike, format: str | None = None) -> str:
     """The export format: ``format`` if given (checked), else from the file suffix."""
+    suffix = Path(path).suffix.lower()
     if format is not None:
         key = str(format).strip().lower().lstrip(".")
         if key not in FORMATS:
             raise ValueError(f"unknown export format {format!r}; use one of: {', '.join(FORMATS)}")
+        named = _SUFFIXES.get(suffix)
+        if named is not None and named != key:  # SVG text in a file called .png: nothing could open it
+            raise ValueError(f"{os.fspath(path)!r} ends in {suffix} but the format asked for is {key}: "
+                             f"name it {Path(path).with_suffix(_suffix_of(key)).name}, or leave the format to the suffix")
         return key
-    suffix = Path(path).suffix.lower()
     key = _SUFFIXES.get(suffix)
     if key is None:
         what = f"suffix {suffix!r}" if suffix else "no suffix"
@@ -365,6 +369,10 @@ def format_for_path(path: str | os.PathLike, format: str | None = None) -> str:
             f"use a file ending in {', '.join(_SUFFIXES)} or name the format (one of: {', '.join(FORMATS)})"
         )
     return key
+
+
+def _suffix_of(key: str) -> str:
+    return next(suffix for suffix, format in _SUFFIXES.items() if format == key)
 
 
 Rasterizer = Callable[[str, Path], Any]

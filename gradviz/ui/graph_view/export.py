@@ -13,6 +13,7 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QImage, QPainter, QTransform
 from PySide6.QtWidgets import QStyleOptionGraphicsItem
 
+from gradviz.core.atomic_files import replaced_atomically
 from gradviz.core.export import MIN_TEXT_PX, free_cuts, page_paths, plan_png_pages
 from gradviz.ui.rasterize import save_png
 
@@ -104,6 +105,11 @@ def render_svg(scene, bounds, path, title: str = "gradviz graph") -> None:
     """Render ``bounds`` of ``scene`` to an SVG at scene scale (vector text and shapes)."""
     from PySide6.QtSvg import QSvgGenerator  # part of PySide6-Essentials
 
+    with replaced_atomically(path) as tmp:  # all or nothing, as every export
+        _render_svg_to(scene, bounds, tmp, title, QSvgGenerator)
+
+
+def _render_svg_to(scene, bounds, path, title: str, QSvgGenerator) -> None:  # noqa: N803 - the Qt class, imported late
     source = _source_rect(bounds)
     generator = QSvgGenerator()
     generator.setFileName(str(path))
