@@ -460,3 +460,26 @@ def test_the_stored_graph_names_the_users_source_line_of_each_op(tmp_path):
     found = {a["label"]: a["source"] for _, a in graph.nodes(data=True) if a.get("source")}
     assert found["ReluBackward0"]["line"] == relu_line and found["ReluBackward0"]["file"].endswith("test_watch.py")
     assert "torch.relu(self.fc1(x))" in found["ReluBackward0"]["code"]
+
+
+@pytest.mark.parametrize("loss", ["not a loss", torch.ones(3), True])
+def test_a_loss_that_is_no_number_is_the_callers_error_at_once(tmp_path, loss):
+    """run.step("not a loss") or a per-sample loss vector stopped the whole recording with
+    a RecordingStoppedWarning, as if the disk had failed: it is a WatchError on the spot,
+    and the recording goes on."""
+    from gradviz.core.watch import WatchError
+
+    model = nn.Linear(3, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with gradviz.watch(model, optimizer, path=tmp_path / "run.gvrun") as run:
+            with pytest.raises(WatchError, match=r"run.step\(loss\) needs the loss"):
+                run.step(loss)
+            assert run.recording
+            real = model(torch.randn(4, 3)).pow(2).mean()
+            real.backward()
+            optimizer.step()
+            run.step(real)
+    with gradviz.open_run(tmp_path / "run.gvrun") as opened:
+        assert len(opened) == 1

@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import sys
 import time
@@ -93,6 +94,19 @@ RANK_MODES = ("zero", "all")
 
 class WatchError(ValueError):
     """:func:`watch` cannot record this training: the message says what to change."""
+
+
+def _check_loss(loss: Any) -> None:
+    """``run.step(loss)``'s loss: None, a number, or a one-element tensor."""
+    if loss is None:
+        return
+    if isinstance(loss, torch.Tensor):
+        if loss.numel() != 1:
+            raise WatchError(f"run.step(loss) needs the loss as one number; got a tensor of shape "
+                             f"{tuple(loss.shape)} (reduce it first, e.g. loss.mean())")
+        return
+    if isinstance(loss, bool) or not isinstance(loss, numbers.Real):
+        raise WatchError(f"run.step(loss) needs the loss as a tensor or a number, got {type(loss).__name__} {loss!r}")
 
 
 class RecordingStoppedWarning(RuntimeWarning):
@@ -313,8 +327,11 @@ class Watch:
 
         ``loss``: the iteration's loss, a tensor (at the full level, the
         autograd graph is read from it) or a number. Never raises because of
-        the recorder: a recording failure warns once and stops recording.
+        the recorder: a recording failure warns once and stops recording. A
+        ``loss`` that is neither is the caller's mistake, a :class:`WatchError`
+        at once (it stopped the whole recording with a warning before).
         """
+        _check_loss(loss)
         index = self.iteration
         try:
             if self.recording and index % self.every == 0:
