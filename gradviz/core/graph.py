@@ -30,7 +30,7 @@ import sys
 import threading
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import networkx as nx
 import torch
@@ -107,12 +107,14 @@ def _plain(value: Any) -> Any:
     return repr(value)
 
 
-def _saved_values(fn: Any) -> dict[str, Any]:
-    """``{name without the _saved_ prefix: plain value}`` for one Node."""
-    saved = {}
+def read_saved(fn: Any) -> Iterator[tuple[str, Any]]:
+    """``(name without the _saved_ prefix, value)`` of what a Node saved for backward and
+    can be read now: a value a saved-tensor hook holds as :data:`HELD_BY_HOOK` (not
+    unpacked), one freed by an earlier backward left out."""
     for attr in _saved_attribute_names(type(fn), fn):
+        name = attr[len(SAVED_PREFIX):]
         if held_by_hook(fn, attr):
-            saved[attr[len(SAVED_PREFIX):]] = HELD_BY_HOOK
+            yield name, HELD_BY_HOOK
             continue
         try:
             value = getattr(fn, attr)
@@ -120,8 +122,12 @@ def _saved_values(fn: Any) -> dict[str, Any]:
             # backward() without retain_graph frees saved buffers; reading
             # them afterwards raises. Such values simply are not shown.
             continue
-        saved[attr[len(SAVED_PREFIX):]] = _plain(value)
-    return saved
+        yield name, value
+
+
+def _saved_values(fn: Any) -> dict[str, Any]:
+    """``{name without the _saved_ prefix: plain value}`` for one Node."""
+    return {name: _plain(value) for name, value in read_saved(fn)}
 
 
 def _root_tensors(root: Any) -> list[torch.Tensor]:

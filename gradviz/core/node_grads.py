@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
-from gradviz.core.graph import HELD_BY_HOOK, SAVED_PREFIX, _label, _saved_attribute_names, held_by_hook
+from gradviz.core.graph import _label, read_saved
 from gradviz.core.history import SUMMARY_BYTES
 
 __all__ = [
@@ -800,14 +800,4 @@ class NodeRecorder:
         return pre, post
 
     def _saved(self, fn: Any) -> dict[str, Any]:
-        saved = {}
-        for attr in _saved_attribute_names(type(fn), fn):
-            if held_by_hook(fn, attr):
-                saved[attr[len(SAVED_PREFIX):]] = HELD_BY_HOOK
-                continue
-            try:
-                value = getattr(fn, attr)
-            except RuntimeError:  # freed by an earlier backward
-                continue
-            saved[attr[len(SAVED_PREFIX):]] = _keep_saved(value, self._keep)
-        return saved
+        return {name: _keep_saved(value, self._keep) for name, value in read_saved(fn)}

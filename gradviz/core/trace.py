@@ -23,6 +23,7 @@ import networkx as nx
 import torch
 
 from gradviz.core.gcpause import gc_paused
+from gradviz.core.tensor_stats import stored_values
 
 __all__ = ["BackwardTrace", "trace_backward"]
 
@@ -82,8 +83,7 @@ class BackwardTrace:
 def _norm_tensor(grad: torch.Tensor | None) -> torch.Tensor | None:
     if grad is None:
         return None
-    if grad.is_sparse:
-        grad = grad.coalesce().values()
+    grad = stored_values(grad)
     # Half precision overflows while summing squares long before its values
     # are infinite; accumulate in float32 so only real Inf/NaN show up as such.
     if grad.dtype in (torch.float16, torch.bfloat16):

@@ -106,11 +106,11 @@ class GraphItem(QGraphicsItem):
         self._overview: dict = {}
         self.visibility_version = 0  # bumped by the view when nodes are hidden/revealed
         self.badges: dict = {}  # shown key -> lines drawn in the tag band of its box (numbers mode)
+        # (key, screen rect, text) of each name the last zoomed-out paint put beside its box
+        self.overview_labels: list = []
 
     def set_fonts(self, fonts: Fonts) -> None:
         self.fonts = fonts
-        # (key, screen rect, text) of each name the last zoomed-out paint put beside its box
-        self.overview_labels: list = []
         self._line_heights = {
             name: QFontMetricsF(fonts.for_style(name)).height() for name in ("label", "bold", "small")
         }
