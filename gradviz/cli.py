@@ -235,6 +235,8 @@ def _run_open_model(args) -> int:
 
     if args.steps < 0:
         raise _UsageError(f"--steps must be 0 or more, got {args.steps}")
+    if args.collapse is not None and not args.export_graph:  # it shapes the export only: asked alone it did nothing
+        raise _UsageError("--collapse shapes the exported graph: add --export-graph OUT (e.g. graph.svg)")
     export_format = None
     if args.export_graph:
         from gradviz.core.export import format_for_path

@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -217,7 +218,7 @@ def test_a_format_that_contradicts_the_file_name_is_refused(capsys, tmp_path):
 def test_a_seed_that_is_no_whole_number_says_so_in_words(capsys, tmp_path, command):
     argv = {"export": ["export", "--preset", "lenet", "-o", str(tmp_path / "g.svg")],
             "explain": ["explain", "--preset", "neuron"],
-            "open-model": ["open-model", "examples/small_resnet.py"]}[command]
+            "open-model": ["open-model", str(Path(__file__).resolve().parents[1] / "examples" / "small_resnet.py")]}[command]
     assert main(argv + ["--seed", "nan"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'nan' is not a whole number" in err[0] and "_seed" not in err[0], err

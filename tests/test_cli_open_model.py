@@ -130,3 +130,10 @@ def test_the_nan_origin_is_where_nan_first_appeared_not_where_it_got_to(capsys, 
     origin = [line for line in capsys.readouterr().out.splitlines() if line.startswith("nan origin")]
     assert origin and origin[0].startswith("nan origin  forward: log at nan_forward.py:6"), origin
     assert not any("fc.weight" in line for line in origin)
+
+
+def test_collapse_without_an_export_is_said_not_ignored(capsys):
+    """--collapse shapes only the exported graph: given alone it was accepted and did nothing."""
+    assert main(["open-model", str(EXAMPLES / "small_resnet.py"), "--steps", "0", "--collapse", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--collapse shapes the exported graph: add --export-graph" in err[0]
