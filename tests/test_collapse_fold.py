@@ -138,3 +138,79 @@ def test_open_model_exports_the_collapsed_folded_graph(capsys, tmp_path):
     code = main(["open-model", str(examples / "transformer_block.py"), "--export-graph", str(target), "--collapse", "deep"])
     assert code == 2  # a usage error: one line on stderr
     assert "--collapse: expected 'auto' or a depth" in capsys.readouterr().err
+
+
+def _mlp(n_pairs, top_level=False):
+    """A multi-layer perceptron as people write it: one ``Sequential`` of Linear, ReLU, Linear, ReLU, …, Linear."""
+    torch.manual_seed(0)
+    layers = [nn.Linear(16, 16) if i % 2 == 0 else nn.ReLU() for i in range(2 * n_pairs)] + [nn.Linear(16, 3)]
+    if top_level:
+        return nn.Sequential(*layers)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(*layers)
+
+        def forward(self, x):
+            return self.net(x)
+
+    return Net()
+
+
+def test_a_repeated_group_of_siblings_folds_as_one_box_that_counts_the_groups():
+    graph = gradviz.trace_model(_mlp(40), torch.randn(2, 16), loss_fn=lambda o: o.pow(2).mean()).graph
+    result = c.collapse_graph(graph, c.modules_at_depth(graph, 2), fold=True)
+    folds = [k for k in result.graph if c.is_fold(k)]
+    # Linear, ReLU forty times: one fold of 80 modules; the last Linear (other shape counts alike, but it
+    # has no ReLU after it) stays its own box
+    assert folds == [c.fold_key("net", 0, 79)]
+    attrs = result.graph.nodes[folds[0]]
+    assert attrs["label"] == "net.0 … net.79  ×40 (2 modules each)"
+    assert (attrs["repeats"], attrs["period"]) == (40, 2)
+    assert c.fold_modules(folds[0]) == [f"net.{i}" for i in range(80)]
+    assert c.box_key("net.80") in result.graph
+    _check_partition(graph, result)
+    assert nx.is_directed_acyclic_graph(result.graph)
+    # unfolded, every one of the 80 is its own box again
+    opened = c.collapse_graph(graph, c.modules_at_depth(graph, 2), fold=True, unfolded={folds[0]})
+    assert not [k for k in opened.graph if c.is_fold(k)] and c.box_key("net.41") in opened.graph
+
+
+def test_the_children_of_a_model_that_is_a_sequential_fold_too():
+    """``nn.Sequential(...)`` itself names its children "0", "1", …: no parent before the number."""
+    graph = gradviz.trace_model(_mlp(100, top_level=True), torch.randn(2, 16), loss_fn=lambda o: o.pow(2).mean()).graph
+    wanted = c.readable_collapse(graph)
+    result = c.collapse_graph(graph, wanted, fold=True)
+    folds = [k for k in result.graph if c.is_fold(k)]
+    assert folds == [c.fold_key("", 0, 199)]
+    assert result.graph.nodes[folds[0]]["label"] == "0 … 199  ×100 (2 modules each)"
+    assert c.fold_modules(folds[0]) == [str(i) for i in range(200)]
+    assert c.fold_parent(folds[0]) == ""
+    # it opened readable: before, 200 boxes of a 503-node graph were shown side by side
+    assert result.graph.number_of_nodes() <= c.READABLE_BOXES
+    _check_partition(graph, result)
+
+
+@pytest.mark.parametrize("looks, runs", [
+    ("AAAAAA", [(0, 6, 1)]),            # alike blocks: ×6, not three pairs
+    ("ABABAB", [(0, 6, 2)]),
+    ("XABABABA", [(1, 7, 2)]),          # a stem before, half a pair after: outside the fold
+    ("ABCABCABCAB", [(0, 9, 3)]),
+    ("ABABA", []),                      # two pairs and a half: too few
+    ("AAABABAB", [(0, 3, 1)]),          # found left to right: the A's take the first, BABAB is two pairs
+])
+def test_periodic_runs_prefer_single_repeats_and_need_three_groups(looks, runs):
+    assert c._periodic_runs(list(looks)) == runs
+
+
+def test_a_model_that_would_open_as_one_box_opens_a_level_deeper_with_its_repeats_folded():
+    """One ``Sequential`` of 100 Linear/ReLU pairs inside a model: the readable depth is the
+    whole ``net`` as one box; one level deeper, folded, says what it holds."""
+    graph = gradviz.trace_model(_mlp(100), torch.randn(2, 16), loss_fn=lambda o: o.pow(2).mean()).graph
+    assert c.choose_depth(graph) == 1 and c.shown_count(graph, c.modules_at_depth(graph, 1)) <= c.FEW_BOXES
+    wanted = c.readable_collapse(graph)
+    assert wanted == c.modules_at_depth(graph, 2)
+    shown = c.collapse_graph(graph, wanted, fold=True).graph
+    assert [k for k in shown if c.is_fold(k)] == [c.fold_key("net", 0, 199)]
+    assert shown.number_of_nodes() <= c.FEW_BOXES

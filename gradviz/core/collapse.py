@@ -42,7 +42,13 @@ Conventions:
   (``kind="module"``, ``module`` the parent, ``repeats``, ``folded``: the
   modules in it). Ops between the repeats (a residual add in the parent's
   ``forward``) go into the fold too: the fold holds every node on a path from
-  one repeat to another, so contracting it keeps the graph acyclic. ``unfolded``
+  one repeat to another, so contracting it keeps the graph acyclic. Alike
+  *groups* repeat too: a ``Sequential`` of ``Linear, ReLU, Linear, ReLU, …``
+  repeats a pattern of :data:`FOLD_MAX_PERIOD` boxes at most; it folds into
+  ``"net.0 … net.199  ×100 (2 modules each)"`` with ``period`` 2, ``repeats``
+  100 (a run of single alike boxes is preferred where both fit). The children
+  of a model that *is* a ``Sequential`` are numbered without a parent
+  (``"0"``, ``"1"``, …) and fold as ``fold_key("", 0, 199)``. ``unfolded``
   names folds (their keys) the reader opened: every repeat of the same parent
   is shown as its own box again.
 * Edges between two boxes, or a box and a node, are merged: one edge per pair
@@ -61,6 +67,7 @@ import networkx as nx
 
 __all__ = [
     "BOX_PREFIX",
+    "FOLD_MAX_PERIOD",
     "FOLD_MIN_REPEATS",
     "FOLD_PREFIX",
     "fold_key",
@@ -93,6 +100,10 @@ FOLD_PREFIX = "fold:"
 # Fewer alike siblings than this stay separate boxes: folding two saves one box
 # but hides that there are two.
 FOLD_MIN_REPEATS = 3
+# The longest pattern of sibling boxes that folds as a repeat (Linear, ReLU,
+# Dropout: 3; a fourth for a norm): longer ones would rarely repeat three times
+# and a fold of them would say little.
+FOLD_MAX_PERIOD = 4
 # A fold takes in at most this many extra nodes per repeat (ops between the
 # repeats); more means the repeats are not a plain chain, so they stay apart.
 FOLD_MAX_EXTRA_PER_REPEAT = 4
@@ -104,6 +115,10 @@ READABLE_NODES = 120
 # A graph with more nodes than this opens collapsed (GUI, ``open-model --collapse auto``):
 # about what stays readable at fit in a graph pane of the default window.
 READABLE_BOXES = 150
+# readable_collapse: a readable depth showing at most this many boxes and nodes shows
+# next to nothing (the whole model as a box or two); one level deeper with its
+# repeats folded usually says more.
+FEW_BOXES = 8
 # expand_one_level: a module bigger than this opens with its children collapsed,
 # so opening "blocks" of a 24-block model shows 24 boxes, not 5000 nodes.
 EXPAND_FULLY_MAX = 150
@@ -122,6 +137,11 @@ def box_key(module: str, call: int | None = None) -> str:
     return BOX_PREFIX + (module if call is None else call_label(module, call))
 
 
+def _child(parent: str, index: int) -> str:
+    """``"blocks.3"``; ``"3"`` for a child of the model itself (a model that is a ``Sequential``)."""
+    return f"{parent}.{index}" if parent else str(index)
+
+
 def fold_key(parent: str, first: int, last: int) -> str:
     """The key of the box folding ``parent.first`` ... ``parent.last`` (see the module docstring)."""
     return f"{FOLD_PREFIX}{parent}.{first}-{last}"
@@ -137,7 +157,7 @@ def fold_modules(key: Any) -> list[str]:
         return []
     parent, _, span = key[len(FOLD_PREFIX):].rpartition(".")
     first, _, last = span.partition("-")
-    return [f"{parent}.{i}" for i in range(int(first), int(last) + 1)]
+    return [_child(parent, i) for i in range(int(first), int(last) + 1)]
 
 
 def fold_parent(key: Any) -> str | None:
@@ -145,9 +165,12 @@ def fold_parent(key: Any) -> str | None:
     return key[len(FOLD_PREFIX):].rpartition(".")[0] if is_fold(key) else None
 
 
-def fold_label(parent: str, first: int, last: int) -> str:
-    """``"blocks.0 … blocks.23  ×24"``: how a fold is named on screen."""
-    return f"{parent}.{first} … {parent}.{last}  ×{last - first + 1}"
+def fold_label(parent: str, first: int, last: int, period: int = 1) -> str:
+    """``"blocks.0 … blocks.23  ×24"``: how a fold is named on screen; a fold of
+    repeated groups says how big a group is: ``"net.0 … net.199  ×100 (2 modules each)"``."""
+    repeats = (last - first + 1) // period
+    each = f" ({period} modules each)" if period > 1 else ""
+    return f"{_child(parent, first)} … {_child(parent, last)}  ×{repeats}{each}"
 
 
 def box_module(key: Any) -> str | None:
@@ -371,29 +394,57 @@ def _collapse(graph: nx.DiGraph, collapsed: Iterable[str]) -> CollapsedGraph:
             return CollapsedGraph(graph=graph)
 
 
-_NUMBERED = re.compile(r"^(.*)\.(\d+)$")
+_NUMBERED = re.compile(r"^(?:(.*)\.)?(\d+)$")  # "blocks.3", or "3" (a child of the model)
 
 
-def _repeat_runs(shown: nx.DiGraph) -> list[tuple[str, int, int, list[str]]]:
-    """``(parent, first, last, box keys)`` of every run of alike numbered sibling boxes."""
+def _repeat_runs(shown: nx.DiGraph) -> list[tuple[str, int, int, int, list[str]]]:
+    """``(parent, first, last, period, box keys)`` of every run of alike numbered sibling
+    boxes, or of alike groups of ``period`` of them (see :func:`_periodic_runs`)."""
     by_parent: dict[str, dict[int, str]] = {}
     for key, attrs in shown.nodes(data=True):
         if attrs.get("kind") != "module" or is_fold(key) or box_call(key) is not None:
             continue
         match = _NUMBERED.match(box_module(key) or "")
         if match:
-            by_parent.setdefault(match.group(1), {})[int(match.group(2))] = key
+            by_parent.setdefault(match.group(1) or "", {})[int(match.group(2))] = key
     runs = []
     for parent, boxes in by_parent.items():
         look = {i: tuple(shown.nodes[k].get(a, 0) for a in ("count", "ops", "params")) for i, k in boxes.items()}
-        run: list[int] = []
+        # numbered one after another: a gap (a sibling not shown as a box) ends a run
+        segment: list[int] = []
         for i in sorted(boxes) + [None]:
-            if run and i is not None and i == run[-1] + 1 and look[i] == look[run[0]]:
-                run.append(i)
+            if segment and i is not None and i == segment[-1] + 1:
+                segment.append(i)
                 continue
-            if len(run) >= FOLD_MIN_REPEATS:
-                runs.append((parent, run[0], run[-1], [boxes[j] for j in run]))
-            run = [i] if i is not None else []
+            for start, end, period in _periodic_runs([look[j] for j in segment]):
+                numbers = segment[start:end]
+                runs.append((parent, numbers[0], numbers[-1], period, [boxes[j] for j in numbers]))
+            segment = [i] if i is not None else []
+    return runs
+
+
+def _periodic_runs(looks: list) -> list[tuple[int, int, int]]:
+    """``(start, end, period)`` of the runs in ``looks`` (a list slice ``start:end``)
+    that repeat a group of ``period`` looks at least :data:`FOLD_MIN_REPEATS` times,
+    found left to right. At each place the period covering most wins, the shorter
+    on a tie (six alike blocks are ×6, not three pairs ×3)."""
+    runs = []
+    start = 0
+    while start < len(looks):
+        best = (0, 0)  # (values covered, period)
+        for period in range(1, FOLD_MAX_PERIOD + 1):
+            end = start + period
+            while end < len(looks) and looks[end] == looks[end - period]:
+                end += 1
+            covered = (end - start) // period * period
+            if covered // period >= FOLD_MIN_REPEATS and covered > best[0]:
+                best = (covered, period)
+        covered, period = best
+        if covered:
+            runs.append((start, start + covered, period))
+            start += covered
+        else:
+            start += 1
     return runs
 
 
@@ -419,7 +470,7 @@ def fold_repeats(result: CollapsedGraph, unfolded: Iterable[str] = ()) -> Collap
     # opening one fold opens its parent's repeats for good: expanding one of
     # them must not fold the others again under a new key
     opened = {fold_parent(key) for key in unfolded}
-    for parent, first, last, keys in _repeat_runs(result.graph):
+    for parent, first, last, period, keys in _repeat_runs(result.graph):
         key = fold_key(parent, first, last)
         if parent in opened:
             continue
@@ -429,8 +480,8 @@ def fold_repeats(result: CollapsedGraph, unfolded: Iterable[str] = ()) -> Collap
                 result.graph.nodes[k].get("kind") == "module" for k in extras):
             continue  # not a plain chain of repeats: folding would hide other structure
         folded = [box_module(k) for k in keys]
-        attrs = dict(kind="module", label=fold_label(parent, first, last), module=parent,
-                     repeats=len(keys), folded=folded)
+        attrs = dict(kind="module", label=fold_label(parent, first, last, period), module=parent,
+                     repeats=len(keys) // period, period=period, folded=folded)
         result = _contract(result, hull, key, attrs)
     return result
 
@@ -597,10 +648,23 @@ def readable_collapse(graph: nx.DiGraph, max_nodes: int = READABLE_BOXES) -> fro
     modules), else every module at the deepest depth showing at most ``max_nodes``
     boxes (:func:`choose_depth`). Draw it with ``collapse_graph(..., fold=True)``:
     alike repeats then fold into one box, and unfolding them still shows at most
-    ``max_nodes`` boxes."""
+    ``max_nodes`` boxes.
+
+    Except where that depth shows next to nothing (at most :data:`FEW_BOXES`: a
+    model whose one ``Sequential`` holds 60 Linear/ReLU pairs is then a single
+    "net" box): when the next depth, folded, shows at most ``max_nodes``, it opens
+    there (``net.1 … net.120  ×60 (2 modules each)`` says what the box holds;
+    unfolding that fold then shows more than ``max_nodes``, as the reader asked)."""
     if graph.number_of_nodes() <= max_nodes or not has_modules(graph):
         return frozenset()
-    return modules_at_depth(graph, choose_depth(graph, max_nodes))
+    sizes = module_sizes(graph)
+    depth = choose_depth(graph, max_nodes)
+    wanted = modules_at_depth(graph, depth, sizes)
+    if depth < max_depth(graph, sizes) and shown_count(graph, wanted) <= FEW_BOXES:
+        deeper = modules_at_depth(graph, depth + 1, sizes)
+        if collapse_graph(graph, deeper, fold=True).graph.number_of_nodes() <= max_nodes:
+            return deeper
+    return wanted
 
 
 def expand_one_level(

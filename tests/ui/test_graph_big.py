@@ -296,3 +296,24 @@ def test_no_repaint_leftovers_after_select_collapse_search(qtbot):
         step()
         settle(qtbot, view)
         assert_screen_settles_to_a_fresh_render(qtbot, view, name)
+
+
+def test_a_deep_mlp_opens_as_one_fold_of_its_linear_relu_pairs(qtbot, view):
+    """A 100-layer ``nn.Sequential(Linear, ReLU, …)`` used to open as its 200 boxes side by side
+    (its children "0" … "199" have no parent name, so nothing folded, and Linear and ReLU
+    boxes alternate, so no two neighbours are alike)."""
+    torch.manual_seed(0)
+    layers = [torch.nn.Linear(16, 16) if i % 2 == 0 else torch.nn.ReLU() for i in range(200)]
+    graph = gradviz.trace_model(torch.nn.Sequential(*layers), torch.randn(2, 16), loss_fn=lambda o: o.pow(2).mean()).graph
+    show(qtbot, view, graph)
+    fold = fold_key("", 0, 199)
+    assert view.folds() == [fold]
+    assert view.node_count() <= AUTO_COLLAPSE_NODES
+    assert view.shown_graph().nodes[fold]["label"] == "0 … 199  ×100 (2 modules each)"
+    view.canvas.nodeClicked.emit(view.item.model.index[fold])
+    assert "100 alike groups of 2 modules folded" in view.details.toPlainText()
+    entries = [a.text() for a in view.context_menu(fold).actions()]
+    assert "Unfold 0 … 199  ×100 (2 modules each)" in entries
+    with qtbot.waitSignal(view.ready, timeout=30_000):
+        view.canvas.nodeDoubleClicked.emit(view.item.model.index[fold])
+    assert view.folds() == [] and view.node_count() > 200

@@ -181,11 +181,19 @@ def _box_title(shown: CollapsedGraph, box: Hashable) -> str:
     return str(box_module(box) or shown.graph.nodes[box].get("label") or box)
 
 
+def _fold_description(attrs: dict) -> str:
+    """``"24 alike modules folded"``, or ``"100 alike groups of 2 modules folded"`` for a fold of groups."""
+    period = attrs.get("period", 1)
+    if period > 1:
+        return f"{attrs.get('repeats')} alike groups of {period} modules folded"
+    return f"{attrs.get('repeats')} alike modules folded"
+
+
 def _box_html(graph: nx.DiGraph, shown: CollapsedGraph, box: Hashable) -> str:
     attrs = shown.graph.nodes[box]
     module = box_module(box) or box  # a fold of repeated modules opens by its key
     members = shown.members.get(box, [])
-    what = f"{attrs.get('repeats')} alike modules folded" if is_fold(box) else "collapsed module"
+    what = _fold_description(attrs) if is_fold(box) else "collapsed module"
     parts = [
         f"<h2>{_esc(_box_title(shown, box))}</h2>",
         f"<div class='sub'>{what} · {len(members)} nodes "
