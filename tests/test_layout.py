@@ -157,6 +157,54 @@ def test_a_deep_mlp_is_a_straight_chain_not_a_diagonal():
     xs = [x for x, _ in pos.values()]
     assert max(xs) - min(xs) < 3 * widest  # the chain, its weights and biases beside it
 
+def crowded_graph(n_params=10, chain=6):
+    """A chain of ops where one op takes ``n_params`` parameters of its own (an LSTM layer
+    takes four per direction, a two-layer BiLSTM sixteen): one row far wider than the rest."""
+    graph = op_graph([(f"c{i}", f"c{i + 1}") for i in range(chain - 1)])
+    for j in range(n_params):
+        graph.add_node(f"p{j}", kind="param", label="AccumulateGrad", name=f"rnn.weight_hh_l{j}_reverse", shape=(48, 12))
+        graph.add_edge(f"p{j}", "c3")
+    return graph
+
+
+def bounding_box(graph, pos):
+    centre, size = boxes(graph, pos)
+    low, high = (centre - size / 2).min(axis=0), (centre + size / 2).max(axis=0)
+    return high - low
+
+
+def test_a_row_of_many_parameters_is_stacked_above_their_op_when_the_drawing_is_too_wide():
+    from gradviz.core.layout import PANE_ASPECT
+
+    graph = crowded_graph()
+    pos = layered_layout(graph)
+    assert_valid_layout(graph, pos)
+    rows = distinct_rows(pos)
+    consumer_row = rows.index(pos["c3"][1])
+    param_rows = sorted({rows.index(pos[f"p{j}"][1]) for j in range(10)})
+    # stacked in rows right above their op (none below it, none far away)
+    assert len(param_rows) > 1 and max(param_rows) == consumer_row - 1
+    assert param_rows == list(range(min(param_rows), consumer_row))
+    # the op's input from the chain stays right above it; the chain before sits above the stack
+    assert rows.index(pos["c2"][1]) == consumer_row - 1
+    assert all(rows.index(pos[f"c{i}"][1]) < min(param_rows) for i in range(2))
+    width, height = bounding_box(graph, pos)
+    one_row_width = 10 * default_node_size("p0", graph.nodes["p0"])[0]
+    assert width < one_row_width / 2
+    assert width * PANE_ASPECT <= height * 1.5  # no longer a strip many times wider than tall
+
+
+@pytest.mark.parametrize("graph", [crowded_graph(n_params=3), crowded_graph(n_params=10, chain=60)],
+                         ids=["three_parameters", "a_tall_drawing"])
+def test_parameters_stay_beside_their_op_when_few_or_when_the_drawing_is_tall(graph):
+    """Three side by side are a Linear's or a conv's inputs; and a drawing taller than the
+    pane is fitted by its height, so stacking would only make it smaller."""
+    pos = layered_layout(graph)
+    rows = distinct_rows(pos)
+    params = [k for k in graph if str(k).startswith("p")]
+    assert {rows.index(pos[k][1]) for k in params} == {rows.index(pos["c3"][1]) - 1}
+
+
 def test_output_is_at_the_bottom_of_a_real_autograd_graph():
     graph = tiny_model_graph()
     pos = layered_layout(graph)

@@ -254,6 +254,8 @@ def _layered_layout(graph, node_size, report, node_gap, layer_gap, max_sweeps, *
     edges = _break_cycles(n, edges)
     report(0.05, "assigning layers")
     layer = _assign_layers(n, edges)
+    layer = _stack_crowded_sources(layer, edges, widths, heights, node_gap,
+                                   layer_gap if layer_gap is not None else max(24.0, max(heights)))
     report(0.1, "inserting dummy nodes")
     layered = _LayeredGraph.build(layer, edges)
 
@@ -424,6 +426,88 @@ def _assign_layers(n: int, edges: list[tuple[int, int]]) -> list[int]:
     used = sorted(set(layer))
     squeeze = {old: new for new, old in enumerate(used)}
     return [squeeze[k] for k in layer]
+
+
+# A row holding this many parameters (or other inputs of their own) side by side,
+# and wider than STACK_FACTOR times the widest row of everything else, stacks them
+# in rows of their own above it. A BiLSTM's eight weights and biases per layer stood
+# in one row three times the width of the rest, and its labels came out at 3.5 px at
+# fit. Fewer than four stay put: a Linear's or a conv's weight and bias keep their
+# place beside it.
+# Only a drawing that is wide for its height stacks: a graph pane is about
+# PANE_ASPECT as tall as it is wide, and a drawing taller than that is fitted by
+# its height, so stacking would only make it smaller (a one-layer LSTM's four
+# weights beside its chain, a ResNet's batch norms beside a shortcut stay put).
+MIN_STACKED_SOURCES = 4
+STACK_FACTOR = 1.5
+PANE_ASPECT = 0.75
+
+
+def _stack_crowded_sources(layer: list[int], edges: list[tuple[int, int]], widths: list[float],
+                           heights: list[float], gap: float, layer_gap: float) -> list[int]:
+    """``layer`` with the inputs of a too-wide row stacked in new rows right above it.
+
+    Only sources whose one consumer is in the next row move: a source lifted by k rows
+    lengthens its one edge by k (a dummy in each row it passes, counted in that row's
+    width). Each row, the crowded one included, is filled up to the target width
+    (:data:`STACK_FACTOR` times the widest row of everything that does not move);
+    rows that are not crowded, and every row's other boxes, keep their order.
+    """
+    n = len(layer)
+    n_layers = max(layer) + 1
+    has_pred = bytearray(n)
+    consumers: list[list[int]] = [[] for _ in range(n)]
+    for u, v in edges:
+        has_pred[v] = 1
+        consumers[u].append(v)
+    movable = bytearray(n)
+    crowded = [0] * n_layers
+    for v in range(n):
+        if not has_pred[v] and len(consumers[v]) == 1 and layer[consumers[v][0]] == layer[v] + 1:
+            movable[v] = 1
+            crowded[layer[v]] += 1
+    if max(crowded) < MIN_STACKED_SOURCES:
+        return layer
+    width = [-gap] * n_layers  # each box adds its width and one gap; a row's first has none
+    core = [-gap] * n_layers  # the same without the movable sources
+    for v in range(n):
+        width[layer[v]] += widths[v] + gap
+        if not movable[v]:
+            core[layer[v]] += widths[v] + gap
+    for u, v in edges:
+        for k in range(layer[u] + 1, layer[v]):  # a dummy per row a long edge passes
+            width[k] += DUMMY_WIDTH + gap
+            core[k] += DUMMY_WIDTH + gap
+    row_height = [0.0] * n_layers
+    for v in range(n):
+        row_height[layer[v]] = max(row_height[layer[v]], heights[v])
+    if max(width) * PANE_ASPECT <= sum(row_height) + layer_gap * (n_layers - 1):
+        return layer  # fitted by its height: narrower would not be bigger
+    target = STACK_FACTOR * max(max(core), max(widths))
+    lift = [0] * n  # rows above its own each source ends up
+    added = [0] * n_layers  # rows stacked above each row
+    for row in range(n_layers):
+        if crowded[row] < MIN_STACKED_SOURCES or width[row] <= target:
+            continue
+        rows = [max(core[row], 0.0)]  # the row itself, then the rows stacked above it
+        for v in (v for v in range(n) if movable[v] and layer[v] == row):
+            level = next((j for j in range(len(rows)) if rows[j] + widths[v] + (gap if rows[j] > 0 else 0.0) <= target
+                          and all(rows[i] + DUMMY_WIDTH + gap <= target for i in range(j))), len(rows))
+            if level == len(rows):
+                rows.append(0.0)
+            rows[level] += widths[v] + (gap if rows[level] > 0 else 0.0)
+            for i in range(level):
+                rows[i] += DUMMY_WIDTH + gap
+            lift[v] = level
+        added[row] = len(rows) - 1
+    if not any(added):
+        return layer
+    shift = [0] * n_layers  # new index of each old row: every row stacked above it or above a row before it
+    total = 0
+    for row in range(n_layers):
+        total += added[row]
+        shift[row] = total
+    return [layer[v] + shift[layer[v]] - lift[v] for v in range(n)]
 
 
 # ---------------------------------------------------------------------------

@@ -317,3 +317,24 @@ def test_a_deep_mlp_opens_as_one_fold_of_its_linear_relu_pairs(qtbot, view):
     with qtbot.waitSignal(view.ready, timeout=30_000):
         view.canvas.nodeDoubleClicked.emit(view.item.model.index[fold])
     assert view.folds() == [] and view.node_count() > 200
+
+
+def test_a_bidirectional_lstm_reads_at_fit(qtbot, view):
+    """Two BiLSTM layers take 16 weights and biases, eight per layer side by side in one
+    row: the drawing was three times wider than the rest of it, and at fit its labels came
+    out at 6 px in this view. They are stacked above their ops now."""
+    class BiLSTM(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Embedding(50, 8)
+            self.lstm = torch.nn.LSTM(8, 12, num_layers=2, bidirectional=True, batch_first=True)
+            self.head = torch.nn.Linear(24, 5)
+
+        def forward(self, tokens):
+            return self.head(self.lstm(self.embed(tokens))[0])
+
+    torch.manual_seed(0)
+    graph = gradviz.trace_model(BiLSTM(), torch.randint(0, 50, (2, 7)), loss_fn=lambda o: o.pow(2).mean()).graph
+    show(qtbot, view, graph)
+    view.fit_to_window(animate=False)
+    assert view.label_pixel_size() >= 9.0

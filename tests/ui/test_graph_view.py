@@ -552,7 +552,7 @@ def test_edges_are_drawn_along_routes_around_the_boxes(qtbot, view, lenet_graph)
 
 
 def test_zoomed_out_names_beside_boxes_stay_inside_the_pane(qtbot):
-    """A BiLSTM's 16 parameters stand in two wide rows: at fit the view is zoomed out
+    """A BiLSTM's 16 parameters in a small pane: at fit the view is zoomed out
     and names go beside the boxes. The outermost were drawn past the pane's edge and
     cut ("_ih_l0 (48, 8)", "lstm.bias_hh_l"): each name now fits whole (shortened if
     need be) or is left out."""
@@ -573,7 +573,7 @@ def test_zoomed_out_names_beside_boxes_stay_inside_the_pane(qtbot):
             return torch.log_softmax(self.tag(self.lstm(self.embed(x))[0]), -1)
 
     graph = gradviz.trace_model(Tagger(), torch.randint(0, 40, (2, 7)), loss_fn=lambda o: o.pow(2).mean()).graph
-    view = shown_graph_view(qtbot, (830, 600))
+    view = shown_graph_view(qtbot, (520, 380))
     view.set_graph(graph)
     qtbot.waitUntil(view.is_ready, timeout=10_000)
     view.fit_to_window(animate=False)
