@@ -625,3 +625,36 @@ def test_add_output_shapes_gives_each_op_its_output_shape():
     assert shapes["SumBackward0"] == () and shapes["AddBackward0"] == ()
     assert shapes["SplitWithSizesBackward0"] == (4, 1)  # several outputs: the first one's
     assert all("output_shape" not in a for _, a in graph.nodes(data=True) if a["kind"] != "op")
+
+
+@pytest.mark.parametrize("model_name", ["resnetish", "resnet_tiny"])
+def test_a_recorder_that_does_not_walk_gives_the_same_graph_and_forward_ops(model_name):
+    """``walk=False`` (a full record's forward): no exit walk, the graph resolves
+    each Node's module by sequence number; the graph, its ``module``/``calls`` and
+    the forward's ops in creation order are those of a walking recorder."""
+    from gradviz.core.session import _forward_and_loss_keys
+
+    torch.manual_seed(0)
+    if model_name == "resnetish":
+        model, x = ResNetish(), torch.randn(5, 3)
+    else:
+        spec = gradviz.presets.load("resnet_tiny")
+        model, x = gradviz.build_model(spec, seed=0), torch.randn(2, *spec.input_shape[1:])
+    x.requires_grad_(True)
+    older = x * 1  # an op before the forward: neither the forward's nor the loss's by creation
+
+    def build(walk):
+        with ForwardRecorder(model, walk=walk) as rec:
+            out = model(older)
+        loss = out.pow(2).mean()
+        graph = autograd_graph(loss, model, module_of=rec.module_of, calls_of=rec.call_of)
+        return graph, _forward_and_loss_keys(graph, rec), rec
+
+    walked, walked_keys, walked_rec = build(True)
+    lazy, lazy_keys, lazy_rec = build(False)
+    assert dict(lazy.nodes(data=True)) == dict(walked.nodes(data=True))
+    assert list(lazy.edges(data=True)) == list(walked.edges(data=True))
+    assert lazy_keys == walked_keys
+    forward, loss_ops = lazy_keys
+    assert [lazy.nodes[k]["label"] for k in loss_ops] == ["MulBackward0", "PowBackward0", "MeanBackward0"]
+    assert lazy_rec.creation_order == [] and len(forward) == len(walked_rec.creation_order)

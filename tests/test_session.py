@@ -619,3 +619,40 @@ def test_a_learning_rate_is_a_finite_number_and_nothing_else(lr):
     with pytest.raises(ValueError, match="learning rate must be"):
         session.set_lr(lr)
     assert session.lr == 0.5  # the last valid value stays in force
+
+
+class _Escaping(nn.Module):
+    """Functional ops in the model's own forward, one of them on a result kept
+    aside on the model; a module called twice; an op after the last module call."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.act = nn.Linear(4, 6), nn.Linear(6, 3), nn.ReLU()
+        self.aside = None
+
+    def forward(self, x):
+        h = self.act(self.fc1(x))
+        self.aside = (h * 2).sum()
+        return torch.tanh(self.act(self.fc2(h))) + 0 * self.aside
+
+
+@pytest.mark.parametrize("make", [lambda: gradviz.build_model(presets.load("resnet_tiny"), seed=0), _Escaping],
+                         ids=["resnet_tiny", "escaping"])
+def test_a_full_record_without_the_forward_walk_equals_one_with_it(make):
+    """A plain full record skips the forward recorder's own walk (the graph's is the only
+    one); node gradients need that walk. Both give the same graph, attributes and orders."""
+    def record(node_gradients):
+        torch.manual_seed(0)
+        model = make()
+        shape = (2, 4) if isinstance(model, _Escaping) else (2, *presets.load("resnet_tiny").input_shape[1:])
+        session = TrainingSession(model, loss="mse", optimizer="sgd", input_shape=shape,
+                                  data=RandomData(seed=0), seed=0, record="full", node_gradients=node_gradients)
+        session.run_iteration()
+        return session.history[-1]
+
+    lazy, walked = record(None), record(4096)
+    assert dict(lazy.graph.nodes(data=True)) == dict(walked.graph.nodes(data=True))
+    assert list(lazy.graph.edges(data=True)) == list(walked.graph.edges(data=True))
+    assert lazy.creation_order == walked.creation_order
+    assert lazy.backward_order == walked.backward_order
+    assert any(attrs.get("calls") for _, attrs in lazy.graph.nodes(data=True))

@@ -213,10 +213,14 @@ def autograd_graph(
     with gc_paused():
         key_of, edges = _walk(roots)
         nodes = _node_entries(key_of, _param_names(params), saved_tensors)
-        if module_of is not None:
-            _add_module_names(nodes, key_of, module_of)
-        if calls_of is not None:
-            _add_module_calls(nodes, key_of, calls_of)
+        frames = getattr(module_of, "frames", None)
+        if frames is not None and frames is getattr(calls_of, "frames", False):
+            _add_recorded_calls(nodes, key_of, module_of, calls_of, frames)
+        else:
+            if module_of is not None:
+                _add_module_names(nodes, key_of, module_of)
+            if calls_of is not None:
+                _add_module_calls(nodes, key_of, calls_of)
         out_keys = []
         for i, tensor in enumerate(roots):
             key = f"out{i}"
@@ -299,6 +303,26 @@ def _add_module_names(nodes: list, key_of: dict, module_of: Mapping[Any, str]) -
             if module is None and resolve is not None:
                 module = resolve(fn)
             attrs["module"] = module or ""
+
+
+def _add_recorded_calls(nodes: list, key_of: dict, module_of: dict, calls_of: dict, frames) -> None:
+    """:func:`_add_module_names` and :func:`_add_module_calls` in one pass, for the two
+    maps of one :class:`ForwardRecorder` (keyed by id): a Node neither map holds (all
+    of them after ``walk=False``) has its module calls looked up once, for both."""
+    get_module, get_calls = module_of.get, calls_of.get
+    for (_, attrs), fn in zip(nodes, key_of):
+        if attrs["kind"] != "op":
+            continue
+        module, calls = get_module(id(fn)), get_calls(id(fn))
+        if module is None or calls is None:
+            frame = frames(fn)
+            if module is None and frame is not None:
+                module = frame[-1][0] if frame else ""
+            if calls is None:
+                calls = frame
+        attrs["module"] = module or ""
+        if calls:
+            attrs["calls"] = calls
 
 
 def _add_module_calls(nodes: list, key_of: dict, calls_of: Mapping[Any, tuple]) -> None:
@@ -420,9 +444,10 @@ class _Ownership(dict):
     """``{id(Node): owner}`` as filled on exit, plus :meth:`resolve` for Nodes
     the exit walk did not reach: :func:`autograd_graph` asks it for those."""
 
-    def __init__(self, resolve):
+    def __init__(self, resolve, frames):
         super().__init__()
         self.resolve = resolve  # Node -> owner, or None when the Node is not of this forward
+        self.frames = frames  # Node -> its module calls (the timeline lookup both maps resolve from)
 
 
 def _timeline():
@@ -502,10 +527,19 @@ class ForwardRecorder:
             its calls apart: each call is a contiguous run of sequence numbers,
             which is what keeps a graph collapsed by call acyclic.
         creation_order: the op Nodes in the order the forward created them.
+
+    ``walk=False`` skips the exit walk (and keeping module outputs'
+    ``grad_fn``s for it): ``creation_order`` stays empty and ``module_of`` /
+    ``call_of`` start empty, so :func:`autograd_graph` resolves every Node by
+    its sequence number as it meets it (the same owner the walk would give).
+    For a caller that builds the graph right away (a training session's full
+    record): the graph walk is then the only walk, not the second; the
+    forward's Nodes are the graph's within :attr:`sequence_range`.
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, *, walk: bool = True):
         self.model = model
+        self.walk = walk
         self.module_of: dict[int, str] = {}
         self.call_of: dict[int, tuple[tuple[str, int], ...]] = {}
         self.creation_order: list[Any] = []
@@ -559,7 +593,16 @@ class ForwardRecorder:
             sys.setrecursionlimit(self._old_limit)
         del self._frames[1:]
         self._end[0] = _next_sequence_nr()
-        self._assign()
+        if self.walk:
+            self._assign()
+        else:
+            self._found = []
+
+    @property
+    def sequence_range(self) -> tuple[int, int]:
+        """``(start, end)``: the Nodes created inside the ``with`` block have
+        ``start <= fn._sequence_nr() < end`` (valid after exit)."""
+        return self._boundaries[0], self._end[0]
 
     def note(self, *values: Any) -> None:
         """Also walk back from these tensors (e.g. the loss) on exit, so the
@@ -576,8 +619,8 @@ class ForwardRecorder:
 
     def _new_timeline(self) -> None:
         self._boundaries, self._owners, self._end, self._owner = _timeline()
-        self.module_of = _Ownership(_module_of_owner(self._owner))
-        self.call_of = _Ownership(self._owner)
+        self.module_of = _Ownership(_module_of_owner(self._owner), self._owner)
+        self.call_of = _Ownership(self._owner, self._owner)
 
     def _remove_hooks(self) -> None:
         for handle in self._handles:
@@ -596,6 +639,7 @@ class ForwardRecorder:
         name_of, frames, calls, thread = self._name_of, self._frames, self._calls, self._thread
         boundaries, owners, get_ident, found = self._boundaries, self._owners, threading.get_ident, self._found
         tensor_type = torch.Tensor
+        walk = self.walk
 
         def pre_hook(module, args):
             name = name_of.get(id(module))
@@ -613,6 +657,8 @@ class ForwardRecorder:
                 frames.pop()
             boundaries.append(_next_sequence_nr())
             owners.append(frames[-1])
+            if not walk:
+                return
             # Every call's output, not only the model's: a submodule's output
             # the model keeps aside (an auxiliary loss) is found too.
             if type(output) is tensor_type or isinstance(output, tensor_type):

@@ -88,6 +88,32 @@ SOURCE_LINES_DEFAULT = False
 SAMPLE_LIMIT = 64
 
 
+def _forward_and_loss_keys(graph, recorder) -> tuple[list[str], list[str]]:
+    """The graph's op keys the forward created, in creation order, and the rest (the loss's).
+
+    The loss ran outside the recorder (keeping it active across phases would
+    leak its global module hooks into other code), so its ops are the op
+    nodes the forward did not create. They all come from this one phase, one
+    thread, so autograd's sequence numbers order them. A recorder that walked
+    (``walk=True``) names the forward's Nodes; one that did not gives their
+    sequence-number range: the same Nodes, except one whose result left the
+    forward outside every module output, which is then a forward op too."""
+    fns = graph.graph["fn"]
+    nodes = graph._node
+    if recorder.walk:
+        key_of = {id(fn): key for key, fn in fns.items()}
+        forward_keys = [key_of[id(fn)] for fn in recorder.creation_order if id(fn) in key_of]
+        seen = set(forward_keys)
+        loss_keys = [key for key, attrs in nodes.items() if attrs.get("kind") == "op" and key not in seen]
+        loss_keys.sort(key=lambda key: fns[key]._sequence_nr())
+        return forward_keys, loss_keys
+    start, end = recorder.sequence_range
+    ops = sorted((fn._sequence_nr(), key) for key, fn in fns.items() if nodes[key].get("kind") == "op")
+    forward_keys = [key for number, key in ops if start <= number < end]
+    loss_keys = [key for number, key in ops if not start <= number < end]
+    return forward_keys, loss_keys
+
+
 def _traced_grad_norms(graph: nx.DiGraph, trace, named_params: list, fresh: list[bool]) -> dict[str, float]:
     """``{name: norm of .grad}`` read off the backward trace, for the parameters whose
     ``.grad`` *is* the one gradient their AccumulateGrad received: it was None before
@@ -677,10 +703,12 @@ class TrainingSession:
                 from gradviz.core.graph import ForwardRecorder
                 from gradviz.core.source_lines import SourceRecorder
 
-                recorder = ForwardRecorder(self.model)
-                sources = SourceRecorder(self.source_lines)
                 limit = self._active.get("node_gradients")
                 self._node_recorder = NodeRecorder(limit) if limit is not None else None
+                # Without node gradients nothing needs the Nodes before the loss phase builds
+                # the graph: that walk is the only one (see _forward_and_loss_keys).
+                recorder = ForwardRecorder(self.model, walk=self._node_recorder is not None)
+                sources = SourceRecorder(self.source_lines)
                 with recorder, sources, self._watch_values():
                     returned = self.model(*args)
                 self._recorder, self._sources = recorder, sources
@@ -793,20 +821,7 @@ class TrainingSession:
             add_source_lines(graph, self._sources)
             add_source_lines(graph, self._loss_sources)
             self._sources, self._loss_sources = None, contextlib.nullcontext()
-        fns = graph.graph["fn"]
-        key_of = {id(fn): key for key, fn in fns.items()}
-        forward_keys = [key_of[id(fn)] for fn in recorder.creation_order if id(fn) in key_of]
-        # The loss ran outside the recorder (keeping it active across phases
-        # would leak its global module hooks into other code),
-        # so its ops are the op nodes the forward did not create. They all come
-        # from this one phase, one thread, so autograd's sequence numbers
-        # order them.
-        seen = set(forward_keys)
-        loss_keys = [
-            key for key, attrs in graph.nodes(data=True)
-            if attrs.get("kind") == "op" and key not in seen
-        ]
-        loss_keys.sort(key=lambda key: fns[key]._sequence_nr())
+        forward_keys, loss_keys = _forward_and_loss_keys(graph, recorder)
         record.graph = self._live_graph = graph
         if self._node_recorder is not None:
             # The same kept values the forward noted (the recorder's cache), now on this graph's keys.
