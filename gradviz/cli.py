@@ -192,7 +192,7 @@ def _add_open_model(subparsers) -> None:
                         help='input shape(s), batch first, one per forward argument: "1,3,32,32; 1,10"')
     inputs.add_argument("--input-expr", default="", metavar="EXPR",
                         help='a Python expression (sees torch) giving the input tensor(s), e.g. "torch.randint(0, 100, (2, 16))"')
-    parser.add_argument("--dtype", default="float32", help="dtype of --inputs tensors, e.g. int64 for token ids (default: float32)")
+    parser.add_argument("--dtype", default=None, help="dtype of --inputs tensors, e.g. int64 for token ids (default: float32)")
     parser.add_argument("--loss", default="mse", choices=LOSSES, help="loss function (default: mse)")
     parser.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS, help="optimizer (default: sgd)")
     parser.add_argument("--lr", type=float, default=0.01, help="learning rate (default: 0.01)")
@@ -237,6 +237,10 @@ def _run_open_model(args) -> int:
         raise _UsageError(f"--steps must be 0 or more, got {args.steps}")
     if args.collapse is not None and not args.export_graph:  # it shapes the export only: asked alone it did nothing
         raise _UsageError("--collapse shapes the exported graph: add --export-graph OUT (e.g. graph.svg)")
+    if args.dtype is not None and not args.inputs:  # it shapes --inputs only: other inputs keep their own dtype
+        source = "--input-expr" if args.input_expr else "the file's example_inputs()"
+        raise _UsageError(f"--dtype is the dtype of --inputs shapes; the inputs come from {source}, "
+                          "in their own dtype: add --inputs SHAPES or drop --dtype")
     export_format = None
     if args.export_graph:
         from gradviz.core.export import format_for_path
@@ -246,7 +250,7 @@ def _run_open_model(args) -> int:
         except ValueError as exc:
             raise _UsageError(str(exc)) from None
     request = UserModelRequest(
-        path=args.file, name=args.name, args=args.args, weights=args.weights, input_shapes=args.inputs, dtype=args.dtype,
+        path=args.file, name=args.name, args=args.args, weights=args.weights, input_shapes=args.inputs, dtype=args.dtype or "float32",
         input_expression=args.input_expr, loss=args.loss, optimizer=args.optimizer, lr=args.lr, seed=args.seed,
     )
     try:

@@ -137,3 +137,18 @@ def test_collapse_without_an_export_is_said_not_ignored(capsys):
     assert main(["open-model", str(EXAMPLES / "small_resnet.py"), "--steps", "0", "--collapse", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--collapse shapes the exported graph: add --export-graph" in err[0]
+
+
+@pytest.mark.parametrize("inputs", [[], ["--input-expr", "torch.randn(2, 3, 32, 32)"]], ids=["example_inputs", "input_expr"])
+def test_a_dtype_without_input_shapes_is_said_not_ignored(capsys, inputs):
+    """--dtype is the dtype of --inputs shapes: with the file's example_inputs() (or an
+    expression) giving the inputs, "--dtype float16" and even "--dtype banana" were accepted
+    and did nothing; the float32 inputs were used."""
+    for dtype in ("float16", "banana"):
+        assert main(["open-model", str(EXAMPLES / "small_resnet.py"), "--steps", "0", "--dtype", dtype, *inputs]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--dtype is the dtype of --inputs shapes" in err[0], err
+    # with shapes it is what it says
+    assert main(["open-model", str(EXAMPLES / "lstm_tagger.py"), "--steps", "0", "--inputs", "2,12", "--dtype", "int64"]) == 0
+    assert "(2, 12) int64" in capsys.readouterr().out
+
