@@ -214,3 +214,15 @@ def test_a_model_that_would_open_as_one_box_opens_a_level_deeper_with_its_repeat
     shown = c.collapse_graph(graph, wanted, fold=True).graph
     assert [k for k in shown if c.is_fold(k)] == [c.fold_key("net", 0, 199)]
     assert shown.number_of_nodes() <= c.FEW_BOXES
+
+
+def test_an_animation_frame_of_a_fold_of_groups_does_not_miscount_it():
+    """Its caption said "net.0 … net.79  ×80": eighty modules, but forty repeats of a pair."""
+    from gradviz.core.animation import animation_frames
+
+    graph = gradviz.trace_model(_mlp(40), torch.randn(2, 16), loss_fn=lambda o: o.pow(2).mean()).graph
+    result = c.collapse_graph(graph, c.modules_at_depth(graph, 2), fold=True)
+    frames = animation_frames(graph, shown=lambda key: result.group_of.get(key, key))
+    fold = c.fold_key("net", 0, 79)
+    captions = [f.caption for f in frames if fold in f.active]
+    assert captions and all("net.0 … net.79 (" in text and "×" not in text for text in captions), captions

@@ -184,7 +184,8 @@ def _names(graph: nx.DiGraph, ops: list[Key], box: Key) -> str:
     """What a frame's caption calls its ops: the box they are drawn as, or their names."""
     if is_fold(box):
         modules = fold_modules(box)
-        return f"{modules[0]} … {modules[-1]}  ×{len(modules)} ({len(ops)} ops)"
+        # (no "×N": the key does not say whether the fold repeats single modules or groups of them)
+        return f"{modules[0]} … {modules[-1]} ({len(ops)} ops)"
     if box_module(box) is not None:  # "layer1.0.relu (call 2)": the box's own label
         return f"{str(box)[len(BOX_PREFIX):]} ({len(ops)} op{'s' if len(ops) != 1 else ''})"
     names = [_op_name(graph, k) for k in ops]
