@@ -475,3 +475,60 @@ def test_the_histogram_keeps_its_room_when_its_colour_bar_arrives(qtbot):
     widget, item = panel.plot_widgets["histogramPlot"], panel.hist_image
     qtbot.waitUntil(lambda: widget.mapFromScene(item.mapToScene(item.boundingRect())).boundingRect().height()
                     >= HIST_BINS - 2, timeout=5000)
+
+
+MLP_SOURCE = '''
+import torch
+from torch import nn
+
+
+class DeepMLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def example_inputs():
+    return torch.randn(4, 64)
+'''
+
+
+def test_colour_bar_numbers_of_an_opened_model_are_inside_the_panel(qtbot, tmp_path):
+    """An opened model's net.0.weight (32, 64) at 1600×1000: the empty panel was narrowed
+    while its four titles stood side by side, then rearranged; the drawing kept the
+    four-across width, 28 px wider than the panel, and a bar's right-hand number "+0.125"
+    read "+0.1" under the panel's edge."""
+    from gradviz.core.user_model import UserModelRequest
+    from gradviz.ui import MainWindow
+    from gradviz.ui.training.gradient_panel import GradientPanel
+    from gradviz.ui.user_model.opener import model_opener, open_model_in_window
+
+    path = tmp_path / "deep_mlp.py"
+    path.write_text(MLP_SOURCE)
+    gc.collect()
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(1600, 1000)
+    win.show()
+    open_model_in_window(win, UserModelRequest(path))
+    opener = model_opener(win)
+    qtbot.waitUntil(lambda: opener.session is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: win.has_graph_view and win.graph_view.graph() is not None and win.graph_view.is_ready(),
+                    timeout=30_000)
+    ui = win.training_ui
+    ui.set_speed(1000)
+    for phase in ("zero_grad", "forward", "loss", "backward"):
+        run(win, qtbot, phase)
+    panel = win.findChildren(GradientPanel)[0]
+    view = panel.plots_widget
+    qtbot.waitUntil(lambda: panel.plots["grad"].vb.width() > 0, timeout=5000)
+    numbers = [(name, text, view.mapFromScene(rect.topRight()).x())
+               for name, scale in panel.scales.items() if scale.isVisible() for text, rect in scale.label_rects()]
+    assert numbers and all(right <= view.viewport().width() for _, _, right in numbers), (numbers, view.viewport().width())
+    ui.controller.pause()
+    from gradviz.ui.worker import wait_for_idle
+
+    wait_for_idle(20_000)

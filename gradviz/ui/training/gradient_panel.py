@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEasingCurve, QSize, Qt, QVariantAnimation, Signal
+from PySide6.QtCore import QEasingCurve, QRectF, QSize, Qt, QVariantAnimation, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF
 from PySide6.QtWidgets import (
     QGraphicsTextItem,
@@ -641,9 +641,19 @@ class GradientPanel(QWidget):
                 layout.addItem(self.plots[key], row=i // cols, col=i % cols)
             for key in PANELS:
                 self.plots[key].setVisible(key in shown)
+            self._fit_drawing_to_view()
         for key in PANELS:
             if self._images.get(key) is not None:
                 self.plots[key].autoRange(padding=PICTURE_PADDING)
+
+    def _fit_drawing_to_view(self) -> None:
+        """The pictures' layout as wide as the view again. The view sets it on a resize,
+        never narrower than the layout's minimum then: resized while four pictures stood
+        side by side, it kept their width after they were put one above the other (the
+        resize that rearranged them), 28 px past the panel's edge, and the colour bars'
+        right-hand numbers were cut ("+0.125" read "+0.1")."""
+        view = self.plots_widget
+        view.ci.setGeometry(QRectF(0, 0, view.width(), view.height()))
 
     def _set_title(self, key: str, note: str, title: str | None = None) -> None:
         c = theme.colours()
