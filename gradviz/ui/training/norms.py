@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from gradviz.core.display.tensor_values import plotted_values
 from gradviz.ui import theme
 from gradviz.ui.panel_shape import stacks
+from gradviz.ui.plot_axes import FittingAxis
 from gradviz.ui.plot_titles import set_fitting_title
 from gradviz.ui.training.colour_scale import SCALE_TEXT, labelled_colour_bar, set_levels
 
@@ -53,6 +54,10 @@ BARS_AT_TEXT_SIZE = 12
 # measured more (at 100 % 71, 71 and 133 px were measured, 15 px a line)
 LINES_AROUND = {"gradNormPlot": 4.8, "lossPlot": 4.8, "histogramPlot": 9.0}
 BAR_LINES = 1.05  # a bar's height in lines of text: its name at full size and a gap (see _fit_bar_text)
+# Names and values are never drawn smaller than this (px): with more bars than that
+# leaves room for, every k-th bar is named (and the axis says so). 122 bars in 170 px
+# had their names drawn at 7 px over each other, a grey smear.
+MIN_BAR_TEXT_PX = 9
 COLOURS = {"normal": "#2f6fde", "vanishing": "#7fb2ff", "exploding": "#e8590c", "nonfinite": "#b00020"}
 
 
@@ -77,6 +82,9 @@ class NormsPanel(QWidget):
         self._names: list[str] = []
         self._hist_cache: dict[tuple, np.ndarray] = {}
         self.bar_values: dict[str, float | None] = {}
+        self._bar_names: list[str] = []  # the bars, top to bottom
+        self._exponents: tuple[int, int] | None = None  # the log scale's lowest and highest power of ten
+        self.bar_name_stride = 1  # every how many bars one is named (see _fit_bar_text)
         self._norm_iteration: int | None = None  # the iteration the norms' title names
         self._around: dict[str, float] = {}  # plot -> its text around the data, px, measured (_set_least_heights)
 
@@ -120,7 +128,9 @@ class NormsPanel(QWidget):
         size = f"{self.font().pointSizeF() * 1.1:.0f}pt"
         self.plot_widgets = {}
         for name, stretch in (("gradNormPlot", 3), ("lossPlot", 2), ("histogramPlot", 2)):
-            widget = pg.PlotWidget(background=c["base"])
+            # (the norms' names and powers of ten are placed by _fit_bar_text)
+            axes = {} if name == "gradNormPlot" else {side: FittingAxis(side) for side in ("left", "bottom")}
+            widget = pg.PlotWidget(background=c["base"], axisItems=axes)
             widget.setObjectName(name)
             self.plot_widgets[name] = widget
             self.plots_box.addWidget(widget, stretch)
@@ -129,6 +139,7 @@ class NormsPanel(QWidget):
         self.norm_plot.setTitle("‖gradient‖ per parameter", color=c["text"], size=size)
         self.norm_plot.invertY(True)  # first layer on top, like the network list
         self.norm_plot.vb.sigResized.connect(self._fit_norm_title)  # a narrower plot: a shorter title
+        self.norm_plot.vb.sigResized.connect(lambda _vb: self._fit_bar_text())  # fewer names where bars get thinner
         self.norm_plot.setMouseEnabled(False, False)
         self.norm_plot.hideButtons()
         self.bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[])
@@ -292,6 +303,8 @@ class NormsPanel(QWidget):
         if record is None or not record.grad_norms:
             self.bar_values = {}
             self.bars.setOpts(x0=[], y=[], width=[], height=0.7)
+            self._bar_names, self._exponents = [], None
+            self.norm_plot.setLabel("left", "")
             self.norm_plot.getAxis("left").setTicks([[]])
             self.norm_plot.getAxis("bottom").setTicks([[]])
             self.norm_plot.setLabel("bottom", "")
@@ -334,20 +347,20 @@ class NormsPanel(QWidget):
             label.show()
         self.bars.setOpts(x0=starts, y=list(range(len(names))), width=widths, height=0.7, brushes=brushes,
                           pens=[pg.mkPen(None)] * len(names))
-        self.norm_plot.getAxis("left").setTicks([[(i, n) for i, n in enumerate(names)]])
-        self._fit_bar_text()
+        self._bar_names = names
         axis = self.norm_plot.getAxis("bottom")
         if log and finite:
-            low, high = int(floor), math.ceil(max(math.log10(v) for v in finite)) + 1
-            axis.setTicks([[(e, f"1e{e}") for e in range(low, high + 1)]])
+            self._exponents = (int(floor), math.ceil(max(math.log10(v) for v in finite)) + 1)
             self.norm_plot.setLabel("bottom", "‖∂loss/∂w‖ (log scale)")
         else:
+            self._exponents = None
             axis.setTicks(None)
             self.norm_plot.setLabel("bottom", "‖∂loss/∂w‖")
         if names:
             start = floor if log else 0.0
             self.norm_plot.setXRange(start, start + (top - start) * 1.35 + 1e-12, padding=0)
             self.norm_plot.setYRange(-0.6, len(names) - 0.4, padding=0)
+        self._fit_bar_text()  # (the ticks of the powers of ten follow the range just set)
         self._norm_iteration = getattr(record, "index", None)
         self._fit_norm_title()
 
@@ -375,17 +388,44 @@ class NormsPanel(QWidget):
 
     def _fit_bar_text(self) -> None:
         """Names and values as large as the app font, but no larger than a bar
-        is tall: big lecture fonts in a short dock would overlap."""
+        is tall: big lecture fonts in a short dock would overlap. Where bars are
+        thinner than :data:`MIN_BAR_TEXT_PX`, every :attr:`bar_name_stride`-th bar
+        is named and valued (the axis says which), the others are drawn plain."""
         count = max(1, len(self.bar_values))
         height = self.norm_plot.vb.height() or self.plot_widgets["gradNormPlot"].height() * 0.7
+        per_bar = height / count * 0.9
+        stride = max(1, math.ceil(MIN_BAR_TEXT_PX / max(per_bar, 1e-6)))
         font = QFont(self.font())
-        size_px = min(QFontMetrics(font).height(), max(7.0, height / count * 0.9))
-        font.setPixelSize(max(7, int(size_px * 0.8)))
+        size_px = min(QFontMetrics(font).height(), max(MIN_BAR_TEXT_PX / 0.8, per_bar * stride))
+        font.setPixelSize(max(MIN_BAR_TEXT_PX, int(size_px * 0.8)))
         if font != getattr(self, "_bar_font", None):
             self._bar_font = font
             self.norm_plot.getAxis("left").setStyle(tickFont=font)
             for label in self.bar_labels:
                 label.setFont(font)
+        names = self._bar_names
+        self.bar_name_stride = stride
+        self.norm_plot.getAxis("left").setTicks([[(i, n) for i, n in enumerate(names) if i % stride == 0]])
+        self.norm_plot.setLabel("left", f"every {_ordinal(stride)} parameter named" if stride > 1 and names else "")
+        for i, label in enumerate(self.bar_labels[:len(names)]):
+            label.setVisible(i % stride == 0)
+        self._fit_exponent_ticks()
+
+    def _fit_exponent_ticks(self) -> None:
+        """The log scale's powers of ten, every one where the plot is wide enough, else
+        every k-th: 28 of them ("1e-26" … "1e1") were drawn over each other in 360 px."""
+        exponents = self._exponents
+        if exponents is None:
+            return
+        low, high = exponents
+        font = getattr(self, "_bar_font", None) or self.font()
+        metrics = QFontMetrics(font)
+        widest = max(metrics.horizontalAdvance(f"1e{e}") for e in (low, high)) + metrics.horizontalAdvance("  ")
+        width = self.norm_plot.vb.width() or self.plot_widgets["gradNormPlot"].width() * 0.7
+        left, right = self.norm_plot.vb.viewRange()[0]
+        px_per_decade = width / max(right - left, 1e-9)
+        step = max(1, math.ceil(widest / max(px_per_decade, 1e-6)))
+        self.norm_plot.getAxis("bottom").setTicks([[(e, f"1e{e}") for e in range(low, high + 1) if (e - low) % step == 0]])
 
     def _draw_loss(self) -> None:
         xs, ys = [], []
@@ -486,3 +526,10 @@ def _integer_ticks(plot, span: float) -> None:
                 break
         scale *= 10
     plot.getAxis("bottom").setTickSpacing(step, step)
+
+
+def _ordinal(n: int) -> str:
+    """``2nd``, ``3rd``, ``4th``, ``11th``, ``22nd``."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
