@@ -32,6 +32,7 @@ from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QSplitter, Q
 from gradviz.core import diagnostics as dg
 from gradviz.ui import theme
 from gradviz.ui.panel_shape import stacks
+from gradviz.ui.plot_axes import DecadeAxis
 from gradviz.ui.plot_titles import set_fitting_title
 
 __all__ = ["DiagnosticsPanel", "describe_selection", "install_diagnostics", "select_nodes"]
@@ -47,13 +48,6 @@ RATIO_TITLES = [RATIO_TITLE, "‖update‖/‖weight‖"]
 
 def _log10(value: float) -> float | None:
     return math.log10(value) if value > 0 and math.isfinite(value) else None
-
-
-def _decade_ticks(values: list[float]) -> list[tuple[float, str]]:
-    low, high = math.floor(min(values)), math.ceil(max(values))
-    if high == low:
-        high += 1
-    return [(e, f"1e{e}") for e in range(low, high + 1)]
 
 
 def _thinned(labels: list[str], width_px: int, metrics: QFontMetrics) -> list[tuple[int, str]]:
@@ -106,7 +100,7 @@ class DiagnosticsPanel(QWidget):
         c = theme.colours()
         self.plot_widgets = {}
         for name in ("normByDepthPlot", "updateRatioPlot"):
-            widget = pg.PlotWidget(background=c["base"])
+            widget = pg.PlotWidget(background=c["base"], axisItems={"left": DecadeAxis("left")})  # log10 values
             widget.setObjectName(name)
             widget.setMinimumWidth(140)
             self.plot_widgets[name] = widget
@@ -301,7 +295,9 @@ class DiagnosticsPanel(QWidget):
             self._set_title("normByDepthPlot", DEPTH_TITLES)
         else:  # e.g. gradviz.inspect(loss) without backward=True
             self._set_title("normByDepthPlot", ["‖grad‖ per layer: none (no backward ran)", "no backward ran"], "muted")
-        plot.getAxis("left").setTicks([_decade_ticks(drawn)] if drawn else None)
+        if drawn:  # whole decades at both ends (the axis labels as many as fit)
+            low, high = math.floor(min(drawn)), math.ceil(max(drawn))
+            plot.setYRange(low, high if high > low else low + 1, padding=0.05)
         if layers:
             plot.setXRange(-0.5, len(layers) - 0.5, padding=0)
 
@@ -327,7 +323,6 @@ class DiagnosticsPanel(QWidget):
                 plot.plot([p[0] for p in points], [p[1] for p in points], pen=None, symbol=symbol, symbolSize=8,
                           symbolBrush=colour, symbolPen=None)
         shown.append(floor)
-        plot.getAxis("left").setTicks([_decade_ticks(shown)])
         self._labels["updateRatioPlot"] = names
         self._place_labels()
         plot.setYRange(min(shown), max(shown), padding=0.05)

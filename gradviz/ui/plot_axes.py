@@ -63,3 +63,54 @@ def _ticks_within(low: float, high: float, step: float) -> int:
     """How many multiples of ``step`` lie in ``[low, high]``."""
     return max(0, math.floor(high / step + 1e-9) - math.ceil(low / step - 1e-9) + 1)
 
+
+
+class DecadeAxis(FittingAxis):
+    """An axis over log10 values, labelled with powers of ten (``1e-6``), as many as fit:
+    every decade, or every k-th where the axis is short (28 decades on 360 px stood on
+    each other). Spans of two decades or less also get 2× and 5× marks (``2e-3``).
+    :meth:`set_decades` (False) turns it into a plain :class:`FittingAxis`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.decades = True
+
+    def set_decades(self, on: bool) -> None:
+        if on != self.decades:
+            self.decades = on
+            self.picture = None
+            self.update()
+
+    def tickValues(self, minVal: float, maxVal: float, size: float):  # noqa: N802 (pyqtgraph API)
+        if not self.decades or self._tickLevels is not None:
+            return super().tickValues(minVal, maxVal, size)
+        low, high = min(minVal, maxVal), max(minVal, maxVal)
+        first, last = math.ceil(low - 1e-9), math.floor(high + 1e-9)
+        if last < first or size <= 0:
+            return []
+        px_per_decade = size / max(high - low, 1e-12)
+        step = max(1, math.ceil(self._label_extent(first, last) / px_per_decade))
+        major = [float(e) for e in range(first, last + 1) if e % step == 0] or [float(first)]
+        levels = [(float(step), major)]
+        if high - low <= 2:
+            minor = [e + math.log10(m) for e in range(math.floor(low), math.ceil(high)) for m in (2, 5)]
+            levels.append((1.0, [v for v in minor if low <= v <= high]))
+        return levels
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
+        if not self.decades or self._tickLevels is not None:
+            return super().tickStrings(values, scale, spacing)
+        texts = []
+        for value in values:
+            exponent = math.floor(value + 1e-9)
+            mantissa = round(10 ** (value - exponent))
+            texts.append(f"1e{exponent}" if mantissa == 1 else f"{mantissa}e{exponent}")
+        return texts
+
+    def _label_extent(self, low: float, high: float) -> float:
+        if not self.decades:
+            return super()._label_extent(low, high)
+        metrics = QFontMetricsF(self.style.get("tickFont") or self.font())
+        if self.orientation in ("left", "right"):
+            return metrics.height() * LABEL_ROOM
+        return max(metrics.horizontalAdvance(f"1e{int(e)}") for e in (low, high)) * LABEL_ROOM

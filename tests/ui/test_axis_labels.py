@@ -105,3 +105,41 @@ def test_a_panel_of_many_parameters_names_every_kth_and_says_so(qtbot):
     panel.resize(430, 4000)
     qtbot.waitUntil(lambda: panel.bar_name_stride == 1, timeout=5000)
     assert [text for _, text in left._tickLevels[0]] == names and left.labelText == ""
+
+
+@pytest.mark.parametrize("orientation, length", [("left", 140), ("left", 900), ("bottom", 360), ("bottom", 1500)])
+def test_powers_of_ten_are_thinned_to_what_the_axis_holds(qtbot, orientation, length):
+    """The diagnostics' ‖grad‖ per layer of a 60-layer MLP spans 24 decades: on its 140 px
+    axis "1e-23" … "1e0" were printed over each other."""
+    from gradviz.ui.plot_axes import DecadeAxis
+
+    widget = pg.PlotWidget(axisItems={orientation: DecadeAxis(orientation)})
+    qtbot.addWidget(widget)
+    widget.resize(*((300, length + 40) if orientation == "left" else (length + 60, 200)))
+    widget.show()
+    plot = widget.getPlotItem()
+    (plot.setYRange if orientation == "left" else plot.setXRange)(-23, 1, padding=0)
+    axis = plot.getAxis(orientation)
+    def settled():  # the axis as long as the data it labels, and its range that of the data
+        if orientation == "left":
+            same = abs(axis.geometry().height() - plot.vb.height()) < 1 and axis.geometry().height() >= length - 30
+        else:
+            same = abs(axis.geometry().width() - plot.vb.width()) < 1 and axis.geometry().width() >= length - 30
+        if not (same and list(axis.range) == pytest.approx([-23, 1])):
+            return False
+        texts = [text for text, _ in drawn_labels(axis)]  # the same on two passes of the event loop
+        seen.append(texts)
+        return len(seen) > 1 and seen[-2] == texts and bool(texts)
+
+    seen: list = []
+    qtbot.waitExposed(widget)
+    qtbot.waitUntil(settled, timeout=5000)
+    labels = sorted(drawn_labels(axis), key=lambda item: item[1].top() if orientation == "left" else item[1].left())
+    assert overlapping(labels) == []
+    texts = [text for text, _ in labels]
+    assert all(text.startswith("1e") for text in texts) and len(texts) >= 2
+    exponents = sorted(int(text[2:]) for text in texts)
+    if length >= 900:  # every decade where there is room
+        assert len(texts) >= 23 and all(b - a == 1 for a, b in zip(exponents, exponents[1:])), texts
+    else:
+        assert len({b - a for a, b in zip(exponents, exponents[1:])}) == 1  # an even step: every k-th decade

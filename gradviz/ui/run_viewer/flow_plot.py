@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from gradviz.ui import theme
 from gradviz.core.display.run_flow import layer_norms
+from gradviz.ui.plot_axes import DecadeAxis
 
 __all__ = ["EARLIER_SHOWN", "GradientFlowPlot"]
 
@@ -32,7 +33,7 @@ class GradientFlowPlot(QWidget):
         c = theme.colours()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
-        self.plot_widget = pg.PlotWidget(background=c["base"])
+        self.plot_widget = pg.PlotWidget(background=c["base"], axisItems={"bottom": DecadeAxis("bottom")})  # log10 norms
         self.plot_widget.setObjectName("gradientFlowPlotArea")
         layout.addWidget(self.plot_widget)
         self.plot = self.plot_widget.getPlotItem()
@@ -99,22 +100,11 @@ class GradientFlowPlot(QWidget):
             if high <= low:
                 high = low + 1
             self.plot.setXRange(low, high, padding=0.05)
-            self.plot.getAxis("bottom").setTicks(_log_ticks(low, high))
             self.empty.setPos((low + high) / 2, (len(names) - 1) / 2)
 
     def curve_values(self) -> list[tuple[str, float | None]]:
         """``[(layer, norm), ...]`` of the selected iteration, as drawn."""
         return list(self._layers)
-
-
-def _log_ticks(low: int, high: int) -> list[list[tuple[float, str]]]:
-    """Decades as major ticks; within a span of two decades or less also 2× and 5×
-    (one decade alone would give a single labelled tick)."""
-    major = [(e, f"1e{e}") for e in range(low, high + 1)]
-    minor = []
-    if high - low <= 2:
-        minor = [(e + math.log10(m), f"{m}e{e}") for e in range(low, high) for m in (2, 5)]
-    return [major, minor]
 
 
 def _points(layers: list[tuple[str, float | None]]) -> tuple[list[float], list[int]]:

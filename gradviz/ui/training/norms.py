@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 from gradviz.core.display.tensor_values import plotted_values
 from gradviz.ui import theme
 from gradviz.ui.panel_shape import stacks
-from gradviz.ui.plot_axes import FittingAxis
+from gradviz.ui.plot_axes import DecadeAxis, FittingAxis
 from gradviz.ui.plot_titles import set_fitting_title
 from gradviz.ui.training.colour_scale import SCALE_TEXT, labelled_colour_bar, set_levels
 
@@ -83,7 +83,6 @@ class NormsPanel(QWidget):
         self._hist_cache: dict[tuple, np.ndarray] = {}
         self.bar_values: dict[str, float | None] = {}
         self._bar_names: list[str] = []  # the bars, top to bottom
-        self._exponents: tuple[int, int] | None = None  # the log scale's lowest and highest power of ten
         self.bar_name_stride = 1  # every how many bars one is named (see _fit_bar_text)
         self._norm_iteration: int | None = None  # the iteration the norms' title names
         self._around: dict[str, float] = {}  # plot -> its text around the data, px, measured (_set_least_heights)
@@ -129,7 +128,8 @@ class NormsPanel(QWidget):
         self.plot_widgets = {}
         for name, stretch in (("gradNormPlot", 3), ("lossPlot", 2), ("histogramPlot", 2)):
             # (the norms' names and powers of ten are placed by _fit_bar_text)
-            axes = {} if name == "gradNormPlot" else {side: FittingAxis(side) for side in ("left", "bottom")}
+            axes = ({"bottom": DecadeAxis("bottom")} if name == "gradNormPlot"
+                    else {side: FittingAxis(side) for side in ("left", "bottom")})
             widget = pg.PlotWidget(background=c["base"], axisItems=axes)
             widget.setObjectName(name)
             self.plot_widgets[name] = widget
@@ -303,9 +303,10 @@ class NormsPanel(QWidget):
         if record is None or not record.grad_norms:
             self.bar_values = {}
             self.bars.setOpts(x0=[], y=[], width=[], height=0.7)
-            self._bar_names, self._exponents = [], None
+            self._bar_names = []
             self.norm_plot.setLabel("left", "")
             self.norm_plot.getAxis("left").setTicks([[]])
+            self.norm_plot.getAxis("bottom").set_decades(False)
             self.norm_plot.getAxis("bottom").setTicks([[]])
             self.norm_plot.setLabel("bottom", "")
             self.norm_plot.setXRange(0, 1, padding=0)
@@ -348,19 +349,15 @@ class NormsPanel(QWidget):
         self.bars.setOpts(x0=starts, y=list(range(len(names))), width=widths, height=0.7, brushes=brushes,
                           pens=[pg.mkPen(None)] * len(names))
         self._bar_names = names
-        axis = self.norm_plot.getAxis("bottom")
-        if log and finite:
-            self._exponents = (int(floor), math.ceil(max(math.log10(v) for v in finite)) + 1)
-            self.norm_plot.setLabel("bottom", "‖∂loss/∂w‖ (log scale)")
-        else:
-            self._exponents = None
-            axis.setTicks(None)
-            self.norm_plot.setLabel("bottom", "‖∂loss/∂w‖")
+        decades = bool(log and finite)  # the bars' lengths are log10 norms: labelled 1eN
+        self.norm_plot.getAxis("bottom").setTicks(None)
+        self.norm_plot.getAxis("bottom").set_decades(decades)
+        self.norm_plot.setLabel("bottom", "‖∂loss/∂w‖ (log scale)" if decades else "‖∂loss/∂w‖")
         if names:
             start = floor if log else 0.0
             self.norm_plot.setXRange(start, start + (top - start) * 1.35 + 1e-12, padding=0)
             self.norm_plot.setYRange(-0.6, len(names) - 0.4, padding=0)
-        self._fit_bar_text()  # (the ticks of the powers of ten follow the range just set)
+        self._fit_bar_text()
         self._norm_iteration = getattr(record, "index", None)
         self._fit_norm_title()
 
@@ -409,23 +406,6 @@ class NormsPanel(QWidget):
         self.norm_plot.setLabel("left", f"every {_ordinal(stride)} parameter named" if stride > 1 and names else "")
         for i, label in enumerate(self.bar_labels[:len(names)]):
             label.setVisible(i % stride == 0)
-        self._fit_exponent_ticks()
-
-    def _fit_exponent_ticks(self) -> None:
-        """The log scale's powers of ten, every one where the plot is wide enough, else
-        every k-th: 28 of them ("1e-26" … "1e1") were drawn over each other in 360 px."""
-        exponents = self._exponents
-        if exponents is None:
-            return
-        low, high = exponents
-        font = getattr(self, "_bar_font", None) or self.font()
-        metrics = QFontMetrics(font)
-        widest = max(metrics.horizontalAdvance(f"1e{e}") for e in (low, high)) + metrics.horizontalAdvance("  ")
-        width = self.norm_plot.vb.width() or self.plot_widgets["gradNormPlot"].width() * 0.7
-        left, right = self.norm_plot.vb.viewRange()[0]
-        px_per_decade = width / max(right - left, 1e-9)
-        step = max(1, math.ceil(widest / max(px_per_decade, 1e-6)))
-        self.norm_plot.getAxis("bottom").setTicks([[(e, f"1e{e}") for e in range(low, high + 1) if (e - low) % step == 0]])
 
     def _draw_loss(self) -> None:
         xs, ys = [], []
