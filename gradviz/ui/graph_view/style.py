@@ -73,6 +73,10 @@ EDGE_WIDTH = 1.4
 ARROW_LENGTH = 6.0
 ARROW_HALF_WIDTH = 3.5
 STACK_OFFSET = 4.0  # module boxes are drawn as a small stack of cards
+# The two cards behind a module's box reach this far right and down. They are part of
+# the box's size (the layout and the edge routes make room for them): drawn beyond it
+# they hung into the gap between rows, where routed edges run, and hid them.
+STACK_REACH = 2 * STACK_OFFSET
 
 # Below this zoom the text would be smaller than ~5 px: boxes are drawn plain
 # and edges as one batched path (level of detail for very big graphs).
