@@ -153,8 +153,8 @@ class GraphItem(QGraphicsItem):
         for node_key in self.badges:
             i = m.index.get(node_key)
             if i is not None and m.tag_h[i] > 0:
-                reach = style.STACK_REACH if m.kinds[i] == "module" else 0.0  # the front card's band
-                boxes[i] = QRectF(m.x0[i], m.y1[i] - reach - m.tag_h[i], m.w[i] - reach, m.tag_h[i])
+                reach_x, reach_y = style.STACK_REACH if m.kinds[i] == "module" else (0.0, 0.0)  # the front card's band
+                boxes[i] = QRectF(m.x0[i], m.y1[i] - reach_y - m.tag_h[i], m.w[i] - reach_x, m.tag_h[i])
         return boxes
 
     def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
@@ -282,11 +282,11 @@ class GraphItem(QGraphicsItem):
         if kind == "module":
             # a small stack of cards: "there is more inside"; the front card holds
             # the text, the two behind fill the rest of the box (style.STACK_REACH)
-            rect = rect.adjusted(0, 0, -style.STACK_REACH, -style.STACK_REACH)
+            rect = rect.adjusted(0, 0, -style.STACK_REACH[0], -style.STACK_REACH[1])
             p.setPen(_pen(border, 1.2))
             for step in (2, 1):
-                offset = style.STACK_OFFSET * step
-                p.drawRoundedRect(rect.translated(offset, offset), CORNER, CORNER)
+                p.drawRoundedRect(rect.translated(style.STACK_OFFSET[0] * step, style.STACK_OFFSET[1] * step),
+                                  CORNER, CORNER)
         p.setPen(_pen(border, width, dashed=(kind == "leaf" and not m.flagged[i])))
         p.drawRoundedRect(rect, CORNER, CORNER)
         tag_height = float(m.tag_h[i])

@@ -115,7 +115,7 @@ def compute_layout(
             tag_heights[key] = band_height
         if attrs.get("kind") == "module":  # its stack of cards is inside its box
             width, height = sizes[key]
-            sizes[key] = (width + STACK_REACH, height + STACK_REACH)
+            sizes[key] = (width + STACK_REACH[0], height + STACK_REACH[1])
 
     routes = {}
     if positions is not None and not state[0] and all(k in positions for k in shown_graph):
