@@ -170,3 +170,33 @@ def test_no_drawn_edge_runs_through_a_drawn_box(qtbot, tmp_path, name):
         assert len(edges) >= view.shown_graph().number_of_edges() - 1  # the parser sees the edges
         assert len(shapes) >= view.node_count()  # and every box
         assert edges_through_shapes(edges, shapes) == [], depth
+
+
+def test_an_export_during_a_collapse_animation_draws_where_it_ends(qtbot, tmp_path):
+    """With animations on (as users have them), exporting right after a depth change
+    gave the morph's first frame: new boxes piled on the old ones, edges as loose curves."""
+    from gradviz.ui.graph_view import GraphView
+
+    make, inputs = MODELS["thrice"]
+    torch.manual_seed(0)
+    graph = gradviz.trace_model(make(), inputs(), loss_fn=lambda out: out.pow(2).mean()).graph
+    view = GraphView()
+    qtbot.addWidget(view)
+    view.resize(1200, 800)
+    view.show()
+    qtbot.waitExposed(view)
+    with qtbot.waitSignal(view.ready, timeout=30_000):
+        view.set_graph(graph)
+    view.collapse_to_depth(1)
+    assert view.wait_until_ready(30_000)
+    shown = view.item.model
+    view.collapse_to_depth(2)
+    qtbot.waitUntil(lambda: view.item.model is not shown, timeout=30_000)  # the morph has begun
+    assert not view.is_ready()
+    during, after = tmp_path / "during.svg", tmp_path / "after.svg"
+    view.export(during)
+    assert view.wait_until_ready(30_000)
+    view.export(after)
+    assert during.read_text() == after.read_text()
+    edges, shapes = drawn_edges_and_shapes(during)
+    assert edges_through_shapes(edges, shapes) == []
