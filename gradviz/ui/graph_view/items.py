@@ -178,6 +178,7 @@ class GraphItem(QGraphicsItem):
         exposed = option.exposedRect
         if exposed.isEmpty():
             exposed = self._rect
+        self.overview_labels = []  # this paint's, if it puts any beside the boxes
         if scale >= DETAIL_SCALE:
             self._paint_detail(painter, model, exposed)
         else:
