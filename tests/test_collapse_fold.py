@@ -226,3 +226,30 @@ def test_an_animation_frame_of_a_fold_of_groups_does_not_miscount_it():
     fold = c.fold_key("net", 0, 79)
     captions = [f.caption for f in frames if fold in f.active]
     assert captions and all("net.0 … net.79 (" in text and "×" not in text for text in captions), captions
+
+
+class Head(nn.Module):
+    """The classifier tail most CNNs end with: ``Sequential(conv, ReLU, pool, Flatten, Linear)``.
+    ``tail.1``, ``tail.2`` and ``tail.3`` each hold one op and no parameter, yet they are
+    three different layers, not one repeated three times."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Conv2d(3, 8, 3, padding=1)
+        self.tail = nn.Sequential(nn.Conv2d(8, 16, 3, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                  nn.Linear(16, 10))
+
+    def forward(self, x):
+        return self.tail(self.body(x))
+
+
+def test_different_layers_of_the_same_size_do_not_fold():
+    graph = traced(Head(), torch.randn(2, 3, 16, 16)).graph
+    for depth in range(c.max_depth(graph) + 1):
+        shown = c.collapse_graph(graph, c.modules_at_depth(graph, depth), fold=True).graph
+        assert [k for k in shown if c.is_fold(k)] == [], depth  # was "tail.1 … tail.3  ×3"
+    # three ReLUs in a row are alike: they still fold
+    relus = nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.ReLU(), nn.ReLU()))
+    graph = traced(relus, torch.randn(2, 4)).graph
+    shown = c.collapse_graph(graph, c.modules_at_depth(graph, 2), fold=True).graph
+    assert [k for k in shown if c.is_fold(k)] == [c.fold_key("1", 1, 3)]

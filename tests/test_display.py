@@ -66,3 +66,12 @@ def test_tensors_become_images_with_an_index_under_every_pixel(shape, image_shap
     assert sorted(index[filled].tolist()) == list(range(values.size))  # every element drawn once
     assert np.array_equal(image[filled], values.reshape(-1)[index[filled]])  # and where the index says
     assert np.isnan(image[~filled]).all()  # gaps are transparent
+
+
+def test_search_finds_a_node_by_the_module_that_made_it():
+    """Collapsed boxes are named after modules: a head with a tied weight owns no parameter,
+    so only its module names it."""
+    g = _graph()
+    g.nodes["mm"]["module"] = "lm_head"
+    assert graph_search.find_matches(g, "LM_HEAD") == ["mm"]
+    assert graph_search.find_matches(g, "fc.") == ["w", "b"]  # a module "" (top level) matches nothing

@@ -37,7 +37,8 @@ Conventions:
 * *Folding* (``collapse_graph(..., fold=True)``): a run of at least
   :data:`FOLD_MIN_REPEATS` sibling boxes numbered one after another
   (``blocks.0``, ``blocks.1``, ... as a ``ModuleList`` or ``Sequential`` names
-  them) that look alike (same numbers of nodes, ops and parameters) becomes
+  them) that look alike (same numbers of nodes, ops and parameters, and the
+  same ops: a ReLU, a pool and a Flatten are not three repeats) becomes
   one box ``fold_key("blocks", 0, 23)`` labelled ``"blocks.0 … blocks.23  ×24"``
   (``kind="module"``, ``module`` the parent, ``repeats``, ``folded``: the
   modules in it). Ops between the repeats (a residual add in the parent's
@@ -372,7 +373,7 @@ def collapse_graph(graph: nx.DiGraph, collapsed: Iterable[str], *, fold: bool = 
     in ``unfolded`` (see the module docstring).
     """
     result = _collapse(graph, collapsed)
-    return fold_repeats(result, unfolded) if fold else result
+    return fold_repeats(result, unfolded, source=graph) if fold else result
 
 
 def _collapse(graph: nx.DiGraph, collapsed: Iterable[str]) -> CollapsedGraph:
@@ -397,9 +398,24 @@ def _collapse(graph: nx.DiGraph, collapsed: Iterable[str]) -> CollapsedGraph:
 _NUMBERED = re.compile(r"^(?:(.*)\.)?(\d+)$")  # "blocks.3", or "3" (a child of the model)
 
 
-def _repeat_runs(shown: nx.DiGraph) -> list[tuple[str, int, int, int, list[str]]]:
+def _box_look(result: CollapsedGraph, box: str, source: nx.DiGraph | None) -> tuple:
+    """What makes two boxes repeats of one another: their numbers of nodes, ops and
+    parameters and, with the ``source`` graph, which ops they run. Counts alone made
+    a ``ReLU``, an ``AdaptiveAvgPool2d`` and a ``Flatten`` (one op each) "×3" of one thing."""
+    attrs = result.graph.nodes[box]
+    look = tuple(attrs.get(a, 0) for a in ("count", "ops", "params"))
+    if source is None:
+        return look
+    ops = sorted(source.nodes[m].get("label", "") for m in result.members.get(box, ())
+                 if source.nodes[m].get("kind") == "op")
+    return look + tuple(ops)
+
+
+def _repeat_runs(result: CollapsedGraph,
+                 source: nx.DiGraph | None = None) -> list[tuple[str, int, int, int, list[str]]]:
     """``(parent, first, last, period, box keys)`` of every run of alike numbered sibling
     boxes, or of alike groups of ``period`` of them (see :func:`_periodic_runs`)."""
+    shown = result.graph
     by_parent: dict[str, dict[int, str]] = {}
     for key, attrs in shown.nodes(data=True):
         if attrs.get("kind") != "module" or is_fold(key) or box_call(key) is not None:
@@ -409,7 +425,7 @@ def _repeat_runs(shown: nx.DiGraph) -> list[tuple[str, int, int, int, list[str]]
             by_parent.setdefault(match.group(1) or "", {})[int(match.group(2))] = key
     runs = []
     for parent, boxes in by_parent.items():
-        look = {i: tuple(shown.nodes[k].get(a, 0) for a in ("count", "ops", "params")) for i, k in boxes.items()}
+        look = {i: _box_look(result, k, source) for i, k in boxes.items()}
         # numbered one after another: a gap (a sibling not shown as a box) ends a run
         segment: list[int] = []
         for i in sorted(boxes) + [None]:
@@ -465,12 +481,16 @@ def _reach(step, start) -> set:
     return seen
 
 
-def fold_repeats(result: CollapsedGraph, unfolded: Iterable[str] = ()) -> CollapsedGraph:
-    """Fold runs of alike numbered sibling boxes of ``result`` into one box each (see the module docstring)."""
+def fold_repeats(result: CollapsedGraph, unfolded: Iterable[str] = (), *,
+                 source: nx.DiGraph | None = None) -> CollapsedGraph:
+    """Fold runs of alike numbered sibling boxes of ``result`` into one box each (see the module docstring).
+
+    ``source``: the graph ``result`` was collapsed from; with it, boxes are alike only
+    when they also run the same ops (always pass it; without, only counts compare)."""
     # opening one fold opens its parent's repeats for good: expanding one of
     # them must not fold the others again under a new key
     opened = {fold_parent(key) for key in unfolded}
-    for parent, first, last, period, keys in _repeat_runs(result.graph):
+    for parent, first, last, period, keys in _repeat_runs(result, source):
         key = fold_key(parent, first, last)
         if parent in opened:
             continue

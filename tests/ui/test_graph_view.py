@@ -607,3 +607,17 @@ def test_a_name_beside_its_box_is_shortened_to_the_room_the_pane_leaves(qtbot):
     assert beside_box(text, text, QRectF(20, 200, 20, 10), pane, metrics, _Occupancy())[1] == text
     # no room at all on either side: left out rather than cut
     assert beside_box(text, text, QRectF(485, 100, 10, 10), pane, metrics, taken) is None
+
+
+def test_names_beside_boxes_are_those_the_last_paint_drew(qtbot, view, lenet_graph):
+    """``overview_labels`` lists what the last paint put beside the boxes: none once a paint
+    draws the boxes with their text inside (zoomed in). It kept the names of an earlier
+    paint, which made checks of the picture read labels that were no longer drawn."""
+    show(qtbot, view, lenet_graph)
+    viewport = view.canvas.viewport()
+    view.zoom_by(0.2)  # zoomed out: names beside the boxes
+    viewport.repaint()
+    assert view.item.overview_labels
+    view.zoom_by(25.0)  # zoomed in: text inside the boxes
+    viewport.repaint()
+    assert view.item.overview_labels == []

@@ -18,12 +18,17 @@ def display_name(key: Hashable, attrs: Mapping[str, Any]) -> str:
 
 
 def matches(attrs: Mapping[str, Any], needle: str) -> bool:
-    """Case-insensitive substring match on label or parameter name; ``needle`` lower-case."""
-    return needle in str(attrs.get("label") or "").lower() or needle in str(attrs.get("name") or "").lower()
+    """Case-insensitive substring match on label, parameter name or the module that made
+    the node; ``needle`` lower-case.
+
+    The module counts because collapsed boxes are named after it: a box reading
+    ``lm_head`` (a head whose weight is tied to the embedding, so no parameter is
+    named after it) or ``layer1.0.relu (call 2)`` must be found by that name."""
+    return any(needle in str(attrs.get(field) or "").lower() for field in ("label", "name", "module"))
 
 
 def find_matches(graph: nx.DiGraph, text: str) -> list[Hashable]:
-    """Keys of the nodes whose label or name contains ``text`` (any case), graph order.
+    """Keys of the nodes whose label, name or module contains ``text`` (any case), graph order.
 
     ``file:line`` (``transformer_block.py:41``, or a path ending so) finds the
     ops created at that line of the user's code (their ``source``).

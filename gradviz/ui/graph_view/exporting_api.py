@@ -23,7 +23,8 @@ class _ExportApi:
 
         Pictures show the current collapse state as the graph is: without the
         dimming of a selection, search or path highlight, the training roles
-        and the out-of-date fade, unless ``highlights`` (then as on screen).
+        and the out-of-date fade, unless ``highlights`` (then as on screen); while
+        a collapse animates, as it ends (the animation jumps there).
         Data formats hold the shown graph (boxes included) with the layout's
         positions. Returns the files written: a PNG too tall to keep its text
         readable is split into pages ``name-p1.png``, ``name-p2.png``, …
@@ -32,6 +33,11 @@ class _ExportApi:
         if self._layout is None or self.item.model is None:
             raise ValueError("there is no graph to export yet")
         fmt = exporting.format_for(path, fmt)
+        if self._transition is not None:
+            # a collapse is morphing: the picture is of where it ends, not of a frame
+            # with the new boxes piled on the old ones
+            self._morph.stop()
+            self._morph_done()
         if fmt not in ("png", "svg"):
             exporting.export_data(self._layout.graph, path, fmt, self._layout.positions)
             return [Path(path)]

@@ -1,4 +1,4 @@
-"""Finding nodes: search as you type (by label, parameter name or file:line) and a
+"""Finding nodes: search as you type (by label, parameter name, module or file:line) and a
 node's path to the loss.
 
 Part of :class:`~gradviz.ui.graph_view.view.GraphView` (a mixin over its state)."""
@@ -14,7 +14,7 @@ class _Finding:
     # search
 
     def search(self, text: str) -> int:
-        """Find nodes whose label or parameter name contains ``text`` (any case), or made at
+        """Find nodes whose label, parameter name or module contains ``text`` (any case), or made at
         ``file:line`` of the user's code; go to the first.
 
         Returns the number of matches. Matches inside collapsed boxes count;

@@ -153,7 +153,8 @@ class GraphItem(QGraphicsItem):
         for node_key in self.badges:
             i = m.index.get(node_key)
             if i is not None and m.tag_h[i] > 0:
-                boxes[i] = QRectF(m.x0[i], m.y1[i] - m.tag_h[i], m.w[i], m.tag_h[i])
+                reach_x, reach_y = style.STACK_REACH if m.kinds[i] == "module" else (0.0, 0.0)  # the front card's band
+                boxes[i] = QRectF(m.x0[i], m.y1[i] - reach_y - m.tag_h[i], m.w[i] - reach_x, m.tag_h[i])
         return boxes
 
     def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
@@ -177,6 +178,7 @@ class GraphItem(QGraphicsItem):
         exposed = option.exposedRect
         if exposed.isEmpty():
             exposed = self._rect
+        self.overview_labels = []  # this paint's, if it puts any beside the boxes
         if scale >= DETAIL_SCALE:
             self._paint_detail(painter, model, exposed)
         else:
@@ -277,12 +279,15 @@ class GraphItem(QGraphicsItem):
             p.drawRoundedRect(rect.adjusted(-grow, -grow, grow, grow), CORNER + grow, CORNER + grow)
 
         p.setBrush(QBrush(style.color(fill)))
+        outline = rect  # what the selection ring goes around: the whole box, cards and all
         if kind == "module":
-            # a small stack of cards: "there is more inside"
+            # a small stack of cards: "there is more inside"; the front card holds
+            # the text, the two behind fill the rest of the box (style.STACK_REACH)
+            rect = rect.adjusted(0, 0, -style.STACK_REACH[0], -style.STACK_REACH[1])
             p.setPen(_pen(border, 1.2))
             for step in (2, 1):
-                offset = style.STACK_OFFSET * step
-                p.drawRoundedRect(rect.translated(offset, offset), CORNER, CORNER)
+                p.drawRoundedRect(rect.translated(style.STACK_OFFSET[0] * step, style.STACK_OFFSET[1] * step),
+                                  CORNER, CORNER)
         p.setPen(_pen(border, width, dashed=(kind == "leaf" and not m.flagged[i])))
         p.drawRoundedRect(rect, CORNER, CORNER)
         tag_height = float(m.tag_h[i])
@@ -292,7 +297,7 @@ class GraphItem(QGraphicsItem):
         if i == m.selected:
             p.setBrush(Qt.NoBrush)
             p.setPen(_pen(style.SELECTED, 2.2))
-            p.drawRoundedRect(rect.adjusted(-4.5, -4.5, 4.5, 4.5), CORNER + 4, CORNER + 4)
+            p.drawRoundedRect(outline.adjusted(-4.5, -4.5, 4.5, 4.5), CORNER + 4, CORNER + 4)
 
         label = rect.adjusted(0, 0, 0, -tag_height)  # the tag band is under the label
         self._draw_text(p, m.lines[i], label, look)

@@ -16,7 +16,7 @@ from gradviz.core.collapse import CollapsedGraph, collapse_graph
 from gradviz.core.layout import layered_layout_routed
 from gradviz.core.routes import Route
 
-from .style import NODE_GAP, TextMetrics, layer_gap, node_lines, node_size
+from .style import NODE_GAP, STACK_REACH, TextMetrics, layer_gap, node_lines, node_size
 from .tags import Room, band_size
 
 
@@ -113,6 +113,9 @@ def compute_layout(
             (width, height), (band_width, band_height) = sizes[key], band_size(rows, metrics)
             sizes[key] = (max(width, band_width), height + band_height)
             tag_heights[key] = band_height
+        if attrs.get("kind") == "module":  # its stack of cards is inside its box
+            width, height = sizes[key]
+            sizes[key] = (width + STACK_REACH[0], height + STACK_REACH[1])
 
     routes = {}
     if positions is not None and not state[0] and all(k in positions for k in shown_graph):

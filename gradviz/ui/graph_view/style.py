@@ -72,7 +72,15 @@ CORNER = 6.0
 EDGE_WIDTH = 1.4
 ARROW_LENGTH = 6.0
 ARROW_HALF_WIDTH = 3.5
-STACK_OFFSET = 4.0  # module boxes are drawn as a small stack of cards
+# Module boxes are drawn as a small stack of cards: each of the two cards behind
+# sits this far (x, y) right of and below the one before. They are part of the box's
+# size (the layout and the edge routes make room for them): drawn beyond it they hung
+# into the gap between rows, where routed edges run, and hid them. Mostly sideways:
+# a tall graph's rows are what limit its text size at fit (resnet18 at depth 2 in an
+# 838×812 pane: 10.4 px with the cards outside the box, 8.7 px with cards 4 px down
+# each, 9.7 px with 1.5 px down).
+STACK_OFFSET = (4.0, 1.5)
+STACK_REACH = (2 * STACK_OFFSET[0], 2 * STACK_OFFSET[1])  # how far the back card reaches
 
 # Below this zoom the text would be smaller than ~5 px: boxes are drawn plain
 # and edges as one batched path (level of detail for very big graphs).

@@ -44,8 +44,8 @@ class GraphToolbar(QToolBar):
         self.search_box.setObjectName("graphSearch")
         self.search_box.setPlaceholderText("Find node or parameter (Ctrl+F)")
         self.search_box.setClearButtonEnabled(True)
-        self.search_box.setToolTip("Find nodes by op or parameter name, or by the line of your code that made "
-                                   "them: model.py:41 (Ctrl+F)")
+        self.search_box.setToolTip("Find nodes by op, parameter or module name (a collapsed box's name), "
+                                   "or by the line of your code that made them: model.py:41 (Ctrl+F)")
         self.search_box.setMinimumWidth(200)
         self.search_box.setMaximumWidth(320)
         self.addWidget(self.search_box)
