@@ -1,5 +1,6 @@
 """GraphView: the interactive autograd graph (offscreen Qt)."""
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import networkx as nx
@@ -621,3 +622,33 @@ def test_names_beside_boxes_are_those_the_last_paint_drew(qtbot, view, lenet_gra
     view.zoom_by(25.0)  # zoomed in: text inside the boxes
     viewport.repaint()
     assert view.item.overview_labels == []
+
+
+def test_a_zoomed_out_box_of_one_call_says_how_many_nodes_it_holds_in_words(qtbot, view):
+    """Beside a box of one call of a shared module the count read "layer.relu (call 1) (3)":
+    a third number in parentheses. It reads "… (call 1) · 3 nodes", as inside the box."""
+    import torch
+    from torch import nn
+
+    import gradviz
+    from gradviz.core import collapse as c
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2, self.relu = nn.Linear(4, 4), nn.Linear(4, 4), nn.ReLU()
+
+        def forward(self, x):
+            return self.relu(self.fc2(self.relu(self.fc1(x))))  # one relu, called twice
+
+    torch.manual_seed(0)
+    graph = gradviz.trace_model(nn.Sequential(Block(), Block()), torch.randn(2, 4), loss_fn=lambda o: o.pow(2).mean()).graph
+    show(qtbot, view, graph)
+    with qtbot.waitSignal(view.ready, timeout=30_000):
+        view.collapse_to_depth(2)
+    assert any(c.box_call(key) for key in view.shown_graph())
+    view.zoom_by(0.15)  # zoomed out: names beside the boxes
+    view.canvas.viewport().repaint()
+    texts = [text for _, _, text in view.item.overview_labels]
+    calls = [text for text in texts if "(call" in text]
+    assert calls and all(re.fullmatch(r".+ \(call \d+\) · \d+ nodes", text) for text in calls), texts

@@ -429,7 +429,8 @@ class GraphItem(QGraphicsItem):
         for i, box in zip(nodes.tolist(), boxes):
             name = m.lines[i][0][0]
             if m.kinds[i] == "module":
-                name += f" ({int(m.attrs[i].get('count', 0))})"
+                # (" · 12 nodes", as inside the box: "(12)" after "relu (call 2)" read as a third call's number)
+                name += f" · {int(m.attrs[i].get('count', 0))} nodes"
             text = name
             badge = self.badges.get(m.keys[i]) if self.badges else None
             if badge:  # numbers mode zoomed out: the tag's lines follow the name, at screen size
