@@ -362,6 +362,9 @@ def test_cli_explain_lenet_summarises_large_tensors(capsys):
     (["--preset", "alexnet"], "unknown preset"),
     (["--preset", "neuron", "--input", "1,2;3"], "same number of values"),
     (["--preset", "neuron", "--whole-tensor-limit", "-1"], "--whole-tensor-limit"),
+    (["--preset", "neuron", "--input", "1e999, 1"], "'1e999' is not a finite number"),
+    (["--preset", "neuron", "--input", "nan, 1"], "'nan' is not a finite number"),
+    (["--preset", "neuron", "--input", "0.5, 1", "--target", "inf"], "--target: 'inf' is not a finite number"),
 ])
 def test_cli_explain_bad_arguments_are_one_line_exit_2(capsys, argv, fragment):
     code, out, err = _run(capsys, "explain", *argv)
