@@ -19,6 +19,7 @@ Adding a subcommand is one function that registers its parser and sets
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from typing import Callable, Sequence
@@ -339,9 +340,13 @@ def _parse_values(text: str, option: str) -> list:
             if not item.strip():
                 continue
             try:
-                values.append(float(item.replace("−", "-")))
+                value = float(item.replace("−", "-"))
             except ValueError:
                 raise _UsageError(f"{option}: {item.strip()!r} is not a number; give numbers separated by commas, samples by ';'") from None
+            if not math.isfinite(value):
+                # "1e999" overflows to inf and "nan" parses: either would explain a loss of inf/nan, not backward
+                raise _UsageError(f"{option}: {item.strip()!r} is not a finite number; give ordinary numbers like 0.5 or -1e3")
+            values.append(value)
         if not values:
             raise _UsageError(f"{option}: no numbers in {text!r}; give numbers separated by commas, samples by ';'")
         rows.append(values)

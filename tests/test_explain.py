@@ -343,7 +343,13 @@ def test_cli_explain_neuron_prints_every_node_with_numbers(capsys):
     for label in ("MseLossBackward0", "TanhBackward0", "AddmmBackward0", "TBackward0",
                   "neuron.weight (1, 2)", "neuron.bias (1,)"):
         assert label in out
-    assert "input [2.0, 0.0], target [1.0]" in out
+    assert "input [2, 0], target [1]" in out
+
+
+def test_cli_explain_header_shows_the_values_as_typed_not_their_float32_noise(capsys):
+    code, out, _ = _run(capsys, "explain", "--preset", "tiny_mlp", "--input", "0.1, -7e-4", "--target", "0.3")
+    assert code == 0
+    assert "input [0.1, -0.0007], target [0.3]" in out.splitlines()[0]
     assert "∂L/∂x = ∂L/∂y · (1 − y²) = " in out
     # the steps come in the order the engine ran them: loss first, parameters last
     assert out.index("MseLossBackward0") < out.index("TanhBackward0") < out.index("AddmmBackward0")
@@ -362,6 +368,9 @@ def test_cli_explain_lenet_summarises_large_tensors(capsys):
     (["--preset", "alexnet"], "unknown preset"),
     (["--preset", "neuron", "--input", "1,2;3"], "same number of values"),
     (["--preset", "neuron", "--whole-tensor-limit", "-1"], "--whole-tensor-limit"),
+    (["--preset", "neuron", "--input", "1e999, 1"], "'1e999' is not a finite number"),
+    (["--preset", "neuron", "--input", "nan, 1"], "'nan' is not a finite number"),
+    (["--preset", "neuron", "--input", "0.5, 1", "--target", "inf"], "--target: 'inf' is not a finite number"),
 ])
 def test_cli_explain_bad_arguments_are_one_line_exit_2(capsys, argv, fragment):
     code, out, err = _run(capsys, "explain", *argv)

@@ -194,7 +194,26 @@ class GivenData(DataSource):
         return inputs.clone(), targets.clone()
 
     def describe(self) -> str:
-        return f"given values: input {self.inputs.tolist()}" + ("" if self.targets is None else f", target {self.targets.tolist()}")
+        text = f"given values: input {_typed_values(self.inputs)}"
+        return text if self.targets is None else f"{text}, target {_typed_values(self.targets)}"
+
+
+def _typed_values(values: torch.Tensor) -> str:
+    """The values as typed: float32 keeps 0.3 as 0.30000001192092896, which a handout must not print."""
+    def shortest(number) -> str:
+        if not values.is_floating_point():
+            return str(number)
+        for digits in range(1, 18):
+            text = f"{number:.{digits}g}"
+            if torch.tensor(float(text), dtype=values.dtype).item() == number:
+                return text
+        return repr(number)
+
+    def nested(items) -> str:
+        return "[" + ", ".join(nested(item) if isinstance(item, list) else shortest(item) for item in items) + "]"
+
+    listed = values.tolist()
+    return nested(listed) if isinstance(listed, list) else shortest(listed)
 
 
 # ---------------------------------------------------------------------------
