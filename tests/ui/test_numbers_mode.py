@@ -91,7 +91,7 @@ def hand_computed(x1, x2, target):
 def assert_tags_equal(tags, expected, *, with_grads=True):
     for label, (data, grad) in expected.items():
         assert label in tags, (label, sorted(tags))
-        data_line, grad_line = tags[label]
+        data_line, grad_line = tags[label][:2]  # (a parameter's third line: after the step)
         assert data_line.startswith("data ") and grad_line.startswith("grad ")
         # three significant digits on the tags
         assert numbers_of(data_line) == pytest.approx(data, rel=5e-3, abs=5e-4), label
@@ -245,7 +245,7 @@ FORWARD_EXPECTED = {  # the neuron's forward by hand (x = (2, 0)): n = w·x + b,
 def assert_forward_tags(tags, expected=FORWARD_EXPECTED):
     assert set(tags) == set(expected), sorted(tags)  # no loss, no output: the loss phase has not run
     for label, data in expected.items():
-        data_line, grad_line = tags[label]
+        data_line, grad_line = tags[label][:2]  # (a parameter's third line: after the step)
         assert numbers_of(data_line) == pytest.approx(data, rel=5e-3, abs=5e-4), label
         assert grad_line == f"grad {UNKNOWN}", label
 
@@ -495,3 +495,41 @@ def test_an_unchanged_room_does_not_restart_a_pending_layout(qtbot):
     view.set_node_badge_room(None)  # numbers mode is off for it: nothing to plan
     assert view._generation == generation
     qtbot.waitUntil(view.is_ready, timeout=TIMEOUT)
+
+
+def test_after_the_step_each_parameter_shows_its_new_value_by_hand(window, qtbot):
+    """After Step the weight and bias still read their forward values ("data [−3, 1]")
+    with nothing saying the step had changed them: a learner read the old weight as the
+    current one. A third line says the value after the step: w − lr·∂L/∂w."""
+    from gradviz.ui.training.numbers_mode import AFTER_STEP
+
+    ui = window.training_ui
+    numbers = ui.inspection.numbers
+    session = numbers.session
+    set_weights(session)
+    session.set_lr(0.5)  # a step big enough to tell apart at three digits
+    type_into(qtbot, numbers.panel.input_field, "2, 0")
+    type_into(qtbot, numbers.panel.target_field, "1")
+    for phase in ("zero_grad", "forward", "loss", "backward"):
+        run_phase(window, qtbot, phase)
+    qtbot.waitUntil(lambda: not ui.animator.animating, timeout=TIMEOUT)
+    tags = tags_by_label(window)
+    assert tags["neuron.weight"][2] == f"{AFTER_STEP} {UNKNOWN}" and tags["neuron.bias"][2] == f"{AFTER_STEP} {UNKNOWN}"
+    assert len(tags["TanhBackward0"]) == 2  # ops have no such line
+
+    lr = session.lr
+    assert lr == 0.5
+    run_phase(window, qtbot, "step")
+    expected = hand_computed(2.0, 0.0, 1.0)
+    new_weight = [w - lr * g for w, g in zip(*expected["neuron.weight"])]
+    new_bias = [B - lr * expected["neuron.bias"][1][0]]
+
+    def after_step_shown():
+        tags = tags_by_label(window)
+        return all(tags[name][2] != f"{AFTER_STEP} {UNKNOWN}" for name in ("neuron.weight", "neuron.bias"))
+
+    qtbot.waitUntil(after_step_shown, timeout=TIMEOUT)
+    tags = tags_by_label(window)
+    assert numbers_of(tags["neuron.weight"][2].replace(AFTER_STEP + " ", "x ")) == pytest.approx(new_weight, rel=5e-3, abs=5e-4)
+    assert numbers_of(tags["neuron.bias"][2].replace(AFTER_STEP + " ", "x ")) == pytest.approx(new_bias, rel=5e-3, abs=5e-4)
+    assert numbers_of(tags["neuron.weight"][0]) == pytest.approx([W1, W2])  # what the forward used, still

@@ -40,6 +40,10 @@ UNKNOWN = "—"
 # Tensors of up to this many numbers show data and grad side by side in one row
 # (short boxes: the graph fits a lecture screen bigger); bigger ones in two rows.
 ONE_ROW_ELEMENTS = 2
+# A parameter's third line: its value after the optimizer step ("—" until then). Its
+# "data" is the value the forward used; after the step, with no third line, a learner
+# read the old weight as the current one.
+AFTER_STEP = "after step"
 
 
 def is_tiny(session) -> bool:
@@ -125,7 +129,8 @@ def tag_room(graph, measure) -> dict[str, tuple[str, str]]:
     the room numbers mode plans for the tags before any value exists (see
     ``GraphView.set_node_badge_room``). A value and its gradient have the same
     shape, so one count sizes both lines; up to ONE_ROW_ELEMENTS numbers they
-    share one row (``data 0.881 | grad −0.293``), else one row each. Tags only hold tensors of at most
+    share one row (``data 0.881 | grad −0.293``), else one row each. A parameter
+    has a row more: its value after the step (:data:`AFTER_STEP`). Tags only hold tensors of at most
     NUMBERS_MAX_ELEMENTS numbers; bigger ones get room for ``—``."""
     from gradviz.ui.graph_view.tags import TAG_JOIN
 
@@ -137,6 +142,8 @@ def tag_room(graph, measure) -> dict[str, tuple[str, str]]:
             room[key] = (f"data {text}{TAG_JOIN}grad {text}",)
         else:
             room[key] = (f"data {text}", f"grad {text}")
+        if attrs.get("kind") == "param":
+            room[key] += (f"{AFTER_STEP} {text}",)
     return room
 
 
@@ -173,7 +180,12 @@ def node_tags(record, visited=None, *, graph=None, creation_order=None, shown=No
         grad = grads.get(key)
         if data is None and grad is None:
             continue
-        tags[key] = [f"data {tag_text(data)}", f"grad {tag_text(grad)}"]
+        lines = [f"data {tag_text(data)}", f"grad {tag_text(grad)}"]
+        attrs = graph.nodes[key]
+        if attrs.get("kind") == "param":
+            after = (getattr(record, "params_after", None) or {}).get(attrs.get("name"))
+            lines.append(f"{AFTER_STEP} {tag_text(after)}")
+        tags[key] = lines
     return tags
 
 
