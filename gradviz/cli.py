@@ -332,7 +332,14 @@ def _add_explain(subparsers) -> None:
 
 
 def _parse_values(text: str, option: str) -> list:
-    """``"0.5, -1"`` -> ``[0.5, -1.0]``; ``"1, 2; 3, 4"`` -> ``[[1.0, 2.0], [3.0, 4.0]]``."""
+    """``"0.5, -1"`` -> ``[0.5, -1.0]``; ``"1, 2; 3, 4"`` -> ``[[1.0, 2.0], [3.0, 4.0]]``
+    (``"0,5"`` is refused: one number or two? see ``text_values.refuse_decimal_comma``)."""
+    from gradviz.core.text_values import refuse_decimal_comma
+
+    try:
+        refuse_decimal_comma(text, option)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
     rows = []
     for row in text.split(";"):
         values = []

@@ -366,7 +366,10 @@ def test_cli_explain_lenet_summarises_large_tensors(capsys):
     (["--preset", "neuron", "--input", "x"], "'x' is not a number"),
     (["--preset", "neuron", "--target", "1"], "--target needs --input"),
     (["--preset", "alexnet"], "unknown preset"),
-    (["--preset", "neuron", "--input", "1,2;3"], "same number of values"),
+    (["--preset", "neuron", "--input", "1, 2; 3"], "same number of values"),
+    # a decimal comma, read as two numbers, was taken as the input (0, 5) without a word
+    (["--preset", "neuron", "--input", "0,5"], "'0,5' could be one number or two: write 0.5 for one, 0, 5 for two"),
+    (["--preset", "neuron", "--input", "2, 0", "--target", "0,5"], "--target: '0,5' could be one number or two"),
     (["--preset", "neuron", "--whole-tensor-limit", "-1"], "--whole-tensor-limit"),
     (["--preset", "neuron", "--input", "1e999, 1"], "'1e999' is not a finite number"),
     (["--preset", "neuron", "--input", "nan, 1"], "'nan' is not a finite number"),

@@ -75,8 +75,30 @@ def parse_float(text: str, what: str, *, optional: bool = False):
     return number
 
 
+# A comma right between two digits ("0,5"): a decimal comma to half of Europe, two numbers to
+# the parser. Read as two it was taken without a word (the neuron's input x = (0, 5)).
+# (Not where a point already marks the decimals: "1.5,2.5" is two numbers.)
+_DIGIT_COMMA_DIGIT = re.compile(r"(?<![\d.])\d+,\d+(?![\d.])")
+
+
+def refuse_decimal_comma(text: str, what: str) -> None:
+    """A ValueError where ``text`` has a comma between digits ("0,5"): one number or two?"""
+    match = _DIGIT_COMMA_DIGIT.search(text)
+    if match:
+        start = text.rfind(" ", 0, match.start()) + 1
+        end = text.find(" ", match.end())
+        word = text[start:end if end >= 0 else len(text)].strip(",;()[]")
+        if word.count(",") == 1:
+            one, two = word.replace(",", "."), word.replace(",", ", ")
+            raise ValueError(f"{what}: {word!r} could be one number or two: write {one} for one, {two} for two")
+        raise ValueError(f"{what}: {word!r} could be read several ways: write decimals with a point and "
+                         f"separate numbers with a comma and a space ({word.replace(',', ', ')})")
+
+
 def parse_float_list(text: str, what: str, count: int) -> tuple[float, ...]:
-    """Exactly ``count`` numbers: "2, 0" / "(0.5 −1)" → a tuple of floats (numbers mode's x and target)."""
+    """Exactly ``count`` numbers: "2, 0" / "(0.5 −1)" → a tuple of floats (numbers mode's x and target).
+    A comma between digits ("0,5") is refused: see :func:`refuse_decimal_comma`."""
+    refuse_decimal_comma(text, what)
     cleaned = text.strip().strip("()[]").strip()
     parts = [part for part in re.split(r"[,;\s]+", cleaned) if part]
     if not parts:

@@ -144,6 +144,14 @@ def test_invalid_typed_values_stay_marked_and_change_nothing(window, qtbot):
     type_into(qtbot, panel.input_field, "1, 2, 3")
     assert "the model needs 2" in panel.input_field.problem and session.data is data_before
 
+    # a decimal comma: one number or two? It was taken as x = (0, 5) without a word
+    type_into(qtbot, panel.input_field, "0,5")
+    assert panel.input_field.text() == "0,5" and "write 0.5 for one, 0, 5 for two" in panel.input_field.problem
+    assert session.data is data_before
+    type_into(qtbot, panel.target_field, "0,5")
+    assert "write 0.5 for one" in panel.target_field.problem
+    type_into(qtbot, panel.target_field, "1")
+
     type_into(qtbot, panel.input_field, "0.5, -1")
     assert not panel.input_field.problem
     assert session.data is not data_before
