@@ -254,8 +254,8 @@ def _layered_layout(graph, node_size, report, node_gap, layer_gap, max_sweeps, *
     edges = _break_cycles(n, edges)
     report(0.05, "assigning layers")
     layer = _assign_layers(n, edges)
-    layer = _stack_crowded_sources(layer, edges, widths, heights, node_gap,
-                                   layer_gap if layer_gap is not None else max(24.0, max(heights)))
+    gap = layer_gap if layer_gap is not None else max(24.0, max(heights))
+    layer = _stack_crowded_sources(layer, edges, widths, heights, node_gap, gap)
     report(0.1, "inserting dummy nodes")
     layered = _LayeredGraph.build(layer, edges)
 
@@ -269,7 +269,6 @@ def _layered_layout(graph, node_size, report, node_gap, layer_gap, max_sweeps, *
 
     all_widths = widths + [DUMMY_WIDTH] * (layered.size - n)
     x = _assign_x(layered, rows, all_widths, node_gap, x_progress)
-    gap = layer_gap if layer_gap is not None else max(24.0, max(heights))
     y_of_layer = _layer_centres(layer, heights, layered.n_layers, gap)
 
     left = min(xi - wi / 2 for xi, wi in zip(x, all_widths))
@@ -461,12 +460,12 @@ def _stack_crowded_sources(layer: list[int], edges: list[tuple[int, int]], width
         has_pred[v] = 1
         consumers[u].append(v)
     movable = bytearray(n)
-    crowded = [0] * n_layers
+    sources_in: list[list[int]] = [[] for _ in range(n_layers)]  # each row's movable sources, in node order
     for v in range(n):
         if not has_pred[v] and len(consumers[v]) == 1 and layer[consumers[v][0]] == layer[v] + 1:
             movable[v] = 1
-            crowded[layer[v]] += 1
-    if max(crowded) < MIN_STACKED_SOURCES:
+            sources_in[layer[v]].append(v)
+    if max(map(len, sources_in)) < MIN_STACKED_SOURCES:
         return layer
     width = [-gap] * n_layers  # each box adds its width and one gap; a row's first has none
     core = [-gap] * n_layers  # the same without the movable sources
@@ -487,10 +486,10 @@ def _stack_crowded_sources(layer: list[int], edges: list[tuple[int, int]], width
     lift = [0] * n  # rows above its own each source ends up
     added = [0] * n_layers  # rows stacked above each row
     for row in range(n_layers):
-        if crowded[row] < MIN_STACKED_SOURCES or width[row] <= target:
+        if len(sources_in[row]) < MIN_STACKED_SOURCES or width[row] <= target:
             continue
         rows = [max(core[row], 0.0)]  # the row itself, then the rows stacked above it
-        for v in (v for v in range(n) if movable[v] and layer[v] == row):
+        for v in sources_in[row]:
             level = next((j for j in range(len(rows)) if rows[j] + widths[v] + (gap if rows[j] > 0 else 0.0) <= target
                           and all(rows[i] + DUMMY_WIDTH + gap <= target for i in range(j))), len(rows))
             if level == len(rows):

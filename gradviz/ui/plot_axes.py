@@ -64,7 +64,6 @@ def _ticks_within(low: float, high: float, step: float) -> int:
     return max(0, math.floor(high / step + 1e-9) - math.ceil(low / step - 1e-9) + 1)
 
 
-
 class DecadeAxis(FittingAxis):
     """An axis over log10 values, labelled with powers of ten (``1e-6``), as many as fit:
     every decade, or every k-th where the axis is short (28 decades on 360 px stood on
@@ -108,9 +107,7 @@ class DecadeAxis(FittingAxis):
         return texts
 
     def _label_extent(self, low: float, high: float) -> float:
-        if not self.decades:
+        if not self.decades or self.orientation in ("left", "right"):  # (a line of text, whatever it says)
             return super()._label_extent(low, high)
         metrics = QFontMetricsF(self.style.get("tickFont") or self.font())
-        if self.orientation in ("left", "right"):
-            return metrics.height() * LABEL_ROOM
         return max(metrics.horizontalAdvance(f"1e{int(e)}") for e in (low, high)) * LABEL_ROOM

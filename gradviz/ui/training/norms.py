@@ -127,7 +127,7 @@ class NormsPanel(QWidget):
         size = f"{self.font().pointSizeF() * 1.1:.0f}pt"
         self.plot_widgets = {}
         for name, stretch in (("gradNormPlot", 3), ("lossPlot", 2), ("histogramPlot", 2)):
-            # (the norms' names and powers of ten are placed by _fit_bar_text)
+            # (the norms' names are placed by _fit_bar_text; the bars' lengths are log10 norms)
             axes = ({"bottom": DecadeAxis("bottom")} if name == "gradNormPlot"
                     else {side: FittingAxis(side) for side in ("left", "bottom")})
             widget = pg.PlotWidget(background=c["base"], axisItems=axes)

@@ -124,7 +124,7 @@ def _element_count(attrs) -> int | None:
     return None if shape is None else math.prod(tuple(shape))
 
 
-def tag_room(graph, measure) -> dict[str, tuple[str, str]]:
+def tag_room(graph, measure) -> dict[str, tuple[str, ...]]:
     """``{key: (widest data line, widest grad line)}`` for every node of ``graph``:
     the room numbers mode plans for the tags before any value exists (see
     ``GraphView.set_node_badge_room``). A value and its gradient have the same
