@@ -175,16 +175,11 @@ def test_no_drawn_edge_runs_through_a_drawn_box(qtbot, tmp_path, name):
 def test_an_export_during_a_collapse_animation_draws_where_it_ends(qtbot, tmp_path):
     """With animations on (as users have them), exporting right after a depth change
     gave the morph's first frame: new boxes piled on the old ones, edges as loose curves."""
-    from gradviz.ui.graph_view import GraphView
 
     make, inputs = MODELS["thrice"]
     torch.manual_seed(0)
     graph = gradviz.trace_model(make(), inputs(), loss_fn=lambda out: out.pow(2).mean()).graph
-    view = GraphView()
-    qtbot.addWidget(view)
-    view.resize(1200, 800)
-    view.show()
-    qtbot.waitExposed(view)
+    view = shown_graph_view(qtbot, (1200, 800), animations=True)
     with qtbot.waitSignal(view.ready, timeout=30_000):
         view.set_graph(graph)
     view.collapse_to_depth(1)

@@ -13,7 +13,6 @@ from PySide6.QtGui import QImage
 
 import gradviz
 from gradviz.core.collapse import fold_key
-from gradviz.ui.graph_view import GraphView
 from gradviz.ui.graph_view.view import AUTO_COLLAPSE_NODES
 from tests.ui.graph_views import shown_graph_view
 
@@ -273,11 +272,7 @@ def test_no_repaint_leftovers_after_select_collapse_search(qtbot):
     net = gradviz.build_model(gradviz.presets.load("lenet"))
     graph = gradviz.trace_model(net, torch.randn(1, 1, 32, 32), loss_fn=torch.nn.functional.mse_loss,
                                 target=torch.randn(1, 10)).graph
-    view = GraphView()
-    qtbot.addWidget(view)
-    view.resize(1600, 1000)
-    view.show()
-    qtbot.waitExposed(view)
+    view = shown_graph_view(qtbot, (1600, 1000), animations=True)
     with qtbot.waitSignal(view.ready, timeout=20_000):
         view.set_graph(graph)
     settle(qtbot, view)
