@@ -175,7 +175,6 @@ def test_no_drawn_edge_runs_through_a_drawn_box(qtbot, tmp_path, name):
 def test_an_export_during_a_collapse_animation_draws_where_it_ends(qtbot, tmp_path):
     """With animations on (as users have them), exporting right after a depth change
     gave the morph's first frame: new boxes piled on the old ones, edges as loose curves."""
-
     make, inputs = MODELS["thrice"]
     torch.manual_seed(0)
     graph = gradviz.trace_model(make(), inputs(), loss_fn=lambda out: out.pow(2).mean()).graph
